@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# Sets up everything WalBridge needs on a fresh Debian 12 machine of this kind, as root:
+#   1. Debian packages (PostgreSQL 15 server + headers, RocksDB, librdkafka's build deps, Node.js tools)
+#   2. librdkafka 2.15.1 built from source with our mock-broker patch (scripts/build-librdkafka.sh)
+#   3. the librdkafka.redist stand-in package so `dotnet restore` works offline
+#   4. `dotnet restore` of the solution
+# Idempotent and fast when nothing changed. Prints lines prefixed with "setup:".
+set -euo pipefail
+
+script_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+repo_root="$(dirname "$script_dir")"
+cd "$repo_root"
+log() { printf 'setup: %s\n' "$*"; }
+die() { printf 'setup: error: %s\n' "$*" >&2; exit 1; }
+
+# --- 1. Debian packages -------------------------------------------------------------------
+packages=(
+    build-essential pkg-config flex bison
+    libssl-dev zlib1g-dev libzstd-dev liblz4-dev libsasl2-dev   # librdkafka
+    librocksdb-dev                                              # the local offset mirror
+    postgresql-15 postgresql-server-dev-15 postgresql-contrib   # source database, plugin headers
+    nodejs npm                                                  # apache-arrow JS reader (conformance)
+    procps psmisc util-linux
+)
+missing=()
+for package in "${packages[@]}"; do
+    if ! dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q 'install ok installed'; then
+        missing+=("$package")
+    fi
+done
+if (( ${#missing[@]} > 0 )); then
+    if [[ $(id -u) -ne 0 ]]; then
+        die "missing Debian packages: ${missing[*]} (run this script as root, or install them)"
+    fi
+    # Node.js may come from outside Debian on this kind of machine; don't fight it.
+    if command -v node >/dev/null && command -v npm >/dev/null; then
+        filtered=()
+        for package in "${missing[@]}"; do
+            [[ $package == nodejs || $package == npm ]] || filtered+=("$package")
+        done
+        missing=("${filtered[@]}")
+    fi
+    if (( ${#missing[@]} > 0 )); then
+        log "installing Debian packages: ${missing[*]}"
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get update -qq
+        apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    fi
+else
+    log "Debian packages present"
+fi
+command -v dotnet >/dev/null || die "the .NET SDK (dotnet) is not on PATH"
+[[ -x /usr/lib/postgresql/15/bin/initdb ]] || die "PostgreSQL 15 server binaries missing after install"
+id postgres >/dev/null 2>&1 || die "the 'postgres' user does not exist (Debian's postgresql-15 package creates it)"
+
+# --- 2. librdkafka ------------------------------------------------------------------------
+"$script_dir/build-librdkafka.sh"
+
+# --- 3. librdkafka.redist stand-in ------------------------------------------------------
+standin_dir="$repo_root/.cache/nuget-standin"
+standin="$standin_dir/librdkafka.redist.2.15.1.nupkg"
+nuspec="$repo_root/build/nuget-standin/librdkafka.redist.nuspec"
+if [[ ! -f "$standin" || "$nuspec" -nt "$standin" ]]; then
+    mkdir -p "$standin_dir"
+    python3 - "$nuspec" "$standin" <<'PY'
+import sys, zipfile
+with zipfile.ZipFile(sys.argv[2], 'w', zipfile.ZIP_DEFLATED) as z:
+    z.write(sys.argv[1], 'librdkafka.redist.nuspec')
+PY
+    log "wrote the librdkafka.redist stand-in package"
+fi
+
+# --- 4. NuGet restore ---------------------------------------------------------------------
+stamp="$repo_root/.cache/restore.stamp"
+if [[ ! -f "$stamp" ]] || [[ -n "$(find . -path ./.cache -prune -o \( -name '*.csproj' -o -name '*.props' -o -name 'NuGet.Config' \) -newer "$stamp" -print -quit)" ]]; then
+    log "dotnet restore"
+    dotnet restore Connector.sln --nologo -v q
+    touch "$stamp"
+else
+    log "NuGet packages restored"
+fi
+log "done"

@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# The whole test suite on a fresh machine of this kind: setup, build, every test project in
+# turn (unit, then integration against a real PostgreSQL 15 and the local broker), then a check
+# that nothing was left running. Ends with a line "N passed, N failed".
+set -euo pipefail
+
+script_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+repo_root="$(dirname "$script_dir")"
+cd "$repo_root"
+
+"$script_dir/setup.sh"
+
+echo "test: building (Release)"
+dotnet build Connector.sln -c Release --nologo -v q -clp:ErrorsOnly
+
+projects=(
+    tests/Serialization.Tests
+    tests/Offsets.Tests
+    tests/Connector.Tests
+    tests/Broker.Tests
+    tests/Integration
+)
+results_dir="$repo_root/.cache/test-results"
+rm -rf "$results_dir"
+mkdir -p "$results_dir"
+total_passed=0
+total_failed=0
+failed_projects=()
+for project in "${projects[@]}"; do
+    name="$(basename "$project")"
+    echo "test: $name"
+    log="$results_dir/$name.log"
+    set +e
+    dotnet test "$project" -c Release --no-build --nologo --logger "console;verbosity=normal" \
+        --results-directory "$results_dir" 2>&1 | tee "$log"
+    status=${PIPESTATUS[0]}
+    set -e
+    summary="$(grep -E '(Passed|Failed)!? +- +Failed: +[0-9]+, +Passed: +[0-9]+' "$log" | tail -n 1 || true)"
+    passed="$(sed -E 's/.*Passed: +([0-9]+).*/\1/' <<<"$summary")"
+    failed="$(sed -E 's/.*Failed: +([0-9]+),.*/\1/' <<<"$summary")"
+    [[ $passed =~ ^[0-9]+$ ]] || passed=0
+    [[ $failed =~ ^[0-9]+$ ]] || failed=0
+    if (( status != 0 )) && (( failed == 0 )); then
+        failed=1   # the run itself failed (crash, build problem)
+    fi
+    total_passed=$((total_passed + passed))
+    total_failed=$((total_failed + failed))
+    (( status == 0 )) || failed_projects+=("$name")
+done
+
+# Nothing the tests started may still run.
+sleep 2
+leftovers="$(pgrep -af 'walbridge-pg-|WalBridge.Broker.dll|WalBridge.Connector.dll' | grep -v pgrep || true)"
+if [[ -n "$leftovers" ]]; then
+    echo "test: FAILED: processes left running after the tests:"
+    echo "$leftovers"
+    total_failed=$((total_failed + 1))
+    failed_projects+=("leftover-processes")
+fi
+
+echo
+if (( ${#failed_projects[@]} > 0 )); then
+    echo "test: failing: ${failed_projects[*]}"
+fi
+echo "$total_passed passed, $total_failed failed"
+(( total_failed == 0 ))

@@ -1,0 +1,174 @@
+using System.Diagnostics;
+using Microsoft.Extensions.Logging;
+using Npgsql;
+using WalBridge.Broker;
+using WalBridge.Connector.Configuration;
+using WalBridge.Connector.Embedded;
+using WalBridge.Connector.Pipeline;
+using WalBridge.Connector.Verification;
+
+namespace WalBridge.Connector.Cli;
+
+/// <summary>
+/// <c>connector demo</c>: everything on embedded defaults. Starts a throwaway PostgreSQL and the
+/// local broker, creates sample tables, runs a mixed workload while the bridge streams, then reads
+/// every topic back with <c>read_committed</c> and compares with the source. Stops everything it
+/// started, also on failure or Ctrl-C.
+/// </summary>
+internal static class DemoCommand
+{
+    private const string Database = "demo";
+
+    public static async Task<int> RunAsync(string[] args)
+    {
+        var options = new CliArguments(args, ["--seconds", "--plugin", "--rate"], ["--verbose"]);
+        var seconds = options.Int("--seconds", 30, 1, 86_400);
+        var plugin = options.Value("--plugin") ?? "pgoutput";
+        if (plugin != "pgoutput")
+            throw new UsageException($"--plugin {plugin}: this build streams with pgoutput only (wal2arrow is not built yet).");
+        var rate = options.Int("--rate", 200, 1, 100_000);
+
+        using var cancel = new CancellationTokenSource();
+        Console.CancelKeyPress += (_, e) =>
+        {
+            e.Cancel = true;
+            cancel.Cancel();
+        };
+        var clock = Stopwatch.StartNew();
+        Say(clock, "starting a throwaway PostgreSQL 15 and the local Kafka-protocol broker (3 brokers)…");
+        var postgresTask = TemporaryPostgres.StartAsync(cancellationToken: cancel.Token);
+        var brokerTask = LocalBroker.StartAsync(3, cancel.Token);
+        TemporaryPostgres? postgres = null;
+        LocalBroker? broker = null;
+        var stateDirectory = Path.Combine(Path.GetTempPath(), $"walbridge-demo-state-{Guid.NewGuid():N}");
+        try
+        {
+            try
+            {
+                postgres = await postgresTask;
+            }
+            finally
+            {
+                broker = await brokerTask;
+            }
+            Say(clock, $"PostgreSQL on 127.0.0.1:{postgres.Port}, broker at {broker.BootstrapServers}");
+
+            await postgres.ExecuteAsync($"CREATE DATABASE {Database}", cancellationToken: cancel.Token);
+            await postgres.ExecuteAsync(DemoWorkload.Schema, Database, cancel.Token);
+
+            var config = ConnectorConfig.FromDictionary(new Dictionary<string, string>
+            {
+                ["name"] = "demo",
+                ["database.hostname"] = postgres.Host,
+                ["database.port"] = postgres.Port.ToString(System.Globalization.CultureInfo.InvariantCulture),
+                ["database.user"] = postgres.User,
+                ["database.dbname"] = Database,
+                ["database.sslmode"] = "disable",
+                ["plugin"] = plugin,
+                ["topic.prefix"] = "demo",
+                ["state.dir"] = stateDirectory,
+                ["kafka.bootstrap.servers"] = broker.BootstrapServers,
+            });
+
+            using var loggerFactory = LoggerFactory.Create(b => b
+                .AddSimpleConsole(o => { o.SingleLine = true; o.TimestampFormat = "HH:mm:ss.fff "; })
+                .SetMinimumLevel(options.Flag("--verbose") ? LogLevel.Debug : LogLevel.Warning));
+            var runner = new ConnectorRunner(config, loggerFactory.CreateLogger("walbridge"));
+            using var stopConnector = CancellationTokenSource.CreateLinkedTokenSource(cancel.Token);
+            var connector = runner.RunAsync(stopConnector.Token);
+
+            Say(clock, $"streaming tables {string.Join(", ", DemoWorkload.Tables.Select(t => $"public.{t}"))} → topics demo.public.*; workload for {seconds} s at about {rate} transactions/s");
+            var workload = new DemoWorkload(postgres.ConnectionString(Database));
+            var workloadTask = workload.RunAsync(TimeSpan.FromSeconds(seconds), rate, cancel.Token);
+            var lastRows = 0L;
+            var lastTick = clock.Elapsed;
+            while (!workloadTask.IsCompleted)
+            {
+                await Task.WhenAny(workloadTask, Task.Delay(1000, cancel.Token));
+                if (connector.IsCompleted)
+                    break;
+                var progress = runner.Progress;
+                var now = clock.Elapsed;
+                var rowsPerSecond = (progress.CommittedRows - lastRows) / Math.Max((now - lastTick).TotalSeconds, 0.001);
+                lastRows = progress.CommittedRows;
+                lastTick = now;
+                Say(clock, $"source {workload.Transactions,7:N0} txns {workload.Rows,8:N0} rows │ kafka {progress.CommittedTransactions,7:N0} txns {progress.CommittedRows,8:N0} rows {progress.CommittedBytes / 1048576.0,7:N1} MB in {progress.KafkaTransactions:N0} Kafka txns │ {rowsPerSecond,7:N0} rows/s │ lag {Math.Max(0, workload.Transactions - progress.CommittedTransactions):N0} txns");
+            }
+            if (connector.IsCompleted)
+                await connector; // surfaces a fatal error
+            await workloadTask;
+
+            Say(clock, "workload done; waiting for the bridge to commit the last transaction…");
+            var deadline = clock.Elapsed + TimeSpan.FromSeconds(120);
+            while (runner.Progress.Committed < workload.LastCommitFloor)
+            {
+                if (connector.IsCompleted)
+                    await connector;
+                if (clock.Elapsed > deadline)
+                    throw new TimeoutException($"The bridge did not commit through {workload.LastCommitFloor} within 120 s (committed: {runner.Progress.Committed}).");
+                await Task.Delay(100, cancel.Token);
+            }
+            Say(clock, $"caught up: {runner.Progress.CommittedTransactions:N0} source transactions, {runner.Progress.CommittedRows:N0} rows in {runner.Progress.KafkaTransactions:N0} Kafka transactions, committed through {runner.Progress.Committed}");
+            await stopConnector.CancelAsync();
+            await connector;
+
+            Say(clock, "reading every topic back with read_committed and comparing with the source…");
+            var kafka = new Dictionary<string, string> { ["bootstrap.servers"] = broker.BootstrapServers };
+            await using var connection = new NpgsqlConnection(config.ConnectionString(replication: false));
+            await connection.OpenAsync(cancel.Token);
+            var results = new List<TableComparison>();
+            foreach (var table in DemoWorkload.Tables)
+            {
+                var replayed = await Task.Run(() => TopicReplay.Replay(kafka, config.TopicFor("public", table), cancel.Token), cancel.Token);
+                if (replayed.Columns.Count == 0)
+                {
+                    replayed.Schema = "public";
+                    replayed.Table = table;
+                    replayed.Violations.Add("the topic holds no records");
+                }
+                var comparison = await SourceComparison.CompareAsync(connection, replayed, cancel.Token);
+                results.Add(comparison);
+                Say(clock, $"  {comparison.Table}: {comparison.SourceRows:N0} source rows, {comparison.TopicRows:N0} rebuilt from {comparison.Changes:N0} changes in {comparison.Transactions:N0} transactions: {(comparison.Matches ? "match" : "MISMATCH")}");
+                foreach (var difference in comparison.Differences)
+                    Console.WriteLine($"      {difference}");
+            }
+
+            if (results.All(r => r.Matches))
+            {
+                Console.WriteLine(
+                    $"verified: {results.Count} tables, {results.Sum(r => r.SourceRows):N0} rows equal to the source, rebuilt from {results.Sum(r => r.Changes):N0} changes " +
+                    $"in {runner.Progress.CommittedTransactions:N0} source transactions, each exactly once (read_committed)");
+                return 0;
+            }
+            Console.WriteLine($"MISMATCH: {results.Count(r => !r.Matches)} of {results.Count} tables differ from the source (details above)");
+            return 1;
+        }
+        catch (OperationCanceledException) when (cancel.IsCancellationRequested)
+        {
+            Console.WriteLine("demo interrupted");
+            return 130;
+        }
+        catch (Exception e) when (e is not UsageException)
+        {
+            await Console.Error.WriteLineAsync($"demo failed: {e.GetType().Name}: {e.Message}");
+            return 1;
+        }
+        finally
+        {
+            Say(clock, "stopping PostgreSQL and the broker…");
+            if (broker is not null)
+                await broker.DisposeAsync();
+            if (postgres is not null)
+                await postgres.DisposeAsync();
+            try
+            {
+                Directory.Delete(stateDirectory, recursive: true);
+            }
+            catch (DirectoryNotFoundException)
+            {
+            }
+        }
+    }
+
+    private static void Say(Stopwatch clock, string text) => Console.WriteLine($"[{clock.Elapsed.TotalSeconds,6:F1}s] {text}");
+}

@@ -1,0 +1,238 @@
+using System.Globalization;
+using System.Text.RegularExpressions;
+
+namespace WalBridge.Connector.Configuration;
+
+/// <summary>Which logical decoding output plugin produces the change stream.</summary>
+public enum DecodingPlugin
+{
+    /// <summary>PostgreSQL's built-in plugin; the connector decodes rows and builds Arrow batches.</summary>
+    PgOutput,
+    /// <summary>Our C plugin; Arrow IPC streams are built inside PostgreSQL and passed through.</summary>
+    Wal2Arrow,
+}
+
+/// <summary>
+/// The validated connector configuration. Built once at start-up from flat dotted keys
+/// (Kafka Connect / Debezium names); immutable afterwards.
+/// </summary>
+public sealed class ConnectorConfig
+{
+    private static readonly string[] s_knownKeys =
+    [
+        "name",
+        "database.hostname", "database.port", "database.user", "database.password", "database.dbname", "database.sslmode",
+        "plugin", "slot.name", "publication.name", "table.include.list", "topic.prefix", "topic.partitions",
+        "topic.replication.factor", "offsets.topic", "state.dir",
+        "transaction.max.source.transactions", "transaction.max.bytes", "transaction.linger.ms",
+        "queue.max.transactions", "status.interval.ms",
+    ];
+
+    private static readonly HashSet<string> s_knownKeySet = new(s_knownKeys, StringComparer.Ordinal);
+
+    private static readonly string[] s_sslModes = ["disable", "allow", "prefer", "require", "verify-ca", "verify-full"];
+
+    /// <summary>Keys whose values are never logged or printed.</summary>
+    public static bool IsSecretKey(string key) =>
+        key.Contains("password", StringComparison.OrdinalIgnoreCase) ||
+        key.Contains("secret", StringComparison.OrdinalIgnoreCase) ||
+        key.EndsWith(".key", StringComparison.OrdinalIgnoreCase) ||
+        key.Contains("sasl.jaas", StringComparison.OrdinalIgnoreCase);
+
+    /// <summary>Whether <paramref name="key"/> is a configuration key this version understands.</summary>
+    public static bool IsKnownKey(string key) =>
+        s_knownKeySet.Contains(key) || (key.StartsWith("kafka.", StringComparison.Ordinal) && key.Length > "kafka.".Length);
+
+    public required string Name { get; init; }
+    public required string DatabaseHost { get; init; }
+    public required int DatabasePort { get; init; }
+    public required string DatabaseUser { get; init; }
+    public string? DatabasePassword { get; init; }
+    public required string DatabaseName { get; init; }
+    public required string DatabaseSslMode { get; init; }
+    public required DecodingPlugin Plugin { get; init; }
+    public required string SlotName { get; init; }
+    public required string PublicationName { get; init; }
+    /// <summary>Regular expressions matched against <c>schema.table</c>; empty means every table.</summary>
+    public required IReadOnlyList<Regex> TableIncludeList { get; init; }
+    public required string TopicPrefix { get; init; }
+    public required int TopicPartitions { get; init; }
+    public required short TopicReplicationFactor { get; init; }
+    public required string OffsetsTopic { get; init; }
+    public required string StateDirectory { get; init; }
+    public required int MaxSourceTransactionsPerKafkaTransaction { get; init; }
+    public required long MaxBytesPerKafkaTransaction { get; init; }
+    public required TimeSpan TransactionLinger { get; init; }
+    public required int QueueMaxTransactions { get; init; }
+    public required TimeSpan StatusInterval { get; init; }
+    /// <summary>librdkafka properties (the <c>kafka.</c> prefix removed), passed through unchanged.</summary>
+    public required IReadOnlyDictionary<string, string> Kafka { get; init; }
+
+    /// <summary>The largest record value the producer accepts (<c>kafka.message.max.bytes</c>, librdkafka's default 1,000,000).</summary>
+    public int MessageMaxBytes =>
+        Kafka.TryGetValue("message.max.bytes", out var v) && int.TryParse(v, CultureInfo.InvariantCulture, out var n) ? n : 1_000_000;
+
+    /// <summary>The topic that holds <paramref name="schema"/>.<paramref name="table"/>'s changes.</summary>
+    public string TopicFor(string schema, string table) => $"{TopicPrefix}.{schema}.{table}";
+
+    /// <summary>Whether a table is selected by <c>table.include.list</c>.</summary>
+    public bool Includes(string schema, string table)
+    {
+        if (TableIncludeList.Count == 0)
+            return true;
+        var qualified = $"{schema}.{table}";
+        foreach (var regex in TableIncludeList)
+        {
+            if (regex.IsMatch(qualified))
+                return true;
+        }
+        return false;
+    }
+
+    /// <summary>
+    /// Validates <paramref name="values"/> and builds the configuration.
+    /// </summary>
+    /// <exception cref="ConfigurationException">An unknown key, a missing required key or an invalid value; the message names the key.</exception>
+    public static ConnectorConfig FromDictionary(IReadOnlyDictionary<string, string> values)
+    {
+        ArgumentNullException.ThrowIfNull(values);
+        foreach (var key in values.Keys)
+        {
+            if (!IsKnownKey(key))
+                throw new ConfigurationException($"Unknown configuration key '{key}'. Known keys: {string.Join(", ", s_knownKeys)}, and kafka.* for librdkafka properties.");
+        }
+
+        string Required(string key) =>
+            values.TryGetValue(key, out var v) && !string.IsNullOrWhiteSpace(v)
+                ? v
+                : throw new ConfigurationException($"Missing required configuration key '{key}'.");
+        string Optional(string key, string fallback) =>
+            values.TryGetValue(key, out var v) && !string.IsNullOrWhiteSpace(v) ? v : fallback;
+        long Number(string key, long fallback, long min, long max)
+        {
+            if (!values.TryGetValue(key, out var v) || string.IsNullOrWhiteSpace(v))
+                return fallback;
+            if (!long.TryParse(v, NumberStyles.Integer, CultureInfo.InvariantCulture, out var n) || n < min || n > max)
+                throw new ConfigurationException($"Configuration key '{key}' must be a whole number from {min} to {max}, found '{v}'.");
+            return n;
+        }
+
+        var name = Required("name");
+        if (!Regex.IsMatch(name, "^[A-Za-z0-9._-]{1,100}$"))
+            throw new ConfigurationException($"Configuration key 'name' must be 1-100 characters of letters, digits, '.', '_' or '-', found '{name}'.");
+        var identifier = Regex.Replace(name.ToLowerInvariant(), "[^a-z0-9_]", "_");
+
+        var sslMode = Optional("database.sslmode", "prefer");
+        if (Array.IndexOf(s_sslModes, sslMode) < 0)
+            throw new ConfigurationException($"Configuration key 'database.sslmode' must be one of {string.Join(", ", s_sslModes)}, found '{sslMode}'.");
+
+        var pluginText = Optional("plugin", "pgoutput");
+        var plugin = pluginText switch
+        {
+            "pgoutput" => DecodingPlugin.PgOutput,
+            "wal2arrow" => DecodingPlugin.Wal2Arrow,
+            _ => throw new ConfigurationException($"Configuration key 'plugin' must be 'pgoutput' or 'wal2arrow', found '{pluginText}'."),
+        };
+
+        var slot = Optional("slot.name", $"walbridge_{identifier}");
+        if (!Regex.IsMatch(slot, "^[a-z0-9_]{1,63}$"))
+            throw new ConfigurationException($"Configuration key 'slot.name' must be 1-63 lower-case letters, digits or underscores (PostgreSQL's rule for slot names), found '{slot}'.");
+
+        var include = new List<Regex>();
+        foreach (var pattern in Optional("table.include.list", "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            try
+            {
+                // Anchored like Debezium: the expression must match the whole schema.table name.
+                include.Add(new Regex($"^(?:{pattern})$", RegexOptions.CultureInvariant, TimeSpan.FromSeconds(1)));
+            }
+            catch (ArgumentException e)
+            {
+                throw new ConfigurationException($"Configuration key 'table.include.list': '{pattern}' is not a valid regular expression: {e.Message}", e);
+            }
+        }
+
+        var kafka = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var (key, value) in values)
+        {
+            if (key.StartsWith("kafka.", StringComparison.Ordinal))
+                kafka[key["kafka.".Length..]] = value;
+        }
+        if (!kafka.ContainsKey("bootstrap.servers"))
+            throw new ConfigurationException("Missing required configuration key 'kafka.bootstrap.servers'.");
+        foreach (var reserved in new[] { "transactional.id", "enable.idempotence", "isolation.level", "group.id" })
+        {
+            if (kafka.ContainsKey(reserved))
+                throw new ConfigurationException($"Configuration key 'kafka.{reserved}' is set by the connector itself (exactly-once delivery depends on it); remove it.");
+        }
+
+        var topicPrefix = Required("topic.prefix");
+        if (!Regex.IsMatch(topicPrefix, "^[A-Za-z0-9._-]{1,200}$"))
+            throw new ConfigurationException($"Configuration key 'topic.prefix' may hold only letters, digits, '.', '_' and '-' (Kafka's topic name rule), found '{topicPrefix}'.");
+
+        return new ConnectorConfig
+        {
+            Name = name,
+            DatabaseHost = Optional("database.hostname", "localhost"),
+            DatabasePort = (int)Number("database.port", 5432, 1, 65535),
+            DatabaseUser = Required("database.user"),
+            DatabasePassword = values.TryGetValue("database.password", out var password) ? password : null,
+            DatabaseName = Required("database.dbname"),
+            DatabaseSslMode = sslMode,
+            Plugin = plugin,
+            SlotName = slot,
+            PublicationName = Optional("publication.name", $"walbridge_{identifier}"),
+            TableIncludeList = include,
+            TopicPrefix = topicPrefix,
+            TopicPartitions = (int)Number("topic.partitions", 1, 1, 1),
+            TopicReplicationFactor = (short)Number("topic.replication.factor", -1, -1, 32767),
+            OffsetsTopic = Optional("offsets.topic", $"{topicPrefix}.walbridge.offsets"),
+            StateDirectory = Optional("state.dir", Path.Combine(".", "state", identifier)),
+            MaxSourceTransactionsPerKafkaTransaction = (int)Number("transaction.max.source.transactions", 500, 1, 1_000_000),
+            MaxBytesPerKafkaTransaction = Number("transaction.max.bytes", 64L << 20, 1, long.MaxValue),
+            TransactionLinger = TimeSpan.FromMilliseconds(Number("transaction.linger.ms", 50, 0, 60_000)),
+            QueueMaxTransactions = (int)Number("queue.max.transactions", 256, 1, 1_000_000),
+            StatusInterval = TimeSpan.FromMilliseconds(Number("status.interval.ms", 1_000, 100, 600_000)),
+            Kafka = kafka,
+        };
+    }
+
+    /// <summary>The configuration as printable <c>key=value</c> lines, secrets masked.</summary>
+    public static IEnumerable<string> Describe(IReadOnlyDictionary<string, string> values)
+    {
+        ArgumentNullException.ThrowIfNull(values);
+        foreach (var (key, value) in values.OrderBy(kv => kv.Key, StringComparer.Ordinal))
+            yield return $"{key}={(IsSecretKey(key) ? "********" : value)}";
+    }
+
+    /// <summary>An Npgsql connection string for this source; <paramref name="replication"/> adds the replication settings.</summary>
+    public string ConnectionString(bool replication)
+    {
+        var builder = new Npgsql.NpgsqlConnectionStringBuilder
+        {
+            Host = DatabaseHost,
+            Port = DatabasePort,
+            Username = DatabaseUser,
+            Password = DatabasePassword,
+            Database = DatabaseName,
+            SslMode = DatabaseSslMode switch
+            {
+                "disable" => Npgsql.SslMode.Disable,
+                "allow" => Npgsql.SslMode.Allow,
+                "require" => Npgsql.SslMode.Require,
+                "verify-ca" => Npgsql.SslMode.VerifyCA,
+                "verify-full" => Npgsql.SslMode.VerifyFull,
+                _ => Npgsql.SslMode.Prefer,
+            },
+            ApplicationName = $"walbridge:{Name}",
+            // The text forms we parse assume these session settings (see docs/format.md).
+            Options = "-c DateStyle=ISO -c TimeZone=UTC -c extra_float_digits=3 -c IntervalStyle=postgres",
+            Pooling = false,
+            Timeout = 15,
+            CommandTimeout = 60,
+        };
+        if (replication)
+            builder.KeepAlive = 10;
+        return builder.ConnectionString;
+    }
+}

@@ -1,0 +1,216 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Net;
+using System.Net.Sockets;
+using Npgsql;
+
+namespace WalBridge.Connector.Embedded;
+
+/// <summary>
+/// A throwaway PostgreSQL 15 cluster: a temporary data directory, a free loopback port,
+/// <c>wal_level=logical</c>, trust authentication for the <c>postgres</c> user. For tests,
+/// the demo and benchmarks.
+/// </summary>
+/// <remarks>
+/// PostgreSQL refuses to run as root, so as root the server runs as the <c>postgres</c> user.
+/// Nothing outlives its owner: <see cref="DisposeAsync"/> stops the server and deletes the
+/// directory, and a detached watchdog does the same if the owning process dies without
+/// disposing (a crashed or killed test run).
+/// </remarks>
+public sealed class TemporaryPostgres : IAsyncDisposable
+{
+    /// <summary>Where Debian puts the server binaries.</summary>
+    public const string DefaultBinDirectory = "/usr/lib/postgresql/15/bin";
+
+    private readonly string _bin;
+    private Process? _watchdog;
+    private bool _stopped;
+
+    private TemporaryPostgres(string bin, string directory, int port)
+    {
+        _bin = bin;
+        Directory = directory;
+        Port = port;
+    }
+
+    /// <summary>The directory holding the data directory (<c>data/</c>), the socket and the log.</summary>
+    public string Directory { get; }
+
+    public string DataDirectory => Path.Combine(Directory, "data");
+    public string LogFile => Path.Combine(Directory, "postgres.log");
+    public int Port { get; }
+    public string Host => "127.0.0.1";
+    public string User => "postgres";
+
+    /// <summary>A connection string for <paramref name="database"/>.</summary>
+    public string ConnectionString(string database = "postgres") =>
+        new NpgsqlConnectionStringBuilder { Host = Host, Port = Port, Username = User, Database = database, Pooling = false, Timeout = 15 }.ConnectionString;
+
+    /// <summary>
+    /// Creates and starts a cluster. <paramref name="extraSettings"/> are appended to postgresql.conf.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">PostgreSQL 15 is not installed or failed to start; the message holds its log.</exception>
+    public static async Task<TemporaryPostgres> StartAsync(IReadOnlyDictionary<string, string>? extraSettings = null, CancellationToken cancellationToken = default)
+    {
+        var bin = Environment.GetEnvironmentVariable("WALBRIDGE_PG_BIN") ?? DefaultBinDirectory;
+        if (!File.Exists(Path.Combine(bin, "initdb")))
+            throw new InvalidOperationException($"PostgreSQL 15 server binaries not found in {bin}; run scripts/setup.sh (it installs Debian's postgresql-15).");
+
+        var directory = Path.Combine(Path.GetTempPath(), $"walbridge-pg-{Environment.ProcessId}-{Guid.NewGuid():N}"[..40]);
+        System.IO.Directory.CreateDirectory(directory);
+        var asRoot = Environment.UserName == "root";
+        if (asRoot)
+            await RunAsync("chown", ["postgres:postgres", directory], asPostgres: false, cancellationToken);
+
+        var port = FreePort();
+        var server = new TemporaryPostgres(bin, directory, port);
+        try
+        {
+            server.StartWatchdog();
+            await RunAsync(Path.Combine(bin, "initdb"),
+                ["-D", server.DataDirectory, "-U", "postgres", "-A", "trust", "-E", "UTF8", "--locale=C.UTF-8", "--no-sync"],
+                asRoot, cancellationToken);
+
+            var settings = new Dictionary<string, string>(StringComparer.Ordinal)
+            {
+                ["listen_addresses"] = "'127.0.0.1'",
+                ["port"] = port.ToString(CultureInfo.InvariantCulture),
+                ["unix_socket_directories"] = $"'{directory}'",
+                ["wal_level"] = "logical",
+                ["max_replication_slots"] = "20",
+                ["max_wal_senders"] = "20",
+                ["wal_sender_timeout"] = "60s",
+                ["fsync"] = "off",
+                ["full_page_writes"] = "off",
+                ["synchronous_commit"] = "on",
+                ["shared_buffers"] = "128MB",
+                ["max_wal_size"] = "2GB",
+                ["logging_collector"] = "off",
+                ["log_min_messages"] = "warning",
+            };
+            foreach (var (key, value) in extraSettings ?? new Dictionary<string, string>())
+                settings[key] = value;
+            var conf = string.Join('\n', settings.Select(kv => $"{kv.Key} = {kv.Value}")) + '\n';
+            await File.AppendAllTextAsync(Path.Combine(server.DataDirectory, "postgresql.conf"), conf, cancellationToken);
+            await File.AppendAllTextAsync(Path.Combine(server.DataDirectory, "pg_hba.conf"),
+                "local replication all trust\nhost replication all 127.0.0.1/32 trust\n", cancellationToken);
+
+            await RunAsync(Path.Combine(bin, "pg_ctl"), ["-D", server.DataDirectory, "-l", server.LogFile, "-w", "-t", "60", "start"], asRoot, cancellationToken);
+            return server;
+        }
+        catch (Exception e)
+        {
+            var log = File.Exists(server.LogFile) ? await File.ReadAllTextAsync(server.LogFile, CancellationToken.None) : "";
+            await server.DisposeAsync();
+            throw new InvalidOperationException($"Could not start a temporary PostgreSQL in {directory}: {e.Message}\n{log}", e);
+        }
+    }
+
+    /// <summary>Runs SQL statements on <paramref name="database"/>.</summary>
+    public async Task ExecuteAsync(string sql, string database = "postgres", CancellationToken cancellationToken = default)
+    {
+        await using var connection = new NpgsqlConnection(ConnectionString(database));
+        await connection.OpenAsync(cancellationToken);
+        await using var command = new NpgsqlCommand(sql, connection) { CommandTimeout = 300 };
+        await command.ExecuteNonQueryAsync(cancellationToken);
+    }
+
+    /// <summary>Runs a query and returns its first column of the first row.</summary>
+    public async Task<T> ScalarAsync<T>(string sql, string database = "postgres", CancellationToken cancellationToken = default)
+    {
+        await using var connection = new NpgsqlConnection(ConnectionString(database));
+        await connection.OpenAsync(cancellationToken);
+        await using var command = new NpgsqlCommand(sql, connection);
+        return (T)(await command.ExecuteScalarAsync(cancellationToken))!;
+    }
+
+    /// <summary>Stops the server (fast shutdown) and starts it again on the same port and data.</summary>
+    public async Task RestartAsync(CancellationToken cancellationToken = default)
+    {
+        var asRoot = Environment.UserName == "root";
+        await RunAsync(Path.Combine(_bin, "pg_ctl"), ["-D", DataDirectory, "-l", LogFile, "-w", "-t", "60", "-m", "fast", "restart"], asRoot, cancellationToken);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_stopped)
+            return;
+        _stopped = true;
+        if (File.Exists(Path.Combine(DataDirectory, "postmaster.pid")))
+        {
+            try
+            {
+                await RunAsync(Path.Combine(_bin, "pg_ctl"), ["-D", DataDirectory, "-w", "-t", "30", "-m", "immediate", "stop"],
+                    Environment.UserName == "root", CancellationToken.None);
+            }
+            catch (InvalidOperationException)
+            {
+                // Already stopped; the directory is removed below either way.
+            }
+        }
+        try
+        {
+            System.IO.Directory.Delete(Directory, recursive: true);
+        }
+        catch (IOException)
+        {
+        }
+        if (_watchdog is { HasExited: false })
+        {
+            try
+            {
+                _watchdog.Kill();
+            }
+            catch (InvalidOperationException)
+            {
+            }
+        }
+        _watchdog?.Dispose();
+    }
+
+    /// <summary>
+    /// A detached shell that stops the server and removes the directory when this process dies:
+    /// tests and the demo must leave nothing behind even when killed.
+    /// </summary>
+    private void StartWatchdog()
+    {
+        var ctl = Path.Combine(_bin, "pg_ctl");
+        var stop = Environment.UserName == "root"
+            ? $"runuser -u postgres -- {ctl} -D '{DataDirectory}' -m immediate stop"
+            : $"{ctl} -D '{DataDirectory}' -m immediate stop";
+        var script = $"while kill -0 {Environment.ProcessId} 2>/dev/null; do sleep 1; done; " +
+                     $"if [ -f '{DataDirectory}/postmaster.pid' ]; then {stop} >/dev/null 2>&1; fi; rm -rf '{Directory}'";
+        var start = new ProcessStartInfo("setsid", ["bash", "-c", script])
+        {
+            RedirectStandardInput = true,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        _watchdog = Process.Start(start);
+    }
+
+    private static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
+    private static async Task RunAsync(string file, IReadOnlyList<string> arguments, bool asPostgres, CancellationToken cancellationToken)
+    {
+        var start = asPostgres
+            ? new ProcessStartInfo("runuser", ["-u", "postgres", "--", file, .. arguments])
+            : new ProcessStartInfo(file, arguments);
+        start.RedirectStandardOutput = true;
+        start.RedirectStandardError = true;
+        start.UseShellExecute = false;
+        start.WorkingDirectory = "/tmp";
+        using var process = Process.Start(start) ?? throw new InvalidOperationException($"Could not start {file}.");
+        var stdout = process.StandardOutput.ReadToEndAsync(cancellationToken);
+        var stderr = process.StandardError.ReadToEndAsync(cancellationToken);
+        await process.WaitForExitAsync(cancellationToken);
+        if (process.ExitCode != 0)
+            throw new InvalidOperationException($"{Path.GetFileName(file)} {string.Join(' ', arguments)} exited with {process.ExitCode}: {await stderr}{await stdout}");
+    }
+}

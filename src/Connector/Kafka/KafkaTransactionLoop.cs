@@ -1,0 +1,299 @@
+using System.Globalization;
+using System.Text;
+using System.Threading.Channels;
+using Confluent.Kafka;
+using Confluent.Kafka.Admin;
+using Microsoft.Extensions.Logging;
+using WalBridge.Connector.Configuration;
+using WalBridge.Connector.Pipeline;
+using WalBridge.Offsets;
+using WalBridge.Offsets.Mirror;
+
+namespace WalBridge.Connector.Kafka;
+
+/// <summary>
+/// Owns the transactional producer: groups consecutive source transactions into one Kafka
+/// transaction, writes their payloads and one offset record, commits, writes the mirror, then
+/// publishes the committed LSN for acknowledgement.
+/// </summary>
+/// <remarks>
+/// Threading: Confluent's transactional calls block, so <see cref="Run"/> runs on a dedicated
+/// thread and takes work from a bounded channel. Lifetime: one instance per pipeline attempt; after
+/// any exception it is disposed and a new one is built (a new producer, <c>InitTransactions</c>,
+/// and a fresh read of the offsets topic), so an unknown commit outcome is never assumed.
+/// Delivery: a source transaction counts as delivered only when <c>CommitTransaction</c> returned.
+/// </remarks>
+internal sealed partial class KafkaTransactionLoop : IDisposable
+{
+    private static readonly TimeSpan s_transactionCallTimeout = TimeSpan.FromSeconds(30);
+
+    private readonly ConnectorConfig _config;
+    private readonly ProgressTracker _progress;
+    private readonly IOffsetMirror? _mirror;
+    private readonly ILogger _logger;
+    private readonly OffsetKey _offsetKey;
+    private readonly HashSet<string> _knownTopics = new(StringComparer.Ordinal);
+    private IProducer<byte[]?, byte[]>? _producer;
+    private bool _adminUnsupported;
+
+    public KafkaTransactionLoop(ConnectorConfig config, ProgressTracker progress, IOffsetMirror? mirror, ILogger logger)
+    {
+        _config = config;
+        _progress = progress;
+        _mirror = mirror;
+        _logger = logger;
+        _offsetKey = new OffsetKey(config.Name, config.SlotName, config.DatabaseName);
+    }
+
+    public OffsetKey OffsetKey => _offsetKey;
+
+    /// <summary>The transactional id: one per connector, so a second instance fences the first.</summary>
+    public string TransactionalId => $"walbridge-{_config.Name}";
+
+    /// <summary>
+    /// Builds the producer and calls <c>InitTransactions</c>, which fences any older instance and
+    /// ends its open transaction. Blocking.
+    /// </summary>
+    public void Initialize()
+    {
+        KafkaNative.EnsureLoaded();
+        var producerConfig = new ProducerConfig(BaseConfig())
+        {
+            TransactionalId = TransactionalId,
+            EnableIdempotence = true,
+        };
+        if (!_config.Kafka.ContainsKey("linger.ms"))
+            producerConfig.LingerMs = 5;
+        _producer = new ProducerBuilder<byte[]?, byte[]>(producerConfig)
+            .SetLogHandler((_, message) => LogLibrdkafka(_logger, message.Level.ToString(), message.Facility, message.Message))
+            .Build();
+        _producer.InitTransactions(s_transactionCallTimeout);
+        EnsureTopic(_config.OffsetsTopic, compacted: true);
+    }
+
+    /// <summary>
+    /// Reads the offsets topic to its end with <c>read_committed</c> and returns the last record for
+    /// this connector, or null when there is none. Blocking.
+    /// </summary>
+    public OffsetRecord? ReadCommittedOffset(CancellationToken cancellationToken) =>
+        OffsetsTopicReader.ReadLatest(BaseConfig(), _config.OffsetsTopic, _offsetKey, cancellationToken);
+
+    /// <summary>
+    /// Runs until the channel completes or <paramref name="cancellationToken"/> fires; returns after
+    /// finishing or aborting the open Kafka transaction. Blocking: call on a dedicated thread.
+    /// </summary>
+    /// <exception cref="KafkaException">Kafka failed; the caller restarts from what is committed.</exception>
+    public void Run(ChannelReader<SourceTransaction> input, SourceIdentity identity, CancellationToken cancellationToken)
+    {
+        var producer = _producer ?? throw new InvalidOperationException("Initialize must be called first.");
+        var batch = new List<SourceTransaction>();
+        while (true)
+        {
+            if (!input.TryRead(out var first))
+            {
+                bool more;
+                try
+                {
+                    more = input.WaitToReadAsync(cancellationToken).AsTask().GetAwaiter().GetResult();
+                }
+                catch (OperationCanceledException)
+                {
+                    return;
+                }
+                if (!more)
+                    return;
+                continue;
+            }
+
+            batch.Clear();
+            producer.BeginTransaction();
+            var inTransaction = true;
+            try
+            {
+                long bytes = 0;
+                Produce(producer, first);
+                batch.Add(first);
+                bytes += first.ByteCount;
+                var lingerUntil = DateTime.UtcNow + _config.TransactionLinger;
+                while (batch.Count < _config.MaxSourceTransactionsPerKafkaTransaction && bytes < _config.MaxBytesPerKafkaTransaction)
+                {
+                    if (input.TryRead(out var next))
+                    {
+                        Produce(producer, next);
+                        batch.Add(next);
+                        bytes += next.ByteCount;
+                        continue;
+                    }
+                    var wait = lingerUntil - DateTime.UtcNow;
+                    if (wait <= TimeSpan.Zero || !WaitForMore(input, wait, cancellationToken))
+                        break;
+                }
+
+                var last = batch[^1];
+                var record = new OffsetRecord(last.CommitLsn, last.EndLsn, last.Xid, last.CommitTimestamp, batch.Count, identity, DateTimeOffset.UtcNow);
+                producer.Produce(new TopicPartition(_config.OffsetsTopic, 0), new Message<byte[]?, byte[]>
+                {
+                    Key = _offsetKey.ToBytes(),
+                    Value = record.ToBytes(),
+                });
+                producer.CommitTransaction(s_transactionCallTimeout);
+                inTransaction = false;
+
+                _mirror?.Write(_offsetKey, record);
+                long rows = 0;
+                foreach (var t in batch)
+                    rows += t.RowCount;
+                _progress.OnCommitted(last.CommitLsn, batch.Count, rows, bytes);
+                LogCommitted(_logger, _config.SlotName, last.CommitLsn.ToString(), batch.Count, rows, bytes);
+            }
+            finally
+            {
+                if (inTransaction)
+                    TryAbort(producer);
+            }
+        }
+    }
+
+    private static bool WaitForMore(ChannelReader<SourceTransaction> input, TimeSpan wait, CancellationToken cancellationToken)
+    {
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        timeout.CancelAfter(wait);
+        try
+        {
+            return input.WaitToReadAsync(timeout.Token).AsTask().GetAwaiter().GetResult();
+        }
+        catch (OperationCanceledException)
+        {
+            return false;
+        }
+    }
+
+    private void Produce(IProducer<byte[]?, byte[]> producer, SourceTransaction transaction)
+    {
+        var lsn = Encoding.UTF8.GetBytes(transaction.CommitLsn.ToString());
+        var xid = Encoding.UTF8.GetBytes(transaction.Xid.ToString(CultureInfo.InvariantCulture));
+        var timestamp = Encoding.UTF8.GetBytes(transaction.CommitTimestamp.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.ffffff'Z'", CultureInfo.InvariantCulture));
+        foreach (var payload in transaction.Payloads)
+        {
+            EnsureTopic(payload.Topic, compacted: false);
+            var headers = new Headers
+            {
+                { KafkaHeaders.ContentType, s_contentType },
+                { KafkaHeaders.Kind, payload.Kind == PayloadKind.Truncate ? s_kindTruncate : s_kindChanges },
+                { KafkaHeaders.CommitLsn, lsn },
+                { KafkaHeaders.Xid, xid },
+                { KafkaHeaders.CommitTimestamp, timestamp },
+                { KafkaHeaders.Table, Encoding.UTF8.GetBytes($"{payload.Schema}.{payload.Table}") },
+                { KafkaHeaders.Rows, Encoding.UTF8.GetBytes(payload.RowCount.ToString(CultureInfo.InvariantCulture)) },
+                { KafkaHeaders.ChunkIndex, Encoding.UTF8.GetBytes(payload.ChunkIndex.ToString(CultureInfo.InvariantCulture)) },
+                { KafkaHeaders.LastChunk, payload.IsLastChunk ? s_true : s_false },
+                { KafkaHeaders.SchemaFingerprint, Encoding.UTF8.GetBytes(payload.SchemaFingerprint) },
+            };
+            if (payload.TruncateOptions is not null)
+                headers.Add(KafkaHeaders.TruncateOptions, Encoding.UTF8.GetBytes(payload.TruncateOptions));
+            var message = new Message<byte[]?, byte[]> { Key = null, Value = payload.Value, Headers = headers };
+            ProduceWithBackPressure(producer, new TopicPartition(payload.Topic, 0), message);
+        }
+    }
+
+    /// <summary>Waits for room in librdkafka's local queue instead of failing when it is full.</summary>
+    private static void ProduceWithBackPressure(IProducer<byte[]?, byte[]> producer, TopicPartition partition, Message<byte[]?, byte[]> message)
+    {
+        while (true)
+        {
+            try
+            {
+                producer.Produce(partition, message);
+                return;
+            }
+            catch (ProduceException<byte[]?, byte[]> e) when (e.Error.Code == ErrorCode.Local_QueueFull)
+            {
+                producer.Poll(TimeSpan.FromMilliseconds(50));
+            }
+        }
+    }
+
+    /// <summary>Creates a topic when it does not exist. Brokers without CreateTopics (the local mock) auto-create instead.</summary>
+    private void EnsureTopic(string topic, bool compacted)
+    {
+        if (_adminUnsupported || _knownTopics.Contains(topic))
+            return;
+        using var admin = new AdminClientBuilder(new AdminClientConfig(BaseConfig())).Build();
+        var metadata = admin.GetMetadata(topic, TimeSpan.FromSeconds(10));
+        if (metadata.Topics.Count == 1 && metadata.Topics[0].Error.Code == ErrorCode.NoError && metadata.Topics[0].Partitions.Count > 0)
+        {
+            _knownTopics.Add(topic);
+            return;
+        }
+        var specification = new TopicSpecification
+        {
+            Name = topic,
+            NumPartitions = _config.TopicPartitions,
+            ReplicationFactor = _config.TopicReplicationFactor,
+        };
+        if (compacted)
+            specification.Configs = new Dictionary<string, string> { ["cleanup.policy"] = "compact" };
+        try
+        {
+            admin.CreateTopicsAsync([specification]).GetAwaiter().GetResult();
+            LogTopicCreated(_logger, topic);
+        }
+        catch (CreateTopicsException e) when (e.Results.All(r => r.Error.Code == ErrorCode.TopicAlreadyExists))
+        {
+        }
+        catch (KafkaException e) when (e.Error.Code is ErrorCode.Local_UnsupportedFeature or ErrorCode.UnsupportedVersion or ErrorCode.InvalidRequest)
+        {
+            _adminUnsupported = true;
+            LogAdminUnsupported(_logger, e.Error.Reason);
+        }
+        _knownTopics.Add(topic);
+    }
+
+    private void TryAbort(IProducer<byte[]?, byte[]> producer)
+    {
+        try
+        {
+            producer.AbortTransaction(s_transactionCallTimeout);
+        }
+        catch (KafkaException e)
+        {
+            // The producer is discarded after this anyway; InitTransactions on the next one ends the transaction.
+            LogAbortFailed(_logger, e.Error.Reason);
+        }
+    }
+
+    /// <summary>librdkafka properties shared by the producer, admin client and offsets reader.</summary>
+    private Dictionary<string, string> BaseConfig()
+    {
+        var values = new Dictionary<string, string>(_config.Kafka, StringComparer.Ordinal);
+        values.TryAdd("client.id", $"walbridge-{_config.Name}");
+        return values;
+    }
+
+    public void Dispose()
+    {
+        _producer?.Dispose();
+        _producer = null;
+    }
+
+    private static readonly byte[] s_contentType = Encoding.UTF8.GetBytes(KafkaHeaders.ArrowStreamContentType);
+    private static readonly byte[] s_kindChanges = Encoding.UTF8.GetBytes("changes");
+    private static readonly byte[] s_kindTruncate = Encoding.UTF8.GetBytes("truncate");
+    private static readonly byte[] s_true = Encoding.UTF8.GetBytes("true");
+    private static readonly byte[] s_false = Encoding.UTF8.GetBytes("false");
+
+    [LoggerMessage(EventId = 2001, Level = LogLevel.Debug, Message = "Committed Kafka transaction for slot {Slot} through {Lsn}: {SourceTransactions} source transactions, {Rows} rows, {Bytes} bytes")]
+    private static partial void LogCommitted(ILogger logger, string slot, string lsn, int sourceTransactions, long rows, long bytes);
+
+    [LoggerMessage(EventId = 2002, Level = LogLevel.Information, Message = "Created topic {Topic}")]
+    private static partial void LogTopicCreated(ILogger logger, string topic);
+
+    [LoggerMessage(EventId = 2003, Level = LogLevel.Information, Message = "The broker does not support CreateTopics ({Reason}); relying on its topic auto-creation")]
+    private static partial void LogAdminUnsupported(ILogger logger, string reason);
+
+    [LoggerMessage(EventId = 2004, Level = LogLevel.Warning, Message = "Aborting the Kafka transaction failed: {Reason}")]
+    private static partial void LogAbortFailed(ILogger logger, string reason);
+
+    [LoggerMessage(EventId = 2005, Level = LogLevel.Debug, Message = "librdkafka {Level} {Facility}: {Message}")]
+    private static partial void LogLibrdkafka(ILogger logger, string level, string facility, string message);
+}

@@ -1,0 +1,111 @@
+using System.Threading.Channels;
+using Microsoft.Extensions.Logging;
+using WalBridge.Connector.Configuration;
+using WalBridge.Connector.Kafka;
+using WalBridge.Connector.Replication;
+using WalBridge.Offsets;
+using WalBridge.Offsets.Mirror;
+
+namespace WalBridge.Connector.Pipeline;
+
+/// <summary>
+/// The start position would lose or duplicate data, so the connector refuses to start. Fatal.
+/// </summary>
+public sealed class UnsafeStartException : Exception
+{
+    public UnsafeStartException(string message) : base(message) { }
+    public UnsafeStartException(string message, Exception inner) : base(message, inner) { }
+    public UnsafeStartException() { }
+}
+
+/// <summary>
+/// One attempt at streaming: prepare the source, fence older producers, find the committed
+/// position in Kafka, then run the replication reader and the Kafka loop until cancellation or
+/// the first failure. A new attempt starts from whatever Kafka has committed.
+/// </summary>
+internal sealed partial class ConnectorPipeline(ConnectorConfig config, ProgressTracker progress, IOffsetMirror? mirror, ILogger logger)
+{
+    public async Task RunAsync(CancellationToken cancellationToken)
+    {
+        var source = await new SourceSetup(config, logger).PrepareAsync(cancellationToken);
+
+        using var loop = new KafkaTransactionLoop(config, progress, mirror, logger);
+        // Start-up order (invariant I3): fence first, then read what is committed.
+        await Task.Run(loop.Initialize, cancellationToken);
+        var kafkaOffset = await Task.Run(() => loop.ReadCommittedOffset(cancellationToken), cancellationToken);
+        var committed = CheckStartPosition(source, kafkaOffset, loop.OffsetKey);
+        progress.Reset(committed);
+
+        var channel = Channel.CreateBounded<SourceTransaction>(new BoundedChannelOptions(config.QueueMaxTransactions)
+        {
+            FullMode = BoundedChannelFullMode.Wait,
+            SingleReader = true,
+            SingleWriter = true,
+        });
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        var kafka = Task.Factory.StartNew(
+            () => loop.Run(channel.Reader, source.Identity, stop.Token),
+            stop.Token, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+        var reader = new PgOutputReplicationReader(config, progress, logger).RunAsync(committed, channel.Writer, stop.Token);
+
+        var first = await Task.WhenAny(kafka, reader);
+        await stop.CancelAsync();
+        channel.Writer.TryComplete();
+        try
+        {
+            await Task.WhenAll(kafka, reader);
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+        }
+        catch (Exception) when (first.IsFaulted)
+        {
+            // The first failure is the cause; the other side only saw the cancellation it caused.
+            await first;
+        }
+        if (first.IsFaulted)
+            await first;
+    }
+
+    private Lsn CheckStartPosition(SourceState source, OffsetRecord? kafkaOffset, OffsetKey key)
+    {
+        if (mirror is not null)
+        {
+            var mirrored = mirror.Read(key);
+            if (mirrored is not null && (kafkaOffset is null || mirrored.CommitLsn != kafkaOffset.CommitLsn))
+                LogMirrorDisagrees(logger, config.SlotName, mirrored.CommitLsn.ToString(), kafkaOffset?.CommitLsn.ToString() ?? "none");
+        }
+
+        if (kafkaOffset is null)
+        {
+            LogFirstStart(logger, config.SlotName, source.SlotConfirmedFlush.ToString());
+            return Lsn.Zero;
+        }
+
+        var recorded = kafkaOffset.Source;
+        if (recorded.SystemIdentifier != source.Identity.SystemIdentifier)
+            throw new UnsafeStartException(
+                $"The offsets topic '{config.OffsetsTopic}' records database system {recorded.SystemIdentifier} but the source is system {source.Identity.SystemIdentifier}: this is another PostgreSQL cluster. " +
+                "Use a new 'name' (and topic.prefix) for a new source, or restore the original source.");
+        if (source.SlotCreated)
+            throw new UnsafeStartException(
+                $"Kafka holds changes through LSN {kafkaOffset.CommitLsn} for slot '{config.SlotName}', but the slot did not exist and was just created at {source.SlotConfirmedFlush}: changes in between are lost from the slot. " +
+                "Re-snapshot into new topics (a new 'name'/topic.prefix) or accept the gap by deleting this connector's offsets record.");
+        if (source.SlotConfirmedFlush > kafkaOffset.CommitLsn)
+            throw new UnsafeStartException(
+                $"Replication slot '{config.SlotName}' is at {source.SlotConfirmedFlush}, ahead of the last LSN committed to Kafka ({kafkaOffset.CommitLsn}): the slot was dropped and recreated or advanced by someone else, and the changes in between cannot be re-read. " +
+                "Re-snapshot into new topics (a new 'name'/topic.prefix), or accept the gap by deleting this connector's offsets record.");
+
+        LogResuming(logger, config.SlotName, kafkaOffset.CommitLsn.ToString(), source.SlotConfirmedFlush.ToString());
+        return kafkaOffset.CommitLsn;
+    }
+
+    [LoggerMessage(EventId = 3101, Level = LogLevel.Information, Message = "No committed position in Kafka for slot {Slot}: starting at the slot's position {Lsn}")]
+    private static partial void LogFirstStart(ILogger logger, string slot, string lsn);
+
+    [LoggerMessage(EventId = 3102, Level = LogLevel.Information, Message = "Resuming slot {Slot} after LSN {Lsn} committed in Kafka (slot confirmed through {SlotLsn})")]
+    private static partial void LogResuming(ILogger logger, string slot, string lsn, string slotLsn);
+
+    [LoggerMessage(EventId = 3103, Level = LogLevel.Warning, Message = "The local mirror for slot {Slot} says {Lsn} but Kafka says {KafkaLsn}; Kafka is the source of truth")]
+    private static partial void LogMirrorDisagrees(ILogger logger, string slot, string lsn, string kafkaLsn);
+}

@@ -1,0 +1,99 @@
+using WalBridge.Offsets;
+
+namespace WalBridge.Connector.Pipeline;
+
+/// <summary>
+/// Shared progress of one pipeline: what was received from PostgreSQL and what is committed in
+/// Kafka. Thread-safe. <see cref="Committed"/> only moves forward.
+/// </summary>
+public sealed class ProgressTracker
+{
+    private readonly object _gate = new();
+    private Lsn _committed;
+    private Lsn _received;
+    private long _transactions;
+    private long _rows;
+    private long _bytes;
+    private long _kafkaTransactions;
+    private int _queued;
+    private TaskCompletionSource _commitSignal = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    /// <summary>The commit LSN of the last source transaction committed to Kafka and mirrored.</summary>
+    public Lsn Committed
+    {
+        get
+        {
+            lock (_gate)
+                return _committed;
+        }
+    }
+
+    /// <summary>The end of the WAL received from the server so far.</summary>
+    public Lsn Received
+    {
+        get
+        {
+            lock (_gate)
+                return _received;
+        }
+    }
+
+    public long CommittedTransactions => Interlocked.Read(ref _transactions);
+    public long CommittedRows => Interlocked.Read(ref _rows);
+    public long CommittedBytes => Interlocked.Read(ref _bytes);
+    public long KafkaTransactions => Interlocked.Read(ref _kafkaTransactions);
+
+    /// <summary>Source transactions decoded but not yet committed to Kafka.</summary>
+    public int Queued => Volatile.Read(ref _queued);
+
+    /// <summary>Sets the starting point (the position already committed in Kafka).</summary>
+    public void Reset(Lsn committed)
+    {
+        lock (_gate)
+        {
+            _committed = Lsn.Max(_committed, committed);
+            _queued = 0;
+        }
+    }
+
+    public void OnReceived(Lsn walEnd)
+    {
+        lock (_gate)
+            _received = Lsn.Max(_received, walEnd);
+    }
+
+    public void OnQueued() => Interlocked.Increment(ref _queued);
+
+    /// <summary>Records a committed Kafka transaction and wakes whoever waits to acknowledge it.</summary>
+    public void OnCommitted(Lsn commitLsn, int sourceTransactions, long rows, long bytes)
+    {
+        TaskCompletionSource signal;
+        lock (_gate)
+        {
+            _committed = Lsn.Max(_committed, commitLsn);
+            signal = _commitSignal;
+            _commitSignal = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        }
+        Interlocked.Add(ref _transactions, sourceTransactions);
+        Interlocked.Add(ref _rows, rows);
+        Interlocked.Add(ref _bytes, bytes);
+        Interlocked.Increment(ref _kafkaTransactions);
+        Interlocked.Add(ref _queued, -sourceTransactions);
+        signal.TrySetResult();
+    }
+
+    /// <summary>Completes at the next commit or after <paramref name="timeout"/>.</summary>
+    public async Task WaitForCommitAsync(TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        Task signal;
+        lock (_gate)
+            signal = _commitSignal.Task;
+        try
+        {
+            await signal.WaitAsync(timeout, cancellationToken).ConfigureAwait(false);
+        }
+        catch (TimeoutException)
+        {
+        }
+    }
+}

@@ -1,0 +1,61 @@
+using WalBridge.Offsets;
+
+namespace WalBridge.Connector.Pipeline;
+
+/// <summary>What a Kafka record of a table topic carries.</summary>
+public enum PayloadKind
+{
+    /// <summary>Row changes (inserts, updates, deletes).</summary>
+    Changes,
+    /// <summary>The table was truncated at this point of the transaction; the payload has the table's schema and no rows.</summary>
+    Truncate,
+}
+
+/// <summary>
+/// One Kafka record value: an Arrow IPC stream with one chunk of one table's rows of one source
+/// transaction. Immutable once the transaction is complete.
+/// </summary>
+public sealed class TablePayload
+{
+    public required string Topic { get; init; }
+    public required string Schema { get; init; }
+    public required string Table { get; init; }
+    public required PayloadKind Kind { get; init; }
+    /// <summary>0-based index of this chunk among the table's records in the transaction.</summary>
+    public required int ChunkIndex { get; init; }
+    /// <summary>Whether this is the table's last chunk in the transaction; set when the commit arrives.</summary>
+    public bool IsLastChunk { get; set; }
+    public required int RowCount { get; init; }
+    public required string SchemaFingerprint { get; init; }
+    public required byte[] Value { get; init; }
+    /// <summary>For truncate records: whether CASCADE / RESTART IDENTITY were given.</summary>
+    public string? TruncateOptions { get; init; }
+}
+
+/// <summary>
+/// A committed source transaction, ready for Kafka: every payload in stream order. Handed from
+/// the replication reader to the Kafka loop through a bounded channel; owned by the loop after that.
+/// </summary>
+public sealed class SourceTransaction
+{
+    public required uint Xid { get; init; }
+    /// <summary>LSN of the commit record: the position written to the offsets topic and acknowledged to PostgreSQL.</summary>
+    public required Lsn CommitLsn { get; init; }
+    /// <summary>LSN just past the commit record.</summary>
+    public required Lsn EndLsn { get; init; }
+    public required DateTimeOffset CommitTimestamp { get; init; }
+    public required IReadOnlyList<TablePayload> Payloads { get; init; }
+    public required int RowCount { get; init; }
+
+    /// <summary>Total payload bytes.</summary>
+    public long ByteCount
+    {
+        get
+        {
+            long total = 0;
+            foreach (var p in Payloads)
+                total += p.Value.Length;
+            return total;
+        }
+    }
+}

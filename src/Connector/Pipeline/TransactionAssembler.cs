@@ -1,0 +1,353 @@
+using System.Buffers;
+using WalBridge.Connector.Configuration;
+using WalBridge.Connector.Replication;
+using WalBridge.Connector.Replication.PgOutput;
+using WalBridge.Offsets;
+using WalBridge.Serialization.Postgres;
+
+namespace WalBridge.Connector.Pipeline;
+
+/// <summary>
+/// Turns a decoded pgoutput stream into <see cref="SourceTransaction"/>s: one Arrow IPC payload per
+/// (transaction, table), cut into chunks that fit <c>kafka.message.max.bytes</c>.
+/// </summary>
+/// <remarks>
+/// Single-threaded: called only by the replication reader. Keeps one reusable
+/// <see cref="ChangeBatchBuilder"/> per relation so steady-state appends allocate nothing per row.
+/// Transactions whose commit LSN is not greater than <see cref="SkipThrough"/> were already
+/// committed to Kafka (PostgreSQL re-sends from the slot's confirmed position) and are dropped.
+/// </remarks>
+internal sealed class TransactionAssembler : IPgOutputHandler, IDisposable
+{
+    /// <summary>Room kept below the producer limit for headers and Kafka's record framing.</summary>
+    private const int RecordOverhead = 4096;
+
+    private readonly ConnectorConfig _config;
+    private readonly Dictionary<uint, RelationState> _relations = [];
+    private readonly List<RelationState> _touched = [];
+    private readonly List<TablePayload> _payloads = [];
+    private readonly ArrayBufferWriter<byte> _buffer = new(64 * 1024);
+    private readonly int _chunkLimit;
+
+    private bool _inTransaction;
+    private bool _skipping;
+    private uint _xid;
+    private Lsn _finalLsn;
+    private DateTimeOffset _beginTimestamp;
+    private int _rows;
+    private SourceTransaction? _completed;
+
+    public TransactionAssembler(ConnectorConfig config, Lsn skipThrough)
+    {
+        _config = config;
+        SkipThrough = skipThrough;
+        _chunkLimit = Math.Max(config.MessageMaxBytes - RecordOverhead, 1024);
+    }
+
+    /// <summary>Transactions with a commit LSN at or below this are dropped as already delivered.</summary>
+    public Lsn SkipThrough { get; set; }
+
+    /// <summary>How many transactions were dropped as already delivered.</summary>
+    public long SkippedTransactions { get; private set; }
+
+    /// <summary>Whether a transaction is open (Begin seen, Commit not yet).</summary>
+    public bool InTransaction => _inTransaction;
+
+    /// <summary>Takes the transaction completed by the last <see cref="OnCommit"/>, if any.</summary>
+    public bool TryTakeCompleted(out SourceTransaction transaction)
+    {
+        transaction = _completed!;
+        _completed = null;
+        return transaction is not null;
+    }
+
+    public void OnBegin(Lsn finalLsn, DateTimeOffset commitTimestamp, uint xid)
+    {
+        if (_inTransaction)
+            throw new ReplicationProtocolException($"pgoutput Begin of xid {xid} inside open transaction {_xid}", finalLsn);
+        _inTransaction = true;
+        _skipping = finalLsn <= SkipThrough;
+        _xid = xid;
+        _finalLsn = finalLsn;
+        _beginTimestamp = commitTimestamp;
+        _rows = 0;
+        _payloads.Clear();
+        _touched.Clear();
+    }
+
+    public void OnCommit(Lsn commitLsn, Lsn endLsn, DateTimeOffset commitTimestamp)
+    {
+        if (!_inTransaction)
+            throw new ReplicationProtocolException("pgoutput Commit without Begin", commitLsn);
+        if (commitLsn != _finalLsn)
+            throw new ReplicationProtocolException($"pgoutput Commit LSN {commitLsn} differs from Begin's final LSN {_finalLsn} (xid {_xid})", commitLsn);
+        _inTransaction = false;
+        if (_skipping)
+        {
+            SkippedTransactions++;
+            foreach (var state in _touched)
+                state.ResetTransaction();
+            return;
+        }
+
+        foreach (var state in _touched)
+        {
+            if (state.Builder.RowCount > 0)
+                FlushChunk(state, commitLsn);
+            state.LastPayload!.IsLastChunk = true;
+            state.ResetTransaction();
+        }
+        _completed = new SourceTransaction
+        {
+            Xid = _xid,
+            CommitLsn = commitLsn,
+            EndLsn = endLsn,
+            CommitTimestamp = commitTimestamp == default ? _beginTimestamp : commitTimestamp,
+            Payloads = [.. _payloads],
+            RowCount = _rows,
+        };
+        _payloads.Clear();
+        _touched.Clear();
+    }
+
+    public void OnRelation(PgRelation relation, Lsn lsn)
+    {
+        if (_relations.TryGetValue(relation.RelationId, out var existing))
+        {
+            if (SameShape(existing.Builder.Relation, relation))
+                return;
+            // A schema change: rows already collected in this transaction keep the old schema and
+            // go out as their own chunk; later rows use the new schema.
+            if (existing.Builder.RowCount > 0)
+                FlushChunk(existing, lsn);
+            existing.Replace(relation, _config.TopicFor(relation.Schema, relation.Table));
+            return;
+        }
+        _relations[relation.RelationId] = new RelationState(relation, _config.TopicFor(relation.Schema, relation.Table));
+    }
+
+    public void OnInsert(uint relationId, TupleData newRow, Lsn lsn)
+    {
+        var state = Touch(relationId, lsn);
+        if (state is null)
+            return;
+        ReserveRoom(state, newRow, default, lsn);
+        state.Builder.BeginRow(ChangeOp.Insert, lsn.Value);
+        AppendTuple(state, newRow, lsn);
+        state.Builder.EndRow();
+        AfterRow(state, lsn);
+    }
+
+    public void OnUpdate(uint relationId, byte oldKind, TupleData oldRow, TupleData newRow, Lsn lsn)
+    {
+        var state = Touch(relationId, lsn);
+        if (state is null)
+            return;
+        ReserveRoom(state, newRow, oldRow, lsn);
+        state.Builder.BeginRow(ChangeOp.Update, lsn.Value);
+        AppendTuple(state, newRow, lsn);
+        if (oldKind != 0)
+        {
+            state.Builder.BeginBefore();
+            AppendTuple(state, oldRow, lsn);
+        }
+        state.Builder.EndRow();
+        AfterRow(state, lsn);
+    }
+
+    public void OnDelete(uint relationId, byte oldKind, TupleData oldRow, Lsn lsn)
+    {
+        var state = Touch(relationId, lsn);
+        if (state is null)
+            return;
+        ReserveRoom(state, oldRow, default, lsn);
+        state.Builder.BeginRow(ChangeOp.Delete, lsn.Value);
+        AppendTuple(state, oldRow, lsn);
+        state.Builder.EndRow();
+        AfterRow(state, lsn);
+    }
+
+    public void OnTruncate(ReadOnlySpan<uint> relationIds, bool cascade, bool restartIdentity, Lsn lsn)
+    {
+        foreach (var relationId in relationIds)
+        {
+            var state = Touch(relationId, lsn);
+            if (state is null)
+                continue;
+            // Rows before the truncate go out first, so the topic keeps the transaction's order.
+            if (state.Builder.RowCount > 0)
+                FlushChunk(state, lsn);
+            _buffer.ResetWrittenCount();
+            state.Builder.WriteStream(_buffer);
+            var options = (cascade, restartIdentity) switch
+            {
+                (true, true) => "cascade,restart_identity",
+                (true, false) => "cascade",
+                (false, true) => "restart_identity",
+                _ => "",
+            };
+            AddPayload(state, PayloadKind.Truncate, 0, options);
+        }
+    }
+
+    private RelationState? Touch(uint relationId, Lsn lsn)
+    {
+        if (!_inTransaction)
+            throw new ReplicationProtocolException($"pgoutput change for relation {relationId} outside a transaction", lsn);
+        if (!_relations.TryGetValue(relationId, out var state))
+            throw new ReplicationProtocolException($"pgoutput change for relation {relationId} before its Relation message", lsn);
+        if (_skipping)
+            return null;
+        if (!state.Touched)
+        {
+            state.Touched = true;
+            _touched.Add(state);
+        }
+        return state;
+    }
+
+    /// <summary>
+    /// Flushes collected rows first when the next row might not fit: the bound is an upper bound
+    /// of the row's Arrow size (its wire bytes plus fixed per-value overhead).
+    /// </summary>
+    private void ReserveRoom(RelationState state, TupleData row, TupleData before, Lsn lsn)
+    {
+        if (state.Builder.RowCount == 0)
+            return;
+        var bound = RowSizeBound(row) + RowSizeBound(before);
+        if (state.Builder.EstimatedSize + bound > _chunkLimit)
+            FlushChunk(state, lsn);
+    }
+
+    private static long RowSizeBound(TupleData tuple)
+    {
+        long size = 64;
+        while (tuple.MoveNext(out _, out var value))
+            size += value.Length + 40;
+        return size;
+    }
+
+    private void AfterRow(RelationState state, Lsn lsn)
+    {
+        _rows++;
+        if (state.Builder.RowCount == 1 && state.Builder.EstimatedSize > _chunkLimit)
+        {
+            // One row alone: write it and check its real size.
+            _buffer.ResetWrittenCount();
+            var size = state.Builder.WriteStream(_buffer);
+            if (size > _chunkLimit)
+                throw new RowTooLargeException($"{state.Relation.Schema}.{state.Relation.Table}", lsn, size, _config.MessageMaxBytes);
+            AddPayload(state, PayloadKind.Changes, 1, null);
+        }
+    }
+
+    private void AppendTuple(RelationState state, TupleData tuple, Lsn lsn)
+    {
+        var relation = state.Relation;
+        if (tuple.ColumnCount != relation.Columns.Count)
+            throw new ReplicationProtocolException(
+                $"pgoutput tuple for {relation.Schema}.{relation.Table} has {tuple.ColumnCount} columns but its Relation message has {relation.Columns.Count}", lsn);
+        var builder = state.Builder;
+        var column = 0;
+        while (tuple.MoveNext(out var kind, out var value))
+        {
+            try
+            {
+                switch (kind)
+                {
+                    case TupleValueKind.Null:
+                        builder.AppendNull();
+                        break;
+                    case TupleValueKind.UnchangedToast:
+                        builder.AppendUnchangedToast();
+                        break;
+                    case TupleValueKind.Text:
+                        builder.AppendValue(value, TupleFormat.Text);
+                        break;
+                    default:
+                        builder.AppendValue(value, TupleFormat.Binary);
+                        break;
+                }
+            }
+            catch (PgValueFormatException e)
+            {
+                throw new ReplicationProtocolException(
+                    $"Table {relation.Schema}.{relation.Table}, column {relation.Columns[column].Name}: {e.Message}", e);
+            }
+            column++;
+        }
+    }
+
+    private void FlushChunk(RelationState state, Lsn lsn)
+    {
+        var rows = state.Builder.RowCount;
+        _buffer.ResetWrittenCount();
+        var size = state.Builder.WriteStream(_buffer);
+        if (size > _config.MessageMaxBytes - 512)
+            throw new RowTooLargeException($"{state.Relation.Schema}.{state.Relation.Table}", lsn, size, _config.MessageMaxBytes);
+        AddPayload(state, PayloadKind.Changes, rows, null);
+    }
+
+    private void AddPayload(RelationState state, PayloadKind kind, int rows, string? truncateOptions)
+    {
+        var payload = new TablePayload
+        {
+            Topic = state.Topic,
+            Schema = state.Relation.Schema,
+            Table = state.Relation.Table,
+            Kind = kind,
+            ChunkIndex = state.ChunksInTransaction++,
+            RowCount = rows,
+            SchemaFingerprint = state.Builder.SchemaFingerprint,
+            Value = _buffer.WrittenSpan.ToArray(),
+            TruncateOptions = truncateOptions,
+        };
+        state.LastPayload = payload;
+        _payloads.Add(payload);
+    }
+
+    private static bool SameShape(PgRelation a, PgRelation b)
+    {
+        if (a.Schema != b.Schema || a.Table != b.Table || a.ReplicaIdentity != b.ReplicaIdentity || a.Columns.Count != b.Columns.Count)
+            return false;
+        for (var i = 0; i < a.Columns.Count; i++)
+        {
+            if (a.Columns[i] != b.Columns[i])
+                return false;
+        }
+        return true;
+    }
+
+    public void Dispose()
+    {
+        foreach (var state in _relations.Values)
+            state.Builder.Dispose();
+        _relations.Clear();
+    }
+
+    private sealed class RelationState(PgRelation relation, string topic)
+    {
+        public ChangeBatchBuilder Builder { get; private set; } = new(relation);
+        public PgRelation Relation => Builder.Relation;
+        public string Topic { get; private set; } = topic;
+        public bool Touched { get; set; }
+        public int ChunksInTransaction { get; set; }
+        public TablePayload? LastPayload { get; set; }
+
+        /// <summary>A new Relation message (schema change or rename): new schema and, after a rename, the new topic.</summary>
+        public void Replace(PgRelation relation, string topic)
+        {
+            Builder.Dispose();
+            Builder = new ChangeBatchBuilder(relation);
+            Topic = topic;
+        }
+
+        public void ResetTransaction()
+        {
+            Builder.Clear();
+            Touched = false;
+            ChunksInTransaction = 0;
+            LastPayload = null;
+        }
+    }
+}

@@ -1,0 +1,128 @@
+using System.Buffers;
+using System.Threading.Channels;
+using Microsoft.Extensions.Logging;
+using Npgsql.Replication;
+using Npgsql.Replication.Internal;
+using NpgsqlTypes;
+using WalBridge.Connector.Configuration;
+using WalBridge.Connector.Pipeline;
+using WalBridge.Connector.Replication.PgOutput;
+using WalBridge.Offsets;
+
+namespace WalBridge.Connector.Replication;
+
+/// <summary>
+/// Streams the slot with pgoutput through Npgsql's logical replication connection, decodes each
+/// message with our own strict decoder and hands complete source transactions to the Kafka loop
+/// through a bounded channel. When the channel is full the reader waits: PostgreSQL's walsender
+/// then waits too, so nothing is dropped and memory stays bounded by the channel's capacity.
+/// </summary>
+/// <remarks>
+/// Acknowledgement: the reader reports a position as flushed only after <see cref="ProgressTracker.Committed"/>
+/// moved past it (Kafka commit and mirror write done). Npgsql keeps sending status updates on its own
+/// timer even while the reader is blocked, so <c>wal_sender_timeout</c> does not fire.
+/// One instance streams once; create a new one to restart.
+/// </remarks>
+internal sealed partial class PgOutputReplicationReader(ConnectorConfig config, ProgressTracker progress, ILogger logger)
+{
+    /// <summary>
+    /// Streams until cancelled or failed. Transactions with a commit LSN at or below
+    /// <paramref name="committed"/> are dropped (already in Kafka).
+    /// </summary>
+    public async Task RunAsync(Lsn committed, ChannelWriter<SourceTransaction> output, CancellationToken cancellationToken)
+    {
+        await using var connection = new LogicalReplicationConnection(config.ConnectionString(replication: true))
+        {
+            WalReceiverStatusInterval = config.StatusInterval,
+            WalReceiverTimeout = TimeSpan.FromSeconds(120),
+        };
+        await connection.Open(cancellationToken);
+        var start = new NpgsqlLogSequenceNumber(committed.Value);
+        connection.LastAppliedLsn = start;
+        connection.LastFlushedLsn = start;
+
+        using var assembler = new TransactionAssembler(config, committed);
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        var acknowledger = AcknowledgeAsync(connection, committed, stop.Token);
+
+        var slot = new LogicalReplicationSlot("pgoutput", new ReplicationSlotOptions(config.SlotName, start));
+        var options = new KeyValuePair<string, string?>[]
+        {
+            new("proto_version", PgOutputDecoder.ProtocolVersion.ToString(System.Globalization.CultureInfo.InvariantCulture)),
+            new("publication_names", SourceSetup.QuoteIdentifier(config.PublicationName)),
+        };
+        LogStarting(logger, config.SlotName, committed.ToString());
+
+        var buffer = ArrayPool<byte>.Shared.Rent(64 * 1024);
+        try
+        {
+            await foreach (var message in connection.StartLogicalReplication(slot, stop.Token, start, options, bypassingStream: true))
+            {
+                var length = 0;
+                while (true)
+                {
+                    if (length == buffer.Length)
+                    {
+                        var larger = ArrayPool<byte>.Shared.Rent(buffer.Length * 2);
+                        buffer.AsSpan(0, length).CopyTo(larger);
+                        ArrayPool<byte>.Shared.Return(buffer);
+                        buffer = larger;
+                    }
+                    var read = await message.Data.ReadAsync(buffer.AsMemory(length), stop.Token);
+                    if (read == 0)
+                        break;
+                    length += read;
+                }
+
+                var lsn = new Lsn((ulong)message.WalStart);
+                PgOutputDecoder.Decode(buffer.AsSpan(0, length), lsn, assembler);
+                progress.OnReceived(new Lsn((ulong)message.WalEnd));
+                if (assembler.TryTakeCompleted(out var transaction))
+                {
+                    progress.OnQueued();
+                    await output.WriteAsync(transaction, stop.Token);
+                }
+            }
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+            await stop.CancelAsync();
+            try
+            {
+                await acknowledger;
+            }
+            catch (OperationCanceledException)
+            {
+            }
+        }
+    }
+
+    /// <summary>
+    /// Reports each new committed position to PostgreSQL as flushed and applied. Never reports
+    /// anything that is not committed to Kafka (invariant I1).
+    /// </summary>
+    private async Task AcknowledgeAsync(LogicalReplicationConnection connection, Lsn start, CancellationToken cancellationToken)
+    {
+        var acknowledged = start;
+        while (!cancellationToken.IsCancellationRequested)
+        {
+            await progress.WaitForCommitAsync(config.StatusInterval, cancellationToken);
+            var committed = progress.Committed;
+            if (committed <= acknowledged)
+                continue;
+            var lsn = new NpgsqlLogSequenceNumber(committed.Value);
+            connection.LastAppliedLsn = lsn;
+            connection.LastFlushedLsn = lsn;
+            await connection.SendStatusUpdate(cancellationToken);
+            acknowledged = committed;
+            LogAcknowledged(logger, config.SlotName, committed.ToString());
+        }
+    }
+
+    [LoggerMessage(EventId = 1100, Level = LogLevel.Information, Message = "Streaming slot {Slot} from {Lsn} with pgoutput")]
+    private static partial void LogStarting(ILogger logger, string slot, string lsn);
+
+    [LoggerMessage(EventId = 1101, Level = LogLevel.Debug, Message = "Acknowledged slot {Slot} through {Lsn}")]
+    private static partial void LogAcknowledged(ILogger logger, string slot, string lsn);
+}

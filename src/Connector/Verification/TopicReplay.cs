@@ -1,0 +1,176 @@
+using System.Globalization;
+using System.Text;
+using Confluent.Kafka;
+using WalBridge.Connector.Kafka;
+using WalBridge.Serialization.Arrow;
+using WalBridge.Serialization.Ipc;
+using WalBridge.Serialization.Postgres;
+
+namespace WalBridge.Connector.Verification;
+
+/// <summary>
+/// A table's current state rebuilt from its topic: every committed change applied in order.
+/// Values are PostgreSQL's text form (as <c>SELECT col::text</c> prints them) so they compare
+/// directly with the source.
+/// </summary>
+public sealed class ReplayedTable
+{
+    public required string Topic { get; init; }
+    public string Schema { get; set; } = "";
+    public string Table { get; set; } = "";
+    /// <summary>Table column names, from the newest payload's schema.</summary>
+    public IReadOnlyList<string> Columns { get; set; } = [];
+    /// <summary>Key column names (<c>pg.primary_key</c>).</summary>
+    public IReadOnlyList<string> KeyColumns { get; set; } = [];
+    /// <summary>Rows by their key (key values joined with U+001F).</summary>
+    public Dictionary<string, Dictionary<string, string?>> Rows { get; } = new(StringComparer.Ordinal);
+    public int Records { get; set; }
+    public long Changes { get; set; }
+    public HashSet<string> Transactions { get; } = new(StringComparer.Ordinal);
+    /// <summary>Contract violations found while reading (duplicates, order, chunk sequence).</summary>
+    public List<string> Violations { get; } = [];
+}
+
+/// <summary>Reads table topics with <c>read_committed</c> and replays them.</summary>
+public static class TopicReplay
+{
+    internal const char KeySeparator = '\u001f';
+
+    /// <summary>Reads <paramref name="topic"/> to its end and applies every change. Blocking.</summary>
+    public static ReplayedTable Replay(IReadOnlyDictionary<string, string> kafka, string topic, CancellationToken cancellationToken)
+    {
+        var table = new ReplayedTable { Topic = topic };
+        var seen = new HashSet<(string Xid, string Lsn, int Chunk)>();
+        var lastLsnByPartition = new Dictionary<int, ulong>();
+        var expectedChunk = new Dictionary<int, (string Lsn, int Next)>();
+        OffsetsTopicReader.ReadToEnd(kafka, topic, cancellationToken, message =>
+        {
+            table.Records++;
+            var headers = message.Message.Headers;
+            var xid = Header(headers, KafkaHeaders.Xid) ?? "?";
+            var lsnText = Header(headers, KafkaHeaders.CommitLsn) ?? "0/0";
+            var chunk = int.Parse(Header(headers, KafkaHeaders.ChunkIndex) ?? "0", CultureInfo.InvariantCulture);
+            var last = Header(headers, KafkaHeaders.LastChunk) == "true";
+            var kind = Header(headers, KafkaHeaders.Kind) ?? "changes";
+            var lsn = WalBridge.Offsets.Lsn.Parse(lsnText).Value;
+            var partition = message.Partition.Value;
+
+            if (!seen.Add((xid, lsnText, chunk)))
+                table.Violations.Add($"duplicate record: xid {xid}, commit LSN {lsnText}, chunk {chunk} (offset {message.Offset.Value})");
+            if (lastLsnByPartition.TryGetValue(partition, out var previous) && lsn < previous)
+                table.Violations.Add($"commit LSN went backwards in partition {partition}: {lsnText} after {new WalBridge.Offsets.Lsn(previous)} (offset {message.Offset.Value})");
+            lastLsnByPartition[partition] = lsn;
+            if (expectedChunk.TryGetValue(partition, out var open) && open.Lsn == lsnText && open.Next != chunk)
+                table.Violations.Add($"chunk sequence broken for xid {xid}: expected chunk {open.Next}, found {chunk}");
+            expectedChunk[partition] = last ? default : (lsnText, chunk + 1);
+            table.Transactions.Add(lsnText);
+
+            if (message.Message.Value is null)
+            {
+                table.Violations.Add($"record without value at offset {message.Offset.Value}");
+                return;
+            }
+            var stream = ArrowStreamReader.Read(message.Message.Value);
+            Describe(table, stream.Schema);
+            if (kind == "truncate")
+            {
+                table.Rows.Clear();
+                table.Changes++;
+                return;
+            }
+            foreach (var batch in stream.Batches)
+                Apply(table, batch);
+        });
+        return table;
+    }
+
+    private static void Describe(ReplayedTable table, ArrowSchema schema)
+    {
+        table.Schema = Meta(schema.Metadata, "pg.schema") ?? table.Schema;
+        table.Table = Meta(schema.Metadata, "pg.table") ?? table.Table;
+        var key = Meta(schema.Metadata, "pg.primary_key") ?? "";
+        table.KeyColumns = key.Split(',', StringSplitOptions.RemoveEmptyEntries);
+        table.Columns = schema.Fields.Where(IsTableColumn).Select(f => f.Name).ToArray();
+    }
+
+    /// <summary>Table columns carry <c>pg.typoid</c>; the connector's own columns start with '_' and do not.</summary>
+    internal static bool IsTableColumn(ArrowField field) => Meta(field.Metadata, "pg.typoid") is not null;
+
+    private static void Apply(ReplayedTable table, RecordBatch batch)
+    {
+        var op = batch.Column("_op");
+        var columns = batch.Columns.Where(c => IsTableColumn(c.Field)).ToArray();
+        for (var row = 0; row < batch.Length; row++)
+        {
+            table.Changes++;
+            var values = new Dictionary<string, string?>(StringComparer.Ordinal);
+            foreach (var column in columns)
+                values[column.Field.Name] = PgTextRenderer.Render(column, row);
+            var key = KeyOf(table.KeyColumns.Count > 0 ? table.KeyColumns : table.Columns, values);
+            switch ((string?)op.GetValue(row))
+            {
+                case "c":
+                case "r":
+                    table.Rows[key] = values;
+                    break;
+                case "u":
+                    if (table.Rows.TryGetValue(key, out var existing))
+                    {
+                        // Columns PostgreSQL did not send (unchanged TOAST) keep their old value.
+                        foreach (var name in UnchangedColumns(batch, row))
+                            values[name] = existing.GetValueOrDefault(name);
+                    }
+                    table.Rows[key] = values;
+                    break;
+                case "d":
+                    table.Rows.Remove(key);
+                    break;
+                default:
+                    table.Violations.Add($"unknown _op '{op.GetValue(row)}'");
+                    break;
+            }
+        }
+    }
+
+    private static IEnumerable<string> UnchangedColumns(RecordBatch batch, int row)
+    {
+        var index = -1;
+        for (var i = 0; i < batch.Columns.Count; i++)
+        {
+            if (batch.Columns[i].Field.Name == "_unchanged")
+                index = i;
+        }
+        if (index < 0 || batch.Columns[index].IsNull(row))
+            return [];
+        return batch.Columns[index].GetValue(row) switch
+        {
+            IEnumerable<object?> list => list.OfType<string>(),
+            _ => [],
+        };
+    }
+
+    internal static string KeyOf(IReadOnlyList<string> keyColumns, IReadOnlyDictionary<string, string?> values)
+    {
+        var builder = new StringBuilder();
+        foreach (var name in keyColumns)
+        {
+            if (builder.Length > 0)
+                builder.Append(KeySeparator);
+            builder.Append(values.GetValueOrDefault(name) ?? "\u2400");
+        }
+        return builder.ToString();
+    }
+
+    private static string? Header(Headers headers, string name) =>
+        headers.TryGetLastBytes(name, out var bytes) ? Encoding.UTF8.GetString(bytes) : null;
+
+    internal static string? Meta(IReadOnlyList<KeyValuePair<string, string>> metadata, string key)
+    {
+        foreach (var (k, v) in metadata)
+        {
+            if (k == key)
+                return v;
+        }
+        return null;
+    }
+}

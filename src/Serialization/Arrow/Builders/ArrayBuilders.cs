@@ -1,0 +1,387 @@
+using System.Buffers.Binary;
+
+namespace WalBridge.Serialization.Arrow.Builders;
+
+/// <summary>A bitmap being appended bit by bit; bits past <see cref="Length"/> are kept zero.</summary>
+internal sealed class BitmapBuilder : IDisposable
+{
+    private readonly PooledBuffer _bytes = new();
+
+    public int Length { get; private set; }
+
+    /// <summary>Number of zero bits.</summary>
+    public int ZeroCount { get; private set; }
+
+    public ReadOnlyMemory<byte> Memory => _bytes.Memory;
+
+    public int ByteLength => _bytes.Length;
+
+    public void Append(bool bit)
+    {
+        if ((Length & 7) == 0)
+        {
+            _bytes.Append(1)[0] = 0;
+        }
+
+        if (bit)
+        {
+            _bytes.Span[Length >> 3] |= (byte)(1 << (Length & 7));
+        }
+        else
+        {
+            ZeroCount++;
+        }
+
+        Length++;
+    }
+
+    public void Truncate(int length)
+    {
+        if ((uint)length > (uint)Length)
+        {
+            throw new ArgumentOutOfRangeException(nameof(length));
+        }
+
+        var span = _bytes.Span;
+        for (int i = length; i < Length; i++)
+        {
+            if ((span[i >> 3] & (1 << (i & 7))) == 0)
+            {
+                ZeroCount--;
+            }
+        }
+
+        _bytes.Truncate((length + 7) >> 3);
+        if ((length & 7) != 0)
+        {
+            _bytes.Span[length >> 3] &= (byte)((1 << (length & 7)) - 1);
+        }
+
+        Length = length;
+    }
+
+    public void Dispose() => _bytes.Dispose();
+}
+
+/// <summary>
+/// Appends values of one Arrow column into pooled buffers.
+/// </summary>
+/// <remarks>
+/// <see cref="Build"/> returns an array that <em>views</em> the builder's buffers: it is valid until the
+/// builder is next appended to, truncated, cleared or disposed. Builders are not thread-safe.
+/// </remarks>
+internal abstract class ArrayBuilder : IDisposable
+{
+    private protected ArrayBuilder(ArrowField field)
+    {
+        Field = field;
+    }
+
+    public ArrowField Field { get; }
+
+    private protected BitmapBuilder Validity { get; } = new();
+
+    public int Length => Validity.Length;
+
+    public int NullCount => Validity.ZeroCount;
+
+    public abstract void AppendNull();
+
+    /// <summary>Drops every value at index <paramref name="length"/> and beyond.</summary>
+    public abstract void Truncate(int length);
+
+    public void Clear() => Truncate(0);
+
+    public abstract ArrowArray Build();
+
+    /// <summary>Bytes the IPC body needs for this array (and its children), each buffer padded to 8.</summary>
+    public abstract long BodyBytes();
+
+    private protected ReadOnlyMemory<byte> ValidityForBuild => NullCount == 0 ? ReadOnlyMemory<byte>.Empty : Validity.Memory;
+
+    private protected static long Pad(long n) => (n + 7) & ~7L;
+
+    public virtual void Dispose() => Validity.Dispose();
+}
+
+/// <summary>Fixed-width values: integers, floats, decimals, dates, times, intervals, fixed-size binary.</summary>
+internal sealed class FixedWidthBuilder : ArrayBuilder
+{
+    private readonly PooledBuffer _data = new();
+
+    public FixedWidthBuilder(ArrowField field, int byteWidth)
+        : base(field)
+    {
+        ByteWidth = byteWidth;
+    }
+
+    public int ByteWidth { get; }
+
+    /// <summary>Appends a valid slot and returns its <see cref="ByteWidth"/> bytes for the caller to fill (little-endian).</summary>
+    public Span<byte> AppendValue()
+    {
+        Validity.Append(true);
+        return _data.Append(ByteWidth);
+    }
+
+    public void AppendInt64(long value) => BinaryPrimitives.WriteInt64LittleEndian(AppendValue(), value);
+
+    public override void AppendNull()
+    {
+        Validity.Append(false);
+        _data.Append(ByteWidth).Clear();
+    }
+
+    public override void Truncate(int length)
+    {
+        Validity.Truncate(length);
+        _data.Truncate(length * ByteWidth);
+    }
+
+    public override ArrowArray Build() => ArrowArray.Create(Field, Length, NullCount, ValidityForBuild, [_data.Memory], []);
+
+    public override long BodyBytes() => Pad(Validity.ByteLength) + Pad(_data.Length);
+
+    public override void Dispose()
+    {
+        base.Dispose();
+        _data.Dispose();
+    }
+}
+
+internal sealed class BooleanBuilder : ArrayBuilder
+{
+    private readonly BitmapBuilder _values = new();
+
+    public BooleanBuilder(ArrowField field)
+        : base(field)
+    {
+    }
+
+    public void Append(bool value)
+    {
+        Validity.Append(true);
+        _values.Append(value);
+    }
+
+    public override void AppendNull()
+    {
+        Validity.Append(false);
+        _values.Append(false);
+    }
+
+    public override void Truncate(int length)
+    {
+        Validity.Truncate(length);
+        _values.Truncate(length);
+    }
+
+    public override ArrowArray Build() => ArrowArray.Create(Field, Length, NullCount, ValidityForBuild, [_values.Memory], []);
+
+    public override long BodyBytes() => Pad(Validity.ByteLength) + Pad(_values.ByteLength);
+
+    public override void Dispose()
+    {
+        base.Dispose();
+        _values.Dispose();
+    }
+}
+
+/// <summary>Binary or UTF-8 values with 32-bit offsets.</summary>
+internal sealed class VarBinaryBuilder : ArrayBuilder
+{
+    private readonly PooledBuffer _offsets = new();
+    private readonly PooledBuffer _data = new();
+
+    public VarBinaryBuilder(ArrowField field)
+        : base(field)
+    {
+        BinaryPrimitives.WriteInt32LittleEndian(_offsets.Append(4), 0);
+    }
+
+    public int DataLength => _data.Length;
+
+    public void Append(ReadOnlySpan<byte> value)
+    {
+        value.CopyTo(_data.GetTail(value.Length));
+        CommitValue(value.Length);
+    }
+
+    /// <summary>Returns space for a value of at most <paramref name="maxLength"/> bytes; finish with <see cref="CommitValue"/>.</summary>
+    public Span<byte> BeginValue(int maxLength) => _data.GetTail(maxLength);
+
+    /// <summary>Appends a valid slot made of the first <paramref name="length"/> bytes written into <see cref="BeginValue"/>.</summary>
+    public void CommitValue(int length)
+    {
+        if ((long)_data.Length + length > int.MaxValue)
+        {
+            throw new InvalidOperationException($"Column '{Field.Name}' exceeds 2 GiB of value bytes in one batch.");
+        }
+
+        _data.Commit(length);
+        Validity.Append(true);
+        BinaryPrimitives.WriteInt32LittleEndian(_offsets.Append(4), _data.Length);
+    }
+
+    public override void AppendNull()
+    {
+        Validity.Append(false);
+        BinaryPrimitives.WriteInt32LittleEndian(_offsets.Append(4), _data.Length);
+    }
+
+    public override void Truncate(int length)
+    {
+        if ((uint)length > (uint)Length)
+        {
+            throw new ArgumentOutOfRangeException(nameof(length));
+        }
+
+        Validity.Truncate(length);
+        _offsets.Truncate(4 * (length + 1));
+        _data.Truncate(BinaryPrimitives.ReadInt32LittleEndian(_offsets.Span[(4 * length)..]));
+    }
+
+    public override ArrowArray Build() => ArrowArray.Create(Field, Length, NullCount, ValidityForBuild, [_offsets.Memory, _data.Memory], []);
+
+    public override long BodyBytes() => Pad(Validity.ByteLength) + Pad(_offsets.Length) + Pad(_data.Length);
+
+    public override void Dispose()
+    {
+        base.Dispose();
+        _offsets.Dispose();
+        _data.Dispose();
+    }
+}
+
+/// <summary>Lists with 32-bit offsets: append the elements to <see cref="Values"/>, then call <see cref="EndList"/>.</summary>
+internal sealed class ListBuilder : ArrayBuilder
+{
+    private readonly PooledBuffer _offsets = new();
+
+    public ListBuilder(ArrowField field, ArrayBuilder values)
+        : base(field)
+    {
+        Values = values;
+        BinaryPrimitives.WriteInt32LittleEndian(_offsets.Append(4), 0);
+    }
+
+    public ArrayBuilder Values { get; }
+
+    /// <summary>Closes a valid list made of the elements appended to <see cref="Values"/> since the previous slot.</summary>
+    public void EndList()
+    {
+        Validity.Append(true);
+        BinaryPrimitives.WriteInt32LittleEndian(_offsets.Append(4), Values.Length);
+    }
+
+    public override void AppendNull()
+    {
+        Validity.Append(false);
+        BinaryPrimitives.WriteInt32LittleEndian(_offsets.Append(4), Values.Length);
+    }
+
+    /// <summary>Drops the elements appended to <see cref="Values"/> since the last closed slot.</summary>
+    public void DiscardOpenElements() => Values.Truncate(BinaryPrimitives.ReadInt32LittleEndian(_offsets.Span[(4 * Length)..]));
+
+    public override void Truncate(int length)
+    {
+        if ((uint)length > (uint)Length)
+        {
+            throw new ArgumentOutOfRangeException(nameof(length));
+        }
+
+        Validity.Truncate(length);
+        _offsets.Truncate(4 * (length + 1));
+        Values.Truncate(BinaryPrimitives.ReadInt32LittleEndian(_offsets.Span[(4 * length)..]));
+    }
+
+    public override ArrowArray Build() => ArrowArray.Create(Field, Length, NullCount, ValidityForBuild, [_offsets.Memory], [Values.Build()]);
+
+    public override long BodyBytes() => Pad(Validity.ByteLength) + Pad(_offsets.Length) + Values.BodyBytes();
+
+    public override void Dispose()
+    {
+        base.Dispose();
+        _offsets.Dispose();
+        Values.Dispose();
+    }
+}
+
+/// <summary>Structs: append one value to every child, then <see cref="AppendValid"/>; or <see cref="AppendNull"/> (which also appends null children).</summary>
+internal sealed class StructBuilder : ArrayBuilder
+{
+    public StructBuilder(ArrowField field, IReadOnlyList<ArrayBuilder> children)
+        : base(field)
+    {
+        Children = children;
+    }
+
+    public IReadOnlyList<ArrayBuilder> Children { get; }
+
+    public void AppendValid() => Validity.Append(true);
+
+    public override void AppendNull()
+    {
+        Validity.Append(false);
+        foreach (var child in Children)
+        {
+            child.AppendNull();
+        }
+    }
+
+    public override void Truncate(int length)
+    {
+        Validity.Truncate(length);
+        foreach (var child in Children)
+        {
+            if (child.Length > length)
+            {
+                child.Truncate(length);
+            }
+        }
+    }
+
+    public override ArrowArray Build()
+    {
+        var children = new ArrowArray[Children.Count];
+        for (int i = 0; i < children.Length; i++)
+        {
+            children[i] = Children[i].Build();
+        }
+
+        return ArrowArray.Create(Field, Length, NullCount, ValidityForBuild, [], children);
+    }
+
+    public override long BodyBytes()
+    {
+        long total = Pad(Validity.ByteLength);
+        foreach (var child in Children)
+        {
+            total += child.BodyBytes();
+        }
+
+        return total;
+    }
+
+    public override void Dispose()
+    {
+        base.Dispose();
+        foreach (var child in Children)
+        {
+            child.Dispose();
+        }
+    }
+}
+
+/// <summary>Creates the builder matching a field's type.</summary>
+internal static class BuilderFactory
+{
+    public static ArrayBuilder Create(ArrowField field) => field.Type switch
+    {
+        BooleanType => new BooleanBuilder(field),
+        BinaryType or Utf8Type => new VarBinaryBuilder(field),
+        StructType => new StructBuilder(field, field.Children.Select(Create).ToArray()),
+        ListType => new ListBuilder(field, Create(field.Children[0])),
+        _ => new FixedWidthBuilder(field, Ipc.ArrowStreamWriter.FixedByteWidth(field.Type)),
+    };
+}

@@ -1,0 +1,380 @@
+using System.Buffers;
+using System.Globalization;
+using System.Security.Cryptography;
+using System.Text;
+using WalBridge.Serialization.Arrow;
+using WalBridge.Serialization.Arrow.Builders;
+using WalBridge.Serialization.Ipc;
+
+namespace WalBridge.Serialization.Postgres;
+
+/// <summary>
+/// Accumulates the rows of ONE (source transaction, table) and writes them as one Arrow IPC stream.
+/// Not thread-safe; reusable after <see cref="WriteStream"/>/<see cref="Clear"/> (keeps its buffers).
+/// </summary>
+/// <remarks>
+/// <para>Columns (see docs/format.md): <c>_op</c> (utf8, not null), <c>_lsn</c> (uint64, not null), the table's
+/// columns (nullable, new row; for a delete the old key/row), <c>_before</c> (nullable struct of the table's
+/// columns: the old row when PostgreSQL sent one), <c>_unchanged</c> (nullable list&lt;utf8&gt;: names of the
+/// columns whose unchanged TOAST value PostgreSQL did not send, <c>_before.</c>-prefixed for the old row;
+/// null when every value was sent). Such columns hold null in the value column.</para>
+/// <para>Row protocol: <see cref="BeginRow"/>, one append per table column in attribute order, optionally
+/// <see cref="BeginBefore"/> and one append per column of the old row, then <see cref="EndRow"/>. If an append
+/// throws (<see cref="PgValueFormatException"/>) or <see cref="EndRow"/> finds a wrong column count, the current
+/// row is discarded and the builder is back in the state after the previous <see cref="EndRow"/>.</para>
+/// <para>Memory: values go into buffers rented from <see cref="ArrayPool{T}.Shared"/>; they are kept across
+/// batches and returned by <see cref="Dispose"/>. Appending a row does not allocate once the buffers have grown.</para>
+/// </remarks>
+public sealed class ChangeBatchBuilder : IDisposable
+{
+    public const string OpColumn = "_op";
+    public const string LsnColumn = "_lsn";
+    public const string BeforeColumn = "_before";
+    public const string UnchangedColumn = "_unchanged";
+
+    private static readonly byte[][] OpBytes = CreateOpBytes();
+
+    private readonly PgColumnType[] _types;
+    private readonly string[] _names;
+    private readonly ArrayBuilder[] _values;
+    private readonly ArrayBuilder[] _beforeValues;
+    private readonly VarBinaryBuilder _op;
+    private readonly FixedWidthBuilder _lsn;
+    private readonly StructBuilder _before;
+    private readonly ListBuilder _unchanged;
+    private readonly VarBinaryBuilder _unchangedNames;
+    private readonly byte[][] _nameUtf8;
+    private readonly byte[][] _beforeNameUtf8;
+    private readonly byte[] _schemaMessage;
+    private readonly int _metadataUpperBound;
+    private readonly int[] _unchangedColumns;
+    private int _unchangedCount;
+    private bool _rowOpen;
+    private bool _inBefore;
+    private int _column;
+    private ChangeOp _rowOp;
+    private ulong _rowLsn;
+    private bool _disposed;
+
+    public ChangeBatchBuilder(PgRelation relation)
+    {
+        ArgumentNullException.ThrowIfNull(relation);
+        Relation = relation;
+        int n = relation.Columns.Count;
+        _types = new PgColumnType[n];
+        _names = new string[n];
+        var tableFields = new ArrowField[n];
+        for (int i = 0; i < n; i++)
+        {
+            var column = relation.Columns[i];
+            _types[i] = PgTypeMapping.Resolve(column);
+            _names[i] = column.Name;
+            tableFields[i] = _types[i].CreateField(column.Name);
+        }
+
+        var fields = new List<ArrowField>(n + 4)
+        {
+            new(OpColumn, ArrowType.Utf8, nullable: false),
+            new(LsnColumn, ArrowType.UInt64, nullable: false),
+        };
+        fields.AddRange(tableFields);
+        var beforeField = new ArrowField(BeforeColumn, ArrowType.Struct, nullable: true, children: tableFields);
+        var unchangedField = new ArrowField(UnchangedColumn, ArrowType.List, nullable: true, children: [new ArrowField("item", ArrowType.Utf8, nullable: false)]);
+        fields.Add(beforeField);
+        fields.Add(unchangedField);
+
+        string primaryKey = string.Join(",", relation.Columns.Where(c => c.IsKey).Select(c => c.Name));
+        Schema = new ArrowSchema(fields,
+        [
+            new("pg.schema", relation.Schema),
+            new("pg.table", relation.Table),
+            new("pg.relid", relation.RelationId.ToString(CultureInfo.InvariantCulture)),
+            new("pg.replica_identity", relation.ReplicaIdentity.ToString()),
+            new("pg.primary_key", primaryKey),
+        ]);
+
+        _op = new VarBinaryBuilder(fields[0]);
+        _lsn = new FixedWidthBuilder(fields[1], 8);
+        _values = tableFields.Select(BuilderFactory.Create).ToArray();
+        _before = (StructBuilder)BuilderFactory.Create(beforeField);
+        _beforeValues = _before.Children.ToArray();
+        _unchanged = (ListBuilder)BuilderFactory.Create(unchangedField);
+        _unchangedNames = (VarBinaryBuilder)_unchanged.Values;
+        _nameUtf8 = _names.Select(Encoding.UTF8.GetBytes).ToArray();
+        _beforeNameUtf8 = _names.Select(name => Encoding.UTF8.GetBytes(BeforeColumn + "." + name)).ToArray();
+        _unchangedColumns = new int[2 * n];
+
+        _schemaMessage = ArrowStreamWriter.EncodeSchemaMessage(Schema);
+        SchemaFingerprint = Convert.ToHexStringLower(SHA256.HashData(_schemaMessage))[..16];
+        var (nodes, buffers) = ArrowStreamWriter.CountLayout(Schema);
+        _metadataUpperBound = ArrowStreamWriter.RecordBatchMetadataUpperBound(nodes, buffers);
+    }
+
+    public PgRelation Relation { get; }
+
+    public ArrowSchema Schema { get; }
+
+    /// <summary>First 16 hex digits of the SHA-256 of the encoded schema message; changes exactly when the Arrow schema (fields, types, metadata) changes.</summary>
+    public string SchemaFingerprint { get; }
+
+    /// <summary>Number of completed rows.</summary>
+    public int RowCount { get; private set; }
+
+    /// <summary>An upper bound of the size in bytes of the stream <see cref="WriteStream"/> would write now (completed rows only).</summary>
+    public long EstimatedSize
+    {
+        get
+        {
+            long body = _op.BodyBytes() + _lsn.BodyBytes() + _before.BodyBytes() + _unchanged.BodyBytes();
+            foreach (var builder in _values)
+            {
+                body += builder.BodyBytes();
+            }
+
+            return _schemaMessage.Length + _metadataUpperBound + body + 8;
+        }
+    }
+
+    /// <summary>Starts a row. Throws <see cref="InvalidOperationException"/> if a row is already open.</summary>
+    public void BeginRow(ChangeOp op, ulong lsn)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        if (_rowOpen)
+        {
+            throw new InvalidOperationException("BeginRow called while a row is open; call EndRow first.");
+        }
+
+        if (op is not (ChangeOp.Insert or ChangeOp.Update or ChangeOp.Delete or ChangeOp.Read))
+        {
+            throw new ArgumentOutOfRangeException(nameof(op), op, "Unknown change operation.");
+        }
+
+        _rowOpen = true;
+        _inBefore = false;
+        _column = 0;
+        _rowOp = op;
+        _rowLsn = lsn;
+        _unchangedCount = 0;
+    }
+
+    private ArrayBuilder NextBuilder()
+    {
+        if (!_rowOpen)
+        {
+            throw new InvalidOperationException("No row is open; call BeginRow first.");
+        }
+
+        if (_column >= _values.Length)
+        {
+            int columns = _values.Length;
+            AbortRow();
+            throw new InvalidOperationException($"Table {Relation.Schema}.{Relation.Table} has {columns} columns; too many values appended (row discarded).");
+        }
+
+        return _inBefore ? _beforeValues[_column] : _values[_column];
+    }
+
+    /// <summary>The next column of the current row is SQL NULL.</summary>
+    public void AppendNull()
+    {
+        NextBuilder().AppendNull();
+        _column++;
+    }
+
+    /// <summary>The next column is an unchanged TOAST value PostgreSQL did not send: null in the value column, named in <c>_unchanged</c>.</summary>
+    public void AppendUnchangedToast()
+    {
+        NextBuilder().AppendNull();
+        _unchangedColumns[_unchangedCount++] = _inBefore ? _values.Length + _column : _column;
+        _column++;
+    }
+
+    /// <summary>The next column's value in pgoutput text (UTF-8) or binary form. On <see cref="PgValueFormatException"/> the row is discarded.</summary>
+    public void AppendValue(ReadOnlySpan<byte> value, TupleFormat format)
+    {
+        var builder = NextBuilder();
+        try
+        {
+            PgValueParser.Append(builder, _types[_column], _names[_column], value, format);
+        }
+        catch
+        {
+            AbortRow();
+            throw;
+        }
+
+        _column++;
+    }
+
+    /// <summary>After all new-row columns: the old row follows, in the same column order, for <c>_before</c>.</summary>
+    public void BeginBefore()
+    {
+        if (!_rowOpen || _inBefore)
+        {
+            throw new InvalidOperationException("BeginBefore needs an open row and may be called once per row.");
+        }
+
+        if (_column != _values.Length)
+        {
+            int got = _column;
+            AbortRow();
+            throw new InvalidOperationException($"BeginBefore after {got} of {_values.Length} columns of {Relation.Schema}.{Relation.Table} (row discarded).");
+        }
+
+        _inBefore = true;
+        _column = 0;
+    }
+
+    /// <summary>Completes the row. Throws <see cref="InvalidOperationException"/> (and discards the row) if the wrong number of columns was appended.</summary>
+    public void EndRow()
+    {
+        if (!_rowOpen)
+        {
+            throw new InvalidOperationException("No row is open; call BeginRow first.");
+        }
+
+        if (_column != _values.Length)
+        {
+            int got = _column;
+            bool before = _inBefore;
+            AbortRow();
+            throw new InvalidOperationException($"Row of {Relation.Schema}.{Relation.Table} has {got} {(before ? "old-row " : "")}values, expected {_values.Length} (row discarded).");
+        }
+
+        if (_inBefore)
+        {
+            _before.AppendValid();
+        }
+        else
+        {
+            _before.AppendNull();
+        }
+
+        _op.Append(OpBytes[(byte)_rowOp]);
+        _lsn.AppendInt64(unchecked((long)_rowLsn));
+        if (_unchangedCount == 0)
+        {
+            _unchanged.AppendNull();
+        }
+        else
+        {
+            for (int i = 0; i < _unchangedCount; i++)
+            {
+                int c = _unchangedColumns[i];
+                _unchangedNames.Append(c < _values.Length ? _nameUtf8[c] : _beforeNameUtf8[c - _values.Length]);
+            }
+
+            _unchanged.EndList();
+        }
+
+        RowCount++;
+        _rowOpen = false;
+        _inBefore = false;
+    }
+
+    private void AbortRow()
+    {
+        foreach (var builder in _values)
+        {
+            if (builder.Length > RowCount)
+            {
+                builder.Truncate(RowCount);
+            }
+        }
+
+        foreach (var builder in _beforeValues)
+        {
+            if (builder.Length > RowCount)
+            {
+                builder.Truncate(RowCount);
+            }
+        }
+
+        _rowOpen = false;
+        _inBefore = false;
+        _column = 0;
+        _unchangedCount = 0;
+    }
+
+    /// <summary>
+    /// Writes the schema message, one record batch holding the completed rows, and the end-of-stream marker;
+    /// returns the number of bytes written, then clears the rows. Throws if a row is open.
+    /// </summary>
+    public int WriteStream(IBufferWriter<byte> output)
+    {
+        ArgumentNullException.ThrowIfNull(output);
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        if (_rowOpen)
+        {
+            throw new InvalidOperationException("WriteStream called while a row is open.");
+        }
+
+        var columns = new ArrowArray[Schema.Fields.Count];
+        int c = 0;
+        columns[c++] = _op.Build();
+        columns[c++] = _lsn.Build();
+        foreach (var builder in _values)
+        {
+            columns[c++] = builder.Build();
+        }
+
+        columns[c++] = _before.Build();
+        columns[c] = _unchanged.Build();
+        var writer = new ArrowStreamWriter(output, Schema);
+        writer.WriteSchemaBytes(_schemaMessage);
+        writer.WriteRecordBatch(new RecordBatch(Schema, RowCount, columns));
+        writer.WriteEnd();
+        Clear();
+        return checked((int)writer.BytesWritten);
+    }
+
+    /// <summary>Drops all rows (and an open row), keeping the buffers for reuse.</summary>
+    public void Clear()
+    {
+        _op.Clear();
+        _lsn.Clear();
+        foreach (var builder in _values)
+        {
+            builder.Clear();
+        }
+
+        _before.Clear();
+        _unchanged.Clear();
+        RowCount = 0;
+        _rowOpen = false;
+        _inBefore = false;
+        _column = 0;
+        _unchangedCount = 0;
+    }
+
+    /// <summary>Returns the pooled buffers. The builder cannot be used afterwards.</summary>
+    public void Dispose()
+    {
+        if (_disposed)
+        {
+            return;
+        }
+
+        _disposed = true;
+        _op.Dispose();
+        _lsn.Dispose();
+        foreach (var builder in _values)
+        {
+            builder.Dispose();
+        }
+
+        _before.Dispose();
+        _unchanged.Dispose();
+    }
+
+    private static byte[][] CreateOpBytes()
+    {
+        var result = new byte[256][];
+        foreach (var op in new[] { ChangeOp.Insert, ChangeOp.Update, ChangeOp.Delete, ChangeOp.Read })
+        {
+            result[(byte)op] = [(byte)op];
+        }
+
+        return result;
+    }
+}

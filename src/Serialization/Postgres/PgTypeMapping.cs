@@ -1,0 +1,254 @@
+using System.Globalization;
+using WalBridge.Serialization.Arrow;
+
+namespace WalBridge.Serialization.Postgres;
+
+/// <summary>Built-in PostgreSQL type OIDs (pg_type.dat).</summary>
+public static class PgOid
+{
+    public const uint Bool = 16;
+    public const uint Bytea = 17;
+    public const uint Char = 18;
+    public const uint Name = 19;
+    public const uint Int8 = 20;
+    public const uint Int2 = 21;
+    public const uint Int4 = 23;
+    public const uint Text = 25;
+    public const uint Oid = 26;
+    public const uint Json = 114;
+    public const uint Xml = 142;
+    public const uint Float4 = 700;
+    public const uint Float8 = 701;
+    public const uint Money = 790;
+    public const uint Bpchar = 1042;
+    public const uint Varchar = 1043;
+    public const uint Date = 1082;
+    public const uint Time = 1083;
+    public const uint Timestamp = 1114;
+    public const uint TimestampTz = 1184;
+    public const uint Interval = 1186;
+    public const uint TimeTz = 1266;
+    public const uint Bit = 1560;
+    public const uint VarBit = 1562;
+    public const uint Numeric = 1700;
+    public const uint Uuid = 2950;
+    public const uint Jsonb = 3802;
+}
+
+/// <summary>How values of a column are converted (chosen from the type OID, the type modifier and the Arrow type).</summary>
+internal enum PgValueKind
+{
+    Bool,
+    Int16,
+    Int32,
+    Int64,
+    Oid,
+    Float32,
+    Float64,
+    Decimal,
+    NumericText,
+    Text,
+    Bytea,
+    Date,
+    Timestamp,
+    TimestampTz,
+    Time,
+    Interval,
+    Uuid,
+    Json,
+    Jsonb,
+    FallbackText,
+}
+
+/// <summary>The Arrow representation chosen for one PostgreSQL column type.</summary>
+internal sealed record PgColumnType(PgValueKind Kind, ArrowType ArrowType, string PgTypeName, uint TypeOid, string? ExtensionName)
+{
+    /// <summary>Decimal scale for <see cref="PgValueKind.Decimal"/>.</summary>
+    public int Scale => ArrowType is DecimalType d ? d.Scale : 0;
+
+    public int Precision => ArrowType is DecimalType d ? d.Precision : 0;
+
+    public ArrowField CreateField(string name)
+    {
+        var metadata = new List<KeyValuePair<string, string>>
+        {
+            new(PgTypeMapping.TypeKey, PgTypeName),
+            new(PgTypeMapping.TypeOidKey, TypeOid.ToString(CultureInfo.InvariantCulture)),
+        };
+        if (ExtensionName is not null)
+        {
+            metadata.Add(new("ARROW:extension:name", ExtensionName));
+            metadata.Add(new("ARROW:extension:metadata", ""));
+        }
+
+        return new ArrowField(name, ArrowType, nullable: true, metadata: metadata);
+    }
+}
+
+/// <summary>PostgreSQL → Arrow type mapping (see docs/format.md for the table).</summary>
+public static class PgTypeMapping
+{
+    /// <summary>Field metadata key holding the PostgreSQL type in format_type style, e.g. <c>numeric(12,2)</c>.</summary>
+    public const string TypeKey = "pg.type";
+
+    /// <summary>Field metadata key holding the type OID (decimal).</summary>
+    public const string TypeOidKey = "pg.typoid";
+
+    private const int VarHdrSz = 4;
+
+    /// <summary>The Arrow field a table column maps to (nullable, with <c>pg.type</c>/<c>pg.typoid</c> metadata).</summary>
+    public static ArrowField MapColumn(PgColumn column)
+    {
+        ArgumentNullException.ThrowIfNull(column);
+        return Resolve(column).CreateField(column.Name);
+    }
+
+    internal static PgColumnType Resolve(PgColumn column)
+    {
+        uint oid = column.TypeOid;
+        int typmod = column.TypeModifier;
+        string name = FormatType(oid, typmod, column.TypeName);
+        return oid switch
+        {
+            PgOid.Bool => new(PgValueKind.Bool, ArrowType.Boolean, name, oid, null),
+            PgOid.Int2 => new(PgValueKind.Int16, ArrowType.Int16, name, oid, null),
+            PgOid.Int4 => new(PgValueKind.Int32, ArrowType.Int32, name, oid, null),
+            PgOid.Int8 => new(PgValueKind.Int64, ArrowType.Int64, name, oid, null),
+            PgOid.Oid => new(PgValueKind.Oid, ArrowType.UInt32, name, oid, null),
+            PgOid.Float4 => new(PgValueKind.Float32, ArrowType.Float32, name, oid, null),
+            PgOid.Float8 => new(PgValueKind.Float64, ArrowType.Float64, name, oid, null),
+            PgOid.Numeric => ResolveNumeric(typmod, name),
+            PgOid.Text or PgOid.Varchar or PgOid.Bpchar or PgOid.Name => new(PgValueKind.Text, ArrowType.Utf8, name, oid, null),
+            PgOid.Bytea => new(PgValueKind.Bytea, ArrowType.Binary, name, oid, null),
+            PgOid.Date => new(PgValueKind.Date, ArrowType.Date32, name, oid, null),
+            PgOid.Timestamp => new(PgValueKind.Timestamp, new TimestampType(TimeUnit.Microsecond, null), name, oid, null),
+            PgOid.TimestampTz => new(PgValueKind.TimestampTz, new TimestampType(TimeUnit.Microsecond, "UTC"), name, oid, null),
+            PgOid.Time => new(PgValueKind.Time, new TimeType(TimeUnit.Microsecond, 64), name, oid, null),
+            PgOid.Interval => new(PgValueKind.Interval, new IntervalType(IntervalUnit.MonthDayNano), name, oid, null),
+            PgOid.Uuid => new(PgValueKind.Uuid, new FixedSizeBinaryType(16), name, oid, "arrow.uuid"),
+            PgOid.Json => new(PgValueKind.Json, ArrowType.Utf8, name, oid, "arrow.json"),
+            PgOid.Jsonb => new(PgValueKind.Jsonb, ArrowType.Utf8, name, oid, "arrow.json"),
+            _ => new(PgValueKind.FallbackText, ArrowType.Utf8, name, oid, null),
+        };
+    }
+
+    private static PgColumnType ResolveNumeric(int typmod, string name)
+    {
+        if (typmod >= VarHdrSz)
+        {
+            int precision = ((typmod - VarHdrSz) >> 16) & 0xFFFF;
+            int scale = (((typmod - VarHdrSz) & 0x7FF) ^ 1024) - 1024; // PostgreSQL 15+ allows negative scales
+            if (precision >= 1 && scale >= 0 && scale <= precision && precision <= 76)
+            {
+                var type = new DecimalType(precision, scale, precision <= 38 ? 128 : 256);
+                return new(PgValueKind.Decimal, type, name, PgOid.Numeric, null);
+            }
+        }
+
+        // Unconstrained numeric (or a scale Arrow decimals cannot express): exact text.
+        return new(PgValueKind.NumericText, ArrowType.Utf8, name, PgOid.Numeric, null);
+    }
+
+    /// <summary>The type's name as PostgreSQL's <c>format_type(oid, typmod)</c> prints it (for the types known here).</summary>
+    public static string FormatType(uint oid, int typmod, string? fallbackName = null)
+    {
+        string P(string baseName) => typmod >= 0 ? $"{baseName}({typmod})" : baseName;
+        return oid switch
+        {
+            PgOid.Bool => "boolean",
+            PgOid.Bytea => "bytea",
+            PgOid.Char => "\"char\"",
+            PgOid.Name => "name",
+            PgOid.Int8 => "bigint",
+            PgOid.Int2 => "smallint",
+            PgOid.Int4 => "integer",
+            PgOid.Text => "text",
+            PgOid.Oid => "oid",
+            PgOid.Json => "json",
+            PgOid.Xml => "xml",
+            PgOid.Float4 => "real",
+            PgOid.Float8 => "double precision",
+            PgOid.Money => "money",
+            PgOid.Bpchar => typmod >= VarHdrSz ? $"character({typmod - VarHdrSz})" : "bpchar",
+            PgOid.Varchar => typmod >= VarHdrSz ? $"character varying({typmod - VarHdrSz})" : "character varying",
+            PgOid.Date => "date",
+            PgOid.Time => P("time") + " without time zone",
+            PgOid.TimeTz => P("time") + " with time zone",
+            PgOid.Timestamp => P("timestamp") + " without time zone",
+            PgOid.TimestampTz => P("timestamp") + " with time zone",
+            PgOid.Interval => "interval" + IntervalTypmod(typmod),
+            PgOid.Bit => typmod >= 0 ? $"bit({typmod})" : "bit",
+            PgOid.VarBit => typmod >= 0 ? $"bit varying({typmod})" : "bit varying",
+            PgOid.Numeric => typmod >= VarHdrSz
+                ? $"numeric({((typmod - VarHdrSz) >> 16) & 0xFFFF},{(((typmod - VarHdrSz) & 0x7FF) ^ 1024) - 1024})"
+                : "numeric",
+            PgOid.Uuid => "uuid",
+            PgOid.Jsonb => "jsonb",
+            _ => fallbackName ?? WellKnownName(oid) ?? $"oid {oid.ToString(CultureInfo.InvariantCulture)}",
+        };
+    }
+
+    private static string? WellKnownName(uint oid) => oid switch
+    {
+        22 => "int2vector",
+        24 => "regproc",
+        27 => "tid",
+        28 => "xid",
+        29 => "cid",
+        30 => "oidvector",
+        600 => "point",
+        601 => "lseg",
+        602 => "path",
+        603 => "box",
+        604 => "polygon",
+        628 => "line",
+        650 => "cidr",
+        718 => "circle",
+        774 => "macaddr8",
+        829 => "macaddr",
+        869 => "inet",
+        2205 => "regclass",
+        3220 => "pg_lsn",
+        3614 => "tsvector",
+        3615 => "tsquery",
+        3904 => "int4range",
+        3906 => "numrange",
+        3908 => "tsrange",
+        3910 => "tstzrange",
+        3912 => "daterange",
+        3926 => "int8range",
+        4451 => "int4multirange",
+        5038 => "pg_snapshot",
+        _ => null,
+    };
+
+    private static string IntervalTypmod(int typmod)
+    {
+        if (typmod < 0)
+        {
+            return "";
+        }
+
+        int fields = (typmod >> 16) & 0x7FFF;
+        int precision = typmod & 0xFFFF;
+        const int Year = 1 << 2, Month = 1 << 1, Day = 1 << 3, Hour = 1 << 10, Minute = 1 << 11, Second = 1 << 12;
+        string f = fields switch
+        {
+            Year => " year",
+            Month => " month",
+            Day => " day",
+            Hour => " hour",
+            Minute => " minute",
+            Second => " second",
+            Year | Month => " year to month",
+            Day | Hour => " day to hour",
+            Day | Hour | Minute => " day to minute",
+            Day | Hour | Minute | Second => " day to second",
+            Hour | Minute => " hour to minute",
+            Hour | Minute | Second => " hour to second",
+            Minute | Second => " minute to second",
+            _ => "",
+        };
+        return precision != 0xFFFF ? $"{f}({precision})" : f;
+    }
+}

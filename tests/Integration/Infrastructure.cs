@@ -1,0 +1,50 @@
+using WalBridge.Broker;
+using WalBridge.Connector.Embedded;
+
+namespace WalBridge.Integration.Tests;
+
+/// <summary>
+/// One throwaway PostgreSQL and one local broker (its own process) shared by the integration
+/// tests; each test owns its database, slot, publication and topic names.
+/// </summary>
+public sealed class Infrastructure : IAsyncLifetime
+{
+    public TemporaryPostgres Postgres { get; private set; } = null!;
+    public LocalBroker Broker { get; private set; } = null!;
+
+    public async Task InitializeAsync()
+    {
+        var postgres = TemporaryPostgres.StartAsync();
+        var broker = LocalBroker.StartAsync(3);
+        try
+        {
+            Postgres = await postgres;
+        }
+        finally
+        {
+            Broker = await broker;
+        }
+    }
+
+    public async Task DisposeAsync()
+    {
+        if (Broker is not null)
+            await Broker.DisposeAsync();
+        if (Postgres is not null)
+            await Postgres.DisposeAsync();
+    }
+
+    /// <summary>A fresh database with a unique name.</summary>
+    public async Task<string> CreateDatabaseAsync(string prefix)
+    {
+        var name = $"{prefix}_{Guid.NewGuid():N}"[..Math.Min(prefix.Length + 13, 63)];
+        await Postgres.ExecuteAsync($"CREATE DATABASE {name}");
+        return name;
+    }
+}
+
+[CollectionDefinition(Name)]
+public sealed class InfrastructureCollection : ICollectionFixture<Infrastructure>
+{
+    public const string Name = "infrastructure";
+}

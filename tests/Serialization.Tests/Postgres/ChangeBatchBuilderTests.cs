@@ -1,0 +1,338 @@
+using System.Buffers;
+using System.Text;
+using WalBridge.Serialization.Arrow;
+using WalBridge.Serialization.Ipc;
+using WalBridge.Serialization.Postgres;
+
+namespace WalBridge.Serialization.Tests.Postgres;
+
+public class ChangeBatchBuilderTests
+{
+    private static readonly PgRelation Orders = new(
+        24576,
+        "sales",
+        "orders",
+        'd',
+        [
+            new PgColumn("id", PgOid.Int8, -1, true),
+            new PgColumn("region", PgOid.Varchar, 24, true),
+            new PgColumn("amount", PgOid.Numeric, ((12 << 16) | 2) + 4, false),
+            new PgColumn("note", PgOid.Text, -1, false),
+            new PgColumn("created", PgOid.TimestampTz, -1, false),
+            new PgColumn("ref", PgOid.Uuid, -1, false),
+            new PgColumn("doc", PgOid.Jsonb, -1, false),
+        ]);
+
+    private static void Text(ChangeBatchBuilder b, string? value)
+    {
+        if (value is null)
+        {
+            b.AppendNull();
+        }
+        else
+        {
+            b.AppendValue(Encoding.UTF8.GetBytes(value), TupleFormat.Text);
+        }
+    }
+
+    private static void Row(ChangeBatchBuilder b, ChangeOp op, ulong lsn, string?[] values, string?[]? before = null, int unchangedAt = -1)
+    {
+        b.BeginRow(op, lsn);
+        for (int i = 0; i < values.Length; i++)
+        {
+            if (i == unchangedAt)
+            {
+                b.AppendUnchangedToast();
+            }
+            else
+            {
+                Text(b, values[i]);
+            }
+        }
+
+        if (before is not null)
+        {
+            b.BeginBefore();
+            foreach (string? v in before)
+            {
+                Text(b, v);
+            }
+        }
+
+        b.EndRow();
+    }
+
+    [Fact]
+    public void Schema_has_system_columns_metadata_and_extensions()
+    {
+        using var b = new ChangeBatchBuilder(Orders);
+        var names = b.Schema.Fields.Select(f => f.Name).ToArray();
+        Assert.Equal(["_op", "_lsn", "id", "region", "amount", "note", "created", "ref", "doc", "_before", "_unchanged"], names);
+        Assert.False(b.Schema.Fields[0].Nullable);
+        Assert.Equal(ArrowType.Utf8, b.Schema.Fields[0].Type);
+        Assert.False(b.Schema.Fields[1].Nullable);
+        Assert.Equal(ArrowType.UInt64, b.Schema.Fields[1].Type);
+        Assert.Equal("sales", b.Schema.GetMetadata("pg.schema"));
+        Assert.Equal("orders", b.Schema.GetMetadata("pg.table"));
+        Assert.Equal("24576", b.Schema.GetMetadata("pg.relid"));
+        Assert.Equal("d", b.Schema.GetMetadata("pg.replica_identity"));
+        Assert.Equal("id,region", b.Schema.GetMetadata("pg.primary_key"));
+
+        var amount = b.Schema.Fields[b.Schema.IndexOf("amount")];
+        Assert.Equal(new DecimalType(12, 2), amount.Type);
+        Assert.Equal("numeric(12,2)", amount.GetMetadata("pg.type"));
+        Assert.Equal("1700", amount.GetMetadata("pg.typoid"));
+        Assert.Equal("character varying(20)", b.Schema.Fields[b.Schema.IndexOf("region")].GetMetadata("pg.type"));
+        Assert.Equal(new TimestampType(TimeUnit.Microsecond, "UTC"), b.Schema.Fields[b.Schema.IndexOf("created")].Type);
+        var uuid = b.Schema.Fields[b.Schema.IndexOf("ref")];
+        Assert.Equal(new FixedSizeBinaryType(16), uuid.Type);
+        Assert.Equal("arrow.uuid", uuid.GetMetadata("ARROW:extension:name"));
+        Assert.Equal("", uuid.GetMetadata("ARROW:extension:metadata"));
+        Assert.Equal("arrow.json", b.Schema.Fields[b.Schema.IndexOf("doc")].ExtensionName);
+        var before = b.Schema.Fields[^2];
+        Assert.Equal(ArrowType.Struct, before.Type);
+        Assert.True(before.Nullable);
+        Assert.Equal(["id", "region", "amount", "note", "created", "ref", "doc"], before.Children.Select(c => c.Name));
+        var unchanged = b.Schema.Fields[^1];
+        Assert.Equal(ArrowType.List, unchanged.Type);
+        Assert.Equal(ArrowType.Utf8, unchanged.Children[0].Type);
+
+        // The schema read back from a stream equals the builder's.
+        var stream = PgConformanceTests.WriteAndRead(b);
+        Assert.Equal(names, stream.Schema.Fields.Select(f => f.Name));
+        Assert.Equal(b.Schema.Metadata, stream.Schema.Metadata);
+        Assert.Equal(amount.Metadata, stream.Schema.Fields[4].Metadata);
+        Assert.Equal(0, Assert.Single(stream.Batches).Length);
+    }
+
+    [Fact]
+    public void Insert_update_delete_with_before_nulls_and_unchanged_toast()
+    {
+        using var b = new ChangeBatchBuilder(Orders);
+        string?[] row1 = ["1", "eu", "12.50", "first", "2024-01-02 03:04:05.123456+00", "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11", "{\"a\": 1}"];
+        Row(b, ChangeOp.Insert, 100, row1);
+        string?[] row2 = ["1", "eu", "-0.01", null, "1969-12-31 23:59:59+00", null, null];
+        Row(b, ChangeOp.Update, 200, row2, before: row1, unchangedAt: 3);
+        Row(b, ChangeOp.Delete, 300, ["1", "eu", null, null, null, null, null]);
+        Row(b, ChangeOp.Read, ulong.MaxValue, row1);
+        Assert.Equal(4, b.RowCount);
+
+        var batch = Assert.Single(PgConformanceTests.WriteAndRead(b).Batches);
+        Assert.Equal(4, batch.Length);
+        var op = (Utf8Array)batch.Column("_op");
+        Assert.Equal(["c", "u", "d", "r"], Enumerable.Range(0, 4).Select(op.GetString));
+        var lsn = (UInt64Array)batch.Column("_lsn");
+        Assert.Equal([100UL, 200UL, 300UL, ulong.MaxValue], lsn.Values.ToArray());
+        Assert.Equal(0, op.NullCount);
+        Assert.Equal(0, lsn.NullCount);
+
+        Assert.Equal("12.50", PgTextRenderer.Render(batch.Column("amount"), 0));
+        Assert.Equal("-0.01", PgTextRenderer.Render(batch.Column("amount"), 1));
+        Assert.Null(PgTextRenderer.Render(batch.Column("amount"), 2));
+        Assert.Equal("2024-01-02 03:04:05.123456+00", PgTextRenderer.Render(batch.Column("created"), 0));
+        Assert.Equal("1969-12-31 23:59:59+00", PgTextRenderer.Render(batch.Column("created"), 1));
+        Assert.Equal("a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11", PgTextRenderer.Render(batch.Column("ref"), 0));
+        Assert.Equal("{\"a\": 1}", PgTextRenderer.Render(batch.Column("doc"), 0));
+        Assert.Equal(-1L, ((TimestampArray)batch.Column("created")).GetValue(1) / 1_000_000);
+
+        // _before: only the update has an old row.
+        var before = (StructArray)batch.Column("_before");
+        Assert.True(before.IsNull(0));
+        Assert.False(before.IsNull(1));
+        Assert.True(before.IsNull(2));
+        Assert.True(before.IsNull(3));
+        for (int c = 0; c < row1.Length; c++)
+        {
+            Assert.Equal(row1[c], PgTextRenderer.Render(before.Children[c], 1));
+        }
+
+        // _unchanged: the update did not send "note"; note's value is null there but not SQL NULL.
+        var unchanged = (ListArray)batch.Column("_unchanged");
+        Assert.True(unchanged.IsNull(0));
+        Assert.Equal(["note"], unchanged.GetValue(1)!);
+        Assert.True(unchanged.IsNull(2));
+        Assert.True(batch.Column("note").IsNull(1));
+    }
+
+    [Fact]
+    public void Unchanged_toast_in_the_old_row_is_prefixed()
+    {
+        var relation = new PgRelation(1, "public", "t", 'f', [new PgColumn("id", PgOid.Int4, -1, false), new PgColumn("big", PgOid.Text, -1, false)]);
+        using var b = new ChangeBatchBuilder(relation);
+        b.BeginRow(ChangeOp.Update, 5);
+        b.AppendValue("1"u8, TupleFormat.Text);
+        b.AppendUnchangedToast();
+        b.BeginBefore();
+        b.AppendValue("1"u8, TupleFormat.Text);
+        b.AppendUnchangedToast();
+        b.EndRow();
+        var batch = PgConformanceTests.WriteAndRead(b).Batches[0];
+        Assert.Equal(["big", "_before.big"], ((ListArray)batch.Column("_unchanged")).GetValue(0)!);
+        Assert.Equal("", batch.Schema.GetMetadata("pg.primary_key"));
+        Assert.Equal("f", batch.Schema.GetMetadata("pg.replica_identity"));
+    }
+
+    [Fact]
+    public void Bad_values_name_column_type_and_value_and_discard_the_row()
+    {
+        using var b = new ChangeBatchBuilder(Orders);
+        Row(b, ChangeOp.Insert, 1, ["1", "eu", "1.00", "x", null, null, null]);
+        b.BeginRow(ChangeOp.Insert, 2);
+        Text(b, "2");
+        Text(b, "eu");
+        var e = Assert.Throws<PgValueFormatException>(() => Text(b, "NaN"));
+        Assert.Equal("amount", e.Column);
+        Assert.Equal("numeric(12,2)", e.PgType);
+        Assert.Contains("NaN cannot be represented", e.Message, StringComparison.Ordinal);
+        Assert.Contains("'amount'", e.Message, StringComparison.Ordinal);
+        Assert.Equal(1, b.RowCount);
+
+        // The builder is usable again and the discarded row left no trace.
+        Assert.Throws<InvalidOperationException>(() => b.AppendNull());
+        Row(b, ChangeOp.Insert, 3, ["3", "us", "123456789.99", "y", null, null, null]);
+        Assert.Throws<PgValueFormatException>(() => Row(b, ChangeOp.Insert, 4, ["4", "us", "1234567890123.00", "z", null, null, null]));
+        Assert.Throws<PgValueFormatException>(() => Row(b, ChangeOp.Insert, 4, ["4", "us", "1.001", "z", null, null, null]));
+        Assert.Throws<PgValueFormatException>(() => Row(b, ChangeOp.Insert, 4, ["4", "us", "1", "z", "infinity", null, null]));
+        Assert.Throws<PgValueFormatException>(() => Row(b, ChangeOp.Insert, 4, ["x4", "us", "1", "z", null, null, null]));
+        Assert.Throws<PgValueFormatException>(() => Row(b, ChangeOp.Insert, 4, ["4", "us", "1", "z", null, "not-a-uuid", null]));
+        var batch = PgConformanceTests.WriteAndRead(b).Batches[0];
+        Assert.Equal(2, batch.Length);
+        Assert.Equal(["1", "3"], Enumerable.Range(0, 2).Select(i => PgTextRenderer.Render(batch.Column("id"), i)));
+        Assert.Equal(["1.00", "123456789.99"], Enumerable.Range(0, 2).Select(i => PgTextRenderer.Render(batch.Column("amount"), i)));
+        Assert.Equal(["x", "y"], Enumerable.Range(0, 2).Select(i => PgTextRenderer.Render(batch.Column("note"), i)));
+        Assert.Equal(new ulong[] { 1, 3 }, ((UInt64Array)batch.Column("_lsn")).Values.ToArray());
+    }
+
+    [Fact]
+    public void Long_values_are_truncated_in_error_messages()
+    {
+        var relation = new PgRelation(1, "public", "t", 'd', [new PgColumn("n", PgOid.Int4, -1, false)]);
+        using var b = new ChangeBatchBuilder(relation);
+        b.BeginRow(ChangeOp.Insert, 1);
+        var e = Assert.Throws<PgValueFormatException>(() => b.AppendValue(Encoding.UTF8.GetBytes(new string('9', 10_000)), TupleFormat.Text));
+        Assert.True(e.Message.Length < 300, e.Message);
+        Assert.Contains("(10000 bytes)", e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Wrong_column_counts_throw_and_discard_the_row()
+    {
+        using var b = new ChangeBatchBuilder(Orders);
+        b.BeginRow(ChangeOp.Insert, 1);
+        Text(b, "1");
+        Assert.Throws<InvalidOperationException>(b.EndRow);
+        Assert.Equal(0, b.RowCount);
+        Assert.Throws<InvalidOperationException>(b.EndRow);
+
+        b.BeginRow(ChangeOp.Insert, 1);
+        Assert.Throws<InvalidOperationException>(b.BeginBefore);
+
+        b.BeginRow(ChangeOp.Insert, 1);
+        for (int i = 0; i < 7; i++)
+        {
+            b.AppendNull();
+        }
+
+        Assert.Throws<InvalidOperationException>(b.AppendNull);
+        Assert.Equal(0, b.RowCount);
+        b.BeginRow(ChangeOp.Insert, 1);
+        Assert.Throws<InvalidOperationException>(() => b.BeginRow(ChangeOp.Insert, 2));
+        Assert.Throws<InvalidOperationException>(() => b.WriteStream(new ArrayBufferWriter<byte>()));
+        b.Clear();
+        Assert.Equal(0, b.RowCount);
+        Assert.Throws<ArgumentOutOfRangeException>(() => b.BeginRow((ChangeOp)'x', 1));
+    }
+
+    [Fact]
+    public void Builder_is_reusable_and_output_is_deterministic()
+    {
+        using var b = new ChangeBatchBuilder(Orders);
+        byte[] First()
+        {
+            for (int i = 0; i < 100; i++)
+            {
+                Row(b, ChangeOp.Insert, (ulong)i, [i.ToString(System.Globalization.CultureInfo.InvariantCulture), "eu", "1.25", new string('x', i), "2024-01-02 03:04:05+00", null, "{}"]);
+            }
+
+            var output = new ArrayBufferWriter<byte>();
+            b.WriteStream(output);
+            return output.WrittenSpan.ToArray();
+        }
+
+        byte[] a = First();
+        byte[] c = First();
+        Assert.Equal(a, c);
+        Ipc.GoldFileTests.AssertWellFormed(a);
+        Assert.Equal(100, ArrowStreamReader.Read(a).Batches[0].Length);
+    }
+
+    [Fact]
+    public void Fingerprint_is_stable_and_tracks_schema_changes()
+    {
+        using var a = new ChangeBatchBuilder(Orders);
+        using var same = new ChangeBatchBuilder(Orders with { Columns = Orders.Columns.ToList() });
+        Assert.Equal(16, a.SchemaFingerprint.Length);
+        Assert.Equal(a.SchemaFingerprint, same.SchemaFingerprint);
+        var widened = Orders.Columns.Select(c => c.Name == "amount" ? c with { TypeModifier = ((14 << 16) | 2) + 4 } : c).ToList();
+        using var changedType = new ChangeBatchBuilder(Orders with { Columns = widened });
+        Assert.NotEqual(a.SchemaFingerprint, changedType.SchemaFingerprint);
+        using var added = new ChangeBatchBuilder(Orders with { Columns = [.. Orders.Columns, new PgColumn("extra", PgOid.Int4, -1, false)] });
+        Assert.NotEqual(a.SchemaFingerprint, added.SchemaFingerprint);
+        using var identity = new ChangeBatchBuilder(Orders with { ReplicaIdentity = 'f' });
+        Assert.NotEqual(a.SchemaFingerprint, identity.SchemaFingerprint);
+    }
+
+    [Fact]
+    public void Estimated_size_bounds_large_batches()
+    {
+        using var b = new ChangeBatchBuilder(Orders);
+        var random = new Random(7);
+        for (int i = 0; i < 5000; i++)
+        {
+            Row(b, (ChangeOp)"cudr"[i % 4], (ulong)i, [i.ToString(System.Globalization.CultureInfo.InvariantCulture), "r" + (i % 7), "-12.34", new string('y', random.Next(200)), null, "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11", null], before: i % 3 == 0 ? [null, null, null, null, null, null, null] : null, unchangedAt: i % 5 == 0 ? 3 : -1);
+        }
+
+        long estimate = b.EstimatedSize;
+        var output = new ArrayBufferWriter<byte>();
+        int written = b.WriteStream(output);
+        Assert.True(estimate >= written);
+        Assert.True(estimate < written * 1.1, $"estimate {estimate} is far above {written}");
+        var batch = ArrowStreamReader.Read(output.WrittenMemory).Batches[0];
+        Assert.Equal(5000, batch.Length);
+        Assert.Equal(["note"], ((ListArray)batch.Column("_unchanged")).GetValue(4995)!);
+    }
+
+    [Fact]
+    public void Appending_rows_does_not_allocate_once_warm()
+    {
+        using var b = new ChangeBatchBuilder(Orders);
+        byte[][] values = ["123"u8.ToArray(), "eu"u8.ToArray(), "-12.34"u8.ToArray(), "some note"u8.ToArray(), "2024-01-02 03:04:05.123456+00"u8.ToArray(), "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11"u8.ToArray(), "{\"k\": 1}"u8.ToArray()];
+        void Append(int rows)
+        {
+            for (int r = 0; r < rows; r++)
+            {
+                b.BeginRow(ChangeOp.Update, (ulong)r);
+                foreach (var v in values)
+                {
+                    b.AppendValue(v, TupleFormat.Text);
+                }
+
+                b.BeginBefore();
+                b.AppendValue(values[0], TupleFormat.Text);
+                for (int i = 1; i < values.Length; i++)
+                {
+                    b.AppendUnchangedToast();
+                }
+
+                b.EndRow();
+            }
+        }
+
+        Append(2000);
+        b.Clear();
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        Append(2000);
+        long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+        Assert.True(allocated == 0, $"{allocated} bytes allocated for 2000 rows");
+    }
+}
