@@ -79,7 +79,7 @@ public sealed class EndToEndTests(Infrastructure infrastructure)
         var commitLsns = new List<Lsn>();
         foreach (var table in new[] { "items", "events" })
         {
-            OffsetsTopicReader.ReadToEnd(kafka, config.TopicFor("public", table), CancellationToken.None, message =>
+            OffsetsTopicReader.ReadToEnd(kafka, config.TopicFor("public", table), message =>
             {
                 Assert.Equal(KafkaHeaders.ArrowStreamContentType, Header(message, KafkaHeaders.ContentType));
                 Assert.Equal($"public.{table}", Header(message, KafkaHeaders.Table));
@@ -97,7 +97,7 @@ public sealed class EndToEndTests(Infrastructure infrastructure)
                     }
                 }
                 Assert.Equal(rows.ToString(System.Globalization.CultureInfo.InvariantCulture), Header(message, KafkaHeaders.Rows));
-            });
+            }, CancellationToken.None);
         }
         Assert.Equal(expected.Where(e => e.StartsWith("items", StringComparison.Ordinal)), seen.Where(e => e.StartsWith("items", StringComparison.Ordinal)));
         Assert.Equal(expected.Where(e => e.StartsWith("events", StringComparison.Ordinal)), seen.Where(e => e.StartsWith("events", StringComparison.Ordinal)));
@@ -197,7 +197,15 @@ internal sealed class RunningPipeline : IAsyncDisposable
 
     public ProgressTracker Progress => _runner.Progress;
 
-    public static Task<RunningPipeline> StartAsync(ConnectorConfig config) => Task.FromResult(new RunningPipeline(config));
+    /// <summary>Starts the connector and returns once its slot exists (changes from then on are kept).</summary>
+    public static async Task<RunningPipeline> StartAsync(ConnectorConfig config)
+    {
+        var pipeline = new RunningPipeline(config);
+        await Task.WhenAny(pipeline.Progress.SourceReady, pipeline._task).WaitAsync(TimeSpan.FromSeconds(60));
+        if (pipeline._task.IsCompleted)
+            await pipeline._task;
+        return pipeline;
+    }
 
     public async Task WaitForCommittedAsync(Lsn floor, TimeSpan timeout)
     {

@@ -76,6 +76,10 @@ internal static class DemoCommand
             var runner = new ConnectorRunner(config, loggerFactory.CreateLogger("walbridge"));
             using var stopConnector = CancellationTokenSource.CreateLinkedTokenSource(cancel.Token);
             var connector = runner.RunAsync(stopConnector.Token);
+            // The workload starts only once the slot exists: the slot keeps every change from its creation on.
+            await Task.WhenAny(runner.Progress.SourceReady, connector);
+            if (connector.IsCompleted)
+                await connector;
 
             Say(clock, $"streaming tables {string.Join(", ", DemoWorkload.Tables.Select(t => $"public.{t}"))} → topics demo.public.*; workload for {seconds} s at about {rate} transactions/s");
             var workload = new DemoWorkload(postgres.ConnectionString(Database));

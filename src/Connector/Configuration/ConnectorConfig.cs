@@ -225,8 +225,10 @@ public sealed class ConnectorConfig
                 _ => Npgsql.SslMode.Prefer,
             },
             ApplicationName = $"walbridge:{Name}",
-            // The text forms we parse assume these session settings (see docs/format.md).
-            Options = "-c DateStyle=ISO -c TimeZone=UTC -c extra_float_digits=3 -c IntervalStyle=postgres",
+            // The text forms we parse (replication) and compare with (queries) assume these session
+            // settings; see docs/format.md. Floats: 3 makes the walsender print every digit; 1 is
+            // PostgreSQL's default shortest exact form, which is what `SELECT col::text` shows users.
+            Options = $"-c DateStyle=ISO -c TimeZone=UTC -c IntervalStyle=postgres -c bytea_output=hex -c extra_float_digits={(replication ? 3 : 1)}",
             Pooling = false,
             Timeout = 15,
             CommandTimeout = 60,

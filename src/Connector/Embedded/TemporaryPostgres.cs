@@ -39,8 +39,8 @@ public sealed class TemporaryPostgres : IAsyncDisposable
     public string DataDirectory => Path.Combine(Directory, "data");
     public string LogFile => Path.Combine(Directory, "postgres.log");
     public int Port { get; }
-    public string Host => "127.0.0.1";
-    public string User => "postgres";
+    public string Host { get; } = "127.0.0.1";
+    public string User { get; } = "postgres";
 
     /// <summary>A connection string for <paramref name="database"/>.</summary>
     public string ConnectionString(string database = "postgres") =>

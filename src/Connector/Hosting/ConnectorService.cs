@@ -19,27 +19,27 @@ internal sealed partial class ConnectorService(
     {
         // Let the host finish starting before the blocking parts of start-up run.
         await Task.Yield();
-        LogStarting(logger, config.Name, config.SlotName, config.PublicationName, config.Plugin.ToString());
+        LogStarting(logger, config.Name, config.SlotName, config.PublicationName, config.Plugin);
         var runner = new ConnectorRunner(config, logger);
         try
         {
             await runner.RunAsync(stoppingToken);
-            LogStopped(logger, config.SlotName, runner.Progress.Committed.ToString());
+            LogStopped(logger, config.SlotName, runner.Progress.Committed);
         }
         catch (Exception e)
         {
-            LogFatal(logger, e, config.SlotName, runner.Progress.Committed.ToString(), e.Message);
+            LogFatal(logger, e, config.SlotName, runner.Progress.Committed);
             Environment.ExitCode = 1;
             lifetime.StopApplication();
         }
     }
 
     [LoggerMessage(EventId = 3201, Level = LogLevel.Information, Message = "Connector {Name} starting: slot {Slot}, publication {Publication}, plugin {Plugin}")]
-    private static partial void LogStarting(ILogger logger, string name, string slot, string publication, string plugin);
+    private static partial void LogStarting(ILogger logger, string name, string slot, string publication, DecodingPlugin plugin);
 
     [LoggerMessage(EventId = 3202, Level = LogLevel.Information, Message = "Connector stopped; slot {Slot} committed through {Lsn}")]
-    private static partial void LogStopped(ILogger logger, string slot, string lsn);
+    private static partial void LogStopped(ILogger logger, string slot, WalBridge.Offsets.Lsn lsn);
 
-    [LoggerMessage(EventId = 3203, Level = LogLevel.Critical, Message = "Fatal error, stopping (slot {Slot}, committed through {Lsn}; nothing later was acknowledged): {Reason}")]
-    private static partial void LogFatal(ILogger logger, Exception exception, string slot, string lsn, string reason);
+    [LoggerMessage(EventId = 3203, Level = LogLevel.Critical, Message = "Fatal error, stopping (slot {Slot}, committed through {Lsn}; nothing later was acknowledged)")]
+    private static partial void LogFatal(ILogger logger, Exception exception, string slot, WalBridge.Offsets.Lsn lsn);
 }

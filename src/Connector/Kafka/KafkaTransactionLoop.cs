@@ -34,6 +34,9 @@ internal sealed partial class KafkaTransactionLoop : IDisposable
     private readonly OffsetKey _offsetKey;
     private readonly HashSet<string> _knownTopics = new(StringComparer.Ordinal);
     private IProducer<byte[]?, byte[]>? _producer;
+    private Action<DeliveryReport<byte[]?, byte[]>>? _onDelivery;
+    private int _pendingDeliveries;
+    private Error? _deliveryError;
     private bool _adminUnsupported;
 
     public KafkaTransactionLoop(ConnectorConfig config, ProgressTracker progress, IOffsetMirror? mirror, ILogger logger)
@@ -65,9 +68,15 @@ internal sealed partial class KafkaTransactionLoop : IDisposable
         if (!_config.Kafka.ContainsKey("linger.ms"))
             producerConfig.LingerMs = 5;
         _producer = new ProducerBuilder<byte[]?, byte[]>(producerConfig)
-            .SetLogHandler((_, message) => LogLibrdkafka(_logger, message.Level.ToString(), message.Facility, message.Message))
+            .SetLogHandler((_, message) => LogLibrdkafka(_logger, message.Level, message.Facility, message.Message))
             .Build();
         _producer.InitTransactions(s_transactionCallTimeout);
+        _onDelivery = report =>
+        {
+            if (report.Error.IsError)
+                Interlocked.CompareExchange(ref _deliveryError, report.Error, null);
+            Interlocked.Decrement(ref _pendingDeliveries);
+        };
         EnsureTopic(_config.OffsetsTopic, compacted: true);
     }
 
@@ -131,11 +140,18 @@ internal sealed partial class KafkaTransactionLoop : IDisposable
 
                 var last = batch[^1];
                 var record = new OffsetRecord(last.CommitLsn, last.EndLsn, last.Xid, last.CommitTimestamp, batch.Count, identity, DateTimeOffset.UtcNow);
-                producer.Produce(new TopicPartition(_config.OffsetsTopic, 0), new Message<byte[]?, byte[]>
+                ProduceWithBackPressure(producer, new TopicPartition(_config.OffsetsTopic, 0), new Message<byte[]?, byte[]>
                 {
                     Key = _offsetKey.ToBytes(),
                     Value = record.ToBytes(),
                 });
+                // Every record must be acknowledged by the broker before the commit: a failed delivery
+                // inside a transaction must abort it, never commit a transaction with a hole.
+                producer.Flush(s_transactionCallTimeout);
+                if (Volatile.Read(ref _pendingDeliveries) != 0)
+                    throw new KafkaException(new Error(ErrorCode.Local_TimedOut, $"{_pendingDeliveries} records of the Kafka transaction were not acknowledged in time"));
+                if (Interlocked.Exchange(ref _deliveryError, null) is { } deliveryError)
+                    throw new KafkaException(deliveryError);
                 producer.CommitTransaction(s_transactionCallTimeout);
                 inTransaction = false;
 
@@ -144,7 +160,7 @@ internal sealed partial class KafkaTransactionLoop : IDisposable
                 foreach (var t in batch)
                     rows += t.RowCount;
                 _progress.OnCommitted(last.CommitLsn, batch.Count, rows, bytes);
-                LogCommitted(_logger, _config.SlotName, last.CommitLsn.ToString(), batch.Count, rows, bytes);
+                LogCommitted(_logger, _config.SlotName, last.CommitLsn, batch.Count, rows, bytes);
             }
             finally
             {
@@ -197,17 +213,19 @@ internal sealed partial class KafkaTransactionLoop : IDisposable
     }
 
     /// <summary>Waits for room in librdkafka's local queue instead of failing when it is full.</summary>
-    private static void ProduceWithBackPressure(IProducer<byte[]?, byte[]> producer, TopicPartition partition, Message<byte[]?, byte[]> message)
+    private void ProduceWithBackPressure(IProducer<byte[]?, byte[]> producer, TopicPartition partition, Message<byte[]?, byte[]> message)
     {
         while (true)
         {
             try
             {
-                producer.Produce(partition, message);
+                Interlocked.Increment(ref _pendingDeliveries);
+                producer.Produce(partition, message, _onDelivery);
                 return;
             }
             catch (ProduceException<byte[]?, byte[]> e) when (e.Error.Code == ErrorCode.Local_QueueFull)
             {
+                Interlocked.Decrement(ref _pendingDeliveries);
                 producer.Poll(TimeSpan.FromMilliseconds(50));
             }
         }
@@ -283,7 +301,7 @@ internal sealed partial class KafkaTransactionLoop : IDisposable
     private static readonly byte[] s_false = Encoding.UTF8.GetBytes("false");
 
     [LoggerMessage(EventId = 2001, Level = LogLevel.Debug, Message = "Committed Kafka transaction for slot {Slot} through {Lsn}: {SourceTransactions} source transactions, {Rows} rows, {Bytes} bytes")]
-    private static partial void LogCommitted(ILogger logger, string slot, string lsn, int sourceTransactions, long rows, long bytes);
+    private static partial void LogCommitted(ILogger logger, string slot, Lsn lsn, int sourceTransactions, long rows, long bytes);
 
     [LoggerMessage(EventId = 2002, Level = LogLevel.Information, Message = "Created topic {Topic}")]
     private static partial void LogTopicCreated(ILogger logger, string topic);
@@ -295,5 +313,5 @@ internal sealed partial class KafkaTransactionLoop : IDisposable
     private static partial void LogAbortFailed(ILogger logger, string reason);
 
     [LoggerMessage(EventId = 2005, Level = LogLevel.Debug, Message = "librdkafka {Level} {Facility}: {Message}")]
-    private static partial void LogLibrdkafka(ILogger logger, string level, string facility, string message);
+    private static partial void LogLibrdkafka(ILogger logger, SyslogLevel level, string facility, string message);
 }

@@ -14,11 +14,11 @@ internal static class OffsetsTopicReader
     {
         OffsetRecord? latest = null;
         var wanted = key.ToBytes();
-        ReadToEnd(kafka, topic, cancellationToken, message =>
+        ReadToEnd(kafka, topic, message =>
         {
-            if (message.Key is not null && message.Key.AsSpan().SequenceEqual(wanted) && message.Value is { Length: > 0 })
-                latest = OffsetRecord.FromBytes(message.Value);
-        });
+            if (message.Message.Key is not null && message.Message.Key.AsSpan().SequenceEqual(wanted) && message.Message.Value is { Length: > 0 })
+                latest = OffsetRecord.FromBytes(message.Message.Value);
+        }, cancellationToken);
         return latest;
     }
 
@@ -27,8 +27,8 @@ internal static class OffsetsTopicReader
     /// <paramref name="topic"/>, in offset order per partition, up to the end as of the call.
     /// </summary>
     /// <exception cref="TimeoutException">The end was not reached within the deadline.</exception>
-    public static void ReadToEnd(IReadOnlyDictionary<string, string> kafka, string topic, CancellationToken cancellationToken,
-        Action<ConsumeResult<byte[]?, byte[]?>> onMessage, TimeSpan? deadline = null)
+    public static void ReadToEnd(IReadOnlyDictionary<string, string> kafka, string topic,
+        Action<ConsumeResult<byte[]?, byte[]?>> onMessage, CancellationToken cancellationToken, TimeSpan? deadline = null)
     {
         KafkaNative.EnsureLoaded();
         var config = new ConsumerConfig(kafka.ToDictionary(kv => kv.Key, kv => kv.Value))

@@ -28,6 +28,7 @@ internal sealed partial class ConnectorPipeline(ConnectorConfig config, Progress
     public async Task RunAsync(CancellationToken cancellationToken)
     {
         var source = await new SourceSetup(config, logger).PrepareAsync(cancellationToken);
+        progress.OnSourceReady();
 
         using var loop = new KafkaTransactionLoop(config, progress, mirror, logger);
         // Start-up order (invariant I3): fence first, then read what is committed.
@@ -73,12 +74,12 @@ internal sealed partial class ConnectorPipeline(ConnectorConfig config, Progress
         {
             var mirrored = mirror.Read(key);
             if (mirrored is not null && (kafkaOffset is null || mirrored.CommitLsn != kafkaOffset.CommitLsn))
-                LogMirrorDisagrees(logger, config.SlotName, mirrored.CommitLsn.ToString(), kafkaOffset?.CommitLsn.ToString() ?? "none");
+                LogMirrorDisagrees(logger, config.SlotName, mirrored.CommitLsn, kafkaOffset?.CommitLsn);
         }
 
         if (kafkaOffset is null)
         {
-            LogFirstStart(logger, config.SlotName, source.SlotConfirmedFlush.ToString());
+            LogFirstStart(logger, config.SlotName, source.SlotConfirmedFlush);
             return Lsn.Zero;
         }
 
@@ -96,16 +97,16 @@ internal sealed partial class ConnectorPipeline(ConnectorConfig config, Progress
                 $"Replication slot '{config.SlotName}' is at {source.SlotConfirmedFlush}, ahead of the last LSN committed to Kafka ({kafkaOffset.CommitLsn}): the slot was dropped and recreated or advanced by someone else, and the changes in between cannot be re-read. " +
                 "Re-snapshot into new topics (a new 'name'/topic.prefix), or accept the gap by deleting this connector's offsets record.");
 
-        LogResuming(logger, config.SlotName, kafkaOffset.CommitLsn.ToString(), source.SlotConfirmedFlush.ToString());
+        LogResuming(logger, config.SlotName, kafkaOffset.CommitLsn, source.SlotConfirmedFlush);
         return kafkaOffset.CommitLsn;
     }
 
     [LoggerMessage(EventId = 3101, Level = LogLevel.Information, Message = "No committed position in Kafka for slot {Slot}: starting at the slot's position {Lsn}")]
-    private static partial void LogFirstStart(ILogger logger, string slot, string lsn);
+    private static partial void LogFirstStart(ILogger logger, string slot, Lsn lsn);
 
     [LoggerMessage(EventId = 3102, Level = LogLevel.Information, Message = "Resuming slot {Slot} after LSN {Lsn} committed in Kafka (slot confirmed through {SlotLsn})")]
-    private static partial void LogResuming(ILogger logger, string slot, string lsn, string slotLsn);
+    private static partial void LogResuming(ILogger logger, string slot, Lsn lsn, Lsn slotLsn);
 
     [LoggerMessage(EventId = 3103, Level = LogLevel.Warning, Message = "The local mirror for slot {Slot} says {Lsn} but Kafka says {KafkaLsn}; Kafka is the source of truth")]
-    private static partial void LogMirrorDisagrees(ILogger logger, string slot, string lsn, string kafkaLsn);
+    private static partial void LogMirrorDisagrees(ILogger logger, string slot, Lsn lsn, Lsn? kafkaLsn);
 }

@@ -22,7 +22,7 @@ public sealed partial class ConnectorRunner(ConnectorConfig config, ILogger logg
     /// <summary>Runs until cancelled (returns normally) or a fatal error (throws).</summary>
     public async Task RunAsync(CancellationToken cancellationToken)
     {
-        IOffsetMirror? mirror = null;
+        RocksDbOffsetMirror? mirror = null;
         try
         {
             mirror = RocksDbOffsetMirror.Open(config.StateDirectory);
@@ -45,7 +45,7 @@ public sealed partial class ConnectorRunner(ConnectorConfig config, ILogger logg
                 {
                     if (Progress.Committed > committedBefore)
                         backoff = TimeSpan.FromSeconds(1);
-                    LogTransientFailure(logger, e, config.SlotName, Progress.Committed.ToString(), attempt, backoff.TotalSeconds, e.Message);
+                    LogTransientFailure(logger, e, config.SlotName, Progress.Committed, attempt, backoff.TotalSeconds);
                     try
                     {
                         await Task.Delay(backoff, cancellationToken);
@@ -77,6 +77,6 @@ public sealed partial class ConnectorRunner(ConnectorConfig config, ILogger logg
     };
 
     [LoggerMessage(EventId = 3001, Level = LogLevel.Warning,
-        Message = "Pipeline for slot {Slot} failed (attempt {Attempt}); restarting from committed LSN {Lsn} in {BackoffSeconds} s: {Reason}")]
-    private static partial void LogTransientFailure(ILogger logger, Exception exception, string slot, string lsn, int attempt, double backoffSeconds, string reason);
+        Message = "Pipeline for slot {Slot} failed (attempt {Attempt}); restarting from committed LSN {Lsn} in {BackoffSeconds} s")]
+    private static partial void LogTransientFailure(ILogger logger, Exception exception, string slot, WalBridge.Offsets.Lsn lsn, int attempt, double backoffSeconds);
 }

@@ -17,6 +17,15 @@ public sealed class ProgressTracker
     private long _kafkaTransactions;
     private int _queued;
     private TaskCompletionSource _commitSignal = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly TaskCompletionSource _sourceReady = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    /// <summary>
+    /// Completes once the replication slot and publication exist: from then on every committed
+    /// change of a published table is kept by the slot and will be delivered.
+    /// </summary>
+    public Task SourceReady => _sourceReady.Task;
+
+    internal void OnSourceReady() => _sourceReady.TrySetResult();
 
     /// <summary>The commit LSN of the last source transaction committed to Kafka and mirrored.</summary>
     public Lsn Committed

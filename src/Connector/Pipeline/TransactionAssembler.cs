@@ -241,7 +241,7 @@ internal sealed class TransactionAssembler : IPgOutputHandler, IDisposable
         }
     }
 
-    private void AppendTuple(RelationState state, TupleData tuple, Lsn lsn)
+    private static void AppendTuple(RelationState state, TupleData tuple, Lsn lsn)
     {
         var relation = state.Relation;
         if (tuple.ColumnCount != relation.Columns.Count)

@@ -45,13 +45,13 @@ internal sealed partial class PgOutputReplicationReader(ConnectorConfig config, 
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         var acknowledger = AcknowledgeAsync(connection, committed, stop.Token);
 
-        var slot = new LogicalReplicationSlot("pgoutput", new ReplicationSlotOptions(config.SlotName, start));
+        var slot = new PgOutputSlot(new ReplicationSlotOptions(config.SlotName, start));
         var options = new KeyValuePair<string, string?>[]
         {
             new("proto_version", PgOutputDecoder.ProtocolVersion.ToString(System.Globalization.CultureInfo.InvariantCulture)),
             new("publication_names", SourceSetup.QuoteIdentifier(config.PublicationName)),
         };
-        LogStarting(logger, config.SlotName, committed.ToString());
+        LogStarting(logger, config.SlotName, committed);
 
         var buffer = ArrayPool<byte>.Shared.Rent(64 * 1024);
         try
@@ -116,13 +116,16 @@ internal sealed partial class PgOutputReplicationReader(ConnectorConfig config, 
             connection.LastFlushedLsn = lsn;
             await connection.SendStatusUpdate(cancellationToken);
             acknowledged = committed;
-            LogAcknowledged(logger, config.SlotName, committed.ToString());
+            LogAcknowledged(logger, config.SlotName, committed);
         }
     }
 
+    /// <summary>The raw-message slot type Npgsql needs for a plugin whose output we decode ourselves.</summary>
+    private sealed class PgOutputSlot(ReplicationSlotOptions options) : LogicalReplicationSlot("pgoutput", options);
+
     [LoggerMessage(EventId = 1100, Level = LogLevel.Information, Message = "Streaming slot {Slot} from {Lsn} with pgoutput")]
-    private static partial void LogStarting(ILogger logger, string slot, string lsn);
+    private static partial void LogStarting(ILogger logger, string slot, Lsn lsn);
 
     [LoggerMessage(EventId = 1101, Level = LogLevel.Debug, Message = "Acknowledged slot {Slot} through {Lsn}")]
-    private static partial void LogAcknowledged(ILogger logger, string slot, string lsn);
+    private static partial void LogAcknowledged(ILogger logger, string slot, Lsn lsn);
 }

@@ -123,7 +123,7 @@ internal sealed partial class SourceSetup(ConnectorConfig config, ILogger logger
         try
         {
             var lsn = Lsn.Parse((string)(await create.ExecuteScalarAsync(cancellationToken))!);
-            LogSlotCreated(logger, config.SlotName, lsn.ToString());
+            LogSlotCreated(logger, config.SlotName, lsn);
             return (lsn, true);
         }
         catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.ConfigurationLimitExceeded)
@@ -150,5 +150,5 @@ internal sealed partial class SourceSetup(ConnectorConfig config, ILogger logger
     private static partial void LogPublicationCreated(ILogger logger, string publication, string ddl);
 
     [LoggerMessage(EventId = 1002, Level = LogLevel.Information, Message = "Created replication slot {Slot} at {Lsn}")]
-    private static partial void LogSlotCreated(ILogger logger, string slot, string lsn);
+    private static partial void LogSlotCreated(ILogger logger, string slot, Lsn lsn);
 }

@@ -26,6 +26,10 @@ public static class SourceComparison
         var select = string.Join(", ", replayed.Columns.Select(c => $"{SourceSetup.QuoteIdentifier(c)}::text"));
         var order = string.Join(", ", keyColumns.Select(SourceSetup.QuoteIdentifier));
         var source = new Dictionary<string, Dictionary<string, string?>>(StringComparer.Ordinal);
+        // What `SELECT col::text` shows a user: PostgreSQL's default shortest exact floats, UTC, ISO
+        // dates. Npgsql itself asks for extra_float_digits=3 at connection start-up, so set it here.
+        await using (var settings = new NpgsqlCommand("SET extra_float_digits = 1; SET TimeZone = 'UTC'; SET DateStyle = 'ISO'; SET IntervalStyle = 'postgres'; SET bytea_output = 'hex'", connection))
+            await settings.ExecuteNonQueryAsync(cancellationToken);
         await using (var command = new NpgsqlCommand($"SELECT {select} FROM {qualified} ORDER BY {order}", connection))
         await using (var reader = await command.ExecuteReaderAsync(cancellationToken))
         {

@@ -43,7 +43,7 @@ public static class TopicReplay
         var seen = new HashSet<(string Xid, string Lsn, int Chunk)>();
         var lastLsnByPartition = new Dictionary<int, ulong>();
         var expectedChunk = new Dictionary<int, (string Lsn, int Next)>();
-        OffsetsTopicReader.ReadToEnd(kafka, topic, cancellationToken, message =>
+        OffsetsTopicReader.ReadToEnd(kafka, topic, message =>
         {
             table.Records++;
             var headers = message.Message.Headers;
@@ -80,7 +80,7 @@ public static class TopicReplay
             }
             foreach (var batch in stream.Batches)
                 Apply(table, batch);
-        });
+        }, cancellationToken);
         return table;
     }
 

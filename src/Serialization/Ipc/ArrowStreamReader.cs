@@ -28,7 +28,8 @@ public sealed class ArrowStream
 /// value offsets, child lengths). Malformed input or unsupported features throw
 /// <see cref="ArrowFormatException"/>, never another exception type. Reading is linear in the input size.</para>
 /// <para>The arrays of the result are zero-copy views of <c>stream</c>; keep that memory unchanged while using them.
-/// Requires a little-endian host.</para>
+/// Requires a little-endian host. The bytes of utf8 values are not validated as UTF-8 (structure is; string
+/// accessors replace invalid sequences with U+FFFD).</para>
 /// </remarks>
 public static class ArrowStreamReader
 {

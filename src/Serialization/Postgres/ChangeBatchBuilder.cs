@@ -274,20 +274,15 @@ public sealed class ChangeBatchBuilder : IDisposable
 
     private void AbortRow()
     {
+        // Always truncate: a list column may hold elements of an unfinished list without a new slot.
         foreach (var builder in _values)
         {
-            if (builder.Length > RowCount)
-            {
-                builder.Truncate(RowCount);
-            }
+            builder.Truncate(RowCount);
         }
 
         foreach (var builder in _beforeValues)
         {
-            if (builder.Length > RowCount)
-            {
-                builder.Truncate(RowCount);
-            }
+            builder.Truncate(RowCount);
         }
 
         _rowOpen = false;

@@ -16,7 +16,10 @@ namespace WalBridge.Serialization.Postgres;
 public static class PgTextRenderer
 {
     /// <summary>The PostgreSQL text of <paramref name="column"/>[<paramref name="row"/>], or null for SQL NULL.</summary>
-    public static string? Render(ArrowArray column, int row)
+    /// <remarks>Booleans print as <c>true</c>/<c>false</c> (the <c>bool::text</c> cast), but as <c>t</c>/<c>f</c> inside arrays (the array output function).</remarks>
+    public static string? Render(ArrowArray column, int row) => Render(column, row, topLevel: true);
+
+    private static string? Render(ArrowArray column, int row, bool topLevel)
     {
         ArgumentNullException.ThrowIfNull(column);
         if (column.IsNull(row))
@@ -28,7 +31,7 @@ public static class PgTextRenderer
         switch (column)
         {
             case BooleanArray a:
-                return a.GetBit(row) ? "t" : "f";
+                return topLevel ? (a.GetBit(row) ? "true" : "false") : (a.GetBit(row) ? "t" : "f");
             case Int16Array a:
                 return a.GetRaw(row).ToString(CultureInfo.InvariantCulture);
             case Int32Array a:
@@ -57,12 +60,92 @@ public static class PgTextRenderer
                 return FormatInterval(a.GetRaw(row));
             case FixedSizeBinaryArray a when a.ByteWidth == 16 && (oid == PgOid.Uuid || a.Field.ExtensionName == "arrow.uuid"):
                 return FormatUuid(a.GetBytes(row));
+            case ListArray a when a is not MapArray:
+                return FormatArray(a, row);
             default:
                 throw new NotSupportedException($"PgTextRenderer cannot render column '{column.Field.Name}' of Arrow type {column.Type}.");
         }
     }
 
     /// <summary>float4/float8 output with extra_float_digits &gt; 0: shortest exact digits, PostgreSQL's notation.</summary>
+    /// <summary>
+    /// The shortest decimal (in <c>d.dddE±x</c> form) that lies strictly inside the rounding interval of
+    /// <paramref name="value"/>. PostgreSQL's Ryu never picks a decimal exactly on the interval's boundary
+    /// (it prints 17 digits for 2.5893367489750208e+16), while .NET's shortest form accepts it
+    /// (2.589336748975021e+16): both parse to the same double, but the text must be PostgreSQL's.
+    /// </summary>
+    private static string ShortestDigits(double value, bool single)
+    {
+        int maxDigits = single ? 9 : 17;
+        for (int precision = 1; precision < maxDigits; precision++)
+        {
+            string candidate = single
+                ? ((float)value).ToString("E" + (precision - 1).ToString(CultureInfo.InvariantCulture), CultureInfo.InvariantCulture)
+                : value.ToString("E" + (precision - 1).ToString(CultureInfo.InvariantCulture), CultureInfo.InvariantCulture);
+            bool roundTrips = single
+                ? float.Parse(candidate, NumberStyles.Float, CultureInfo.InvariantCulture) == (float)value
+                : double.Parse(candidate, NumberStyles.Float, CultureInfo.InvariantCulture) == value;
+            if (roundTrips && !IsOnRoundingBoundary(candidate, value, single))
+            {
+                return candidate;
+            }
+        }
+
+        return single
+            ? ((float)value).ToString("E8", CultureInfo.InvariantCulture)
+            : value.ToString("E16", CultureInfo.InvariantCulture);
+    }
+
+    /// <summary>Whether the decimal <paramref name="candidate"/> is exactly halfway between <paramref name="value"/> and a neighbour (exact arithmetic).</summary>
+    private static bool IsOnRoundingBoundary(string candidate, double value, bool single)
+    {
+        // value = m · 2^e exactly.
+        long m;
+        int e;
+        bool powerOfTwo;
+        if (single)
+        {
+            int bits = BitConverter.SingleToInt32Bits((float)value) & 0x7FFFFFFF;
+            int biased = bits >> 23;
+            int fraction = bits & 0x7FFFFF;
+            m = biased == 0 ? fraction : fraction | 0x800000;
+            e = (biased == 0 ? 1 : biased) - 127 - 23;
+            powerOfTwo = fraction == 0 && biased > 1;
+        }
+        else
+        {
+            long bits = BitConverter.DoubleToInt64Bits(value) & 0x7FFFFFFFFFFFFFFF;
+            int biased = (int)(bits >> 52);
+            long fraction = bits & 0xFFFFFFFFFFFFF;
+            m = biased == 0 ? fraction : fraction | (1L << 52);
+            e = (biased == 0 ? 1 : biased) - 1023 - 52;
+            powerOfTwo = fraction == 0 && biased > 1;
+        }
+
+        // candidate = n · 10^k exactly.
+        string text = candidate.TrimStart('-');
+        int exponentIndex = text.IndexOfAny(['E', 'e']);
+        string mantissa = text[..exponentIndex].Replace(".", "", StringComparison.Ordinal);
+        int k = int.Parse(text[(exponentIndex + 1)..], NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture) - (mantissa.Length - 1);
+        var n = System.Numerics.BigInteger.Parse(mantissa, CultureInfo.InvariantCulture);
+
+        // The gap to the neighbour on the candidate's side: 2^e, or 2^(e-1) below a power of two.
+        var scaledCandidateAbove = n * System.Numerics.BigInteger.Pow(10, Math.Max(k, 0));
+        int tenDenominator = Math.Max(-k, 0);
+        int twoDenominator = Math.Max(1 - e, 0);
+        var candidateScaled = scaledCandidateAbove * System.Numerics.BigInteger.Pow(2, twoDenominator);
+        var valueScaled = new System.Numerics.BigInteger(m) * System.Numerics.BigInteger.Pow(2, e + twoDenominator) * System.Numerics.BigInteger.Pow(10, tenDenominator);
+        var difference = candidateScaled - valueScaled;
+        if (difference.IsZero)
+        {
+            return false;
+        }
+
+        int gapExponent = difference.Sign < 0 && powerOfTwo ? e - 1 : e;
+        var gapScaled = System.Numerics.BigInteger.Pow(2, gapExponent + twoDenominator) * System.Numerics.BigInteger.Pow(10, tenDenominator);
+        return System.Numerics.BigInteger.Abs(difference) * 2 == gapScaled;
+    }
+
     public static string FormatFloat(double value, bool single)
     {
         if (double.IsNaN(value))
@@ -80,8 +163,8 @@ public static class PgTextRenderer
             return double.IsNegative(value) ? "-0" : "0";
         }
 
-        // Shortest round-trip digits from .NET ("R"), re-laid out like PostgreSQL's ryu-based output.
-        string r = single ? ((float)value).ToString("R", CultureInfo.InvariantCulture) : value.ToString("R", CultureInfo.InvariantCulture);
+        // Shortest digits as PostgreSQL's Ryu chooses them, re-laid out like its output.
+        string r = ShortestDigits(value, single);
         bool negative = r[0] == '-';
         if (negative)
         {
@@ -239,6 +322,66 @@ public static class PgTextRenderer
         }
 
         return sb.ToString();
+    }
+
+    /// <summary>array_out: <c>{e1,e2,NULL}</c>, quoting elements that are empty, <c>NULL</c>, or contain <c>{}",\</c> or white space.</summary>
+    private static string FormatArray(ListArray array, int row)
+    {
+        var (start, end) = array.GetRange(row);
+        var sb = new StringBuilder(2 + (8 * (end - start)));
+        sb.Append('{');
+        for (int i = start; i < end; i++)
+        {
+            if (i > start)
+            {
+                sb.Append(',');
+            }
+
+            string? element = Render(array.Values, i, topLevel: false);
+            if (element is null)
+            {
+                sb.Append("NULL");
+            }
+            else if (NeedsQuotes(element))
+            {
+                sb.Append('"');
+                foreach (char c in element)
+                {
+                    if (c is '"' or '\\')
+                    {
+                        sb.Append('\\');
+                    }
+
+                    sb.Append(c);
+                }
+
+                sb.Append('"');
+            }
+            else
+            {
+                sb.Append(element);
+            }
+        }
+
+        return sb.Append('}').ToString();
+    }
+
+    private static bool NeedsQuotes(string element)
+    {
+        if (element.Length == 0 || element.Equals("NULL", StringComparison.OrdinalIgnoreCase))
+        {
+            return true;
+        }
+
+        foreach (char c in element)
+        {
+            if (c is '{' or '}' or ',' or '"' or '\\' or ' ' or '\t' or '\n' or '\r' or '\v' or '\f')
+            {
+                return true;
+            }
+        }
+
+        return false;
     }
 
     public static string FormatUuid(ReadOnlySpan<byte> bytes)

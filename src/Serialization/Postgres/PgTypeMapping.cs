@@ -33,6 +33,15 @@ public static class PgOid
     public const uint Numeric = 1700;
     public const uint Uuid = 2950;
     public const uint Jsonb = 3802;
+    public const uint BoolArray = 1000;
+    public const uint Int2Array = 1005;
+    public const uint Int4Array = 1007;
+    public const uint TextArray = 1009;
+    public const uint Int8Array = 1016;
+    public const uint Float8Array = 1022;
+    public const uint TimestampTzArray = 1185;
+    public const uint NumericArray = 1231;
+    public const uint UuidArray = 2951;
 }
 
 /// <summary>How values of a column are converted (chosen from the type OID, the type modifier and the Arrow type).</summary>
@@ -58,10 +67,11 @@ internal enum PgValueKind
     Json,
     Jsonb,
     FallbackText,
+    Array,
 }
 
 /// <summary>The Arrow representation chosen for one PostgreSQL column type.</summary>
-internal sealed record PgColumnType(PgValueKind Kind, ArrowType ArrowType, string PgTypeName, uint TypeOid, string? ExtensionName)
+internal sealed record PgColumnType(PgValueKind Kind, ArrowType ArrowType, string PgTypeName, uint TypeOid, string? ExtensionName, PgColumnType? Element = null)
 {
     /// <summary>Decimal scale for <see cref="PgValueKind.Decimal"/>.</summary>
     public int Scale => ArrowType is DecimalType d ? d.Scale : 0;
@@ -81,7 +91,7 @@ internal sealed record PgColumnType(PgValueKind Kind, ArrowType ArrowType, strin
             metadata.Add(new("ARROW:extension:metadata", ""));
         }
 
-        return new ArrowField(name, ArrowType, nullable: true, metadata: metadata);
+        return new ArrowField(name, ArrowType, nullable: true, children: Element is null ? null : [Element.CreateField("item")], metadata: metadata);
     }
 }
 
@@ -108,6 +118,13 @@ public static class PgTypeMapping
         uint oid = column.TypeOid;
         int typmod = column.TypeModifier;
         string name = FormatType(oid, typmod, column.TypeName);
+        uint elementOid = ArrayElementOid(oid);
+        if (elementOid != 0)
+        {
+            var element = Resolve(new PgColumn("item", elementOid, typmod, false));
+            return new(PgValueKind.Array, ArrowType.List, name, oid, null, element);
+        }
+
         return oid switch
         {
             PgOid.Bool => new(PgValueKind.Bool, ArrowType.Boolean, name, oid, null),
@@ -149,9 +166,42 @@ public static class PgTypeMapping
         return new(PgValueKind.NumericText, ArrowType.Utf8, name, PgOid.Numeric, null);
     }
 
+    /// <summary>The element type OID of the one-dimensional array types mapped to <c>list&lt;T&gt;</c>, or 0.</summary>
+    internal static uint ArrayElementOid(uint arrayOid) => arrayOid switch
+    {
+        1000 => PgOid.Bool,
+        1001 => PgOid.Bytea,
+        1003 => PgOid.Name,
+        1005 => PgOid.Int2,
+        1007 => PgOid.Int4,
+        1009 => PgOid.Text,
+        1014 => PgOid.Bpchar,
+        1015 => PgOid.Varchar,
+        1016 => PgOid.Int8,
+        1021 => PgOid.Float4,
+        1022 => PgOid.Float8,
+        1028 => PgOid.Oid,
+        1115 => PgOid.Timestamp,
+        1182 => PgOid.Date,
+        1183 => PgOid.Time,
+        1185 => PgOid.TimestampTz,
+        1187 => PgOid.Interval,
+        1231 => PgOid.Numeric,
+        199 => PgOid.Json,
+        2951 => PgOid.Uuid,
+        3807 => PgOid.Jsonb,
+        _ => 0,
+    };
+
     /// <summary>The type's name as PostgreSQL's <c>format_type(oid, typmod)</c> prints it (for the types known here).</summary>
     public static string FormatType(uint oid, int typmod, string? fallbackName = null)
     {
+        uint elementOid = ArrayElementOid(oid);
+        if (elementOid != 0)
+        {
+            return FormatType(elementOid, typmod) + "[]";
+        }
+
         string P(string baseName) => typmod >= 0 ? $"{baseName}({typmod})" : baseName;
         return oid switch
         {

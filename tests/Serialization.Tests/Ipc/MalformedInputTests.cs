@@ -177,4 +177,38 @@ public class MalformedInputTests
         var e = Assert.Throws<ArrowFormatException>(() => ArrowStreamReader.Read(bytes));
         Assert.Contains("offset 1 is 1000", e.Message, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public void Legacy_framing_without_continuation_markers_is_read()
+    {
+        byte[] modern = SmallStream();
+        var legacy = new List<byte>();
+        int position = 0;
+        while (true)
+        {
+            int length = BinaryPrimitives.ReadInt32LittleEndian(modern.AsSpan(position + 4));
+            legacy.AddRange(modern.AsSpan(position + 4, 4).ToArray());
+            position += 8;
+            if (length == 0)
+            {
+                break;
+            }
+
+            var message = FbTable.Root(modern.AsMemory(position, length));
+            int total = length + (int)message.GetInt64(IpcMetadata.MessageBodyLength, 0);
+            legacy.AddRange(modern.AsSpan(position, total).ToArray());
+            position += total;
+        }
+
+        var a = ArrowStreamReader.Read(modern);
+        var b = ArrowStreamReader.Read(legacy.ToArray());
+        Assert.Equal(a.Batches[0].Length, b.Batches[0].Length);
+        for (int c = 0; c < a.Schema.Fields.Count; c++)
+        {
+            for (int r = 0; r < a.Batches[0].Length; r++)
+            {
+                Assert.Equal(a.Batches[0].Columns[c].GetValue(r), b.Batches[0].Columns[c].GetValue(r));
+            }
+        }
+    }
 }

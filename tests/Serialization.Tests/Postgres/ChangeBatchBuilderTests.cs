@@ -317,11 +317,15 @@ public class ChangeBatchBuilderTests
                     b.AppendValue(v, TupleFormat.Text);
                 }
 
-                b.BeginBefore();
-                b.AppendValue(values[0], TupleFormat.Text);
-                for (int i = 1; i < values.Length; i++)
+                if (r % 2 == 0)
                 {
-                    b.AppendUnchangedToast();
+                    // Old row with unchanged TOAST values; odd rows take the no-old-row, nothing-unchanged path.
+                    b.BeginBefore();
+                    b.AppendValue(values[0], TupleFormat.Text);
+                    for (int i = 1; i < values.Length; i++)
+                    {
+                        b.AppendUnchangedToast();
+                    }
                 }
 
                 b.EndRow();
@@ -334,5 +338,51 @@ public class ChangeBatchBuilderTests
         Append(2000);
         long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
         Assert.True(allocated == 0, $"{allocated} bytes allocated for 2000 rows");
+    }
+
+    [Fact]
+    public void Arrays_map_to_lists_and_unrepresentable_arrays_are_rejected()
+    {
+        var relation = new PgRelation(1, "public", "t", 'd', [new PgColumn("tags", PgOid.TextArray, -1, false), new PgColumn("amounts", PgOid.NumericArray, ((10 << 16) | 2) + 4, false)]);
+        using var b = new ChangeBatchBuilder(relation);
+        var tags = b.Schema.Fields[2];
+        Assert.Equal(ArrowType.List, tags.Type);
+        Assert.Equal("text[]", tags.GetMetadata("pg.type"));
+        Assert.Equal("1009", tags.GetMetadata("pg.typoid"));
+        Assert.Equal(ArrowType.Utf8, tags.Children[0].Type);
+        Assert.Equal("text", tags.Children[0].GetMetadata("pg.type"));
+        var amounts = b.Schema.Fields[3];
+        Assert.Equal("numeric(10,2)[]", amounts.GetMetadata("pg.type"));
+        Assert.Equal(new DecimalType(10, 2), amounts.Children[0].Type);
+
+        foreach (string bad in new[] { "{{a,b},{c,d}}", "[0:1]={a,b}", "{a,b", "{\"a}", "{a}x" })
+        {
+            b.BeginRow(ChangeOp.Insert, 1);
+            var e = Assert.Throws<PgValueFormatException>(() => b.AppendValue(Encoding.UTF8.GetBytes(bad), TupleFormat.Text));
+            Assert.Contains("'tags'", e.Message, StringComparison.Ordinal);
+        }
+
+        b.BeginRow(ChangeOp.Insert, 1);
+        b.AppendValue("{x}"u8, TupleFormat.Text);
+        var nan = Assert.Throws<PgValueFormatException>(() => b.AppendValue("{1.00,NaN}"u8, TupleFormat.Text));
+        Assert.Contains("array element 2", nan.Message, StringComparison.Ordinal);
+
+        // Binary int4[][] (ndim 2) is rejected too.
+        var relation2 = new PgRelation(1, "public", "t", 'd', [new PgColumn("m", PgOid.Int4Array, -1, false)]);
+        using var b2 = new ChangeBatchBuilder(relation2);
+        b2.BeginRow(ChangeOp.Insert, 1);
+        byte[] twoDims = Convert.FromHexString("00000002000000000000001700000001000000010000000100000001000000040000002a");
+        Assert.Contains("multi-dimensional", Assert.Throws<PgValueFormatException>(() => b2.AppendValue(twoDims, TupleFormat.Binary)).Message, StringComparison.Ordinal);
+
+        // A failed element leaves no partial list behind.
+        b.BeginRow(ChangeOp.Insert, 2);
+        b.AppendValue("{\"a b\",NULL}"u8, TupleFormat.Text);
+        b.AppendValue("{1.5}"u8, TupleFormat.Text);
+        b.EndRow();
+        var batch = PgConformanceTests.WriteAndRead(b).Batches[0];
+        Assert.Equal(1, batch.Length);
+        Assert.Equal("{\"a b\",NULL}", PgTextRenderer.Render(batch.Column("tags"), 0));
+        Assert.Equal("{1.50}", PgTextRenderer.Render(batch.Column("amounts"), 0));
+        Assert.Equal(2, ((ListArray)batch.Column("tags")).Values.Length);
     }
 }

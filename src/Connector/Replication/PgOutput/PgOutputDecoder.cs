@@ -134,7 +134,7 @@ internal static class PgOutputDecoder
         var replicaIdentity = (char)reader.ReadByte("Relation.replica_identity");
         var count = reader.ReadInt16("Relation.column_count");
         if (count < 0)
-            throw new ReplicationProtocolException($"pgoutput Relation {schema}.{table} has a negative column count", default);
+            throw new ReplicationProtocolException($"pgoutput Relation {schema}.{table} has a negative column count", Lsn.Zero);
         var columns = new PgColumn[count];
         for (var i = 0; i < count; i++)
         {

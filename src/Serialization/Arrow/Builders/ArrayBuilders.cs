@@ -280,6 +280,9 @@ internal sealed class ListBuilder : ArrayBuilder
         BinaryPrimitives.WriteInt32LittleEndian(_offsets.Append(4), Values.Length);
     }
 
+    /// <summary>Index in <see cref="Values"/> where the next (open) list starts.</summary>
+    public int ValuesStart => BinaryPrimitives.ReadInt32LittleEndian(_offsets.Span[(4 * Length)..]);
+
     /// <summary>Drops the elements appended to <see cref="Values"/> since the last closed slot.</summary>
     public void DiscardOpenElements() => Values.Truncate(BinaryPrimitives.ReadInt32LittleEndian(_offsets.Span[(4 * Length)..]));
 
@@ -310,20 +313,22 @@ internal sealed class ListBuilder : ArrayBuilder
 /// <summary>Structs: append one value to every child, then <see cref="AppendValid"/>; or <see cref="AppendNull"/> (which also appends null children).</summary>
 internal sealed class StructBuilder : ArrayBuilder
 {
+    private readonly ArrayBuilder[] _children;
+
     public StructBuilder(ArrowField field, IReadOnlyList<ArrayBuilder> children)
         : base(field)
     {
-        Children = children;
+        _children = children.ToArray();
     }
 
-    public IReadOnlyList<ArrayBuilder> Children { get; }
+    public IReadOnlyList<ArrayBuilder> Children => _children;
 
     public void AppendValid() => Validity.Append(true);
 
     public override void AppendNull()
     {
         Validity.Append(false);
-        foreach (var child in Children)
+        foreach (var child in _children) // array iteration: no enumerator allocation on the row path
         {
             child.AppendNull();
         }
@@ -334,7 +339,7 @@ internal sealed class StructBuilder : ArrayBuilder
         Validity.Truncate(length);
         foreach (var child in Children)
         {
-            if (child.Length > length)
+            if (child.Length >= length)
             {
                 child.Truncate(length);
             }
