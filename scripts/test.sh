@@ -35,9 +35,9 @@ for project in "${projects[@]}"; do
         --results-directory "$results_dir" 2>&1 | tee "$log"
     status=${PIPESTATUS[0]}
     set -e
-    summary="$(grep -E '(Passed|Failed)!? +- +Failed: +[0-9]+, +Passed: +[0-9]+' "$log" | tail -n 1 || true)"
-    passed="$(sed -E 's/.*Passed: +([0-9]+).*/\1/' <<<"$summary")"
-    failed="$(sed -E 's/.*Failed: +([0-9]+),.*/\1/' <<<"$summary")"
+    # VSTest's closing block: "Total tests: N" then "     Passed: N" / "     Failed: N".
+    passed="$(grep -E '^ +Passed: +[0-9]+$' "$log" | tail -n 1 | grep -oE '[0-9]+' || true)"
+    failed="$(grep -E '^ +Failed: +[0-9]+$' "$log" | tail -n 1 | grep -oE '[0-9]+' || true)"
     [[ $passed =~ ^[0-9]+$ ]] || passed=0
     [[ $failed =~ ^[0-9]+$ ]] || failed=0
     if (( status != 0 )) && (( failed == 0 )); then
