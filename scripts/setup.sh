@@ -2,8 +2,9 @@
 # Sets up everything WalBridge needs on a fresh Debian 12 machine of this kind, as root:
 #   1. Debian packages (PostgreSQL 15 server + headers, RocksDB, librdkafka's build deps, Node.js tools)
 #   2. librdkafka 2.15.1 built from source with our mock-broker patch (scripts/build-librdkafka.sh)
-#   3. the librdkafka.redist stand-in package so `dotnet restore` works offline
-#   4. `dotnet restore` of the solution
+#   3. the wal2arrow output plugin (native/wal2arrow, PGXS) and npm apache-arrow (tools/arrow-js)
+#   4. the librdkafka.redist stand-in package so `dotnet restore` works offline
+#   5. `dotnet restore` of the solution
 # Idempotent and fast when nothing changed. Prints lines prefixed with "setup:".
 set -euo pipefail
 
@@ -55,6 +56,10 @@ id postgres >/dev/null 2>&1 || die "the 'postgres' user does not exist (Debian's
 
 # --- 2. librdkafka ------------------------------------------------------------------------
 "$script_dir/build-librdkafka.sh"
+
+# --- 2b. the wal2arrow output plugin (PGXS), and apache-arrow JS (the independent Arrow reader) ---
+"$script_dir/build-wal2arrow.sh"
+"$script_dir/setup-js.sh"
 
 # --- 3. librdkafka.redist stand-in ------------------------------------------------------
 standin_dir="$repo_root/.cache/nuget-standin"

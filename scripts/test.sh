@@ -48,6 +48,24 @@ for project in "${projects[@]}"; do
     (( status == 0 )) || failed_projects+=("$name")
 done
 
+# The wal2arrow plugin's pg_regress suite (throwaway cluster) and the crash/fault suite.
+run_suite() {
+    local name="$1"; shift
+    echo "test: $name"
+    set +e
+    "$@" 2>&1 | tee "$results_dir/$name.log"
+    local status=${PIPESTATUS[0]}
+    set -e
+    if (( status == 0 )); then
+        total_passed=$((total_passed + 1))
+    else
+        total_failed=$((total_failed + 1))
+        failed_projects+=("$name")
+    fi
+}
+run_suite wal2arrow-regress "$script_dir/build-wal2arrow.sh" --check
+run_suite chaos-quick "$script_dir/chaos.sh" --quick
+
 # Nothing the tests started may still run.
 sleep 2
 leftovers="$(pgrep -af 'walbridge-pg-|WalBridge.Broker.dll|WalBridge.Connector.dll' | grep -v pgrep || true)"

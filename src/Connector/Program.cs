@@ -12,8 +12,10 @@ internal static class Program
         commands:
           run    --config <file> [--set key=value ...]    run the connector (a generic-host service)
           demo   [--seconds N] [--plugin pgoutput]        throwaway PostgreSQL + local broker, a workload, then verification
+          verify --config <file> [--set key=value ...]    audit the topics against the source (read_committed)
           tail   --bootstrap-servers <list> --topic <t> [--from-beginning] [--max N]
                                                           print a table topic's Arrow payloads as rows
+          chaos  [--quick] [--rounds N]                   crash/fault scenarios, then verification (see scripts/chaos.sh)
           broker [--brokers N]                            run the local Kafka-protocol broker (librdkafka mock cluster)
 
         Configuration keys (Kafka Connect style) are described in README.md.
@@ -34,6 +36,8 @@ internal static class Program
                 "run" => await RunCommand.RunAsync(rest),
                 "demo" => await DemoCommand.RunAsync(rest),
                 "tail" => await TailCommand.RunAsync(rest),
+                "verify" => await VerifyCommand.RunAsync(rest),
+                "chaos" => await ChaosCommand.RunAsync(rest),
                 "broker" => await BrokerCommand.RunAsync(rest),
                 _ => throw new UsageException($"Unknown command '{args[0]}'."),
             };

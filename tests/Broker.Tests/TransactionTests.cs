@@ -77,6 +77,55 @@ public sealed class TransactionTests
     }
 
     [Fact]
+    public async Task A_new_producer_with_the_same_transactional_id_aborts_the_open_transaction_and_fences_the_old_one()
+    {
+        await using var broker = await LocalBroker.StartAsync();
+        Librdkafka.EnsureLoaded();
+        var topic = Kafka.UniqueName("fence");
+        var transactionalId = Kafka.UniqueName("tx");
+        ProducerConfig Config() => new()
+        {
+            BootstrapServers = broker.BootstrapServers,
+            TransactionalId = transactionalId,
+            EnableIdempotence = true,
+            LingerMs = 0,
+        };
+
+        using var zombie = new ProducerBuilder<Null, string>(Config()).Build();
+        zombie.InitTransactions(Kafka.Bound);
+        zombie.BeginTransaction();
+        await ProduceAllAsync(zombie, topic, ["z0"]);
+        zombie.CommitTransaction(Kafka.Bound);
+        // The zombie's second transaction reaches the broker, then its owner "dies".
+        zombie.BeginTransaction();
+        foreach (var value in new[] { "z1", "z2" })
+        {
+            zombie.Produce(topic, new Message<Null, string> { Value = value });
+        }
+        Assert.Equal(0, zombie.Flush(Kafka.Bound));
+
+        using var successor = new ProducerBuilder<Null, string>(Config()).Build();
+        successor.InitTransactions(Kafka.Bound);
+        successor.BeginTransaction();
+        await ProduceAllAsync(successor, topic, ["s0"]);
+        successor.CommitTransaction(Kafka.Bound);
+
+        using (var committed = Kafka.Consumer(broker, IsolationLevel.ReadCommitted))
+        {
+            var (values, _) = Kafka.ReadToEnd(committed, topic);
+            Assert.Equal(["z0", "s0"], values);
+        }
+        using (var uncommitted = Kafka.Consumer(broker, IsolationLevel.ReadUncommitted))
+        {
+            var (values, _) = Kafka.ReadToEnd(uncommitted, topic);
+            Assert.Equal(["z0", "z1", "z2", "s0"], values);
+        }
+
+        // The fenced instance can no longer commit what it had open.
+        Assert.ThrowsAny<KafkaException>(() => zombie.CommitTransaction(Kafka.Bound));
+    }
+
+    [Fact]
     public async Task Read_committed_sees_non_transactional_records_written_after_an_aborted_transaction()
     {
         // The aborted-transaction list must only cover the aborted range: later records of

@@ -26,6 +26,8 @@ public class PgOutputDecoderTests
         public void OnDelete(uint relationId, byte oldKind, TupleData oldRow, Lsn lsn) => Events.Add($"D {relationId} {(char)oldKind} {Show(oldRow)}");
         public void OnTruncate(ReadOnlySpan<uint> relationIds, bool cascade, bool restartIdentity, Lsn lsn) =>
             Events.Add($"T {string.Join(",", relationIds.ToArray())} {cascade} {restartIdentity}");
+        public void OnMessage(bool transactional, Lsn messageLsn, string prefix, ReadOnlySpan<byte> content, Lsn lsn) =>
+            Events.Add($"M {transactional} {messageLsn} {prefix} {Encoding.UTF8.GetString(content)}");
 
         private static string Show(TupleData tuple)
         {
@@ -104,6 +106,17 @@ public class PgOutputDecoderTests
     }
 
     [Fact]
+    public void Logical_decoding_messages()
+    {
+        var message = new Message().Byte('M').Byte(1).Int64(0x10).String("app.audit").Int32(5).Byte('h').Byte('e').Byte('l').Byte('l').Byte('o').ToArray();
+        Assert.Equal(["M True 0/10 app.audit hello"], Decode(message));
+        var empty = new Message().Byte('M').Byte(0).Int64(0x20).String("walbridge.heartbeat.s").Int32(0).ToArray();
+        Assert.Equal(["M False 0/20 walbridge.heartbeat.s "], Decode(empty));
+        Assert.Throws<ReplicationProtocolException>(() => Decode(new Message().Byte('M').Byte(2).Int64(1).String("p").Int32(0).ToArray()));
+        Assert.Throws<ReplicationProtocolException>(() => Decode(new Message().Byte('M').Byte(0).Int64(1).String("p").Int32(-1).ToArray()));
+    }
+
+    [Fact]
     public void Origin_and_type_messages_are_understood()
     {
         Assert.Empty(Decode(new Message().Byte('O').Int64(1).String("upstream").ToArray()));
@@ -112,7 +125,7 @@ public class PgOutputDecoderTests
 
     [Theory]
     [InlineData('S')] // stream start: protocol v2, not requested
-    [InlineData('M')] // logical message: not requested
+    [InlineData('A')] // stream abort: protocol v2, not requested
     [InlineData('Z')]
     public void Unknown_or_unrequested_message_types_are_errors(char type)
     {
@@ -133,6 +146,7 @@ public class PgOutputDecoderTests
             new Message().Byte('U').Int32(5).Byte('O').Int16(1).Text("a").Byte('N').Int16(1).Text("b").ToArray(),
             new Message().Byte('D').Int32(5).Byte('K').Int16(1).Text("a").ToArray(),
             new Message().Byte('T').Int32(1).Byte(0).Int32(9).ToArray(),
+            new Message().Byte('M').Byte(1).Int64(7).String("p").Int32(2).Byte(1).Byte(2).ToArray(),
         ];
         foreach (var message in messages)
         {

@@ -226,8 +226,13 @@ internal sealed class RunningPipeline : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        if (_disposed)
+            return;
+        _disposed = true;
         await _stop.CancelAsync();
         await _task;
         _stop.Dispose();
     }
+
+    private bool _disposed;
 }

@@ -34,6 +34,26 @@ public sealed class Infrastructure : IAsyncLifetime
             await Postgres.DisposeAsync();
     }
 
+    /// <summary>A connector configuration for <paramref name="database"/> on this infrastructure, with unique topics and state.</summary>
+    public WalBridge.Connector.Configuration.ConnectorConfig Config(string database, string prefix, IReadOnlyDictionary<string, string>? extra = null)
+    {
+        var values = new Dictionary<string, string>
+        {
+            ["name"] = database,
+            ["database.hostname"] = Postgres.Host,
+            ["database.port"] = Postgres.Port.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            ["database.user"] = Postgres.User,
+            ["database.dbname"] = database,
+            ["database.sslmode"] = "disable",
+            ["topic.prefix"] = $"{prefix}{Guid.NewGuid():N}"[..20],
+            ["state.dir"] = Path.Combine(Path.GetTempPath(), $"walbridge-test-state-{Guid.NewGuid():N}"),
+            ["kafka.bootstrap.servers"] = Broker.BootstrapServers,
+        };
+        foreach (var (key, value) in extra ?? new Dictionary<string, string>())
+            values[key] = value;
+        return WalBridge.Connector.Configuration.ConnectorConfig.FromDictionary(values);
+    }
+
     /// <summary>A fresh database with a unique name.</summary>
     public async Task<string> CreateDatabaseAsync(string prefix)
     {

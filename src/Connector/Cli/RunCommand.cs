@@ -9,9 +9,10 @@ namespace WalBridge.Connector.Cli;
 /// <summary><c>connector run</c>: the service, against any PostgreSQL and Kafka.</summary>
 internal static class RunCommand
 {
-    public static async Task<int> RunAsync(string[] args)
+    /// <summary>Builds the configuration from <c>--config</c>, <c>WALBRIDGE_*</c> variables and <c>--set</c>, in that order.</summary>
+    public static ConnectorConfig LoadConfig(string[] args, out CliArguments options)
     {
-        var options = new CliArguments(args, ["--config", "--set"], ["--print-config"]);
+        options = new CliArguments(args, ["--config", "--set"], ["--print-config"]);
         var values = new Dictionary<string, string>(StringComparer.Ordinal);
         var file = options.Value("--config");
         if (file is not null)
@@ -23,14 +24,21 @@ internal static class RunCommand
             values[key] = value;
         }
         if (file is null && values.Count == 0)
-            throw new UsageException("'run' needs --config <file> (or --set key=value / WALBRIDGE_* variables).");
+            throw new UsageException("a configuration is needed: --config <file> (or --set key=value / WALBRIDGE_* variables).");
         var config = ConnectorConfig.FromDictionary(values);
         if (options.Flag("--print-config"))
         {
             foreach (var line in ConnectorConfig.Describe(values))
                 Console.WriteLine(line);
-            return 0;
         }
+        return config;
+    }
+
+    public static async Task<int> RunAsync(string[] args)
+    {
+        var config = LoadConfig(args, out var options);
+        if (options.Flag("--print-config"))
+            return 0;
 
         var builder = Host.CreateApplicationBuilder([]);
         builder.Logging.ClearProviders();

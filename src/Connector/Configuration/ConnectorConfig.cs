@@ -25,7 +25,7 @@ public sealed class ConnectorConfig
         "plugin", "slot.name", "publication.name", "table.include.list", "topic.prefix", "topic.partitions",
         "topic.replication.factor", "offsets.topic", "state.dir",
         "transaction.max.source.transactions", "transaction.max.bytes", "transaction.linger.ms",
-        "queue.max.transactions", "status.interval.ms",
+        "queue.max.transactions", "status.interval.ms", "heartbeat.interval.ms", "messages.topic",
     ];
 
     private static readonly HashSet<string> s_knownKeySet = new(s_knownKeys, StringComparer.Ordinal);
@@ -65,6 +65,19 @@ public sealed class ConnectorConfig
     public required TimeSpan TransactionLinger { get; init; }
     public required int QueueMaxTransactions { get; init; }
     public required TimeSpan StatusInterval { get; init; }
+    /// <summary>How long the stream may be idle before a heartbeat message is emitted; zero disables heartbeats.</summary>
+    public required TimeSpan HeartbeatInterval { get; init; }
+    /// <summary>Topic for logical decoding messages (<c>pg_logical_emit_message</c>).</summary>
+    public required string MessagesTopic { get; init; }
+
+    /// <summary>
+    /// Prefix of this connector's heartbeat messages. It names the slot, so connectors sharing a
+    /// database recognise (and ignore) each other's heartbeats.
+    /// </summary>
+    public string HeartbeatPrefix => HeartbeatPrefixBase + SlotName;
+
+    /// <summary>Prefix shared by every WalBridge heartbeat message.</summary>
+    public const string HeartbeatPrefixBase = "walbridge.heartbeat.";
     /// <summary>librdkafka properties (the <c>kafka.</c> prefix removed), passed through unchanged.</summary>
     public required IReadOnlyDictionary<string, string> Kafka { get; init; }
 
@@ -193,6 +206,8 @@ public sealed class ConnectorConfig
             TransactionLinger = TimeSpan.FromMilliseconds(Number("transaction.linger.ms", 50, 0, 60_000)),
             QueueMaxTransactions = (int)Number("queue.max.transactions", 256, 1, 1_000_000),
             StatusInterval = TimeSpan.FromMilliseconds(Number("status.interval.ms", 1_000, 100, 600_000)),
+            HeartbeatInterval = TimeSpan.FromMilliseconds(Number("heartbeat.interval.ms", 10_000, 0, 3_600_000)),
+            MessagesTopic = Optional("messages.topic", $"{topicPrefix}.messages"),
             Kafka = kafka,
         };
     }

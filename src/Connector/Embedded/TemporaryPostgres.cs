@@ -124,11 +124,17 @@ public sealed class TemporaryPostgres : IAsyncDisposable
         return (T)(await command.ExecuteScalarAsync(cancellationToken))!;
     }
 
-    /// <summary>Stops the server (fast shutdown) and starts it again on the same port and data.</summary>
-    public async Task RestartAsync(CancellationToken cancellationToken = default)
+    /// <summary>
+    /// Stops the server and starts it again on the same port and data. <paramref name="immediate"/>
+    /// stops it like a crash (no checkpoint; recovery at start). A fast shutdown waits for logical
+    /// walsenders until their clients confirm everything sent, which a connector that confirms only
+    /// what Kafka committed may never do while idle.
+    /// </summary>
+    public async Task RestartAsync(bool immediate = true, CancellationToken cancellationToken = default)
     {
         var asRoot = Environment.UserName == "root";
-        await RunAsync(Path.Combine(_bin, "pg_ctl"), ["-D", DataDirectory, "-l", LogFile, "-w", "-t", "60", "-m", "fast", "restart"], asRoot, cancellationToken);
+        await RunAsync(Path.Combine(_bin, "pg_ctl"),
+            ["-D", DataDirectory, "-l", LogFile, "-w", "-t", "60", "-m", immediate ? "immediate" : "fast", "restart"], asRoot, cancellationToken);
     }
 
     public async ValueTask DisposeAsync()

@@ -23,4 +23,11 @@ public static class KafkaHeaders
     public const string SchemaFingerprint = "walbridge.schema_fingerprint";
     /// <summary>On truncate records: <c>cascade</c>, <c>restart_identity</c>, both comma-separated, or empty.</summary>
     public const string TruncateOptions = "walbridge.truncate_options";
+    /// <summary>Message records: the prefix given to <c>pg_logical_emit_message</c>.</summary>
+    public const string MessagePrefix = "pg.message_prefix";
+    /// <summary>Message records: the message's own WAL position.</summary>
+    public const string MessageLsn = "pg.message_lsn";
+    /// <summary>Message records: <c>true</c> when emitted inside a transaction (delivered with it), <c>false</c> otherwise.</summary>
+    public const string MessageTransactional = "pg.message_transactional";
+    public const string OctetStreamContentType = "application/octet-stream";
 }

@@ -5,6 +5,7 @@ using Confluent.Kafka;
 using Confluent.Kafka.Admin;
 using Microsoft.Extensions.Logging;
 using WalBridge.Connector.Configuration;
+using WalBridge.Connector.Diagnostics;
 using WalBridge.Connector.Pipeline;
 using WalBridge.Offsets;
 using WalBridge.Offsets.Mirror;
@@ -36,6 +37,7 @@ internal sealed partial class KafkaTransactionLoop : IDisposable
     private IProducer<byte[]?, byte[]>? _producer;
     private Action<DeliveryReport<byte[]?, byte[]>>? _onDelivery;
     private int _pendingDeliveries;
+    private int _producedInTransaction;
     private Error? _deliveryError;
     private bool _adminUnsupported;
 
@@ -116,6 +118,7 @@ internal sealed partial class KafkaTransactionLoop : IDisposable
 
             batch.Clear();
             producer.BeginTransaction();
+            _producedInTransaction = 0;
             var inTransaction = true;
             try
             {
@@ -148,19 +151,27 @@ internal sealed partial class KafkaTransactionLoop : IDisposable
                 // Every record must be acknowledged by the broker before the commit: a failed delivery
                 // inside a transaction must abort it, never commit a transaction with a hole.
                 producer.Flush(s_transactionCallTimeout);
+                FaultInjection.Reach(FaultPoint.BeforeKafkaCommit);
                 if (Volatile.Read(ref _pendingDeliveries) != 0)
                     throw new KafkaException(new Error(ErrorCode.Local_TimedOut, $"{_pendingDeliveries} records of the Kafka transaction were not acknowledged in time"));
                 if (Interlocked.Exchange(ref _deliveryError, null) is { } deliveryError)
                     throw new KafkaException(deliveryError);
                 producer.CommitTransaction(s_transactionCallTimeout);
                 inTransaction = false;
+                FaultInjection.Reach(FaultPoint.AfterKafkaCommit);
 
                 _mirror?.Write(_offsetKey, record);
+                FaultInjection.Reach(FaultPoint.AfterMirrorWrite);
                 long rows = 0;
+                var sourceTransactions = 0;
                 foreach (var t in batch)
+                {
                     rows += t.RowCount;
-                _progress.OnCommitted(last.CommitLsn, batch.Count, rows, bytes);
-                LogCommitted(_logger, _config.SlotName, last.CommitLsn, batch.Count, rows, bytes);
+                    if (!t.IsHeartbeat)
+                        sourceTransactions++;
+                }
+                _progress.OnCommitted(last.CommitLsn, batch.Count, sourceTransactions, rows, bytes);
+                LogCommitted(_logger, _config.SlotName, last.CommitLsn, sourceTransactions, rows, bytes);
             }
             finally
             {
@@ -192,6 +203,23 @@ internal sealed partial class KafkaTransactionLoop : IDisposable
         foreach (var payload in transaction.Payloads)
         {
             EnsureTopic(payload.Topic, compacted: false);
+            if (payload.Kind == PayloadKind.Message)
+            {
+                var messageHeaders = new Headers
+                {
+                    { KafkaHeaders.ContentType, s_octetStream },
+                    { KafkaHeaders.Kind, s_kindMessage },
+                    { KafkaHeaders.MessagePrefix, Encoding.UTF8.GetBytes(payload.MessagePrefix ?? "") },
+                    { KafkaHeaders.MessageLsn, Encoding.UTF8.GetBytes(payload.MessageLsn.ToString()) },
+                    { KafkaHeaders.MessageTransactional, payload.MessageTransactional ? s_true : s_false },
+                    { KafkaHeaders.CommitLsn, lsn },
+                    { KafkaHeaders.Xid, xid },
+                    { KafkaHeaders.CommitTimestamp, timestamp },
+                };
+                ProduceWithBackPressure(producer, new TopicPartition(payload.Topic, 0),
+                    new Message<byte[]?, byte[]> { Key = null, Value = payload.Value, Headers = messageHeaders });
+                continue;
+            }
             var headers = new Headers
             {
                 { KafkaHeaders.ContentType, s_contentType },
@@ -221,6 +249,9 @@ internal sealed partial class KafkaTransactionLoop : IDisposable
             {
                 Interlocked.Increment(ref _pendingDeliveries);
                 producer.Produce(partition, message, _onDelivery);
+                _producedInTransaction++;
+                if (FaultInjection.IsArmed(FaultPoint.MidProduce))
+                    FaultInjection.ReachRecord(_producedInTransaction, _producedInTransaction == 1, () => producer.Flush(s_transactionCallTimeout));
                 return;
             }
             catch (ProduceException<byte[]?, byte[]> e) when (e.Error.Code == ErrorCode.Local_QueueFull)
@@ -297,6 +328,8 @@ internal sealed partial class KafkaTransactionLoop : IDisposable
     private static readonly byte[] s_contentType = Encoding.UTF8.GetBytes(KafkaHeaders.ArrowStreamContentType);
     private static readonly byte[] s_kindChanges = Encoding.UTF8.GetBytes("changes");
     private static readonly byte[] s_kindTruncate = Encoding.UTF8.GetBytes("truncate");
+    private static readonly byte[] s_kindMessage = Encoding.UTF8.GetBytes("message");
+    private static readonly byte[] s_octetStream = Encoding.UTF8.GetBytes(KafkaHeaders.OctetStreamContentType);
     private static readonly byte[] s_true = Encoding.UTF8.GetBytes("true");
     private static readonly byte[] s_false = Encoding.UTF8.GetBytes("false");
 

@@ -34,7 +34,17 @@ internal sealed partial class ConnectorPipeline(ConnectorConfig config, Progress
         // Start-up order (invariant I3): fence first, then read what is committed.
         await Task.Run(loop.Initialize, cancellationToken);
         var kafkaOffset = await Task.Run(() => loop.ReadCommittedOffset(cancellationToken), cancellationToken);
-        var committed = CheckStartPosition(source, kafkaOffset, loop.OffsetKey);
+        Lsn committed;
+        try
+        {
+            committed = CheckStartPosition(source, kafkaOffset, loop.OffsetKey);
+        }
+        catch (UnsafeStartException) when (source.SlotCreated)
+        {
+            // The slot this start created would only pin WAL: remove it again.
+            await new SourceSetup(config, logger).DropSlotAsync(CancellationToken.None);
+            throw;
+        }
         progress.Reset(committed);
 
         var channel = Channel.CreateBounded<SourceTransaction>(new BoundedChannelOptions(config.QueueMaxTransactions)
@@ -43,29 +53,97 @@ internal sealed partial class ConnectorPipeline(ConnectorConfig config, Progress
             SingleReader = true,
             SingleWriter = true,
         });
-        using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        using var kafkaStop = new CancellationTokenSource();
+        using var readerStop = new CancellationTokenSource();
         var kafka = Task.Factory.StartNew(
-            () => loop.Run(channel.Reader, source.Identity, stop.Token),
-            stop.Token, TaskCreationOptions.LongRunning, TaskScheduler.Default);
-        var reader = new PgOutputReplicationReader(config, progress, logger).RunAsync(committed, channel.Writer, stop.Token);
+            () => loop.Run(channel.Reader, source.Identity, kafkaStop.Token),
+            CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+        var replication = new PgOutputReplicationReader(config, progress, logger);
+        var reader = replication.RunAsync(committed, channel.Writer, readerStop.Token);
+        var heartbeat = HeartbeatAsync(readerStop.Token);
+        var stopRequested = Task.Delay(Timeout.Infinite, cancellationToken);
 
-        var first = await Task.WhenAny(kafka, reader);
-        await stop.CancelAsync();
+        var first = await Task.WhenAny(kafka, reader, heartbeat, stopRequested);
+        if (first == stopRequested)
+        {
+            // Graceful stop: the Kafka loop finishes (or aborts) its open transaction, the final
+            // position goes to PostgreSQL on the still-open stream, then streaming stops.
+            await kafkaStop.CancelAsync();
+            await Task.WhenAny(kafka, Task.Delay(TimeSpan.FromSeconds(40), CancellationToken.None));
+            if (kafka.IsCompletedSuccessfully)
+                await replication.SendFinalStatusAsync(TimeSpan.FromSeconds(5));
+            await readerStop.CancelAsync();
+            channel.Writer.TryComplete();
+            await Task.WhenAll(Quietly(kafka), Quietly(reader), Quietly(heartbeat));
+            return;
+        }
+
+        await kafkaStop.CancelAsync();
+        await readerStop.CancelAsync();
         channel.Writer.TryComplete();
+        await Task.WhenAll(Quietly(kafka), Quietly(reader), Quietly(heartbeat));
+        // The first failure is the cause; the others only saw the cancellation it caused.
+        await first;
+        throw new InvalidOperationException("The pipeline stopped without an error or a stop request.");
+    }
+
+    private static async Task Quietly(Task task)
+    {
         try
         {
-            await Task.WhenAll(kafka, reader);
+            await task;
         }
-        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        catch (Exception)
         {
+            // Observed here; the caller reports the first failure only.
         }
-        catch (Exception) when (first.IsFaulted)
+    }
+
+    /// <summary>
+    /// When nothing was committed for a heartbeat interval, emits a non-transactional logical
+    /// decoding message with this connector's prefix. It comes back through the stream after
+    /// every earlier commit, so its position can be recorded in Kafka and acknowledged: an idle
+    /// slot (published tables quiet, others busy) stops pinning WAL.
+    /// </summary>
+    private async Task HeartbeatAsync(CancellationToken cancellationToken)
+    {
+        if (config.HeartbeatInterval <= TimeSpan.Zero)
+            return;
+        var lastCommitted = progress.Committed;
+        while (true)
         {
-            // The first failure is the cause; the other side only saw the cancellation it caused.
-            await first;
+            try
+            {
+                await Task.Delay(config.HeartbeatInterval, cancellationToken);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+            var committed = progress.Committed;
+            if (committed != lastCommitted || progress.Queued > 0)
+            {
+                lastCommitted = committed;
+                continue;
+            }
+            try
+            {
+                await using var connection = new Npgsql.NpgsqlConnection(config.ConnectionString(replication: false));
+                await connection.OpenAsync(cancellationToken);
+                await using var emit = new Npgsql.NpgsqlCommand("SELECT pg_logical_emit_message(false, $1, ''::text)", connection);
+                emit.Parameters.Add(new Npgsql.NpgsqlParameter { Value = config.HeartbeatPrefix });
+                await emit.ExecuteNonQueryAsync(cancellationToken);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+            catch (Npgsql.NpgsqlException e)
+            {
+                // Not fatal: without heartbeats only idle acknowledgement stops.
+                LogHeartbeatFailed(logger, config.SlotName, e.Message);
+            }
         }
-        if (first.IsFaulted)
-            await first;
     }
 
     private Lsn CheckStartPosition(SourceState source, OffsetRecord? kafkaOffset, OffsetKey key)
@@ -100,6 +178,9 @@ internal sealed partial class ConnectorPipeline(ConnectorConfig config, Progress
         LogResuming(logger, config.SlotName, kafkaOffset.CommitLsn, source.SlotConfirmedFlush);
         return kafkaOffset.CommitLsn;
     }
+
+    [LoggerMessage(EventId = 3104, Level = LogLevel.Warning, Message = "Heartbeat message for slot {Slot} failed: {Reason}")]
+    private static partial void LogHeartbeatFailed(ILogger logger, string slot, string reason);
 
     [LoggerMessage(EventId = 3101, Level = LogLevel.Information, Message = "No committed position in Kafka for slot {Slot}: starting at the slot's position {Lsn}")]
     private static partial void LogFirstStart(ILogger logger, string slot, Lsn lsn);

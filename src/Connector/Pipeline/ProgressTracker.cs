@@ -74,7 +74,12 @@ public sealed class ProgressTracker
     public void OnQueued() => Interlocked.Increment(ref _queued);
 
     /// <summary>Records a committed Kafka transaction and wakes whoever waits to acknowledge it.</summary>
-    public void OnCommitted(Lsn commitLsn, int sourceTransactions, long rows, long bytes)
+    /// <param name="commitLsn">The position now committed.</param>
+    /// <param name="handedOver">Items the Kafka transaction took from the queue (source transactions and heartbeats).</param>
+    /// <param name="sourceTransactions">Source transactions among them.</param>
+    /// <param name="rows">Rows they held.</param>
+    /// <param name="bytes">Payload bytes they held.</param>
+    public void OnCommitted(Lsn commitLsn, int handedOver, int sourceTransactions, long rows, long bytes)
     {
         TaskCompletionSource signal;
         lock (_gate)
@@ -87,7 +92,7 @@ public sealed class ProgressTracker
         Interlocked.Add(ref _rows, rows);
         Interlocked.Add(ref _bytes, bytes);
         Interlocked.Increment(ref _kafkaTransactions);
-        Interlocked.Add(ref _queued, -sourceTransactions);
+        Interlocked.Add(ref _queued, -handedOver);
         signal.TrySetResult();
     }
 

@@ -9,6 +9,8 @@ public enum PayloadKind
     Changes,
     /// <summary>The table was truncated at this point of the transaction; the payload has the table's schema and no rows.</summary>
     Truncate,
+    /// <summary>A logical decoding message (<c>pg_logical_emit_message</c>); the payload is its content, unchanged.</summary>
+    Message,
 }
 
 /// <summary>
@@ -30,6 +32,10 @@ public sealed class TablePayload
     public required byte[] Value { get; init; }
     /// <summary>For truncate records: whether CASCADE / RESTART IDENTITY were given.</summary>
     public string? TruncateOptions { get; init; }
+    /// <summary>For message records: the message's prefix, WAL position and whether it was transactional.</summary>
+    public string? MessagePrefix { get; init; }
+    public Lsn MessageLsn { get; init; }
+    public bool MessageTransactional { get; init; }
 }
 
 /// <summary>
@@ -46,6 +52,13 @@ public sealed class SourceTransaction
     public required DateTimeOffset CommitTimestamp { get; init; }
     public required IReadOnlyList<TablePayload> Payloads { get; init; }
     public required int RowCount { get; init; }
+
+    /// <summary>
+    /// A heartbeat: no payloads, only a position. Every source transaction that committed before
+    /// <see cref="CommitLsn"/> was already handed over, so the position may be recorded and acknowledged
+    /// (an idle slot then stops pinning WAL).
+    /// </summary>
+    public bool IsHeartbeat { get; init; }
 
     /// <summary>Total payload bytes.</summary>
     public long ByteCount

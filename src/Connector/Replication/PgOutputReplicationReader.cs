@@ -5,6 +5,7 @@ using Npgsql.Replication;
 using Npgsql.Replication.Internal;
 using NpgsqlTypes;
 using WalBridge.Connector.Configuration;
+using WalBridge.Connector.Diagnostics;
 using WalBridge.Connector.Pipeline;
 using WalBridge.Connector.Replication.PgOutput;
 using WalBridge.Offsets;
@@ -25,6 +26,32 @@ namespace WalBridge.Connector.Replication;
 /// </remarks>
 internal sealed partial class PgOutputReplicationReader(ConnectorConfig config, ProgressTracker progress, ILogger logger)
 {
+    private LogicalReplicationConnection? _connection;
+
+    /// <summary>
+    /// Reports the committed position to PostgreSQL now, on the live stream. Used at shutdown after
+    /// the Kafka loop finished its last transaction. Best effort: a broken connection is ignored
+    /// (the slot then keeps the older position, which only means re-sending, never loss).
+    /// </summary>
+    public async Task SendFinalStatusAsync(TimeSpan timeout)
+    {
+        if (_connection is not { } connection)
+            return;
+        var lsn = new NpgsqlLogSequenceNumber(progress.Committed.Value);
+        connection.LastAppliedLsn = lsn;
+        connection.LastFlushedLsn = lsn;
+        using var cancel = new CancellationTokenSource(timeout);
+        try
+        {
+            await connection.SendStatusUpdate(cancel.Token);
+            LogFinalStatus(logger, config.SlotName, progress.Committed);
+        }
+        catch (Exception e) when (e is OperationCanceledException or Npgsql.NpgsqlException or InvalidOperationException or ObjectDisposedException)
+        {
+            LogFinalStatusFailed(logger, config.SlotName, e.Message);
+        }
+    }
+
     /// <summary>
     /// Streams until cancelled or failed. Transactions with a commit LSN at or below
     /// <paramref name="committed"/> are dropped (already in Kafka).
@@ -37,6 +64,7 @@ internal sealed partial class PgOutputReplicationReader(ConnectorConfig config, 
             WalReceiverTimeout = TimeSpan.FromSeconds(120),
         };
         await connection.Open(cancellationToken);
+        _connection = connection;
         var start = new NpgsqlLogSequenceNumber(committed.Value);
         connection.LastAppliedLsn = start;
         connection.LastFlushedLsn = start;
@@ -50,6 +78,8 @@ internal sealed partial class PgOutputReplicationReader(ConnectorConfig config, 
         {
             new("proto_version", PgOutputDecoder.ProtocolVersion.ToString(System.Globalization.CultureInfo.InvariantCulture)),
             new("publication_names", SourceSetup.QuoteIdentifier(config.PublicationName)),
+            // Logical decoding messages: users' own, and our heartbeats (idle acknowledgement).
+            new("messages", "true"),
         };
         LogStarting(logger, config.SlotName, committed);
 
@@ -58,6 +88,9 @@ internal sealed partial class PgOutputReplicationReader(ConnectorConfig config, 
         {
             await foreach (var message in connection.StartLogicalReplication(slot, stop.Token, start, options, bypassingStream: true))
             {
+                // The message's declared length: a stream that ends before it means the connection
+                // broke mid-message (transient), not a malformed message (fatal).
+                var expected = DeclaredLength(message.Data);
                 var length = 0;
                 while (true)
                 {
@@ -75,10 +108,14 @@ internal sealed partial class PgOutputReplicationReader(ConnectorConfig config, 
                 }
 
                 var lsn = new Lsn((ulong)message.WalStart);
+                if (expected >= 0 && length != expected)
+                    throw new IOException($"The replication connection ended after {length} of the {expected} bytes of the message at {lsn}; reconnecting.");
                 PgOutputDecoder.Decode(buffer.AsSpan(0, length), lsn, assembler);
                 progress.OnReceived(new Lsn((ulong)message.WalEnd));
                 if (assembler.TryTakeCompleted(out var transaction))
                 {
+                    if (!transaction.IsHeartbeat)
+                        FaultInjection.Reach(FaultPoint.AfterCommitMessage);
                     progress.OnQueued();
                     await output.WriteAsync(transaction, stop.Token);
                 }
@@ -86,6 +123,7 @@ internal sealed partial class PgOutputReplicationReader(ConnectorConfig config, 
         }
         finally
         {
+            _connection = null;
             ArrayPool<byte>.Shared.Return(buffer);
             await stop.CancelAsync();
             try
@@ -95,6 +133,18 @@ internal sealed partial class PgOutputReplicationReader(ConnectorConfig config, 
             catch (OperationCanceledException)
             {
             }
+        }
+    }
+
+    private static long DeclaredLength(Stream data)
+    {
+        try
+        {
+            return data.Length;
+        }
+        catch (NotSupportedException)
+        {
+            return -1;
         }
     }
 
@@ -122,6 +172,12 @@ internal sealed partial class PgOutputReplicationReader(ConnectorConfig config, 
 
     /// <summary>The raw-message slot type Npgsql needs for a plugin whose output we decode ourselves.</summary>
     private sealed class PgOutputSlot(ReplicationSlotOptions options) : LogicalReplicationSlot("pgoutput", options);
+
+    [LoggerMessage(EventId = 1102, Level = LogLevel.Information, Message = "Final status update for slot {Slot}: flushed through {Lsn}")]
+    private static partial void LogFinalStatus(ILogger logger, string slot, Lsn lsn);
+
+    [LoggerMessage(EventId = 1103, Level = LogLevel.Warning, Message = "Final status update for slot {Slot} failed: {Reason}")]
+    private static partial void LogFinalStatusFailed(ILogger logger, string slot, string reason);
 
     [LoggerMessage(EventId = 1100, Level = LogLevel.Information, Message = "Streaming slot {Slot} from {Lsn} with pgoutput")]
     private static partial void LogStarting(ILogger logger, string slot, Lsn lsn);

@@ -138,6 +138,27 @@ internal sealed partial class SourceSetup(ConnectorConfig config, ILogger logger
         }
     }
 
+    /// <summary>Drops the configured slot (best effort; used when a start is refused right after creating it).</summary>
+    public async Task DropSlotAsync(CancellationToken cancellationToken)
+    {
+        try
+        {
+            await using var connection = new NpgsqlConnection(config.ConnectionString(replication: false));
+            await connection.OpenAsync(cancellationToken);
+            await using var drop = new NpgsqlCommand(
+                "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1 AND NOT active", connection);
+            drop.Parameters.Add(new NpgsqlParameter { Value = config.SlotName });
+            await drop.ExecuteNonQueryAsync(cancellationToken);
+        }
+        catch (NpgsqlException e)
+        {
+            LogDropFailed(logger, config.SlotName, e.Message);
+        }
+    }
+
+    [LoggerMessage(EventId = 1003, Level = LogLevel.Warning, Message = "Could not drop replication slot {Slot}: {Reason}")]
+    private static partial void LogDropFailed(ILogger logger, string slot, string reason);
+
     private static async Task<object?> Scalar(NpgsqlConnection connection, string sql, CancellationToken cancellationToken)
     {
         await using var command = new NpgsqlCommand(sql, connection);

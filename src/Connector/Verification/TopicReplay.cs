@@ -27,6 +27,8 @@ public sealed class ReplayedTable
     public int Records { get; set; }
     public long Changes { get; set; }
     public HashSet<string> Transactions { get; } = new(StringComparer.Ordinal);
+    /// <summary>The highest commit LSN among the topic's records.</summary>
+    public WalBridge.Offsets.Lsn MaxCommitLsn { get; set; }
     /// <summary>Contract violations found while reading (duplicates, order, chunk sequence).</summary>
     public List<string> Violations { get; } = [];
 }
@@ -60,6 +62,7 @@ public static class TopicReplay
             if (lastLsnByPartition.TryGetValue(partition, out var previous) && lsn < previous)
                 table.Violations.Add($"commit LSN went backwards in partition {partition}: {lsnText} after {new WalBridge.Offsets.Lsn(previous)} (offset {message.Offset.Value})");
             lastLsnByPartition[partition] = lsn;
+            table.MaxCommitLsn = WalBridge.Offsets.Lsn.Max(table.MaxCommitLsn, new WalBridge.Offsets.Lsn(lsn));
             if (expectedChunk.TryGetValue(partition, out var open) && open.Lsn == lsnText && open.Next != chunk)
                 table.Violations.Add($"chunk sequence broken for xid {xid}: expected chunk {open.Next}, found {chunk}");
             expectedChunk[partition] = last ? default : (lsnText, chunk + 1);
@@ -99,13 +102,14 @@ public static class TopicReplay
     private static void Apply(ReplayedTable table, RecordBatch batch)
     {
         var op = batch.Column("_op");
-        var columns = batch.Columns.Where(c => IsTableColumn(c.Field)).ToArray();
+        var columns = Enumerable.Range(0, batch.Columns.Count).Where(i => IsTableColumn(batch.Columns[i].Field)).ToArray();
         for (var row = 0; row < batch.Length; row++)
         {
             table.Changes++;
             var values = new Dictionary<string, string?>(StringComparer.Ordinal);
+            // RenderCell also reads `_special` (values Arrow cannot hold natively, kept as PostgreSQL text).
             foreach (var column in columns)
-                values[column.Field.Name] = PgTextRenderer.Render(column, row);
+                values[batch.Columns[column].Field.Name] = PgTextRenderer.RenderCell(batch, column, row);
             var key = KeyOf(table.KeyColumns.Count > 0 ? table.KeyColumns : table.Columns, values);
             switch ((string?)op.GetValue(row))
             {

@@ -18,7 +18,8 @@ public sealed class ArrowField
         ArrowType type,
         bool nullable,
         IReadOnlyList<ArrowField>? children = null,
-        IReadOnlyList<KeyValuePair<string, string>>? metadata = null)
+        IReadOnlyList<KeyValuePair<string, string>>? metadata = null,
+        DictionaryEncoding? dictionary = null)
     {
         ArgumentNullException.ThrowIfNull(name);
         ArgumentNullException.ThrowIfNull(type);
@@ -27,6 +28,7 @@ public sealed class ArrowField
         Nullable = nullable;
         Children = children is null || children.Count == 0 ? NoChildren : children.ToArray();
         Metadata = metadata is null || metadata.Count == 0 ? NoMetadata : metadata.ToArray();
+        Dictionary = dictionary;
         int expected = type switch
         {
             ListType or LargeListType or FixedSizeListType or MapType => 1,
@@ -44,6 +46,12 @@ public sealed class ArrowField
     public bool Nullable { get; }
     public IReadOnlyList<ArrowField> Children { get; }
     public IReadOnlyList<KeyValuePair<string, string>> Metadata { get; }
+
+    /// <summary>
+    /// Set when the column is dictionary-encoded in the stream: <see cref="Type"/> is then the type of the dictionary's
+    /// values and the column's data are indices of <see cref="DictionaryEncoding.IndexType"/> (see <see cref="DictionaryArray"/>).
+    /// </summary>
+    public DictionaryEncoding? Dictionary { get; }
 
     /// <summary>The value of the first metadata entry with this key, or null.</summary>
     public string? GetMetadata(string key)
@@ -108,3 +116,6 @@ public sealed class ArrowSchema
         return null;
     }
 }
+
+/// <summary>How a field is dictionary-encoded (Arrow's <c>DictionaryEncoding</c>): dictionary id, index type, ordering.</summary>
+public sealed record DictionaryEncoding(long Id, IntType IndexType, bool IsOrdered);

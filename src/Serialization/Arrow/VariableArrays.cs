@@ -301,3 +301,39 @@ public sealed class StructArray : ArrowArray
         return result;
     }
 }
+
+/// <summary>
+/// A dictionary-encoded column as read from a stream: integer <see cref="Indices"/> into <see cref="Dictionary"/>.
+/// <see cref="ArrowArray.GetValue"/> returns the dictionary value (null for a null slot).
+/// </summary>
+public sealed class DictionaryArray : ArrowArray
+{
+    internal DictionaryArray(ArrowField field, ArrowArray indices, ArrowArray dictionary)
+        : base(field, indices.Length, indices.NullCount, indices.Validity, [], [dictionary])
+    {
+        Indices = indices;
+        Dictionary = dictionary;
+    }
+
+    /// <summary>The indices (an integer array of the field's <see cref="DictionaryEncoding.IndexType"/>).</summary>
+    public ArrowArray Indices { get; }
+
+    /// <summary>The dictionary values (an array of the field's <see cref="ArrowField.Type"/>).</summary>
+    public ArrowArray Dictionary { get; }
+
+    /// <summary>The dictionary index of slot <paramref name="index"/> (unspecified for null slots).</summary>
+    public long GetIndex(int index) => Indices switch
+    {
+        Int8Array a => a.GetRaw(index),
+        Int16Array a => a.GetRaw(index),
+        Int32Array a => a.GetRaw(index),
+        Int64Array a => a.GetRaw(index),
+        UInt8Array a => a.GetRaw(index),
+        UInt16Array a => a.GetRaw(index),
+        UInt32Array a => a.GetRaw(index),
+        UInt64Array a => (long)a.GetRaw(index),
+        _ => throw new InvalidOperationException("Dictionary indices must be integers."),
+    };
+
+    private protected override object GetBoxedValue(int index) => Dictionary.GetValue((int)GetIndex(index))!;
+}

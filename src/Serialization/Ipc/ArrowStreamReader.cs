@@ -21,7 +21,7 @@ public sealed class ArrowStream
 /// Reads a complete Arrow IPC stream held in memory (for example one Kafka record value).
 /// </summary>
 /// <remarks>
-/// <para>Accepts metadata versions V4 and V5, little-endian, uncompressed, without dictionaries; both the
+/// <para>Accepts metadata versions V4 and V5, little-endian, uncompressed, with (non-delta) dictionaries; both the
 /// continuation-marker framing and the legacy pre-0.15 framing. The stream must end with an end-of-stream
 /// marker and nothing may follow it.</para>
 /// <para>Every length and offset is checked before it is used (FlatBuffers references, buffer ranges,
@@ -61,6 +61,8 @@ public static class ArrowStreamReader
     {
         ArrowSchema? schema = null;
         var batches = new List<RecordBatch>();
+        var dictionaryFields = new Dictionary<long, ArrowField>();
+        var dictionaries = new Dictionary<long, ArrowArray>();
         int position = 0;
         while (true)
         {
@@ -143,6 +145,7 @@ public static class ArrowStreamReader
                     }
 
                     schema = IpcMetadata.DecodeSchema(header);
+                    CollectDictionaryFields(schema.Fields, dictionaryFields);
                     break;
                 case IpcMetadata.HeaderRecordBatch:
                     if (schema is null)
@@ -150,10 +153,34 @@ public static class ArrowStreamReader
                         throw new ArrowFormatException($"Record batch at byte {messageStart} precedes the schema message.");
                     }
 
-                    batches.Add(ReadRecordBatch(schema, header, body, messageStart));
+                    batches.Add(ReadRecordBatch(schema, header, body, messageStart, dictionaries));
                     break;
                 case IpcMetadata.HeaderDictionaryBatch:
-                    throw new ArrowFormatException($"unsupported: dictionary batch at byte {messageStart}; dictionary encoding is unsupported.");
+                {
+                    if (schema is null)
+                    {
+                        throw new ArrowFormatException($"Dictionary batch at byte {messageStart} precedes the schema message.");
+                    }
+
+                    long id = header.GetInt64(0, 0);
+                    if (header.GetBool(2, false))
+                    {
+                        throw new ArrowFormatException($"unsupported: dictionary batch at byte {messageStart} is a delta; delta dictionaries are unsupported.");
+                    }
+
+                    if (!dictionaryFields.TryGetValue(id, out var field))
+                    {
+                        throw new ArrowFormatException($"Dictionary batch at byte {messageStart} has id {id}, which no field of the schema uses.");
+                    }
+
+                    var data = header.GetTable(1) ?? throw new ArrowFormatException($"Dictionary batch at byte {messageStart} has no data.");
+                    var valueField = new ArrowField(field.Name, field.Type, nullable: true, field.Children, field.Metadata);
+                    var dictionarySchema = new ArrowSchema([valueField]);
+                    var batch = ReadRecordBatch(dictionarySchema, data, body, messageStart, dictionaries);
+                    dictionaries[id] = batch.Columns[0];
+                    break;
+                }
+
                 default:
                     throw new ArrowFormatException($"unsupported: message at byte {messageStart} has header type {headerType}.");
             }
@@ -166,11 +193,25 @@ public static class ArrowStreamReader
         public required FbTable.FbVector Buffers;
         public required ReadOnlyMemory<byte> Body;
         public required int MessageStart;
+        public required Dictionary<long, ArrowArray> Dictionaries;
         public int NextNode;
         public int NextBuffer;
     }
 
-    private static RecordBatch ReadRecordBatch(ArrowSchema schema, FbTable header, ReadOnlyMemory<byte> body, int messageStart)
+    private static void CollectDictionaryFields(IReadOnlyList<ArrowField> fields, Dictionary<long, ArrowField> result)
+    {
+        foreach (var field in fields)
+        {
+            if (field.Dictionary is { } encoding && !result.TryAdd(encoding.Id, field) && result[encoding.Id].Type != field.Type)
+            {
+                throw new ArrowFormatException($"Dictionary id {encoding.Id} is used by fields of different types ({result[encoding.Id].Type}, {field.Type}).");
+            }
+
+            CollectDictionaryFields(field.Children, result);
+        }
+    }
+
+    private static RecordBatch ReadRecordBatch(ArrowSchema schema, FbTable header, ReadOnlyMemory<byte> body, int messageStart, Dictionary<long, ArrowArray> dictionaries)
     {
         if (header.Has(IpcMetadata.BatchCompression))
         {
@@ -189,6 +230,7 @@ public static class ArrowStreamReader
             Buffers = header.GetVector(IpcMetadata.BatchBuffers, 16),
             Body = body,
             MessageStart = messageStart,
+            Dictionaries = dictionaries,
         };
         var columns = new ArrowArray[schema.Fields.Count];
         for (int i = 0; i < columns.Length; i++)
@@ -243,6 +285,11 @@ public static class ArrowStreamReader
         Require(nodeNulls >= 0 && nodeNulls <= nodeLength, c, field, $"invalid null count {nodeNulls} for length {nodeLength}");
         int length = (int)nodeLength;
         int nullCount = (int)nodeNulls;
+        if (field.Dictionary is { } encoding)
+        {
+            return ReadDictionaryIndices(field, encoding, length, nullCount, c);
+        }
+
         if (field.Type is NullType)
         {
             return ArrowArray.Create(field, length, length, default, [], []);
@@ -346,6 +393,41 @@ public static class ArrowStreamReader
         }
 
         return ArrowArray.Create(field, length, nullCount, validity, buffers, children);
+    }
+
+    private static DictionaryArray ReadDictionaryIndices(ArrowField field, DictionaryEncoding encoding, int length, int nullCount, BatchContext c)
+    {
+        if (!c.Dictionaries.TryGetValue(encoding.Id, out var dictionary))
+        {
+            throw new ArrowFormatException($"Column '{field.Name}' in the record batch at byte {c.MessageStart} uses dictionary {encoding.Id}, which no earlier dictionary batch defined.");
+        }
+
+        var validity = NextBuffer(c, field);
+        if (nullCount == 0)
+        {
+            validity = ReadOnlyMemory<byte>.Empty;
+        }
+        else
+        {
+            Require(validity.Length >= ArrowStreamWriter.BitmapBytes(length), c, field, "validity bitmap too short");
+        }
+
+        int width = encoding.IndexType.BitWidth / 8;
+        var data = NextBuffer(c, field);
+        Require(data.Length >= (long)length * width, c, field, $"index buffer has {data.Length} bytes, needs {(long)length * width}");
+        var indexField = new ArrowField(field.Name, encoding.IndexType, field.Nullable);
+        var indices = ArrowArray.Create(indexField, length, nullCount, validity, [data], []);
+        var result = new DictionaryArray(field, indices, dictionary);
+        for (int i = 0; i < length; i++)
+        {
+            if (indices.IsValid(i))
+            {
+                long index = result.GetIndex(i);
+                Require(index >= 0 && index < dictionary.Length, c, field, $"dictionary index {index} at slot {i} is outside the {dictionary.Length}-value dictionary {encoding.Id}");
+            }
+        }
+
+        return result;
     }
 
     private static ReadOnlyMemory<byte> ReadOffsets(BatchContext c, ArrowField field, int length, int width)

@@ -92,6 +92,11 @@ internal static class IpcMetadata
 
     private static int EncodeField(FlatBufferBuilder b, ArrowField field)
     {
+        if (field.Dictionary is not null)
+        {
+            throw new NotSupportedException($"Field '{field.Name}' is dictionary-encoded; the writer does not write dictionaries.");
+        }
+
         int name = b.CreateString(field.Name);
         int type = EncodeType(b, field.Type);
         var childOffsets = new int[field.Children.Count];
@@ -216,9 +221,27 @@ internal static class IpcMetadata
         }
 
         string name = field.GetString(FieldName) ?? "";
-        if (field.Has(FieldDictionary))
+        DictionaryEncoding? dictionary = null;
+        if (field.GetTable(FieldDictionary) is { } encoding)
         {
-            throw new ArrowFormatException($"unsupported: field '{name}' is dictionary-encoded; dictionary encoding is unsupported.");
+            short kind = encoding.GetInt16(3, 0);
+            if (kind != 0)
+            {
+                throw new ArrowFormatException($"unsupported: field '{name}' has dictionary kind {kind}; only dense dictionaries are supported.");
+            }
+
+            var indexTable = encoding.GetTable(1);
+            IntType indexType;
+            try
+            {
+                indexType = indexTable is { } it ? new IntType(it.GetInt32(0, 0), it.GetBool(1, false)) : ArrowType.Int32;
+            }
+            catch (ArgumentException e)
+            {
+                throw new ArrowFormatException($"Field '{name}' has an invalid dictionary index type: {e.Message}", e);
+            }
+
+            dictionary = new DictionaryEncoding(encoding.GetInt64(0, 0), indexType, encoding.GetBool(2, false));
         }
 
         var childVector = field.GetVector(FieldChildren, 4);
@@ -238,7 +261,7 @@ internal static class IpcMetadata
         var type = DecodeType(name, typeId, typeTable ?? default);
         try
         {
-            return new ArrowField(name, type, field.GetBool(FieldNullable, false), children, DecodeMetadata(field, FieldCustomMetadata));
+            return new ArrowField(name, type, field.GetBool(FieldNullable, false), children, DecodeMetadata(field, FieldCustomMetadata), dictionary);
         }
         catch (ArgumentException e)
         {

@@ -17,7 +17,11 @@ namespace WalBridge.Serialization.Postgres;
 /// columns (nullable, new row; for a delete the old key/row), <c>_before</c> (nullable struct of the table's
 /// columns: the old row when PostgreSQL sent one), <c>_unchanged</c> (nullable list&lt;utf8&gt;: names of the
 /// columns whose unchanged TOAST value PostgreSQL did not send, <c>_before.</c>-prefixed for the old row;
-/// null when every value was sent). Such columns hold null in the value column.</para>
+/// null when every value was sent). Such columns hold null in the value column. <c>_special</c> (nullable
+/// map&lt;utf8, utf8&gt;): for values the column's Arrow type cannot hold (numeric NaN/±Infinity in a decimal,
+/// ±infinity or out-of-range dates/timestamps, intervals beyond int64 nanoseconds, multi-dimensional arrays, arrays with
+/// a lower bound other than 1, such values as array elements), the column name (<c>_before.</c>-prefixed for the old
+/// row) mapped to PostgreSQL's exact text of the value; the value column holds null. Null when the row has none.</para>
 /// <para>Row protocol: <see cref="BeginRow"/>, one append per table column in attribute order, optionally
 /// <see cref="BeginBefore"/> and one append per column of the old row, then <see cref="EndRow"/>. If an append
 /// throws (<see cref="PgValueFormatException"/>) or <see cref="EndRow"/> finds a wrong column count, the current
@@ -31,6 +35,7 @@ public sealed class ChangeBatchBuilder : IDisposable
     public const string LsnColumn = "_lsn";
     public const string BeforeColumn = "_before";
     public const string UnchangedColumn = "_unchanged";
+    public const string SpecialColumn = "_special";
 
     private static readonly byte[][] OpBytes = CreateOpBytes();
 
@@ -48,6 +53,14 @@ public sealed class ChangeBatchBuilder : IDisposable
     private readonly byte[] _schemaMessage;
     private readonly int _metadataUpperBound;
     private readonly int[] _unchangedColumns;
+    private readonly ListBuilder _special;
+    private readonly StructBuilder _specialEntries;
+    private readonly VarBinaryBuilder _specialKeys;
+    private readonly VarBinaryBuilder _specialValues;
+    private readonly PooledBuffer _specialText = new();
+    private readonly int[] _specialColumns;
+    private readonly int[] _specialEnds;
+    private int _specialCount;
     private int _unchangedCount;
     private bool _rowOpen;
     private bool _inBefore;
@@ -80,8 +93,17 @@ public sealed class ChangeBatchBuilder : IDisposable
         fields.AddRange(tableFields);
         var beforeField = new ArrowField(BeforeColumn, ArrowType.Struct, nullable: true, children: tableFields);
         var unchangedField = new ArrowField(UnchangedColumn, ArrowType.List, nullable: true, children: [new ArrowField("item", ArrowType.Utf8, nullable: false)]);
+        var specialField = new ArrowField(SpecialColumn, new MapType(KeysSorted: false), nullable: true, children:
+        [
+            new ArrowField("entries", ArrowType.Struct, nullable: false, children:
+            [
+                new ArrowField("key", ArrowType.Utf8, nullable: false),
+                new ArrowField("value", ArrowType.Utf8, nullable: true),
+            ]),
+        ]);
         fields.Add(beforeField);
         fields.Add(unchangedField);
+        fields.Add(specialField);
 
         string primaryKey = string.Join(",", relation.Columns.Where(c => c.IsKey).Select(c => c.Name));
         Schema = new ArrowSchema(fields,
@@ -103,6 +125,12 @@ public sealed class ChangeBatchBuilder : IDisposable
         _nameUtf8 = _names.Select(Encoding.UTF8.GetBytes).ToArray();
         _beforeNameUtf8 = _names.Select(name => Encoding.UTF8.GetBytes(BeforeColumn + "." + name)).ToArray();
         _unchangedColumns = new int[2 * n];
+        _special = (ListBuilder)BuilderFactory.Create(specialField);
+        _specialEntries = (StructBuilder)_special.Values;
+        _specialKeys = (VarBinaryBuilder)_specialEntries.Children[0];
+        _specialValues = (VarBinaryBuilder)_specialEntries.Children[1];
+        _specialColumns = new int[2 * n];
+        _specialEnds = new int[2 * n];
 
         _schemaMessage = ArrowStreamWriter.EncodeSchemaMessage(Schema);
         SchemaFingerprint = Convert.ToHexStringLower(SHA256.HashData(_schemaMessage))[..16];
@@ -125,7 +153,7 @@ public sealed class ChangeBatchBuilder : IDisposable
     {
         get
         {
-            long body = _op.BodyBytes() + _lsn.BodyBytes() + _before.BodyBytes() + _unchanged.BodyBytes();
+            long body = _op.BodyBytes() + _lsn.BodyBytes() + _before.BodyBytes() + _unchanged.BodyBytes() + _special.BodyBytes();
             foreach (var builder in _values)
             {
                 body += builder.BodyBytes();
@@ -155,6 +183,8 @@ public sealed class ChangeBatchBuilder : IDisposable
         _rowOp = op;
         _rowLsn = lsn;
         _unchangedCount = 0;
+        _specialCount = 0;
+        _specialText.Truncate(0);
     }
 
     private ArrayBuilder NextBuilder()
@@ -189,13 +219,22 @@ public sealed class ChangeBatchBuilder : IDisposable
         _column++;
     }
 
-    /// <summary>The next column's value in pgoutput text (UTF-8) or binary form. On <see cref="PgValueFormatException"/> the row is discarded.</summary>
+    /// <summary>
+    /// The next column's value in pgoutput text (UTF-8) or binary form. A value the column's Arrow type cannot hold is
+    /// stored as null with its exact PostgreSQL text in <c>_special</c>. On <see cref="PgValueFormatException"/> (malformed
+    /// input) the row is discarded.
+    /// </summary>
     public void AppendValue(ReadOnlySpan<byte> value, TupleFormat format)
     {
         var builder = NextBuilder();
         try
         {
-            PgValueParser.Append(builder, _types[_column], _names[_column], value, format);
+            if (!PgValueParser.Append(builder, _types[_column], _names[_column], value, format, _specialText))
+            {
+                builder.AppendNull();
+                _specialColumns[_specialCount] = _inBefore ? _values.Length + _column : _column;
+                _specialEnds[_specialCount++] = _specialText.Length;
+            }
         }
         catch
         {
@@ -267,6 +306,26 @@ public sealed class ChangeBatchBuilder : IDisposable
             _unchanged.EndList();
         }
 
+        if (_specialCount == 0)
+        {
+            _special.AppendNull();
+        }
+        else
+        {
+            int start = 0;
+            for (int i = 0; i < _specialCount; i++)
+            {
+                int c = _specialColumns[i];
+                _specialKeys.Append(c < _values.Length ? _nameUtf8[c] : _beforeNameUtf8[c - _values.Length]);
+                _specialValues.Append(_specialText.Span[start.._specialEnds[i]]);
+                _specialEntries.AppendValid();
+                start = _specialEnds[i];
+            }
+
+            _special.EndList();
+            _specialCount = 0;
+        }
+
         RowCount++;
         _rowOpen = false;
         _inBefore = false;
@@ -289,6 +348,7 @@ public sealed class ChangeBatchBuilder : IDisposable
         _inBefore = false;
         _column = 0;
         _unchangedCount = 0;
+        _specialCount = 0;
     }
 
     /// <summary>
@@ -314,7 +374,8 @@ public sealed class ChangeBatchBuilder : IDisposable
         }
 
         columns[c++] = _before.Build();
-        columns[c] = _unchanged.Build();
+        columns[c++] = _unchanged.Build();
+        columns[c] = _special.Build();
         var writer = new ArrowStreamWriter(output, Schema);
         writer.WriteSchemaBytes(_schemaMessage);
         writer.WriteRecordBatch(new RecordBatch(Schema, RowCount, columns));
@@ -335,11 +396,13 @@ public sealed class ChangeBatchBuilder : IDisposable
 
         _before.Clear();
         _unchanged.Clear();
+        _special.Clear();
         RowCount = 0;
         _rowOpen = false;
         _inBefore = false;
         _column = 0;
         _unchangedCount = 0;
+        _specialCount = 0;
     }
 
     /// <summary>Returns the pooled buffers. The builder cannot be used afterwards.</summary>
@@ -360,6 +423,8 @@ public sealed class ChangeBatchBuilder : IDisposable
 
         _before.Dispose();
         _unchanged.Dispose();
+        _special.Dispose();
+        _specialText.Dispose();
     }
 
     private static byte[][] CreateOpBytes()

@@ -19,6 +19,88 @@ public static class PgTextRenderer
     /// <remarks>Booleans print as <c>true</c>/<c>false</c> (the <c>bool::text</c> cast), but as <c>t</c>/<c>f</c> inside arrays (the array output function).</remarks>
     public static string? Render(ArrowArray column, int row) => Render(column, row, topLevel: true);
 
+    /// <summary>
+    /// The PostgreSQL text of table column <paramref name="column"/> (index into <paramref name="batch"/>'s columns) in
+    /// <paramref name="row"/>, taking the <c>_special</c> column into account: a value Arrow cannot hold (null in the
+    /// value column, its exact text in <c>_special</c>) is returned as that text. Returns null for SQL NULL and for an
+    /// unchanged TOAST value that was not sent (listed in <c>_unchanged</c>; check it to tell the two apart).
+    /// </summary>
+    public static string? RenderCell(RecordBatch batch, int column, int row)
+    {
+        ArgumentNullException.ThrowIfNull(batch);
+        var array = batch.Columns[column];
+        if (!array.IsNull(row))
+        {
+            return Render(array, row);
+        }
+
+        return GetSpecialText(batch, array.Field.Name, row);
+    }
+
+    /// <summary>
+    /// Like <see cref="RenderCell"/> for the old-row value of <c>_before</c> member <paramref name="member"/> (index among
+    /// the struct's members); null when the old row or the member was not sent, or is SQL NULL.
+    /// </summary>
+    public static string? RenderBeforeCell(RecordBatch batch, int member, int row)
+    {
+        ArgumentNullException.ThrowIfNull(batch);
+        int index = -1;
+        for (int i = batch.Columns.Count - 1; i >= 0; i--)
+        {
+            if (batch.Columns[i] is StructArray && batch.Schema.Fields[i].Name == ChangeBatchBuilder.BeforeColumn)
+            {
+                index = i;
+                break;
+            }
+        }
+
+        if (index < 0)
+        {
+            throw new KeyNotFoundException($"The record batch has no '{ChangeBatchBuilder.BeforeColumn}' column.");
+        }
+
+        var before = (StructArray)batch.Columns[index];
+        if (before.IsNull(row))
+        {
+            return null;
+        }
+
+        var array = before.Children[member];
+        return array.IsNull(row) ? GetSpecialText(batch, ChangeBatchBuilder.BeforeColumn + "." + array.Field.Name, row) : Render(array, row);
+    }
+
+    /// <summary>
+    /// The entry <paramref name="key"/> (a table column name, or <c>_before.</c> + name) of the <c>_special</c> map in
+    /// <paramref name="row"/>: PostgreSQL's exact text of a value its Arrow column cannot hold. Null when absent (or when
+    /// the batch has no <c>_special</c> column, as in streams written before it existed).
+    /// </summary>
+    public static string? GetSpecialText(RecordBatch batch, string key, int row)
+    {
+        ArgumentNullException.ThrowIfNull(batch);
+        ArgumentNullException.ThrowIfNull(key);
+        int last = batch.Columns.Count - 1;
+        if (last < 0 || batch.Columns[last] is not MapArray map || map.Field.Name != ChangeBatchBuilder.SpecialColumn || map.IsNull(row))
+        {
+            return null;
+        }
+
+        var (start, end) = map.GetRange(row);
+        var keys = (Utf8Array)map.Entries.Children[0];
+        var values = (Utf8Array)map.Entries.Children[1];
+        for (int i = start; i < end; i++)
+        {
+            if (keys.GetString(i) == key)
+            {
+                return values.GetString(i);
+            }
+        }
+
+        return null;
+    }
+
+    /// <summary>An element's text as array_out prints it before quoting (booleans as t/f).</summary>
+    internal static string? RenderElement(ArrowArray column, int row) => Render(column, row, topLevel: false);
+
     private static string? Render(ArrowArray column, int row, bool topLevel)
     {
         ArgumentNullException.ThrowIfNull(column);
@@ -256,6 +338,12 @@ public static class PgTextRenderer
     {
         long days = PgCalendar.FloorDiv(microsSinceEpoch, PgCalendar.MicrosPerDay);
         long timeOfDay = microsSinceEpoch - (days * PgCalendar.MicrosPerDay);
+        return FormatTimestamp(days, timeOfDay, withZone);
+    }
+
+    /// <summary>A timestamp given as days since 1970-01-01 and microseconds into the day (no int64 overflow for any PostgreSQL timestamp).</summary>
+    internal static string FormatTimestamp(long days, long timeOfDay, bool withZone)
+    {
         var sb = new StringBuilder(40);
         AppendDate(sb, days, out bool bc);
         sb.Append(' ');
@@ -276,12 +364,13 @@ public static class PgTextRenderer
     }
 
     /// <summary>interval_out with IntervalStyle=postgres (microsecond resolution).</summary>
-    public static string FormatInterval(MonthDayNanoInterval value)
+    public static string FormatInterval(MonthDayNanoInterval value) => FormatInterval(value.Months, value.Days, value.Nanoseconds / 1000);
+
+    /// <summary>interval_out of PostgreSQL's own representation (months, days, microseconds).</summary>
+    internal static string FormatInterval(int totalMonths, int days, long micros)
     {
-        int years = value.Months / 12;
-        int months = value.Months % 12;
-        int days = value.Days;
-        long micros = value.Nanoseconds / 1000;
+        int years = totalMonths / 12;
+        int months = totalMonths % 12;
         long hours = micros / 3_600_000_000L;
         micros -= hours * 3_600_000_000L;
         long minutes = micros / 60_000_000L;
@@ -342,28 +431,36 @@ public static class PgTextRenderer
             {
                 sb.Append("NULL");
             }
-            else if (NeedsQuotes(element))
-            {
-                sb.Append('"');
-                foreach (char c in element)
-                {
-                    if (c is '"' or '\\')
-                    {
-                        sb.Append('\\');
-                    }
-
-                    sb.Append(c);
-                }
-
-                sb.Append('"');
-            }
             else
             {
-                sb.Append(element);
+                AppendArrayElement(sb, element);
             }
         }
 
         return sb.Append('}').ToString();
+    }
+
+    /// <summary>Appends a non-null element as array_out does: quoted and backslash-escaped when needed.</summary>
+    internal static void AppendArrayElement(StringBuilder sb, string element)
+    {
+        if (!NeedsQuotes(element))
+        {
+            sb.Append(element);
+            return;
+        }
+
+        sb.Append('"');
+        foreach (char c in element)
+        {
+            if (c is '"' or '\\')
+            {
+                sb.Append('\\');
+            }
+
+            sb.Append(c);
+        }
+
+        sb.Append('"');
     }
 
     private static bool NeedsQuotes(string element)

@@ -13,18 +13,79 @@ internal static class PgValueParser
 {
     private const long MaxDays = int.MaxValue;
 
-    public static void Append(ArrayBuilder builder, PgColumnType type, string column, ReadOnlySpan<byte> value, TupleFormat format)
+    /// <summary>
+    /// Marks a valid PostgreSQL value that the column's Arrow type cannot hold (numeric NaN/±Infinity in a decimal,
+    /// ±infinity or out-of-range dates and timestamps, intervals beyond int64 nanoseconds, multi-dimensional arrays,
+    /// arrays with a lower bound other than 1, such values as array elements). Never a user-visible message.
+    /// </summary>
+    private const string SpecialMarker = "\u0000special";
+
+    /// <summary>
+    /// Appends <paramref name="value"/> to <paramref name="builder"/> and returns true; or, for a value the Arrow type
+    /// cannot hold, appends nothing, writes PostgreSQL's exact text of the value (UTF-8) to <paramref name="specialText"/>
+    /// and returns false. Malformed input throws <see cref="PgValueFormatException"/>.
+    /// </summary>
+    public static bool Append(ArrayBuilder builder, PgColumnType type, string column, ReadOnlySpan<byte> value, TupleFormat format, PooledBuffer specialText)
     {
         bool ok = format == TupleFormat.Text ? AppendText(builder, type, value, out string? problem) : AppendBinary(builder, type, value, out problem);
-        if (!ok)
+        if (ok)
         {
-            throw new PgValueFormatException(column, type.PgTypeName, PgValueFormatException.Describe(value, format), problem ?? "malformed value");
+            return true;
         }
+
+        if (IsSpecial(problem))
+        {
+            if (builder is ListBuilder list)
+            {
+                list.DiscardOpenElements();
+            }
+
+            if (format == TupleFormat.Text)
+            {
+                value.CopyTo(specialText.Append(value.Length));
+            }
+            else
+            {
+                string text;
+                try
+                {
+                    text = PgBinaryText.SpecialText(type, value);
+                }
+                catch (Exception e) when (e is ArgumentOutOfRangeException or IndexOutOfRangeException or InvalidOperationException)
+                {
+                    throw new PgValueFormatException(column, type.PgTypeName, PgValueFormatException.Describe(value, format), "malformed value: " + e.Message);
+                }
+
+                int max = System.Text.Encoding.UTF8.GetMaxByteCount(text.Length);
+                int n = System.Text.Encoding.UTF8.GetBytes(text, specialText.GetTail(max));
+                specialText.Commit(n);
+            }
+
+            return false;
+        }
+
+        throw new PgValueFormatException(column, type.PgTypeName, PgValueFormatException.Describe(value, format), problem ?? "malformed value");
+    }
+
+    internal static bool IsSpecial(string? problem) => ReferenceEquals(problem, SpecialMarker);
+
+    /// <summary>Appends a binary value to a scratch builder (used to render binary array elements as text); false with <paramref name="special"/> when Arrow cannot hold it.</summary>
+    internal static bool TryAppendBinary(ArrayBuilder builder, PgColumnType type, ReadOnlySpan<byte> value, out bool special, out string? problem)
+    {
+        bool ok = AppendBinary(builder, type, value, out problem);
+        special = !ok && IsSpecial(problem);
+        return ok;
     }
 
     private static bool Fail(out string problem, string message)
     {
         problem = message;
+        return false;
+    }
+
+    private static bool Special(out string problem)
+    {
+        problem = SpecialMarker;
         return false;
     }
 
@@ -231,7 +292,7 @@ internal static class PgValueParser
         days = 0;
         if (v.SequenceEqual("infinity"u8) || v.SequenceEqual("-infinity"u8))
         {
-            return Fail(out problem, $"{System.Text.Encoding.ASCII.GetString(v)} cannot be represented in an Arrow date/timestamp column");
+            return Special(out problem);
         }
 
         if (!Digits(v, ref pos, 4, 7, out long year) || !Expect(v, ref pos, (byte)'-')
@@ -385,7 +446,7 @@ internal static class PgValueParser
         }
         catch (OverflowException)
         {
-            return Fail(out problem, "timestamp out of range for Arrow timestamp[us] (microseconds since 1970 overflow int64 after 294247-01-10)");
+            return Special(out problem); // beyond 294247-01-10: microseconds since 1970 overflow int64
         }
 
         builder.AppendInt64(value);
@@ -395,6 +456,11 @@ internal static class PgValueParser
     private static bool ParseIntervalText(FixedWidthBuilder builder, ReadOnlySpan<byte> v, out string? problem)
     {
         // PostgreSQL's IntervalStyle=postgres output: [N year[s]] [N mon[s]] [N day[s]] [[+-]H:MM:SS[.f]]
+        if (v.SequenceEqual("infinity"u8) || v.SequenceEqual("-infinity"u8))
+        {
+            return Special(out problem); // PostgreSQL 17+
+        }
+
         long months = 0, days = 0, micros = 0;
         int pos = 0;
         bool any = false;
@@ -433,7 +499,7 @@ internal static class PgValueParser
                 }
                 catch (OverflowException)
                 {
-                    return Fail(out problem, "interval out of range");
+                    return Special(out problem); // only the extreme values PostgreSQL allows reach this
                 }
 
                 any = true;
@@ -486,7 +552,7 @@ internal static class PgValueParser
         if (months is > int.MaxValue or < int.MinValue || days is > int.MaxValue or < int.MinValue
             || micros is > long.MaxValue / 1000 or < long.MinValue / 1000)
         {
-            return Fail(out problem, "interval does not fit Arrow's month_day_nano interval");
+            return Special(out problem);
         }
 
         var span = builder.AppendValue();
@@ -615,7 +681,7 @@ internal static class PgValueParser
     {
         if (!v.IsEmpty && v[0] == '[')
         {
-            return Fail(out problem, "arrays with explicit bounds (lower bound other than 1) cannot be represented as an Arrow list");
+            return Special(out problem); // explicit bounds: a lower bound other than 1
         }
 
         int pos = 0;
@@ -626,7 +692,7 @@ internal static class PgValueParser
 
         if (pos < v.Length && v[pos] == '{')
         {
-            return Fail(out problem, "multi-dimensional arrays cannot be represented as an Arrow list");
+            return Special(out problem);
         }
 
         if (Expect(v, ref pos, (byte)'}'))
@@ -717,7 +783,11 @@ internal static class PgValueParser
             }
             else if (!AppendText(child, element, item, out problem))
             {
-                problem = $"array element {child.Length - builder.ValuesStart + 1}: {problem}";
+                if (!IsSpecial(problem))
+                {
+                    problem = $"array element {child.Length - builder.ValuesStart + 1}: {problem}";
+                }
+
                 return false;
             }
 
@@ -790,7 +860,7 @@ internal static class PgValueParser
 
         if (ndim != 1)
         {
-            return Fail(out problem, ndim > 1 ? "multi-dimensional arrays cannot be represented as an Arrow list" : "invalid array dimension count");
+            return ndim > 1 ? Special(out problem) : Fail(out problem, "invalid array dimension count");
         }
 
         if (v.Length < 20)
@@ -802,7 +872,7 @@ internal static class PgValueParser
         int lowerBound = BinaryPrimitives.ReadInt32BigEndian(v[16..]);
         if (lowerBound != 1)
         {
-            return Fail(out problem, "arrays with explicit bounds (lower bound other than 1) cannot be represented as an Arrow list");
+            return Special(out problem);
         }
 
         if (count < 0 || count > (v.Length - 20) / 4)
@@ -834,7 +904,11 @@ internal static class PgValueParser
 
             if (!AppendBinary(child, element, v.Slice(pos, length), out problem))
             {
-                problem = $"array element {i + 1}: {problem}";
+                if (!IsSpecial(problem))
+                {
+                    problem = $"array element {i + 1}: {problem}";
+                }
+
                 return false;
             }
 
@@ -916,7 +990,7 @@ internal static class PgValueParser
     {
         if (v.SequenceEqual("NaN"u8) || v.SequenceEqual("Infinity"u8) || v.SequenceEqual("-Infinity"u8))
         {
-            return Fail(out problem, $"{System.Text.Encoding.ASCII.GetString(v)} cannot be represented in an Arrow decimal{type.ArrowType switch { Arrow.DecimalType d => d.BitWidth, _ => 0 }} column");
+            return Special(out problem);
         }
 
         int pos = 0;
@@ -1049,8 +1123,7 @@ internal static class PgValueParser
         var n = new BinaryNumeric(v);
         if (n.Sign is NumericNaN or NumericPInf or NumericNInf)
         {
-            string special = n.Sign == NumericNaN ? "NaN" : n.Sign == NumericPInf ? "Infinity" : "-Infinity";
-            return Fail(out problem, $"{special} cannot be represented in an Arrow decimal column");
+            return Special(out problem);
         }
 
         Span<ulong> limbs = stackalloc ulong[4];
@@ -1277,7 +1350,7 @@ internal static class PgValueParser
                 int pgDays = BinaryPrimitives.ReadInt32BigEndian(v);
                 if (pgDays is int.MaxValue or int.MinValue)
                 {
-                    return Fail(out problem, (pgDays > 0 ? "infinity" : "-infinity") + " cannot be represented in an Arrow date column");
+                    return Special(out problem);
                 }
 
                 long days = (long)pgDays + PgCalendar.PgEpochDays;
@@ -1300,12 +1373,12 @@ internal static class PgValueParser
                 long pgMicros = BinaryPrimitives.ReadInt64BigEndian(v);
                 if (pgMicros is long.MaxValue or long.MinValue)
                 {
-                    return Fail(out problem, (pgMicros > 0 ? "infinity" : "-infinity") + " cannot be represented in an Arrow timestamp column");
+                    return Special(out problem);
                 }
 
                 if (pgMicros > long.MaxValue - PgCalendar.PgEpochMicros)
                 {
-                    return Fail(out problem, "timestamp out of range for Arrow timestamp[us] (microseconds since 1970 overflow int64 after 294247-01-10)");
+                    return Special(out problem);
                 }
 
                 Fixed(builder).AppendInt64(pgMicros + PgCalendar.PgEpochMicros);

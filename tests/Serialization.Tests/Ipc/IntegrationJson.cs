@@ -22,9 +22,10 @@ internal static class IntegrationJson
         var fields = json.GetProperty("schema").GetProperty("fields");
         Assert.Equal(fields.GetArrayLength(), stream.Schema.Fields.Count);
         int f = 0;
+        var idMap = new Dictionary<long, HashSet<long>>(); // JSON dictionary id → the stream's (writers renumber them)
         foreach (var jf in fields.EnumerateArray())
         {
-            AssertFieldEquals(jf, stream.Schema.Fields[f++]);
+            AssertFieldEquals(jf, stream.Schema.Fields[f++], true, idMap);
         }
 
         var batches = json.GetProperty("batches");
@@ -39,10 +40,53 @@ internal static class IntegrationJson
             {
                 AssertArrayEquals(column, batch.Columns[c++], column.GetProperty("name").GetString()!);
             }
+
+            // Dictionary values (the batch columns above hold the indices).
+            if (json.TryGetProperty("dictionaries", out var dictionaries))
+            {
+                var found = new Dictionary<long, ArrowArray>();
+                foreach (var column in batch.Columns)
+                {
+                    CollectDictionaries(column, found);
+                }
+
+                foreach (var d in dictionaries.EnumerateArray())
+                {
+                    long id = d.GetProperty("id").GetInt64();
+                    foreach (long streamId in idMap.GetValueOrDefault(id) ?? [])
+                    {
+                        if (found.TryGetValue(streamId, out var values))
+                        {
+                            AssertArrayEquals(d.GetProperty("data").GetProperty("columns")[0], values, $"dictionary {id}");
+                        }
+                    }
+                }
+            }
         }
     }
 
-    private static void AssertFieldEquals(JsonElement json, ArrowField field, bool checkName = true)
+    private static void CollectDictionaries(ArrowArray array, Dictionary<long, ArrowArray> found)
+    {
+        if (array is DictionaryArray d)
+        {
+            found[d.Field.Dictionary!.Id] = d.Dictionary;
+            CollectDictionaries(d.Dictionary, found);
+            return;
+        }
+
+        IReadOnlyList<ArrowArray> children = array switch
+        {
+            StructArray s => s.Children,
+            ListArrayBase l => [l.Values],
+            _ => [],
+        };
+        foreach (var child in children)
+        {
+            CollectDictionaries(child, found);
+        }
+    }
+
+    private static void AssertFieldEquals(JsonElement json, ArrowField field, bool checkName = true, Dictionary<long, HashSet<long>>? idMap = null)
     {
         if (checkName)
         {
@@ -104,7 +148,32 @@ internal static class IntegrationJson
         if (json.TryGetProperty("metadata", out var metadata))
         {
             var expected = metadata.EnumerateArray().Select(kv => KeyValuePair.Create(kv.GetProperty("key").GetString()!, kv.GetProperty("value").GetString()!)).ToList();
-            Assert.Equal(expected, field.Metadata);
+            // Metadata is a map; writers do not agree on its order.
+            Assert.Equal(expected.OrderBy(kv => kv.Key, StringComparer.Ordinal), field.Metadata.OrderBy(kv => kv.Key, StringComparer.Ordinal));
+        }
+
+        if (json.TryGetProperty("dictionary", out var dictionary))
+        {
+            Assert.NotNull(field.Dictionary);
+            long jsonId = dictionary.GetProperty("id").GetInt64();
+            if (idMap is not null)
+            {
+                if (!idMap.TryGetValue(jsonId, out var ids))
+                {
+                    idMap[jsonId] = ids = [];
+                }
+
+                ids.Add(field.Dictionary.Id);
+            }
+
+            var indexType = dictionary.GetProperty("indexType");
+            Assert.Equal(indexType.GetProperty("bitWidth").GetInt32(), field.Dictionary.IndexType.BitWidth);
+            Assert.Equal(indexType.GetProperty("isSigned").GetBoolean(), field.Dictionary.IndexType.IsSigned);
+            Assert.Equal(dictionary.GetProperty("isOrdered").GetBoolean(), field.Dictionary.IsOrdered);
+        }
+        else
+        {
+            Assert.Null(field.Dictionary);
         }
 
         var children = json.GetProperty("children");
@@ -112,7 +181,7 @@ internal static class IntegrationJson
         int i = 0;
         foreach (var child in children.EnumerateArray())
         {
-            AssertFieldEquals(child, field.Children[i++], checkName && field.Type is not MapType);
+            AssertFieldEquals(child, field.Children[i++], checkName && field.Type is not MapType, idMap);
         }
     }
 
@@ -126,6 +195,12 @@ internal static class IntegrationJson
 
     public static void AssertArrayEquals(JsonElement json, ArrowArray array, string path)
     {
+        if (array is DictionaryArray dictionary)
+        {
+            // The JSON column of a dictionary-encoded field holds the indices.
+            array = dictionary.Indices;
+        }
+
         int count = json.GetProperty("count").GetInt32();
         Assert.True(count == array.Length, $"{path}: length {array.Length}, expected {count}");
         if (json.TryGetProperty("VALIDITY", out var validity))

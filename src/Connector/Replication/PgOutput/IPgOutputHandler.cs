@@ -17,4 +17,6 @@ internal interface IPgOutputHandler
     void OnUpdate(uint relationId, byte oldKind, TupleData oldRow, TupleData newRow, Lsn lsn);
     void OnDelete(uint relationId, byte oldKind, TupleData oldRow, Lsn lsn);
     void OnTruncate(ReadOnlySpan<uint> relationIds, bool cascade, bool restartIdentity, Lsn lsn);
+    /// <summary>A logical decoding message (<c>pg_logical_emit_message</c>); <paramref name="messageLsn"/> is its WAL position.</summary>
+    void OnMessage(bool transactional, Lsn messageLsn, string prefix, ReadOnlySpan<byte> content, Lsn lsn);
 }

@@ -120,6 +120,22 @@ internal static class PgOutputDecoder
                 handler.OnTruncate(ids, (options & 0x01) != 0, (options & 0x02) != 0, lsn);
                 break;
             }
+            case (byte)'M':
+            {
+                // Sent because the connector asks for messages 'true' (PostgreSQL 14+).
+                var flags = reader.ReadByte("Message.flags");
+                if ((flags & ~0x01) != 0)
+                    throw new ReplicationProtocolException($"pgoutput Message has unknown flags 0x{flags:X2}", lsn);
+                var messageLsn = reader.ReadLsn("Message.lsn");
+                var prefix = reader.ReadCString("Message.prefix");
+                var length = reader.ReadInt32("Message.length");
+                if (length < 0)
+                    throw new ReplicationProtocolException($"pgoutput Message declares a negative length {length}", lsn);
+                var content = reader.ReadBytes(length, "Message.content");
+                reader.ExpectEnd("Message");
+                handler.OnMessage((flags & 0x01) != 0, messageLsn, prefix, content, lsn);
+                break;
+            }
             default:
                 throw new ReplicationProtocolException(
                     $"pgoutput message type '{(char)type}' (0x{type:X2}) is not supported by protocol version {ProtocolVersion} as the connector requested it", lsn);

@@ -386,7 +386,7 @@ internal static class BuilderFactory
         BooleanType => new BooleanBuilder(field),
         BinaryType or Utf8Type => new VarBinaryBuilder(field),
         StructType => new StructBuilder(field, field.Children.Select(Create).ToArray()),
-        ListType => new ListBuilder(field, Create(field.Children[0])),
+        ListType or MapType => new ListBuilder(field, Create(field.Children[0])),
         _ => new FixedWidthBuilder(field, Ipc.ArrowStreamWriter.FixedByteWidth(field.Type)),
     };
 }

@@ -1,0 +1,130 @@
+-- wal2arrow: framing of begin/relation/chunk/commit, publication table selection, truncate,
+-- messages, schema changes inside a transaction.
+SET client_min_messages = warning;
+
+-- helpers decoding the framing (see README.md)
+CREATE FUNCTION w2a_be32(b bytea, off int) RETURNS bigint LANGUAGE sql IMMUTABLE AS
+$$ SELECT (get_byte(b, off)::bigint << 24) | (get_byte(b, off + 1) << 16) | (get_byte(b, off + 2) << 8) | get_byte(b, off + 3) $$;
+CREATE FUNCTION w2a_le32(b bytea, off int) RETURNS bigint LANGUAGE sql IMMUTABLE AS
+$$ SELECT (get_byte(b, off + 3)::bigint << 24) | (get_byte(b, off + 2) << 16) | (get_byte(b, off + 1) << 8) | get_byte(b, off) $$;
+CREATE FUNCTION w2a_str16(b bytea, off int) RETURNS text LANGUAGE sql IMMUTABLE AS
+$$ SELECT convert_from(substring(b from off + 3 for (get_byte(b, off) << 8) | get_byte(b, off + 1)), 'UTF8') $$;
+-- one line per message; for a chunk, valid = stream length, Arrow continuation marker,
+-- end-of-stream marker, 8-byte alignment, fingerprint = sha256(schema message)[0..8]
+CREATE FUNCTION w2a(b bytea) RETURNS text LANGUAGE plpgsql IMMUTABLE AS $$
+DECLARE
+    t text := chr(get_byte(b, 0));
+    s bytea;
+    schema_len int;
+    nsp_len int;
+    ok bool;
+BEGIN
+    IF t = 'B' THEN
+        RETURN format('B version=%s len=%s', get_byte(b, 1), length(b));
+    ELSIF t = 'C' THEN
+        RETURN format('C len=%s commit<=end=%s', length(b), substring(b from 3 for 8) <= substring(b from 11 for 8));
+    ELSIF t = 'R' THEN
+        nsp_len := (get_byte(b, 14) << 8) | get_byte(b, 15);
+        RETURN format('R %s.%s identity=%s columns=%s', w2a_str16(b, 14), w2a_str16(b, 16 + nsp_len),
+                      chr(get_byte(b, 13)), (get_byte(b, length(b) - 2) << 8) | get_byte(b, length(b) - 1));
+    ELSIF t = 'T' THEN
+        RETURN format('T options=%s relations=%s len=%s', get_byte(b, 1), w2a_be32(b, 2), length(b));
+    ELSIF t = 'M' THEN
+        RETURN format('M transactional=%s prefix=%s content=%s', get_byte(b, 1), w2a_str16(b, 10),
+                      convert_from(substring(b from 17 + ((get_byte(b, 10) << 8) | get_byte(b, 11))), 'UTF8'));
+    ELSIF t = 'A' THEN
+        s := substring(b from 29);
+        schema_len := 8 + w2a_le32(s, 4);
+        ok := w2a_be32(b, 24) = length(s)
+              AND substring(s from 1 for 4) = '\xffffffff'::bytea
+              AND substring(s from length(s) - 7) = '\xffffffff00000000'::bytea
+              AND length(s) % 8 = 0 AND schema_len % 8 = 0
+              AND substring(s from schema_len + 1 for 4) = '\xffffffff'::bytea
+              AND substring(sha256(substring(s from 1 for schema_len)) from 1 for 8) = substring(b from 17 for 8);
+        RETURN format('A %s options=%s chunk=%s last=%s rows=%s valid=%s',
+                      CASE get_byte(b, 1) WHEN 0 THEN 'changes' ELSE 'truncate' END, get_byte(b, 2),
+                      w2a_be32(b, 7), get_byte(b, 11) = 1, w2a_be32(b, 12), ok);
+    END IF;
+    RETURN 'unknown message ' || t;
+END $$;
+-- fingerprint carried by R and A messages
+CREATE FUNCTION w2a_fp(b bytea) RETURNS bytea LANGUAGE sql IMMUTABLE AS
+$$ SELECT CASE chr(get_byte(b, 0)) WHEN 'R' THEN substring(b from 6 for 8) WHEN 'A' THEN substring(b from 17 for 8) END $$;
+
+CREATE TABLE items (id int PRIMARY KEY, name text, price numeric(10,2));
+CREATE TABLE other (id bigint PRIMARY KEY, note text);
+CREATE TABLE unpublished (id int PRIMARY KEY);
+CREATE PUBLICATION pub FOR TABLE items, other;
+CREATE PUBLICATION pub_insert_only FOR TABLE items WITH (publish = 'insert');
+CREATE PUBLICATION pub_all FOR ALL TABLES;
+
+SELECT 'init' FROM pg_create_logical_replication_slot('s', 'wal2arrow');
+
+-- one transaction, two tables: B, then R + A per table at commit, C
+BEGIN;
+INSERT INTO items VALUES (1, 'apple', 1.25), (2, 'pear', 2.50);
+INSERT INTO other VALUES (10, 'x');
+INSERT INTO items VALUES (3, 'plum', NULL);
+COMMIT;
+SELECT w2a(data) FROM pg_logical_slot_peek_binary_changes('s', NULL, NULL, 'proto_version', '1', 'publication_names', 'pub');
+-- the values are in the stream
+SELECT count(*) FILTER (WHERE position('apple'::bytea in data) > 0) AS apple,
+       count(*) FILTER (WHERE position('plum'::bytea in data) > 0) AS plum
+FROM pg_logical_slot_peek_binary_changes('s', NULL, NULL, 'proto_version', '1', 'publication_names', 'pub');
+-- a publication with publish = 'insert' and only items
+SELECT w2a(data) FROM pg_logical_slot_get_binary_changes('s', NULL, NULL, 'proto_version', '1', 'publication_names', 'pub_insert_only');
+
+-- updates and deletes; the relation message is sent once per session
+UPDATE items SET price = 3.00 WHERE id = 1;
+DELETE FROM items WHERE id = 2;
+SELECT w2a(data) FROM pg_logical_slot_peek_binary_changes('s', NULL, NULL, 'proto_version', '1', 'publication_names', 'pub');
+-- ... not published by pub_insert_only: nothing at all (empty transactions are skipped)
+SELECT count(*) FROM pg_logical_slot_get_binary_changes('s', NULL, NULL, 'proto_version', '1', 'publication_names', 'pub_insert_only');
+
+-- tables outside the publication produce nothing; FOR ALL TABLES sees them
+INSERT INTO unpublished VALUES (1);
+SELECT count(*) FROM pg_logical_slot_peek_binary_changes('s', NULL, NULL, 'proto_version', '1', 'publication_names', 'pub');
+SELECT w2a(data) FROM pg_logical_slot_get_binary_changes('s', NULL, NULL, 'proto_version', '1', 'publication_names', 'pub_all');
+
+-- several publications at once
+INSERT INTO other VALUES (11, 'y');
+SELECT w2a(data) FROM pg_logical_slot_get_binary_changes('s', NULL, NULL, 'proto_version', '1', 'publication_names', 'pub_insert_only,pub');
+
+-- truncate: rows before it go out first, then a truncate chunk (empty stream with the schema)
+BEGIN;
+INSERT INTO items VALUES (4, 'fig', 4.00);
+TRUNCATE items, other RESTART IDENTITY;
+COMMIT;
+SELECT w2a(data) FROM pg_logical_slot_get_binary_changes('s', NULL, NULL, 'proto_version', '1', 'publication_names', 'pub');
+-- rows after a truncate in the same transaction
+BEGIN;
+TRUNCATE items CASCADE;
+INSERT INTO items VALUES (5, 'kiwi', 5.00);
+COMMIT;
+SELECT w2a(data) FROM pg_logical_slot_get_binary_changes('s', NULL, NULL, 'proto_version', '1', 'publication_names', 'pub');
+
+-- logical decoding messages, when asked for
+-- (a non-transactional message is decoded once later WAL is flushed: emit it first)
+SELECT 'msg' FROM pg_logical_emit_message(false, 'walbridge', 'now');
+SELECT 'msg' FROM pg_logical_emit_message(true, 'walbridge', 'hello');
+SELECT w2a(data) FROM pg_logical_slot_peek_binary_changes('s', NULL, NULL, 'proto_version', '1', 'publication_names', 'pub', 'messages', 'true');
+SELECT count(*) FROM pg_logical_slot_get_binary_changes('s', NULL, NULL, 'proto_version', '1', 'publication_names', 'pub');
+
+-- a schema change inside a transaction: rows before it go out with the old schema
+BEGIN;
+INSERT INTO items VALUES (6, 'lime', 6.00);
+ALTER TABLE items ADD COLUMN origin text;
+INSERT INTO items VALUES (7, 'date', 7.00, 'oasis');
+COMMIT;
+SELECT w2a(data), w2a_fp(data) IS DISTINCT FROM lag(w2a_fp(data)) OVER (ORDER BY n) AND w2a_fp(data) IS NOT NULL AS new_fingerprint
+FROM pg_logical_slot_get_binary_changes('s', NULL, NULL, 'proto_version', '1', 'publication_names', 'pub') WITH ORDINALITY AS c(lsn, xid, data, n)
+ORDER BY n;
+
+-- replica identity full: the old row is sent
+ALTER TABLE other REPLICA IDENTITY FULL;
+INSERT INTO other VALUES (12, 'old note');
+UPDATE other SET note = 'new note' WHERE id = 12;
+SELECT w2a(data), position('old note'::bytea in data) > 0 AS has_old_row
+FROM pg_logical_slot_get_binary_changes('s', NULL, NULL, 'proto_version', '1', 'publication_names', 'pub');
+
+SELECT 'stop' FROM pg_drop_replication_slot('s');

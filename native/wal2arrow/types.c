@@ -1,0 +1,780 @@
+/*-------------------------------------------------------------------------
+ * types.c
+ *		PostgreSQL -> Arrow type mapping and value conversion for wal2arrow.
+ *
+ * Mirrors WalBridge's src/Serialization/Postgres/PgTypeMapping.cs (type
+ * choice, pg.type names, field metadata) and PgValueParser.cs (value
+ * semantics, rejected values), working on Datums instead of pgoutput text.
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/detoast.h"
+#include "access/htup_details.h"
+#include "access/sysattr.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_type.h"
+#include "common/cryptohash.h"
+#include "common/int.h"
+#include "common/sha2.h"
+#include "mb/pg_wchar.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/date.h"
+#include "utils/fmgroids.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/numeric.h"
+#include "utils/rel.h"
+#include "utils/timestamp.h"
+#include "utils/uuid.h"
+#include "nodes/bitmapset.h"
+
+#include "wal2arrow.h"
+
+#define VARHDRSZ_TYPMOD 4
+#define UNIX_EPOCH_OFFSET_DAYS 10957
+#define UNIX_EPOCH_OFFSET_US INT64CONST(946684800000000)
+
+/* ---------------------------------------------------------------- type names */
+
+static Oid
+array_element_oid(Oid oid)
+{
+	switch (oid)
+	{
+		case 1000: return BOOLOID;
+		case 1001: return BYTEAOID;
+		case 1003: return NAMEOID;
+		case 1005: return INT2OID;
+		case 1007: return INT4OID;
+		case 1009: return TEXTOID;
+		case 1014: return BPCHAROID;
+		case 1015: return VARCHAROID;
+		case 1016: return INT8OID;
+		case 1021: return FLOAT4OID;
+		case 1022: return FLOAT8OID;
+		case 1028: return OIDOID;
+		case 1115: return TIMESTAMPOID;
+		case 1182: return DATEOID;
+		case 1183: return TIMEOID;
+		case 1185: return TIMESTAMPTZOID;
+		case 1187: return INTERVALOID;
+		case 1231: return NUMERICOID;
+		case 199: return JSONOID;
+		case 2951: return UUIDOID;
+		case 3807: return JSONBOID;
+		default: return InvalidOid;
+	}
+}
+
+static const char *
+well_known_name(Oid oid)
+{
+	switch (oid)
+	{
+		case 22: return "int2vector";
+		case 24: return "regproc";
+		case 27: return "tid";
+		case 28: return "xid";
+		case 29: return "cid";
+		case 30: return "oidvector";
+		case 600: return "point";
+		case 601: return "lseg";
+		case 602: return "path";
+		case 603: return "box";
+		case 604: return "polygon";
+		case 628: return "line";
+		case 650: return "cidr";
+		case 718: return "circle";
+		case 774: return "macaddr8";
+		case 829: return "macaddr";
+		case 869: return "inet";
+		case 2205: return "regclass";
+		case 3220: return "pg_lsn";
+		case 3614: return "tsvector";
+		case 3615: return "tsquery";
+		case 3904: return "int4range";
+		case 3906: return "numrange";
+		case 3908: return "tsrange";
+		case 3910: return "tstzrange";
+		case 3912: return "daterange";
+		case 3926: return "int8range";
+		case 4451: return "int4multirange";
+		case 5038: return "pg_snapshot";
+		default: return NULL;
+	}
+}
+
+static const char *
+interval_typmod(int32 typmod)
+{
+	int			fields,
+				precision;
+	const char *f;
+
+	if (typmod < 0)
+		return "";
+	fields = (typmod >> 16) & 0x7FFF;
+	precision = typmod & 0xFFFF;
+#define IY (1 << 2)
+#define IMO (1 << 1)
+#define ID (1 << 3)
+#define IH (1 << 10)
+#define IMI (1 << 11)
+#define IS (1 << 12)
+	switch (fields)
+	{
+		case IY: f = " year"; break;
+		case IMO: f = " month"; break;
+		case ID: f = " day"; break;
+		case IH: f = " hour"; break;
+		case IMI: f = " minute"; break;
+		case IS: f = " second"; break;
+		case IY | IMO: f = " year to month"; break;
+		case ID | IH: f = " day to hour"; break;
+		case ID | IH | IMI: f = " day to minute"; break;
+		case ID | IH | IMI | IS: f = " day to second"; break;
+		case IH | IMI: f = " hour to minute"; break;
+		case IH | IMI | IS: f = " hour to second"; break;
+		case IMI | IS: f = " minute to second"; break;
+		default: f = ""; break;
+	}
+	return precision != 0xFFFF ? psprintf("%s(%d)", f, precision) : f;
+}
+
+static char *
+with_typmod(const char *base, int32 typmod, const char *suffix)
+{
+	return typmod >= 0 ? psprintf("%s(%d)%s", base, typmod, suffix) : psprintf("%s%s", base, suffix);
+}
+
+/* PgTypeMapping.FormatType: format_type-style names for the types it knows, "oid N" otherwise. */
+static char *
+cs_format_type(Oid oid, int32 typmod)
+{
+	Oid			elem = array_element_oid(oid);
+	const char *wk;
+
+	if (OidIsValid(elem))
+		return psprintf("%s[]", cs_format_type(elem, typmod));
+	switch (oid)
+	{
+		case BOOLOID: return pstrdup("boolean");
+		case BYTEAOID: return pstrdup("bytea");
+		case CHAROID: return pstrdup("\"char\"");
+		case NAMEOID: return pstrdup("name");
+		case INT8OID: return pstrdup("bigint");
+		case INT2OID: return pstrdup("smallint");
+		case INT4OID: return pstrdup("integer");
+		case TEXTOID: return pstrdup("text");
+		case OIDOID: return pstrdup("oid");
+		case JSONOID: return pstrdup("json");
+		case XMLOID: return pstrdup("xml");
+		case FLOAT4OID: return pstrdup("real");
+		case FLOAT8OID: return pstrdup("double precision");
+		case MONEYOID: return pstrdup("money");
+		case BPCHAROID:
+			return typmod >= VARHDRSZ_TYPMOD ? psprintf("character(%d)", typmod - VARHDRSZ_TYPMOD) : pstrdup("bpchar");
+		case VARCHAROID:
+			return typmod >= VARHDRSZ_TYPMOD ? psprintf("character varying(%d)", typmod - VARHDRSZ_TYPMOD) : pstrdup("character varying");
+		case DATEOID: return pstrdup("date");
+		case TIMEOID: return with_typmod("time", typmod, " without time zone");
+		case TIMETZOID: return with_typmod("time", typmod, " with time zone");
+		case TIMESTAMPOID: return with_typmod("timestamp", typmod, " without time zone");
+		case TIMESTAMPTZOID: return with_typmod("timestamp", typmod, " with time zone");
+		case INTERVALOID: return psprintf("interval%s", interval_typmod(typmod));
+		case BITOID: return with_typmod("bit", typmod, "");
+		case VARBITOID: return with_typmod("bit varying", typmod, "");
+		case NUMERICOID:
+			if (typmod >= VARHDRSZ_TYPMOD)
+				return psprintf("numeric(%d,%d)", ((typmod - VARHDRSZ_TYPMOD) >> 16) & 0xFFFF,
+								(((typmod - VARHDRSZ_TYPMOD) & 0x7FF) ^ 1024) - 1024);
+			return pstrdup("numeric");
+		case UUIDOID: return pstrdup("uuid");
+		case JSONBOID: return pstrdup("jsonb");
+		default:
+			wk = well_known_name(oid);
+			return wk ? pstrdup(wk) : psprintf("oid %u", oid);
+	}
+}
+
+/* ---------------------------------------------------------------- resolution */
+
+static WaColType *
+resolve_type(Oid oid, int32 typmod)
+{
+	WaColType  *t = palloc0(sizeof(WaColType));
+	Oid			elem = array_element_oid(oid);
+	bool		isvarlena;
+
+	t->typoid = oid;
+	t->typmod = typmod;
+	t->pgname = cs_format_type(oid, typmod);
+	if (OidIsValid(elem))
+	{
+		t->kind = WK_ARRAY;
+		t->elem = resolve_type(elem, typmod);
+		get_typlenbyvalalign(elem, &t->elemlen, &t->elembyval, &t->elemalign);
+		return t;
+	}
+	switch (oid)
+	{
+		case BOOLOID: t->kind = WK_BOOL; break;
+		case INT2OID: t->kind = WK_INT16; break;
+		case INT4OID: t->kind = WK_INT32; break;
+		case INT8OID: t->kind = WK_INT64; break;
+		case OIDOID: t->kind = WK_OID; break;
+		case FLOAT4OID: t->kind = WK_FLOAT32; break;
+		case FLOAT8OID: t->kind = WK_FLOAT64; break;
+		case NUMERICOID:
+			t->kind = WK_NUMERIC_TEXT;
+			if (typmod >= VARHDRSZ_TYPMOD)
+			{
+				int			p = ((typmod - VARHDRSZ_TYPMOD) >> 16) & 0xFFFF;
+				int			s = (((typmod - VARHDRSZ_TYPMOD) & 0x7FF) ^ 1024) - 1024;
+
+				if (p >= 1 && s >= 0 && s <= p && p <= 76)
+				{
+					t->kind = WK_DECIMAL;
+					t->precision = p;
+					t->scale = s;
+					t->bitwidth = p <= 38 ? 128 : 256;
+				}
+			}
+			break;
+		case TEXTOID:
+		case VARCHAROID:
+		case BPCHAROID:
+		case NAMEOID:
+			t->kind = WK_TEXT;
+			break;
+		case BYTEAOID: t->kind = WK_BYTEA; break;
+		case DATEOID: t->kind = WK_DATE; break;
+		case TIMESTAMPOID: t->kind = WK_TIMESTAMP; break;
+		case TIMESTAMPTZOID: t->kind = WK_TIMESTAMPTZ; break;
+		case TIMEOID: t->kind = WK_TIME; break;
+		case INTERVALOID: t->kind = WK_INTERVAL; break;
+		case UUIDOID:
+			t->kind = WK_UUID;
+			t->extension = "arrow.uuid";
+			break;
+		case JSONOID:
+			t->kind = WK_JSON;
+			t->extension = "arrow.json";
+			break;
+		case JSONBOID:
+			t->kind = WK_JSONB;
+			t->extension = "arrow.json";
+			break;
+		default:
+			t->kind = WK_FALLBACK;
+			break;
+	}
+	if (t->kind == WK_FALLBACK || t->kind == WK_JSONB || t->kind == WK_NUMERIC_TEXT)
+		getTypeOutputInfo(oid, &t->outfunc, &isvarlena);
+	return t;
+}
+
+static void
+make_field(WaField *f, const char *name, WaColType *t)
+{
+	int			n = 0;
+
+	memset(f, 0, sizeof(*f));
+	f->name = pstrdup(name);
+	f->nullable = true;
+	switch (t->kind)
+	{
+		case WK_BOOL: f->type_id = WA_T_BOOL; break;
+		case WK_INT16: f->type_id = WA_T_INT; f->p1 = 16; f->p2 = 1; break;
+		case WK_INT32: f->type_id = WA_T_INT; f->p1 = 32; f->p2 = 1; break;
+		case WK_INT64: f->type_id = WA_T_INT; f->p1 = 64; f->p2 = 1; break;
+		case WK_OID: f->type_id = WA_T_INT; f->p1 = 32; f->p2 = 0; break;
+		case WK_FLOAT32: f->type_id = WA_T_FLOAT; f->p1 = 1; break;
+		case WK_FLOAT64: f->type_id = WA_T_FLOAT; f->p1 = 2; break;
+		case WK_DECIMAL:
+			f->type_id = WA_T_DECIMAL;
+			f->p1 = t->precision;
+			f->p2 = t->scale;
+			f->p3 = t->bitwidth;
+			break;
+		case WK_BYTEA: f->type_id = WA_T_BINARY; break;
+		case WK_DATE: f->type_id = WA_T_DATE; f->p1 = 0; break;
+		case WK_TIMESTAMP: f->type_id = WA_T_TIMESTAMP; f->p1 = 2; break;
+		case WK_TIMESTAMPTZ: f->type_id = WA_T_TIMESTAMP; f->p1 = 2; f->tz = "UTC"; break;
+		case WK_TIME: f->type_id = WA_T_TIME; f->p1 = 2; f->p2 = 64; break;
+		case WK_INTERVAL: f->type_id = WA_T_INTERVAL; f->p1 = 2; break;
+		case WK_UUID: f->type_id = WA_T_FSB; f->p1 = 16; break;
+		case WK_ARRAY:
+			f->type_id = WA_T_LIST;
+			f->nchildren = 1;
+			f->children = palloc(sizeof(WaField));
+			make_field(f->children, "item", t->elem);
+			break;
+		default:
+			f->type_id = WA_T_UTF8;
+			break;
+	}
+	f->nmeta = t->extension ? 4 : 2;
+	f->meta = palloc(sizeof(char *) * 2 * f->nmeta);
+	f->meta[n++] = "pg.type";
+	f->meta[n++] = t->pgname;
+	f->meta[n++] = "pg.typoid";
+	f->meta[n++] = psprintf("%u", t->typoid);
+	if (t->extension)
+	{
+		f->meta[n++] = "ARROW:extension:name";
+		f->meta[n++] = t->extension;
+		f->meta[n++] = "ARROW:extension:metadata";
+		f->meta[n++] = "";
+	}
+}
+
+static void
+count_layout(const WaField *f, int *nodes, int *buffers)
+{
+	(*nodes)++;
+	switch (f->type_id)
+	{
+		case WA_T_UTF8:
+		case WA_T_BINARY:
+			*buffers += 3;
+			break;
+		case WA_T_STRUCT:
+			*buffers += 1;
+			break;
+		default:
+			*buffers += 2;
+	}
+	for (int i = 0; i < f->nchildren; i++)
+		count_layout(&f->children[i], nodes, buffers);
+}
+
+/*
+ * Builds the Arrow schema of a relation as ChangeBatchBuilder does for the
+ * Relation message pgoutput would send: non-dropped, non-generated columns in
+ * attribute order; key flags from the replica identity (all columns for FULL).
+ */
+RelSchema *
+wa_build_rel_schema(Relation rel, MemoryContext parent)
+{
+	MemoryContext cxt = AllocSetContextCreate(parent, "wal2arrow relation schema",
+											  ALLOCSET_SMALL_SIZES);
+	MemoryContext old = MemoryContextSwitchTo(cxt);
+	RelSchema  *s = palloc0(sizeof(RelSchema));
+	TupleDesc	desc = RelationGetDescr(rel);
+	Bitmapset  *idattrs = NULL;
+	bool		full;
+	StringInfoData key;
+	StringInfoData msg;
+	WaField    *tablefields;
+	int			n = 0;
+	int			nodes = 0,
+				buffers = 0;
+	pg_cryptohash_ctx *hash;
+	uint8		digest[PG_SHA256_DIGEST_LENGTH];
+
+	s->cxt = cxt;
+	s->relid = RelationGetRelid(rel);
+	s->nspname = get_namespace_name(RelationGetNamespace(rel));
+	s->relname = pstrdup(RelationGetRelationName(rel));
+	s->replident = rel->rd_rel->relreplident;
+	full = s->replident == REPLICA_IDENTITY_FULL;
+	if (!full)
+		idattrs = RelationGetIdentityKeyBitmap(rel);
+
+	s->attidx = palloc(sizeof(int) * Max(desc->natts, 1));
+	s->names = palloc(sizeof(char *) * Max(desc->natts, 1));
+	s->types = palloc(sizeof(WaColType *) * Max(desc->natts, 1));
+	initStringInfo(&key);
+	for (int i = 0; i < desc->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, i);
+
+		if (att->attisdropped || att->attgenerated)
+			continue;
+		s->attidx[n] = i;
+		s->names[n] = pstrdup(NameStr(att->attname));
+		s->types[n] = resolve_type(att->atttypid, att->atttypmod);
+		if (s->types[n]->kind == WK_FALLBACK)
+			s->has_fallback = true;
+		if (full || bms_is_member(att->attnum - FirstLowInvalidHeapAttributeNumber, idattrs))
+		{
+			if (key.len > 0)
+				appendStringInfoChar(&key, ',');
+			appendStringInfoString(&key, s->names[n]);
+		}
+		n++;
+	}
+	s->ncols = n;
+
+	/* _op, _lsn, columns..., _before, _unchanged */
+	s->nfields = n + 4;
+	s->fields = palloc0(sizeof(WaField) * s->nfields);
+	s->fields[0].name = "_op";
+	s->fields[0].type_id = WA_T_UTF8;
+	s->fields[1].name = "_lsn";
+	s->fields[1].type_id = WA_T_INT;
+	s->fields[1].p1 = 64;
+	s->fields[1].p2 = 0;
+	tablefields = &s->fields[2];
+	for (int i = 0; i < n; i++)
+		make_field(&tablefields[i], s->names[i], s->types[i]);
+	s->fields[n + 2].name = "_before";
+	s->fields[n + 2].type_id = WA_T_STRUCT;
+	s->fields[n + 2].nullable = true;
+	s->fields[n + 2].nchildren = n;
+	s->fields[n + 2].children = tablefields;
+	s->fields[n + 3].name = "_unchanged";
+	s->fields[n + 3].type_id = WA_T_LIST;
+	s->fields[n + 3].nullable = true;
+	s->fields[n + 3].nchildren = 1;
+	s->fields[n + 3].children = palloc0(sizeof(WaField));
+	s->fields[n + 3].children[0].name = "item";
+	s->fields[n + 3].children[0].type_id = WA_T_UTF8;
+	s->fields[n + 3].children[0].nullable = false;
+
+	s->nmeta = 5;
+	s->meta = palloc(sizeof(char *) * 10);
+	s->meta[0] = "pg.schema";
+	s->meta[1] = s->nspname;
+	s->meta[2] = "pg.table";
+	s->meta[3] = s->relname;
+	s->meta[4] = "pg.relid";
+	s->meta[5] = psprintf("%u", s->relid);
+	s->meta[6] = "pg.replica_identity";
+	s->meta[7] = psprintf("%c", s->replident);
+	s->meta[8] = "pg.primary_key";
+	s->meta[9] = key.data;
+
+	initStringInfo(&msg);
+	wa_encode_schema_message(&msg, s->fields, s->nfields, s->meta, s->nmeta);
+	s->schema_msg = msg.data;
+	s->schema_len = msg.len;
+
+	hash = pg_cryptohash_create(PG_SHA256);
+	if (hash == NULL || pg_cryptohash_init(hash) < 0 ||
+		pg_cryptohash_update(hash, (uint8 *) msg.data, msg.len) < 0 ||
+		pg_cryptohash_final(hash, digest, sizeof(digest)) < 0)
+		elog(ERROR, "wal2arrow: could not compute SHA-256: %s", pg_cryptohash_error(hash));
+	pg_cryptohash_free(hash);
+	memcpy(s->fp, digest, 8);
+
+	for (int i = 0; i < s->nfields; i++)
+		count_layout(&s->fields[i], &nodes, &buffers);
+	s->batch_meta_len = wa_batch_metadata_size(nodes, buffers);
+
+	MemoryContextSwitchTo(old);
+	return s;
+}
+
+/* ---------------------------------------------------------------- values */
+
+static void
+put_le(char *p, uint64 v, int bytes)
+{
+	for (int i = 0; i < bytes; i++)
+		p[i] = (v >> (8 * i)) & 0xff;
+}
+
+static char *
+describe_value(const char *text)
+{
+	int			len = strlen(text);
+
+	if (len > 64)
+		return psprintf("'%.*s…' (%d bytes)", pg_mbcliplen(text, len, 64), text, len);
+	return psprintf("'%s'", text);
+}
+
+static void pg_attribute_noreturn()
+reject(const char *relname, const char *colname, WaColType *t, const char *problem, const char *value)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_DATA_EXCEPTION),
+			 errmsg("wal2arrow: table %s, column \"%s\" (%s): %s; value: %s",
+					relname, colname, t->pgname, problem, describe_value(value))));
+}
+
+/* Appends UTF-8 text; converts from the database encoding when it is not UTF-8. */
+static void
+append_text(WaCol *col, const char *p, int len, const char *relname, const char *colname, WaColType *t)
+{
+	int			enc = GetDatabaseEncoding();
+
+	if (enc != PG_UTF8)
+	{
+		if (enc == PG_SQL_ASCII)
+		{
+			if (!pg_verify_mbstr(PG_UTF8, p, len, true))
+				reject(relname, colname, t, "not valid UTF-8", pnstrdup(p, Min(len, 64)));
+		}
+		else
+		{
+			char	   *c = pg_server_to_any(p, len, PG_UTF8);
+
+			if (c != p)
+			{
+				p = c;
+				len = strlen(c);
+			}
+		}
+	}
+	wacol_var(col, p, len);
+}
+
+static void
+append_varlena_text(WaCol *col, Datum d, const char *relname, const char *colname, WaColType *t)
+{
+	struct varlena *v = pg_detoast_datum_packed((struct varlena *) DatumGetPointer(d));
+
+	append_text(col, VARDATA_ANY(v), VARSIZE_ANY_EXHDR(v), relname, colname, t);
+}
+
+/* numeric(p,s) -> little-endian two's complement decimal128/256, like DecimalAccumulator. */
+static void
+append_decimal(WaCol *col, WaColType *t, Datum d, const char *relname, const char *colname)
+{
+	Numeric		num = DatumGetNumeric(d);
+	char	   *text;
+	const char *p;
+	const char *intpart,
+			   *frac = "";
+	int			intlen = 0,
+				fraclen = 0;
+	bool		negative = false;
+	uint64		limbs[4] = {0, 0, 0, 0};
+	int			nlimbs = t->bitwidth / 64;
+	int			significant = 0;
+	char	   *out;
+
+	if (numeric_is_nan(num) || numeric_is_inf(num))
+	{
+		text = DatumGetCString(DirectFunctionCall1(numeric_out, d));
+		reject(relname, colname, t,
+			   psprintf("%s cannot be represented in an Arrow decimal%d column", text, t->bitwidth), text);
+	}
+	text = DatumGetCString(DirectFunctionCall1(numeric_out, d));
+	p = text;
+	if (*p == '-' || *p == '+')
+		negative = *p++ == '-';
+	intpart = p;
+	while (*p >= '0' && *p <= '9')
+		p++;
+	intlen = p - intpart;
+	if (*p == '.')
+	{
+		frac = ++p;
+		while (*p >= '0' && *p <= '9')
+			p++;
+		fraclen = p - frac;
+	}
+	if (*p != '\0' || (intlen == 0 && fraclen == 0))
+		reject(relname, colname, t, "not a numeric value", text);
+
+	for (int i = 0; i < intlen + t->scale; i++)
+	{
+		int			digit;
+		unsigned __int128 carry;
+
+		if (i < intlen)
+			digit = intpart[i] - '0';
+		else
+			digit = (i - intlen) < fraclen ? frac[i - intlen] - '0' : 0;
+		if (significant == 0 && digit == 0)
+			continue;
+		if (++significant > t->precision)
+			reject(relname, colname, t,
+				   psprintf("value exceeds numeric(%d,%d)", t->precision, t->scale), text);
+		carry = digit;
+		for (int k = 0; k < nlimbs; k++)
+		{
+			unsigned __int128 x = (unsigned __int128) limbs[k] * 10 + carry;
+
+			limbs[k] = (uint64) x;
+			carry = x >> 64;
+		}
+	}
+	for (int i = t->scale; i < fraclen; i++)
+		if (frac[i] != '0')
+			reject(relname, colname, t,
+				   psprintf("value has more than %d fraction digits", t->scale), text);
+	if (negative && significant > 0)
+	{
+		/* two's complement */
+		unsigned __int128 carry = 1;
+
+		for (int k = 0; k < nlimbs; k++)
+		{
+			unsigned __int128 x = (unsigned __int128) (~limbs[k]) + carry;
+
+			limbs[k] = (uint64) x;
+			carry = x >> 64;
+		}
+	}
+	out = wacol_fixed(col);
+	for (int k = 0; k < nlimbs; k++)
+		put_le(out + 8 * k, limbs[k], 8);
+	pfree(text);
+}
+
+static void
+append_array(WaCol *col, WaColType *t, Datum d, const char *relname, const char *colname)
+{
+	ArrayType  *arr = DatumGetArrayTypeP(d);
+	Datum	   *elems;
+	bool	   *nulls;
+	int			n;
+	WaCol	   *child = &col->children[0];
+
+	if (ARR_NDIM(arr) > 1 || (ARR_NDIM(arr) == 1 && ARR_LBOUND(arr)[0] != 1))
+	{
+		char	   *text = OidOutputFunctionCall(F_ARRAY_OUT, d);
+
+		reject(relname, colname, t,
+			   ARR_NDIM(arr) > 1 ? "multi-dimensional arrays cannot be represented as an Arrow list"
+			   : "arrays with a lower bound other than 1 cannot be represented as an Arrow list",
+			   text);
+	}
+	if (ARR_NDIM(arr) == 1)
+	{
+		deconstruct_array(arr, t->elem->typoid, t->elemlen, t->elembyval, t->elemalign,
+						  &elems, &nulls, &n);
+		for (int i = 0; i < n; i++)
+		{
+			if (nulls[i])
+				wacol_null(child);
+			else
+				wa_append_value(child, t->elem, elems[i], relname, colname);
+		}
+	}
+	wacol_list_end(col);
+}
+
+static void
+reject_infinite(const char *relname, const char *colname, WaColType *t, bool positive, const char *what)
+{
+	reject(relname, colname, t,
+		   psprintf("%s cannot be represented in an Arrow %s column", positive ? "infinity" : "-infinity", what),
+		   positive ? "infinity" : "-infinity");
+}
+
+void
+wa_append_value(WaCol *col, WaColType *t, Datum d, const char *relname, const char *colname)
+{
+	switch (t->kind)
+	{
+		case WK_BOOL:
+			wacol_bool(col, DatumGetBool(d));
+			break;
+		case WK_INT16:
+			put_le(wacol_fixed(col), (uint16) DatumGetInt16(d), 2);
+			break;
+		case WK_INT32:
+			put_le(wacol_fixed(col), (uint32) DatumGetInt32(d), 4);
+			break;
+		case WK_OID:
+			put_le(wacol_fixed(col), DatumGetObjectId(d), 4);
+			break;
+		case WK_INT64:
+			put_le(wacol_fixed(col), (uint64) DatumGetInt64(d), 8);
+			break;
+		case WK_FLOAT32:
+			{
+				float4		f = DatumGetFloat4(d);
+				uint32		u;
+
+				memcpy(&u, &f, 4);
+				put_le(wacol_fixed(col), u, 4);
+				break;
+			}
+		case WK_FLOAT64:
+			{
+				float8		f = DatumGetFloat8(d);
+				uint64		u;
+
+				memcpy(&u, &f, 8);
+				put_le(wacol_fixed(col), u, 8);
+				break;
+			}
+		case WK_DECIMAL:
+			append_decimal(col, t, d, relname, colname);
+			break;
+		case WK_NUMERIC_TEXT:
+		case WK_JSONB:
+		case WK_FALLBACK:
+			{
+				char	   *s = OidOutputFunctionCall(t->outfunc, d);
+
+				append_text(col, s, strlen(s), relname, colname, t);
+				pfree(s);
+				break;
+			}
+		case WK_TEXT:
+		case WK_JSON:
+			if (t->typoid == NAMEOID)
+			{
+				const char *s = NameStr(*DatumGetName(d));
+
+				append_text(col, s, strlen(s), relname, colname, t);
+			}
+			else
+				append_varlena_text(col, d, relname, colname, t);
+			break;
+		case WK_BYTEA:
+			{
+				struct varlena *v = pg_detoast_datum_packed((struct varlena *) DatumGetPointer(d));
+
+				wacol_var(col, VARDATA_ANY(v), VARSIZE_ANY_EXHDR(v));
+				break;
+			}
+		case WK_DATE:
+			{
+				DateADT		days = DatumGetDateADT(d);
+
+				if (DATE_NOT_FINITE(days))
+					reject_infinite(relname, colname, t, DATE_IS_NOEND(days), "date");
+				put_le(wacol_fixed(col), (uint32) (int32) ((int64) days + UNIX_EPOCH_OFFSET_DAYS), 4);
+				break;
+			}
+		case WK_TIMESTAMP:
+		case WK_TIMESTAMPTZ:
+			{
+				int64		ts = DatumGetInt64(d);
+				int64		unix_us;
+
+				if (TIMESTAMP_NOT_FINITE(ts))
+					reject_infinite(relname, colname, t, TIMESTAMP_IS_NOEND(ts), "timestamp");
+				if (pg_add_s64_overflow(ts, UNIX_EPOCH_OFFSET_US, &unix_us))
+					reject(relname, colname, t,
+						   "timestamp out of range for Arrow timestamp[us] (microseconds since 1970 overflow int64 after 294247-01-10)",
+						   OidOutputFunctionCall(t->kind == WK_TIMESTAMP ? F_TIMESTAMP_OUT : F_TIMESTAMPTZ_OUT, d));
+				put_le(wacol_fixed(col), (uint64) unix_us, 8);
+				break;
+			}
+		case WK_TIME:
+			put_le(wacol_fixed(col), (uint64) DatumGetTimeADT(d), 8);
+			break;
+		case WK_INTERVAL:
+			{
+				Interval   *iv = DatumGetIntervalP(d);
+				char	   *out;
+
+				if (iv->time > PG_INT64_MAX / 1000 || iv->time < PG_INT64_MIN / 1000)
+					reject(relname, colname, t, "interval does not fit Arrow's month_day_nano interval",
+						   OidOutputFunctionCall(F_INTERVAL_OUT, d));
+				out = wacol_fixed(col);
+				put_le(out, (uint32) iv->month, 4);
+				put_le(out + 4, (uint32) iv->day, 4);
+				put_le(out + 8, (uint64) (iv->time * 1000), 8);
+				break;
+			}
+		case WK_UUID:
+			memcpy(wacol_fixed(col), DatumGetUUIDP(d)->data, UUID_LEN);
+			break;
+		case WK_ARRAY:
+			append_array(col, t, d, relname, colname);
+			break;
+	}
+}

@@ -1,0 +1,971 @@
+/*-------------------------------------------------------------------------
+ * wal2arrow.c
+ *		Logical decoding output plugin: one Apache Arrow IPC stream per
+ *		committed transaction and table (cut into chunks), with the same
+ *		columns, types and metadata as WalBridge's pgoutput path.
+ *
+ * Skeleton follows PostgreSQL's test_decoding and pgoutput: binary output,
+ * options validated at startup, a protocol version checked against a
+ * supported range, publications selecting tables like pgoutput does.
+ *
+ * The framing of the messages is documented in README.md.
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "access/xact.h"
+#include "catalog/partition.h"
+#include "catalog/pg_class.h"
+#include "catalog/pg_publication.h"
+#include "catalog/pg_publication_rel.h"
+#include "commands/defrem.h"
+#include "fmgr.h"
+#include "lib/stringinfo.h"
+#include "libpq/pqformat.h"
+#include "nodes/pg_list.h"
+#include "replication/logical.h"
+#include "replication/output_plugin.h"
+#include "replication/reorderbuffer.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/inval.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/syscache.h"
+#include "utils/varlena.h"
+
+#include "wal2arrow.h"
+
+PG_MODULE_MAGIC;
+
+extern PGDLLEXPORT void _PG_output_plugin_init(OutputPluginCallbacks *cb);
+
+#define W2A_PROTO_MIN 1
+#define W2A_PROTO_MAX 1
+#define W2A_FORMAT_VERSION 1
+#define W2A_DEFAULT_MAX_BYTES 1000000
+#define W2A_MAX_MAX_BYTES (MaxAllocSize - 1024 * 1024)
+
+/* chunk kinds */
+#define W2A_CHUNK_CHANGES 0
+#define W2A_CHUNK_TRUNCATE 1
+/* truncate option bits */
+#define W2A_TRUNCATE_CASCADE 1
+#define W2A_TRUNCATE_RESTART_IDENTITY 2
+
+typedef struct RelEntry
+{
+	Oid			relid;			/* hash key */
+	bool		valid;
+	bool		pubinsert;
+	bool		pubupdate;
+	bool		pubdelete;
+	bool		pubtruncate;
+	RelSchema  *schema;			/* NULL until needed */
+	bool		sent;			/* a Relation message was sent in this session */
+	uint8		sent_fp[8];		/* ... for this schema fingerprint */
+} RelEntry;
+
+typedef struct TableState
+{
+	Oid			relid;			/* hash key */
+	RelSchema  *schema;
+	WaCol	   *cols;
+	int			rows;
+	uint32		chunk;
+	bool		pending_truncate;
+	uint8		truncate_options;
+	int		   *mark;
+	struct TableState *next;
+} TableState;
+
+typedef struct TxnState
+{
+	MemoryContext cxt;
+	ReorderBufferTXN *txn;
+	HTAB	   *tables;
+	TableState *first;
+	TableState *last;
+	TableState *recent;
+	bool		begin_sent;
+	bool		guc_pushed;
+	int			guc_nest;
+} TxnState;
+
+typedef struct W2AData
+{
+	MemoryContext context;		/* per change, reset after each callback */
+	MemoryContext cachectx;		/* relation cache, schemas */
+	MemoryContext pubctx;		/* loaded publications */
+	uint32		proto_version;
+	List	   *publication_names;
+	List	   *publications;
+	bool		publications_valid;
+	bool		messages;
+	int64		max_rows;
+	int64		max_bytes;
+	HTAB	   *relcache;
+	TxnState   *txn;
+} W2AData;
+
+/* The active decoding session, for the invalidation callbacks. */
+static W2AData *w2a_active = NULL;
+
+static void w2a_startup(LogicalDecodingContext *ctx, OutputPluginOptions *opt, bool is_init);
+static void w2a_shutdown(LogicalDecodingContext *ctx);
+static void w2a_begin(LogicalDecodingContext *ctx, ReorderBufferTXN *txn);
+static void w2a_commit(LogicalDecodingContext *ctx, ReorderBufferTXN *txn, XLogRecPtr commit_lsn);
+static void w2a_change(LogicalDecodingContext *ctx, ReorderBufferTXN *txn, Relation relation,
+					   ReorderBufferChange *change);
+static void w2a_truncate(LogicalDecodingContext *ctx, ReorderBufferTXN *txn, int nrelations,
+						 Relation relations[], ReorderBufferChange *change);
+static void w2a_message(LogicalDecodingContext *ctx, ReorderBufferTXN *txn, XLogRecPtr message_lsn,
+						bool transactional, const char *prefix, Size sz, const char *message);
+
+void
+_PG_output_plugin_init(OutputPluginCallbacks *cb)
+{
+	cb->startup_cb = w2a_startup;
+	cb->begin_cb = w2a_begin;
+	cb->change_cb = w2a_change;
+	cb->truncate_cb = w2a_truncate;
+	cb->message_cb = w2a_message;
+	cb->commit_cb = w2a_commit;
+	cb->shutdown_cb = w2a_shutdown;
+}
+
+/* ---------------------------------------------------------------- invalidation */
+
+static void
+invalidate_all(void)
+{
+	HASH_SEQ_STATUS status;
+	RelEntry   *entry;
+
+	if (w2a_active == NULL || w2a_active->relcache == NULL)
+		return;
+	hash_seq_init(&status, w2a_active->relcache);
+	while ((entry = hash_seq_search(&status)) != NULL)
+		entry->valid = false;
+}
+
+static void
+relcache_cb(Datum arg, Oid relid)
+{
+	RelEntry   *entry;
+
+	if (w2a_active == NULL || w2a_active->relcache == NULL)
+		return;
+	if (!OidIsValid(relid))
+	{
+		invalidate_all();
+		return;
+	}
+	entry = hash_search(w2a_active->relcache, &relid, HASH_FIND, NULL);
+	if (entry != NULL)
+		entry->valid = false;
+}
+
+static void
+publication_cb(Datum arg, int cacheid, uint32 hashvalue)
+{
+	if (w2a_active == NULL)
+		return;
+	if (cacheid == PUBLICATIONOID)
+		w2a_active->publications_valid = false;
+	invalidate_all();
+}
+
+static void
+session_end_cb(void *arg)
+{
+	if (w2a_active == (W2AData *) arg)
+		w2a_active = NULL;
+}
+
+/* ---------------------------------------------------------------- options */
+
+static int64
+parse_int64_option(DefElem *defel, int64 min, int64 max)
+{
+	char	   *s = strVal(defel->arg);
+	char	   *end;
+	long long	v;
+
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	if (errno != 0 || end == s || *end != '\0' || v < min || v > max)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid value for wal2arrow option \"%s\": \"%s\"", defel->defname, s),
+				 errdetail("Expected an integer between " INT64_FORMAT " and " INT64_FORMAT ".", min, max)));
+	return (int64) v;
+}
+
+static void
+parse_options(List *options, W2AData *data)
+{
+	ListCell   *lc;
+	bool		proto_given = false,
+				pubs_given = false,
+				messages_given = false,
+				rows_given = false,
+				bytes_given = false;
+
+	data->max_rows = 0;
+	data->max_bytes = W2A_DEFAULT_MAX_BYTES;
+	data->messages = false;
+
+	foreach(lc, options)
+	{
+		DefElem    *defel = (DefElem *) lfirst(lc);
+		bool	   *given;
+
+		if (strcmp(defel->defname, "proto_version") == 0)
+			given = &proto_given;
+		else if (strcmp(defel->defname, "publication_names") == 0)
+			given = &pubs_given;
+		else if (strcmp(defel->defname, "messages") == 0)
+			given = &messages_given;
+		else if (strcmp(defel->defname, "max_rows") == 0)
+			given = &rows_given;
+		else if (strcmp(defel->defname, "max_bytes") == 0)
+			given = &bytes_given;
+		else
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("unrecognized wal2arrow option \"%s\"", defel->defname),
+					 errhint("Valid options are proto_version, publication_names, max_rows, max_bytes and messages.")));
+		if (*given)
+			ereport(ERROR,
+					(errcode(ERRCODE_SYNTAX_ERROR),
+					 errmsg("conflicting or redundant wal2arrow option \"%s\"", defel->defname)));
+		*given = true;
+		if (defel->arg == NULL || !IsA(defel->arg, String))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("wal2arrow option \"%s\" requires a value", defel->defname)));
+
+		if (given == &proto_given)
+			data->proto_version = (uint32) parse_int64_option(defel, 0, PG_UINT32_MAX);
+		else if (given == &pubs_given)
+		{
+			if (!SplitIdentifierString(pstrdup(strVal(defel->arg)), ',', &data->publication_names))
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_NAME),
+						 errmsg("invalid publication_names syntax")));
+		}
+		else if (given == &messages_given)
+		{
+			if (!parse_bool(strVal(defel->arg), &data->messages))
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("invalid value for wal2arrow option \"messages\": \"%s\"", strVal(defel->arg))));
+		}
+		else if (given == &rows_given)
+			data->max_rows = parse_int64_option(defel, 0, PG_INT32_MAX);
+		else
+			data->max_bytes = parse_int64_option(defel, 0, W2A_MAX_MAX_BYTES);
+	}
+
+	if (!proto_given)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("wal2arrow option \"proto_version\" is missing"),
+				 errhint("Pass proto_version '%d'.", W2A_PROTO_MAX)));
+	if (data->proto_version < W2A_PROTO_MIN || data->proto_version > W2A_PROTO_MAX)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("client sent proto_version=%u but wal2arrow only supports protocol %d to %d",
+						data->proto_version, W2A_PROTO_MIN, W2A_PROTO_MAX)));
+	if (!pubs_given || data->publication_names == NIL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("publication_names parameter missing")));
+}
+
+static void
+load_publications(W2AData *data)
+{
+	MemoryContext old;
+	ListCell   *lc;
+
+	MemoryContextReset(data->pubctx);
+	data->publications = NIL;
+	old = MemoryContextSwitchTo(data->pubctx);
+	foreach(lc, data->publication_names)
+	{
+		/* errors out when the publication does not exist, like pgoutput in PostgreSQL 15 */
+		data->publications = lappend(data->publications,
+									 GetPublicationByName((char *) lfirst(lc), false));
+	}
+	MemoryContextSwitchTo(old);
+	data->publications_valid = true;
+}
+
+static void
+w2a_startup(LogicalDecodingContext *ctx, OutputPluginOptions *opt, bool is_init)
+{
+	static bool callbacks_registered = false;
+	W2AData    *data = MemoryContextAllocZero(ctx->context, sizeof(W2AData));
+	MemoryContextCallback *mcb;
+	HASHCTL		hctl;
+
+	data->context = AllocSetContextCreate(ctx->context, "wal2arrow change context",
+										  ALLOCSET_DEFAULT_SIZES);
+	data->cachectx = AllocSetContextCreate(ctx->context, "wal2arrow cache context",
+										   ALLOCSET_DEFAULT_SIZES);
+	data->pubctx = AllocSetContextCreate(data->cachectx, "wal2arrow publications",
+										 ALLOCSET_SMALL_SIZES);
+	ctx->output_plugin_private = data;
+	opt->output_type = OUTPUT_PLUGIN_BINARY_OUTPUT;
+	opt->receive_rewrites = false;
+
+	if (is_init)
+		return;					/* slot creation: no options */
+
+	parse_options(ctx->output_plugin_options, data);
+
+	hctl.keysize = sizeof(Oid);
+	hctl.entrysize = sizeof(RelEntry);
+	hctl.hcxt = data->cachectx;
+	data->relcache = hash_create("wal2arrow relation cache", 128, &hctl,
+								 HASH_ELEM | HASH_CONTEXT | HASH_BLOBS);
+
+	w2a_active = data;
+	mcb = MemoryContextAlloc(data->cachectx, sizeof(MemoryContextCallback));
+	mcb->func = session_end_cb;
+	mcb->arg = data;
+	MemoryContextRegisterResetCallback(data->cachectx, mcb);
+
+	if (!callbacks_registered)
+	{
+		CacheRegisterRelcacheCallback(relcache_cb, (Datum) 0);
+		CacheRegisterSyscacheCallback(PUBLICATIONOID, publication_cb, (Datum) 0);
+		CacheRegisterSyscacheCallback(PUBLICATIONRELMAP, publication_cb, (Datum) 0);
+		CacheRegisterSyscacheCallback(PUBLICATIONNAMESPACEMAP, publication_cb, (Datum) 0);
+		CacheRegisterSyscacheCallback(NAMESPACEOID, publication_cb, (Datum) 0);
+		callbacks_registered = true;
+	}
+
+	/* Through the SQL interface we are in a transaction: report a missing publication now. */
+	if (IsTransactionState())
+		load_publications(data);
+}
+
+static void
+w2a_shutdown(LogicalDecodingContext *ctx)
+{
+	W2AData    *data = (W2AData *) ctx->output_plugin_private;
+
+	if (data != NULL && w2a_active == data)
+		w2a_active = NULL;
+}
+
+/* ---------------------------------------------------------------- publications */
+
+static void
+release_schema(RelSchema *s)
+{
+	if (s != NULL && --s->refcount == 0)
+		MemoryContextDelete(s->cxt);
+}
+
+static void
+check_unsupported_filters(Oid relid, Publication *pub)
+{
+	HeapTuple	tup = SearchSysCache2(PUBLICATIONRELMAP, ObjectIdGetDatum(relid),
+									  ObjectIdGetDatum(pub->oid));
+	bool		qualnull,
+				attrsnull;
+
+	if (!HeapTupleIsValid(tup))
+		return;
+	(void) SysCacheGetAttr(PUBLICATIONRELMAP, tup, Anum_pg_publication_rel_prqual, &qualnull);
+	(void) SysCacheGetAttr(PUBLICATIONRELMAP, tup, Anum_pg_publication_rel_prattrs, &attrsnull);
+	ReleaseSysCache(tup);
+	if (!qualnull || !attrsnull)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("wal2arrow does not support publication row filters or column lists"),
+				 errdetail("Publication \"%s\" has a %s for table \"%s\".", pub->name,
+						   !qualnull ? "row filter" : "column list", get_rel_name(relid))));
+}
+
+/* pgoutput's get_rel_sync_entry, without publish_via_partition_root, row filters and column lists. */
+static RelEntry *
+get_rel_entry(W2AData *data, Relation relation)
+{
+	Oid			relid = RelationGetRelid(relation);
+	RelEntry   *entry;
+	bool		found;
+
+	entry = hash_search(data->relcache, &relid, HASH_ENTER, &found);
+	if (!found)
+	{
+		entry->valid = false;
+		entry->schema = NULL;
+		entry->sent = false;
+	}
+	if (!entry->valid)
+	{
+		Oid			schemaId = get_rel_namespace(relid);
+		List	   *pubids = GetRelationPublications(relid);
+		List	   *schemaPubids = GetSchemaPublications(schemaId);
+		bool		am_partition = get_rel_relispartition(relid);
+		char		relkind = get_rel_relkind(relid);
+		ListCell   *lc;
+
+		if (!data->publications_valid)
+			load_publications(data);
+
+		entry->pubinsert = entry->pubupdate = entry->pubdelete = entry->pubtruncate = false;
+		release_schema(entry->schema);
+		entry->schema = NULL;
+
+		foreach(lc, data->publications)
+		{
+			Publication *pub = lfirst(lc);
+			bool		publish = false;
+			bool		via_ancestor = false;
+
+			if (pub->alltables)
+			{
+				publish = true;
+				if (pub->pubviaroot && am_partition)
+					via_ancestor = true;
+			}
+			else
+			{
+				bool		ancestor_published = false;
+
+				if (am_partition)
+				{
+					int			level;
+					List	   *ancestors = get_partition_ancestors(relid);
+
+					if (OidIsValid(GetTopMostAncestorInPublication(pub->oid, ancestors, &level)))
+					{
+						ancestor_published = true;
+						if (pub->pubviaroot)
+							via_ancestor = true;
+					}
+				}
+				if (list_member_oid(pubids, pub->oid) || list_member_oid(schemaPubids, pub->oid) ||
+					ancestor_published)
+					publish = true;
+			}
+
+			if (publish && (relkind != RELKIND_PARTITIONED_TABLE || pub->pubviaroot))
+			{
+				if (via_ancestor)
+					ereport(ERROR,
+							(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+							 errmsg("wal2arrow does not support publish_via_partition_root"),
+							 errdetail("Publication \"%s\" publishes partition \"%s\" through its root.",
+									   pub->name, get_rel_name(relid))));
+				if (relkind == RELKIND_PARTITIONED_TABLE)
+					continue;	/* its partitions' changes arrive as their own */
+				if (!pub->alltables && !list_member_oid(schemaPubids, pub->oid))
+					check_unsupported_filters(relid, pub);
+				entry->pubinsert |= pub->pubactions.pubinsert;
+				entry->pubupdate |= pub->pubactions.pubupdate;
+				entry->pubdelete |= pub->pubactions.pubdelete;
+				entry->pubtruncate |= pub->pubactions.pubtruncate;
+			}
+		}
+		list_free(pubids);
+		list_free(schemaPubids);
+		entry->valid = true;
+	}
+	return entry;
+}
+
+static RelSchema *
+entry_schema(W2AData *data, RelEntry *entry, Relation relation)
+{
+	if (entry->schema == NULL)
+	{
+		entry->schema = wa_build_rel_schema(relation, data->cachectx);
+		entry->schema->refcount = 1;
+	}
+	return entry->schema;
+}
+
+/* ---------------------------------------------------------------- framing */
+
+static void
+send_begin(LogicalDecodingContext *ctx, W2AData *data)
+{
+	TxnState   *ts = data->txn;
+
+	if (ts == NULL || ts->begin_sent)
+		return;
+	OutputPluginPrepareWrite(ctx, false);
+	pq_sendbyte(ctx->out, 'B');
+	pq_sendbyte(ctx->out, W2A_FORMAT_VERSION);
+	pq_sendint32(ctx->out, ts->txn->xid);
+	pq_sendint64(ctx->out, ts->txn->final_lsn);
+	pq_sendint64(ctx->out, ts->txn->xact_time.commit_time);
+	OutputPluginWrite(ctx, false);
+	ts->begin_sent = true;
+}
+
+static void
+send_string16(StringInfo out, const char *s)
+{
+	int			len = strlen(s);
+
+	pq_sendint16(out, (uint16) len);
+	pq_sendbytes(out, s, len);
+}
+
+static void
+send_relation_if_needed(LogicalDecodingContext *ctx, W2AData *data, RelSchema *s)
+{
+	RelEntry   *entry = hash_search(data->relcache, &s->relid, HASH_FIND, NULL);
+
+	if (entry != NULL && entry->sent && memcmp(entry->sent_fp, s->fp, 8) == 0)
+		return;
+	OutputPluginPrepareWrite(ctx, false);
+	pq_sendbyte(ctx->out, 'R');
+	pq_sendint32(ctx->out, s->relid);
+	pq_sendbytes(ctx->out, (char *) s->fp, 8);
+	pq_sendbyte(ctx->out, s->replident);
+	send_string16(ctx->out, s->nspname);
+	send_string16(ctx->out, s->relname);
+	pq_sendint16(ctx->out, (uint16) s->ncols);
+	OutputPluginWrite(ctx, false);
+	if (entry != NULL)
+	{
+		entry->sent = true;
+		memcpy(entry->sent_fp, s->fp, 8);
+	}
+}
+
+static void
+init_table_columns(TxnState *txs, TableState *ts, RelSchema *s)
+{
+	MemoryContext old = MemoryContextSwitchTo(txs->cxt);
+	int			marks = 0;
+
+	ts->schema = s;
+	s->refcount++;
+	ts->cols = palloc(sizeof(WaCol) * s->nfields);
+	for (int i = 0; i < s->nfields; i++)
+	{
+		wacol_init(&ts->cols[i], &s->fields[i]);
+		marks += wacol_mark_size(&ts->cols[i]);
+	}
+	ts->mark = palloc(sizeof(int) * marks);
+	ts->rows = 0;
+	MemoryContextSwitchTo(old);
+}
+
+/* Writes the table's collected rows (or, for a truncate, no rows) as one chunk message. */
+static void
+emit_chunk(LogicalDecodingContext *ctx, W2AData *data, TableState *ts, int kind, bool last)
+{
+	RelSchema  *s = ts->schema;
+	StringInfo	out;
+	int			len_pos;
+	int			start;
+
+	send_begin(ctx, data);
+	send_relation_if_needed(ctx, data, s);
+
+	OutputPluginPrepareWrite(ctx, true);
+	out = ctx->out;
+	pq_sendbyte(out, 'A');
+	pq_sendbyte(out, (uint8) kind);
+	pq_sendbyte(out, kind == W2A_CHUNK_TRUNCATE ? ts->truncate_options : 0);
+	pq_sendint32(out, s->relid);
+	pq_sendint32(out, ts->chunk);
+	pq_sendbyte(out, last ? 1 : 0);
+	pq_sendint32(out, kind == W2A_CHUNK_TRUNCATE ? 0 : (uint32) ts->rows);
+	pq_sendbytes(out, (char *) s->fp, 8);
+	len_pos = out->len;
+	pq_sendint32(out, 0);		/* stream length, patched below */
+	start = out->len;
+	appendBinaryStringInfo(out, s->schema_msg, s->schema_len);
+	if (kind == W2A_CHUNK_TRUNCATE)
+	{
+		/* an empty batch of the table's schema */
+		for (int i = 0; i < s->nfields; i++)
+			wacol_reset(&ts->cols[i]);
+		wa_write_batch(out, ts->cols, s->nfields, 0);
+	}
+	else
+		wa_write_batch(out, ts->cols, s->nfields, ts->rows);
+	wa_write_eos(out);
+	{
+		uint32		n = pg_hton32((uint32) (out->len - start));
+
+		memcpy(out->data + len_pos, &n, 4);
+	}
+	OutputPluginWrite(ctx, true);
+
+	ts->chunk++;
+	if (kind == W2A_CHUNK_TRUNCATE)
+		ts->pending_truncate = false;
+	else
+	{
+		for (int i = 0; i < s->nfields; i++)
+			wacol_reset(&ts->cols[i]);
+		ts->rows = 0;
+	}
+}
+
+/* Sends what is pending for a table before its rows continue (last = false). */
+static void
+flush_pending(LogicalDecodingContext *ctx, W2AData *data, TableState *ts)
+{
+	if (ts->pending_truncate)
+		emit_chunk(ctx, data, ts, W2A_CHUNK_TRUNCATE, false);
+	if (ts->rows > 0)
+		emit_chunk(ctx, data, ts, W2A_CHUNK_CHANGES, false);
+}
+
+static TableState *
+get_table_state(LogicalDecodingContext *ctx, W2AData *data, RelSchema *s)
+{
+	TxnState   *txs = data->txn;
+	TableState *ts = txs->recent;
+	bool		found;
+
+	if (ts == NULL || ts->relid != s->relid)
+	{
+		ts = hash_search(txs->tables, &s->relid, HASH_ENTER, &found);
+		if (!found)
+		{
+			ts->chunk = 0;
+			ts->pending_truncate = false;
+			ts->next = NULL;
+			if (txs->last)
+				txs->last->next = ts;
+			else
+				txs->first = ts;
+			txs->last = ts;
+			init_table_columns(txs, ts, s);
+		}
+		txs->recent = ts;
+	}
+	if (ts->schema != s &&
+		(ts->schema->schema_len != s->schema_len ||
+		 memcmp(ts->schema->schema_msg, s->schema_msg, s->schema_len) != 0))
+	{
+		/* The table's Arrow schema changed inside the transaction: earlier rows go out with the old one. */
+		flush_pending(ctx, data, ts);
+		release_schema(ts->schema);
+		init_table_columns(txs, ts, s);
+	}
+	return ts;
+}
+
+static uint64
+stream_size(TableState *ts)
+{
+	uint64		body = 0;
+
+	for (int i = 0; i < ts->schema->nfields; i++)
+		body += wacol_body_bytes(&ts->cols[i]);
+	return ts->schema->schema_len + ts->schema->batch_meta_len + body + 8;
+}
+
+static void
+push_text_settings(TxnState *txs)
+{
+	if (txs->guc_pushed)
+		return;
+	txs->guc_nest = NewGUCNestLevel();
+	txs->guc_pushed = true;
+	/* the settings of WalBridge's replication session, so text output matches pgoutput's */
+	(void) set_config_option("datestyle", "ISO", PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+	(void) set_config_option("timezone", "UTC", PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+	(void) set_config_option("intervalstyle", "postgres", PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+	(void) set_config_option("extra_float_digits", "3", PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+	(void) set_config_option("bytea_output", "hex", PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+}
+
+static void
+append_tuple_values(WaCol *cols, RelSchema *s, TupleDesc desc, HeapTuple tuple, const char *qualname,
+					int *unchanged, int *nunchanged, int unchanged_base)
+{
+	Datum	   *values = palloc(sizeof(Datum) * Max(desc->natts, 1));
+	bool	   *nulls = palloc(sizeof(bool) * Max(desc->natts, 1));
+
+	heap_deform_tuple(tuple, desc, values, nulls);
+	for (int i = 0; i < s->ncols; i++)
+	{
+		int			a = s->attidx[i];
+		Form_pg_attribute att = TupleDescAttr(desc, a);
+
+		if (nulls[a])
+			wacol_null(&cols[i]);
+		else if (att->attlen == -1 && VARATT_IS_EXTERNAL_ONDISK(DatumGetPointer(values[a])))
+		{
+			/* unchanged TOAST value PostgreSQL did not log: null, listed in _unchanged */
+			wacol_null(&cols[i]);
+			unchanged[(*nunchanged)++] = unchanged_base + i;
+		}
+		else
+			wa_append_value(&cols[i], s->types[i], values[a], qualname, s->names[i]);
+	}
+}
+
+static void
+append_row(TableState *ts, TupleDesc desc, char op, XLogRecPtr lsn, HeapTuple main, HeapTuple before)
+{
+	RelSchema  *s = ts->schema;
+	WaCol	   *cols = ts->cols;
+	int			n = s->ncols;
+	int		   *unchanged = palloc(sizeof(int) * 2 * Max(n, 1));
+	int			nunchanged = 0;
+	char	   *qualname = psprintf("%s.%s", s->nspname, s->relname);
+	char	   *p;
+
+	wacol_var(&cols[0], &op, 1);
+	p = wacol_fixed(&cols[1]);
+	for (int i = 0; i < 8; i++)
+		p[i] = (lsn >> (8 * i)) & 0xff;
+	append_tuple_values(&cols[2], s, desc, main, qualname, unchanged, &nunchanged, 0);
+	if (before != NULL)
+	{
+		append_tuple_values(cols[n + 2].children, s, desc, before, qualname, unchanged, &nunchanged, n);
+		wacol_struct_valid(&cols[n + 2]);
+	}
+	else
+		wacol_null(&cols[n + 2]);
+	if (nunchanged == 0)
+		wacol_null(&cols[n + 3]);
+	else
+	{
+		for (int i = 0; i < nunchanged; i++)
+		{
+			int			c = unchanged[i];
+
+			if (c < n)
+				wacol_var(&cols[n + 3].children[0], s->names[c], strlen(s->names[c]));
+			else
+			{
+				char	   *name = psprintf("_before.%s", s->names[c - n]);
+
+				wacol_var(&cols[n + 3].children[0], name, strlen(name));
+			}
+		}
+		wacol_list_end(&cols[n + 3]);
+	}
+}
+
+/* ---------------------------------------------------------------- callbacks */
+
+static void
+w2a_begin(LogicalDecodingContext *ctx, ReorderBufferTXN *txn)
+{
+	W2AData    *data = (W2AData *) ctx->output_plugin_private;
+	MemoryContext cxt = AllocSetContextCreate(ctx->context, "wal2arrow transaction",
+											  ALLOCSET_DEFAULT_SIZES);
+	TxnState   *txs = MemoryContextAllocZero(cxt, sizeof(TxnState));
+	HASHCTL		hctl;
+
+	txs->cxt = cxt;
+	txs->txn = txn;
+	hctl.keysize = sizeof(Oid);
+	hctl.entrysize = sizeof(TableState);
+	hctl.hcxt = cxt;
+	txs->tables = hash_create("wal2arrow transaction tables", 16, &hctl,
+							  HASH_ELEM | HASH_CONTEXT | HASH_BLOBS);
+	data->txn = txs;
+}
+
+static void
+w2a_change(LogicalDecodingContext *ctx, ReorderBufferTXN *txn, Relation relation,
+		   ReorderBufferChange *change)
+{
+	W2AData    *data = (W2AData *) ctx->output_plugin_private;
+	RelEntry   *entry;
+	RelSchema  *s;
+	TableState *ts;
+	MemoryContext old;
+	HeapTuple	newtup,
+				oldtup,
+				main,
+				before = NULL;
+	char		op;
+
+	if (!is_publishable_relation(relation))
+		return;
+	entry = get_rel_entry(data, relation);
+	newtup = change->data.tp.newtuple ? &change->data.tp.newtuple->tuple : NULL;
+	oldtup = change->data.tp.oldtuple ? &change->data.tp.oldtuple->tuple : NULL;
+	switch (change->action)
+	{
+		case REORDER_BUFFER_CHANGE_INSERT:
+			if (!entry->pubinsert || newtup == NULL)
+				return;
+			op = 'c';
+			main = newtup;
+			break;
+		case REORDER_BUFFER_CHANGE_UPDATE:
+			if (!entry->pubupdate || newtup == NULL)
+				return;
+			op = 'u';
+			main = newtup;
+			before = oldtup;
+			break;
+		case REORDER_BUFFER_CHANGE_DELETE:
+			if (!entry->pubdelete || oldtup == NULL)
+				return;			/* pgoutput does not send a delete without the old key */
+			op = 'd';
+			main = oldtup;
+			break;
+		default:
+			return;
+	}
+
+	old = MemoryContextSwitchTo(data->context);
+	s = entry_schema(data, entry, relation);
+	ts = get_table_state(ctx, data, s);
+	if (ts->pending_truncate)
+		emit_chunk(ctx, data, ts, W2A_CHUNK_TRUNCATE, false);
+	if (data->max_rows > 0 && ts->rows >= data->max_rows)
+		emit_chunk(ctx, data, ts, W2A_CHUNK_CHANGES, false);
+	if (ts->schema->has_fallback)
+		push_text_settings(data->txn);
+
+	if (ts->rows > 0 && data->max_bytes > 0)
+	{
+		int		   *m = ts->mark;
+
+		for (int i = 0; i < ts->schema->nfields; i++)
+			m = wacol_mark(&ts->cols[i], m);
+		append_row(ts, RelationGetDescr(relation), op, change->lsn, main, before);
+		if (stream_size(ts) > (uint64) data->max_bytes)
+		{
+			const int  *r = ts->mark;
+
+			for (int i = 0; i < ts->schema->nfields; i++)
+				r = wacol_rollback(&ts->cols[i], r);
+			emit_chunk(ctx, data, ts, W2A_CHUNK_CHANGES, false);
+			append_row(ts, RelationGetDescr(relation), op, change->lsn, main, before);
+		}
+	}
+	else
+		append_row(ts, RelationGetDescr(relation), op, change->lsn, main, before);
+	ts->rows++;
+
+	MemoryContextSwitchTo(old);
+	MemoryContextReset(data->context);
+}
+
+static void
+w2a_truncate(LogicalDecodingContext *ctx, ReorderBufferTXN *txn, int nrelations,
+			 Relation relations[], ReorderBufferChange *change)
+{
+	W2AData    *data = (W2AData *) ctx->output_plugin_private;
+	MemoryContext old = MemoryContextSwitchTo(data->context);
+	RelSchema **schemas = palloc(sizeof(RelSchema *) * Max(nrelations, 1));
+	int			n = 0;
+	uint8		options = 0;
+
+	if (change->data.truncate.cascade)
+		options |= W2A_TRUNCATE_CASCADE;
+	if (change->data.truncate.restart_seqs)
+		options |= W2A_TRUNCATE_RESTART_IDENTITY;
+
+	for (int i = 0; i < nrelations; i++)
+	{
+		RelEntry   *entry;
+
+		if (!is_publishable_relation(relations[i]))
+			continue;
+		entry = get_rel_entry(data, relations[i]);
+		if (!entry->pubtruncate)
+			continue;
+		schemas[n++] = entry_schema(data, entry, relations[i]);
+	}
+
+	if (n > 0)
+	{
+		send_begin(ctx, data);
+		OutputPluginPrepareWrite(ctx, false);
+		pq_sendbyte(ctx->out, 'T');
+		pq_sendbyte(ctx->out, options);
+		pq_sendint32(ctx->out, (uint32) n);
+		for (int i = 0; i < n; i++)
+			pq_sendint32(ctx->out, schemas[i]->relid);
+		OutputPluginWrite(ctx, false);
+
+		for (int i = 0; i < n; i++)
+		{
+			TableState *ts = get_table_state(ctx, data, schemas[i]);
+
+			flush_pending(ctx, data, ts);
+			ts->pending_truncate = true;
+			ts->truncate_options = options;
+		}
+	}
+	MemoryContextSwitchTo(old);
+	MemoryContextReset(data->context);
+}
+
+static void
+w2a_message(LogicalDecodingContext *ctx, ReorderBufferTXN *txn, XLogRecPtr message_lsn,
+			bool transactional, const char *prefix, Size sz, const char *message)
+{
+	W2AData    *data = (W2AData *) ctx->output_plugin_private;
+
+	if (!data->messages)
+		return;
+	if (transactional)
+		send_begin(ctx, data);
+	OutputPluginPrepareWrite(ctx, true);
+	pq_sendbyte(ctx->out, 'M');
+	pq_sendbyte(ctx->out, transactional ? 1 : 0);
+	pq_sendint64(ctx->out, message_lsn);
+	send_string16(ctx->out, prefix);
+	pq_sendint32(ctx->out, (uint32) sz);
+	pq_sendbytes(ctx->out, message, sz);
+	OutputPluginWrite(ctx, true);
+}
+
+static void
+w2a_commit(LogicalDecodingContext *ctx, ReorderBufferTXN *txn, XLogRecPtr commit_lsn)
+{
+	W2AData    *data = (W2AData *) ctx->output_plugin_private;
+	TxnState   *txs = data->txn;
+	MemoryContext old = MemoryContextSwitchTo(data->context);
+
+	if (txs == NULL)
+		elog(ERROR, "wal2arrow: commit without begin");
+	for (TableState *ts = txs->first; ts != NULL; ts = ts->next)
+	{
+		if (ts->pending_truncate)
+			emit_chunk(ctx, data, ts, W2A_CHUNK_TRUNCATE, true);
+		else if (ts->rows > 0)
+			emit_chunk(ctx, data, ts, W2A_CHUNK_CHANGES, true);
+	}
+
+	OutputPluginUpdateProgress(ctx, !txs->begin_sent);
+	if (txs->begin_sent)
+	{
+		OutputPluginPrepareWrite(ctx, true);
+		pq_sendbyte(ctx->out, 'C');
+		pq_sendbyte(ctx->out, 0);	/* flags */
+		pq_sendint64(ctx->out, commit_lsn);
+		pq_sendint64(ctx->out, txn->end_lsn);
+		pq_sendint64(ctx->out, txn->xact_time.commit_time);
+		OutputPluginWrite(ctx, true);
+	}
+
+	if (txs->guc_pushed)
+		AtEOXact_GUC(true, txs->guc_nest);
+	for (TableState *ts = txs->first; ts != NULL; ts = ts->next)
+		release_schema(ts->schema);
+	data->txn = NULL;
+	MemoryContextSwitchTo(old);
+	MemoryContextReset(data->context);
+	MemoryContextDelete(txs->cxt);
+}

@@ -1,0 +1,84 @@
+/*-------------------------------------------------------------------------
+ * wal2arrow.h
+ *		Shared declarations of the wal2arrow output plugin.
+ *-------------------------------------------------------------------------
+ */
+#ifndef WAL2ARROW_H
+#define WAL2ARROW_H
+
+#include "postgres.h"
+#include "utils/relcache.h"
+
+#include "arrow.h"
+
+/* How values of a column are converted (mirrors PgValueKind in PgTypeMapping.cs). */
+typedef enum WaKind
+{
+	WK_BOOL,
+	WK_INT16,
+	WK_INT32,
+	WK_INT64,
+	WK_OID,
+	WK_FLOAT32,
+	WK_FLOAT64,
+	WK_DECIMAL,
+	WK_NUMERIC_TEXT,
+	WK_TEXT,
+	WK_BYTEA,
+	WK_DATE,
+	WK_TIMESTAMP,
+	WK_TIMESTAMPTZ,
+	WK_TIME,
+	WK_INTERVAL,
+	WK_UUID,
+	WK_JSON,
+	WK_JSONB,
+	WK_FALLBACK,
+	WK_ARRAY
+} WaKind;
+
+typedef struct WaColType
+{
+	WaKind		kind;
+	Oid			typoid;
+	int32		typmod;
+	char	   *pgname;			/* pg.type metadata */
+	const char *extension;		/* ARROW:extension:name or NULL */
+	int			precision;		/* decimal */
+	int			scale;
+	int			bitwidth;
+	Oid			outfunc;		/* output function for text conversions */
+	struct WaColType *elem;		/* arrays */
+	int16		elemlen;
+	bool		elembyval;
+	char		elemalign;
+} WaColType;
+
+/* The Arrow shape of one relation (as ChangeBatchBuilder builds it). */
+typedef struct RelSchema
+{
+	MemoryContext cxt;
+	int			refcount;
+	Oid			relid;
+	char	   *nspname;
+	char	   *relname;
+	char		replident;
+	int			ncols;			/* published table columns */
+	int		   *attidx;			/* tuple descriptor index of each column */
+	char	  **names;
+	WaColType **types;
+	WaField    *fields;			/* nfields = ncols + 4 */
+	int			nfields;
+	const char **meta;
+	int			nmeta;
+	char	   *schema_msg;		/* framed schema message */
+	int			schema_len;
+	uint8		fp[8];			/* schema fingerprint */
+	int			batch_meta_len; /* framed record batch metadata size */
+	bool		has_fallback;	/* needs the fixed text-output settings */
+} RelSchema;
+
+extern RelSchema *wa_build_rel_schema(Relation rel, MemoryContext parent);
+extern void wa_append_value(WaCol *col, WaColType *t, Datum d, const char *relname, const char *colname);
+
+#endif

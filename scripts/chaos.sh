@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# Crash and fault scenarios with the exactly-once checks (see src/Connector/Cli/ChaosCommand.cs).
+#   scripts/chaos.sh --quick     each scenario once (a few minutes)
+#   scripts/chaos.sh             three rounds
+# Prints one line per scenario and ends with "scenarios: N, violations: M"; exit 0 only with no violation.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+exec "$root/connector" chaos "$@"

@@ -1,0 +1,438 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Runtime.InteropServices;
+using System.Text;
+using Confluent.Kafka;
+using Npgsql;
+using WalBridge.Broker;
+using WalBridge.Connector.Configuration;
+using WalBridge.Connector.Diagnostics;
+using WalBridge.Connector.Embedded;
+using WalBridge.Connector.Kafka;
+using WalBridge.Connector.Pipeline;
+using WalBridge.Connector.Verification;
+using WalBridge.Offsets;
+
+namespace WalBridge.Connector.Cli;
+
+/// <summary>
+/// <c>connector chaos</c>: crash and fault scenarios against a real PostgreSQL and the local broker
+/// while a workload runs, then the exactly-once checks. The connector runs as a child process and
+/// is killed with SIGKILL at every fault point and at random moments; PostgreSQL is restarted once
+/// and a broker taken down and up once. After every crash a new producer with the connector's
+/// transactional id fences the dead one, and the slot's <c>confirmed_flush_lsn</c> must not be past the
+/// position committed in Kafka. At the end: <c>verify</c> (every table rebuilt from its topic equals the
+/// source, no duplicates, order kept) and non-vacuity (aborted records exist that read_committed hides,
+/// every fault point fired). Prints one line per scenario and <c>scenarios: N, violations: M</c>.
+/// </summary>
+internal static partial class ChaosCommand
+{
+    private const string Database = "chaos";
+
+    public static async Task<int> RunAsync(string[] args)
+    {
+        var options = new CliArguments(args, ["--rounds", "--plugin", "--seed"], ["--quick", "--keep-logs"]);
+        var quick = options.Flag("--quick");
+        var rounds = options.Int("--rounds", quick ? 1 : 3, 1, 100);
+        var plugin = options.Value("--plugin") ?? "pgoutput";
+        if (plugin != "pgoutput")
+            throw new UsageException($"--plugin {plugin}: this build streams with pgoutput only.");
+        var random = new Random(options.Int("--seed", 20261121, 0, int.MaxValue));
+        var clock = Stopwatch.StartNew();
+        var logs = Path.Combine(Path.GetTempPath(), $"walbridge-chaos-{DateTime.UtcNow:yyyyMMdd-HHmmss}");
+        Directory.CreateDirectory(logs);
+        var violations = new List<string>();
+        var scenarios = 0;
+        void Report(string scenario, string? violation, string detail)
+        {
+            scenarios++;
+            if (violation is null)
+            {
+                Console.WriteLine($"[{clock.Elapsed.TotalSeconds,6:F1}s] scenario {scenarios,2} {scenario}: ok ({detail})");
+            }
+            else
+            {
+                violations.Add($"{scenario}: {violation}");
+                Console.WriteLine($"[{clock.Elapsed.TotalSeconds,6:F1}s] scenario {scenarios,2} {scenario}: VIOLATION: {violation} ({detail})");
+            }
+        }
+
+        Console.WriteLine($"chaos: {(quick ? "quick" : "full")} run, {rounds} round(s); connector logs in {logs}");
+        await using var postgres = await TemporaryPostgres.StartAsync(new Dictionary<string, string> { ["wal_sender_timeout"] = "20s" });
+        await using var broker = await LocalBroker.StartAsync(3);
+        await postgres.ExecuteAsync($"CREATE DATABASE {Database}");
+        await postgres.ExecuteAsync(ChaosWorkload.Schema, Database);
+        var state = Path.Combine(logs, "state");
+        var configFile = Path.Combine(logs, "connector.properties");
+        var values = new Dictionary<string, string>
+        {
+            ["name"] = "chaos",
+            ["database.hostname"] = postgres.Host,
+            ["database.port"] = postgres.Port.ToString(CultureInfo.InvariantCulture),
+            ["database.user"] = postgres.User,
+            ["database.dbname"] = Database,
+            ["database.sslmode"] = "disable",
+            ["topic.prefix"] = "chaos",
+            ["state.dir"] = state,
+            ["heartbeat.interval.ms"] = "1000",
+            ["transaction.max.source.transactions"] = "20",
+            ["kafka.bootstrap.servers"] = broker.BootstrapServers,
+            ["kafka.message.max.bytes"] = "300000",
+        };
+        await File.WriteAllLinesAsync(configFile, values.Select(kv => $"{kv.Key}={kv.Value}"));
+        var config = ConnectorConfig.FromDictionary(values);
+
+        using var stopWorkload = new CancellationTokenSource();
+        using var workload = new ChaosWorkload(postgres.ConnectionString(Database), random.Next());
+        var workloadTask = workload.RunAsync(stopWorkload.Token);
+        var firedPoints = new HashSet<FaultPoint>();
+        try
+        {
+            // The first start creates the slot; the workload waits for it.
+            await using (var first = ConnectorProcess.Start(configFile, null, Path.Combine(logs, "00-first-start.log")))
+            {
+                await first.WaitForOutputAsync("Streaming slot", TimeSpan.FromSeconds(60));
+                workload.Enable();
+                await Task.Delay(2000);
+                first.Kill();
+            }
+            await CheckAckSafetyAsync(config, postgres, "first start", Report);
+
+            for (var round = 1; round <= rounds; round++)
+            {
+                foreach (var point in Enum.GetValues<FaultPoint>())
+                {
+                    var hit = random.Next(2, 5);
+                    var spec = point == FaultPoint.MidProduce
+                        ? $"{FaultInjection.NameOf(point)}@{hit}:{random.Next(1, 3)}"
+                        : $"{FaultInjection.NameOf(point)}@{hit}";
+                    var log = Path.Combine(logs, $"r{round}-{FaultInjection.NameOf(point)}.log");
+                    await using var connector = ConnectorProcess.Start(configFile, spec, log);
+                    var exited = await connector.WaitForExitAsync(TimeSpan.FromSeconds(90));
+                    var fired = exited && connector.Output.Contains($"fault point {FaultInjection.NameOf(point)} reached", StringComparison.Ordinal);
+                    if (fired)
+                        firedPoints.Add(point);
+                    else
+                        connector.Kill();
+                    var scenario = $"kill -9 at {spec}";
+                    if (!fired)
+                        Report(scenario, $"the fault point did not fire within 90 s (exited: {exited}); see {log}", "");
+                    else
+                        await CheckAckSafetyAsync(config, postgres, scenario, Report);
+                }
+
+                for (var i = 0; i < (quick ? 2 : 4); i++)
+                {
+                    var delay = TimeSpan.FromMilliseconds(random.Next(1500, 6000));
+                    await using (var connector = ConnectorProcess.Start(configFile, null, Path.Combine(logs, $"r{round}-random-{i}.log")))
+                    {
+                        await Task.Delay(delay);
+                        connector.Kill();
+                    }
+                    await CheckAckSafetyAsync(config, postgres, $"kill -9 after {delay.TotalSeconds:F1} s", Report);
+                }
+
+                if (round == 1)
+                {
+                    await using (var connector = ConnectorProcess.Start(configFile, null, Path.Combine(logs, "postgres-restart.log")))
+                    {
+                        await connector.WaitForOutputAsync("Streaming slot", TimeSpan.FromSeconds(60));
+                        await Task.Delay(1500);
+                        workload.Pause();
+                        await postgres.RestartAsync(immediate: true);
+                        workload.Resume();
+                        var recovered = await WaitForAcknowledgedProgressAsync(postgres, connector, TimeSpan.FromSeconds(90));
+                        connector.Kill();
+                        await CheckAckSafetyAsync(config, postgres, "PostgreSQL crash-restart while streaming", Report,
+                            recovered ? null : $"the connector did not resume after the restart; see {connector.LogPath}");
+                    }
+
+                    await using (var connector = ConnectorProcess.Start(configFile, null, Path.Combine(logs, "broker-down-up.log")))
+                    {
+                        await connector.WaitForOutputAsync("Streaming slot", TimeSpan.FromSeconds(60));
+                        await Task.Delay(1000);
+                        for (var id = 1; id <= 3; id++)
+                            await broker.BrokerDownAsync(id);
+                        await Task.Delay(4000);
+                        for (var id = 1; id <= 3; id++)
+                            await broker.BrokerUpAsync(id);
+                        var recovered = await WaitForAcknowledgedProgressAsync(postgres, connector, TimeSpan.FromSeconds(120));
+                        connector.Kill();
+                        await CheckAckSafetyAsync(config, postgres, "all brokers down for 4 s, then up", Report,
+                            recovered ? null : $"the connector did not resume after the brokers came back; see {connector.LogPath}");
+                    }
+                }
+            }
+
+            // Quiesce: stop the workload, let a healthy connector catch up, stop it with SIGTERM.
+            await stopWorkload.CancelAsync();
+            await workloadTask;
+            var floor = await workload.LastPositionAsync();
+            await using (var final = ConnectorProcess.Start(configFile, null, Path.Combine(logs, "final.log")))
+            {
+                var caughtUp = await WaitForConfirmedAsync(postgres, floor, final, TimeSpan.FromSeconds(180));
+                final.Terminate();
+                var exited = await final.WaitForExitAsync(TimeSpan.FromSeconds(45));
+                var detail = $"{workload.Transactions:N0} workload transactions, slot confirmed through {floor}";
+                if (!caughtUp)
+                    Report("final catch-up", $"the connector did not catch up to {floor} within 180 s; see {final.LogPath}", detail);
+                else if (!exited || final.ExitCode != 0)
+                    Report("final catch-up and SIGTERM", $"the connector did not exit 0 within 45 s of SIGTERM (exited: {exited}, code {(exited ? final.ExitCode : -1)}); see {final.LogPath}", detail);
+                else
+                    Report("final catch-up and SIGTERM", null, detail + ", exit 0");
+            }
+            await CheckAckSafetyAsync(config, postgres, "after the final stop", Report);
+
+            var report = await PipelineVerifier.VerifyAsync(config, line => Console.WriteLine($"         {line}"), CancellationToken.None);
+            Report("verify (read_committed replay equals the source, no duplicates, order, offsets)",
+                report.Passed ? null : "verification failed (details above)",
+                $"{report.Tables.Count} tables, {report.Tables.Sum(t => t.SourceRows):N0} rows, {report.Tables.Sum(t => t.Changes):N0} changes, offsets at {report.LatestOffset?.CommitLsn}");
+
+            var (committed, uncommitted) = await Task.Run(() => CountRecords(config, broker.BootstrapServers));
+            Report("non-vacuity: aborted Kafka transactions exist and read_committed hides them",
+                uncommitted > committed ? null : $"read_uncommitted saw {uncommitted} records, read_committed {committed}: no aborted records, the crashes tested nothing",
+                $"read_uncommitted {uncommitted:N0} records, read_committed {committed:N0}");
+            var missing = Enum.GetValues<FaultPoint>().Where(p => !firedPoints.Contains(p)).ToList();
+            Report("non-vacuity: every fault point fired",
+                missing.Count == 0 ? null : $"never fired: {string.Join(", ", missing.Select(FaultInjection.NameOf))}",
+                string.Join(", ", firedPoints.Select(FaultInjection.NameOf)));
+        }
+        finally
+        {
+            await stopWorkload.CancelAsync();
+            try
+            {
+                await workloadTask;
+            }
+            catch (Exception e) when (e is OperationCanceledException or NpgsqlException)
+            {
+            }
+        }
+
+        Console.WriteLine($"scenarios: {scenarios}, violations: {violations.Count}");
+        if (violations.Count == 0 && !options.Flag("--keep-logs"))
+            Directory.Delete(logs, recursive: true);
+        return violations.Count == 0 ? 0 : 1;
+    }
+
+    /// <summary>
+    /// Fences the dead instance (a producer with its transactional id ends its open transaction),
+    /// then checks the ack-safety invariant: the slot's confirmed_flush_lsn is not past the position
+    /// committed in Kafka.
+    /// </summary>
+    private static async Task CheckAckSafetyAsync(ConnectorConfig config, TemporaryPostgres postgres, string scenario,
+        Action<string, string?, string> report, string? earlierViolation = null)
+    {
+        await Task.Run(() =>
+        {
+            KafkaNative.EnsureLoaded();
+            using var fence = new ProducerBuilder<byte[]?, byte[]?>(new ProducerConfig(config.Kafka.ToDictionary(kv => kv.Key, kv => kv.Value))
+            {
+                TransactionalId = $"walbridge-{config.Name}",
+                EnableIdempotence = true,
+            }).Build();
+            fence.InitTransactions(TimeSpan.FromSeconds(60));
+        });
+        var offset = await Task.Run(() => OffsetsTopicReader.ReadLatest(config.Kafka, config.OffsetsTopic,
+            new OffsetKey(config.Name, config.SlotName, config.DatabaseName), CancellationToken.None));
+        var confirmedText = await postgres.ScalarAsync<string?>(
+            $"SELECT confirmed_flush_lsn::text FROM pg_replication_slots WHERE slot_name = '{config.SlotName}'", Database);
+        var confirmed = confirmedText is null ? Lsn.Zero : Lsn.Parse(confirmedText);
+        var kafka = offset?.CommitLsn ?? Lsn.Zero;
+        var detail = $"slot confirmed {confirmed}, Kafka committed {kafka}";
+        if (earlierViolation is not null)
+            report(scenario, earlierViolation, detail);
+        else if (confirmed > kafka)
+            report(scenario, $"ack safety: the slot is confirmed through {confirmed}, past the position committed in Kafka ({kafka})", detail);
+        else
+            report(scenario, null, detail);
+    }
+
+    private static async Task<bool> WaitForAcknowledgedProgressAsync(TemporaryPostgres postgres, ConnectorProcess connector, TimeSpan timeout)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        while (DateTime.UtcNow < deadline)
+        {
+            try
+            {
+                var target = Lsn.Parse(await postgres.ScalarAsync<string>("SELECT pg_current_wal_insert_lsn()::text", Database));
+                return await WaitForConfirmedAsync(postgres, target, connector, deadline - DateTime.UtcNow);
+            }
+            catch (NpgsqlException)
+            {
+                await Task.Delay(500);
+            }
+        }
+        return false;
+    }
+
+    /// <summary>Waits until the slot is confirmed through <paramref name="target"/> (acknowledged, so committed in Kafka).</summary>
+    private static async Task<bool> WaitForConfirmedAsync(TemporaryPostgres postgres, Lsn target, ConnectorProcess connector, TimeSpan timeout)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        while (DateTime.UtcNow < deadline && !connector.HasExited)
+        {
+            try
+            {
+                var text = await postgres.ScalarAsync<string?>("SELECT confirmed_flush_lsn::text FROM pg_replication_slots WHERE slot_name = 'walbridge_chaos'", Database);
+                if (text is not null && Lsn.Parse(text) >= target)
+                    return true;
+            }
+            catch (NpgsqlException)
+            {
+            }
+            await Task.Delay(250);
+        }
+        return false;
+    }
+
+    private static (long Committed, long Uncommitted) CountRecords(ConnectorConfig config, string bootstrap)
+    {
+        long Count(IsolationLevel isolation)
+        {
+            var consumerConfig = new ConsumerConfig
+            {
+                BootstrapServers = bootstrap,
+                GroupId = $"walbridge-chaos-count-{Guid.NewGuid():N}",
+                EnableAutoCommit = false,
+                IsolationLevel = isolation,
+                EnablePartitionEof = true,
+                AutoOffsetReset = AutoOffsetReset.Earliest,
+            };
+            long total = 0;
+            foreach (var table in ChaosWorkload.Tables)
+            {
+                using var consumer = new ConsumerBuilder<byte[]?, byte[]?>(consumerConfig).Build();
+                consumer.Assign(new TopicPartitionOffset(config.TopicFor("public", table), 0, Offset.Beginning));
+                var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
+                while (DateTime.UtcNow < deadline)
+                {
+                    var result = consumer.Consume(TimeSpan.FromMilliseconds(200));
+                    if (result is null)
+                        continue;
+                    if (result.IsPartitionEOF)
+                        break;
+                    total++;
+                }
+            }
+            return total;
+        }
+        return (Count(IsolationLevel.ReadCommitted), Count(IsolationLevel.ReadUncommitted));
+    }
+
+    /// <summary>The connector as a child process (<c>run --config</c>), its output captured to a log file.</summary>
+    private sealed partial class ConnectorProcess : IAsyncDisposable
+    {
+        private readonly Process _process;
+        private readonly StringBuilder _output = new();
+        private readonly StreamWriter _log;
+
+        private ConnectorProcess(Process process, string logPath)
+        {
+            _process = process;
+            LogPath = logPath;
+            _log = new StreamWriter(logPath) { AutoFlush = true };
+        }
+
+        public string LogPath { get; }
+        public bool HasExited => _process.HasExited;
+        public int ExitCode => _process.ExitCode;
+
+        public string Output
+        {
+            get
+            {
+                lock (_output)
+                    return _output.ToString();
+            }
+        }
+
+        public static ConnectorProcess Start(string configFile, string? fault, string logPath)
+        {
+            var start = new ProcessStartInfo("dotnet")
+            {
+                RedirectStandardOutput = true,
+                RedirectStandardError = true,
+                UseShellExecute = false,
+            };
+            start.ArgumentList.Add(typeof(ChaosCommand).Assembly.Location);
+            start.ArgumentList.Add("run");
+            start.ArgumentList.Add("--config");
+            start.ArgumentList.Add(configFile);
+            if (fault is not null)
+                start.Environment[FaultInjection.EnvironmentVariable] = fault;
+            var process = Process.Start(start) ?? throw new InvalidOperationException("could not start the connector");
+            var connector = new ConnectorProcess(process, logPath);
+            process.OutputDataReceived += (_, e) => connector.Append(e.Data);
+            process.ErrorDataReceived += (_, e) => connector.Append(e.Data);
+            process.BeginOutputReadLine();
+            process.BeginErrorReadLine();
+            return connector;
+        }
+
+        private void Append(string? line)
+        {
+            if (line is null)
+                return;
+            lock (_output)
+            {
+                _output.AppendLine(line);
+                _log.WriteLine(line);
+            }
+        }
+
+        public async Task WaitForOutputAsync(string text, TimeSpan timeout)
+        {
+            var deadline = DateTime.UtcNow + timeout;
+            while (!Output.Contains(text, StringComparison.Ordinal))
+            {
+                if (_process.HasExited || DateTime.UtcNow > deadline)
+                    throw new TimeoutException($"The connector did not print '{text}' (exited: {_process.HasExited}); see {LogPath}");
+                await Task.Delay(100);
+            }
+        }
+
+        public async Task<bool> WaitForExitAsync(TimeSpan timeout)
+        {
+            using var cancel = new CancellationTokenSource(timeout);
+            try
+            {
+                await _process.WaitForExitAsync(cancel.Token);
+                return true;
+            }
+            catch (OperationCanceledException)
+            {
+                return false;
+            }
+        }
+
+        /// <summary>SIGKILL: no cleanup, like a crash.</summary>
+        public void Kill()
+        {
+            if (!_process.HasExited)
+            {
+                _ = KillProcess(_process.Id, 9);
+                _process.WaitForExit(10_000);
+            }
+        }
+
+        /// <summary>SIGTERM: the graceful stop a service manager sends.</summary>
+        public void Terminate()
+        {
+            if (!_process.HasExited)
+                _ = KillProcess(_process.Id, 15);
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            Kill();
+            await Task.Delay(50);
+            lock (_output)
+                _log.Dispose();
+            _process.Dispose();
+        }
+
+        [LibraryImport("libc", EntryPoint = "kill")]
+        private static partial int KillProcess(int pid, int signal);
+    }
+}

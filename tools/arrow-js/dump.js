@@ -1,0 +1,144 @@
+#!/usr/bin/env node
+// Decodes Arrow IPC streams with apache-arrow (the independent reader) and prints one JSON document per file:
+//   { "fields": [field…], "metadata": [[key, value]…], "rows": n, "columns": [[cell…]…] }
+// field = { "name", "type" (apache-arrow's type string), "typeId" (Arrow's Type enum name), "nullable",
+//           "metadata": [[key, value]…], "dictionary": null | { "id", "indexType" }, "children": [field…] }
+// Cells are exact, JSON-safe renderings of the raw Arrow values (never rounded through JS numbers):
+//   null → null; bool → true/false; int8…int32, uint8…uint32 → number; int64/uint64 → decimal string;
+//   float → number, or "NaN", "Infinity", "-Infinity", "-0"; utf8 → string; binary, fixed_size_binary → lowercase hex;
+//   decimal → unscaled integer as decimal string; date32/date64, time, timestamp, duration → the stored integer as a
+//   decimal string (days, or units of the type); interval year_month → months; day_time → [days, ms];
+//   month_day_nano → [months, days, "nanoseconds"]; list/fixed_size_list → [cells]; struct → [member cells];
+//   map → [[key cell, value cell]…]; dictionary → the cell of the dictionary value.
+// Usage: node dump.js <stream file>…   (one JSON document per line)
+'use strict';
+const fs = require('fs');
+const { tableFromIPC, Type, makeVector } = require('apache-arrow');
+
+const typeName = (t) => Type[t.typeId] ?? String(t.typeId);
+
+function describe(field) {
+  const t = field.type;
+  const dict = t.typeId === Type.Dictionary ? t : null;
+  const valueType = dict ? dict.dictionary : t;
+  return {
+    name: field.name,
+    type: String(valueType),
+    typeId: typeName(valueType),
+    nullable: field.nullable,
+    metadata: [...field.metadata],
+    dictionary: dict ? { id: dict.id, indexType: String(dict.indices) } : null,
+    children: (valueType.children ?? []).map(describe),
+  };
+}
+
+const hex = (bytes) => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('hex');
+
+function signedLittleEndian(bytes) {
+  let v = 0n;
+  for (let k = bytes.length - 1; k >= 0; k--) v = (v << 8n) | BigInt(bytes[k]);
+  const bits = BigInt(bytes.length * 8);
+  if (bytes.length && bytes[bytes.length - 1] & 0x80) v -= 1n << bits;
+  return v;
+}
+
+function fixedWidth(t) {
+  switch (t.typeId) {
+    case Type.Decimal: return t.bitWidth / 8;
+    case Type.Date: return t.unit === 0 ? 4 : 8;
+    case Type.Time: return t.bitWidth / 8;
+    case Type.Timestamp: case Type.Duration: return 8;
+    case Type.Interval: return t.unit === 0 ? 4 : t.unit === 1 ? 8 : 16;
+    default: return 0;
+  }
+}
+
+// The chunk (Data) holding slot i of a vector and the slot's index inside that chunk.
+function locate(vec, i) {
+  for (const d of vec.data) {
+    if (i < d.length) return [d, i];
+    i -= d.length;
+  }
+  throw new Error('index out of range');
+}
+
+function rawBytes(vec, i, width) {
+  const [d, j] = locate(vec, i);
+  const v = d.values;
+  const all = new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
+  const start = (d.offset + j) * width;
+  return all.subarray(start, start + width);
+}
+
+function cell(vec, i) {
+  if (!vec.isValid(i)) return null;
+  const t = vec.type;
+  switch (t.typeId) {
+    case Type.Null: return null;
+    case Type.Bool: return vec.get(i);
+    case Type.Int: {
+      const x = vec.get(i);
+      return typeof x === 'bigint' ? x.toString() : x;
+    }
+    case Type.Float: {
+      const x = vec.get(i);
+      if (Number.isNaN(x)) return 'NaN';
+      if (x === Infinity) return 'Infinity';
+      if (x === -Infinity) return '-Infinity';
+      if (Object.is(x, -0)) return '-0';
+      return x;
+    }
+    case Type.Utf8: case Type.LargeUtf8: return vec.get(i);
+    case Type.Binary: case Type.LargeBinary: case Type.FixedSizeBinary: return hex(vec.get(i));
+    case Type.Decimal: case Type.Date: case Type.Time: case Type.Timestamp: case Type.Duration: case Type.Interval: {
+      const bytes = rawBytes(vec, i, fixedWidth(t));
+      if (t.typeId === Type.Interval) {
+        const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+        if (t.unit === 0) return dv.getInt32(0, true);
+        if (t.unit === 1) return [dv.getInt32(0, true), dv.getInt32(4, true)];
+        return [dv.getInt32(0, true), dv.getInt32(4, true), dv.getBigInt64(8, true).toString()];
+      }
+      return signedLittleEndian(bytes).toString();
+    }
+    case Type.List: case Type.LargeList: case Type.FixedSizeList: {
+      const v = vec.get(i);
+      const out = [];
+      for (let k = 0; k < v.length; k++) out.push(cell(v, k));
+      return out;
+    }
+    case Type.Struct:
+      return t.children.map((_, k) => cell(vec.getChildAt(k), i));
+    case Type.Map: {
+      const [d, j] = locate(vec, i);
+      const entries = makeVector(d.children[0]);
+      const start = d.valueOffsets[d.offset + j], end = d.valueOffsets[d.offset + j + 1];
+      const keys = entries.getChildAt(0), values = entries.getChildAt(1);
+      const out = [];
+      for (let k = start; k < end; k++) out.push([cell(keys, k), cell(values, k)]);
+      return out;
+    }
+    case Type.Dictionary: {
+      const [d, j] = locate(vec, i);
+      const index = d.values[d.offset + j];
+      return cell(d.dictionary, Number(index));
+    }
+    default:
+      throw new Error(`dump.js: unsupported Arrow type ${String(t)}`);
+  }
+}
+
+for (const file of process.argv.slice(2)) {
+  const table = tableFromIPC(fs.readFileSync(file));
+  const columns = table.schema.fields.map((_, c) => {
+    const vec = table.getChildAt(c);
+    const out = new Array(table.numRows);
+    for (let i = 0; i < table.numRows; i++) out[i] = cell(vec, i);
+    return out;
+  });
+  process.stdout.write(JSON.stringify({
+    fields: table.schema.fields.map(describe),
+    metadata: [...table.schema.metadata],
+    rows: table.numRows,
+    columns,
+  }) + '\n');
+}
