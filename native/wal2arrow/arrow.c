@@ -350,6 +350,10 @@ encode_type(FB *b, const WaField *f)
 			fb_start_table(b, 1);
 			fb_add32(b, 0, f->p1);
 			return fb_end_table(b);
+		case WA_T_MAP:
+			fb_start_table(b, 1);
+			fb_add8(b, 0, f->p1 ? 1 : 0);
+			return fb_end_table(b);
 		default:				/* bool, binary, utf8, list, struct */
 			fb_start_table(b, 0);
 			return fb_end_table(b);
@@ -506,6 +510,7 @@ wacol_init(WaCol *col, const WaField *f)
 			col->kind = WA_COL_VAR;
 			break;
 		case WA_T_LIST:
+		case WA_T_MAP:			/* a list of entries structs */
 			col->kind = WA_COL_LIST;
 			break;
 		case WA_T_STRUCT:

@@ -30,6 +30,7 @@
 #define WA_T_LIST		12
 #define WA_T_STRUCT		13
 #define WA_T_FSB		15
+#define WA_T_MAP		17
 
 /* growable byte buffer (allocations stay in the context of the first allocation) */
 typedef struct WaBuf
@@ -60,7 +61,8 @@ typedef struct WaField
 	const char *name;
 	uint8		type_id;
 	int32		p1;				/* Int: bit width; Float: precision; Decimal: precision;
-								 * Date/Time/Timestamp/Interval: unit; FSB: width */
+								 * Date/Time/Timestamp/Interval: unit; FSB: width;
+								 * Map: keysSorted */
 	int32		p2;				/* Int: signed; Decimal: scale; Time: bit width */
 	int32		p3;				/* Decimal: bit width */
 	const char *tz;				/* Timestamp time zone or NULL */

@@ -3,7 +3,9 @@
 # PostgreSQL cluster: temporary data directory, a free port, socket under /tmp, wal_level=logical,
 # dynamic_library_path pointing at the build folder, output_plugin_libraries when the server has
 # that setting (15.20+). Then checks the server log for crashes, decodes one payload with the
-# independent apache-arrow JS reader when node is available, stops and deletes the cluster.
+# independent apache-arrow JS reader when node is available, compares the plugin's streams byte for
+# byte with the C# ChangeBatchBuilder's (test-tools/cscheck.sh) when dotnet is available, stops
+# and deletes the cluster.
 #   run-tests.sh [BUILD_DIR]     (default: <repo>/.cache/wal2arrow, built by scripts/build-wal2arrow.sh)
 # Exit status non-zero on any failure. As root the server runs as the postgres user.
 set -euo pipefail
@@ -95,6 +97,14 @@ fi
 if (( status == 0 )) && command -v node >/dev/null && [[ -z ${WAL2ARROW_SKIP_JS:-} ]]; then
     if ! "$src/test-tools/js-check.sh" "$bindir" contrib_regression; then
         log "apache-arrow JS check failed"
+        status=1
+    fi
+fi
+
+# Byte-level check against the C# reference (ChangeBatchBuilder) when dotnet is available.
+if (( status == 0 )) && command -v dotnet >/dev/null && [[ -z ${WAL2ARROW_SKIP_CS:-} ]]; then
+    if ! "$src/test-tools/cscheck.sh" "$bindir" contrib_regression; then
+        log "C# cross-check failed"
         status=1
     fi
 fi

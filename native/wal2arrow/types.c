@@ -4,7 +4,7 @@
  *
  * Mirrors WalBridge's src/Serialization/Postgres/PgTypeMapping.cs (type
  * choice, pg.type names, field metadata) and PgValueParser.cs (value
- * semantics, rejected values), working on Datums instead of pgoutput text.
+ * semantics, values for _special), working on Datums instead of pgoutput text.
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -13,6 +13,7 @@
 #include "access/htup_details.h"
 #include "access/sysattr.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_namespace.h"
 #include "catalog/pg_type.h"
 #include "common/cryptohash.h"
 #include "common/int.h"
@@ -26,6 +27,7 @@
 #include "utils/memutils.h"
 #include "utils/numeric.h"
 #include "utils/rel.h"
+#include "utils/syscache.h"
 #include "utils/timestamp.h"
 #include "utils/uuid.h"
 #include "nodes/bitmapset.h"
@@ -151,13 +153,13 @@ with_typmod(const char *base, int32 typmod, const char *suffix)
 
 /* PgTypeMapping.FormatType: format_type-style names for the types it knows, "oid N" otherwise. */
 static char *
-cs_format_type(Oid oid, int32 typmod)
+cs_format_type(Oid oid, int32 typmod, const char *fallback)
 {
 	Oid			elem = array_element_oid(oid);
 	const char *wk;
 
 	if (OidIsValid(elem))
-		return psprintf("%s[]", cs_format_type(elem, typmod));
+		return psprintf("%s[]", cs_format_type(elem, typmod, NULL));
 	switch (oid)
 	{
 		case BOOLOID: return pstrdup("boolean");
@@ -194,6 +196,8 @@ cs_format_type(Oid oid, int32 typmod)
 		case UUIDOID: return pstrdup("uuid");
 		case JSONBOID: return pstrdup("jsonb");
 		default:
+			if (fallback != NULL)
+				return pstrdup(fallback);
 			wk = well_known_name(oid);
 			return wk ? pstrdup(wk) : psprintf("oid %u", oid);
 	}
@@ -202,19 +206,22 @@ cs_format_type(Oid oid, int32 typmod)
 /* ---------------------------------------------------------------- resolution */
 
 static WaColType *
-resolve_type(Oid oid, int32 typmod)
+resolve_type(Oid oid, int32 typmod, const char *typename)
 {
 	WaColType  *t = palloc0(sizeof(WaColType));
 	Oid			elem = array_element_oid(oid);
 	bool		isvarlena;
 
 	t->typoid = oid;
+	t->metaoid = oid;
 	t->typmod = typmod;
-	t->pgname = cs_format_type(oid, typmod);
+	t->pgname = cs_format_type(oid, typmod, typename);
+	/* output function of the value's type: fallback text and PostgreSQL's text for _special */
+	getTypeOutputInfo(oid, &t->outfunc, &isvarlena);
 	if (OidIsValid(elem))
 	{
 		t->kind = WK_ARRAY;
-		t->elem = resolve_type(elem, typmod);
+		t->elem = resolve_type(elem, typmod, NULL);
 		get_typlenbyvalalign(elem, &t->elemlen, &t->elembyval, &t->elemalign);
 		return t;
 	}
@@ -271,8 +278,6 @@ resolve_type(Oid oid, int32 typmod)
 			t->kind = WK_FALLBACK;
 			break;
 	}
-	if (t->kind == WK_FALLBACK || t->kind == WK_JSONB || t->kind == WK_NUMERIC_TEXT)
-		getTypeOutputInfo(oid, &t->outfunc, &isvarlena);
 	return t;
 }
 
@@ -321,7 +326,7 @@ make_field(WaField *f, const char *name, WaColType *t)
 	f->meta[n++] = "pg.type";
 	f->meta[n++] = t->pgname;
 	f->meta[n++] = "pg.typoid";
-	f->meta[n++] = psprintf("%u", t->typoid);
+	f->meta[n++] = psprintf("%u", t->metaoid);
 	if (t->extension)
 	{
 		f->meta[n++] = "ARROW:extension:name";
@@ -351,6 +356,106 @@ count_layout(const WaField *f, int *nodes, int *buffers)
 		count_layout(&f->children[i], nodes, buffers);
 }
 
+/* Converts a catalog name from the database encoding to UTF-8 (as pgoutput does for a UTF-8 client). */
+static char *
+to_utf8(char *s)
+{
+	if (GetDatabaseEncoding() != PG_UTF8 && GetDatabaseEncoding() != PG_SQL_ASCII)
+		return pg_server_to_any(s, strlen(s), PG_UTF8);
+	return s;
+}
+
+/*
+ * The connector's PgColumn.TypeName for a column type with an OID >=
+ * FirstGenbkiObjectId, from pgoutput's Type message: "namespace.name" of the
+ * type's (ultimate) base type.  NB: pgoutput sends an EMPTY namespace for
+ * pg_catalog (logicalrep_write_namespace); the connector must read it as
+ * "pg_catalog" (PgTypeMapping.DomainBaseOid expects "pg_catalog.int4").
+ */
+static char *
+type_message_name(Oid typoid)
+{
+	Oid			base = getBaseType(typoid);
+	HeapTuple	tup = SearchSysCache1(TYPEOID, ObjectIdGetDatum(base));
+	Form_pg_type typ;
+	char	   *result;
+
+	if (!HeapTupleIsValid(tup))
+		elog(ERROR, "cache lookup failed for type %u", base);
+	typ = (Form_pg_type) GETSTRUCT(tup);
+	result = psprintf("%s.%s",
+					  typ->typnamespace == PG_CATALOG_NAMESPACE ? "pg_catalog" : get_namespace_name(typ->typnamespace),
+					  NameStr(typ->typname));
+	ReleaseSysCache(tup);
+	return to_utf8(result);
+}
+
+/* The built-in types PgTypeMapping.BuiltinOidByName knows (domains over them map like them). */
+static bool
+domain_base_known(Oid oid)
+{
+	static const Oid known[] = {
+		16, 17, 18, 19, 20, 21, 23, 25, 26, 114, 142, 700, 701, 790, 1042, 1043, 1082, 1083, 1114,
+		1184, 1186, 1266, 1560, 1562, 1700, 2950, 3802, 600, 601, 602, 603, 604, 628, 650, 718, 774,
+		829, 869, 3220, 3614, 3615, 3904, 3906, 3908, 3910, 3912, 3926, 1000, 1001, 1003, 1005, 1007,
+		1009, 1014, 1015, 1016, 1021, 1022, 1028, 1115, 1182, 1183, 1185, 1187, 1231, 199, 2951, 3807
+	};
+
+	for (int i = 0; i < lengthof(known); i++)
+		if (known[i] == oid)
+			return true;
+	return false;
+}
+
+/*
+ * PgTypeMapping.Resolve of the PgColumn the connector builds from pgoutput's
+ * Relation (and Type) messages.  A domain whose base type is a built-in type
+ * PgTypeMapping knows by name maps like that base type without a type
+ * modifier (pgoutput sends neither the domain's nor the column's), keeping the
+ * domain's OID as pg.typoid; other non-built-in types are utf8 text named by
+ * the Type message.
+ */
+static WaColType *
+resolve_column_type(Form_pg_attribute att)
+{
+	Oid			oid = att->atttypid;
+	const char *typename = NULL;
+
+	if (oid >= FirstGenbkiObjectId)
+	{
+		Oid			base = getBaseType(oid);
+
+		if (base < FirstGenbkiObjectId && get_typ_typrelid(base) == InvalidOid &&
+			domain_base_known(base))
+		{
+			WaColType  *t = resolve_type(base, -1, NULL);
+
+			t->metaoid = oid;
+			return t;
+		}
+		typename = type_message_name(oid);
+	}
+	return resolve_type(oid, att->atttypmod, typename);
+}
+
+/* Whether converting values of this type may call output functions that depend on the session settings. */
+static bool
+needs_text_settings(const WaColType *t)
+{
+	switch (t->kind)
+	{
+		case WK_FALLBACK:
+		case WK_DATE:
+		case WK_TIMESTAMP:
+		case WK_TIMESTAMPTZ:
+		case WK_INTERVAL:
+		case WK_ARRAY:
+			return true;
+		default:
+			return false;
+	}
+}
+
 /*
  * Builds the Arrow schema of a relation as ChangeBatchBuilder does for the
  * Relation message pgoutput would send: non-dropped, non-generated columns in
@@ -377,8 +482,8 @@ wa_build_rel_schema(Relation rel, MemoryContext parent)
 
 	s->cxt = cxt;
 	s->relid = RelationGetRelid(rel);
-	s->nspname = get_namespace_name(RelationGetNamespace(rel));
-	s->relname = pstrdup(RelationGetRelationName(rel));
+	s->nspname = to_utf8(get_namespace_name(RelationGetNamespace(rel)));
+	s->relname = to_utf8(pstrdup(RelationGetRelationName(rel)));
 	s->replident = rel->rd_rel->relreplident;
 	full = s->replident == REPLICA_IDENTITY_FULL;
 	if (!full)
@@ -396,9 +501,10 @@ wa_build_rel_schema(Relation rel, MemoryContext parent)
 			continue;
 		s->attidx[n] = i;
 		s->names[n] = pstrdup(NameStr(att->attname));
-		s->types[n] = resolve_type(att->atttypid, att->atttypmod);
-		if (s->types[n]->kind == WK_FALLBACK)
-			s->has_fallback = true;
+		s->names[n] = to_utf8(s->names[n]);
+		s->types[n] = resolve_column_type(att);
+		if (needs_text_settings(s->types[n]))
+			s->needs_settings = true;
 		if (full || bms_is_member(att->attnum - FirstLowInvalidHeapAttributeNumber, idattrs))
 		{
 			if (key.len > 0)
@@ -409,8 +515,8 @@ wa_build_rel_schema(Relation rel, MemoryContext parent)
 	}
 	s->ncols = n;
 
-	/* _op, _lsn, columns..., _before, _unchanged */
-	s->nfields = n + 4;
+	/* _op, _lsn, columns..., _before, _unchanged, _special */
+	s->nfields = n + 5;
 	s->fields = palloc0(sizeof(WaField) * s->nfields);
 	s->fields[0].name = "_op";
 	s->fields[0].type_id = WA_T_UTF8;
@@ -434,6 +540,28 @@ wa_build_rel_schema(Relation rel, MemoryContext parent)
 	s->fields[n + 3].children[0].name = "item";
 	s->fields[n + 3].children[0].type_id = WA_T_UTF8;
 	s->fields[n + 3].children[0].nullable = false;
+	/* _special: map<utf8, utf8> (entries struct not null, key not null, value nullable) */
+	s->fields[n + 4].name = "_special";
+	s->fields[n + 4].type_id = WA_T_MAP;
+	s->fields[n + 4].p1 = 0;	/* keysSorted = false */
+	s->fields[n + 4].nullable = true;
+	s->fields[n + 4].nchildren = 1;
+	s->fields[n + 4].children = palloc0(sizeof(WaField));
+	{
+		WaField    *entries = &s->fields[n + 4].children[0];
+
+		entries->name = "entries";
+		entries->type_id = WA_T_STRUCT;
+		entries->nullable = false;
+		entries->nchildren = 2;
+		entries->children = palloc0(sizeof(WaField) * 2);
+		entries->children[0].name = "key";
+		entries->children[0].type_id = WA_T_UTF8;
+		entries->children[0].nullable = false;
+		entries->children[1].name = "value";
+		entries->children[1].type_id = WA_T_UTF8;
+		entries->children[1].nullable = true;
+	}
 
 	s->nmeta = 5;
 	s->meta = palloc(sizeof(char *) * 10);
@@ -536,7 +664,7 @@ append_varlena_text(WaCol *col, Datum d, const char *relname, const char *colnam
 static void
 append_decimal(WaCol *col, WaColType *t, Datum d, const char *relname, const char *colname)
 {
-	Numeric		num = DatumGetNumeric(d);
+	Numeric		num PG_USED_FOR_ASSERTS_ONLY = DatumGetNumeric(d);
 	char	   *text;
 	const char *p;
 	const char *intpart,
@@ -549,12 +677,7 @@ append_decimal(WaCol *col, WaColType *t, Datum d, const char *relname, const cha
 	int			significant = 0;
 	char	   *out;
 
-	if (numeric_is_nan(num) || numeric_is_inf(num))
-	{
-		text = DatumGetCString(DirectFunctionCall1(numeric_out, d));
-		reject(relname, colname, t,
-			   psprintf("%s cannot be represented in an Arrow decimal%d column", text, t->bitwidth), text);
-	}
+	Assert(!numeric_is_nan(num) && !numeric_is_inf(num));	/* special */
 	text = DatumGetCString(DirectFunctionCall1(numeric_out, d));
 	p = text;
 	if (*p == '-' || *p == '+')
@@ -628,15 +751,7 @@ append_array(WaCol *col, WaColType *t, Datum d, const char *relname, const char 
 	int			n;
 	WaCol	   *child = &col->children[0];
 
-	if (ARR_NDIM(arr) > 1 || (ARR_NDIM(arr) == 1 && ARR_LBOUND(arr)[0] != 1))
-	{
-		char	   *text = OidOutputFunctionCall(F_ARRAY_OUT, d);
-
-		reject(relname, colname, t,
-			   ARR_NDIM(arr) > 1 ? "multi-dimensional arrays cannot be represented as an Arrow list"
-			   : "arrays with a lower bound other than 1 cannot be represented as an Arrow list",
-			   text);
-	}
+	Assert(ARR_NDIM(arr) <= 1 && (ARR_NDIM(arr) == 0 || ARR_LBOUND(arr)[0] == 1));	/* else special */
 	if (ARR_NDIM(arr) == 1)
 	{
 		deconstruct_array(arr, t->elem->typoid, t->elemlen, t->elembyval, t->elemalign,
@@ -646,23 +761,106 @@ append_array(WaCol *col, WaColType *t, Datum d, const char *relname, const char 
 			if (nulls[i])
 				wacol_null(child);
 			else
-				wa_append_value(child, t->elem, elems[i], relname, colname);
+				(void) wa_append_value(child, t->elem, elems[i], relname, colname, NULL);
 		}
 	}
 	wacol_list_end(col);
 }
 
-static void
-reject_infinite(const char *relname, const char *colname, WaColType *t, bool positive, const char *what)
+/*
+ * Whether the value is one the column's Arrow type cannot hold (the
+ * connector's PgValueParser "special" values): numeric NaN/±Infinity in a
+ * decimal, ±infinity dates and timestamps, timestamps whose microseconds since
+ * 1970 overflow int64, intervals whose time part overflows int64 nanoseconds,
+ * multi-dimensional arrays, arrays with a lower bound other than 1, and arrays
+ * with such an element.
+ */
+static bool
+value_is_special(WaColType *t, Datum d)
 {
-	reject(relname, colname, t,
-		   psprintf("%s cannot be represented in an Arrow %s column", positive ? "infinity" : "-infinity", what),
-		   positive ? "infinity" : "-infinity");
+	switch (t->kind)
+	{
+		case WK_DECIMAL:
+			{
+				Numeric		num = DatumGetNumeric(d);
+
+				return numeric_is_nan(num) || numeric_is_inf(num);
+			}
+		case WK_DATE:
+			return DATE_NOT_FINITE(DatumGetDateADT(d));
+		case WK_TIMESTAMP:
+		case WK_TIMESTAMPTZ:
+			{
+				int64		ts = DatumGetInt64(d);
+				int64		unix_us;
+
+				return TIMESTAMP_NOT_FINITE(ts) || pg_add_s64_overflow(ts, UNIX_EPOCH_OFFSET_US, &unix_us);
+			}
+		case WK_INTERVAL:
+			{
+				Interval   *iv = DatumGetIntervalP(d);
+
+				return iv->time > PG_INT64_MAX / 1000 || iv->time < PG_INT64_MIN / 1000;
+			}
+		case WK_ARRAY:
+			{
+				ArrayType  *arr = DatumGetArrayTypeP(d);
+				Datum	   *elems;
+				bool	   *nulls;
+				int			n;
+				bool		special = false;
+
+				if (ARR_NDIM(arr) > 1 || (ARR_NDIM(arr) == 1 && ARR_LBOUND(arr)[0] != 1))
+					return true;
+				if (ARR_NDIM(arr) == 0 || !(t->elem->kind == WK_DECIMAL || t->elem->kind == WK_DATE ||
+											t->elem->kind == WK_TIMESTAMP || t->elem->kind == WK_TIMESTAMPTZ ||
+											t->elem->kind == WK_INTERVAL))
+					return false;
+				deconstruct_array(arr, t->elem->typoid, t->elemlen, t->elembyval, t->elemalign,
+								  &elems, &nulls, &n);
+				for (int i = 0; i < n && !special; i++)
+					special = !nulls[i] && value_is_special(t->elem, elems[i]);
+				pfree(elems);
+				pfree(nulls);
+				return special;
+			}
+		default:
+			return false;
+	}
 }
 
-void
-wa_append_value(WaCol *col, WaColType *t, Datum d, const char *relname, const char *colname)
+/* PostgreSQL's text of a value (the type's output function under the pushed session settings), in UTF-8. */
+static void
+append_value_text(StringInfo out, WaColType *t, Datum d)
 {
+	char	   *text = OidOutputFunctionCall(t->outfunc, d);
+	int			len = strlen(text);
+	int			enc = GetDatabaseEncoding();
+
+	if (enc != PG_UTF8 && enc != PG_SQL_ASCII)
+	{
+		text = pg_server_to_any(text, len, PG_UTF8);
+		len = strlen(text);
+	}
+	appendBinaryStringInfo(out, text, len);
+}
+
+/*
+ * Appends a non-null value to the column and returns true; or, for a value the
+ * column's Arrow type cannot hold (see value_is_special), appends null, appends
+ * PostgreSQL's text of the value to *special and returns false (special may be
+ * NULL only when the caller checked the value already: array elements).
+ */
+bool
+wa_append_value(WaCol *col, WaColType *t, Datum d, const char *relname, const char *colname,
+				StringInfo special)
+{
+	if (special != NULL && value_is_special(t, d))
+	{
+		append_value_text(special, t, d);
+		wacol_null(col);
+		return false;
+	}
 	switch (t->kind)
 	{
 		case WK_BOOL:
@@ -686,6 +884,8 @@ wa_append_value(WaCol *col, WaColType *t, Datum d, const char *relname, const ch
 				uint32		u;
 
 				memcpy(&u, &f, 4);
+				if (isnan(f))
+					u = 0x7FC00000; /* PostgreSQL's NaN: what the connector parses "NaN" into */
 				put_le(wacol_fixed(col), u, 4);
 				break;
 			}
@@ -695,6 +895,8 @@ wa_append_value(WaCol *col, WaColType *t, Datum d, const char *relname, const ch
 				uint64		u;
 
 				memcpy(&u, &f, 8);
+				if (isnan(f))
+					u = UINT64CONST(0x7FF8000000000000);
 				put_le(wacol_fixed(col), u, 8);
 				break;
 			}
@@ -733,8 +935,6 @@ wa_append_value(WaCol *col, WaColType *t, Datum d, const char *relname, const ch
 			{
 				DateADT		days = DatumGetDateADT(d);
 
-				if (DATE_NOT_FINITE(days))
-					reject_infinite(relname, colname, t, DATE_IS_NOEND(days), "date");
 				put_le(wacol_fixed(col), (uint32) (int32) ((int64) days + UNIX_EPOCH_OFFSET_DAYS), 4);
 				break;
 			}
@@ -744,12 +944,8 @@ wa_append_value(WaCol *col, WaColType *t, Datum d, const char *relname, const ch
 				int64		ts = DatumGetInt64(d);
 				int64		unix_us;
 
-				if (TIMESTAMP_NOT_FINITE(ts))
-					reject_infinite(relname, colname, t, TIMESTAMP_IS_NOEND(ts), "timestamp");
 				if (pg_add_s64_overflow(ts, UNIX_EPOCH_OFFSET_US, &unix_us))
-					reject(relname, colname, t,
-						   "timestamp out of range for Arrow timestamp[us] (microseconds since 1970 overflow int64 after 294247-01-10)",
-						   OidOutputFunctionCall(t->kind == WK_TIMESTAMP ? F_TIMESTAMP_OUT : F_TIMESTAMPTZ_OUT, d));
+					elog(ERROR, "wal2arrow: timestamp out of range");	/* special, checked above */
 				put_le(wacol_fixed(col), (uint64) unix_us, 8);
 				break;
 			}
@@ -761,9 +957,6 @@ wa_append_value(WaCol *col, WaColType *t, Datum d, const char *relname, const ch
 				Interval   *iv = DatumGetIntervalP(d);
 				char	   *out;
 
-				if (iv->time > PG_INT64_MAX / 1000 || iv->time < PG_INT64_MIN / 1000)
-					reject(relname, colname, t, "interval does not fit Arrow's month_day_nano interval",
-						   OidOutputFunctionCall(F_INTERVAL_OUT, d));
 				out = wacol_fixed(col);
 				put_le(out, (uint32) iv->month, 4);
 				put_le(out + 4, (uint32) iv->day, 4);
@@ -777,4 +970,5 @@ wa_append_value(WaCol *col, WaColType *t, Datum d, const char *relname, const ch
 			append_array(col, t, d, relname, colname);
 			break;
 	}
+	return true;
 }

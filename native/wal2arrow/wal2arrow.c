@@ -689,9 +689,20 @@ push_text_settings(TxnState *txs)
 	(void) set_config_option("bytea_output", "hex", PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
 }
 
+/* Per-row bookkeeping of _unchanged and _special entries: column indexes (>= ncols: _before member). */
+typedef struct RowExtras
+{
+	int		   *unchanged;
+	int			nunchanged;
+	int		   *special;
+	int		   *special_end;	/* end offset of each entry's text in special_text */
+	int			nspecial;
+	StringInfoData special_text;
+} RowExtras;
+
 static void
 append_tuple_values(WaCol *cols, RelSchema *s, TupleDesc desc, HeapTuple tuple, const char *qualname,
-					int *unchanged, int *nunchanged, int unchanged_base)
+					RowExtras *x, int base)
 {
 	Datum	   *values = palloc(sizeof(Datum) * Max(desc->natts, 1));
 	bool	   *nulls = palloc(sizeof(bool) * Max(desc->natts, 1));
@@ -708,10 +719,27 @@ append_tuple_values(WaCol *cols, RelSchema *s, TupleDesc desc, HeapTuple tuple, 
 		{
 			/* unchanged TOAST value PostgreSQL did not log: null, listed in _unchanged */
 			wacol_null(&cols[i]);
-			unchanged[(*nunchanged)++] = unchanged_base + i;
+			x->unchanged[x->nunchanged++] = base + i;
 		}
-		else
-			wa_append_value(&cols[i], s->types[i], values[a], qualname, s->names[i]);
+		else if (!wa_append_value(&cols[i], s->types[i], values[a], qualname, s->names[i], &x->special_text))
+		{
+			/* a value Arrow cannot hold: null, PostgreSQL's text in _special */
+			x->special[x->nspecial] = base + i;
+			x->special_end[x->nspecial++] = x->special_text.len;
+		}
+	}
+}
+
+static void
+append_column_name(WaCol *col, RelSchema *s, int c)
+{
+	if (c < s->ncols)
+		wacol_var(col, s->names[c], strlen(s->names[c]));
+	else
+	{
+		char	   *name = psprintf("_before.%s", s->names[c - s->ncols]);
+
+		wacol_var(col, name, strlen(name));
 	}
 }
 
@@ -721,41 +749,55 @@ append_row(TableState *ts, TupleDesc desc, char op, XLogRecPtr lsn, HeapTuple ma
 	RelSchema  *s = ts->schema;
 	WaCol	   *cols = ts->cols;
 	int			n = s->ncols;
-	int		   *unchanged = palloc(sizeof(int) * 2 * Max(n, 1));
-	int			nunchanged = 0;
+	RowExtras	x;
 	char	   *qualname = psprintf("%s.%s", s->nspname, s->relname);
 	char	   *p;
+
+	x.unchanged = palloc(sizeof(int) * 2 * Max(n, 1));
+	x.special = palloc(sizeof(int) * 2 * Max(n, 1));
+	x.special_end = palloc(sizeof(int) * 2 * Max(n, 1));
+	x.nunchanged = x.nspecial = 0;
+	initStringInfo(&x.special_text);
 
 	wacol_var(&cols[0], &op, 1);
 	p = wacol_fixed(&cols[1]);
 	for (int i = 0; i < 8; i++)
 		p[i] = (lsn >> (8 * i)) & 0xff;
-	append_tuple_values(&cols[2], s, desc, main, qualname, unchanged, &nunchanged, 0);
+	append_tuple_values(&cols[2], s, desc, main, qualname, &x, 0);
 	if (before != NULL)
 	{
-		append_tuple_values(cols[n + 2].children, s, desc, before, qualname, unchanged, &nunchanged, n);
+		append_tuple_values(cols[n + 2].children, s, desc, before, qualname, &x, n);
 		wacol_struct_valid(&cols[n + 2]);
 	}
 	else
 		wacol_null(&cols[n + 2]);
-	if (nunchanged == 0)
+
+	/* _unchanged */
+	if (x.nunchanged == 0)
 		wacol_null(&cols[n + 3]);
 	else
 	{
-		for (int i = 0; i < nunchanged; i++)
-		{
-			int			c = unchanged[i];
-
-			if (c < n)
-				wacol_var(&cols[n + 3].children[0], s->names[c], strlen(s->names[c]));
-			else
-			{
-				char	   *name = psprintf("_before.%s", s->names[c - n]);
-
-				wacol_var(&cols[n + 3].children[0], name, strlen(name));
-			}
-		}
+		for (int i = 0; i < x.nunchanged; i++)
+			append_column_name(&cols[n + 3].children[0], s, x.unchanged[i]);
 		wacol_list_end(&cols[n + 3]);
+	}
+
+	/* _special: map entries (key, value) in column order, new row first */
+	if (x.nspecial == 0)
+		wacol_null(&cols[n + 4]);
+	else
+	{
+		WaCol	   *entries = &cols[n + 4].children[0];
+		int			start = 0;
+
+		for (int i = 0; i < x.nspecial; i++)
+		{
+			append_column_name(&entries->children[0], s, x.special[i]);
+			wacol_var(&entries->children[1], x.special_text.data + start, x.special_end[i] - start);
+			wacol_struct_valid(entries);
+			start = x.special_end[i];
+		}
+		wacol_list_end(&cols[n + 4]);
 	}
 }
 
@@ -832,7 +874,7 @@ w2a_change(LogicalDecodingContext *ctx, ReorderBufferTXN *txn, Relation relation
 		emit_chunk(ctx, data, ts, W2A_CHUNK_TRUNCATE, false);
 	if (data->max_rows > 0 && ts->rows >= data->max_rows)
 		emit_chunk(ctx, data, ts, W2A_CHUNK_CHANGES, false);
-	if (ts->schema->has_fallback)
+	if (ts->schema->needs_settings)
 		push_text_settings(data->txn);
 
 	if (ts->rows > 0 && data->max_bytes > 0)

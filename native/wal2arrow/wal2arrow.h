@@ -40,7 +40,8 @@ typedef enum WaKind
 typedef struct WaColType
 {
 	WaKind		kind;
-	Oid			typoid;
+	Oid			typoid;			/* the type whose values these are (a domain's base type) */
+	Oid			metaoid;		/* pg.typoid: the column's type (the domain) */
 	int32		typmod;
 	char	   *pgname;			/* pg.type metadata */
 	const char *extension;		/* ARROW:extension:name or NULL */
@@ -67,7 +68,7 @@ typedef struct RelSchema
 	int		   *attidx;			/* tuple descriptor index of each column */
 	char	  **names;
 	WaColType **types;
-	WaField    *fields;			/* nfields = ncols + 4 */
+	WaField    *fields;			/* nfields = ncols + 5 */
 	int			nfields;
 	const char **meta;
 	int			nmeta;
@@ -75,10 +76,11 @@ typedef struct RelSchema
 	int			schema_len;
 	uint8		fp[8];			/* schema fingerprint */
 	int			batch_meta_len; /* framed record batch metadata size */
-	bool		has_fallback;	/* needs the fixed text-output settings */
+	bool		needs_settings; /* may call output functions that depend on DateStyle etc. */
 } RelSchema;
 
 extern RelSchema *wa_build_rel_schema(Relation rel, MemoryContext parent);
-extern void wa_append_value(WaCol *col, WaColType *t, Datum d, const char *relname, const char *colname);
+extern bool wa_append_value(WaCol *col, WaColType *t, Datum d, const char *relname, const char *colname,
+							StringInfo special);
 
 #endif

@@ -26,6 +26,7 @@ public class PgOutputDecoderTests
         public void OnDelete(uint relationId, byte oldKind, TupleData oldRow, Lsn lsn) => Events.Add($"D {relationId} {(char)oldKind} {Show(oldRow)}");
         public void OnTruncate(ReadOnlySpan<uint> relationIds, bool cascade, bool restartIdentity, Lsn lsn) =>
             Events.Add($"T {string.Join(",", relationIds.ToArray())} {cascade} {restartIdentity}");
+        public void OnType(uint typeOid, string typeNamespace, string typeName, Lsn lsn) => Events.Add($"Y {typeOid} {typeNamespace}.{typeName}");
         public void OnMessage(bool transactional, Lsn messageLsn, string prefix, ReadOnlySpan<byte> content, Lsn lsn) =>
             Events.Add($"M {transactional} {messageLsn} {prefix} {Encoding.UTF8.GetString(content)}");
 
@@ -120,7 +121,7 @@ public class PgOutputDecoderTests
     public void Origin_and_type_messages_are_understood()
     {
         Assert.Empty(Decode(new Message().Byte('O').Int64(1).String("upstream").ToArray()));
-        Assert.Empty(Decode(new Message().Byte('Y').Int32(90000).String("public").String("mood").ToArray()));
+        Assert.Equal(["Y 90000 public.mood"], Decode(new Message().Byte('Y').Int32(90000).String("public").String("mood").ToArray()));
     }
 
     [Theory]

@@ -10,8 +10,8 @@ SELECT w2a(data) FROM pg_logical_slot_peek_binary_changes('ch', NULL, NULL, 'pro
 -- exactly max_rows rows: one chunk
 SELECT w2a(data) FROM pg_logical_slot_peek_binary_changes('ch', NULL, NULL, 'proto_version', '1', 'publication_names', 'ch_pub', 'max_rows', '5');
 -- max_bytes: every stream within the limit (but never fewer than one row per chunk)
-SELECT w2a(data), length(data) - 28 <= 2500 AS within_limit
-FROM pg_logical_slot_peek_binary_changes('ch', NULL, NULL, 'proto_version', '1', 'publication_names', 'ch_pub', 'max_bytes', '2500');
+SELECT w2a(data), length(data) - 28 <= 3000 AS within_limit
+FROM pg_logical_slot_peek_binary_changes('ch', NULL, NULL, 'proto_version', '1', 'publication_names', 'ch_pub', 'max_bytes', '3000');
 -- a limit below one row: one row per chunk
 SELECT w2a(data) FROM pg_logical_slot_peek_binary_changes('ch', NULL, NULL, 'proto_version', '1', 'publication_names', 'ch_pub', 'max_bytes', '100');
 -- 0 = no limit

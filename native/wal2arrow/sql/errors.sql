@@ -23,16 +23,9 @@ SELECT count(*) FROM pg_logical_slot_peek_changes('err', NULL, NULL, 'proto_vers
 -- the slot still works
 SELECT count(*) FROM pg_logical_slot_get_binary_changes('err', NULL, NULL, 'proto_version', '1', 'publication_names', 'err_pub');
 
--- values an Arrow column cannot hold stop decoding with an error naming the column (like the connector)
-INSERT INTO err_t VALUES (2, 'NaN', NULL, NULL);
-SELECT count(*) FROM pg_logical_slot_get_binary_changes('err', NULL, NULL, 'proto_version', '1', 'publication_names', 'err_pub');
-SELECT 'skip' FROM pg_replication_slot_advance('err', pg_current_wal_lsn());
-INSERT INTO err_t VALUES (3, 1, 'infinity', NULL);
-SELECT count(*) FROM pg_logical_slot_get_binary_changes('err', NULL, NULL, 'proto_version', '1', 'publication_names', 'err_pub');
-SELECT 'skip' FROM pg_replication_slot_advance('err', pg_current_wal_lsn());
-INSERT INTO err_t VALUES (4, 1, NULL, '-infinity');
-SELECT count(*) FROM pg_logical_slot_get_binary_changes('err', NULL, NULL, 'proto_version', '1', 'publication_names', 'err_pub');
-SELECT 'skip' FROM pg_replication_slot_advance('err', pg_current_wal_lsn());
+-- values an Arrow column cannot hold are not errors: null + PostgreSQL's text in _special (special.sql)
+INSERT INTO err_t VALUES (2, 'NaN', 'infinity', '-infinity');
+SELECT w2a(data) FROM pg_logical_slot_get_binary_changes('err', NULL, NULL, 'proto_version', '1', 'publication_names', 'err_pub');
 
 -- unsupported publication features
 CREATE TABLE err_f (id int PRIMARY KEY, v int);

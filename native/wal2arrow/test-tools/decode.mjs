@@ -57,11 +57,23 @@ function fmtValue(type, vec, i) {
     return 'time(' + new BigInt64Array(data.values.buffer, data.values.byteOffset, data.length)[data.offset + i] + 'us)';
   }
   const v = vec.get(i);
+  if (arrow.DataType.isFloat(type) && Number.isNaN(v)) {
+    // the exact NaN bits (PostgreSQL's: 0x7ff8000000000000 / 0x7fc00000)
+    const data = vec.data[0];
+    const w = type.precision === arrow.Precision.SINGLE ? 4 : 8;
+    const raw = Buffer.from(data.values.buffer, data.values.byteOffset + (data.offset + i) * w, w);
+    return 'NaN(0x' + Buffer.from(raw).reverse().toString('hex') + ')';
+  }
   if (arrow.DataType.isList(type)) {
     const child = type.children[0].type;
     const parts = [];
     for (let k = 0; k < v.length; k++) parts.push(fmtValue(child, v, k));
     return '[' + parts.join(',') + ']';
+  }
+  if (arrow.DataType.isMap(type)) {
+    const parts = [];
+    for (const [k, val] of v) parts.push(JSON.stringify(k) + ':' + JSON.stringify(val));
+    return 'map{' + parts.join(',') + '}';
   }
   if (arrow.DataType.isStruct(type)) {
     return '{' + type.children.map((f, k) => f.name + '=' + fmtValue(f.type, vec.getChildAt(k), i)).join(',') + '}';

@@ -2,7 +2,7 @@
 # Independent check of wal2arrow's Arrow output with the apache-arrow JS reader (npm
 # apache-arrow@21.2.0 as installed by scripts/setup.sh into tools/arrow-js):
 # runs a workload with every mapped type, NULLs, an update with the old row, an unchanged TOAST
-# value, a delete and a truncate; extracts the messages with psql; decodes every Arrow chunk with
+# value, a delete, a truncate and values Arrow cannot hold (_special); extracts the messages with psql; decodes every Arrow chunk with
 # decode.mjs; compares the normalized dump with expected-js.out.
 #   js-check.sh BINDIR DBNAME     (PGHOST/PGPORT/PGUSER from the environment)
 set -euo pipefail
@@ -49,8 +49,13 @@ INSERT INTO js_types VALUES (2, false, 32767, -2147483648, -9223372036854775808,
     '0001-01-01 BC', '1970-01-01 00:00:00', '2262-04-11 23:47:16.854+00', '00:00:00.000001', '-1 mons -00:00:00.000001',
     NULL, 'null', '[]', '{}', '{}', NULL, '{}', NULL, NULL, 'empty', NULL);
 INSERT INTO js_types (id) VALUES (3);
+-- values Arrow cannot hold: null + PostgreSQL's text in _special
+INSERT INTO js_types (id, n, d, ts, tstz, iv, ia, na, tsa, f4, f8) VALUES (4, 'NaN', 'infinity', '-infinity',
+    '294276-12-31 23:59:59.999999+00', '2562048:00:00', '{{1,2},{3,NULL}}', '[0:1]={1.50,NaN}',
+    '{infinity,NULL}', 'NaN', '-NaN');
 COMMIT;
 UPDATE js_types SET i4 = 5, t = 'changed' WHERE id = 1;
+UPDATE js_types SET d = '-infinity' WHERE id = 4;
 UPDATE js_toast SET small = 'b' WHERE id = 1;
 DELETE FROM js_types WHERE id = 3;
 TRUNCATE js_toast;

@@ -58,7 +58,13 @@ internal static partial class ChaosCommand
         }
 
         Console.WriteLine($"chaos: {(quick ? "quick" : "full")} run, {rounds} round(s); connector logs in {logs}");
-        await using var postgres = await TemporaryPostgres.StartAsync(new Dictionary<string, string> { ["wal_sender_timeout"] = "20s" });
+        // A small logical_decoding_work_mem makes PostgreSQL stream the large transactions
+        // (protocol 2) while they are in progress, so the spill path and subtransaction aborts run too.
+        await using var postgres = await TemporaryPostgres.StartAsync(new Dictionary<string, string>
+        {
+            ["wal_sender_timeout"] = "20s",
+            ["logical_decoding_work_mem"] = "256kB",
+        });
         await using var broker = await LocalBroker.StartAsync(3);
         await postgres.ExecuteAsync($"CREATE DATABASE {Database}");
         await postgres.ExecuteAsync(ChaosWorkload.Schema, Database);

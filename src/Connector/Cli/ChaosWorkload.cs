@@ -120,6 +120,13 @@ internal sealed class ChaosWorkload(string connectionString, int seed) : IDispos
             _nextDocumentId += 3000;
             await ExecuteAsync(connection,
                 "INSERT INTO documents SELECT g, 1, repeat(md5(g::text), 15) FROM generate_series($1::int, $2::int) g", first, first + 2999);
+            // A subtransaction that is rolled back: its rows must never appear.
+            await ExecuteAsync(connection, "SAVEPOINT doomed");
+            await ExecuteAsync(connection,
+                "INSERT INTO documents SELECT g, 99, repeat('x', 400) FROM generate_series($1::int, $2::int) g", first + 3000, first + 3999);
+            await ExecuteAsync(connection, "UPDATE accounts SET balance = -1 WHERE id = 1");
+            await ExecuteAsync(connection, "ROLLBACK TO SAVEPOINT doomed");
+            _nextDocumentId += 1000;
             await ExecuteAsync(connection, "UPDATE documents SET revision = revision + 1 WHERE id BETWEEN $1 AND $2 AND id % 7 = 0", first, first + 2999);
         }
         await transaction.CommitAsync();

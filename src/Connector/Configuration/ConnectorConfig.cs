@@ -25,7 +25,7 @@ public sealed class ConnectorConfig
         "plugin", "slot.name", "publication.name", "table.include.list", "topic.prefix", "topic.partitions",
         "topic.replication.factor", "offsets.topic", "state.dir",
         "transaction.max.source.transactions", "transaction.max.bytes", "transaction.linger.ms",
-        "queue.max.transactions", "status.interval.ms", "heartbeat.interval.ms", "messages.topic",
+        "queue.max.transactions", "queue.max.bytes", "transaction.memory.bytes", "status.interval.ms", "heartbeat.interval.ms", "messages.topic",
     ];
 
     private static readonly HashSet<string> s_knownKeySet = new(s_knownKeys, StringComparer.Ordinal);
@@ -64,6 +64,12 @@ public sealed class ConnectorConfig
     public required long MaxBytesPerKafkaTransaction { get; init; }
     public required TimeSpan TransactionLinger { get; init; }
     public required int QueueMaxTransactions { get; init; }
+    /// <summary>In-memory payload bytes waiting for Kafka at most; when exceeded the replication reader waits.</summary>
+    public required long QueueMaxBytes { get; init; }
+    /// <summary>Payload bytes one source transaction keeps in memory; beyond that its chunks go to a spill file.</summary>
+    public required long TransactionMemoryBytes { get; init; }
+    /// <summary>Where spill files live (<c>&lt;state.dir&gt;/spill</c>).</summary>
+    public string SpillDirectory => Path.Combine(StateDirectory, "spill");
     public required TimeSpan StatusInterval { get; init; }
     /// <summary>How long the stream may be idle before a heartbeat message is emitted; zero disables heartbeats.</summary>
     public required TimeSpan HeartbeatInterval { get; init; }
@@ -205,6 +211,8 @@ public sealed class ConnectorConfig
             MaxBytesPerKafkaTransaction = Number("transaction.max.bytes", 64L << 20, 1, long.MaxValue),
             TransactionLinger = TimeSpan.FromMilliseconds(Number("transaction.linger.ms", 50, 0, 60_000)),
             QueueMaxTransactions = (int)Number("queue.max.transactions", 256, 1, 1_000_000),
+            QueueMaxBytes = Number("queue.max.bytes", 64L << 20, 1 << 20, long.MaxValue),
+            TransactionMemoryBytes = Number("transaction.memory.bytes", 16L << 20, 0, long.MaxValue),
             StatusInterval = TimeSpan.FromMilliseconds(Number("status.interval.ms", 1_000, 100, 600_000)),
             HeartbeatInterval = TimeSpan.FromMilliseconds(Number("heartbeat.interval.ms", 10_000, 0, 3_600_000)),
             MessagesTopic = Optional("messages.topic", $"{topicPrefix}.messages"),

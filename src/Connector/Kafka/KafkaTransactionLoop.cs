@@ -69,6 +69,9 @@ internal sealed partial class KafkaTransactionLoop : IDisposable
         };
         if (!_config.Kafka.ContainsKey("linger.ms"))
             producerConfig.LingerMs = 5;
+        // librdkafka's own queue would otherwise hold up to 1 GB: bound it, Produce then waits (back-pressure).
+        if (!_config.Kafka.ContainsKey("queue.buffering.max.kbytes"))
+            producerConfig.QueueBufferingMaxKbytes = 64 * 1024;
         _producer = new ProducerBuilder<byte[]?, byte[]>(producerConfig)
             .SetLogHandler((_, message) => LogLibrdkafka(_logger, message.Level, message.Facility, message.Message))
             .Build();
@@ -170,13 +173,24 @@ internal sealed partial class KafkaTransactionLoop : IDisposable
                     if (!t.IsHeartbeat)
                         sourceTransactions++;
                 }
-                _progress.OnCommitted(last.CommitLsn, batch.Count, sourceTransactions, rows, bytes);
+                long memory = 0;
+                foreach (var t in batch)
+                {
+                    memory += t.MemoryBytes;
+                    t.Dispose();
+                }
+                _progress.OnCommitted(last.CommitLsn, batch.Count, sourceTransactions, rows, bytes, memory);
                 LogCommitted(_logger, _config.SlotName, last.CommitLsn, sourceTransactions, rows, bytes);
             }
             finally
             {
                 if (inTransaction)
+                {
                     TryAbort(producer);
+                    // Not delivered: PostgreSQL re-sends these after the restart.
+                    foreach (var t in batch)
+                        t.Dispose();
+                }
             }
         }
     }
@@ -217,7 +231,7 @@ internal sealed partial class KafkaTransactionLoop : IDisposable
                     { KafkaHeaders.CommitTimestamp, timestamp },
                 };
                 ProduceWithBackPressure(producer, new TopicPartition(payload.Topic, 0),
-                    new Message<byte[]?, byte[]> { Key = null, Value = payload.Value, Headers = messageHeaders });
+                    new Message<byte[]?, byte[]> { Key = null, Value = payload.GetValue(), Headers = messageHeaders });
                 continue;
             }
             var headers = new Headers
@@ -235,7 +249,7 @@ internal sealed partial class KafkaTransactionLoop : IDisposable
             };
             if (payload.TruncateOptions is not null)
                 headers.Add(KafkaHeaders.TruncateOptions, Encoding.UTF8.GetBytes(payload.TruncateOptions));
-            var message = new Message<byte[]?, byte[]> { Key = null, Value = payload.Value, Headers = headers };
+            var message = new Message<byte[]?, byte[]> { Key = null, Value = payload.GetValue(), Headers = headers };
             ProduceWithBackPressure(producer, new TopicPartition(payload.Topic, 0), message);
         }
     }

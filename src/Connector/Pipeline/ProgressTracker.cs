@@ -16,6 +16,7 @@ public sealed class ProgressTracker
     private long _bytes;
     private long _kafkaTransactions;
     private int _queued;
+    private long _queuedMemory;
     private TaskCompletionSource _commitSignal = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly TaskCompletionSource _sourceReady = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
@@ -55,6 +56,9 @@ public sealed class ProgressTracker
     /// <summary>Source transactions decoded but not yet committed to Kafka.</summary>
     public int Queued => Volatile.Read(ref _queued);
 
+    /// <summary>In-memory payload bytes of the queued transactions.</summary>
+    public long QueuedMemoryBytes => Interlocked.Read(ref _queuedMemory);
+
     /// <summary>Sets the starting point (the position already committed in Kafka).</summary>
     public void Reset(Lsn committed)
     {
@@ -62,6 +66,7 @@ public sealed class ProgressTracker
         {
             _committed = Lsn.Max(_committed, committed);
             _queued = 0;
+            _queuedMemory = 0;
         }
     }
 
@@ -71,7 +76,11 @@ public sealed class ProgressTracker
             _received = Lsn.Max(_received, walEnd);
     }
 
-    public void OnQueued() => Interlocked.Increment(ref _queued);
+    public void OnQueued(long memoryBytes)
+    {
+        Interlocked.Increment(ref _queued);
+        Interlocked.Add(ref _queuedMemory, memoryBytes);
+    }
 
     /// <summary>Records a committed Kafka transaction and wakes whoever waits to acknowledge it.</summary>
     /// <param name="commitLsn">The position now committed.</param>
@@ -79,7 +88,8 @@ public sealed class ProgressTracker
     /// <param name="sourceTransactions">Source transactions among them.</param>
     /// <param name="rows">Rows they held.</param>
     /// <param name="bytes">Payload bytes they held.</param>
-    public void OnCommitted(Lsn commitLsn, int handedOver, int sourceTransactions, long rows, long bytes)
+    /// <param name="memoryBytes">Of those, the bytes that were held in memory.</param>
+    public void OnCommitted(Lsn commitLsn, int handedOver, int sourceTransactions, long rows, long bytes, long memoryBytes)
     {
         TaskCompletionSource signal;
         lock (_gate)
@@ -93,6 +103,7 @@ public sealed class ProgressTracker
         Interlocked.Add(ref _bytes, bytes);
         Interlocked.Increment(ref _kafkaTransactions);
         Interlocked.Add(ref _queued, -handedOver);
+        Interlocked.Add(ref _queuedMemory, -memoryBytes);
         signal.TrySetResult();
     }
 

@@ -29,7 +29,31 @@ public sealed class TablePayload
     public bool IsLastChunk { get; set; }
     public required int RowCount { get; init; }
     public required string SchemaFingerprint { get; init; }
-    public required byte[] Value { get; init; }
+
+    /// <summary>The record value when it is held in memory; null when it was spilled to disk.</summary>
+    public byte[]? Value { get; init; }
+
+    /// <summary>Where a spilled value lives (with <see cref="SpillOffset"/> and <see cref="Length"/>).</summary>
+    internal SpillFile? Spill { get; init; }
+    internal long SpillOffset { get; init; }
+    private readonly int _spilledLength;
+
+    /// <summary>The value's length in bytes.</summary>
+    public int Length
+    {
+        get => Value?.Length ?? _spilledLength;
+        init => _spilledLength = value;
+    }
+
+    /// <summary>The record value, read back from the spill file when it was spilled.</summary>
+    public byte[] GetValue()
+    {
+        if (Value is not null)
+            return Value;
+        var value = new byte[_spilledLength];
+        Spill!.Read(SpillOffset, value);
+        return value;
+    }
     /// <summary>For truncate records: whether CASCADE / RESTART IDENTITY were given.</summary>
     public string? TruncateOptions { get; init; }
     /// <summary>For message records: the message's prefix, WAL position and whether it was transactional.</summary>
@@ -42,8 +66,25 @@ public sealed class TablePayload
 /// A committed source transaction, ready for Kafka: every payload in stream order. Handed from
 /// the replication reader to the Kafka loop through a bounded channel; owned by the loop after that.
 /// </summary>
-public sealed class SourceTransaction
+public sealed class SourceTransaction : IDisposable
 {
+    /// <summary>The spill file holding payloads that did not stay in memory, if any; deleted on dispose.</summary>
+    internal SpillFile? Spill { get; init; }
+
+    /// <summary>Payload bytes held in memory (the queue's memory budget counts these).</summary>
+    public long MemoryBytes
+    {
+        get
+        {
+            long total = 0;
+            foreach (var p in Payloads)
+                total += p.Value?.Length ?? 0;
+            return total;
+        }
+    }
+
+    public void Dispose() => Spill?.Dispose();
+
     public required uint Xid { get; init; }
     /// <summary>LSN of the commit record: the position written to the offsets topic and acknowledged to PostgreSQL.</summary>
     public required Lsn CommitLsn { get; init; }
@@ -67,7 +108,7 @@ public sealed class SourceTransaction
         {
             long total = 0;
             foreach (var p in Payloads)
-                total += p.Value.Length;
+                total += p.Length;
             return total;
         }
     }

@@ -24,6 +24,7 @@ internal sealed class TransactionAssembler : IPgOutputHandler, IDisposable
 
     private readonly ConnectorConfig _config;
     private readonly Dictionary<uint, RelationState> _relations = [];
+    private readonly Dictionary<uint, string> _types = [];
     private readonly List<RelationState> _touched = [];
     private readonly List<TablePayload> _payloads = [];
     private readonly ArrayBufferWriter<byte> _buffer = new(64 * 1024);
@@ -36,6 +37,8 @@ internal sealed class TransactionAssembler : IPgOutputHandler, IDisposable
     private DateTimeOffset _beginTimestamp;
     private int _rows;
     private SourceTransaction? _completed;
+    private SpillFile? _spill;
+    private long _transactionMemory;
 
     public TransactionAssembler(ConnectorConfig config, Lsn skipThrough)
     {
@@ -73,6 +76,9 @@ internal sealed class TransactionAssembler : IPgOutputHandler, IDisposable
         _rows = 0;
         _payloads.Clear();
         _touched.Clear();
+        _spill?.Dispose();
+        _spill = null;
+        _transactionMemory = 0;
     }
 
     public void OnCommit(Lsn commitLsn, Lsn endLsn, DateTimeOffset commitTimestamp)
@@ -87,6 +93,8 @@ internal sealed class TransactionAssembler : IPgOutputHandler, IDisposable
             SkippedTransactions++;
             foreach (var state in _touched)
                 state.ResetTransaction();
+            _spill?.Dispose();
+            _spill = null;
             return;
         }
 
@@ -105,13 +113,31 @@ internal sealed class TransactionAssembler : IPgOutputHandler, IDisposable
             CommitTimestamp = commitTimestamp == default ? _beginTimestamp : commitTimestamp,
             Payloads = [.. _payloads],
             RowCount = _rows,
+            Spill = _spill,
         };
+        _spill = null;
+        _transactionMemory = 0;
         _payloads.Clear();
         _touched.Clear();
     }
 
+    public void OnType(uint typeOid, string typeNamespace, string typeName, Lsn lsn) =>
+        // pgoutput writes an empty namespace for pg_catalog (logicalrep_write_namespace).
+        _types[typeOid] = $"{(typeNamespace.Length == 0 ? "pg_catalog" : typeNamespace)}.{typeName}";
+
     public void OnRelation(PgRelation relation, Lsn lsn)
     {
+        // Columns of non-built-in types carry the name from the Type message ("namespace.name";
+        // for a domain, its base type's): the type mapping uses it for domains and enums.
+        if (relation.Columns.Any(c => _types.ContainsKey(c.TypeOid)))
+        {
+            relation = relation with
+            {
+                Columns = relation.Columns
+                    .Select(c => _types.TryGetValue(c.TypeOid, out var name) ? c with { TypeName = name } : c)
+                    .ToArray(),
+            };
+        }
         if (_relations.TryGetValue(relation.RelationId, out var existing))
         {
             if (SameShape(existing.Builder.Relation, relation))
@@ -351,6 +377,20 @@ internal sealed class TransactionAssembler : IPgOutputHandler, IDisposable
 
     private void AddPayload(RelationState state, PayloadKind kind, int rows, string? truncateOptions)
     {
+        // Small transactions stay in memory; a large one's chunks beyond the budget go to its spill
+        // file, so memory stays bounded whatever the transaction's size.
+        var size = _buffer.WrittenCount;
+        var spill = _transactionMemory + size > _config.TransactionMemoryBytes;
+        long offset = 0;
+        if (spill)
+        {
+            _spill ??= new SpillFile(_config.SpillDirectory, $"txn-{_xid}");
+            offset = _spill.Append(_buffer.WrittenSpan);
+        }
+        else
+        {
+            _transactionMemory += size;
+        }
         var payload = new TablePayload
         {
             Topic = state.Topic,
@@ -360,7 +400,10 @@ internal sealed class TransactionAssembler : IPgOutputHandler, IDisposable
             ChunkIndex = state.ChunksInTransaction++,
             RowCount = rows,
             SchemaFingerprint = state.Builder.SchemaFingerprint,
-            Value = _buffer.WrittenSpan.ToArray(),
+            Value = spill ? null : _buffer.WrittenSpan.ToArray(),
+            Spill = spill ? _spill : null,
+            SpillOffset = offset,
+            Length = size,
             TruncateOptions = truncateOptions,
         };
         state.LastPayload = payload;
@@ -381,6 +424,8 @@ internal sealed class TransactionAssembler : IPgOutputHandler, IDisposable
 
     public void Dispose()
     {
+        _spill?.Dispose();
+        _spill = null;
         foreach (var state in _relations.Values)
             state.Builder.Dispose();
         _relations.Clear();

@@ -69,19 +69,27 @@ internal sealed partial class PgOutputReplicationReader(ConnectorConfig config, 
         connection.LastAppliedLsn = start;
         connection.LastFlushedLsn = start;
 
+        // Protocol 2 (PostgreSQL 14+) streams large in-progress transactions instead of holding them
+        // in the server until commit; they go to our spill files. Version 3+ only adds two-phase
+        // commit and parallel apply, which the connector does not use.
+        var protocol = connection.PostgreSqlVersion.Major >= 14 ? PgOutputDecoder.MaxProtocolVersion : 1;
+        SpillFile.Sweep(config.SpillDirectory);
         using var assembler = new TransactionAssembler(config, committed);
+        using var streamed = new StreamedTransactions(config.SpillDirectory);
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         var acknowledger = AcknowledgeAsync(connection, committed, stop.Token);
 
         var slot = new PgOutputSlot(new ReplicationSlotOptions(config.SlotName, start));
-        var options = new KeyValuePair<string, string?>[]
+        var options = new List<KeyValuePair<string, string?>>
         {
-            new("proto_version", PgOutputDecoder.ProtocolVersion.ToString(System.Globalization.CultureInfo.InvariantCulture)),
+            new("proto_version", protocol.ToString(System.Globalization.CultureInfo.InvariantCulture)),
             new("publication_names", SourceSetup.QuoteIdentifier(config.PublicationName)),
             // Logical decoding messages: users' own, and our heartbeats (idle acknowledgement).
             new("messages", "true"),
         };
-        LogStarting(logger, config.SlotName, committed);
+        if (protocol >= 2)
+            options.Add(new("streaming", "on"));
+        LogStarting(logger, config.SlotName, committed, protocol);
 
         var buffer = ArrayPool<byte>.Shared.Rent(64 * 1024);
         try
@@ -110,13 +118,19 @@ internal sealed partial class PgOutputReplicationReader(ConnectorConfig config, 
                 var lsn = new Lsn((ulong)message.WalStart);
                 if (expected >= 0 && length != expected)
                     throw new IOException($"The replication connection ended after {length} of the {expected} bytes of the message at {lsn}; reconnecting.");
-                PgOutputDecoder.Decode(buffer.AsSpan(0, length), lsn, assembler);
+                var data = buffer.AsSpan(0, length);
+                if (protocol < 2 || !streamed.TryHandle(data, lsn, assembler))
+                    PgOutputDecoder.Decode(data, lsn, assembler);
                 progress.OnReceived(new Lsn((ulong)message.WalEnd));
                 if (assembler.TryTakeCompleted(out var transaction))
                 {
                     if (!transaction.IsHeartbeat)
                         FaultInjection.Reach(FaultPoint.AfterCommitMessage);
-                    progress.OnQueued();
+                    // The queue is bounded by count (the channel) and by the payload bytes it holds in
+                    // memory: while over budget, wait for commits. Reading stops, so does the walsender.
+                    while (progress.QueuedMemoryBytes > config.QueueMaxBytes && progress.Queued > 0)
+                        await progress.WaitForCommitAsync(TimeSpan.FromSeconds(1), stop.Token);
+                    progress.OnQueued(transaction.MemoryBytes);
                     await output.WriteAsync(transaction, stop.Token);
                 }
             }
@@ -179,8 +193,8 @@ internal sealed partial class PgOutputReplicationReader(ConnectorConfig config, 
     [LoggerMessage(EventId = 1103, Level = LogLevel.Warning, Message = "Final status update for slot {Slot} failed: {Reason}")]
     private static partial void LogFinalStatusFailed(ILogger logger, string slot, string reason);
 
-    [LoggerMessage(EventId = 1100, Level = LogLevel.Information, Message = "Streaming slot {Slot} from {Lsn} with pgoutput")]
-    private static partial void LogStarting(ILogger logger, string slot, Lsn lsn);
+    [LoggerMessage(EventId = 1100, Level = LogLevel.Information, Message = "Streaming slot {Slot} from {Lsn} with pgoutput protocol version {Protocol}")]
+    private static partial void LogStarting(ILogger logger, string slot, Lsn lsn, int protocol);
 
     [LoggerMessage(EventId = 1101, Level = LogLevel.Debug, Message = "Acknowledged slot {Slot} through {Lsn}")]
     private static partial void LogAcknowledged(ILogger logger, string slot, Lsn lsn);

@@ -8,8 +8,11 @@ namespace WalBridge.Serialization.Postgres;
 /// <param name="TypeModifier">The type modifier (<c>atttypmod</c>), -1 when none.</param>
 /// <param name="IsKey">Whether the column is part of the replica identity (pgoutput's key flag).</param>
 /// <param name="TypeName">
-/// Optional <c>format_type</c>-style name for types this library does not know by OID (enums, domains,
-/// extension types; pgoutput's Type message gives it). Used only for the <c>pg.type</c> field metadata.
+/// For a non-built-in type (OID 10000 and above): <c>namespace.name</c> from pgoutput's Type message, e.g.
+/// <c>public.mood</c> for an enum. For a domain PostgreSQL sends its (ultimate) base type's name, e.g.
+/// <c>pg_catalog.int4</c>: a domain over a built-in type is then mapped like that base type (without a type
+/// modifier, which pgoutput does not send). Otherwise the name is used for the <c>pg.type</c> field metadata of
+/// the <c>utf8</c> text column.
 /// </param>
 public sealed record PgColumn(string Name, uint TypeOid, int TypeModifier, bool IsKey, string? TypeName = null);
 

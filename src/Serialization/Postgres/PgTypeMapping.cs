@@ -117,6 +117,13 @@ public static class PgTypeMapping
     {
         uint oid = column.TypeOid;
         int typmod = column.TypeModifier;
+        if (DomainBaseOid(oid, column.TypeName) is uint baseOid)
+        {
+            // A domain over a built-in type: mapped (type, pg.type, parsing) like its base type without a type
+            // modifier (pgoutput sends neither the domain's typmod nor the column's); pg.typoid stays the domain's OID.
+            return Resolve(new PgColumn(column.Name, baseOid, -1, column.IsKey)) with { TypeOid = oid };
+        }
+
         string name = FormatType(oid, typmod, column.TypeName);
         uint elementOid = ArrayElementOid(oid);
         if (elementOid != 0)
@@ -165,6 +172,102 @@ public static class PgTypeMapping
         // Unconstrained numeric (or a scale Arrow decimals cannot express): exact text.
         return new(PgValueKind.NumericText, ArrowType.Utf8, name, PgOid.Numeric, null);
     }
+
+    /// <summary>First OID of objects that are not built in (<c>FirstGenbkiObjectId</c>); pgoutput sends Type messages only for such types.</summary>
+    private const uint FirstNonBuiltinOid = 10000;
+
+    /// <summary>
+    /// The base type OID of a domain over a built-in type, from the name pgoutput's Type message gave for a non-built-in
+    /// type OID: for a domain PostgreSQL sends the domain's OID with its (ultimate) base type's namespace and name, e.g.
+    /// <c>pg_catalog.int4</c>, or <c>pg_catalog._int4</c> for a domain over <c>integer[]</c>. Null for built-in OIDs,
+    /// for types outside <c>pg_catalog</c> (enums, composite and extension types, domains over them) and for names not
+    /// known here.
+    /// </summary>
+    internal static uint? DomainBaseOid(uint oid, string? typeName)
+    {
+        const string Catalog = "pg_catalog.";
+        if (oid < FirstNonBuiltinOid || typeName is null || !typeName.StartsWith(Catalog, StringComparison.Ordinal))
+        {
+            return null;
+        }
+
+        uint baseOid = BuiltinOidByName(typeName.AsSpan(Catalog.Length));
+        return baseOid == 0 ? null : baseOid;
+    }
+
+    /// <summary>The OID of a built-in type by its <c>pg_type.typname</c> (arrays with their <c>_</c> prefix), or 0 when not known here.</summary>
+    internal static uint BuiltinOidByName(ReadOnlySpan<char> typname) => typname switch
+    {
+        "bool" => PgOid.Bool,
+        "bytea" => PgOid.Bytea,
+        "char" => PgOid.Char,
+        "name" => PgOid.Name,
+        "int8" => PgOid.Int8,
+        "int2" => PgOid.Int2,
+        "int4" => PgOid.Int4,
+        "text" => PgOid.Text,
+        "oid" => PgOid.Oid,
+        "json" => PgOid.Json,
+        "xml" => PgOid.Xml,
+        "float4" => PgOid.Float4,
+        "float8" => PgOid.Float8,
+        "money" => PgOid.Money,
+        "bpchar" => PgOid.Bpchar,
+        "varchar" => PgOid.Varchar,
+        "date" => PgOid.Date,
+        "time" => PgOid.Time,
+        "timestamp" => PgOid.Timestamp,
+        "timestamptz" => PgOid.TimestampTz,
+        "interval" => PgOid.Interval,
+        "timetz" => PgOid.TimeTz,
+        "bit" => PgOid.Bit,
+        "varbit" => PgOid.VarBit,
+        "numeric" => PgOid.Numeric,
+        "uuid" => PgOid.Uuid,
+        "jsonb" => PgOid.Jsonb,
+        "point" => 600,
+        "lseg" => 601,
+        "path" => 602,
+        "box" => 603,
+        "polygon" => 604,
+        "line" => 628,
+        "cidr" => 650,
+        "circle" => 718,
+        "macaddr8" => 774,
+        "macaddr" => 829,
+        "inet" => 869,
+        "pg_lsn" => 3220,
+        "tsvector" => 3614,
+        "tsquery" => 3615,
+        "int4range" => 3904,
+        "numrange" => 3906,
+        "tsrange" => 3908,
+        "tstzrange" => 3910,
+        "daterange" => 3912,
+        "int8range" => 3926,
+        "_bool" => 1000,
+        "_bytea" => 1001,
+        "_name" => 1003,
+        "_int2" => 1005,
+        "_int4" => 1007,
+        "_text" => 1009,
+        "_bpchar" => 1014,
+        "_varchar" => 1015,
+        "_int8" => 1016,
+        "_float4" => 1021,
+        "_float8" => 1022,
+        "_oid" => 1028,
+        "_timestamp" => 1115,
+        "_date" => 1182,
+        "_time" => 1183,
+        "_timestamptz" => 1185,
+        "_interval" => 1187,
+        "_numeric" => 1231,
+        "_json" => 199,
+        "_uuid" => 2951,
+        "_jsonb" => 3807,
+        _ => 0,
+    };
 
     /// <summary>The element type OID of the one-dimensional array types mapped to <c>list&lt;T&gt;</c>, or 0.</summary>
     internal static uint ArrayElementOid(uint arrayOid) => arrayOid switch

@@ -140,7 +140,9 @@ internal static class PgValueParser
                 if (TryParseFloat(v, out double f32))
                 {
                     // Parse finite values directly as float: the text is float4's shortest exact form.
-                    float f = double.IsFinite(f32) && float.TryParse(v, NumberStyles.Float, CultureInfo.InvariantCulture, out float exact) ? exact : (float)f32;
+                    // NaN gets PostgreSQL's own bit pattern (float4in's NAN), as its binary form and wal2arrow have.
+                    float f = double.IsNaN(f32) ? PgFloat4NaN
+                        : double.IsFinite(f32) && float.TryParse(v, NumberStyles.Float, CultureInfo.InvariantCulture, out float exact) ? exact : (float)f32;
                     BinaryPrimitives.WriteSingleLittleEndian(Fixed(builder).AppendValue(), f);
                     return true;
                 }
@@ -220,11 +222,22 @@ internal static class PgValueParser
 
     private static FixedWidthBuilder Fixed(ArrayBuilder builder) => (FixedWidthBuilder)builder;
 
+    /// <summary>
+    /// PostgreSQL's float8 NaN (<c>get_float8_nan()</c>, C's <c>NAN</c>): the quiet NaN with the sign bit clear,
+    /// 0x7FF8000000000000. .NET's <see cref="double.NaN"/> has the sign bit set (0xFFF8000000000000); the text
+    /// parser uses PostgreSQL's pattern so that a NaN read from text has the same bytes as one read from
+    /// pgoutput's binary form or written by wal2arrow.
+    /// </summary>
+    internal static readonly double PgFloat8NaN = BitConverter.Int64BitsToDouble(0x7FF8_0000_0000_0000);
+
+    /// <summary>PostgreSQL's float4 NaN (<c>get_float4_nan()</c>): 0x7FC00000.</summary>
+    internal static readonly float PgFloat4NaN = BitConverter.Int32BitsToSingle(0x7FC0_0000);
+
     private static bool TryParseFloat(ReadOnlySpan<byte> v, out double value)
     {
         if (v.SequenceEqual("NaN"u8))
         {
-            value = double.NaN;
+            value = PgFloat8NaN;
             return true;
         }
 

@@ -12,6 +12,11 @@ internal interface IPgOutputHandler
     void OnBegin(Lsn finalLsn, DateTimeOffset commitTimestamp, uint xid);
     void OnCommit(Lsn commitLsn, Lsn endLsn, DateTimeOffset commitTimestamp);
     void OnRelation(PgRelation relation, Lsn lsn);
+    /// <summary>
+    /// A Type message: sent before a Relation that uses a non-built-in type. For a domain PostgreSQL
+    /// sends the domain's OID with its base type's namespace and name; for an enum, the enum's own.
+    /// </summary>
+    void OnType(uint typeOid, string typeNamespace, string typeName, Lsn lsn);
     void OnInsert(uint relationId, TupleData newRow, Lsn lsn);
     /// <summary><paramref name="oldKind"/> is <c>'K'</c> (old key), <c>'O'</c> (old row) or 0 (no old tuple).</summary>
     void OnUpdate(uint relationId, byte oldKind, TupleData oldRow, TupleData newRow, Lsn lsn);

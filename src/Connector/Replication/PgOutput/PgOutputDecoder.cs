@@ -5,20 +5,38 @@ using WalBridge.Serialization.Postgres;
 namespace WalBridge.Connector.Replication.PgOutput;
 
 /// <summary>
-/// Decodes pgoutput protocol version 1 messages
+/// Decodes pgoutput messages of protocol versions 1 and 2
 /// (https://www.postgresql.org/docs/15/protocol-logicalrep-message-formats.html).
+/// Version 2 adds streamed in-progress transactions: their control messages (Stream Start/Stop/
+/// Commit/Abort) are read by <see cref="StreamedTransactions"/>, and the messages inside a stream
+/// block carry the (sub)transaction id after the type byte (<c>streamed</c>).
 /// Strict: an unknown message type, a truncated message or trailing bytes is a
 /// <see cref="ReplicationProtocolException"/>, never skipped. Stateless and thread-safe.
 /// </summary>
 internal static class PgOutputDecoder
 {
-    /// <summary>The protocol version the connector asks for.</summary>
-    public const int ProtocolVersion = 1;
+    /// <summary>The highest protocol version the decoder understands (2: streaming, PostgreSQL 14+).</summary>
+    public const int MaxProtocolVersion = 2;
 
-    public static void Decode(ReadOnlySpan<byte> message, Lsn lsn, IPgOutputHandler handler)
+    /// <summary>Message types that carry a transaction id when sent inside a stream block.</summary>
+    public static bool CarriesStreamXid(byte type) => type is (byte)'I' or (byte)'U' or (byte)'D' or (byte)'T' or (byte)'R' or (byte)'Y' or (byte)'M';
+
+    /// <summary>The (sub)transaction id of a message sent inside a stream block.</summary>
+    public static uint StreamXid(ReadOnlySpan<byte> message, Lsn lsn) =>
+        message.Length >= 5
+            ? BinaryPrimitives.ReadUInt32BigEndian(message[1..])
+            : throw new ReplicationProtocolException("pgoutput streamed message too short for its transaction id", lsn);
+
+    public static void Decode(ReadOnlySpan<byte> message, Lsn lsn, IPgOutputHandler handler, bool streamed = false)
     {
         var reader = new ProtocolReader(message, lsn);
         var type = reader.ReadByte("message type");
+        if (streamed)
+        {
+            if (!CarriesStreamXid(type))
+                throw new ReplicationProtocolException($"pgoutput message type '{(char)type}' inside a stream block", lsn);
+            reader.ReadUInt32("streamed xid");
+        }
         switch (type)
         {
             case (byte)'B':
@@ -50,13 +68,15 @@ internal static class PgOutputDecoder
                 reader.ExpectEnd("Origin");
                 break;
             case (byte)'Y':
-                // Type: sent for non-built-in types before a Relation that uses them. The type
-                // mapping works from the OID and falls back to text, so nothing is kept.
-                reader.ReadUInt32("Type.oid");
-                reader.ReadCString("Type.namespace");
-                reader.ReadCString("Type.name");
+            {
+                // Type: sent for non-built-in types before a Relation that uses them.
+                var typeOid = reader.ReadUInt32("Type.oid");
+                var typeNamespace = reader.ReadCString("Type.namespace");
+                var typeName = reader.ReadCString("Type.name");
                 reader.ExpectEnd("Type");
+                handler.OnType(typeOid, typeNamespace, typeName, lsn);
                 break;
+            }
             case (byte)'R':
                 handler.OnRelation(ReadRelation(ref reader), lsn);
                 break;
@@ -138,7 +158,7 @@ internal static class PgOutputDecoder
             }
             default:
                 throw new ReplicationProtocolException(
-                    $"pgoutput message type '{(char)type}' (0x{type:X2}) is not supported by protocol version {ProtocolVersion} as the connector requested it", lsn);
+                    $"pgoutput message type '{(char)type}' (0x{type:X2}) is unknown or was not requested (the connector asks for protocol version {MaxProtocolVersion} at most, without two-phase)", lsn);
         }
     }
 

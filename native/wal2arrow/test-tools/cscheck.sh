@@ -1,0 +1,102 @@
+#!/usr/bin/env bash
+# Byte-level cross-check of wal2arrow against WalBridge's C# ChangeBatchBuilder (cscheck/):
+# creates a pgoutput slot and a wal2arrow slot at the same point, runs a workload (every mapped
+# type, values Arrow cannot hold, domains, an enum, NaN floats, unchanged TOAST, updates with the
+# old row and the old key, deletes, a truncate, a schema change inside a transaction), reads both
+# slots with psql (pgoutput in text format under WalBridge's replication session settings), and
+# runs cscheck, which feeds the pgoutput messages to ChangeBatchBuilder and compares every Arrow
+# stream and fingerprint with the plugin's chunk for the same transaction and table.
+#   cscheck.sh BINDIR DBNAME     (PGHOST/PGPORT/PGUSER from the environment; needs dotnet)
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+bindir="$1"
+db="$2"
+log() { printf 'wal2arrow-test: %s\n' "$*"; }
+work="$(mktemp -d /tmp/wal2arrow-cscheck.XXXXXX)"
+trap 'rm -rf "$work"' EXIT
+
+dotnet build "$here/cscheck/cscheck.csproj" -c Release -o "$work/bin" -nologo -v q >"$work/build.log" 2>&1 \
+    || { cat "$work/build.log"; log "cscheck build failed"; exit 1; }
+
+psql=("$bindir/psql" -X -q -v ON_ERROR_STOP=1 -d "$db")
+"${psql[@]}" >/dev/null <<'SQL'
+SET client_min_messages = warning;
+DROP TABLE IF EXISTS cs_types, cs_toast, cs_key;
+DROP DOMAIN IF EXISTS cs_posint, cs_num, cs_dates, cs_text;
+DROP TYPE IF EXISTS cs_mood;
+CREATE DOMAIN cs_posint AS integer CHECK (VALUE > 0);
+CREATE DOMAIN cs_num AS numeric(10,2);
+CREATE DOMAIN cs_dates AS date[];
+CREATE DOMAIN cs_text AS varchar(10);
+CREATE TYPE cs_mood AS ENUM ('sad', 'happy');
+CREATE TABLE cs_types (
+    id bigint PRIMARY KEY, b boolean, i2 smallint, i4 integer, i8 bigint, o oid,
+    f4 real, f8 double precision, n numeric(12,3), nw numeric(50,5), nu numeric,
+    t text, vc varchar(20), c char(5), nm name, by bytea,
+    d date, ts timestamp, tstz timestamptz(3), tm time, iv interval, ivf interval day to second(2),
+    u uuid, j json, jb jsonb, ia integer[], ta text[], na numeric(6,2)[], tsa timestamptz[], da date[],
+    f8a float8[], ba bytea[], inet_col inet, pt point, tsr tstzrange, m money, ttz timetz, bits bit(3),
+    dom cs_posint, dnum cs_num, ddates cs_dates, dtext cs_text, mood cs_mood, moods cs_mood[]);
+ALTER TABLE cs_types REPLICA IDENTITY FULL;
+CREATE TABLE cs_toast (id int PRIMARY KEY, small text, payload text);
+ALTER TABLE cs_toast ALTER COLUMN payload SET STORAGE EXTERNAL;
+CREATE TABLE cs_key (id int PRIMARY KEY, v text, d date);
+DROP PUBLICATION IF EXISTS cs_pub;
+CREATE PUBLICATION cs_pub FOR TABLE cs_types, cs_toast, cs_key;
+SELECT 'init' FROM pg_create_logical_replication_slot('cs_pgo', 'pgoutput');
+SELECT 'init' FROM pg_create_logical_replication_slot('cs_w2a', 'wal2arrow');
+INSERT INTO cs_toast SELECT 1, 'a', string_agg(md5(g::text), '') FROM generate_series(1, 200) g;
+BEGIN;
+INSERT INTO cs_types VALUES (
+    1, true, -2, 4, 8000000000, 4000000000,
+    1.5, '-0', 123456789.123, -12345678901234567890123456789012345678901234.56789, 'NaN',
+    'text ü 😀', 'varchar', 'ab', 'aname', '\xdeadbeef00',
+    '2024-02-29', '2024-02-29 12:34:56.789012', '1999-12-31 23:59:59.999+02', '24:00:00',
+    '1 year 2 mons 3 days 04:05:06.000007', '-1 day +02:03:04.5',
+    'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', '{"a": 1,  "b": [true]}', '{"b": 2, "a": 1}', '{1,NULL,3}',
+    '{"x y",z,"q\"uo\\te",NULL,"NULL",""}', '{1.50,-2.25}', '{"2000-01-01 00:00:00+00",NULL}', '{2024-01-01,0044-03-15 BC}',
+    '{1.5,NaN,-Infinity,-0}', '{"\\x00ff",NULL}', '192.168.0.1/24', '(1.5,2)',
+    '[2024-01-01 00:00:00+00,2024-01-02 00:00:00+00)', '12.34', '12:00:00+05', '101',
+    7, 12.5, '{2024-01-01}', 'dom text', 'happy', '{sad,happy}');
+INSERT INTO cs_types VALUES (2, false, 32767, -2147483648, -9223372036854775808, 0,
+    'NaN', '-Infinity', -0.001, 0, '-1.5e-10', '', NULL, NULL, NULL, '\x',
+    '0001-01-01 BC', '1970-01-01 00:00:00', '2262-04-11 23:47:16.854+00', '00:00:00.000001', '-1 mons -00:00:00.000001', '0',
+    NULL, 'null', '[]', '{}', '{}', NULL, '{}', '{}', '{}', '{}', NULL, NULL, 'empty', NULL, NULL, NULL,
+    1, 'NaN', '{}', '', 'sad', '{}');
+INSERT INTO cs_types (id) VALUES (3);
+-- values Arrow cannot hold
+INSERT INTO cs_types (id, n, d, ts, tstz, iv, ia, na, tsa, da, f4, f8, ddates, dnum) VALUES (4, 'NaN', 'infinity', '-infinity',
+    '294276-12-31 23:59:59.999+00', '2562048:00:00', '{{1,2},{3,NULL}}', '[0:1]={1.50,NaN}',
+    '{infinity,NULL}', '[2:2]={2024-01-01}', 'NaN', '-NaN', '{infinity}', -99999999.99);
+INSERT INTO cs_types (id, ts, tstz, iv, f8) VALUES (5, '294276-12-31 23:59:59.999999', '-infinity', '-2562048:00:00',
+    'Infinity'::float8 - 'Infinity'::float8);
+COMMIT;
+UPDATE cs_types SET i4 = 5, t = 'changed' WHERE id = 1;
+UPDATE cs_types SET d = '-infinity', ts = '2024-01-01' WHERE id = 4;
+UPDATE cs_toast SET small = 'b' WHERE id = 1;
+DELETE FROM cs_types WHERE id = 3;
+INSERT INTO cs_key VALUES (1, 'one', 'infinity'), (2, 'two', NULL);
+UPDATE cs_key SET id = 10 WHERE id = 1;
+DELETE FROM cs_key WHERE id = 2;
+BEGIN;
+INSERT INTO cs_key VALUES (3, 'three', '2024-01-01');
+ALTER TABLE cs_key ADD COLUMN extra numeric(5,1);
+INSERT INTO cs_key VALUES (4, 'four', NULL, 'NaN');
+TRUNCATE cs_toast;
+INSERT INTO cs_toast VALUES (2, 'after truncate', NULL);
+COMMIT;
+SQL
+
+# pgoutput in text format under WalBridge's replication session settings (docs/format.md)
+"${psql[@]}" -At -F $'\t' >"$work/pgoutput.txt" <<'SQL'
+SET DateStyle = ISO; SET TimeZone = UTC; SET IntervalStyle = postgres; SET extra_float_digits = 3; SET bytea_output = hex;
+SELECT lsn, encode(data, 'hex') FROM pg_logical_slot_get_binary_changes('cs_pgo', NULL, NULL, 'proto_version', '1', 'publication_names', 'cs_pub');
+SQL
+"${psql[@]}" -At -F $'\t' -c "SELECT lsn, encode(data, 'hex') FROM pg_logical_slot_get_binary_changes('cs_w2a', NULL, NULL, 'proto_version', '1', 'publication_names', 'cs_pub', 'max_bytes', '0')" >"$work/wal2arrow.txt"
+"${psql[@]}" -c "SELECT pg_drop_replication_slot('cs_pgo'), pg_drop_replication_slot('cs_w2a')" >/dev/null
+
+if ! dotnet "$work/bin/wal2arrow-cscheck.dll" "$work/pgoutput.txt" "$work/wal2arrow.txt"; then
+    log "wal2arrow output differs from ChangeBatchBuilder's (streams kept in /tmp/wal2arrow-cscheck-*.arrow)"
+    exit 1
+fi
+log "C# ChangeBatchBuilder produced byte-identical streams and fingerprints"

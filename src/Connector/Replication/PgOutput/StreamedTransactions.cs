@@ -1,0 +1,182 @@
+using System.Buffers;
+using System.Buffers.Binary;
+using WalBridge.Connector.Pipeline;
+using WalBridge.Offsets;
+
+namespace WalBridge.Connector.Replication.PgOutput;
+
+/// <summary>
+/// Protocol version 2 streaming: PostgreSQL sends a large in-progress transaction in stream blocks
+/// (Stream Start … Stream Stop), possibly interleaved with other transactions, long before it
+/// commits. Each block's raw messages are appended to the transaction's spill file on local disk;
+/// a Stream Abort drops the transaction or marks one of its subtransactions aborted; a Stream Commit
+/// replays the file through the normal decoder into the assembler, skipping the aborted
+/// subtransactions' changes. Memory stays O(one message) whatever the transaction's size.
+/// </summary>
+/// <remarks>Single-threaded: used by the replication reader only. Owns its spill files.</remarks>
+internal sealed class StreamedTransactions(string spillDirectory) : IDisposable
+{
+    private readonly Dictionary<uint, Streamed> _transactions = [];
+    private Streamed? _current;
+
+    /// <summary>Whether a stream block is open (messages belong to <see cref="StreamXid"/>).</summary>
+    public bool InStream => _current is not null;
+
+    public uint StreamXid => _current?.Xid ?? 0;
+
+    /// <summary>Streamed transactions not yet committed or aborted.</summary>
+    public int Open => _transactions.Count;
+
+    /// <summary>Total bytes in spill files right now.</summary>
+    public long SpilledBytes => _transactions.Values.Sum(t => t.File.Length);
+
+    /// <summary>
+    /// Handles a stream control message (S, E, c, A) and, inside a stream block, spills the message.
+    /// Returns false when the message is an ordinary one outside a stream (for the caller to decode).
+    /// </summary>
+    public bool TryHandle(ReadOnlySpan<byte> message, Lsn lsn, TransactionAssembler assembler)
+    {
+        var type = message.IsEmpty ? (byte)0 : message[0];
+        var reader = new ProtocolReader(message, lsn);
+        switch (type)
+        {
+            case (byte)'S':
+            {
+                reader.ReadByte("type");
+                var xid = reader.ReadUInt32("Stream Start.xid");
+                var first = reader.ReadByte("Stream Start.first_segment");
+                reader.ExpectEnd("Stream Start");
+                if (_current is not null)
+                    throw new ReplicationProtocolException($"pgoutput Stream Start for xid {xid} inside the stream block of xid {_current.Xid}", lsn);
+                if (assembler.InTransaction)
+                    throw new ReplicationProtocolException($"pgoutput Stream Start for xid {xid} inside a transaction", lsn);
+                if (first == 1 && _transactions.Remove(xid, out var stale))
+                    stale.Dispose();
+                if (!_transactions.TryGetValue(xid, out var streamed))
+                {
+                    if (first != 1)
+                        throw new ReplicationProtocolException($"pgoutput Stream Start continues xid {xid}, whose first segment was never received", lsn);
+                    streamed = new Streamed(xid, new SpillFile(spillDirectory, $"stream-{xid}"));
+                    _transactions[xid] = streamed;
+                }
+                _current = streamed;
+                return true;
+            }
+            case (byte)'E':
+                reader.ReadByte("type");
+                reader.ExpectEnd("Stream Stop");
+                if (_current is null)
+                    throw new ReplicationProtocolException("pgoutput Stream Stop outside a stream block", lsn);
+                _current = null;
+                return true;
+            case (byte)'A':
+            {
+                reader.ReadByte("type");
+                var xid = reader.ReadUInt32("Stream Abort.xid");
+                var subxid = reader.ReadUInt32("Stream Abort.subxid");
+                reader.ExpectEnd("Stream Abort");
+                if (_current is not null)
+                    throw new ReplicationProtocolException($"pgoutput Stream Abort for xid {xid} inside a stream block", lsn);
+                if (!_transactions.TryGetValue(xid, out var streamed))
+                    return true; // nothing of it was kept (e.g. streamed before this connection started)
+                if (subxid == xid)
+                {
+                    _transactions.Remove(xid);
+                    streamed.Dispose();
+                }
+                else
+                {
+                    streamed.AbortedSubtransactions.Add(subxid);
+                }
+                return true;
+            }
+            case (byte)'c':
+            {
+                reader.ReadByte("type");
+                var xid = reader.ReadUInt32("Stream Commit.xid");
+                var flags = reader.ReadByte("Stream Commit.flags");
+                if (flags != 0)
+                    throw new ReplicationProtocolException($"pgoutput Stream Commit has unknown flags 0x{flags:X2}", lsn);
+                var commitLsn = reader.ReadLsn("Stream Commit.commit_lsn");
+                var endLsn = reader.ReadLsn("Stream Commit.end_lsn");
+                var timestamp = reader.ReadTimestamp("Stream Commit.timestamp");
+                reader.ExpectEnd("Stream Commit");
+                if (_current is not null)
+                    throw new ReplicationProtocolException($"pgoutput Stream Commit for xid {xid} inside a stream block", lsn);
+                if (!_transactions.Remove(xid, out var streamed))
+                    throw new ReplicationProtocolException($"pgoutput Stream Commit for xid {xid}, which was never streamed", lsn);
+                using (streamed)
+                    Replay(streamed, commitLsn, endLsn, timestamp, assembler);
+                return true;
+            }
+            default:
+                if (_current is null)
+                    return false;
+                if (!PgOutputDecoder.CarriesStreamXid(type))
+                    throw new ReplicationProtocolException($"pgoutput message type '{(char)type}' inside the stream block of xid {_current.Xid}", lsn);
+                // Record: Int32 length, Int64 LSN, message bytes (this file's own format, host order not needed: big-endian).
+                Span<byte> header = stackalloc byte[12];
+                BinaryPrimitives.WriteInt32BigEndian(header, message.Length);
+                BinaryPrimitives.WriteUInt64BigEndian(header[4..], lsn.Value);
+                _current.File.Append(header);
+                _current.File.Append(message);
+                return true;
+        }
+    }
+
+    private static void Replay(Streamed streamed, Lsn commitLsn, Lsn endLsn, DateTimeOffset timestamp, TransactionAssembler assembler)
+    {
+        assembler.OnBegin(commitLsn, timestamp, streamed.Xid);
+        var buffer = ArrayPool<byte>.Shared.Rent(64 * 1024);
+        try
+        {
+            Span<byte> header = stackalloc byte[12];
+            long offset = 0;
+            var end = streamed.File.Length;
+            while (offset < end)
+            {
+                streamed.File.Read(offset, header);
+                var length = BinaryPrimitives.ReadInt32BigEndian(header);
+                var lsn = new Lsn(BinaryPrimitives.ReadUInt64BigEndian(header[4..]));
+                if (length < 0 || offset + 12 + length > end)
+                    throw new IOException($"Spill file {streamed.File.Path} is damaged at offset {offset}.");
+                if (length > buffer.Length)
+                {
+                    ArrayPool<byte>.Shared.Return(buffer);
+                    buffer = ArrayPool<byte>.Shared.Rent(length);
+                }
+                var message = buffer.AsSpan(0, length);
+                streamed.File.Read(offset + 12, message);
+                offset += 12 + length;
+
+                // Changes of aborted subtransactions are dropped; Relation/Type messages always apply.
+                var type = message[0];
+                if (type is (byte)'I' or (byte)'U' or (byte)'D' or (byte)'T' or (byte)'M'
+                    && streamed.AbortedSubtransactions.Contains(PgOutputDecoder.StreamXid(message, lsn)))
+                    continue;
+                PgOutputDecoder.Decode(message, lsn, assembler, streamed: true);
+            }
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+        assembler.OnCommit(commitLsn, endLsn, timestamp);
+    }
+
+    public void Dispose()
+    {
+        foreach (var streamed in _transactions.Values)
+            streamed.Dispose();
+        _transactions.Clear();
+        _current = null;
+    }
+
+    private sealed class Streamed(uint xid, SpillFile file) : IDisposable
+    {
+        public uint Xid { get; } = xid;
+        public SpillFile File { get; } = file;
+        public HashSet<uint> AbortedSubtransactions { get; } = [];
+        public void Dispose() => File.Dispose();
+    }
+}
