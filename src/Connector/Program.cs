@@ -23,6 +23,7 @@ internal static class Program
 
     private static async Task<int> Main(string[] args)
     {
+        Diagnostics.NativeMemory.ConfigureAllocator();
         if (args.Length == 0 || args[0] is "-h" or "--help" or "help")
         {
             Console.WriteLine(Usage);

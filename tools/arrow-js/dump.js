@@ -2,7 +2,10 @@
 // Decodes Arrow IPC streams with apache-arrow (the independent reader) and prints one JSON document per file:
 //   { "fields": [field…], "metadata": [[key, value]…], "rows": n, "columns": [[cell…]…] }
 // field = { "name", "type" (apache-arrow's type string), "typeId" (Arrow's Type enum name), "nullable",
-//           "metadata": [[key, value]…], "dictionary": null | { "id", "indexType" }, "children": [field…] }
+//           "metadata": [[key, value]…], "dictionary": null | { "id", "indexType" }, "children": [field…],
+//           "params": the type's parameters as apache-arrow read them, e.g. { "bitWidth", "isSigned" } for Int,
+//           { "precision", "scale", "bitWidth" } for Decimal, { "unit", "timezone" } for Timestamp (units by name:
+//           "MICROSECOND", "DAY", "MONTH_DAY_NANO", …), { "byteWidth" } for FixedSizeBinary; {} for types without any }
 // Cells are exact, JSON-safe renderings of the raw Arrow values (never rounded through JS numbers):
 //   null → null; bool → true/false; int8…int32, uint8…uint32 → number; int64/uint64 → decimal string;
 //   float → number, or "NaN", "Infinity", "-Infinity", "-0"; utf8 → string; binary, fixed_size_binary → lowercase hex;
@@ -13,9 +16,26 @@
 // Usage: node dump.js <stream file>…   (one JSON document per line)
 'use strict';
 const fs = require('fs');
-const { tableFromIPC, Type, makeVector } = require('apache-arrow');
+const { tableFromIPC, Type, makeVector, TimeUnit, DateUnit, IntervalUnit, Precision } = require('apache-arrow');
 
 const typeName = (t) => Type[t.typeId] ?? String(t.typeId);
+
+function params(t) {
+  switch (t.typeId) {
+    case Type.Int: return { bitWidth: t.bitWidth, isSigned: t.isSigned };
+    case Type.Float: return { precision: Precision[t.precision] };
+    case Type.Decimal: return { precision: t.precision, scale: t.scale, bitWidth: t.bitWidth };
+    case Type.Date: return { unit: DateUnit[t.unit] };
+    case Type.Time: return { unit: TimeUnit[t.unit], bitWidth: t.bitWidth };
+    case Type.Timestamp: return { unit: TimeUnit[t.unit], timezone: t.timezone ?? null };
+    case Type.Duration: return { unit: TimeUnit[t.unit] };
+    case Type.Interval: return { unit: IntervalUnit[t.unit] };
+    case Type.FixedSizeBinary: return { byteWidth: t.byteWidth };
+    case Type.FixedSizeList: return { listSize: t.listSize };
+    case Type.Map: return { keysSorted: t.keysSorted };
+    default: return {};
+  }
+}
 
 function describe(field) {
   const t = field.type;
@@ -29,6 +49,7 @@ function describe(field) {
     metadata: [...field.metadata],
     dictionary: dict ? { id: dict.id, indexType: String(dict.indices) } : null,
     children: (valueType.children ?? []).map(describe),
+    params: params(valueType),
   };
 }
 
@@ -62,11 +83,14 @@ function locate(vec, i) {
   throw new Error('index out of range');
 }
 
+// apache-arrow's Data.slice (used for list elements, e.g. by vec.get(i) of a List) advances `offset` AND slices the
+// values/offsets buffers, so buffers are indexed by the slot's index within the chunk, never by offset + index
+// (apache-arrow's own getters do the same: values[index]).
 function rawBytes(vec, i, width) {
   const [d, j] = locate(vec, i);
   const v = d.values;
   const all = new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
-  const start = (d.offset + j) * width;
+  const start = j * width;
   return all.subarray(start, start + width);
 }
 
@@ -111,7 +135,7 @@ function cell(vec, i) {
     case Type.Map: {
       const [d, j] = locate(vec, i);
       const entries = makeVector(d.children[0]);
-      const start = d.valueOffsets[d.offset + j], end = d.valueOffsets[d.offset + j + 1];
+      const start = d.valueOffsets[j], end = d.valueOffsets[j + 1];
       const keys = entries.getChildAt(0), values = entries.getChildAt(1);
       const out = [];
       for (let k = start; k < end; k++) out.push([cell(keys, k), cell(values, k)]);
@@ -119,7 +143,7 @@ function cell(vec, i) {
     }
     case Type.Dictionary: {
       const [d, j] = locate(vec, i);
-      const index = d.values[d.offset + j];
+      const index = d.values[j];
       return cell(d.dictionary, Number(index));
     }
     default:

@@ -22,7 +22,8 @@ public sealed class ConnectorConfig
     [
         "name",
         "database.hostname", "database.port", "database.user", "database.password", "database.dbname", "database.sslmode",
-        "plugin", "slot.name", "publication.name", "table.include.list", "topic.prefix", "topic.partitions",
+        "plugin", "slot.name", "publication.name", "table.include.list", "table.exclude.list", "publication.via.partition.root",
+        "slot.create.timeout.ms", "topic.prefix", "topic.partitions",
         "topic.replication.factor", "offsets.topic", "state.dir",
         "transaction.max.source.transactions", "transaction.max.bytes", "transaction.linger.ms",
         "queue.max.transactions", "queue.max.bytes", "transaction.memory.bytes", "status.interval.ms", "heartbeat.interval.ms", "messages.topic",
@@ -55,6 +56,14 @@ public sealed class ConnectorConfig
     public required string PublicationName { get; init; }
     /// <summary>Regular expressions matched against <c>schema.table</c>; empty means every table.</summary>
     public required IReadOnlyList<Regex> TableIncludeList { get; init; }
+    /// <summary>Regular expressions matched against <c>schema.table</c>: matching tables are left out.</summary>
+    public required IReadOnlyList<Regex> TableExcludeList { get; init; }
+    /// <summary>Whether the table lists select the tables (a filtered publication the connector keeps in sync) or not (FOR ALL TABLES).</summary>
+    public bool FiltersTables => TableIncludeList.Count > 0 || TableExcludeList.Count > 0;
+    /// <summary>Publish partitions' changes under their partitioned root table (<c>publish_via_partition_root</c>).</summary>
+    public required bool PublishViaPartitionRoot { get; init; }
+    /// <summary>How long creating the slot may wait for transactions that were running to end.</summary>
+    public required TimeSpan SlotCreateTimeout { get; init; }
     public required string TopicPrefix { get; init; }
     public required int TopicPartitions { get; init; }
     public required short TopicReplicationFactor { get; init; }
@@ -97,9 +106,14 @@ public sealed class ConnectorConfig
     /// <summary>Whether a table is selected by <c>table.include.list</c>.</summary>
     public bool Includes(string schema, string table)
     {
+        var qualified = $"{schema}.{table}";
+        foreach (var regex in TableExcludeList)
+        {
+            if (regex.IsMatch(qualified))
+                return false;
+        }
         if (TableIncludeList.Count == 0)
             return true;
-        var qualified = $"{schema}.{table}";
         foreach (var regex in TableIncludeList)
         {
             if (regex.IsMatch(qualified))
@@ -157,19 +171,28 @@ public sealed class ConnectorConfig
         if (!Regex.IsMatch(slot, "^[a-z0-9_]{1,63}$"))
             throw new ConfigurationException($"Configuration key 'slot.name' must be 1-63 lower-case letters, digits or underscores (PostgreSQL's rule for slot names), found '{slot}'.");
 
-        var include = new List<Regex>();
-        foreach (var pattern in Optional("table.include.list", "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        List<Regex> Patterns(string key)
         {
-            try
+            var list = new List<Regex>();
+            foreach (var pattern in Optional(key, "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
             {
-                // Anchored like Debezium: the expression must match the whole schema.table name.
-                include.Add(new Regex($"^(?:{pattern})$", RegexOptions.CultureInvariant, TimeSpan.FromSeconds(1)));
+                try
+                {
+                    // Anchored like Debezium: the expression must match the whole schema.table name.
+                    list.Add(new Regex($"^(?:{pattern})$", RegexOptions.CultureInvariant, TimeSpan.FromSeconds(1)));
+                }
+                catch (ArgumentException e)
+                {
+                    throw new ConfigurationException($"Configuration key '{key}': '{pattern}' is not a valid regular expression: {e.Message}", e);
+                }
             }
-            catch (ArgumentException e)
-            {
-                throw new ConfigurationException($"Configuration key 'table.include.list': '{pattern}' is not a valid regular expression: {e.Message}", e);
-            }
+            return list;
         }
+        var include = Patterns("table.include.list");
+        var exclude = Patterns("table.exclude.list");
+        var viaRootText = Optional("publication.via.partition.root", "false");
+        if (viaRootText is not ("true" or "false"))
+            throw new ConfigurationException($"Configuration key 'publication.via.partition.root' must be true or false, found '{viaRootText}'.");
 
         var kafka = new Dictionary<string, string>(StringComparer.Ordinal);
         foreach (var (key, value) in values)
@@ -202,6 +225,9 @@ public sealed class ConnectorConfig
             SlotName = slot,
             PublicationName = Optional("publication.name", $"walbridge_{identifier}"),
             TableIncludeList = include,
+            TableExcludeList = exclude,
+            PublishViaPartitionRoot = viaRootText == "true",
+            SlotCreateTimeout = TimeSpan.FromMilliseconds(Number("slot.create.timeout.ms", 60_000, 1_000, 3_600_000)),
             TopicPrefix = topicPrefix,
             TopicPartitions = (int)Number("topic.partitions", 1, 1, 1),
             TopicReplicationFactor = (short)Number("topic.replication.factor", -1, -1, 32767),

@@ -35,10 +35,7 @@ internal sealed partial class KafkaTransactionLoop : IDisposable
     private readonly OffsetKey _offsetKey;
     private readonly HashSet<string> _knownTopics = new(StringComparer.Ordinal);
     private IProducer<byte[]?, byte[]>? _producer;
-    private Action<DeliveryReport<byte[]?, byte[]>>? _onDelivery;
-    private int _pendingDeliveries;
     private int _producedInTransaction;
-    private Error? _deliveryError;
     private bool _adminUnsupported;
 
     public KafkaTransactionLoop(ConnectorConfig config, ProgressTracker progress, IOffsetMirror? mirror, ILogger logger)
@@ -71,17 +68,11 @@ internal sealed partial class KafkaTransactionLoop : IDisposable
             producerConfig.LingerMs = 5;
         // librdkafka's own queue would otherwise hold up to 1 GB: bound it, Produce then waits (back-pressure).
         if (!_config.Kafka.ContainsKey("queue.buffering.max.kbytes"))
-            producerConfig.QueueBufferingMaxKbytes = 64 * 1024;
+            producerConfig.QueueBufferingMaxKbytes = 32 * 1024;
         _producer = new ProducerBuilder<byte[]?, byte[]>(producerConfig)
             .SetLogHandler((_, message) => LogLibrdkafka(_logger, message.Level, message.Facility, message.Message))
             .Build();
         _producer.InitTransactions(s_transactionCallTimeout);
-        _onDelivery = report =>
-        {
-            if (report.Error.IsError)
-                Interlocked.CompareExchange(ref _deliveryError, report.Error, null);
-            Interlocked.Decrement(ref _pendingDeliveries);
-        };
         EnsureTopic(_config.OffsetsTopic, compacted: true);
     }
 
@@ -151,14 +142,15 @@ internal sealed partial class KafkaTransactionLoop : IDisposable
                     Key = _offsetKey.ToBytes(),
                     Value = record.ToBytes(),
                 });
-                // Every record must be acknowledged by the broker before the commit: a failed delivery
-                // inside a transaction must abort it, never commit a transaction with a hole.
-                producer.Flush(s_transactionCallTimeout);
+                // Every record must be acknowledged by the broker before the commit. A record that
+                // failed puts the transactional producer into an abortable state, so the commit below
+                // throws (librdkafka's contract): a transaction with a hole is never committed. No
+                // per-record delivery handler is used, because Confluent.Kafka would keep every
+                // in-flight value alive until its report.
+                var unsent = producer.Flush(s_transactionCallTimeout);
                 FaultInjection.Reach(FaultPoint.BeforeKafkaCommit);
-                if (Volatile.Read(ref _pendingDeliveries) != 0)
-                    throw new KafkaException(new Error(ErrorCode.Local_TimedOut, $"{_pendingDeliveries} records of the Kafka transaction were not acknowledged in time"));
-                if (Interlocked.Exchange(ref _deliveryError, null) is { } deliveryError)
-                    throw new KafkaException(deliveryError);
+                if (unsent != 0)
+                    throw new KafkaException(new Error(ErrorCode.Local_TimedOut, $"{unsent} records of the Kafka transaction were not acknowledged within {s_transactionCallTimeout.TotalSeconds} s"));
                 producer.CommitTransaction(s_transactionCallTimeout);
                 inTransaction = false;
                 FaultInjection.Reach(FaultPoint.AfterKafkaCommit);
@@ -261,8 +253,7 @@ internal sealed partial class KafkaTransactionLoop : IDisposable
         {
             try
             {
-                Interlocked.Increment(ref _pendingDeliveries);
-                producer.Produce(partition, message, _onDelivery);
+                producer.Produce(partition, message);
                 _producedInTransaction++;
                 if (FaultInjection.IsArmed(FaultPoint.MidProduce))
                     FaultInjection.ReachRecord(_producedInTransaction, _producedInTransaction == 1, () => producer.Flush(s_transactionCallTimeout));
@@ -270,7 +261,6 @@ internal sealed partial class KafkaTransactionLoop : IDisposable
             }
             catch (ProduceException<byte[]?, byte[]> e) when (e.Error.Code == ErrorCode.Local_QueueFull)
             {
-                Interlocked.Decrement(ref _pendingDeliveries);
                 producer.Poll(TimeSpan.FromMilliseconds(50));
             }
         }

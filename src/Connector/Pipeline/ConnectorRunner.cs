@@ -23,6 +23,8 @@ public sealed partial class ConnectorRunner(ConnectorConfig config, ILogger logg
     public async Task RunAsync(CancellationToken cancellationToken)
     {
         RocksDbOffsetMirror? mirror = null;
+        using var statsStop = new CancellationTokenSource();
+        var stats = ReportStatsAsync(statsStop.Token);
         try
         {
             mirror = RocksDbOffsetMirror.Open(config.StateDirectory);
@@ -60,20 +62,60 @@ public sealed partial class ConnectorRunner(ConnectorConfig config, ILogger logg
         }
         finally
         {
+            await statsStop.CancelAsync();
+            await stats;
             mirror?.Dispose();
         }
     }
 
-    /// <summary>Whether an exception means "stop": retrying cannot help without a change by a person.</summary>
-    public static bool IsFatal(Exception e) => e switch
+    /// <summary>Every 30 s: progress and memory, for operators (and for finding where memory goes).</summary>
+    private async Task ReportStatsAsync(CancellationToken cancellationToken)
     {
-        ConfigurationException or SourceNotReadyException or ReplicationProtocolException or RowTooLargeException or UnsafeStartException => true,
-        KafkaException k => k.Error.IsFatal || k.Error.Code is ErrorCode.TransactionalIdAuthorizationFailed or ErrorCode.TopicAuthorizationFailed
-            or ErrorCode.ClusterAuthorizationFailed or ErrorCode.Local_Fenced or ErrorCode.ProducerFenced or ErrorCode.InvalidConfig,
-        PostgresException p => p.SqlState is PostgresErrorCodes.InvalidPassword or PostgresErrorCodes.InvalidAuthorizationSpecification
-            or PostgresErrorCodes.InvalidCatalogName or PostgresErrorCodes.InsufficientPrivilege or PostgresErrorCodes.UndefinedObject,
-        ArgumentException or InvalidOperationException when e.Source == "WalBridge.Broker" => true,
-        _ => false,
+        using var timer = new PeriodicTimer(TimeSpan.FromSeconds(Environment.GetEnvironmentVariable("WALBRIDGE_STATS_SECONDS") is { } s && int.TryParse(s, System.Globalization.CultureInfo.InvariantCulture, out var n) ? n : 30));
+        try
+        {
+            while (await timer.WaitForNextTickAsync(cancellationToken))
+            {
+                if (!logger.IsEnabled(LogLevel.Information))
+                    continue;
+                using var process = System.Diagnostics.Process.GetCurrentProcess();
+                var heapMb = GC.GetGCMemoryInfo().HeapSizeBytes >> 20;
+                var liveMb = GC.GetTotalMemory(false) >> 20;
+                LogStats(logger, config.SlotName, Progress.Committed, Progress.CommittedTransactions, Progress.CommittedRows, Progress.Queued,
+                    process.WorkingSet64 >> 20, process.PeakWorkingSet64 >> 20, heapMb, liveMb);
+            }
+        }
+        catch (OperationCanceledException)
+        {
+        }
+    }
+
+    [LoggerMessage(EventId = 3002, Level = LogLevel.Information,
+        Message = "Slot {Slot} committed through {Lsn}: {Transactions} transactions, {Rows} rows; {Queued} queued; RSS {RssMb} MB (peak {PeakRssMb} MB), managed heap {HeapMb} MB ({LiveMb} MB live)")]
+    private static partial void LogStats(ILogger logger, string slot, WalBridge.Offsets.Lsn lsn, long transactions, long rows, int queued, long rssMb, long peakRssMb, long heapMb, long liveMb);
+
+    /// <summary>
+    /// Whether an exception means "stop". Only failures known to heal by themselves are retried
+    /// (connections, an unavailable or restarting server, Kafka transaction aborts and timeouts, a
+    /// slot still held by a predecessor); configuration and source problems, protocol violations, a
+    /// row that can never fit, an unsafe start position and anything unexpected stop the connector.
+    /// </summary>
+    public static bool IsFatal(Exception e) => !IsTransient(e);
+
+    private static bool IsTransient(Exception e) => e switch
+    {
+        ConfigurationException or SourceNotReadyException or ReplicationProtocolException or RowTooLargeException or UnsafeStartException => false,
+        SlotInUseException or IOException or System.Net.Sockets.SocketException or TimeoutException => true,
+        KafkaException k => !k.Error.IsFatal && k.Error.Code is not (ErrorCode.TransactionalIdAuthorizationFailed or ErrorCode.TopicAuthorizationFailed
+            or ErrorCode.ClusterAuthorizationFailed or ErrorCode.Local_Fenced or ErrorCode.ProducerFenced or ErrorCode.InvalidConfig
+            or ErrorCode.MsgSizeTooLarge),
+        PostgresException p => p.IsTransient || p.SqlState.StartsWith("08", StringComparison.Ordinal) || p.SqlState is PostgresErrorCodes.ObjectInUse
+            or PostgresErrorCodes.AdminShutdown or PostgresErrorCodes.CrashShutdown or PostgresErrorCodes.CannotConnectNow
+            or PostgresErrorCodes.TooManyConnections or PostgresErrorCodes.QueryCanceled or PostgresErrorCodes.IdleSessionTimeout,
+        NpgsqlException => true, // not a server error: the connection broke or could not be made
+        OperationCanceledException => true, // a timeout inside a client library, not our stop request
+        AggregateException a => a.InnerExceptions.All(IsTransient),
+        _ => e.InnerException is not null && IsTransient(e.InnerException),
     };
 
     [LoggerMessage(EventId = 3001, Level = LogLevel.Warning,

@@ -40,8 +40,14 @@ internal sealed class TransactionAssembler : IPgOutputHandler, IDisposable
     private SpillFile? _spill;
     private long _transactionMemory;
 
-    public TransactionAssembler(ConnectorConfig config, Lsn skipThrough)
+    private readonly Func<uint, IReadOnlyList<string>>? _primaryKeyOf;
+
+    /// <param name="config">The connector configuration.</param>
+    /// <param name="skipThrough">Transactions committed at or before this position are dropped (already in Kafka).</param>
+    /// <param name="primaryKeyOf">Looks up a table's primary key (for REPLICA IDENTITY FULL relations); null to keep pgoutput's key flags.</param>
+    public TransactionAssembler(ConnectorConfig config, Lsn skipThrough, Func<uint, IReadOnlyList<string>>? primaryKeyOf = null)
     {
+        _primaryKeyOf = primaryKeyOf;
         _config = config;
         SkipThrough = skipThrough;
         _chunkLimit = Math.Max(config.MessageMaxBytes - RecordOverhead, 1024);
@@ -129,6 +135,14 @@ internal sealed class TransactionAssembler : IPgOutputHandler, IDisposable
     {
         // Columns of non-built-in types carry the name from the Type message ("namespace.name";
         // for a domain, its base type's): the type mapping uses it for domains and enums.
+        // Under REPLICA IDENTITY FULL pgoutput flags every column as key: use the real primary key
+        // when the table has one (without one, the whole row is the identity).
+        if (relation.ReplicaIdentity == 'f' && _primaryKeyOf is not null)
+        {
+            var key = _primaryKeyOf(relation.RelationId);
+            if (key.Count > 0)
+                relation = relation with { Columns = relation.Columns.Select(c => c with { IsKey = key.Contains(c.Name) }).ToArray() };
+        }
         if (relation.Columns.Any(c => _types.ContainsKey(c.TypeOid)))
         {
             relation = relation with
@@ -171,7 +185,9 @@ internal sealed class TransactionAssembler : IPgOutputHandler, IDisposable
             return;
         ReserveRoom(state, newRow, oldRow, lsn);
         state.Builder.BeginRow(ChangeOp.Update, lsn.Value);
-        AppendTuple(state, newRow, lsn);
+        // REPLICA IDENTITY FULL: PostgreSQL sent the whole old row, so an unchanged TOAST value of
+        // the new row is known: fill it in instead of marking it unchanged.
+        AppendTuple(state, newRow, lsn, oldKind == (byte)'O' ? oldRow : default);
         if (oldKind != 0)
         {
             state.Builder.BeginBefore();
@@ -328,7 +344,10 @@ internal sealed class TransactionAssembler : IPgOutputHandler, IDisposable
         }
     }
 
-    private static void AppendTuple(RelationState state, TupleData tuple, Lsn lsn)
+    private static void AppendTuple(RelationState state, TupleData tuple, Lsn lsn) => AppendTuple(state, tuple, lsn, default);
+
+    // fullOldRow: the old row under REPLICA IDENTITY FULL (default when none); supplies unchanged TOAST values.
+    private static void AppendTuple(RelationState state, TupleData tuple, Lsn lsn, TupleData fullOldRow)
     {
         var relation = state.Relation;
         if (tuple.ColumnCount != relation.Columns.Count)
@@ -336,8 +355,20 @@ internal sealed class TransactionAssembler : IPgOutputHandler, IDisposable
                 $"pgoutput tuple for {relation.Schema}.{relation.Table} has {tuple.ColumnCount} columns but its Relation message has {relation.Columns.Count}", lsn);
         var builder = state.Builder;
         var column = 0;
+        var old = fullOldRow;
+        var haveOld = fullOldRow.ColumnCount == tuple.ColumnCount;
         while (tuple.MoveNext(out var kind, out var value))
         {
+            // Walk the old row in step with the new one (no allocation: both are views of the message).
+            var oldKind = TupleValueKind.Null;
+            ReadOnlySpan<byte> oldValue = default;
+            if (haveOld)
+                old.MoveNext(out oldKind, out oldValue);
+            if (kind == TupleValueKind.UnchangedToast && oldKind is TupleValueKind.Text or TupleValueKind.Binary)
+            {
+                kind = oldKind;
+                value = oldValue;
+            }
             try
             {
                 switch (kind)

@@ -74,7 +74,8 @@ internal sealed partial class PgOutputReplicationReader(ConnectorConfig config, 
         // commit and parallel apply, which the connector does not use.
         var protocol = connection.PostgreSqlVersion.Major >= 14 ? PgOutputDecoder.MaxProtocolVersion : 1;
         SpillFile.Sweep(config.SpillDirectory);
-        using var assembler = new TransactionAssembler(config, committed);
+        using var primaryKeys = new PrimaryKeyCatalog(config);
+        using var assembler = new TransactionAssembler(config, committed, primaryKeys.PrimaryKey);
         using var streamed = new StreamedTransactions(config.SpillDirectory);
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         var acknowledger = AcknowledgeAsync(connection, committed, stop.Token);

@@ -1,3 +1,5 @@
+using System.Globalization;
+using System.Text;
 using Microsoft.Extensions.Logging;
 using Npgsql;
 using Npgsql.Replication;
@@ -13,8 +15,9 @@ namespace WalBridge.Connector.Replication;
 public sealed record SourceState(SourceIdentity Identity, Lsn SlotConfirmedFlush, bool SlotCreated);
 
 /// <summary>
-/// Checks the source's preconditions and creates the publication and the replication slot when
-/// missing. Runs once per pipeline start, before streaming.
+/// Prepares the source before streaming: checks every precondition (each failure names what to
+/// change), creates the publication or keeps a filtered one in sync with the table lists, and
+/// creates the replication slot when missing. Runs once per pipeline start.
 /// </summary>
 internal sealed partial class SourceSetup(ConnectorConfig config, ILogger logger)
 {
@@ -31,9 +34,14 @@ internal sealed partial class SourceSetup(ConnectorConfig config, ILogger logger
         if (walLevel != "logical")
             throw new SourceNotReadyException(
                 $"The source's wal_level is '{walLevel}', logical replication needs 'logical'. Set wal_level = logical in postgresql.conf (or ALTER SYSTEM SET wal_level = logical) and restart PostgreSQL.");
+        if (await Scalar(connection, "SELECT rolreplication OR rolsuper FROM pg_roles WHERE rolname = current_user", cancellationToken) is not true)
+            throw new SourceNotReadyException(
+                $"User '{config.DatabaseUser}' has no REPLICATION privilege, which logical replication needs. Grant it: ALTER ROLE \"{config.DatabaseUser}\" WITH REPLICATION; (or connect as a user that has it).");
 
         await EnsurePublicationAsync(connection, cancellationToken);
+        await CheckReplicaIdentitiesAsync(connection, cancellationToken);
         var (confirmedFlush, created) = await EnsureSlotAsync(connection, cancellationToken);
+        await CheckWalSenderAsync(connection, cancellationToken);
 
         await using var replication = new LogicalReplicationConnection(config.ConnectionString(replication: true));
         await replication.Open(cancellationToken);
@@ -44,59 +52,134 @@ internal sealed partial class SourceSetup(ConnectorConfig config, ILogger logger
 
     private async Task EnsurePublicationAsync(NpgsqlConnection connection, CancellationToken cancellationToken)
     {
-        await using (var exists = new NpgsqlCommand("SELECT 1 FROM pg_publication WHERE pubname = $1", connection))
+        var quoted = QuoteIdentifier(config.PublicationName);
+        bool? allTables = null;
+        bool viaRoot = false;
+        await using (var exists = new NpgsqlCommand("SELECT puballtables, pubviaroot FROM pg_publication WHERE pubname = $1", connection))
         {
             exists.Parameters.Add(new NpgsqlParameter { Value = config.PublicationName });
-            if (await exists.ExecuteScalarAsync(cancellationToken) is not null)
-                return;
-        }
-
-        string ddl;
-        var quoted = QuoteIdentifier(config.PublicationName);
-        if (config.TableIncludeList.Count == 0)
-        {
-            ddl = $"CREATE PUBLICATION {quoted} FOR ALL TABLES";
-        }
-        else
-        {
-            var tables = new List<string>();
-            await using (var list = new NpgsqlCommand(
-                "SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace " +
-                "WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_toast%' " +
-                "ORDER BY 1, 2", connection))
-            await using (var reader = await list.ExecuteReaderAsync(cancellationToken))
+            await using var reader = await exists.ExecuteReaderAsync(cancellationToken);
+            if (await reader.ReadAsync(cancellationToken))
             {
-                while (await reader.ReadAsync(cancellationToken))
-                {
-                    var schema = reader.GetString(0);
-                    var table = reader.GetString(1);
-                    if (config.Includes(schema, table))
-                        tables.Add($"{QuoteIdentifier(schema)}.{QuoteIdentifier(table)}");
-                }
+                allTables = reader.GetBoolean(0);
+                viaRoot = reader.GetBoolean(1);
             }
-            if (tables.Count == 0)
-                throw new SourceNotReadyException(
-                    $"No table of database '{config.DatabaseName}' matches table.include.list; check the expressions (they must match the whole 'schema.table').");
-            ddl = $"CREATE PUBLICATION {quoted} FOR TABLE {string.Join(", ", tables)}";
+        }
+        var with = $"WITH (publish_via_partition_root = {(config.PublishViaPartitionRoot ? "true" : "false")})";
+
+        if (!config.FiltersTables)
+        {
+            if (allTables is null)
+                await ExecutePublicationDdlAsync(connection, $"CREATE PUBLICATION {quoted} FOR ALL TABLES {with}", cancellationToken);
+            else if (viaRoot != config.PublishViaPartitionRoot)
+                await ExecutePublicationDdlAsync(connection, $"ALTER PUBLICATION {quoted} SET (publish_via_partition_root = {(config.PublishViaPartitionRoot ? "true" : "false")})", cancellationToken);
+            return;
         }
 
-        await using var create = new NpgsqlCommand(ddl, connection);
+        // Filtered: the publication holds exactly the tables the lists select, at every start.
+        if (allTables is true)
+            throw new SourceNotReadyException(
+                $"Publication '{config.PublicationName}' is FOR ALL TABLES, but table.include.list/table.exclude.list select tables. Drop it (DROP PUBLICATION {quoted};) so the connector creates a filtered one, or remove the table lists.");
+        var wanted = await SelectedTablesAsync(connection, cancellationToken);
+        if (wanted.Count == 0)
+            throw new SourceNotReadyException(
+                $"No table of database '{config.DatabaseName}' is selected by table.include.list/table.exclude.list; check the expressions (they must match the whole 'schema.table').");
+        var list = string.Join(", ", wanted);
+        if (allTables is null)
+        {
+            await ExecutePublicationDdlAsync(connection, $"CREATE PUBLICATION {quoted} FOR TABLE {list} {with}", cancellationToken);
+            return;
+        }
+        var current = new List<string>();
+        await using (var tables = new NpgsqlCommand(
+            "SELECT format('%I.%I', n.nspname, c.relname) FROM pg_publication_rel r JOIN pg_publication p ON p.oid = r.prpubid " +
+            "JOIN pg_class c ON c.oid = r.prrelid JOIN pg_namespace n ON n.oid = c.relnamespace WHERE p.pubname = $1 ORDER BY 1", connection))
+        {
+            tables.Parameters.Add(new NpgsqlParameter { Value = config.PublicationName });
+            await using var reader = await tables.ExecuteReaderAsync(cancellationToken);
+            while (await reader.ReadAsync(cancellationToken))
+                current.Add(reader.GetString(0));
+        }
+        if (!current.Order(StringComparer.Ordinal).SequenceEqual(wanted.Order(StringComparer.Ordinal)) || viaRoot != config.PublishViaPartitionRoot)
+        {
+            await ExecutePublicationDdlAsync(connection, $"ALTER PUBLICATION {quoted} SET TABLE {list}", cancellationToken);
+            await ExecutePublicationDdlAsync(connection, $"ALTER PUBLICATION {quoted} SET (publish_via_partition_root = {(config.PublishViaPartitionRoot ? "true" : "false")})", cancellationToken);
+        }
+    }
+
+    /// <summary>Quoted <c>schema.table</c> names of the tables the lists select (partitioned roots, not their partitions).</summary>
+    private async Task<List<string>> SelectedTablesAsync(NpgsqlConnection connection, CancellationToken cancellationToken)
+    {
+        var tables = new List<string>();
+        await using var list = new NpgsqlCommand(
+            "SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace " +
+            "WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition AND n.nspname NOT IN ('pg_catalog', 'information_schema') " +
+            "AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp%' ORDER BY 1, 2", connection);
+        await using var reader = await list.ExecuteReaderAsync(cancellationToken);
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            var schema = reader.GetString(0);
+            var table = reader.GetString(1);
+            if (config.Includes(schema, table))
+                tables.Add($"{QuoteIdentifier(schema)}.{QuoteIdentifier(table)}");
+        }
+        return tables;
+    }
+
+    private async Task ExecutePublicationDdlAsync(NpgsqlConnection connection, string ddl, CancellationToken cancellationToken)
+    {
+        await using var command = new NpgsqlCommand(ddl, connection);
         try
         {
-            await create.ExecuteNonQueryAsync(cancellationToken);
+            await command.ExecuteNonQueryAsync(cancellationToken);
         }
         catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.InsufficientPrivilege)
         {
             throw new SourceNotReadyException(
-                $"User '{config.DatabaseUser}' may not create publication '{config.PublicationName}': {e.MessageText}. Create it as a superuser or table owner, or grant the privilege.", e);
+                $"User '{config.DatabaseUser}' may not change publication '{config.PublicationName}' ({ddl}): {e.MessageText}. Run it as a superuser or the tables' owner, or grant the privilege.", e);
         }
-        LogPublicationCreated(logger, config.PublicationName, ddl);
+        LogPublicationChanged(logger, config.PublicationName, ddl);
+    }
+
+    /// <summary>
+    /// Every published table that publishes updates or deletes needs a replica identity that can
+    /// carry them: PostgreSQL itself rejects UPDATE/DELETE on such a table otherwise.
+    /// </summary>
+    private async Task CheckReplicaIdentitiesAsync(NpgsqlConnection connection, CancellationToken cancellationToken)
+    {
+        await using var query = new NpgsqlCommand("""
+            SELECT format('%I.%I', t.schemaname, t.tablename), c.relreplident,
+                   EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = c.oid AND i.indisprimary)
+            FROM pg_publication_tables t
+            JOIN pg_namespace n ON n.nspname = t.schemaname
+            JOIN pg_class c ON c.relnamespace = n.oid AND c.relname = t.tablename
+            JOIN pg_publication p ON p.pubname = t.pubname
+            WHERE t.pubname = $1 AND (p.pubupdate OR p.pubdelete) AND c.relkind = 'r'
+              AND (c.relreplident = 'n' OR (c.relreplident = 'd' AND NOT EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = c.oid AND i.indisprimary)))
+            ORDER BY 1
+            """, connection);
+        query.Parameters.Add(new NpgsqlParameter { Value = config.PublicationName });
+        var problems = new List<string>();
+        await using (var reader = await query.ExecuteReaderAsync(cancellationToken))
+        {
+            while (await reader.ReadAsync(cancellationToken))
+            {
+                var table = reader.GetString(0);
+                problems.Add(reader.GetChar(1) == 'n'
+                    ? $"{table} has REPLICA IDENTITY NOTHING"
+                    : $"{table} has REPLICA IDENTITY DEFAULT but no primary key");
+            }
+        }
+        if (problems.Count > 0)
+            throw new SourceNotReadyException(
+                $"Published tables whose updates and deletes cannot be replicated (PostgreSQL rejects UPDATE/DELETE on them while they are published): {string.Join("; ", problems)}. " +
+                "Give each a primary key, or ALTER TABLE <table> REPLICA IDENTITY FULL (or USING INDEX <unique index>), or leave it out with table.exclude.list.");
     }
 
     private async Task<(Lsn ConfirmedFlush, bool Created)> EnsureSlotAsync(NpgsqlConnection connection, CancellationToken cancellationToken)
     {
         await using (var query = new NpgsqlCommand(
-            "SELECT plugin, database, confirmed_flush_lsn::text, slot_type FROM pg_replication_slots WHERE slot_name = $1", connection))
+            "SELECT plugin, database, confirmed_flush_lsn::text, slot_type, wal_status FROM pg_replication_slots WHERE slot_name = $1", connection))
         {
             query.Parameters.Add(new NpgsqlParameter { Value = config.SlotName });
             await using var reader = await query.ExecuteReaderAsync(cancellationToken);
@@ -111,20 +194,41 @@ internal sealed partial class SourceSetup(ConnectorConfig config, ILogger logger
                 if (database != config.DatabaseName)
                     throw new SourceNotReadyException(
                         $"Replication slot '{config.SlotName}' belongs to database '{database}', not '{config.DatabaseName}'. Choose another slot.name.");
+                if (!reader.IsDBNull(4) && reader.GetString(4) == "lost")
+                    throw new SourceNotReadyException(
+                        $"Replication slot '{config.SlotName}' is invalidated (wal_status 'lost': the WAL it needed was removed, see max_slot_wal_keep_size). Changes were lost; re-snapshot into new topics with a new slot.name.");
                 var confirmed = reader.IsDBNull(2) ? Lsn.Zero : Lsn.Parse(reader.GetString(2));
                 return (confirmed, false);
             }
         }
 
+        var used = Convert.ToInt64(await Scalar(connection, "SELECT count(*) FROM pg_replication_slots", cancellationToken), CultureInfo.InvariantCulture);
+        var max = long.Parse((string)(await Scalar(connection, "SHOW max_replication_slots", cancellationToken))!, CultureInfo.InvariantCulture);
+        if (used >= max)
+            throw new SourceNotReadyException(
+                $"No free replication slot for '{config.SlotName}': {used} of max_replication_slots = {max} are in use. Drop unused slots (SELECT slot_name, active FROM pg_replication_slots; SELECT pg_drop_replication_slot('<name>');) or raise max_replication_slots (restart needed).");
+
+        // Creating a logical slot waits for every transaction that holds an xid to end; bound it and
+        // say who is in the way instead of hanging.
+        await using (var timeout = new NpgsqlCommand(
+            $"SET statement_timeout = {(long)config.SlotCreateTimeout.TotalMilliseconds}", connection))
+            await timeout.ExecuteNonQueryAsync(cancellationToken);
         await using var create = new NpgsqlCommand("SELECT lsn::text FROM pg_create_logical_replication_slot($1, $2)", connection);
         create.Parameters.Add(new NpgsqlParameter { Value = config.SlotName });
         create.Parameters.Add(new NpgsqlParameter { Value = PluginName });
-        create.CommandTimeout = 120;
+        create.CommandTimeout = 0;
         try
         {
             var lsn = Lsn.Parse((string)(await create.ExecuteScalarAsync(cancellationToken))!);
             LogSlotCreated(logger, config.SlotName, lsn);
             return (lsn, true);
+        }
+        catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.QueryCanceled)
+        {
+            var blockers = await BlockersAsync(connection, cancellationToken);
+            throw new SourceNotReadyException(
+                $"Creating replication slot '{config.SlotName}' waited {config.SlotCreateTimeout.TotalSeconds:F0} s (slot.create.timeout.ms) for transactions that were already running to end. " +
+                $"Blocking: {blockers}. Commit or end them (SELECT pg_terminate_backend(<pid>);), then start the connector again.", e);
         }
         catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.ConfigurationLimitExceeded)
         {
@@ -134,8 +238,52 @@ internal sealed partial class SourceSetup(ConnectorConfig config, ILogger logger
         catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.InsufficientPrivilege)
         {
             throw new SourceNotReadyException(
-                $"User '{config.DatabaseUser}' may not create replication slots: {e.MessageText}. Grant it: ALTER ROLE {config.DatabaseUser} WITH REPLICATION.", e);
+                $"User '{config.DatabaseUser}' may not create replication slots: {e.MessageText}. Grant it: ALTER ROLE \"{config.DatabaseUser}\" WITH REPLICATION;", e);
         }
+        finally
+        {
+            await using var reset = new NpgsqlCommand("RESET statement_timeout", connection);
+            await reset.ExecuteNonQueryAsync(CancellationToken.None);
+        }
+    }
+
+    /// <summary>The oldest sessions holding a transaction id or snapshot, for the slot-creation error.</summary>
+    private static async Task<string> BlockersAsync(NpgsqlConnection connection, CancellationToken cancellationToken)
+    {
+        await using var query = new NpgsqlCommand("""
+            SELECT pid, coalesce(usename, '?'), coalesce(application_name, ''), coalesce(state, '?'),
+                   extract(epoch FROM now() - xact_start)::bigint, left(coalesce(query, ''), 80)
+            FROM pg_stat_activity
+            WHERE pid <> pg_backend_pid() AND backend_type = 'client backend' AND (backend_xid IS NOT NULL OR backend_xmin IS NOT NULL)
+            ORDER BY xact_start NULLS LAST LIMIT 5
+            """, connection);
+        await using var reader = await query.ExecuteReaderAsync(cancellationToken);
+        var text = new StringBuilder();
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            if (text.Length > 0)
+                text.Append("; ");
+            text.Append(CultureInfo.InvariantCulture,
+                $"pid {reader.GetInt32(0)} (user {reader.GetString(1)}, application '{reader.GetString(2)}', {reader.GetString(3)} in a transaction open for {reader.GetInt64(4)} s, last query '{reader.GetString(5)}')");
+        }
+        return text.Length > 0 ? text.ToString() : "no session found any more (it may just have ended; start again)";
+    }
+
+    /// <summary>Streaming needs a free WAL sender (and the slot must not be in use by another process).</summary>
+    private async Task CheckWalSenderAsync(NpgsqlConnection connection, CancellationToken cancellationToken)
+    {
+        await using (var active = new NpgsqlCommand("SELECT active_pid FROM pg_replication_slots WHERE slot_name = $1 AND active", connection))
+        {
+            active.Parameters.Add(new NpgsqlParameter { Value = config.SlotName });
+            if (await active.ExecuteScalarAsync(cancellationToken) is int pid)
+                throw new SlotInUseException(
+                    $"Replication slot '{config.SlotName}' is in use by process {pid} (another connector instance, or a previous one that has not disconnected yet). Waiting for it to be released.");
+        }
+        var senders = Convert.ToInt64(await Scalar(connection, "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'walsender'", cancellationToken), CultureInfo.InvariantCulture);
+        var max = long.Parse((string)(await Scalar(connection, "SHOW max_wal_senders", cancellationToken))!, CultureInfo.InvariantCulture);
+        if (senders >= max)
+            throw new SourceNotReadyException(
+                $"No free WAL sender: {senders} of max_wal_senders = {max} are in use (SELECT pid, application_name FROM pg_stat_replication;). Raise max_wal_senders (restart needed) or stop another replication client.");
     }
 
     /// <summary>Drops the configured slot (best effort; used when a start is refused right after creating it).</summary>
@@ -156,9 +304,6 @@ internal sealed partial class SourceSetup(ConnectorConfig config, ILogger logger
         }
     }
 
-    [LoggerMessage(EventId = 1003, Level = LogLevel.Warning, Message = "Could not drop replication slot {Slot}: {Reason}")]
-    private static partial void LogDropFailed(ILogger logger, string slot, string reason);
-
     private static async Task<object?> Scalar(NpgsqlConnection connection, string sql, CancellationToken cancellationToken)
     {
         await using var command = new NpgsqlCommand(sql, connection);
@@ -167,9 +312,20 @@ internal sealed partial class SourceSetup(ConnectorConfig config, ILogger logger
 
     internal static string QuoteIdentifier(string identifier) => "\"" + identifier.Replace("\"", "\"\"", StringComparison.Ordinal) + "\"";
 
-    [LoggerMessage(EventId = 1001, Level = LogLevel.Information, Message = "Created publication {Publication}: {Ddl}")]
-    private static partial void LogPublicationCreated(ILogger logger, string publication, string ddl);
+    [LoggerMessage(EventId = 1001, Level = LogLevel.Information, Message = "Publication {Publication}: {Ddl}")]
+    private static partial void LogPublicationChanged(ILogger logger, string publication, string ddl);
 
     [LoggerMessage(EventId = 1002, Level = LogLevel.Information, Message = "Created replication slot {Slot} at {Lsn}")]
     private static partial void LogSlotCreated(ILogger logger, string slot, Lsn lsn);
+
+    [LoggerMessage(EventId = 1003, Level = LogLevel.Warning, Message = "Could not drop replication slot {Slot}: {Reason}")]
+    private static partial void LogDropFailed(ILogger logger, string slot, string reason);
+}
+
+/// <summary>The slot is held by another process. Transient: retried with backoff (a fenced predecessor lets go).</summary>
+public sealed class SlotInUseException : Exception
+{
+    public SlotInUseException(string message) : base(message) { }
+    public SlotInUseException(string message, Exception inner) : base(message, inner) { }
+    public SlotInUseException() { }
 }

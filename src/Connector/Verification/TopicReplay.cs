@@ -102,6 +102,8 @@ public static class TopicReplay
     private static void Apply(ReplayedTable table, RecordBatch batch)
     {
         var op = batch.Column("_op");
+        var beforeIndex = batch.Schema.IndexOf("_before");
+        var before = beforeIndex >= 0 ? batch.Columns[beforeIndex] as StructArray : null;
         var columns = Enumerable.Range(0, batch.Columns.Count).Where(i => IsTableColumn(batch.Columns[i].Field)).ToArray();
         for (var row = 0; row < batch.Length; row++)
         {
@@ -118,7 +120,18 @@ public static class TopicReplay
                     table.Rows[key] = values;
                     break;
                 case "u":
-                    if (table.Rows.TryGetValue(key, out var existing))
+                {
+                    // With an old row (key change, or REPLICA IDENTITY FULL) the row it replaces is the
+                    // one under the old key.
+                    var oldKey = key;
+                    if (before is not null && !before.IsNull(row))
+                    {
+                        var old = new Dictionary<string, string?>(StringComparer.Ordinal);
+                        for (var member = 0; member < before.Children.Count; member++)
+                            old[before.Children[member].Field.Name] = PgTextRenderer.RenderBeforeCell(batch, member, row);
+                        oldKey = KeyOf(table.KeyColumns.Count > 0 ? table.KeyColumns : table.Columns, old);
+                    }
+                    if (table.Rows.Remove(oldKey, out var existing))
                     {
                         // Columns PostgreSQL did not send (unchanged TOAST) keep their old value.
                         foreach (var name in UnchangedColumns(batch, row))
@@ -126,6 +139,7 @@ public static class TopicReplay
                     }
                     table.Rows[key] = values;
                     break;
+                }
                 case "d":
                     table.Rows.Remove(key);
                     break;

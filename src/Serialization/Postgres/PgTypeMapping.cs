@@ -181,17 +181,24 @@ public static class PgTypeMapping
     /// type OID: for a domain PostgreSQL sends the domain's OID with its (ultimate) base type's namespace and name, e.g.
     /// <c>pg_catalog.int4</c>, or <c>pg_catalog._int4</c> for a domain over <c>integer[]</c>. Null for built-in OIDs,
     /// for types outside <c>pg_catalog</c> (enums, composite and extension types, domains over them) and for names not
-    /// known here.
+    /// known here. pgoutput itself writes an empty namespace for pg_catalog (<c>logicalrep_write_namespace</c>), so
+    /// <c>.int4</c> is accepted as <c>pg_catalog.int4</c>.
     /// </summary>
     internal static uint? DomainBaseOid(uint oid, string? typeName)
     {
         const string Catalog = "pg_catalog.";
-        if (oid < FirstNonBuiltinOid || typeName is null || !typeName.StartsWith(Catalog, StringComparison.Ordinal))
+        if (oid < FirstNonBuiltinOid || typeName is null)
         {
             return null;
         }
 
-        uint baseOid = BuiltinOidByName(typeName.AsSpan(Catalog.Length));
+        int start = typeName.StartsWith(Catalog, StringComparison.Ordinal) ? Catalog.Length : typeName.StartsWith('.') ? 1 : -1;
+        if (start < 0)
+        {
+            return null;
+        }
+
+        uint baseOid = BuiltinOidByName(typeName.AsSpan(start));
         return baseOid == 0 ? null : baseOid;
     }
 
@@ -372,6 +379,19 @@ public static class PgTypeMapping
         3926 => "int8range",
         4451 => "int4multirange",
         5038 => "pg_snapshot",
+        // Arrays of the types above and of other built-in types that are not mapped to list<T> (utf8 text).
+        1002 => "\"char\"[]",
+        1017 => "point[]",
+        1040 => "macaddr[]",
+        1041 => "inet[]",
+        651 => "cidr[]",
+        143 => "xml[]",
+        791 => "money[]",
+        1270 => "time with time zone[]",
+        1561 => "bit[]",
+        1563 => "bit varying[]",
+        3643 => "tsvector[]",
+        3905 => "int4range[]",
         _ => null,
     };
 

@@ -46,6 +46,46 @@ public sealed class ArrowJsInteropTests : IDisposable
     }
 
     [Fact]
+    public void Apache_arrow_js_reads_fixed_width_list_elements_after_the_first_row()
+    {
+        // Regression for dump.js: apache-arrow slices a list's child data (offset advanced AND buffers sliced), so
+        // elements must be read by their index within the slice; rows after the first exposed the mistake.
+        var relation = new PgRelation(8, "public", "lists", 'd',
+        [
+            new PgColumn("id", PgOid.Int4, -1, true),
+            new PgColumn("days", 1182, -1, false),
+            new PgColumn("ats", PgOid.TimestampTzArray, -1, false),
+            new PgColumn("amounts", PgOid.NumericArray, ((10 << 16) | 2) + 4, false),
+            new PgColumn("spans", 1187, -1, false),
+            new PgColumn("times", 1183, -1, false),
+        ]);
+        using var b = new ChangeBatchBuilder(relation);
+        string[][] rows =
+        [
+            ["1", "{2024-01-01,NULL}", "{\"2024-01-01 00:00:00+00\"}", "{1.50}", "{\"1 day\"}", "{00:00:01}"],
+            ["2", "{1999-12-31,2000-01-01,4713-01-01 BC}", "{\"1999-12-31 23:59:59.5+00\",NULL}", "{-2.25,3.00}", "{\"-1 mons +2 days 00:00:03\"}", "{12:00:00,24:00:00}"],
+            ["3", "{}", "{}", "{}", "{}", "{}"],
+            ["4", "{5874897-12-31}", "{\"2000-01-01 00:00:00+00\"}", "{99999999.99}", "{\"178000000 years\"}", "{23:59:59.999999}"],
+        ];
+        foreach (var row in rows)
+        {
+            b.BeginRow(ChangeOp.Insert, 1);
+            foreach (var value in row)
+            {
+                b.AppendValue(Encoding.UTF8.GetBytes(value), TupleFormat.Text);
+            }
+
+            b.EndRow();
+        }
+
+        var output = new ArrayBufferWriter<byte>();
+        b.WriteStream(output);
+        var ours = ArrowStreamReader.Read(output.WrittenMemory.ToArray());
+        var dump = Assert.Single(ArrowJs.Dump([Write("lists", output.WrittenSpan)]));
+        ArrowJs.AssertEqual(dump, ours, "fixed-width lists");
+    }
+
+    [Fact]
     public void Apache_arrow_js_reads_a_change_batch_with_every_mapped_type_and_special_values()
     {
         var columns = PgConformanceTests.Cases.Select(c => (c.Oid, c.Typmod)).Distinct().ToList();

@@ -106,6 +106,14 @@ public class DomainAndEnumTests
     }
 
     [Fact]
+    public void The_empty_namespace_pgoutput_writes_for_pg_catalog_is_understood()
+    {
+        var field = Field(".int8");
+        Assert.Equal(ArrowType.Int64, field.Type);
+        Assert.Equal("bigint", field.GetMetadata("pg.type"));
+    }
+
+    [Fact]
     public void A_built_in_OID_is_never_remapped_by_a_name()
     {
         var field = Field("pg_catalog.int4", PgOid.Text);
