@@ -13,6 +13,7 @@
 #include "access/htup_details.h"
 #include "access/sysattr.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_index.h"
 #include "catalog/pg_namespace.h"
 #include "catalog/pg_type.h"
 #include "common/cryptohash.h"
@@ -457,9 +458,58 @@ needs_text_settings(const WaColType *t)
 }
 
 /*
+ * The columns of the relation's primary key as a bitmap of attribute numbers
+ * offset by FirstLowInvalidHeapAttributeNumber (like
+ * RelationGetIdentityKeyBitmap), or NULL when it has none. Matches the
+ * connector's PrimaryKeyCatalog query: the pg_index row with indisprimary,
+ * its key columns only (the first indnkeyatts indkey entries; INCLUDE columns
+ * are not part of the key), deferrable keys included -- which
+ * is why this does not use RelationGetPrimaryKeyIndex: rd_pkindex skips
+ * non-immediate (DEFERRABLE) and invalid indexes. Reads the index list through
+ * the relcache and pg_index through the syscache, i.e. under the decoding's
+ * historic snapshot (the key as of the change's WAL position), and takes no
+ * lock, as RelationGetIdentityKeyBitmap does for pgoutput.
+ */
+static Bitmapset *
+primary_key_attrs(Relation rel)
+{
+	List	   *indexes = RelationGetIndexList(rel);
+	Bitmapset  *attrs = NULL;
+	ListCell   *lc;
+
+	foreach(lc, indexes)
+	{
+		Oid			indexoid = lfirst_oid(lc);
+		HeapTuple	tup = SearchSysCache1(INDEXRELID, ObjectIdGetDatum(indexoid));
+		Form_pg_index index;
+
+		if (!HeapTupleIsValid(tup))
+			elog(ERROR, "cache lookup failed for index %u", indexoid);
+		index = (Form_pg_index) GETSTRUCT(tup);
+		if (index->indisprimary)
+		{
+			for (int i = 0; i < index->indnkeyatts; i++)
+			{
+				AttrNumber	attnum = index->indkey.values[i];
+
+				if (attnum > 0)
+					attrs = bms_add_member(attrs, attnum - FirstLowInvalidHeapAttributeNumber);
+			}
+		}
+		ReleaseSysCache(tup);
+	}
+	list_free(indexes);
+	return attrs;
+}
+
+/*
  * Builds the Arrow schema of a relation as ChangeBatchBuilder does for the
- * Relation message pgoutput would send: non-dropped, non-generated columns in
- * attribute order; key flags from the replica identity (all columns for FULL).
+ * Relation message pgoutput would send, with the connector's key flags:
+ * non-dropped, non-generated columns in attribute order; key flags from the
+ * replica identity, except under REPLICA IDENTITY FULL (where pgoutput flags
+ * every column) the primary key's columns when the table has one
+ * (TransactionAssembler.OnRelation); pg.primary_key lists the flagged
+ * columns in attribute order.
  */
 RelSchema *
 wa_build_rel_schema(Relation rel, MemoryContext parent)
@@ -470,7 +520,7 @@ wa_build_rel_schema(Relation rel, MemoryContext parent)
 	RelSchema  *s = palloc0(sizeof(RelSchema));
 	TupleDesc	desc = RelationGetDescr(rel);
 	Bitmapset  *idattrs = NULL;
-	bool		full;
+	bool		all_key;		/* every column flagged (FULL without a primary key) */
 	StringInfoData key;
 	StringInfoData msg;
 	WaField    *tablefields;
@@ -485,9 +535,17 @@ wa_build_rel_schema(Relation rel, MemoryContext parent)
 	s->nspname = to_utf8(get_namespace_name(RelationGetNamespace(rel)));
 	s->relname = to_utf8(pstrdup(RelationGetRelationName(rel)));
 	s->replident = rel->rd_rel->relreplident;
-	full = s->replident == REPLICA_IDENTITY_FULL;
-	if (!full)
+	if (s->replident == REPLICA_IDENTITY_FULL)
+	{
+		/* the real primary key if any, else the whole row is the identity */
+		idattrs = primary_key_attrs(rel);
+		all_key = idattrs == NULL;
+	}
+	else
+	{
 		idattrs = RelationGetIdentityKeyBitmap(rel);
+		all_key = false;
+	}
 
 	s->attidx = palloc(sizeof(int) * Max(desc->natts, 1));
 	s->names = palloc(sizeof(char *) * Max(desc->natts, 1));
@@ -505,7 +563,7 @@ wa_build_rel_schema(Relation rel, MemoryContext parent)
 		s->types[n] = resolve_column_type(att);
 		if (needs_text_settings(s->types[n]))
 			s->needs_settings = true;
-		if (full || bms_is_member(att->attnum - FirstLowInvalidHeapAttributeNumber, idattrs))
+		if (all_key || bms_is_member(att->attnum - FirstLowInvalidHeapAttributeNumber, idattrs))
 		{
 			if (key.len > 0)
 				appendStringInfoChar(&key, ',');

@@ -700,18 +700,47 @@ typedef struct RowExtras
 	StringInfoData special_text;
 } RowExtras;
 
+/*
+ * Appends a tuple's values to the column builders. fill: the old row under
+ * REPLICA IDENTITY FULL (NULL otherwise), which supplies the values of
+ * unchanged TOAST columns of the new row, as the connector's
+ * TransactionAssembler.AppendTuple does with pgoutput's 'O' tuple: a new-row
+ * value PostgreSQL did not log (VARATT_IS_EXTERNAL_ONDISK, pgoutput's 'u') is
+ * taken from the old row when the old row's value is sent as a value, i.e. is
+ * neither null nor itself external on disk (pgoutput's logicalrep_write_tuple
+ * writes 'u' for such an old datum too, so the connector has nothing to fill
+ * with and the column stays null + _unchanged). Under FULL the old tuple is
+ * logged flattened (heapam's ExtractReplicaIdentity: toast_flatten_tuple), so
+ * its values are inline (possibly compressed) and never need a TOAST fetch.
+ */
 static void
-append_tuple_values(WaCol *cols, RelSchema *s, TupleDesc desc, HeapTuple tuple, const char *qualname,
-					RowExtras *x, int base)
+append_tuple_values(WaCol *cols, RelSchema *s, TupleDesc desc, HeapTuple tuple, HeapTuple fill,
+					const char *qualname, RowExtras *x, int base)
 {
 	Datum	   *values = palloc(sizeof(Datum) * Max(desc->natts, 1));
 	bool	   *nulls = palloc(sizeof(bool) * Max(desc->natts, 1));
+	Datum	   *fillvalues = NULL;
+	bool	   *fillnulls = NULL;
 
 	heap_deform_tuple(tuple, desc, values, nulls);
+	if (fill != NULL)
+	{
+		fillvalues = palloc(sizeof(Datum) * Max(desc->natts, 1));
+		fillnulls = palloc(sizeof(bool) * Max(desc->natts, 1));
+		heap_deform_tuple(fill, desc, fillvalues, fillnulls);
+	}
 	for (int i = 0; i < s->ncols; i++)
 	{
 		int			a = s->attidx[i];
 		Form_pg_attribute att = TupleDescAttr(desc, a);
+
+		if (!nulls[a] && att->attlen == -1 && VARATT_IS_EXTERNAL_ONDISK(DatumGetPointer(values[a]))
+			&& fill != NULL && !fillnulls[a]
+			&& !VARATT_IS_EXTERNAL_ONDISK(DatumGetPointer(fillvalues[a])))
+		{
+			/* unchanged TOAST value known from the full old row */
+			values[a] = fillvalues[a];
+		}
 
 		if (nulls[a])
 			wacol_null(&cols[i]);
@@ -743,8 +772,13 @@ append_column_name(WaCol *col, RelSchema *s, int c)
 	}
 }
 
+/*
+ * Appends one row. before: the old row of an update (NULL if none); fill: the
+ * old row under REPLICA IDENTITY FULL, for unchanged TOAST values of main.
+ */
 static void
-append_row(TableState *ts, TupleDesc desc, char op, XLogRecPtr lsn, HeapTuple main, HeapTuple before)
+append_row(TableState *ts, TupleDesc desc, char op, XLogRecPtr lsn, HeapTuple main, HeapTuple before,
+		   HeapTuple fill)
 {
 	RelSchema  *s = ts->schema;
 	WaCol	   *cols = ts->cols;
@@ -763,10 +797,10 @@ append_row(TableState *ts, TupleDesc desc, char op, XLogRecPtr lsn, HeapTuple ma
 	p = wacol_fixed(&cols[1]);
 	for (int i = 0; i < 8; i++)
 		p[i] = (lsn >> (8 * i)) & 0xff;
-	append_tuple_values(&cols[2], s, desc, main, qualname, &x, 0);
+	append_tuple_values(&cols[2], s, desc, main, fill, qualname, &x, 0);
 	if (before != NULL)
 	{
-		append_tuple_values(cols[n + 2].children, s, desc, before, qualname, &x, n);
+		append_tuple_values(cols[n + 2].children, s, desc, before, NULL, qualname, &x, n);
 		wacol_struct_valid(&cols[n + 2]);
 	}
 	else
@@ -834,7 +868,8 @@ w2a_change(LogicalDecodingContext *ctx, ReorderBufferTXN *txn, Relation relation
 	HeapTuple	newtup,
 				oldtup,
 				main,
-				before = NULL;
+				before = NULL,
+				fill = NULL;
 	char		op;
 
 	if (!is_publishable_relation(relation))
@@ -856,6 +891,9 @@ w2a_change(LogicalDecodingContext *ctx, ReorderBufferTXN *txn, Relation relation
 			op = 'u';
 			main = newtup;
 			before = oldtup;
+			/* pgoutput sends the old tuple as 'O' (the whole row) exactly then */
+			if (relation->rd_rel->relreplident == REPLICA_IDENTITY_FULL)
+				fill = oldtup;
 			break;
 		case REORDER_BUFFER_CHANGE_DELETE:
 			if (!entry->pubdelete || oldtup == NULL)
@@ -883,7 +921,7 @@ w2a_change(LogicalDecodingContext *ctx, ReorderBufferTXN *txn, Relation relation
 
 		for (int i = 0; i < ts->schema->nfields; i++)
 			m = wacol_mark(&ts->cols[i], m);
-		append_row(ts, RelationGetDescr(relation), op, change->lsn, main, before);
+		append_row(ts, RelationGetDescr(relation), op, change->lsn, main, before, fill);
 		if (stream_size(ts) > (uint64) data->max_bytes)
 		{
 			const int  *r = ts->mark;
@@ -891,11 +929,11 @@ w2a_change(LogicalDecodingContext *ctx, ReorderBufferTXN *txn, Relation relation
 			for (int i = 0; i < ts->schema->nfields; i++)
 				r = wacol_rollback(&ts->cols[i], r);
 			emit_chunk(ctx, data, ts, W2A_CHUNK_CHANGES, false);
-			append_row(ts, RelationGetDescr(relation), op, change->lsn, main, before);
+			append_row(ts, RelationGetDescr(relation), op, change->lsn, main, before, fill);
 		}
 	}
 	else
-		append_row(ts, RelationGetDescr(relation), op, change->lsn, main, before);
+		append_row(ts, RelationGetDescr(relation), op, change->lsn, main, before, fill);
 	ts->rows++;
 
 	MemoryContextSwitchTo(old);

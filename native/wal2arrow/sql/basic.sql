@@ -50,6 +50,30 @@ END $$;
 -- fingerprint carried by R and A messages
 CREATE FUNCTION w2a_fp(b bytea) RETURNS bytea LANGUAGE sql IMMUTABLE AS
 $$ SELECT CASE chr(get_byte(b, 0)) WHEN 'R' THEN substring(b from 6 for 8) WHEN 'A' THEN substring(b from 17 for 8) END $$;
+-- a chunk's schema metadata pg.primary_key: in the FlatBuffers schema message the value string
+-- (uint32 length, bytes, NUL, zero padding to 4) lies just before the key string "pg.primary_key"
+CREATE FUNCTION w2a_pk(b bytea) RETURNS text LANGUAGE plpgsql IMMUTABLE AS $$
+DECLARE
+    s bytea;
+    p int;
+    len int;
+BEGIN
+    IF chr(get_byte(b, 0)) <> 'A' THEN
+        RETURN NULL;
+    END IF;
+    s := substring(b from 29);
+    p := position('\x0e000000'::bytea || convert_to('pg.primary_key', 'UTF8') in s) - 1;
+    IF p < 0 THEN
+        RETURN 'no pg.primary_key';
+    END IF;
+    FOR q IN REVERSE p - 8 .. 0 BY 4 LOOP
+        len := w2a_le32(s, q);
+        IF (len + 8) / 4 * 4 = p - q THEN
+            RETURN convert_from(substring(s from q + 5 for len), 'UTF8');
+        END IF;
+    END LOOP;
+    RETURN 'not found';
+END $$;
 
 CREATE TABLE items (id int PRIMARY KEY, name text, price numeric(10,2));
 CREATE TABLE other (id bigint PRIMARY KEY, note text);
@@ -120,11 +144,47 @@ SELECT w2a(data), w2a_fp(data) IS DISTINCT FROM lag(w2a_fp(data)) OVER (ORDER BY
 FROM pg_logical_slot_get_binary_changes('s', NULL, NULL, 'proto_version', '1', 'publication_names', 'pub') WITH ORDINALITY AS c(lsn, xid, data, n)
 ORDER BY n;
 
--- replica identity full: the old row is sent
+-- replica identity full: the old row is sent; pg.primary_key stays the primary key
 ALTER TABLE other REPLICA IDENTITY FULL;
 INSERT INTO other VALUES (12, 'old note');
 UPDATE other SET note = 'new note' WHERE id = 12;
-SELECT w2a(data), position('old note'::bytea in data) > 0 AS has_old_row
+SELECT w2a(data), position('old note'::bytea in data) > 0 AS has_old_row, w2a_pk(data)
 FROM pg_logical_slot_get_binary_changes('s', NULL, NULL, 'proto_version', '1', 'publication_names', 'pub');
+
+-- pg.primary_key under REPLICA IDENTITY FULL (pgoutput flags every column as key): the table's
+-- primary key, in column order, as the connector's TransactionAssembler sets it (any
+-- pg_index.indisprimary index, DEFERRABLE too, its key columns only -- not INCLUDE columns -- like
+-- its catalog query);
+-- without a primary key every column. Other identities: the identity's columns.
+CREATE TABLE pk_none (a int, b text);
+CREATE TABLE pk_multi (a int, b text, c int, d int, PRIMARY KEY (c, a));
+CREATE TABLE pk_deferred (a int, b int PRIMARY KEY DEFERRABLE INITIALLY DEFERRED);
+CREATE TABLE pk_include (a int, b int, c text, PRIMARY KEY (b) INCLUDE (a));
+CREATE TABLE pk_default (a int, b int PRIMARY KEY);
+CREATE TABLE pk_index (a int NOT NULL, b int PRIMARY KEY, c int);
+CREATE UNIQUE INDEX pk_index_a ON pk_index (a);
+ALTER TABLE pk_index REPLICA IDENTITY USING INDEX pk_index_a;
+ALTER TABLE pk_none REPLICA IDENTITY FULL;
+ALTER TABLE pk_multi REPLICA IDENTITY FULL;
+ALTER TABLE pk_deferred REPLICA IDENTITY FULL;
+ALTER TABLE pk_include REPLICA IDENTITY FULL;
+CREATE PUBLICATION pk_pub FOR TABLE pk_none, pk_multi, pk_deferred, pk_include, pk_default, pk_index;
+INSERT INTO pk_none VALUES (1, 'x');
+INSERT INTO pk_multi VALUES (1, 'x', 2, 3);
+INSERT INTO pk_deferred VALUES (1, 2);
+INSERT INTO pk_include VALUES (1, 2, 'x');
+INSERT INTO pk_default VALUES (1, 2);
+INSERT INTO pk_index VALUES (1, 2, 3);
+UPDATE pk_multi SET d = 4;
+SELECT w2a(data), w2a_pk(data)
+FROM pg_logical_slot_get_binary_changes('s', NULL, NULL, 'proto_version', '1', 'publication_names', 'pk_pub');
+-- the primary key is read as of the change (historic catalog): added, then dropped, in this session
+ALTER TABLE pk_none ADD CONSTRAINT pk_none_pkey PRIMARY KEY (b);
+INSERT INTO pk_none VALUES (2, 'y');
+ALTER TABLE pk_none DROP CONSTRAINT pk_none_pkey;
+INSERT INTO pk_none VALUES (3, 'z');
+SELECT w2a(data), w2a_pk(data), w2a_fp(data) IS DISTINCT FROM lag(w2a_fp(data)) OVER (ORDER BY n) AND w2a_fp(data) IS NOT NULL AS new_fingerprint
+FROM pg_logical_slot_get_binary_changes('s', NULL, NULL, 'proto_version', '1', 'publication_names', 'pk_pub') WITH ORDINALITY AS c(lsn, xid, data, n)
+ORDER BY n;
 
 SELECT 'stop' FROM pg_drop_replication_slot('s');

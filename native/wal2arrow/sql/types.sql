@@ -46,4 +46,14 @@ SELECT w2a(data),
 FROM pg_logical_slot_get_binary_changes('ty', NULL, NULL, 'proto_version', '1', 'publication_names', 'types_pub')
 WHERE chr(get_byte(data, 0)) = 'A';
 
+-- REPLICA IDENTITY FULL: the old row (logged with its TOAST values inline) supplies the unchanged
+-- value, as the connector does: 'payload' only in the schema (twice), the value twice (new row, _before)
+ALTER TABLE toasty REPLICA IDENTITY FULL;
+UPDATE toasty SET small = 'c' WHERE id = 1;
+SELECT w2a(data),
+       (length(encode(data, 'hex')) - length(replace(encode(data, 'hex'), encode('payload', 'hex'), ''))) / length(encode('payload', 'hex')) AS payload_names,
+       (length(encode(data, 'hex')) - length(replace(encode(data, 'hex'), encode((SELECT payload FROM toasty)::bytea, 'hex'), ''))) / length(encode((SELECT payload FROM toasty)::bytea, 'hex')) AS value_copies
+FROM pg_logical_slot_get_binary_changes('ty', NULL, NULL, 'proto_version', '1', 'publication_names', 'types_pub')
+WHERE chr(get_byte(data, 0)) = 'A';
+
 SELECT 'stop' FROM pg_drop_replication_slot('ty');

@@ -2,9 +2,13 @@
 # Byte-level cross-check of wal2arrow against WalBridge's C# ChangeBatchBuilder (cscheck/):
 # creates a pgoutput slot and a wal2arrow slot at the same point, runs a workload (every mapped
 # type, values Arrow cannot hold, domains, an enum, NaN floats, unchanged TOAST, updates with the
-# old row and the old key, deletes, a truncate, a schema change inside a transaction), reads both
-# slots with psql (pgoutput in text format under WalBridge's replication session settings), and
-# runs cscheck, which feeds the pgoutput messages to ChangeBatchBuilder and compares every Arrow
+# old row and the old key, deletes, a truncate, a schema change inside a transaction, REPLICA
+# IDENTITY FULL tables with and without a primary key, with an INCLUDE column, with an unchanged
+# 1 MB TOAST value), reads both slots with psql (pgoutput in
+# text format under WalBridge's replication session settings), reads the tables' primary keys with
+# the connector's PrimaryKeyCatalog query, and runs cscheck, which feeds the pgoutput messages to
+# ChangeBatchBuilder (key flags replaced and unchanged TOAST values filled from a REPLICA IDENTITY
+# FULL old row as TransactionAssembler does) and compares every Arrow
 # stream and fingerprint with the plugin's chunk for the same transaction and table.
 #   cscheck.sh BINDIR DBNAME     (PGHOST/PGPORT/PGUSER from the environment; needs dotnet)
 set -euo pipefail
@@ -21,7 +25,7 @@ dotnet build "$here/cscheck/cscheck.csproj" -c Release -o "$work/bin" -nologo -v
 psql=("$bindir/psql" -X -q -v ON_ERROR_STOP=1 -d "$db")
 "${psql[@]}" >/dev/null <<'SQL'
 SET client_min_messages = warning;
-DROP TABLE IF EXISTS cs_types, cs_toast, cs_key;
+DROP TABLE IF EXISTS cs_types, cs_toast, cs_key, cs_nopk, cs_multi, cs_deferred, cs_fulltoast;
 DROP DOMAIN IF EXISTS cs_posint, cs_num, cs_dates, cs_text;
 DROP TYPE IF EXISTS cs_mood;
 CREATE DOMAIN cs_posint AS integer CHECK (VALUE > 0);
@@ -41,8 +45,19 @@ ALTER TABLE cs_types REPLICA IDENTITY FULL;
 CREATE TABLE cs_toast (id int PRIMARY KEY, small text, payload text);
 ALTER TABLE cs_toast ALTER COLUMN payload SET STORAGE EXTERNAL;
 CREATE TABLE cs_key (id int PRIMARY KEY, v text, d date);
+-- REPLICA IDENTITY FULL: pgoutput flags every column as key; the connector uses the primary key
+CREATE TABLE cs_nopk (a int, b text);
+CREATE TABLE cs_multi (a int, b text, c int, d int, PRIMARY KEY (c, a) INCLUDE (b));
+CREATE TABLE cs_deferred (a int, b int PRIMARY KEY DEFERRABLE);
+ALTER TABLE cs_nopk REPLICA IDENTITY FULL;
+ALTER TABLE cs_multi REPLICA IDENTITY FULL;
+ALTER TABLE cs_deferred REPLICA IDENTITY FULL;
+-- REPLICA IDENTITY FULL: an unchanged TOAST value is filled from the old row (logged inline)
+CREATE TABLE cs_fulltoast (id int PRIMARY KEY, small text, payload text, other text);
+ALTER TABLE cs_fulltoast ALTER COLUMN payload SET STORAGE EXTERNAL;
+ALTER TABLE cs_fulltoast REPLICA IDENTITY FULL;
 DROP PUBLICATION IF EXISTS cs_pub;
-CREATE PUBLICATION cs_pub FOR TABLE cs_types, cs_toast, cs_key;
+CREATE PUBLICATION cs_pub FOR TABLE cs_types, cs_toast, cs_key, cs_nopk, cs_multi, cs_deferred, cs_fulltoast;
 SELECT 'init' FROM pg_create_logical_replication_slot('cs_pgo', 'pgoutput');
 SELECT 'init' FROM pg_create_logical_replication_slot('cs_w2a', 'wal2arrow');
 INSERT INTO cs_toast SELECT 1, 'a', string_agg(md5(g::text), '') FROM generate_series(1, 200) g;
@@ -74,6 +89,9 @@ COMMIT;
 UPDATE cs_types SET i4 = 5, t = 'changed' WHERE id = 1;
 UPDATE cs_types SET d = '-infinity', ts = '2024-01-01' WHERE id = 4;
 UPDATE cs_toast SET small = 'b' WHERE id = 1;
+-- a changed key under DEFAULT identity: the old key is sent, the TOAST value stays unchanged
+UPDATE cs_toast SET id = 3, small = 'c' WHERE id = 1;
+UPDATE cs_toast SET id = 1 WHERE id = 3;
 DELETE FROM cs_types WHERE id = 3;
 INSERT INTO cs_key VALUES (1, 'one', 'infinity'), (2, 'two', NULL);
 UPDATE cs_key SET id = 10 WHERE id = 1;
@@ -85,6 +103,31 @@ INSERT INTO cs_key VALUES (4, 'four', NULL, 'NaN');
 TRUNCATE cs_toast;
 INSERT INTO cs_toast VALUES (2, 'after truncate', NULL);
 COMMIT;
+INSERT INTO cs_nopk VALUES (1, 'one');
+UPDATE cs_nopk SET b = 'uno';
+DELETE FROM cs_nopk;
+INSERT INTO cs_multi VALUES (1, 'one', 2, 3);
+UPDATE cs_multi SET d = 4, c = 5;
+DELETE FROM cs_multi;
+INSERT INTO cs_deferred VALUES (1, 2);
+UPDATE cs_deferred SET a = 3;
+-- 1 MB stored out of line (STORAGE EXTERNAL: no compression); updates of other columns
+INSERT INTO cs_fulltoast SELECT 1, 'a', string_agg(md5(g::text), ''), NULL FROM generate_series(1, 32768) g;
+UPDATE cs_fulltoast SET small = 'b' WHERE id = 1;
+BEGIN;
+UPDATE cs_fulltoast SET id = 2, other = 'x' WHERE id = 1;
+UPDATE cs_fulltoast SET payload = 'short now' WHERE id = 2;
+COMMIT;
+DELETE FROM cs_fulltoast;
+SQL
+
+# the primary keys as the connector's PrimaryKeyCatalog reads them, key columns only (one line per
+# table: relid, then the column names in index order, tab-separated)
+"${psql[@]}" -At -F $'\t' >"$work/primary-keys.txt" <<'SQL'
+SELECT i.indrelid::oid, string_agg(a.attname, E'\t' ORDER BY array_position(i.indkey::int2[], a.attnum))
+FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid
+    AND a.attnum = ANY ((i.indkey::int2[])[0:i.indnkeyatts - 1])
+WHERE i.indisprimary GROUP BY i.indrelid;
 SQL
 
 # pgoutput in text format under WalBridge's replication session settings (docs/format.md)
@@ -95,7 +138,7 @@ SQL
 "${psql[@]}" -At -F $'\t' -c "SELECT lsn, encode(data, 'hex') FROM pg_logical_slot_get_binary_changes('cs_w2a', NULL, NULL, 'proto_version', '1', 'publication_names', 'cs_pub', 'max_bytes', '0')" >"$work/wal2arrow.txt"
 "${psql[@]}" -c "SELECT pg_drop_replication_slot('cs_pgo'), pg_drop_replication_slot('cs_w2a')" >/dev/null
 
-if ! dotnet "$work/bin/wal2arrow-cscheck.dll" "$work/pgoutput.txt" "$work/wal2arrow.txt"; then
+if ! dotnet "$work/bin/wal2arrow-cscheck.dll" "$work/pgoutput.txt" "$work/wal2arrow.txt" "$work/primary-keys.txt"; then
     log "wal2arrow output differs from ChangeBatchBuilder's (streams kept in /tmp/wal2arrow-cscheck-*.arrow)"
     exit 1
 fi

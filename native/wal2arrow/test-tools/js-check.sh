@@ -2,7 +2,8 @@
 # Independent check of wal2arrow's Arrow output with the apache-arrow JS reader (npm
 # apache-arrow@21.2.0 as installed by scripts/setup.sh into tools/arrow-js):
 # runs a workload with every mapped type, NULLs, an update with the old row, an unchanged TOAST
-# value, a delete, a truncate and values Arrow cannot hold (_special); extracts the messages with psql; decodes every Arrow chunk with
+# value (DEFAULT identity: null + _unchanged; REPLICA IDENTITY FULL: filled from the old row), a
+# delete, a truncate and values Arrow cannot hold (_special); extracts the messages with psql; decodes every Arrow chunk with
 # decode.mjs; compares the normalized dump with expected-js.out.
 #   js-check.sh BINDIR DBNAME     (PGHOST/PGPORT/PGUSER from the environment)
 set -euo pipefail
@@ -21,7 +22,7 @@ fi
 psql=("$bindir/psql" -X -q -v ON_ERROR_STOP=1 -d "$db")
 "${psql[@]}" >/dev/null <<'SQL'
 SET client_min_messages = warning;
-DROP TABLE IF EXISTS js_types, js_toast;
+DROP TABLE IF EXISTS js_types, js_toast, js_fulltoast;
 CREATE TABLE js_types (
     id bigint PRIMARY KEY, b boolean, i2 smallint, i4 integer, i8 bigint, o oid,
     f4 real, f8 double precision, n numeric(12,3), nw numeric(50,5), nu numeric,
@@ -32,8 +33,11 @@ CREATE TABLE js_types (
 ALTER TABLE js_types REPLICA IDENTITY FULL;
 CREATE TABLE js_toast (id int PRIMARY KEY, small text, payload text);
 ALTER TABLE js_toast ALTER COLUMN payload SET STORAGE EXTERNAL;
+CREATE TABLE js_fulltoast (id int PRIMARY KEY, small text, payload text);
+ALTER TABLE js_fulltoast ALTER COLUMN payload SET STORAGE EXTERNAL;
+ALTER TABLE js_fulltoast REPLICA IDENTITY FULL;
 DROP PUBLICATION IF EXISTS js_pub;
-CREATE PUBLICATION js_pub FOR TABLE js_types, js_toast;
+CREATE PUBLICATION js_pub FOR TABLE js_types, js_toast, js_fulltoast;
 SELECT 'init' FROM pg_create_logical_replication_slot('js', 'wal2arrow');
 INSERT INTO js_toast SELECT 1, 'a', string_agg(md5(g::text), '') FROM generate_series(1, 200) g;
 BEGIN;
@@ -57,6 +61,9 @@ COMMIT;
 UPDATE js_types SET i4 = 5, t = 'changed' WHERE id = 1;
 UPDATE js_types SET d = '-infinity' WHERE id = 4;
 UPDATE js_toast SET small = 'b' WHERE id = 1;
+-- REPLICA IDENTITY FULL: the unchanged 1 MB value is filled from the old row, not in _unchanged
+INSERT INTO js_fulltoast SELECT 1, 'a', string_agg(md5(g::text), '') FROM generate_series(1, 32768) g;
+UPDATE js_fulltoast SET small = 'b' WHERE id = 1;
 DELETE FROM js_types WHERE id = 3;
 TRUNCATE js_toast;
 SQL

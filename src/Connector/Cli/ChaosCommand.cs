@@ -35,8 +35,8 @@ internal static partial class ChaosCommand
         var quick = options.Flag("--quick");
         var rounds = options.Int("--rounds", quick ? 1 : 3, 1, 100);
         var plugin = options.Value("--plugin") ?? "pgoutput";
-        if (plugin != "pgoutput")
-            throw new UsageException($"--plugin {plugin}: this build streams with pgoutput only.");
+        if (plugin is not ("pgoutput" or "wal2arrow"))
+            throw new UsageException($"--plugin must be pgoutput or wal2arrow, found '{plugin}'.");
         var random = new Random(options.Int("--seed", 20261121, 0, int.MaxValue));
         var clock = Stopwatch.StartNew();
         var logs = Path.Combine(Path.GetTempPath(), $"walbridge-chaos-{DateTime.UtcNow:yyyyMMdd-HHmmss}");
@@ -79,6 +79,7 @@ internal static partial class ChaosCommand
             ["database.dbname"] = Database,
             ["database.sslmode"] = "disable",
             ["topic.prefix"] = "chaos",
+            ["plugin"] = plugin,
             ["state.dir"] = state,
             ["heartbeat.interval.ms"] = "1000",
             ["transaction.max.source.transactions"] = "20",

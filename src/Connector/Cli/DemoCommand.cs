@@ -24,8 +24,8 @@ internal static class DemoCommand
         var options = new CliArguments(args, ["--seconds", "--plugin", "--rate"], ["--verbose"]);
         var seconds = options.Int("--seconds", 30, 1, 86_400);
         var plugin = options.Value("--plugin") ?? "pgoutput";
-        if (plugin != "pgoutput")
-            throw new UsageException($"--plugin {plugin}: this build streams with pgoutput only (wal2arrow is not built yet).");
+        if (plugin is not ("pgoutput" or "wal2arrow"))
+            throw new UsageException($"--plugin must be pgoutput or wal2arrow, found '{plugin}'.");
         var rate = options.Int("--rate", 200, 1, 100_000);
 
         using var cancel = new CancellationTokenSource();

@@ -88,6 +88,14 @@ public sealed class TemporaryPostgres : IAsyncDisposable
                 ["logging_collector"] = "off",
                 ["log_min_messages"] = "warning",
             };
+            // Our output plugin: found on dynamic_library_path, and allowed where the server has the
+            // output_plugin_libraries allow-list (15.20+; an unknown setting would stop older ones).
+            if (Wal2ArrowLibraryDirectory() is { } pluginDirectory)
+            {
+                settings["dynamic_library_path"] = $"'$libdir:{pluginDirectory}'";
+                if (await server.HasSettingAsync("output_plugin_libraries", asRoot, cancellationToken))
+                    settings["output_plugin_libraries"] = "'pgoutput, test_decoding, wal2arrow'";
+            }
             foreach (var (key, value) in extraSettings ?? new Dictionary<string, string>())
                 settings[key] = value;
             var conf = string.Join('\n', settings.Select(kv => $"{kv.Key} = {kv.Value}")) + '\n';
@@ -103,6 +111,36 @@ public sealed class TemporaryPostgres : IAsyncDisposable
             var log = File.Exists(server.LogFile) ? await File.ReadAllTextAsync(server.LogFile, CancellationToken.None) : "";
             await server.DisposeAsync();
             throw new InvalidOperationException($"Could not start a temporary PostgreSQL in {directory}: {e.Message}\n{log}", e);
+        }
+    }
+
+    /// <summary>
+    /// The folder holding the wal2arrow plugin built by scripts/setup.sh (<c>.cache/wal2arrow</c> in the
+    /// repository), or <c>WALBRIDGE_WAL2ARROW_DIR</c>; null when it is not built.
+    /// </summary>
+    public static string? Wal2ArrowLibraryDirectory()
+    {
+        if (Environment.GetEnvironmentVariable("WALBRIDGE_WAL2ARROW_DIR") is { Length: > 0 } configured)
+            return File.Exists(Path.Combine(configured, "wal2arrow.so")) ? configured : null;
+        for (var directory = new DirectoryInfo(AppContext.BaseDirectory); directory is not null; directory = directory.Parent)
+        {
+            var candidate = Path.Combine(directory.FullName, ".cache", "wal2arrow");
+            if (File.Exists(Path.Combine(candidate, "wal2arrow.so")))
+                return candidate;
+        }
+        return null;
+    }
+
+    private async Task<bool> HasSettingAsync(string name, bool asRoot, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await RunAsync(Path.Combine(_bin, "postgres"), ["-D", DataDirectory, "-C", name], asRoot, cancellationToken);
+            return true;
+        }
+        catch (InvalidOperationException)
+        {
+            return false;
         }
     }
 

@@ -58,7 +58,7 @@ internal sealed partial class ConnectorPipeline(ConnectorConfig config, Progress
         var kafka = Task.Factory.StartNew(
             () => loop.Run(channel.Reader, source.Identity, kafkaStop.Token),
             CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
-        var replication = new PgOutputReplicationReader(config, progress, logger);
+        var replication = new ReplicationReader(config, progress, logger);
         var reader = replication.RunAsync(committed, channel.Writer, readerStop.Token);
         var heartbeat = HeartbeatAsync(readerStop.Token);
         var stopRequested = Task.Delay(Timeout.Infinite, cancellationToken);

@@ -26,7 +26,7 @@ internal sealed class TransactionAssembler : IPgOutputHandler, IDisposable
     private readonly Dictionary<uint, RelationState> _relations = [];
     private readonly Dictionary<uint, string> _types = [];
     private readonly List<RelationState> _touched = [];
-    private readonly List<TablePayload> _payloads = [];
+    private readonly PayloadCollector _payloads;
     private readonly ArrayBufferWriter<byte> _buffer = new(64 * 1024);
     private readonly int _chunkLimit;
 
@@ -37,8 +37,6 @@ internal sealed class TransactionAssembler : IPgOutputHandler, IDisposable
     private DateTimeOffset _beginTimestamp;
     private int _rows;
     private SourceTransaction? _completed;
-    private SpillFile? _spill;
-    private long _transactionMemory;
 
     private readonly Func<uint, IReadOnlyList<string>>? _primaryKeyOf;
 
@@ -48,6 +46,7 @@ internal sealed class TransactionAssembler : IPgOutputHandler, IDisposable
     public TransactionAssembler(ConnectorConfig config, Lsn skipThrough, Func<uint, IReadOnlyList<string>>? primaryKeyOf = null)
     {
         _primaryKeyOf = primaryKeyOf;
+        _payloads = new PayloadCollector(config.SpillDirectory, config.TransactionMemoryBytes);
         _config = config;
         SkipThrough = skipThrough;
         _chunkLimit = Math.Max(config.MessageMaxBytes - RecordOverhead, 1024);
@@ -80,11 +79,8 @@ internal sealed class TransactionAssembler : IPgOutputHandler, IDisposable
         _finalLsn = finalLsn;
         _beginTimestamp = commitTimestamp;
         _rows = 0;
-        _payloads.Clear();
+        _payloads.Discard();
         _touched.Clear();
-        _spill?.Dispose();
-        _spill = null;
-        _transactionMemory = 0;
     }
 
     public void OnCommit(Lsn commitLsn, Lsn endLsn, DateTimeOffset commitTimestamp)
@@ -99,8 +95,7 @@ internal sealed class TransactionAssembler : IPgOutputHandler, IDisposable
             SkippedTransactions++;
             foreach (var state in _touched)
                 state.ResetTransaction();
-            _spill?.Dispose();
-            _spill = null;
+            _payloads.Discard();
             return;
         }
 
@@ -111,19 +106,17 @@ internal sealed class TransactionAssembler : IPgOutputHandler, IDisposable
             state.LastPayload!.IsLastChunk = true;
             state.ResetTransaction();
         }
+        var (payloads, spill) = _payloads.Complete();
         _completed = new SourceTransaction
         {
             Xid = _xid,
             CommitLsn = commitLsn,
             EndLsn = endLsn,
             CommitTimestamp = commitTimestamp == default ? _beginTimestamp : commitTimestamp,
-            Payloads = [.. _payloads],
+            Payloads = payloads,
             RowCount = _rows,
-            Spill = _spill,
+            Spill = spill,
         };
-        _spill = null;
-        _transactionMemory = 0;
-        _payloads.Clear();
         _touched.Clear();
     }
 
@@ -408,21 +401,7 @@ internal sealed class TransactionAssembler : IPgOutputHandler, IDisposable
 
     private void AddPayload(RelationState state, PayloadKind kind, int rows, string? truncateOptions)
     {
-        // Small transactions stay in memory; a large one's chunks beyond the budget go to its spill
-        // file, so memory stays bounded whatever the transaction's size.
-        var size = _buffer.WrittenCount;
-        var spill = _transactionMemory + size > _config.TransactionMemoryBytes;
-        long offset = 0;
-        if (spill)
-        {
-            _spill ??= new SpillFile(_config.SpillDirectory, $"txn-{_xid}");
-            offset = _spill.Append(_buffer.WrittenSpan);
-        }
-        else
-        {
-            _transactionMemory += size;
-        }
-        var payload = new TablePayload
+        var payload = _payloads.Add(_buffer.WrittenSpan, _xid.ToString(System.Globalization.CultureInfo.InvariantCulture), (value, spill, offset, length) => new TablePayload
         {
             Topic = state.Topic,
             Schema = state.Relation.Schema,
@@ -431,14 +410,13 @@ internal sealed class TransactionAssembler : IPgOutputHandler, IDisposable
             ChunkIndex = state.ChunksInTransaction++,
             RowCount = rows,
             SchemaFingerprint = state.Builder.SchemaFingerprint,
-            Value = spill ? null : _buffer.WrittenSpan.ToArray(),
-            Spill = spill ? _spill : null,
+            Value = value,
+            Spill = spill,
             SpillOffset = offset,
-            Length = size,
+            Length = length,
             TruncateOptions = truncateOptions,
-        };
+        });
         state.LastPayload = payload;
-        _payloads.Add(payload);
     }
 
     private static bool SameShape(PgRelation a, PgRelation b)
@@ -455,8 +433,7 @@ internal sealed class TransactionAssembler : IPgOutputHandler, IDisposable
 
     public void Dispose()
     {
-        _spill?.Dispose();
-        _spill = null;
+        _payloads.Dispose();
         foreach (var state in _relations.Values)
             state.Builder.Dispose();
         _relations.Clear();

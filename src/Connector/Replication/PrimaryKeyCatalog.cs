@@ -24,8 +24,10 @@ internal sealed class PrimaryKeyCatalog(ConnectorConfig config) : IDisposable
             _connection.Open();
         }
         using var query = new NpgsqlCommand(
-            "SELECT a.attname FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey) " +
-            "WHERE i.indrelid = $1 AND i.indisprimary ORDER BY array_position(i.indkey::int2[], a.attnum)", _connection);
+            // Key columns only (an INCLUDE column is not part of the key).
+            "SELECT a.attname FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid " +
+            "AND a.attnum = ANY ((i.indkey::int2[])[0:i.indnkeyatts - 1]) " +
+            "WHERE i.indrelid = $1 AND i.indisprimary ORDER BY a.attnum", _connection);
         query.Parameters.Add(new NpgsqlParameter { Value = relationId, NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Oid });
         var columns = new List<string>();
         using var reader = query.ExecuteReader();

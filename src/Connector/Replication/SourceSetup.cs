@@ -21,7 +21,7 @@ public sealed record SourceState(SourceIdentity Identity, Lsn SlotConfirmedFlush
 /// </summary>
 internal sealed partial class SourceSetup(ConnectorConfig config, ILogger logger)
 {
-    private const string PluginName = "pgoutput";
+    private string PluginName => config.Plugin == DecodingPlugin.Wal2Arrow ? "wal2arrow" : "pgoutput";
 
     /// <exception cref="SourceNotReadyException">A precondition fails; the message says what to change.</exception>
     /// <exception cref="NpgsqlException">The server cannot be reached (transient).</exception>
@@ -38,6 +38,8 @@ internal sealed partial class SourceSetup(ConnectorConfig config, ILogger logger
             throw new SourceNotReadyException(
                 $"User '{config.DatabaseUser}' has no REPLICATION privilege, which logical replication needs. Grant it: ALTER ROLE \"{config.DatabaseUser}\" WITH REPLICATION; (or connect as a user that has it).");
 
+        if (config.Plugin == DecodingPlugin.Wal2Arrow)
+            await CheckWal2ArrowLoadableAsync(connection, cancellationToken);
         await EnsurePublicationAsync(connection, cancellationToken);
         await CheckReplicaIdentitiesAsync(connection, cancellationToken);
         var (confirmedFlush, created) = await EnsureSlotAsync(connection, cancellationToken);
@@ -48,6 +50,21 @@ internal sealed partial class SourceSetup(ConnectorConfig config, ILogger logger
         var system = await replication.IdentifySystem(cancellationToken);
         var identity = new SourceIdentity(system.SystemId, system.Timeline, config.SlotName, config.PublicationName);
         return new SourceState(identity, confirmedFlush, created);
+    }
+
+    /// <summary>
+    /// PostgreSQL 15.20+ loads only the output plugins listed in <c>output_plugin_libraries</c> (the
+    /// setting does not exist in earlier minors); the library itself must be in the server's library
+    /// folder or on <c>dynamic_library_path</c>.
+    /// </summary>
+    private static async Task CheckWal2ArrowLoadableAsync(NpgsqlConnection connection, CancellationToken cancellationToken)
+    {
+        await using var allowed = new NpgsqlCommand("SELECT current_setting('output_plugin_libraries', true)", connection);
+        if (await allowed.ExecuteScalarAsync(cancellationToken) is string list
+            && !list.Split(',').Select(s => s.Trim()).Contains("wal2arrow"))
+            throw new SourceNotReadyException(
+                $"plugin = wal2arrow, but this server only loads the output plugins in output_plugin_libraries ('{list}'). " +
+                "Add it (output_plugin_libraries = 'pgoutput, test_decoding, wal2arrow' in postgresql.conf; restart), and install wal2arrow.so into the server's library folder (see native/wal2arrow/README.md), or use plugin = pgoutput.");
     }
 
     private async Task EnsurePublicationAsync(NpgsqlConnection connection, CancellationToken cancellationToken)
@@ -229,6 +246,11 @@ internal sealed partial class SourceSetup(ConnectorConfig config, ILogger logger
             throw new SourceNotReadyException(
                 $"Creating replication slot '{config.SlotName}' waited {config.SlotCreateTimeout.TotalSeconds:F0} s (slot.create.timeout.ms) for transactions that were already running to end. " +
                 $"Blocking: {blockers}. Commit or end them (SELECT pg_terminate_backend(<pid>);), then start the connector again.", e);
+        }
+        catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.UndefinedFile || e.MessageText.Contains("could not access file", StringComparison.Ordinal))
+        {
+            throw new SourceNotReadyException(
+                $"Cannot create replication slot '{config.SlotName}' with plugin '{PluginName}': {e.MessageText}. Install the plugin into the server's library folder (native/wal2arrow/README.md) or point dynamic_library_path at it, or use plugin = pgoutput.", e);
         }
         catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.ConfigurationLimitExceeded)
         {

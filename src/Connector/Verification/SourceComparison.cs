@@ -23,7 +23,23 @@ public static class SourceComparison
         var differences = new List<string>(replayed.Violations);
         var keyColumns = replayed.KeyColumns.Count > 0 ? replayed.KeyColumns : replayed.Columns;
         var qualified = $"{SourceSetup.QuoteIdentifier(replayed.Schema)}.{SourceSetup.QuoteIdentifier(replayed.Table)}";
-        var select = string.Join(", ", replayed.Columns.Select(c => $"{SourceSetup.QuoteIdentifier(c)}::text"));
+        // Values are compared in the form the payload documents: the type's output function
+        // (concat() calls it; char(n) keeps its padding, inet its implicit mask), except booleans,
+        // which the payload renders like bool::text.
+        var booleans = new HashSet<string>(StringComparer.Ordinal);
+        await using (var types = new NpgsqlCommand(
+            "SELECT attname FROM pg_attribute WHERE attrelid = $1::regclass AND attnum > 0 AND NOT attisdropped AND atttypid = 'bool'::regtype", connection))
+        {
+            types.Parameters.Add(new NpgsqlParameter { Value = qualified });
+            await using var reader = await types.ExecuteReaderAsync(cancellationToken);
+            while (await reader.ReadAsync(cancellationToken))
+                booleans.Add(reader.GetString(0));
+        }
+        var select = string.Join(", ", replayed.Columns.Select(c =>
+        {
+            var column = SourceSetup.QuoteIdentifier(c);
+            return booleans.Contains(c) ? $"{column}::text" : $"CASE WHEN {column} IS NULL THEN NULL ELSE concat({column}) END";
+        }));
         var order = string.Join(", ", keyColumns.Select(SourceSetup.QuoteIdentifier));
         var source = new Dictionary<string, Dictionary<string, string?>>(StringComparer.Ordinal);
         // What `SELECT col::text` shows a user: PostgreSQL's default shortest exact floats, UTC, ISO

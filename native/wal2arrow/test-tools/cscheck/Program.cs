@@ -5,7 +5,12 @@
 // to ChangeBatchBuilder like the connector's TransactionAssembler does (Type names, schema changes
 // inside a transaction, truncates); every resulting Arrow stream must equal the plugin's chunk for
 // the same transaction and table byte for byte, and the chunk header's fingerprint must equal
-// ChangeBatchBuilder.SchemaFingerprint. Prints one line per compared chunk; exit 1 on a difference.
+// ChangeBatchBuilder.SchemaFingerprint. A third file holds the tables' primary keys as the
+// connector's PrimaryKeyCatalog reads them ("RELID<TAB>COLUMN<TAB>COLUMN..." in index order): under
+// REPLICA IDENTITY FULL the key flags become the primary key's, as TransactionAssembler.OnRelation
+// does. An update's unchanged TOAST values are filled from a whole old row ('O'), as
+// TransactionAssembler.OnUpdate/AppendTuple do. Prints one line per compared chunk; exit 1 on a
+// difference.
 using System.Buffers;
 using System.Buffers.Binary;
 using System.Text;
@@ -25,6 +30,9 @@ static List<(ulong Lsn, byte[] Data)> Load(string path) =>
 
 var pg = Load(args[0]);
 var w2a = Load(args[1]);
+var primaryKeys = File.ReadAllLines(args[2]).Where(l => l.Length > 0)
+    .Select(l => l.Split('\t'))
+    .ToDictionary(p => uint.Parse(p[0]), p => (IReadOnlyList<string>)p[1..]);
 
 // ---- expected chunks from pgoutput + ChangeBatchBuilder
 var expected = new List<List<(uint Relid, byte Kind, string Fp, int Rows, byte[] Stream)>>();
@@ -49,12 +57,20 @@ foreach (var (lsn, d) in pg)
     int I32() { var v = BinaryPrimitives.ReadInt32BigEndian(d.AsSpan(pos)); pos += 4; return v; }
     ushort U16() { var v = BinaryPrimitives.ReadUInt16BigEndian(d.AsSpan(pos)); pos += 2; return v; }
     string CStr() { int e = Array.IndexOf(d, (byte)0, pos); var s = Encoding.UTF8.GetString(d, pos, e - pos); pos = e + 1; return s; }
-    void Tuple(ChangeBatchBuilder b)
+    // fill: the old tuple's columns (kind, offset, length) of an 'O' update, as
+    // TransactionAssembler.AppendTuple's fullOldRow: an unchanged TOAST value ('u') of the new row
+    // takes the old row's value when that one is a value ('t' or 'b')
+    void Tuple(ChangeBatchBuilder b, List<(byte Kind, int Pos, int Len)>? fill = null)
     {
         int n = U16();
         for (int i = 0; i < n; i++)
         {
             byte k = d[pos++];
+            if (k == (byte)'u' && fill is not null && fill.Count == n && fill[i].Kind is (byte)'t' or (byte)'b')
+            {
+                b.AppendValue(d.AsSpan(fill[i].Pos, fill[i].Len), fill[i].Kind == 't' ? TupleFormat.Text : TupleFormat.Binary);
+                continue;
+            }
             switch ((char)k)
             {
                 case 'n': b.AppendNull(); break;
@@ -109,6 +125,10 @@ foreach (var (lsn, d) in pg)
                 int typmod = I32();
                 cols.Add(new PgColumn(name, typoid, typmod, (flags & 1) != 0, types.TryGetValue(typoid, out var tn) ? tn : null));
             }
+            // as TransactionAssembler.OnRelation: under REPLICA IDENTITY FULL pgoutput flags every
+            // column as key; use the real primary key when the table has one
+            if (ident == 'f' && primaryKeys.TryGetValue(relid, out var key) && key.Count > 0)
+                cols = cols.Select(c => c with { IsKey = key.Contains(c.Name) }).ToList();
             var relation = new PgRelation(relid, nsp, rel, ident, cols);
             if (relations.TryGetValue(relid, out var existing))
             {
@@ -138,16 +158,25 @@ foreach (var (lsn, d) in pg)
             Touch(relid);
             byte kind = d[pos++];
             int oldStart = -1;
+            var oldColumns = new List<(byte Kind, int Pos, int Len)>();
             if (kind is (byte)'K' or (byte)'O')
             {
                 oldStart = pos;
-                // skip the old tuple to reach the new one
+                // walk the old tuple to reach the new one
                 int n = U16();
-                for (int i = 0; i < n; i++) { byte k = d[pos++]; if (k is (byte)'t' or (byte)'b') { int len = I32(); pos += len; } }
+                for (int i = 0; i < n; i++)
+                {
+                    byte k = d[pos++];
+                    int len = 0;
+                    if (k is (byte)'t' or (byte)'b') len = I32();
+                    oldColumns.Add((k, pos, len));
+                    pos += len;
+                }
                 pos++; // 'N'
             }
             b.BeginRow(ChangeOp.Update, lsn);
-            Tuple(b);
+            // as TransactionAssembler.OnUpdate: only the whole old row ('O', REPLICA IDENTITY FULL) fills
+            Tuple(b, kind == (byte)'O' ? oldColumns : null);
             if (oldStart >= 0)
             {
                 pos = oldStart;

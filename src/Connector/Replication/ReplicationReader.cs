@@ -13,8 +13,9 @@ using WalBridge.Offsets;
 namespace WalBridge.Connector.Replication;
 
 /// <summary>
-/// Streams the slot with pgoutput through Npgsql's logical replication connection, decodes each
-/// message with our own strict decoder and hands complete source transactions to the Kafka loop
+/// Streams the slot through Npgsql's logical replication connection (raw messages), decodes each
+/// message with the plugin's decoder (<see cref="IChangeStreamDecoder"/>: pgoutput, or wal2arrow's
+/// framing with the Arrow streams passed through) and hands complete source transactions to the Kafka loop
 /// through a bounded channel. When the channel is full the reader waits: PostgreSQL's walsender
 /// then waits too, so nothing is dropped and memory stays bounded by the channel's capacity.
 /// </summary>
@@ -24,7 +25,7 @@ namespace WalBridge.Connector.Replication;
 /// timer even while the reader is blocked, so <c>wal_sender_timeout</c> does not fire.
 /// One instance streams once; create a new one to restart.
 /// </remarks>
-internal sealed partial class PgOutputReplicationReader(ConnectorConfig config, ProgressTracker progress, ILogger logger)
+internal sealed partial class ReplicationReader(ConnectorConfig config, ProgressTracker progress, ILogger logger)
 {
     private LogicalReplicationConnection? _connection;
 
@@ -69,28 +70,16 @@ internal sealed partial class PgOutputReplicationReader(ConnectorConfig config, 
         connection.LastAppliedLsn = start;
         connection.LastFlushedLsn = start;
 
-        // Protocol 2 (PostgreSQL 14+) streams large in-progress transactions instead of holding them
-        // in the server until commit; they go to our spill files. Version 3+ only adds two-phase
-        // commit and parallel apply, which the connector does not use.
-        var protocol = connection.PostgreSqlVersion.Major >= 14 ? PgOutputDecoder.MaxProtocolVersion : 1;
         SpillFile.Sweep(config.SpillDirectory);
-        using var primaryKeys = new PrimaryKeyCatalog(config);
-        using var assembler = new TransactionAssembler(config, committed, primaryKeys.PrimaryKey);
-        using var streamed = new StreamedTransactions(config.SpillDirectory);
+        using IChangeStreamDecoder decoder = config.Plugin == DecodingPlugin.Wal2Arrow
+            ? new Wal2Arrow.Wal2ArrowChangeDecoder(config, committed)
+            : new PgOutputChangeDecoder(config, committed);
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         var acknowledger = AcknowledgeAsync(connection, committed, stop.Token);
 
-        var slot = new PgOutputSlot(new ReplicationSlotOptions(config.SlotName, start));
-        var options = new List<KeyValuePair<string, string?>>
-        {
-            new("proto_version", protocol.ToString(System.Globalization.CultureInfo.InvariantCulture)),
-            new("publication_names", SourceSetup.QuoteIdentifier(config.PublicationName)),
-            // Logical decoding messages: users' own, and our heartbeats (idle acknowledgement).
-            new("messages", "true"),
-        };
-        if (protocol >= 2)
-            options.Add(new("streaming", "on"));
-        LogStarting(logger, config.SlotName, committed, protocol);
+        var slot = new RawSlot(decoder.PluginName, new ReplicationSlotOptions(config.SlotName, start));
+        var options = decoder.StartOptions(connection.PostgreSqlVersion.Major);
+        LogStarting(logger, config.SlotName, committed, decoder.Protocol);
 
         var buffer = ArrayPool<byte>.Shared.Rent(64 * 1024);
         try
@@ -119,11 +108,9 @@ internal sealed partial class PgOutputReplicationReader(ConnectorConfig config, 
                 var lsn = new Lsn((ulong)message.WalStart);
                 if (expected >= 0 && length != expected)
                     throw new IOException($"The replication connection ended after {length} of the {expected} bytes of the message at {lsn}; reconnecting.");
-                var data = buffer.AsSpan(0, length);
-                if (protocol < 2 || !streamed.TryHandle(data, lsn, assembler))
-                    PgOutputDecoder.Decode(data, lsn, assembler);
+                decoder.Process(buffer.AsSpan(0, length), lsn);
                 progress.OnReceived(new Lsn((ulong)message.WalEnd));
-                if (assembler.TryTakeCompleted(out var transaction))
+                if (decoder.TryTakeCompleted(out var transaction))
                 {
                     if (!transaction.IsHeartbeat)
                         FaultInjection.Reach(FaultPoint.AfterCommitMessage);
@@ -186,7 +173,7 @@ internal sealed partial class PgOutputReplicationReader(ConnectorConfig config, 
     }
 
     /// <summary>The raw-message slot type Npgsql needs for a plugin whose output we decode ourselves.</summary>
-    private sealed class PgOutputSlot(ReplicationSlotOptions options) : LogicalReplicationSlot("pgoutput", options);
+    private sealed class RawSlot(string plugin, ReplicationSlotOptions options) : LogicalReplicationSlot(plugin, options);
 
     [LoggerMessage(EventId = 1102, Level = LogLevel.Information, Message = "Final status update for slot {Slot}: flushed through {Lsn}")]
     private static partial void LogFinalStatus(ILogger logger, string slot, Lsn lsn);
@@ -194,8 +181,8 @@ internal sealed partial class PgOutputReplicationReader(ConnectorConfig config, 
     [LoggerMessage(EventId = 1103, Level = LogLevel.Warning, Message = "Final status update for slot {Slot} failed: {Reason}")]
     private static partial void LogFinalStatusFailed(ILogger logger, string slot, string reason);
 
-    [LoggerMessage(EventId = 1100, Level = LogLevel.Information, Message = "Streaming slot {Slot} from {Lsn} with pgoutput protocol version {Protocol}")]
-    private static partial void LogStarting(ILogger logger, string slot, Lsn lsn, int protocol);
+    [LoggerMessage(EventId = 1100, Level = LogLevel.Information, Message = "Streaming slot {Slot} from {Lsn} with {Protocol}")]
+    private static partial void LogStarting(ILogger logger, string slot, Lsn lsn, string protocol);
 
     [LoggerMessage(EventId = 1101, Level = LogLevel.Debug, Message = "Acknowledged slot {Slot} through {Lsn}")]
     private static partial void LogAcknowledged(ILogger logger, string slot, Lsn lsn);

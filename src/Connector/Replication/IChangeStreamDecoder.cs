@@ -1,0 +1,27 @@
+using WalBridge.Connector.Pipeline;
+using WalBridge.Offsets;
+
+namespace WalBridge.Connector.Replication;
+
+/// <summary>
+/// Turns one output plugin's logical replication messages into complete source transactions.
+/// One per replication session; used by the reader's thread only.
+/// </summary>
+internal interface IChangeStreamDecoder : IDisposable
+{
+    /// <summary>The output plugin the slot uses.</summary>
+    string PluginName { get; }
+
+    /// <summary>Options for START_REPLICATION, given the server's major version.</summary>
+    IReadOnlyList<KeyValuePair<string, string?>> StartOptions(int serverMajorVersion);
+
+    /// <summary>A short description of the negotiated protocol, for the log.</summary>
+    string Protocol { get; }
+
+    /// <summary>Handles one message (its bytes are valid only during the call).</summary>
+    /// <exception cref="ReplicationProtocolException">A malformed or unexpected message (fatal).</exception>
+    void Process(ReadOnlySpan<byte> message, Lsn lsn);
+
+    /// <summary>Takes the transaction the last message completed, if any.</summary>
+    bool TryTakeCompleted(out SourceTransaction transaction);
+}

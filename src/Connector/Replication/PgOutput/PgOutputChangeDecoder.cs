@@ -1,0 +1,64 @@
+using System.Globalization;
+using WalBridge.Connector.Configuration;
+using WalBridge.Connector.Pipeline;
+using WalBridge.Offsets;
+
+namespace WalBridge.Connector.Replication.PgOutput;
+
+/// <summary>
+/// pgoutput: our strict decoder, streamed transactions spilled until commit (protocol 2), and the
+/// assembler that builds the Arrow payloads.
+/// </summary>
+internal sealed class PgOutputChangeDecoder : IChangeStreamDecoder
+{
+    private readonly ConnectorConfig _config;
+    private readonly PrimaryKeyCatalog _primaryKeys;
+    private readonly TransactionAssembler _assembler;
+    private readonly StreamedTransactions _streamed;
+    private int _protocol = 1;
+
+    public PgOutputChangeDecoder(ConnectorConfig config, Lsn committed)
+    {
+        _config = config;
+        _primaryKeys = new PrimaryKeyCatalog(config);
+        _assembler = new TransactionAssembler(config, committed, _primaryKeys.PrimaryKey);
+        _streamed = new StreamedTransactions(config.SpillDirectory);
+    }
+
+    public string PluginName => "pgoutput";
+
+    public string Protocol => $"pgoutput protocol version {_protocol}{(_protocol >= 2 ? " (streaming)" : "")}";
+
+    public IReadOnlyList<KeyValuePair<string, string?>> StartOptions(int serverMajorVersion)
+    {
+        // Protocol 2 (PostgreSQL 14+) streams large in-progress transactions instead of holding them
+        // in the server until commit; they go to our spill files. Version 3+ only adds two-phase
+        // commit and parallel apply, which the connector does not use.
+        _protocol = serverMajorVersion >= 14 ? PgOutputDecoder.MaxProtocolVersion : 1;
+        var options = new List<KeyValuePair<string, string?>>
+        {
+            new("proto_version", _protocol.ToString(CultureInfo.InvariantCulture)),
+            new("publication_names", SourceSetup.QuoteIdentifier(_config.PublicationName)),
+            // Logical decoding messages: users' own, and our heartbeats (idle acknowledgement).
+            new("messages", "true"),
+        };
+        if (_protocol >= 2)
+            options.Add(new("streaming", "on"));
+        return options;
+    }
+
+    public void Process(ReadOnlySpan<byte> message, Lsn lsn)
+    {
+        if (_protocol < 2 || !_streamed.TryHandle(message, lsn, _assembler))
+            PgOutputDecoder.Decode(message, lsn, _assembler);
+    }
+
+    public bool TryTakeCompleted(out SourceTransaction transaction) => _assembler.TryTakeCompleted(out transaction);
+
+    public void Dispose()
+    {
+        _streamed.Dispose();
+        _assembler.Dispose();
+        _primaryKeys.Dispose();
+    }
+}
