@@ -65,6 +65,7 @@ run_suite() {
 }
 run_suite wal2arrow-regress "$script_dir/build-wal2arrow.sh" --check
 run_suite chaos-quick "$script_dir/chaos.sh" --quick
+run_suite chaos-quick-wal2arrow "$script_dir/chaos.sh" --quick --plugin wal2arrow
 
 # Nothing the tests started may still run.
 sleep 2
