@@ -206,6 +206,44 @@ public sealed class ChangeStreamTests(Infrastructure infrastructure)
         await DropSlotAsync(config, database);
     }
 
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task Partitioned_tables_follow_publish_via_partition_root(bool viaRoot)
+    {
+        var database = await infrastructure.CreateDatabaseAsync("parts");
+        await infrastructure.Postgres.ExecuteAsync("""
+            CREATE TABLE measurements (id int, at date, v int, PRIMARY KEY (id, at)) PARTITION BY RANGE (at);
+            CREATE TABLE measurements_2024 PARTITION OF measurements FOR VALUES FROM ('2024-01-01') TO ('2025-01-01');
+            CREATE TABLE measurements_2025 PARTITION OF measurements FOR VALUES FROM ('2025-01-01') TO ('2026-01-01');
+            """, database);
+        var config = infrastructure.Config(database, "parts", new Dictionary<string, string>
+        {
+            ["table.include.list"] = "public\\.measurements",
+            ["publication.via.partition.root"] = viaRoot ? "true" : "false",
+        });
+        await using (var pipeline = await RunningPipeline.StartAsync(config))
+        {
+            await infrastructure.Postgres.ExecuteAsync(
+                "INSERT INTO measurements VALUES (1, '2024-06-01', 10), (2, '2025-06-01', 20); UPDATE measurements SET v = 11 WHERE id = 1", database);
+            await pipeline.WaitForCommittedAsync(await FloorAsync(database), s_catchUp);
+        }
+
+        if (viaRoot)
+        {
+            // Every partition's changes appear under the root table, in its one topic.
+            var root = Records(config.TopicFor("public", "measurements"));
+            Assert.Equal(3, root.Sum(r => r.Stream!.Batches.Sum(b => b.Length)));
+            Assert.All(root, r => Assert.Equal("measurements", r.Stream!.Schema.Metadata.Single(m => m.Key == "pg.table").Value));
+        }
+        else
+        {
+            Assert.Equal(2, Records(config.TopicFor("public", "measurements_2024")).Sum(r => r.Stream!.Batches.Sum(b => b.Length)));
+            Assert.Equal(1, Records(config.TopicFor("public", "measurements_2025")).Sum(r => r.Stream!.Batches.Sum(b => b.Length)));
+        }
+        await DropSlotAsync(config, database);
+    }
+
     private List<Record> Records(string topic)
     {
         var records = new List<Record>();
