@@ -28,6 +28,8 @@ namespace WalBridge.Connector.Replication;
 internal sealed partial class ReplicationReader(ConnectorConfig config, ProgressTracker progress, ILogger logger)
 {
     private LogicalReplicationConnection? _connection;
+    private volatile bool _streaming;
+    private Lsn _start;
 
     /// <summary>
     /// Reports the committed position to PostgreSQL now, on the live stream. Used at shutdown after
@@ -36,7 +38,8 @@ internal sealed partial class ReplicationReader(ConnectorConfig config, Progress
     /// </summary>
     public async Task SendFinalStatusAsync(TimeSpan timeout)
     {
-        if (_connection is not { } connection)
+        // Only a live stream takes a status update, and only a position past the start is news.
+        if (_connection is not { } connection || !_streaming || progress.Committed <= _start)
             return;
         var lsn = new NpgsqlLogSequenceNumber(progress.Committed.Value);
         connection.LastAppliedLsn = lsn;
@@ -47,7 +50,8 @@ internal sealed partial class ReplicationReader(ConnectorConfig config, Progress
             await connection.SendStatusUpdate(cancel.Token);
             LogFinalStatus(logger, config.SlotName, progress.Committed);
         }
-        catch (Exception e) when (e is OperationCanceledException or Npgsql.NpgsqlException or InvalidOperationException or ObjectDisposedException)
+        // NullReferenceException: Npgsql throws it when the stream is being torn down concurrently.
+        catch (Exception e) when (e is OperationCanceledException or Npgsql.NpgsqlException or InvalidOperationException or ObjectDisposedException or NullReferenceException)
         {
             LogFinalStatusFailed(logger, config.SlotName, e.Message);
         }
@@ -66,6 +70,7 @@ internal sealed partial class ReplicationReader(ConnectorConfig config, Progress
         };
         await connection.Open(cancellationToken);
         _connection = connection;
+        _start = committed;
         var start = new NpgsqlLogSequenceNumber(committed.Value);
         connection.LastAppliedLsn = start;
         connection.LastFlushedLsn = start;
@@ -86,6 +91,7 @@ internal sealed partial class ReplicationReader(ConnectorConfig config, Progress
         {
             await foreach (var message in connection.StartLogicalReplication(slot, stop.Token, start, options, bypassingStream: true))
             {
+                _streaming = true;
                 // The message's declared length: a stream that ends before it means the connection
                 // broke mid-message (transient), not a malformed message (fatal).
                 var expected = DeclaredLength(message.Data);
@@ -126,6 +132,7 @@ internal sealed partial class ReplicationReader(ConnectorConfig config, Progress
         finally
         {
             _connection = null;
+            _streaming = false;
             ArrayPool<byte>.Shared.Return(buffer);
             await stop.CancelAsync();
             try

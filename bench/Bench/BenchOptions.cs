@@ -1,0 +1,161 @@
+using System.Globalization;
+
+namespace WalBridge.Bench;
+
+/// <summary>The command line of <c>connector bench</c>.</summary>
+internal sealed class BenchOptions
+{
+    public const string Usage = """
+        usage: connector bench [--quick] [--json <file>] [--workloads W1,W2,...] [--paths p1,p2,...]
+                               [--docs <file>] [--no-docs] [--connector-set key=value ...] [--keep-logs]
+
+          --quick            scaled-down workloads (the whole run takes under 3 minutes)
+          --json <file>      write every figure as JSON
+          --workloads        a subset of W1 (1M inserts, 1,000-row transactions), W2 (100,000 single-row
+                             transactions), W3 (updates and deletes, REPLICA IDENTITY FULL, 2 KB text + jsonb),
+                             W4 (one 5M-row transaction), W5 (latency at 1,000 transactions/s for 30 s)
+          --paths            a subset of peek, pg_recvlogical, peer, pgoutput, wal2arrow
+          --docs <file>      write the Markdown report and its chart there (default for a full run with
+                             every workload: docs/benchmarks.md in the repository; a quick or partial run
+                             writes none unless asked)
+          --no-docs          write no Markdown report
+          --connector-set    extra connector configuration for both WalBridge paths (repeatable)
+          --keep-logs        keep the work directory (connector logs, configurations)
+        """;
+
+    public bool Quick { get; private init; }
+    public string? JsonFile { get; private init; }
+    public IReadOnlyList<string> Workloads { get; private init; } = ["W1", "W2", "W3", "W4", "W5"];
+    public IReadOnlyList<string> Paths { get; private init; } = PathNames.All;
+    public string? DocsFile { get; private init; }
+    public bool NoDocs { get; private init; }
+    public bool KeepLogs { get; private init; }
+    public bool Help { get; private init; }
+    public IReadOnlyDictionary<string, string> ConnectorSettings { get; private init; } = new Dictionary<string, string>();
+
+    /// <summary>Whether every workload and path runs (only such a run may replace docs/benchmarks.md by default).</summary>
+    public bool Complete => Workloads.Count == 5 && Paths.Count == PathNames.All.Count;
+
+    /// <exception cref="ArgumentException">A usage error, with its explanation.</exception>
+    public static BenchOptions Parse(IReadOnlyList<string> args)
+    {
+        var quick = false;
+        var noDocs = false;
+        var keep = false;
+        var help = false;
+        string? json = null;
+        string? docs = null;
+        IReadOnlyList<string>? workloads = null;
+        IReadOnlyList<string>? paths = null;
+        var settings = new Dictionary<string, string>(StringComparer.Ordinal);
+        for (var i = 0; i < args.Count; i++)
+        {
+            var arg = args[i];
+            string? inline = null;
+            var eq = arg.IndexOf('=', StringComparison.Ordinal);
+            if (arg.StartsWith("--", StringComparison.Ordinal) && eq > 0)
+            {
+                inline = arg[(eq + 1)..];
+                arg = arg[..eq];
+            }
+            string Value()
+            {
+                if (inline is not null)
+                    return inline;
+                if (i + 1 >= args.Count)
+                    throw new ArgumentException($"Option '{arg}' needs a value.");
+                return args[++i];
+            }
+            switch (arg)
+            {
+                case "--quick":
+                    quick = true;
+                    break;
+                case "--no-docs":
+                    noDocs = true;
+                    break;
+                case "--keep-logs":
+                    keep = true;
+                    break;
+                case "-h" or "--help":
+                    help = true;
+                    break;
+                case "--json":
+                    json = Value();
+                    break;
+                case "--docs":
+                    docs = Value();
+                    break;
+                case "--workloads":
+                    workloads = List(Value(), ["W1", "W2", "W3", "W4", "W5"], "--workloads", upper: true);
+                    break;
+                case "--paths":
+                    paths = List(Value(), PathNames.All, "--paths", upper: false);
+                    break;
+                case "--connector-set":
+                    var setting = Value();
+                    var at = setting.IndexOf('=', StringComparison.Ordinal);
+                    if (at <= 0)
+                        throw new ArgumentException($"--connector-set takes key=value, found '{setting}'.");
+                    settings[setting[..at]] = setting[(at + 1)..];
+                    break;
+                default:
+                    throw new ArgumentException($"Unknown argument '{args[i]}'.");
+            }
+        }
+        return new BenchOptions
+        {
+            Quick = quick,
+            JsonFile = json,
+            DocsFile = docs,
+            NoDocs = noDocs,
+            KeepLogs = keep,
+            Help = help,
+            Workloads = workloads ?? ["W1", "W2", "W3", "W4", "W5"],
+            Paths = paths ?? PathNames.All,
+            ConnectorSettings = settings,
+        };
+    }
+
+    private static List<string> List(string text, IReadOnlyList<string> allowed, string option, bool upper)
+    {
+        var items = text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+            .Select(s => upper ? s.ToUpperInvariant() : s.ToLowerInvariant()).ToList();
+        foreach (var item in items)
+        {
+            if (!allowed.Contains(item, StringComparer.Ordinal))
+                throw new ArgumentException($"{option}: unknown '{item}' (choose from {string.Join(", ", allowed)}).");
+        }
+        if (items.Count == 0)
+            throw new ArgumentException($"{option} needs at least one item.");
+        // Keep the canonical order whatever order was given.
+        return allowed.Where(items.Contains).ToList();
+    }
+
+    public static string Format(double value, string format) => value.ToString(format, CultureInfo.InvariantCulture);
+}
+
+/// <summary>The measured paths, in report order.</summary>
+internal static class PathNames
+{
+    public const string Peek = "peek";
+    public const string PgRecvLogical = "pg_recvlogical";
+    public const string Peer = "peer";
+    public const string OursPgOutput = "pgoutput";
+    public const string OursWal2Arrow = "wal2arrow";
+
+    public static readonly IReadOnlyList<string> All = [Peek, PgRecvLogical, Peer, OursPgOutput, OursWal2Arrow];
+
+    public static bool IsOurs(string path) => path is OursPgOutput or OursWal2Arrow;
+
+    /// <summary>How the report names a path.</summary>
+    public static string Display(string path) => path switch
+    {
+        Peek => "in-backend decode (peek)",
+        PgRecvLogical => "pg_recvlogical → /dev/null",
+        Peer => "peer: pg-logical-replication → kafkajs",
+        OursPgOutput => "WalBridge, pgoutput",
+        OursWal2Arrow => "WalBridge, wal2arrow",
+        _ => path,
+    };
+}

@@ -1,0 +1,705 @@
+using System.Diagnostics;
+using System.Globalization;
+using Npgsql;
+using WalBridge.Broker;
+using WalBridge.Connector.Embedded;
+using WalBridge.Offsets;
+
+namespace WalBridge.Bench;
+
+/// <summary>
+/// Runs the benchmark: one throwaway PostgreSQL for the whole run; per workload a database, the
+/// local broker (3 brokers, own process) and one slot per path created before the workload, so every
+/// path drains the same WAL backlog; then each path in turn, alone on the machine.
+/// </summary>
+internal sealed class BenchRunner(BenchOptions options, string repoRoot, CancellationToken cancellation)
+{
+    private const string Publication = "bench_pub";
+    private const string PgBin = "/usr/lib/postgresql/15/bin";
+    private static readonly TimeSpan PollInterval = TimeSpan.FromMilliseconds(20);
+
+    private readonly Stopwatch _clock = Stopwatch.StartNew();
+    private readonly string _work = Path.Combine(Path.GetTempPath(), $"walbridge-bench-{DateTime.UtcNow:yyyyMMdd-HHmmss}-{Environment.ProcessId}");
+    private TemporaryPostgres _postgres = null!;
+    private string? _peerScript;
+    private string? _peerUnavailable;
+
+    private TimeSpan PathTimeout => options.Quick ? TimeSpan.FromSeconds(180) : TimeSpan.FromMinutes(20);
+
+    public async Task<BenchReport> RunAsync()
+    {
+        Directory.CreateDirectory(_work);
+        var machine = await MachineAsync();
+        var report = new BenchReport
+        {
+            Commit = await CommandOutputAsync("git", ["-C", repoRoot, "rev-parse", "--short", "HEAD"]) ?? "unknown",
+            StartedUtc = DateTime.UtcNow,
+            Quick = options.Quick,
+            Machine = machine,
+            ConnectorSettings = options.ConnectorSettings,
+        };
+        Progress($"bench: {(options.Quick ? "quick" : "full")} run of {string.Join(", ", options.Workloads)} on {MachineInfo.Describe(machine)}, commit {report.Commit}");
+        Progress($"bench: work directory {_work}");
+        if (options.Paths.Contains(PathNames.Peer))
+            await PreparePeerAsync();
+
+        _postgres = await TemporaryPostgres.StartAsync(new Dictionary<string, string>
+        {
+            ["shared_buffers"] = "512MB",
+            ["max_wal_size"] = "8GB",
+            ["checkpoint_timeout"] = "30min",
+            ["wal_sender_timeout"] = "120s",
+            ["synchronous_commit"] = "on",
+        }, cancellation);
+        try
+        {
+            var version = await _postgres.ScalarAsync<string>("SHOW server_version", cancellationToken: cancellation);
+            Progress($"bench: PostgreSQL {version} on port {_postgres.Port} ({_postgres.Directory})");
+            foreach (var workload in Workload.Create(options.Quick).Where(w => options.Workloads.Contains(w.Id)))
+            {
+                cancellation.ThrowIfCancellationRequested();
+                var result = workload.IsLatency ? await RunLatencyAsync(workload) : await RunThroughputAsync(workload);
+                result.ComputeRatios(workload.IsLatency);
+                report.Workloads.Add(result);
+                Console.WriteLine();
+                Console.WriteLine(Reporting.TextTable(result));
+            }
+        }
+        finally
+        {
+            await _postgres.DisposeAsync();
+            if (!options.KeepLogs)
+            {
+                try
+                {
+                    Directory.Delete(_work, recursive: true);
+                }
+                catch (IOException)
+                {
+                }
+            }
+        }
+        report.TotalSeconds = _clock.Elapsed.TotalSeconds;
+        return report;
+    }
+
+    private void Progress(string line) => Console.WriteLine($"[{_clock.Elapsed.TotalSeconds,7:F1}s] {line}");
+
+    // ---------------------------------------------------------------------------------------------
+    // Throughput workloads (W1–W4): a drained backlog.
+
+    private async Task<WorkloadResult> RunThroughputAsync(Workload workload)
+    {
+        var result = new WorkloadResult { Id = workload.Id, Title = workload.Title, Rows = workload.Rows, Transactions = workload.Transactions };
+        var database = workload.Id.ToLowerInvariant();
+        Progress($"{workload.Id}: {workload.Title}");
+        await _postgres.ExecuteAsync($"DROP DATABASE IF EXISTS {database}", cancellationToken: cancellation);
+        await _postgres.ExecuteAsync($"CREATE DATABASE {database}", cancellationToken: cancellation);
+        await _postgres.ExecuteAsync(workload.SchemaSql, database, cancellation);
+        if (workload.PrepareSql is not null)
+        {
+            var prepare = Stopwatch.StartNew();
+            await ExecuteLongAsync(database, workload.PrepareSql);
+            await ExecuteLongAsync(database, "CHECKPOINT");
+            Progress($"{workload.Id}: loaded the table before the slots exist ({prepare.Elapsed.TotalSeconds:F1} s, not measured)");
+        }
+        await _postgres.ExecuteAsync($"CREATE PUBLICATION {Publication} FOR ALL TABLES", database, cancellation);
+
+        var needsKafka = options.Paths.Any(p => p is PathNames.Peer || PathNames.IsOurs(p));
+        await using var broker = needsKafka ? await LocalBroker.StartAsync(3, cancellation) : null;
+
+        // One slot per path, all before the workload: every path sees the same WAL.
+        var slots = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var path in options.Paths)
+        {
+            var slot = $"{database}_{path}";
+            try
+            {
+                await ExecuteLongAsync(database, $"SELECT pg_create_logical_replication_slot('{slot}', '{(path == PathNames.OursWal2Arrow ? "wal2arrow" : "pgoutput")}')");
+                slots[path] = slot;
+            }
+            catch (PostgresException e)
+            {
+                result.Paths.Add(new PathResult { Path = path, Error = $"cannot create slot {slot}: {e.MessageText}" });
+                Progress($"{workload.Id}: {PathNames.Display(path)}: cannot create its slot: {e.MessageText}");
+            }
+        }
+
+        var startLsn = Lsn.Parse(await _postgres.ScalarAsync<string>("SELECT pg_current_wal_lsn()::text", database, cancellation));
+        var generate = Stopwatch.StartNew();
+        if (workload.BulkSql is not null)
+            await ExecuteLongAsync(database, workload.BulkSql);
+        var target = await FinalTransactionAsync(database, workload.FinalSql!);
+        result.GenerateSeconds = generate.Elapsed.TotalSeconds;
+        var endLsn = Lsn.Parse(await _postgres.ScalarAsync<string>("SELECT pg_current_wal_lsn()::text", database, cancellation));
+        result.WalBytes = (long)(endLsn.Value - startLsn.Value);
+        Progress($"{workload.Id}: workload written in {result.GenerateSeconds:F1} s: {workload.Rows:N0} row changes in {workload.Transactions:N0} transactions, {result.WalBytes / 1048576.0:F0} MB of WAL; target {target}");
+
+        long? pgoutputBytes = null;
+        foreach (var path in options.Paths.Where(slots.ContainsKey))
+        {
+            cancellation.ThrowIfCancellationRequested();
+            var slot = slots[path];
+            PathResult measured;
+            try
+            {
+                measured = path switch
+                {
+                    PathNames.Peek => await PeekAsync(database, slot, workload),
+                    PathNames.PgRecvLogical => await PgRecvLogicalAsync(database, slot, workload, target),
+                    PathNames.Peer => await PeerAsync(database, slot, workload, target, broker!),
+                    _ => await ConnectorAsync(database, slot, path, workload, target, broker!),
+                };
+            }
+            catch (Exception e) when (e is not OperationCanceledException || !cancellation.IsCancellationRequested)
+            {
+                measured = new PathResult { Path = path, Error = e.Message };
+            }
+            if (path == PathNames.Peek && measured.Error is null)
+                pgoutputBytes = measured.PayloadBytes;
+            if (path == PathNames.PgRecvLogical && measured.Error is null && pgoutputBytes is { } bytes)
+            {
+                measured.PayloadBytes = bytes;
+                measured.PayloadMegabytesPerSecond = bytes / 1048576.0 / measured.Seconds;
+                measured.Note = "payload = the pgoutput stream's bytes, counted by peek";
+            }
+            result.Paths.Add(measured);
+            Progress($"{workload.Id}: {Reporting.ProgressLine(measured)}");
+            await DropSlotAsync(database, slot);
+        }
+        result.Paths.Sort((a, b) => PathNames.All.ToList().IndexOf(a.Path).CompareTo(PathNames.All.ToList().IndexOf(b.Path)));
+        await _postgres.ExecuteAsync($"DROP DATABASE {database} WITH (FORCE)", cancellationToken: cancellation);
+        return result;
+    }
+
+    /// <summary>Runs the workload's last transaction and returns a WAL position inside it, after its changes and before its commit record: a consumer past it has the whole workload.</summary>
+    private async Task<Lsn> FinalTransactionAsync(string database, string sql)
+    {
+        await using var connection = new NpgsqlConnection(_postgres.ConnectionString(database));
+        await connection.OpenAsync(cancellation);
+        await using var transaction = await connection.BeginTransactionAsync(cancellation);
+        await using (var command = new NpgsqlCommand(sql, connection, transaction) { CommandTimeout = 0 })
+            await command.ExecuteNonQueryAsync(cancellation);
+        Lsn lsn;
+        await using (var position = new NpgsqlCommand("SELECT pg_current_wal_insert_lsn()::text", connection, transaction))
+            lsn = Lsn.Parse((string)(await position.ExecuteScalarAsync(cancellation))!);
+        await transaction.CommitAsync(cancellation);
+        return lsn;
+    }
+
+    private async Task ExecuteLongAsync(string database, string sql)
+    {
+        await using var connection = new NpgsqlConnection(_postgres.ConnectionString(database));
+        await connection.OpenAsync(cancellation);
+        await using var command = new NpgsqlCommand(sql, connection) { CommandTimeout = 0 };
+        await command.ExecuteNonQueryAsync(cancellation);
+    }
+
+    private async Task DropSlotAsync(string database, string slot)
+    {
+        for (var attempt = 0; attempt < 50; attempt++)
+        {
+            try
+            {
+                await _postgres.ExecuteAsync($"SELECT pg_drop_replication_slot('{slot}') FROM pg_replication_slots WHERE slot_name = '{slot}'", database, CancellationToken.None);
+                return;
+            }
+            catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.ObjectInUse)
+            {
+                await Task.Delay(200, CancellationToken.None); // the walsender is still going away
+            }
+        }
+    }
+
+    // --- in-backend decoding ---------------------------------------------------------------------
+
+    private async Task<PathResult> PeekAsync(string database, string slot, Workload workload)
+    {
+        await using var connection = new NpgsqlConnection(_postgres.ConnectionString(database));
+        await connection.OpenAsync(cancellation);
+        int backend;
+        await using (var pid = new NpgsqlCommand("SELECT pg_backend_pid()", connection))
+            backend = (int)(await pid.ExecuteScalarAsync(cancellation))!;
+        var sampler = new ProcSampler(backend);
+        sampler.Sample();
+        var cpuBefore = sampler.CpuSeconds;
+        await using var command = new NpgsqlCommand(
+            "SELECT count(*), coalesce(sum(length(data)), 0) FROM pg_logical_slot_peek_binary_changes($1, NULL, NULL, " +
+            $"'proto_version', '1', 'publication_names', '{Publication}')", connection) { CommandTimeout = 0 };
+        command.Parameters.Add(new NpgsqlParameter { Value = slot });
+        var clock = Stopwatch.StartNew();
+        long messages, bytes;
+        await using (var reader = await command.ExecuteReaderAsync(cancellation))
+        {
+            await reader.ReadAsync(cancellation);
+            messages = reader.GetInt64(0);
+            bytes = Convert.ToInt64(reader.GetValue(1), CultureInfo.InvariantCulture);
+        }
+        var seconds = clock.Elapsed.TotalSeconds;
+        sampler.Sample();
+        var cpu = sampler.CpuSeconds - cpuBefore;
+        return Figures(new PathResult
+        {
+            Path = PathNames.Peek,
+            Seconds = seconds,
+            Rows = workload.Rows,
+            PayloadBytes = bytes,
+            Records = messages,
+            CpuSeconds = cpu,
+            Note = $"{messages:N0} pgoutput messages decoded inside the backend (CPU = that backend's)",
+        });
+    }
+
+    // --- pg_recvlogical --------------------------------------------------------------------------
+
+    private async Task<PathResult> PgRecvLogicalAsync(string database, string slot, Workload workload, Lsn target)
+    {
+        var log = Path.Combine(_work, $"{database}-pg_recvlogical.log");
+        await using var child = ChildProcess.Start(Path.Combine(PgBin, "pg_recvlogical"),
+        [
+            "-h", _postgres.Host, "-p", _postgres.Port.ToString(CultureInfo.InvariantCulture), "-U", _postgres.User, "-d", database,
+            "-S", slot, "--start", "-E", target.ToString(), "--no-loop",
+            "-o", "proto_version=1", "-o", $"publication_names={Publication}", "-f", "/dev/null",
+        ], log);
+        await using var walsender = new WalSenderWatch(_postgres, database, slot);
+        var deadline = DateTime.UtcNow + PathTimeout;
+        while (!child.HasExited)
+        {
+            child.Sampler.Sample();
+            await walsender.SampleAsync();
+            if (DateTime.UtcNow > deadline)
+                throw new TimeoutException($"pg_recvlogical did not reach {target} within {PathTimeout.TotalSeconds:F0} s; see {log}");
+            await Task.WhenAny(child.Exited, Task.Delay(PollInterval, cancellation));
+        }
+        var seconds = child.Clock.Elapsed.TotalSeconds;
+        await child.Exited;
+        if (child.ExitCode != 0)
+            throw new InvalidOperationException($"pg_recvlogical exited with {child.ExitCode}: {child.LastLines(5)}");
+        return Figures(new PathResult
+        {
+            Path = PathNames.PgRecvLogical,
+            Seconds = seconds,
+            Rows = workload.Rows,
+            CpuSeconds = child.Sampler.CpuSeconds,
+            WalSenderCpuSeconds = walsender.CpuSeconds,
+            PeakRssMegabytes = child.Sampler.PeakRssBytes / 1048576.0,
+        });
+    }
+
+    // --- the JS peer -----------------------------------------------------------------------------
+
+    private async Task PreparePeerAsync()
+    {
+        var script = Path.Combine(repoRoot, "tools", "peer-js", "peer.js");
+        var setup = Path.Combine(repoRoot, "scripts", "setup-peer.sh");
+        if (!File.Exists(script) || !File.Exists(setup))
+        {
+            _peerUnavailable = $"{script} or {setup} is missing";
+            return;
+        }
+        var output = await CommandOutputAsync(setup, [], includeErrors: true, requireSuccess: false);
+        if (!File.Exists(Path.Combine(repoRoot, "tools", "peer-js", "node_modules", "kafkajs", "package.json")))
+        {
+            _peerUnavailable = $"scripts/setup-peer.sh did not install the peer: {output}";
+            Progress($"bench: the peer is unavailable: {_peerUnavailable}");
+            return;
+        }
+        _peerScript = script;
+    }
+
+    private ChildProcess StartPeer(string database, string slot, string topicPrefix, string bootstrap, Lsn? endLsn, string log)
+    {
+        if (_peerScript is null)
+            throw new InvalidOperationException($"the peer is unavailable: {_peerUnavailable}");
+        List<string> arguments =
+        [
+            _peerScript,
+            "--host", _postgres.Host, "--port", _postgres.Port.ToString(CultureInfo.InvariantCulture), "--user", _postgres.User,
+            "--database", database, "--slot", slot, "--publication", Publication, "--brokers", bootstrap, "--topic-prefix", topicPrefix,
+        ];
+        if (endLsn is { } end)
+            arguments.AddRange(["--end-lsn", end.ToString()]);
+        return ChildProcess.Start("node", arguments, log, workingDirectory: Path.GetDirectoryName(_peerScript));
+    }
+
+    private async Task<PathResult> PeerAsync(string database, string slot, Workload workload, Lsn target, LocalBroker broker)
+    {
+        var log = Path.Combine(_work, $"{database}-peer.log");
+        await using var child = StartPeer(database, slot, $"{database}_peer", broker.BootstrapServers, target, log);
+        var ready = child.WhenPrinted("ready");
+        var finished = child.WhenPrinted("{\"rows\"");
+        await using var walsender = new WalSenderWatch(_postgres, database, slot);
+        var deadline = DateTime.UtcNow + PathTimeout;
+        double? startup = null;
+        while (!finished.IsCompleted && !child.HasExited)
+        {
+            child.Sampler.Sample();
+            await walsender.SampleAsync();
+            if (startup is null && ready.IsCompleted)
+                startup = child.Clock.Elapsed.TotalSeconds;
+            if (DateTime.UtcNow > deadline)
+                throw new TimeoutException($"the peer did not finish within {PathTimeout.TotalSeconds:F0} s; see {log}");
+            await Task.WhenAny(finished, child.Exited, Task.Delay(PollInterval, cancellation));
+        }
+        var seconds = child.Clock.Elapsed.TotalSeconds;
+        child.Sampler.Sample();
+        await Task.WhenAny(child.Exited, Task.Delay(10_000, cancellation));
+        var line = child.Output.Split('\n').LastOrDefault(l => l.StartsWith("{\"rows\"", StringComparison.Ordinal))
+            ?? throw new InvalidOperationException($"the peer exited ({(child.HasExited ? child.ExitCode : -1)}) without a result: {child.LastLines(8)}");
+        using var json = System.Text.Json.JsonDocument.Parse(line);
+        var rows = json.RootElement.GetProperty("rows").GetInt64();
+        var bytes = json.RootElement.GetProperty("bytes").GetInt64();
+        var result = Figures(new PathResult
+        {
+            Path = PathNames.Peer,
+            Seconds = seconds,
+            StartupSeconds = startup,
+            Rows = rows,
+            PayloadBytes = bytes,
+            Records = json.RootElement.GetProperty("messages").GetInt64(),
+            CpuSeconds = child.Sampler.CpuSeconds,
+            WalSenderCpuSeconds = walsender.CpuSeconds,
+            PeakRssMegabytes = child.Sampler.PeakRssBytes / 1048576.0,
+            Note = "payload = JSON message values, one per row, acknowledged by Kafka (acks=all)",
+        });
+        if (rows != workload.Rows)
+            result.Error = $"the peer delivered {rows:N0} rows, expected {workload.Rows:N0}";
+        return result;
+    }
+
+    // --- WalBridge (the connector as a child process) -------------------------------------------
+
+    private string WriteConnectorConfig(string database, string slot, string plugin, string topicPrefix, string bootstrap)
+    {
+        var state = Path.Combine(_work, $"{topicPrefix}-state");
+        var values = new Dictionary<string, string>(StringComparer.Ordinal)
+        {
+            ["name"] = $"bench-{topicPrefix}",
+            ["database.hostname"] = _postgres.Host,
+            ["database.port"] = _postgres.Port.ToString(CultureInfo.InvariantCulture),
+            ["database.user"] = _postgres.User,
+            ["database.dbname"] = database,
+            ["database.sslmode"] = "disable",
+            ["plugin"] = plugin,
+            ["slot.name"] = slot,
+            ["publication.name"] = Publication,
+            ["topic.prefix"] = topicPrefix,
+            ["state.dir"] = state,
+            ["kafka.bootstrap.servers"] = bootstrap,
+        };
+        foreach (var (key, value) in options.ConnectorSettings)
+            values[key] = value;
+        var file = Path.Combine(_work, $"{topicPrefix}.properties");
+        File.WriteAllLines(file, values.Select(kv => $"{kv.Key}={kv.Value}"));
+        return file;
+    }
+
+    private ChildProcess StartConnector(string configFile, string log)
+    {
+        // Our own build of the connector (copied next to this program by the project reference).
+        var dll = typeof(TemporaryPostgres).Assembly.Location;
+        return ChildProcess.Start("dotnet", [dll, "run", "--config", configFile], log);
+    }
+
+    private async Task<PathResult> ConnectorAsync(string database, string slot, string path, Workload workload, Lsn target, LocalBroker broker)
+    {
+        var prefix = $"{database}_{path}";
+        var config = WriteConnectorConfig(database, slot, path, prefix, broker.BootstrapServers);
+        var log = Path.Combine(_work, $"{prefix}.log");
+        PathResult result;
+        await using (var child = StartConnector(config, log))
+        {
+            var streaming = child.WhenPrinted("Streaming slot");
+            await using var walsender = new WalSenderWatch(_postgres, database, slot);
+            var deadline = DateTime.UtcNow + PathTimeout;
+            double? startup = null;
+            double seconds;
+            while (true)
+            {
+                var confirmed = await walsender.SampleAsync();
+                child.Sampler.Sample();
+                if (startup is null && streaming.IsCompleted)
+                    startup = child.Clock.Elapsed.TotalSeconds;
+                if (confirmed >= target)
+                {
+                    seconds = child.Clock.Elapsed.TotalSeconds;
+                    break;
+                }
+                if (child.HasExited)
+                    throw new InvalidOperationException($"the connector exited with {child.ExitCode} before reaching {target}: {child.LastLines(6)} (log {log})");
+                if (DateTime.UtcNow > deadline)
+                    throw new TimeoutException($"the connector did not reach {target} within {PathTimeout.TotalSeconds:F0} s (confirmed {confirmed}); see {log}");
+                await Task.Delay(PollInterval, cancellation);
+            }
+            child.Sampler.Sample();
+            var stopped = await child.StopAsync(TimeSpan.FromSeconds(30));
+            result = new PathResult
+            {
+                Path = path,
+                Seconds = seconds,
+                StartupSeconds = startup,
+                CpuSeconds = child.Sampler.CpuSeconds,
+                WalSenderCpuSeconds = walsender.CpuSeconds,
+                PeakRssMegabytes = child.Sampler.PeakRssBytes / 1048576.0,
+                Note = stopped ? null : "did not stop within 30 s of SIGTERM (killed)",
+            };
+        }
+        var topic = $"{prefix}.public.{workload.Table}";
+        var (records, bytes, rows) = await Task.Run(() => KafkaProbe.ReadBack(broker.BootstrapServers, topic, TimeSpan.FromMinutes(5)), cancellation);
+        result.Rows = rows;
+        result.Records = records;
+        result.PayloadBytes = bytes;
+        Figures(result);
+        if (rows != workload.Rows)
+            result.Error = $"read_committed shows {rows:N0} rows in {topic}, expected {workload.Rows:N0}";
+        return result;
+    }
+
+    private static PathResult Figures(PathResult result)
+    {
+        if (result.Seconds is > 0 && result.Rows is { } rows)
+        {
+            result.RowsPerSecond = rows / result.Seconds;
+            if (result.PayloadBytes is { } bytes)
+                result.PayloadMegabytesPerSecond = bytes / 1048576.0 / result.Seconds;
+            if (result.CpuSeconds is { } cpu && rows > 0)
+                result.CpuSecondsPerMillionRows = cpu / (rows / 1e6);
+        }
+        return result;
+    }
+
+    // ---------------------------------------------------------------------------------------------
+    // W5: latency with the consumer running live.
+
+    private async Task<WorkloadResult> RunLatencyAsync(Workload workload)
+    {
+        var result = new WorkloadResult { Id = workload.Id, Title = workload.Title, Rows = workload.Rows, Transactions = workload.Transactions };
+        var database = workload.Id.ToLowerInvariant();
+        Progress($"{workload.Id}: {workload.Title}");
+        await _postgres.ExecuteAsync($"DROP DATABASE IF EXISTS {database}", cancellationToken: cancellation);
+        await _postgres.ExecuteAsync($"CREATE DATABASE {database}", cancellationToken: cancellation);
+        await _postgres.ExecuteAsync(workload.SchemaSql, database, cancellation);
+        await _postgres.ExecuteAsync($"CREATE PUBLICATION {Publication} FOR ALL TABLES", database, cancellation);
+        await using var broker = await LocalBroker.StartAsync(3, cancellation);
+        var nextId = 0L;
+        foreach (var path in options.Paths)
+        {
+            cancellation.ThrowIfCancellationRequested();
+            if (path is PathNames.Peek or PathNames.PgRecvLogical)
+            {
+                result.Paths.Add(new PathResult { Path = path, Note = "not measured: commit-to-visible latency needs delivery into Kafka" });
+                continue;
+            }
+            var slot = $"{database}_{path}";
+            PathResult measured;
+            try
+            {
+                await ExecuteLongAsync(database, $"SELECT pg_create_logical_replication_slot('{slot}', '{(path == PathNames.OursWal2Arrow ? "wal2arrow" : "pgoutput")}')");
+                measured = await LatencyPathAsync(database, slot, path, workload, broker, nextId);
+            }
+            catch (Exception e) when (e is not OperationCanceledException || !cancellation.IsCancellationRequested)
+            {
+                measured = new PathResult { Path = path, Error = e is PostgresException p ? $"cannot create slot {slot}: {p.MessageText}" : e.Message };
+            }
+            nextId += 10_000_000;
+            result.Paths.Add(measured);
+            Progress($"{workload.Id}: {Reporting.ProgressLine(measured)}");
+            await DropSlotAsync(database, slot);
+        }
+        await _postgres.ExecuteAsync($"DROP DATABASE {database} WITH (FORCE)", cancellationToken: cancellation);
+        return result;
+    }
+
+    private async Task<PathResult> LatencyPathAsync(string database, string slot, string path, Workload workload, LocalBroker broker, long firstId)
+    {
+        var prefix = $"{database}_{path}";
+        var topic = $"{prefix}.public.{workload.Table}";
+        var log = Path.Combine(_work, $"{prefix}.log");
+        var ours = PathNames.IsOurs(path);
+        await using var child = ours
+            ? StartConnector(WriteConnectorConfig(database, slot, path, prefix, broker.BootstrapServers), log)
+            : StartPeer(database, slot, prefix, broker.BootstrapServers, null, log);
+        var ready = child.WhenPrinted(ours ? "Streaming slot" : "ready");
+        if (await Task.WhenAny(ready, child.Exited, Task.Delay(TimeSpan.FromSeconds(90), cancellation)) != ready)
+            throw new InvalidOperationException($"{PathNames.Display(path)} did not start streaming: {child.LastLines(6)} (log {log})");
+        var startup = child.Clock.Elapsed.TotalSeconds;
+
+        // Warm-up: one row, so the topic exists and the consumer is attached before measuring.
+        await using var connection = new NpgsqlConnection(_postgres.ConnectionString(database));
+        await connection.OpenAsync(cancellation);
+        await using var insert = new NpgsqlCommand(Workload.LatencyInsertSql, connection);
+        var id = new NpgsqlParameter<long> { TypedValue = firstId };
+        insert.Parameters.Add(id);
+        await insert.PrepareAsync(cancellation);
+        await insert.ExecuteNonQueryAsync(cancellation);
+        await KafkaProbe.WaitForTopicAsync(broker.BootstrapServers, topic, TimeSpan.FromSeconds(60));
+        using var consumer = new LatencyConsumer(broker.BootstrapServers, topic, json: !ours);
+        var warm = Stopwatch.StartNew();
+        while (consumer.Seen == 0)
+        {
+            if (warm.Elapsed > TimeSpan.FromSeconds(60) || child.HasExited)
+                throw new TimeoutException($"the warm-up row did not become visible in {topic}; see {log}");
+            await Task.Delay(20, cancellation);
+        }
+        await Task.Delay(500, cancellation);
+
+        await using var walsender = new WalSenderWatch(_postgres, database, slot);
+        await walsender.SampleAsync();
+        child.Sampler.Sample();
+        var cpuBefore = child.Sampler.CpuSeconds;
+        var walsenderBefore = walsender.CpuSeconds;
+        consumer.Since = DateTime.UtcNow;
+
+        var total = (long)workload.LatencyRate * workload.LatencySeconds;
+        var clock = Stopwatch.StartNew();
+        var sent = 0L;
+        var nextSample = TimeSpan.Zero;
+        while (sent < total)
+        {
+            var due = Math.Min(total, (long)(clock.Elapsed.TotalSeconds * workload.LatencyRate) + 1);
+            while (sent < due)
+            {
+                id.TypedValue = firstId + 1 + sent;
+                await insert.ExecuteNonQueryAsync(cancellation);
+                sent++;
+            }
+            if (clock.Elapsed >= nextSample)
+            {
+                child.Sampler.Sample();
+                await walsender.SampleAsync();
+                nextSample = clock.Elapsed + TimeSpan.FromSeconds(1);
+            }
+            await Task.Delay(1, cancellation);
+        }
+        var writeSeconds = clock.Elapsed.TotalSeconds;
+        var drain = Stopwatch.StartNew();
+        while (consumer.Samples < total && drain.Elapsed < TimeSpan.FromSeconds(30) && !child.HasExited)
+            await Task.Delay(50, cancellation);
+        child.Sampler.Sample();
+        await walsender.SampleAsync();
+        var cpu = child.Sampler.CpuSeconds - cpuBefore;
+        await child.StopAsync(TimeSpan.FromSeconds(30));
+
+        var latencies = consumer.Latencies.Order().ToArray();
+        var result = new PathResult
+        {
+            Path = path,
+            Seconds = writeSeconds,
+            StartupSeconds = startup,
+            Rows = latencies.Length,
+            RowsPerSecond = total / writeSeconds,
+            CpuSeconds = cpu,
+            CpuSecondsPerMillionRows = cpu / (total / 1e6),
+            WalSenderCpuSeconds = walsender.CpuSeconds - walsenderBefore,
+            PeakRssMegabytes = child.Sampler.PeakRssBytes / 1048576.0,
+            LatencySamples = latencies.Length,
+            Note = ours ? "latency = receive time − pg.commit_ts header" : "latency = receive time − the row's sent_us (clock_timestamp() in the insert)",
+        };
+        if (latencies.Length > 0)
+        {
+            result.LatencyP50Ms = Percentile(latencies, 0.50);
+            result.LatencyP99Ms = Percentile(latencies, 0.99);
+            result.LatencyMaxMs = latencies[^1];
+        }
+        if (latencies.Length < total)
+            result.Error = $"only {latencies.Length:N0} of {total:N0} transactions became visible within 30 s of the end of the workload";
+        return result;
+    }
+
+    private static double Percentile(double[] sorted, double q) =>
+        sorted[Math.Clamp((int)Math.Ceiling(q * sorted.Length) - 1, 0, sorted.Length - 1)];
+
+    // ---------------------------------------------------------------------------------------------
+
+    private static async Task<MachineInfo> MachineAsync()
+    {
+        var cpu = File.ReadLines("/proc/cpuinfo").FirstOrDefault(l => l.StartsWith("model name", StringComparison.Ordinal)) is { } line
+            ? line[(line.IndexOf(':', StringComparison.Ordinal) + 1)..].Trim()
+            : "unknown";
+        var memKb = File.ReadLines("/proc/meminfo").FirstOrDefault(l => l.StartsWith("MemTotal:", StringComparison.Ordinal)) is { } mem
+            ? long.Parse(mem["MemTotal:".Length..].Trim().Split(' ')[0], CultureInfo.InvariantCulture)
+            : 0;
+        var postgres = await CommandOutputAsync(Path.Combine(PgBin, "postgres"), ["--version"]) ?? "PostgreSQL ?";
+        return new MachineInfo
+        {
+            Processors = Environment.ProcessorCount,
+            CpuModel = cpu,
+            MemoryGigabytes = memKb / 1048576.0,
+            Kernel = File.Exists("/proc/sys/kernel/osrelease") ? File.ReadAllText("/proc/sys/kernel/osrelease").Trim() : "?",
+            PostgresVersion = postgres.Replace("postgres (PostgreSQL) ", "PostgreSQL ", StringComparison.Ordinal),
+            DotnetVersion = Environment.Version.ToString(),
+            NodeVersion = await CommandOutputAsync("node", ["--version"]) ?? "none",
+        };
+    }
+
+    /// <summary>Runs a command and returns its trimmed standard output, or null when it cannot run or fails.</summary>
+    internal static async Task<string?> CommandOutputAsync(string file, IReadOnlyList<string> arguments, bool includeErrors = false, bool requireSuccess = true)
+    {
+        try
+        {
+            var start = new ProcessStartInfo(file, arguments)
+            {
+                RedirectStandardOutput = true,
+                RedirectStandardError = true,
+                UseShellExecute = false,
+            };
+            using var process = Process.Start(start);
+            if (process is null)
+                return null;
+            var stdout = process.StandardOutput.ReadToEndAsync();
+            var stderr = process.StandardError.ReadToEndAsync();
+            await process.WaitForExitAsync();
+            if (requireSuccess && process.ExitCode != 0)
+                return null;
+            return (includeErrors ? await stdout + await stderr : await stdout).Trim();
+        }
+        catch (System.ComponentModel.Win32Exception)
+        {
+            return null;
+        }
+    }
+}
+
+/// <summary>Follows a slot: its <c>confirmed_flush_lsn</c>, and the CPU time of the walsender serving it.</summary>
+internal sealed class WalSenderWatch(TemporaryPostgres postgres, string database, string slot) : IAsyncDisposable
+{
+    private NpgsqlConnection? _connection;
+    private ProcSampler? _walsender;
+    private double _finished;
+
+    /// <summary>CPU seconds of every walsender that served the slot while watched.</summary>
+    public double CpuSeconds => _finished + (_walsender?.CpuSeconds ?? 0);
+
+    /// <summary>Samples the walsender and returns the slot's confirmed position.</summary>
+    public async Task<Lsn> SampleAsync()
+    {
+        if (_connection is null)
+        {
+            _connection = new NpgsqlConnection(postgres.ConnectionString(database));
+            await _connection.OpenAsync();
+        }
+        await using var command = new NpgsqlCommand("SELECT confirmed_flush_lsn::text, active_pid FROM pg_replication_slots WHERE slot_name = $1", _connection);
+        command.Parameters.Add(new NpgsqlParameter { Value = slot });
+        await using var reader = await command.ExecuteReaderAsync();
+        if (!await reader.ReadAsync())
+            return Lsn.Zero;
+        var confirmed = reader.IsDBNull(0) ? Lsn.Zero : Lsn.Parse(reader.GetString(0));
+        if (!reader.IsDBNull(1))
+        {
+            var pid = reader.GetInt32(1);
+            if (_walsender?.Pid != pid)
+            {
+                _finished += _walsender?.CpuSeconds ?? 0;
+                _walsender = new ProcSampler(pid);
+            }
+        }
+        _walsender?.Sample();
+        return confirmed;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_connection is not null)
+            await _connection.DisposeAsync();
+    }
+}

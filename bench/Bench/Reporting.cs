@@ -1,0 +1,276 @@
+using System.Globalization;
+using System.Text;
+using System.Text.Encodings.Web;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+
+namespace WalBridge.Bench;
+
+/// <summary>The terminal table, the JSON file, docs/benchmarks.md and its gnuplot chart.</summary>
+internal static class Reporting
+{
+    private static readonly CultureInfo Invariant = CultureInfo.InvariantCulture;
+
+    private static readonly JsonSerializerOptions JsonOptions = new()
+    {
+        PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
+        WriteIndented = true,
+        DefaultIgnoreCondition = JsonIgnoreCondition.Never,
+        Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
+    };
+
+    private static readonly string[] Headers =
+        ["path", "time s", "rows/s", "MB/s", "CPU s/M rows", "walsender CPU s", "peak RSS MB", "p50 ms", "p99 ms", "max ms", "× pg_recvlogical", "× peer"];
+
+    private static string Num(double? value, string format) => value is { } v ? v.ToString(format, Invariant) : "–";
+
+    private static string Ratio(double? value) => value is { } v ? v.ToString("F2", Invariant) + "×" : "–";
+
+    private static string[] Cells(PathResult p) =>
+    [
+        PathNames.Display(p.Path),
+        Num(p.Seconds, "F2"),
+        Num(p.RowsPerSecond, "N0"),
+        Num(p.PayloadMegabytesPerSecond, "F1"),
+        Num(p.CpuSecondsPerMillionRows, "F2"),
+        Num(p.WalSenderCpuSeconds, "F2"),
+        Num(p.PeakRssMegabytes, "F0"),
+        Num(p.LatencyP50Ms, "F1"),
+        Num(p.LatencyP99Ms, "F1"),
+        Num(p.LatencyMaxMs, "F1"),
+        Ratio(p.RatioVsPgRecvLogical),
+        Ratio(p.RatioVsPeer),
+    ];
+
+    /// <summary>One line per finished path, printed while the run goes on.</summary>
+    public static string ProgressLine(PathResult p)
+    {
+        if (p.Error is not null)
+            return $"{PathNames.Display(p.Path)}: FAILED: {p.Error}";
+        if (p.Seconds is null)
+            return $"{PathNames.Display(p.Path)}: {p.Note}";
+        var text = new StringBuilder(CultureInfo.InvariantCulture, $"{PathNames.Display(p.Path)}: {p.Rows:N0} rows in {p.Seconds:F2} s = {p.RowsPerSecond:N0} rows/s");
+        if (p.PayloadMegabytesPerSecond is { } mb)
+            text.Append(CultureInfo.InvariantCulture, $", {mb:F1} MB/s");
+        if (p.CpuSecondsPerMillionRows is { } cpu)
+            text.Append(CultureInfo.InvariantCulture, $", {cpu:F2} CPU s/M rows");
+        if (p.PeakRssMegabytes is { } rss)
+            text.Append(CultureInfo.InvariantCulture, $", peak RSS {rss:F0} MB");
+        if (p.StartupSeconds is { } startup)
+            text.Append(CultureInfo.InvariantCulture, $", streaming after {startup:F2} s");
+        if (p.LatencyP50Ms is { } p50)
+            text.Append(CultureInfo.InvariantCulture, $", latency p50 {p50:F1} / p99 {p.LatencyP99Ms:F1} / max {p.LatencyMaxMs:F1} ms");
+        return text.ToString();
+    }
+
+    /// <summary>The workload's table for the terminal.</summary>
+    public static string TextTable(WorkloadResult w)
+    {
+        var rows = new List<string[]> { Headers };
+        rows.AddRange(w.Paths.Select(p => p.Error is null ? Cells(p) : [PathNames.Display(p.Path), $"FAILED: {p.Error}"]));
+        var widths = Enumerable.Range(0, Headers.Length)
+            .Select(i => rows.Where(r => r.Length == Headers.Length).Max(r => r[i].Length)).ToArray();
+        var text = new StringBuilder();
+        text.AppendLine(CultureInfo.InvariantCulture, $"{w.Id}  {w.Title}  (WAL {w.WalBytes / 1048576.0:F0} MB, written in {w.GenerateSeconds:F1} s)");
+        foreach (var row in rows)
+        {
+            text.Append("  ");
+            if (row.Length != Headers.Length)
+            {
+                text.AppendLine(string.Join("  ", row));
+                continue;
+            }
+            for (var i = 0; i < row.Length; i++)
+                text.Append(i == 0 ? row[i].PadRight(widths[i]) : "  " + row[i].PadLeft(widths[i]));
+            text.AppendLine();
+        }
+        return text.ToString().TrimEnd();
+    }
+
+    public static void WriteJson(BenchReport report, string file)
+    {
+        var directory = Path.GetDirectoryName(Path.GetFullPath(file));
+        if (directory is not null)
+            Directory.CreateDirectory(directory);
+        File.WriteAllText(file, JsonSerializer.Serialize(report, JsonOptions) + "\n");
+    }
+
+    /// <summary>
+    /// Writes the chart of rows/s per throughput workload and path with gnuplot; returns null, or
+    /// why no chart was made.
+    /// </summary>
+    public static async Task<string?> WriteChartAsync(BenchReport report, string png)
+    {
+        var throughput = report.Workloads.Where(w => w.Id != "W5").ToList();
+        if (throughput.Count == 0)
+            return "no throughput workload ran";
+        var paths = PathNames.All.Where(p => throughput.Any(w => w.Find(p)?.RowsPerSecond is not null)).ToList();
+        var work = Path.Combine(Path.GetTempPath(), $"walbridge-bench-chart-{Environment.ProcessId}");
+        Directory.CreateDirectory(work);
+        try
+        {
+            var data = new StringBuilder();
+            data.AppendLine("workload " + string.Join(' ', paths));
+            foreach (var w in throughput)
+            {
+                data.Append('"').Append(w.Id).Append('"');
+                foreach (var p in paths)
+                    data.Append(' ').Append(w.Find(p)?.RowsPerSecond is { } r ? r.ToString("F0", Invariant) : "?");
+                data.AppendLine();
+            }
+            var dataFile = Path.Combine(work, "rows.dat");
+            await File.WriteAllTextAsync(dataFile, data.ToString());
+            var plots = paths.Select((p, i) =>
+                $"'{dataFile}' using {i + 2}{(i == 0 ? ":xtic(1)" : "")} title \"{PathNames.Display(p).Replace("→", "->", StringComparison.Ordinal)}\"");
+            var script = $"""
+                set terminal pngcairo size 1100,600 font "DejaVu Sans,10"
+                set output '{png}'
+                set datafile missing '?'
+                set title "rows/s per workload and path ({(report.Quick ? "quick run, " : "")}commit {report.Commit}, {report.Machine.Processors} CPUs)"
+                set style data histogram
+                set style histogram clustered gap 1
+                set style fill solid 0.85 border -1
+                set boxwidth 0.9
+                set key top right
+                set grid ytics
+                set ylabel "rows/s (drained backlog)"
+                set format y "%.0s%c"
+                set yrange [0:*]
+                plot {string.Join(", \\\n     ", plots)}
+                """;
+            var scriptFile = Path.Combine(work, "chart.gp");
+            await File.WriteAllTextAsync(scriptFile, script);
+            var output = await BenchRunner.CommandOutputAsync("gnuplot", [scriptFile], includeErrors: true, requireSuccess: false);
+            return File.Exists(png) && new FileInfo(png).Length > 0 ? null : $"gnuplot made no chart: {output ?? "gnuplot is not installed (Debian package gnuplot-nox)"}";
+        }
+        finally
+        {
+            Directory.Delete(work, recursive: true);
+        }
+    }
+
+    private const string AnalysisStart = "<!-- analysis:start -->";
+    private const string AnalysisEnd = "<!-- analysis:end -->";
+
+    /// <summary>
+    /// Writes docs/benchmarks.md (and the chart next to it, under benchmarks/). A hand-written section
+    /// between the analysis markers of an existing file is kept.
+    /// </summary>
+    public static async Task<string?> WriteMarkdownAsync(BenchReport report, string file, string? commandLine)
+    {
+        var full = Path.GetFullPath(file);
+        var directory = Path.GetDirectoryName(full)!;
+        var chartDirectory = Path.Combine(directory, "benchmarks");
+        Directory.CreateDirectory(chartDirectory);
+        var png = Path.Combine(chartDirectory, "rows-per-second.png");
+        var chartProblem = await WriteChartAsync(report, png);
+
+        var analysis = "";
+        if (File.Exists(full))
+        {
+            var old = await File.ReadAllTextAsync(full);
+            var start = old.IndexOf(AnalysisStart, StringComparison.Ordinal);
+            var end = old.IndexOf(AnalysisEnd, StringComparison.Ordinal);
+            if (start >= 0 && end > start)
+                analysis = old[(start + AnalysisStart.Length)..end].Trim();
+        }
+
+        var m = report.Machine;
+        var md = new StringBuilder();
+        md.AppendLine("# Benchmarks");
+        md.AppendLine();
+        md.AppendLine("Throughput, latency, CPU and memory of both WalBridge paths, measured in one run against PostgreSQL's own");
+        md.AppendLine("ceiling and a peer, so every figure comes with its baselines from the same machine at the same time. This file");
+        md.AppendLine("is written by `./connector bench` (a full run with every workload); the analysis section is kept across runs.");
+        md.AppendLine();
+        md.AppendLine("```sh");
+        md.AppendLine("./connector bench                       # full run (about 15 minutes); rewrites this file and its chart");
+        md.AppendLine("./connector bench --quick --json /tmp/b.json   # scaled down, under 3 minutes; every figure as JSON");
+        md.AppendLine("```");
+        md.AppendLine();
+        md.AppendLine("## Latest run");
+        md.AppendLine();
+        md.AppendLine(CultureInfo.InvariantCulture, $"- commit `{report.Commit}`, {report.StartedUtc:yyyy-MM-dd HH:mm} UTC, {(report.Quick ? "quick" : "full")} run, {report.TotalSeconds / 60:F1} minutes");
+        md.AppendLine(CultureInfo.InvariantCulture, $"- machine: {m.Processors} CPUs (`nproc`), {m.CpuModel}, {m.MemoryGigabytes:F1} GiB memory, Linux {m.Kernel}");
+        md.AppendLine(CultureInfo.InvariantCulture, $"- {m.PostgresVersion}, .NET {m.DotnetVersion}, Node {m.NodeVersion}; broker: the local Kafka-protocol broker (librdkafka mock cluster, 3 brokers, own process)");
+        if (report.ConnectorSettings.Count > 0)
+            md.AppendLine(CultureInfo.InvariantCulture, $"- connector settings beyond the defaults: {string.Join(", ", report.ConnectorSettings.Select(kv => $"`{kv.Key}={kv.Value}`"))}");
+        if (commandLine is not null)
+            md.AppendLine(CultureInfo.InvariantCulture, $"- command: `{commandLine}`");
+        md.AppendLine();
+        md.AppendLine(chartProblem is null ? "![rows/s per workload and path](benchmarks/rows-per-second.png)" : $"(no chart: {chartProblem})");
+        md.AppendLine();
+        md.AppendLine("| workload | path | time s | rows/s | MB/s | CPU s/M rows | walsender CPU s | peak RSS MB | p50 ms | p99 ms | max ms | × pg_recvlogical | × peer |");
+        md.AppendLine("|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|");
+        foreach (var w in report.Workloads)
+        {
+            foreach (var p in w.Paths)
+            {
+                if (p.Error is not null)
+                {
+                    md.AppendLine(CultureInfo.InvariantCulture, $"| {w.Id} | {PathNames.Display(p.Path)} | failed: {p.Error.Replace("|", "\\|", StringComparison.Ordinal)} |||||||||||");
+                    continue;
+                }
+                if (p.Seconds is null)
+                    continue;
+                var cells = Cells(p);
+                var ours = PathNames.IsOurs(p.Path);
+                md.Append(CultureInfo.InvariantCulture, $"| {w.Id} | {(ours ? $"**{cells[0]}**" : cells[0])} |");
+                foreach (var cell in cells.Skip(1))
+                    md.Append(' ').Append(cell).Append(" |");
+                md.AppendLine();
+            }
+        }
+        md.AppendLine();
+        md.AppendLine("Workloads:");
+        md.AppendLine();
+        foreach (var w in report.Workloads)
+            md.AppendLine(CultureInfo.InvariantCulture, $"- **{w.Id}**: {w.Title}{(w.WalBytes is { } wal ? $"; {wal / 1048576.0:F0} MB of WAL, written in {w.GenerateSeconds:F1} s" : "")}.");
+        md.AppendLine();
+        md.AppendLine("## Method");
+        md.AppendLine();
+        md.AppendLine("""
+            - **One throwaway PostgreSQL 15** for the whole run (`fsync=off`, `synchronous_commit=on`, `shared_buffers=512MB`,
+              `logical_decoding_work_mem` default 64 MB) and, per workload, a new database and a new local broker.
+            - **Drained backlog (W1–W4).** Every path gets its own slot, created before the workload, so all of them decode the
+              same WAL; the workload runs; then each path runs alone, one after the other. The target is a WAL position inside
+              the workload's last transaction, after its changes and before its commit record.
+            - **in-backend decode**: `pg_logical_slot_peek_binary_changes(slot, NULL, NULL, 'proto_version', '1',
+              'publication_names', 'bench_pub')` with `count(*)` and `sum(length(data))` (the pgoutput bytes). CPU is the backend's.
+            - **pg_recvlogical**: `pg_recvlogical --start -E <target> --no-loop -o proto_version=1 -o publication_names=bench_pub
+              -f /dev/null`, timed from process start to exit (it exits once it receives data past the target).
+            - **peer**: `tools/peer-js/peer.js`: npm `pg-logical-replication` (pgoutput, protocol 1) feeding `kafkajs`, one JSON
+              message per row (`{op, table, lsn, before, after}`), sends of up to 5,000 messages, 4 in flight, slot acknowledged
+              after Kafka acknowledged the rows (`acks=all`). Timed from process start until the last transaction's messages
+              are acknowledged.
+            - **WalBridge** (`pgoutput`: protocol 2 with streaming; `wal2arrow`: the Arrow-emitting plugin): `connector run
+              --config` as a child process with the default configuration, timed from process start until the slot's
+              `confirmed_flush_lsn` reaches the target. The connector confirms a position only after the Kafka transaction holding
+              it committed, so this is "committed in Kafka and visible to `read_committed`". The table topic is then read back with
+              `read_committed`: the rows (`walbridge.rows` headers) must equal the workload's, and the value sizes give the payload.
+              "streaming after" in the progress lines (JSON `startup_seconds`) is the part spent before streaming began
+              (process start, checks, Kafka `InitTransactions`).
+            - **CPU s/M rows**: user + system CPU of the client process (`/proc/<pid>/stat`) per million row changes;
+              **walsender CPU s**: the server process decoding for that path; **peak RSS**: `VmHWM` of the client process.
+            - **Ratios**: rows/s of a path divided by pg_recvlogical's and by the peer's on the same workload (above 1 = faster).
+              For W5, `× peer` is the peer's p99 divided by this path's.
+            - **W5 latency**: for each Kafka path in turn, the consumer streams live; 1,000 single-row transactions per second
+              (`synchronous_commit=on`) for 30 s; a `read_committed` consumer (`fetch.wait.max.ms=2`, because the mock broker
+              holds an empty fetch for the full wait) records receive time minus commit time (`pg.commit_ts` header for WalBridge,
+              the row's `sent_us` = `clock_timestamp()` in the insert for the peer, whose JSON has no commit time).
+              Time, rows/s and CPU there are for the 30 s of live load.
+            - The machines are noisy: compare ratios within one run, not absolute figures across runs.
+            """);
+        md.AppendLine();
+        md.AppendLine("## Analysis");
+        md.AppendLine();
+        md.AppendLine(AnalysisStart);
+        md.AppendLine(analysis.Length > 0 ? analysis : "(to be written after a full run: targets, where the time goes)");
+        md.AppendLine(AnalysisEnd);
+        var directoryOfFile = Path.GetDirectoryName(full);
+        if (directoryOfFile is not null)
+            Directory.CreateDirectory(directoryOfFile);
+        await File.WriteAllTextAsync(full, md.ToString());
+        return chartProblem;
+    }
+}
