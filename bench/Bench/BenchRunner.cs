@@ -325,6 +325,9 @@ internal sealed class BenchRunner(BenchOptions options, string repoRoot, Cancell
     private async Task<PathResult> PeerAsync(string database, string slot, Workload workload, Lsn target, LocalBroker broker)
     {
         var log = Path.Combine(_work, $"{database}-peer.log");
+        var brokerCpu = new ProcSampler(broker.ProcessId);
+        brokerCpu.Sample();
+        var brokerBefore = brokerCpu.CpuSeconds;
         await using var child = StartPeer(database, slot, $"{database}_peer", broker.BootstrapServers, target, log);
         var ready = child.WhenPrinted("ready");
         var finished = child.WhenPrinted("{\"rows\"");
@@ -343,6 +346,7 @@ internal sealed class BenchRunner(BenchOptions options, string repoRoot, Cancell
         }
         var seconds = child.Clock.Elapsed.TotalSeconds;
         child.Sampler.Sample();
+        brokerCpu.Sample();
         await Task.WhenAny(child.Exited, Task.Delay(10_000, cancellation));
         var line = child.Output.Split('\n').LastOrDefault(l => l.StartsWith("{\"rows\"", StringComparison.Ordinal))
             ?? throw new InvalidOperationException($"the peer exited ({(child.HasExited ? child.ExitCode : -1)}) without a result: {child.LastLines(8)}");
@@ -359,6 +363,7 @@ internal sealed class BenchRunner(BenchOptions options, string repoRoot, Cancell
             Records = json.RootElement.GetProperty("messages").GetInt64(),
             CpuSeconds = child.Sampler.CpuSeconds,
             WalSenderCpuSeconds = walsender.CpuSeconds,
+            BrokerCpuSeconds = brokerCpu.CpuSeconds - brokerBefore,
             PeakRssMegabytes = child.Sampler.PeakRssBytes / 1048576.0,
             Note = "payload = JSON message values, one per row, acknowledged by Kafka (acks=all)",
         });
@@ -394,7 +399,7 @@ internal sealed class BenchRunner(BenchOptions options, string repoRoot, Cancell
         return file;
     }
 
-    private ChildProcess StartConnector(string configFile, string log)
+    private static ChildProcess StartConnector(string configFile, string log)
     {
         // Our own build of the connector (copied next to this program by the project reference).
         var dll = typeof(TemporaryPostgres).Assembly.Location;
@@ -407,6 +412,9 @@ internal sealed class BenchRunner(BenchOptions options, string repoRoot, Cancell
         var config = WriteConnectorConfig(database, slot, path, prefix, broker.BootstrapServers);
         var log = Path.Combine(_work, $"{prefix}.log");
         PathResult result;
+        var brokerCpu = new ProcSampler(broker.ProcessId);
+        brokerCpu.Sample();
+        var brokerBefore = brokerCpu.CpuSeconds;
         await using (var child = StartConnector(config, log))
         {
             var streaming = child.WhenPrinted("Streaming slot");
@@ -432,6 +440,7 @@ internal sealed class BenchRunner(BenchOptions options, string repoRoot, Cancell
                 await Task.Delay(PollInterval, cancellation);
             }
             child.Sampler.Sample();
+            brokerCpu.Sample();
             var stopped = await child.StopAsync(TimeSpan.FromSeconds(30));
             result = new PathResult
             {
@@ -440,6 +449,7 @@ internal sealed class BenchRunner(BenchOptions options, string repoRoot, Cancell
                 StartupSeconds = startup,
                 CpuSeconds = child.Sampler.CpuSeconds,
                 WalSenderCpuSeconds = walsender.CpuSeconds,
+                BrokerCpuSeconds = brokerCpu.CpuSeconds - brokerBefore,
                 PeakRssMegabytes = child.Sampler.PeakRssBytes / 1048576.0,
                 Note = stopped ? null : "did not stop within 30 s of SIGTERM (killed)",
             };
@@ -548,6 +558,9 @@ internal sealed class BenchRunner(BenchOptions options, string repoRoot, Cancell
         child.Sampler.Sample();
         var cpuBefore = child.Sampler.CpuSeconds;
         var walsenderBefore = walsender.CpuSeconds;
+        var brokerCpu = new ProcSampler(broker.ProcessId);
+        brokerCpu.Sample();
+        var brokerBefore = brokerCpu.CpuSeconds;
         consumer.Since = DateTime.UtcNow;
 
         var total = (long)workload.LatencyRate * workload.LatencySeconds;
@@ -578,6 +591,7 @@ internal sealed class BenchRunner(BenchOptions options, string repoRoot, Cancell
         child.Sampler.Sample();
         await walsender.SampleAsync();
         var cpu = child.Sampler.CpuSeconds - cpuBefore;
+        brokerCpu.Sample();
         await child.StopAsync(TimeSpan.FromSeconds(30));
 
         var latencies = consumer.Latencies.Order().ToArray();
@@ -591,6 +605,7 @@ internal sealed class BenchRunner(BenchOptions options, string repoRoot, Cancell
             CpuSeconds = cpu,
             CpuSecondsPerMillionRows = cpu / (total / 1e6),
             WalSenderCpuSeconds = walsender.CpuSeconds - walsenderBefore,
+            BrokerCpuSeconds = brokerCpu.CpuSeconds - brokerBefore,
             PeakRssMegabytes = child.Sampler.PeakRssBytes / 1048576.0,
             LatencySamples = latencies.Length,
             Note = ours ? "latency = receive time − pg.commit_ts header" : "latency = receive time − the row's sent_us (clock_timestamp() in the insert)",

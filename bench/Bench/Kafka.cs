@@ -11,7 +11,6 @@ namespace WalBridge.Bench;
 internal static class KafkaProbe
 {
     private const string RowsHeader = "walbridge.rows";
-    private const string CommitTimestampHeader = "pg.commit_ts";
 
     /// <summary>Reads a one-partition topic from the beginning to its end with read_committed: records, value bytes and rows (the <c>walbridge.rows</c> header, or one per record without it).</summary>
     public static (long Records, long Bytes, long Rows) ReadBack(string bootstrap, string topic, TimeSpan timeout)
@@ -77,6 +76,7 @@ internal static class KafkaProbe
 /// </summary>
 internal sealed class LatencyConsumer : IDisposable
 {
+    private const string CommitTimestampHeader = "pg.commit_ts";
     private readonly IConsumer<Ignore, byte[]?> _consumer;
     private readonly bool _json;
     private readonly ConcurrentBag<double> _latencies = [];

@@ -49,7 +49,8 @@ internal static class Reporting
             return $"{PathNames.Display(p.Path)}: FAILED: {p.Error}";
         if (p.Seconds is null)
             return $"{PathNames.Display(p.Path)}: {p.Note}";
-        var text = new StringBuilder(CultureInfo.InvariantCulture, $"{PathNames.Display(p.Path)}: {p.Rows:N0} rows in {p.Seconds:F2} s = {p.RowsPerSecond:N0} rows/s");
+        var text = new StringBuilder();
+        text.Append(CultureInfo.InvariantCulture, $"{PathNames.Display(p.Path)}: {p.Rows:N0} rows in {p.Seconds:F2} s = {p.RowsPerSecond:N0} rows/s");
         if (p.PayloadMegabytesPerSecond is { } mb)
             text.Append(CultureInfo.InvariantCulture, $", {mb:F1} MB/s");
         if (p.CpuSecondsPerMillionRows is { } cpu)
@@ -67,11 +68,14 @@ internal static class Reporting
     public static string TextTable(WorkloadResult w)
     {
         var rows = new List<string[]> { Headers };
-        rows.AddRange(w.Paths.Select(p => p.Error is null ? Cells(p) : [PathNames.Display(p.Path), $"FAILED: {p.Error}"]));
+        rows.AddRange(w.Paths.Select(p => p.Error is not null ? [PathNames.Display(p.Path), $"FAILED: {p.Error}"]
+            : p.Seconds is null ? [PathNames.Display(p.Path), p.Note ?? "not measured"] : Cells(p)));
         var widths = Enumerable.Range(0, Headers.Length)
             .Select(i => rows.Where(r => r.Length == Headers.Length).Max(r => r[i].Length)).ToArray();
         var text = new StringBuilder();
-        text.AppendLine(CultureInfo.InvariantCulture, $"{w.Id}  {w.Title}  (WAL {w.WalBytes / 1048576.0:F0} MB, written in {w.GenerateSeconds:F1} s)");
+        text.AppendLine(w.WalBytes is { } wal
+            ? string.Create(CultureInfo.InvariantCulture, $"{w.Id}  {w.Title}  (WAL {wal / 1048576.0:F0} MB, written in {w.GenerateSeconds:F1} s)")
+            : $"{w.Id}  {w.Title}");
         foreach (var row in rows)
         {
             text.Append("  ");
@@ -252,6 +256,7 @@ internal static class Reporting
               (process start, checks, Kafka `InitTransactions`).
             - **CPU s/M rows**: user + system CPU of the client process (`/proc/<pid>/stat`) per million row changes;
               **walsender CPU s**: the server process decoding for that path; **peak RSS**: `VmHWM` of the client process.
+              The JSON also has `broker_cpu_seconds` (the local broker process while a Kafka path ran) and `startup_seconds`.
             - **Ratios**: rows/s of a path divided by pg_recvlogical's and by the peer's on the same workload (above 1 = faster).
               For W5, `× peer` is the peer's p99 divided by this path's.
             - **W5 latency**: for each Kafka path in turn, the consumer streams live; 1,000 single-row transactions per second

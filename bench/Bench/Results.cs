@@ -20,12 +20,15 @@ internal sealed class PathResult
     public double? CpuSecondsPerMillionRows { get; set; }
     /// <summary>CPU seconds of the walsender serving this path's slot (the server-side decoding).</summary>
     public double? WalSenderCpuSeconds { get; set; }
+    /// <summary>CPU seconds of the local broker process while this path ran (Kafka paths).</summary>
+    public double? BrokerCpuSeconds { get; set; }
     public double? PeakRssMegabytes { get; set; }
     public double? LatencyP50Ms { get; set; }
     public double? LatencyP99Ms { get; set; }
     public double? LatencyMaxMs { get; set; }
     public long? LatencySamples { get; set; }
     /// <summary>rows/s divided by pg_recvlogical's (throughput workloads).</summary>
+    [System.Text.Json.Serialization.JsonPropertyName("ratio_vs_pg_recvlogical")]
     public double? RatioVsPgRecvLogical { get; set; }
     /// <summary>Throughput: rows/s divided by the peer's. Latency (W5): the peer's p99 divided by this path's (above 1 = faster).</summary>
     public double? RatioVsPeer { get; set; }

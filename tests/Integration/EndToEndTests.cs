@@ -193,18 +193,18 @@ internal sealed class RunningPipeline : IAsyncDisposable
     private readonly ConnectorRunner _runner;
     private readonly Task _task;
 
-    private RunningPipeline(ConnectorConfig config)
+    private RunningPipeline(ConnectorConfig config, Microsoft.Extensions.Logging.ILogger? logger)
     {
-        _runner = new ConnectorRunner(config, NullLogger.Instance);
+        _runner = new ConnectorRunner(config, logger ?? NullLogger.Instance);
         _task = _runner.RunAsync(_stop.Token);
     }
 
     public ProgressTracker Progress => _runner.Progress;
 
     /// <summary>Starts the connector and returns once its slot exists (changes from then on are kept).</summary>
-    public static async Task<RunningPipeline> StartAsync(ConnectorConfig config)
+    public static async Task<RunningPipeline> StartAsync(ConnectorConfig config, Microsoft.Extensions.Logging.ILogger? logger = null)
     {
-        var pipeline = new RunningPipeline(config);
+        var pipeline = new RunningPipeline(config, logger);
         await Task.WhenAny(pipeline.Progress.SourceReady, pipeline._task).WaitAsync(TimeSpan.FromSeconds(60));
         if (pipeline._task.IsCompleted)
             await pipeline._task;

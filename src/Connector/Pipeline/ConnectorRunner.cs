@@ -16,6 +16,8 @@ public sealed partial class ConnectorRunner(ConnectorConfig config, ILogger logg
 {
     private static readonly TimeSpan s_maxBackoff = TimeSpan.FromSeconds(30);
 
+    private bool _binaryAllowed = true;
+
     /// <summary>Progress shared across attempts (for status output).</summary>
     public ProgressTracker Progress { get; } = new();
 
@@ -36,8 +38,17 @@ public sealed partial class ConnectorRunner(ConnectorConfig config, ILogger logg
                 var committedBefore = Progress.Committed;
                 try
                 {
-                    await new ConnectorPipeline(config, Progress, mirror, logger).RunAsync(cancellationToken);
+                    await new ConnectorPipeline(config, Progress, mirror, logger, _binaryAllowed).RunAsync(cancellationToken);
                     return;
+                }
+                catch (TextFormatNeededException e)
+                {
+                    // Not a failure: the rest of this process streams text tuples, starting again
+                    // from the committed position.
+                    _binaryAllowed = false;
+                    LogTextFormat(logger, config.SlotName, e.Message);
+                    attempt = 0;
+                    continue;
                 }
                 catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
                 {
@@ -117,6 +128,9 @@ public sealed partial class ConnectorRunner(ConnectorConfig config, ILogger logg
         AggregateException a => a.InnerExceptions.All(IsTransient),
         _ => e.InnerException is not null && IsTransient(e.InnerException),
     };
+
+    [LoggerMessage(EventId = 3003, Level = LogLevel.Information, Message = "Slot {Slot}: {Reason}")]
+    private static partial void LogTextFormat(ILogger logger, string slot, string reason);
 
     [LoggerMessage(EventId = 3001, Level = LogLevel.Warning,
         Message = "Pipeline for slot {Slot} failed (attempt {Attempt}); restarting from committed LSN {Lsn} in {BackoffSeconds} s")]

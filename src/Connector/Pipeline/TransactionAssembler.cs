@@ -40,12 +40,16 @@ internal sealed class TransactionAssembler : IPgOutputHandler, IDisposable
 
     private readonly Func<uint, IReadOnlyList<string>>? _primaryKeyOf;
 
+    private readonly Func<bool>? _binaryTuples;
+
     /// <param name="config">The connector configuration.</param>
     /// <param name="skipThrough">Transactions committed at or before this position are dropped (already in Kafka).</param>
     /// <param name="primaryKeyOf">Looks up a table's primary key (for REPLICA IDENTITY FULL relations); null to keep pgoutput's key flags.</param>
-    public TransactionAssembler(ConnectorConfig config, Lsn skipThrough, Func<uint, IReadOnlyList<string>>? primaryKeyOf = null)
+    /// <param name="binaryTuples">Whether tuples arrive in pgoutput's binary format (then text-only column types restart the stream in text).</param>
+    public TransactionAssembler(ConnectorConfig config, Lsn skipThrough, Func<uint, IReadOnlyList<string>>? primaryKeyOf = null, Func<bool>? binaryTuples = null)
     {
         _primaryKeyOf = primaryKeyOf;
+        _binaryTuples = binaryTuples;
         _payloads = new PayloadCollector(config.SpillDirectory, config.TransactionMemoryBytes);
         _config = config;
         SkipThrough = skipThrough;
@@ -145,6 +149,13 @@ internal sealed class TransactionAssembler : IPgOutputHandler, IDisposable
                     .ToArray(),
             };
         }
+        // In binary mode a column whose type is kept as PostgreSQL's text cannot be rendered
+        // exactly from its binary send format: restart in text mode (nothing was acknowledged past
+        // the committed position, so PostgreSQL sends everything again).
+        if (_binaryTuples?.Invoke() == true && relation.Columns.FirstOrDefault(c => !PgTypeMapping.SupportsBinary(c)) is { } textOnly)
+            throw new TextFormatNeededException(
+                $"Table {relation.Schema}.{relation.Table} column {textOnly.Name} (type {PgTypeMapping.FormatType(textOnly.TypeOid, textOnly.TypeModifier, textOnly.TypeName)}) needs pgoutput's text format; switching to text tuples.", lsn);
+
         if (_relations.TryGetValue(relation.RelationId, out var existing))
         {
             if (SameShape(existing.Builder.Relation, relation))

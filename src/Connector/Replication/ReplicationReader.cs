@@ -25,7 +25,7 @@ namespace WalBridge.Connector.Replication;
 /// timer even while the reader is blocked, so <c>wal_sender_timeout</c> does not fire.
 /// One instance streams once; create a new one to restart.
 /// </remarks>
-internal sealed partial class ReplicationReader(ConnectorConfig config, ProgressTracker progress, ILogger logger)
+internal sealed partial class ReplicationReader(ConnectorConfig config, ProgressTracker progress, ILogger logger, bool binaryAllowed = true)
 {
     private LogicalReplicationConnection? _connection;
     private volatile bool _streaming;
@@ -78,7 +78,7 @@ internal sealed partial class ReplicationReader(ConnectorConfig config, Progress
         SpillFile.Sweep(config.SpillDirectory);
         using IChangeStreamDecoder decoder = config.Plugin == DecodingPlugin.Wal2Arrow
             ? new Wal2Arrow.Wal2ArrowChangeDecoder(config, committed)
-            : new PgOutputChangeDecoder(config, committed);
+            : new PgOutputChangeDecoder(config, committed, binaryAllowed);
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         var acknowledger = AcknowledgeAsync(connection, committed, stop.Token);
 

@@ -113,6 +113,21 @@ public static class PgTypeMapping
         return Resolve(column).CreateField(column.Name);
     }
 
+    /// <summary>
+    /// Whether a value of <paramref name="column"/>'s type arrives exactly in pgoutput's binary
+    /// tuple format (<c>binary 'true'</c>): true for every type with its own Arrow mapping and arrays
+    /// of them; false for types kept as PostgreSQL's text (enums, inet, geometric, …), whose binary
+    /// send format the builder does not turn back into text.
+    /// </summary>
+    public static bool SupportsBinary(PgColumn column)
+    {
+        ArgumentNullException.ThrowIfNull(column);
+        var type = Resolve(column);
+        while (type.Kind == PgValueKind.Array && type.Element is not null)
+            type = type.Element;
+        return type.Kind != PgValueKind.FallbackText;
+    }
+
     internal static PgColumnType Resolve(PgColumn column)
     {
         uint oid = column.TypeOid;

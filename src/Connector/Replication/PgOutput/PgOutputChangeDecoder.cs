@@ -17,17 +17,24 @@ internal sealed class PgOutputChangeDecoder : IChangeStreamDecoder
     private readonly StreamedTransactions _streamed;
     private int _protocol = 1;
 
-    public PgOutputChangeDecoder(ConnectorConfig config, Lsn committed)
+    private readonly bool _binaryAllowed;
+    private bool _binary;
+
+    /// <param name="config">The connector configuration.</param>
+    /// <param name="committed">The position already in Kafka.</param>
+    /// <param name="binaryAllowed">Whether the binary tuple format may be asked for (false after a table needed text).</param>
+    public PgOutputChangeDecoder(ConnectorConfig config, Lsn committed, bool binaryAllowed)
     {
         _config = config;
+        _binaryAllowed = binaryAllowed && config.BinaryFormat;
         _primaryKeys = new PrimaryKeyCatalog(config);
-        _assembler = new TransactionAssembler(config, committed, _primaryKeys.PrimaryKey);
+        _assembler = new TransactionAssembler(config, committed, _primaryKeys.PrimaryKey, () => _binary);
         _streamed = new StreamedTransactions(config.SpillDirectory);
     }
 
     public string PluginName => "pgoutput";
 
-    public string Protocol => $"pgoutput protocol version {_protocol}{(_protocol >= 2 ? " (streaming)" : "")}";
+    public string Protocol => $"pgoutput protocol version {_protocol}{(_protocol >= 2 ? " (streaming)" : "")}, {(_binary ? "binary" : "text")} tuples";
 
     public IReadOnlyList<KeyValuePair<string, string?>> StartOptions(int serverMajorVersion)
     {
@@ -44,6 +51,10 @@ internal sealed class PgOutputChangeDecoder : IChangeStreamDecoder
         };
         if (_protocol >= 2)
             options.Add(new("streaming", "on"));
+        // Binary tuples (PostgreSQL 14+) skip the server's text formatting and our text parsing.
+        _binary = _binaryAllowed && serverMajorVersion >= 14;
+        if (_binary)
+            options.Add(new("binary", "true"));
         return options;
     }
 
