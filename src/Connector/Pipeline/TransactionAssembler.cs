@@ -238,41 +238,16 @@ internal sealed class TransactionAssembler : IPgOutputHandler, IDisposable
 
     public void OnMessage(bool transactional, Lsn messageLsn, string prefix, ReadOnlySpan<byte> content, Lsn lsn)
     {
-        if (prefix.StartsWith(ConnectorConfig.HeartbeatPrefixBase, StringComparison.Ordinal))
+        if (LogicalMessages.IsHeartbeat(prefix))
         {
             // Ours: outside a transaction, every commit before it has been handed over, so its
             // position may be recorded and acknowledged. Another connector's: not for us.
             if (prefix == _config.HeartbeatPrefix && !transactional && !_inTransaction && messageLsn > SkipThrough)
-            {
-                _completed = new SourceTransaction
-                {
-                    Xid = 0,
-                    CommitLsn = messageLsn,
-                    EndLsn = messageLsn,
-                    CommitTimestamp = DateTimeOffset.UtcNow,
-                    Payloads = [],
-                    RowCount = 0,
-                    IsHeartbeat = true,
-                };
-            }
+                _completed = LogicalMessages.Positioned(messageLsn, [], heartbeat: true);
             return;
         }
 
-        var payload = new TablePayload
-        {
-            Topic = _config.MessagesTopic,
-            Schema = "",
-            Table = "",
-            Kind = PayloadKind.Message,
-            ChunkIndex = 0,
-            IsLastChunk = true,
-            RowCount = 0,
-            SchemaFingerprint = "",
-            Value = content.ToArray(),
-            MessagePrefix = prefix,
-            MessageLsn = messageLsn,
-            MessageTransactional = transactional,
-        };
+        var payload = LogicalMessages.Payload(_config, prefix, messageLsn, transactional, content);
         if (transactional)
         {
             if (!_inTransaction)
@@ -283,18 +258,9 @@ internal sealed class TransactionAssembler : IPgOutputHandler, IDisposable
         }
         if (_inTransaction)
             throw new ReplicationProtocolException($"pgoutput non-transactional Message '{prefix}' inside transaction {_xid} (protocol version 1 sends them between transactions)", lsn);
-        if (messageLsn <= SkipThrough)
-            return;
         // A non-transactional message is delivered on its own, positioned at its LSN.
-        _completed = new SourceTransaction
-        {
-            Xid = 0,
-            CommitLsn = messageLsn,
-            EndLsn = messageLsn,
-            CommitTimestamp = DateTimeOffset.UtcNow,
-            Payloads = [payload],
-            RowCount = 0,
-        };
+        if (messageLsn > SkipThrough)
+            _completed = LogicalMessages.Positioned(messageLsn, [payload], heartbeat: false);
     }
 
     private RelationState? Touch(uint relationId, Lsn lsn)

@@ -218,27 +218,13 @@ internal sealed class Wal2ArrowChangeDecoder(ConnectorConfig config, Lsn committ
         var content = reader.ReadBytes(length, "Message.content");
         reader.ExpectEnd("Message");
 
-        if (prefix.StartsWith(ConnectorConfig.HeartbeatPrefixBase, StringComparison.Ordinal))
+        if (LogicalMessages.IsHeartbeat(prefix))
         {
             if (prefix == config.HeartbeatPrefix && !transactional && !_inTransaction && messageLsn > committed)
-                _completed = Positioned(messageLsn, [], heartbeat: true);
+                _completed = LogicalMessages.Positioned(messageLsn, [], heartbeat: true);
             return;
         }
-        var payload = new TablePayload
-        {
-            Topic = config.MessagesTopic,
-            Schema = "",
-            Table = "",
-            Kind = PayloadKind.Message,
-            ChunkIndex = 0,
-            IsLastChunk = true,
-            RowCount = 0,
-            SchemaFingerprint = "",
-            Value = content.ToArray(),
-            MessagePrefix = prefix,
-            MessageLsn = messageLsn,
-            MessageTransactional = transactional,
-        };
+        var payload = LogicalMessages.Payload(config, prefix, messageLsn, transactional, content);
         if (transactional)
         {
             RequireTransaction("transactional Message", lsn);
@@ -249,19 +235,8 @@ internal sealed class Wal2ArrowChangeDecoder(ConnectorConfig config, Lsn committ
         if (_inTransaction)
             throw new ReplicationProtocolException($"wal2arrow non-transactional Message '{prefix}' inside transaction {_xid}", lsn);
         if (messageLsn > committed)
-            _completed = Positioned(messageLsn, [payload], heartbeat: false);
+            _completed = LogicalMessages.Positioned(messageLsn, [payload], heartbeat: false);
     }
-
-    private static SourceTransaction Positioned(Lsn lsn, IReadOnlyList<TablePayload> payloads, bool heartbeat) => new()
-    {
-        Xid = 0,
-        CommitLsn = lsn,
-        EndLsn = lsn,
-        CommitTimestamp = DateTimeOffset.UtcNow,
-        Payloads = payloads,
-        RowCount = 0,
-        IsHeartbeat = heartbeat,
-    };
 
     private void RequireTransaction(string what, Lsn lsn)
     {
