@@ -20,7 +20,8 @@ packages=(
     libssl-dev zlib1g-dev libzstd-dev liblz4-dev libsasl2-dev   # librdkafka
     librocksdb-dev                                              # the local offset mirror
     postgresql-15 postgresql-server-dev-15 postgresql-contrib   # source database, plugin headers
-    nodejs npm                                                  # apache-arrow JS reader (conformance)
+    nodejs npm                                                  # apache-arrow JS reader (conformance), the benchmark's peer
+    gnuplot-nox                                                 # benchmark charts
     procps psmisc util-linux
 )
 missing=()
@@ -60,6 +61,7 @@ id postgres >/dev/null 2>&1 || die "the 'postgres' user does not exist (Debian's
 # --- 2b. the wal2arrow output plugin (PGXS), and apache-arrow JS (the independent Arrow reader) ---
 "$script_dir/build-wal2arrow.sh"
 "$script_dir/setup-js.sh"
+"$script_dir/setup-peer.sh"
 
 # --- 3. librdkafka.redist stand-in ------------------------------------------------------
 standin_dir="$repo_root/.cache/nuget-standin"

@@ -21,6 +21,7 @@ internal sealed class BenchOptions
           --no-docs          write no Markdown report
           --connector-set    extra connector configuration for both WalBridge paths (repeatable)
           --keep-logs        keep the work directory (connector logs, configurations)
+          --render <json>    measure nothing: write the Markdown report and chart again from a --json file
         """;
 
     public bool Quick { get; private init; }
@@ -31,6 +32,7 @@ internal sealed class BenchOptions
     public bool NoDocs { get; private init; }
     public bool KeepLogs { get; private init; }
     public bool Help { get; private init; }
+    public string? RenderFrom { get; private init; }
     public IReadOnlyDictionary<string, string> ConnectorSettings { get; private init; } = new Dictionary<string, string>();
 
     /// <summary>Whether every workload and path runs (only such a run may replace docs/benchmarks.md by default).</summary>
@@ -45,6 +47,7 @@ internal sealed class BenchOptions
         var help = false;
         string? json = null;
         string? docs = null;
+        string? render = null;
         IReadOnlyList<string>? workloads = null;
         IReadOnlyList<string>? paths = null;
         var settings = new Dictionary<string, string>(StringComparer.Ordinal);
@@ -86,6 +89,9 @@ internal sealed class BenchOptions
                 case "--docs":
                     docs = Value();
                     break;
+                case "--render":
+                    render = Value();
+                    break;
                 case "--workloads":
                     workloads = List(Value(), ["W1", "W2", "W3", "W4", "W5"], "--workloads", upper: true);
                     break;
@@ -111,6 +117,7 @@ internal sealed class BenchOptions
             NoDocs = noDocs,
             KeepLogs = keep,
             Help = help,
+            RenderFrom = render,
             Workloads = workloads ?? ["W1", "W2", "W3", "W4", "W5"],
             Paths = paths ?? PathNames.All,
             ConnectorSettings = settings,

@@ -26,6 +26,15 @@ if (repoRoot is null)
     return 2;
 }
 
+if (options.RenderFrom is { } renderFrom)
+{
+    var previous = Reporting.ReadJson(renderFrom);
+    var target = options.DocsFile ?? Path.Combine(repoRoot, "docs", "benchmarks.md");
+    var chartProblem = await Reporting.WriteMarkdownAsync(previous, target);
+    Console.WriteLine($"bench: wrote {Path.GetFullPath(target)}{(chartProblem is null ? " and its chart" : $" (no chart: {chartProblem})")}");
+    return chartProblem is null ? 0 : 1;
+}
+
 using var cancel = new CancellationTokenSource();
 Console.CancelKeyPress += (_, e) =>
 {
@@ -44,6 +53,7 @@ catch (OperationCanceledException) when (cancel.IsCancellationRequested)
     return 130;
 }
 
+report.CommandLine = "./connector bench" + (args.Length > 0 ? " " + string.Join(' ', args) : "");
 Console.WriteLine();
 Console.WriteLine($"bench: finished in {report.TotalSeconds:F0} s");
 if (options.JsonFile is { } json)
@@ -54,7 +64,7 @@ if (options.JsonFile is { } json)
 var docs = options.NoDocs ? null : options.DocsFile ?? (options.Complete && !options.Quick ? Path.Combine(repoRoot, "docs", "benchmarks.md") : null);
 if (docs is not null)
 {
-    var problem = await Reporting.WriteMarkdownAsync(report, docs, "./connector bench " + string.Join(' ', args));
+    var problem = await Reporting.WriteMarkdownAsync(report, docs);
     Console.WriteLine($"bench: wrote {Path.GetFullPath(docs)}{(problem is null ? " and its chart" : $" (no chart: {problem})")}");
 }
 var failures = report.Workloads.SelectMany(w => w.Paths.Where(p => p.Error is not null).Select(p => $"{w.Id} {p.Path}: {p.Error}")).ToList();

@@ -19,6 +19,11 @@ internal static class Reporting
         Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
     };
 
+    private static readonly JsonSerializerOptions ReadOptions = new(JsonOptions)
+    {
+        PreferredObjectCreationHandling = JsonObjectCreationHandling.Populate,
+    };
+
     private static readonly string[] Headers =
         ["path", "time s", "rows/s", "MB/s", "CPU s/M rows", "walsender CPU s", "peak RSS MB", "p50 ms", "p99 ms", "max ms", "× pg_recvlogical", "× peer"];
 
@@ -91,6 +96,10 @@ internal static class Reporting
         return text.ToString().TrimEnd();
     }
 
+    /// <summary>Reads a report written by <see cref="WriteJson"/> (to render the Markdown again).</summary>
+    public static BenchReport ReadJson(string file) =>
+        JsonSerializer.Deserialize<BenchReport>(File.ReadAllText(file), ReadOptions) ?? throw new InvalidDataException($"{file} holds no report");
+
     public static void WriteJson(BenchReport report, string file)
     {
         var directory = Path.GetDirectoryName(Path.GetFullPath(file));
@@ -114,7 +123,7 @@ internal static class Reporting
         try
         {
             var data = new StringBuilder();
-            data.AppendLine("workload " + string.Join(' ', paths));
+            data.AppendLine("# workload " + string.Join(' ', paths));
             foreach (var w in throughput)
             {
                 data.Append('"').Append(w.Id).Append('"');
@@ -127,7 +136,7 @@ internal static class Reporting
             var plots = paths.Select((p, i) =>
                 $"'{dataFile}' using {i + 2}{(i == 0 ? ":xtic(1)" : "")} title \"{PathNames.Display(p).Replace("→", "->", StringComparison.Ordinal)}\"");
             var script = $"""
-                set terminal pngcairo size 1100,600 font "DejaVu Sans,10"
+                set terminal pngcairo size 1100,600 font "DejaVu Sans,10" noenhanced
                 set output '{png}'
                 set datafile missing '?'
                 set title "rows/s per workload and path ({(report.Quick ? "quick run, " : "")}commit {report.Commit}, {report.Machine.Processors} CPUs)"
@@ -140,6 +149,7 @@ internal static class Reporting
                 set ylabel "rows/s (drained backlog)"
                 set format y "%.0s%c"
                 set yrange [0:*]
+                set xrange [-0.6:{throughput.Count - 0.4}]
                 plot {string.Join(", \\\n     ", plots)}
                 """;
             var scriptFile = Path.Combine(work, "chart.gp");
@@ -160,7 +170,7 @@ internal static class Reporting
     /// Writes docs/benchmarks.md (and the chart next to it, under benchmarks/). A hand-written section
     /// between the analysis markers of an existing file is kept.
     /// </summary>
-    public static async Task<string?> WriteMarkdownAsync(BenchReport report, string file, string? commandLine)
+    public static async Task<string?> WriteMarkdownAsync(BenchReport report, string file)
     {
         var full = Path.GetFullPath(file);
         var directory = Path.GetDirectoryName(full)!;
@@ -199,7 +209,7 @@ internal static class Reporting
         md.AppendLine(CultureInfo.InvariantCulture, $"- {m.PostgresVersion}, .NET {m.DotnetVersion}, Node {m.NodeVersion}; broker: the local Kafka-protocol broker (librdkafka mock cluster, 3 brokers, own process)");
         if (report.ConnectorSettings.Count > 0)
             md.AppendLine(CultureInfo.InvariantCulture, $"- connector settings beyond the defaults: {string.Join(", ", report.ConnectorSettings.Select(kv => $"`{kv.Key}={kv.Value}`"))}");
-        if (commandLine is not null)
+        if (report.CommandLine is { } commandLine)
             md.AppendLine(CultureInfo.InvariantCulture, $"- command: `{commandLine}`");
         md.AppendLine();
         md.AppendLine(chartProblem is null ? "![rows/s per workload and path](benchmarks/rows-per-second.png)" : $"(no chart: {chartProblem})");

@@ -89,6 +89,7 @@ internal sealed class BenchReport
     public required DateTime StartedUtc { get; init; }
     public double TotalSeconds { get; set; }
     public required bool Quick { get; init; }
+    public string? CommandLine { get; set; }
     public required MachineInfo Machine { get; init; }
     public required IReadOnlyDictionary<string, string> ConnectorSettings { get; init; }
     public List<WorkloadResult> Workloads { get; } = [];

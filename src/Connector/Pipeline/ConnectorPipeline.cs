@@ -27,13 +27,26 @@ internal sealed partial class ConnectorPipeline(ConnectorConfig config, Progress
 {
     public async Task RunAsync(CancellationToken cancellationToken)
     {
-        var source = await new SourceSetup(config, logger).PrepareAsync(cancellationToken);
-        progress.OnSourceReady();
-
         using var loop = new KafkaTransactionLoop(config, progress, mirror, logger);
-        // Start-up order (invariant I3): fence first, then read what is committed.
-        await Task.Run(loop.Initialize, cancellationToken);
-        var kafkaOffset = await Task.Run(() => loop.ReadCommittedOffset(cancellationToken), cancellationToken);
+        // Kafka's start-up order (invariant I3: fence first, then read what is committed) runs while
+        // the source is prepared; the two are independent and both must finish before streaming.
+        var kafkaStart = Task.Run(() =>
+        {
+            loop.Initialize();
+            return loop.ReadCommittedOffset(cancellationToken);
+        }, cancellationToken);
+        SourceState source;
+        try
+        {
+            source = await new SourceSetup(config, logger).PrepareAsync(cancellationToken);
+        }
+        catch
+        {
+            await Quietly(kafkaStart);
+            throw;
+        }
+        progress.OnSourceReady();
+        var kafkaOffset = await kafkaStart;
         Lsn committed;
         try
         {

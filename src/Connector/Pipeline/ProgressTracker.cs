@@ -10,7 +10,7 @@ public sealed class ProgressTracker
 {
     private readonly object _gate = new();
     private Lsn _committed;
-    private Lsn _received;
+    private ulong _receivedValue;
     private long _transactions;
     private long _rows;
     private long _bytes;
@@ -39,14 +39,7 @@ public sealed class ProgressTracker
     }
 
     /// <summary>The end of the WAL received from the server so far.</summary>
-    public Lsn Received
-    {
-        get
-        {
-            lock (_gate)
-                return _received;
-        }
-    }
+    public Lsn Received => new(Interlocked.Read(ref _receivedValue));
 
     public long CommittedTransactions => Interlocked.Read(ref _transactions);
     public long CommittedRows => Interlocked.Read(ref _rows);
@@ -70,10 +63,17 @@ public sealed class ProgressTracker
         }
     }
 
+    /// <summary>Called for every message: lock-free.</summary>
     public void OnReceived(Lsn walEnd)
     {
-        lock (_gate)
-            _received = Lsn.Max(_received, walEnd);
+        var current = Interlocked.Read(ref _receivedValue);
+        while (walEnd.Value > current)
+        {
+            var seen = Interlocked.CompareExchange(ref _receivedValue, walEnd.Value, current);
+            if (seen == current)
+                return;
+            current = seen;
+        }
     }
 
     public void OnQueued(long memoryBytes)

@@ -95,25 +95,39 @@ internal sealed partial class ReplicationReader(ConnectorConfig config, Progress
                 // The message's declared length: a stream that ends before it means the connection
                 // broke mid-message (transient), not a malformed message (fatal).
                 var expected = DeclaredLength(message.Data);
-                var length = 0;
-                while (true)
-                {
-                    if (length == buffer.Length)
-                    {
-                        var larger = ArrayPool<byte>.Shared.Rent(buffer.Length * 2);
-                        buffer.AsSpan(0, length).CopyTo(larger);
-                        ArrayPool<byte>.Shared.Return(buffer);
-                        buffer = larger;
-                    }
-                    var read = await message.Data.ReadAsync(buffer.AsMemory(length), stop.Token);
-                    if (read == 0)
-                        break;
-                    length += read;
-                }
-
                 var lsn = new Lsn((ulong)message.WalStart);
-                if (expected >= 0 && length != expected)
-                    throw new IOException($"The replication connection ended after {length} of the {expected} bytes of the message at {lsn}; reconnecting.");
+                int length;
+                if (expected >= 0)
+                {
+                    // The usual case: the length is known, one read fills the buffer (a short read means
+                    // the connection broke mid-message: transient, not a malformed message).
+                    if (expected > buffer.Length)
+                    {
+                        ArrayPool<byte>.Shared.Return(buffer);
+                        buffer = ArrayPool<byte>.Shared.Rent((int)expected);
+                    }
+                    length = await message.Data.ReadAtLeastAsync(buffer.AsMemory(0, (int)expected), (int)expected, throwOnEndOfStream: false, stop.Token);
+                    if (length != expected)
+                        throw new IOException($"The replication connection ended after {length} of the {expected} bytes of the message at {lsn}; reconnecting.");
+                }
+                else
+                {
+                    length = 0;
+                    while (true)
+                    {
+                        if (length == buffer.Length)
+                        {
+                            var larger = ArrayPool<byte>.Shared.Rent(buffer.Length * 2);
+                            buffer.AsSpan(0, length).CopyTo(larger);
+                            ArrayPool<byte>.Shared.Return(buffer);
+                            buffer = larger;
+                        }
+                        var read = await message.Data.ReadAsync(buffer.AsMemory(length), stop.Token);
+                        if (read == 0)
+                            break;
+                        length += read;
+                    }
+                }
                 decoder.Process(buffer.AsSpan(0, length), lsn);
                 progress.OnReceived(new Lsn((ulong)message.WalEnd));
                 if (decoder.TryTakeCompleted(out var transaction))
