@@ -11,6 +11,9 @@ public readonly record struct Lsn(ulong Value) : IComparable<Lsn>
     /// <summary>The invalid/zero position (PostgreSQL's <c>InvalidXLogRecPtr</c>).</summary>
     public static readonly Lsn Zero;
 
+    /// <summary>The highest representable position: a bound above every real one.</summary>
+    public static readonly Lsn MaxValue = new(ulong.MaxValue);
+
     /// <summary>Whether this is the zero position.</summary>
     public bool IsZero => Value == 0;
 

@@ -21,9 +21,9 @@ public class PgOutputDecoderTests
             Events.Add($"R {relation.RelationId} {relation.Schema}.{relation.Table} {relation.ReplicaIdentity} " +
                        string.Join(",", relation.Columns.Select(c => $"{c.Name}:{c.TypeOid}:{c.TypeModifier}:{(c.IsKey ? "k" : "")}")));
         public void OnInsert(uint relationId, TupleData newRow, Lsn lsn) => Events.Add($"I {relationId} {Show(newRow)}");
-        public void OnUpdate(uint relationId, byte oldKind, TupleData oldRow, TupleData newRow, Lsn lsn) =>
-            Events.Add($"U {relationId} {(oldKind == 0 ? "-" : ((char)oldKind).ToString())} {(oldKind == 0 ? "" : Show(oldRow))} {Show(newRow)}");
-        public void OnDelete(uint relationId, byte oldKind, TupleData oldRow, Lsn lsn) => Events.Add($"D {relationId} {(char)oldKind} {Show(oldRow)}");
+        public void OnUpdate(uint relationId, OldTuple oldKind, TupleData oldRow, TupleData newRow, Lsn lsn) =>
+            Events.Add($"U {relationId} {(oldKind == OldTuple.None ? "-" : ((char)oldKind).ToString())} {(oldKind == OldTuple.None ? "" : Show(oldRow))} {Show(newRow)}");
+        public void OnDelete(uint relationId, OldTuple oldKind, TupleData oldRow, Lsn lsn) => Events.Add($"D {relationId} {(char)oldKind} {Show(oldRow)}");
         public void OnTruncate(ReadOnlySpan<uint> relationIds, bool cascade, bool restartIdentity, Lsn lsn) =>
             Events.Add($"T {string.Join(",", relationIds.ToArray())} {cascade} {restartIdentity}");
         public void OnType(uint typeOid, string typeNamespace, string typeName, Lsn lsn) => Events.Add($"Y {typeOid} {typeNamespace}.{typeName}");

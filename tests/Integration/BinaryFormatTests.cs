@@ -1,4 +1,3 @@
-using Microsoft.Extensions.Logging;
 using WalBridge.Connector.Verification;
 using WalBridge.Offsets;
 
@@ -8,30 +7,6 @@ namespace WalBridge.Integration.Tests;
 [Collection(InfrastructureCollection.Name)]
 public sealed class BinaryFormatTests(Infrastructure infrastructure)
 {
-    /// <summary>Keeps every formatted log line.</summary>
-    private sealed class CapturingLogger : ILogger
-    {
-        private readonly List<string> _lines = [];
-
-        public IReadOnlyList<string> Lines
-        {
-            get
-            {
-                lock (_lines)
-                    return [.. _lines];
-            }
-        }
-
-        public IDisposable? BeginScope<TState>(TState state) where TState : notnull => null;
-        public bool IsEnabled(LogLevel logLevel) => true;
-
-        public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
-        {
-            lock (_lines)
-                _lines.Add(formatter(state, exception));
-        }
-    }
-
     [Fact]
     public async Task Natively_mapped_tables_stream_binary_tuples_and_a_text_only_type_switches_to_text_without_loss()
     {

@@ -4,6 +4,7 @@ using Npgsql;
 using WalBridge.Connector.Configuration;
 using WalBridge.Connector.Kafka;
 using WalBridge.Connector.Pipeline;
+using WalBridge.Connector.Verification;
 using WalBridge.Offsets;
 
 namespace WalBridge.Integration.Tests;
@@ -102,6 +103,66 @@ public sealed class ChunkingTests(Infrastructure infrastructure)
         for (var i = 0; i < expected.Count; i++)
             Assert.True(expected[i] == seen[i], $"row {i}: expected {expected[i]}, Kafka has {seen[i]}");
 
+        await CleanupAsync(config, database);
+    }
+
+    /// <summary>
+    /// Issue 15, point 1: under REPLICA IDENTITY FULL an update that does not touch a TOASTed column carries the value
+    /// twice (the old row, and the new row filled from it). Several such rows together exceed the record limit although
+    /// each fits: they must be cut into records that each fit, never stop the connector.
+    /// </summary>
+    [Theory]
+    [InlineData("pgoutput", "auto")]
+    [InlineData("pgoutput", "off")]
+    [InlineData("wal2arrow", "auto")]
+    public async Task Updates_of_large_toasted_rows_under_full_identity_are_cut_into_records_that_fit(string plugin, string binaryFormat)
+    {
+        var database = await infrastructure.CreateDatabaseAsync("toastfull");
+        await infrastructure.Postgres.ExecuteAsync("""
+            CREATE TABLE notes (n int, label text, body text);
+            ALTER TABLE notes REPLICA IDENTITY FULL;
+            """, database);
+        const int limit = 1_000_000;
+        var config = infrastructure.Config(database, "toastfull", new Dictionary<string, string>
+        {
+            ["plugin"] = plugin,
+            ["binary.format"] = binaryFormat,
+            ["kafka.message.max.bytes"] = limit.ToString(CultureInfo.InvariantCulture),
+        });
+        Lsn floor;
+        await using (var pipeline = await RunningPipeline.StartAsync(config))
+        {
+            // Three rows with a 180,000-byte incompressible value (stored out of line), then one transaction that
+            // updates one row twice and another once without touching it: about 1.2 MB of row data.
+            await infrastructure.Postgres.ExecuteAsync("""
+                INSERT INTO notes SELECT g, 'row ' || g, (SELECT string_agg(md5(g::text || '.' || i::text), '' ORDER BY i) FROM generate_series(1, 5625) i)
+                FROM generate_series(1, 3) g;
+                """, database);
+            await infrastructure.Postgres.ExecuteAsync("""
+                BEGIN;
+                UPDATE notes SET label = 'first update' WHERE n = 1;
+                UPDATE notes SET label = 'second update' WHERE n = 1;
+                UPDATE notes SET label = 'updated' WHERE n = 2;
+                COMMIT;
+                """, database);
+            floor = await LsnAsync(database);
+            await infrastructure.Postgres.ExecuteAsync("INSERT INTO notes VALUES (4, 'after', 'small')", database);
+            await pipeline.WaitForCommittedAsync(floor, s_catchUp);
+        }
+
+        var records = KafkaRecord.ReadAll(infrastructure.Broker.BootstrapServers, config.TopicFor("public", "notes"));
+        Assert.All(records, r => Assert.True(r.Value.Length <= limit - ConnectorConfig.RecordOverhead,
+            $"a record of {r.Value.Length:N0} bytes exceeds the record limit"));
+        // The update transaction: its three rows in more than one record, chunk headers in order.
+        var update = records.GroupBy(r => r.Header(KafkaHeaders.CommitLsn)).ElementAt(1).ToList();
+        Assert.True(update.Count >= 2, $"the update transaction arrived in {update.Count} record(s)");
+        Assert.Equal(3, update.Sum(r => int.Parse(r.Header(KafkaHeaders.Rows), CultureInfo.InvariantCulture)));
+        Assert.Equal(Enumerable.Range(0, update.Count).Select(i => i.ToString(CultureInfo.InvariantCulture)), update.Select(r => r.Header(KafkaHeaders.ChunkIndex)));
+        Assert.Equal([.. Enumerable.Repeat("false", update.Count - 1), "true"], update.Select(r => r.Header(KafkaHeaders.LastChunk)));
+
+        var report = await PipelineVerifier.VerifyAsync(config, null, CancellationToken.None);
+        Assert.True(report.Passed, string.Join("\n", report.Tables.SelectMany(t => t.Differences)));
+        Assert.Equal(4, report.Tables.Single().SourceRows);
         await CleanupAsync(config, database);
     }
 

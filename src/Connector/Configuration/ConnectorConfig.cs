@@ -106,6 +106,15 @@ public sealed class ConnectorConfig
     public int MessageMaxBytes =>
         Kafka.TryGetValue("message.max.bytes", out var v) && int.TryParse(v, CultureInfo.InvariantCulture, out var n) ? n : 1_000_000;
 
+    /// <summary>Bytes of <see cref="MessageMaxBytes"/> kept for a record's headers and Kafka's record framing.</summary>
+    public const int RecordOverhead = 4096;
+
+    /// <summary>
+    /// The most bytes one record value (one chunk's Arrow stream) may have: <see cref="MessageMaxBytes"/> minus
+    /// <see cref="RecordOverhead"/>. Both decoders cut chunks to this size; only a single row larger than it is fatal.
+    /// </summary>
+    public int ChunkLimit => Math.Max(MessageMaxBytes - RecordOverhead, 1024);
+
     /// <summary>The topic that holds <paramref name="schema"/>.<paramref name="table"/>'s changes.</summary>
     public string TopicFor(string schema, string table) => $"{TopicPrefix}.{schema}.{table}";
 

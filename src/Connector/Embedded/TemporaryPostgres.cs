@@ -158,7 +158,8 @@ public sealed class TemporaryPostgres : IAsyncDisposable
     {
         await using var connection = new NpgsqlConnection(ConnectionString(database));
         await connection.OpenAsync(cancellationToken);
-        await using var command = new NpgsqlCommand(sql, connection);
+        // As for ExecuteAsync: workload statements of tests and benchmarks may run for minutes on a busy machine.
+        await using var command = new NpgsqlCommand(sql, connection) { CommandTimeout = 300 };
         return (T)(await command.ExecuteScalarAsync(cancellationToken))!;
     }
 

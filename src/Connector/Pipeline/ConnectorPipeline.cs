@@ -23,7 +23,7 @@ public sealed class UnsafeStartException : Exception
 /// position in Kafka, then run the replication reader and the Kafka loop until cancellation or
 /// the first failure. A new attempt starts from whatever Kafka has committed.
 /// </summary>
-internal sealed partial class ConnectorPipeline(ConnectorConfig config, ProgressTracker progress, IOffsetMirror? mirror, ILogger logger, bool binaryAllowed = true)
+internal sealed partial class ConnectorPipeline(ConnectorConfig config, ProgressTracker progress, IOffsetMirror? mirror, ILogger logger, DecodingMode mode)
 {
     public async Task RunAsync(CancellationToken cancellationToken)
     {
@@ -71,7 +71,7 @@ internal sealed partial class ConnectorPipeline(ConnectorConfig config, Progress
         var kafka = Task.Factory.StartNew(
             () => loop.Run(channel.Reader, source.Identity, kafkaStop.Token),
             CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
-        var replication = new ReplicationReader(config, progress, logger, binaryAllowed);
+        var replication = new ReplicationReader(config, progress, logger, mode);
         var reader = replication.RunAsync(committed, channel.Writer, readerStop.Token);
         var heartbeat = HeartbeatAsync(readerStop.Token);
         var stopRequested = Task.Delay(Timeout.Infinite, cancellationToken);

@@ -16,7 +16,7 @@ public sealed partial class ConnectorRunner(ConnectorConfig config, ILogger logg
 {
     private static readonly TimeSpan s_maxBackoff = TimeSpan.FromSeconds(30);
 
-    private bool _binaryAllowed = true;
+    private DecodingMode _mode = DecodingMode.Initial;
 
     /// <summary>Progress shared across attempts (for status output).</summary>
     public ProgressTracker Progress { get; } = new();
@@ -38,15 +38,15 @@ public sealed partial class ConnectorRunner(ConnectorConfig config, ILogger logg
                 var committedBefore = Progress.Committed;
                 try
                 {
-                    await new ConnectorPipeline(config, Progress, mirror, logger, _binaryAllowed).RunAsync(cancellationToken);
+                    await new ConnectorPipeline(config, Progress, mirror, logger, _mode).RunAsync(cancellationToken);
                     return;
                 }
-                catch (TextFormatNeededException e)
+                catch (ReplicationRestartException e)
                 {
-                    // Not a failure: the rest of this process streams text tuples, starting again
-                    // from the committed position.
-                    _binaryAllowed = false;
-                    LogTextFormat(logger, config.SlotName, e.Message);
+                    // Not a failure: the stream starts again from the committed position with other options
+                    // (text tuples, or no streaming of in-progress transactions for a while).
+                    _mode = e.Next(_mode);
+                    LogPlannedRestart(logger, config.SlotName, e.Message);
                     attempt = 0;
                     continue;
                 }
@@ -130,7 +130,7 @@ public sealed partial class ConnectorRunner(ConnectorConfig config, ILogger logg
     };
 
     [LoggerMessage(EventId = 3003, Level = LogLevel.Information, Message = "Slot {Slot}: {Reason}")]
-    private static partial void LogTextFormat(ILogger logger, string slot, string reason);
+    private static partial void LogPlannedRestart(ILogger logger, string slot, string reason);
 
     [LoggerMessage(EventId = 3001, Level = LogLevel.Warning,
         Message = "Pipeline for slot {Slot} failed (attempt {Attempt}); restarting from committed LSN {Lsn} in {BackoffSeconds} s")]

@@ -1,4 +1,5 @@
 using System.Buffers;
+using Microsoft.Extensions.Logging;
 using WalBridge.Connector.Configuration;
 using WalBridge.Connector.Replication;
 using WalBridge.Connector.Replication.PgOutput;
@@ -17,12 +18,10 @@ namespace WalBridge.Connector.Pipeline;
 /// Transactions whose commit LSN is not greater than <see cref="SkipThrough"/> were already
 /// committed to Kafka (PostgreSQL re-sends from the slot's confirmed position) and are dropped.
 /// </remarks>
-internal sealed class TransactionAssembler : IPgOutputHandler, IDisposable
+internal sealed partial class TransactionAssembler : IPgOutputHandler, IDisposable
 {
-    /// <summary>Room kept below the producer limit for headers and Kafka's record framing.</summary>
-    private const int RecordOverhead = 4096;
-
     private readonly ConnectorConfig _config;
+    private readonly ILogger _logger;
     private readonly Dictionary<uint, RelationState> _relations = [];
     private readonly Dictionary<uint, string> _types = [];
     private readonly List<RelationState> _touched = [];
@@ -46,14 +45,16 @@ internal sealed class TransactionAssembler : IPgOutputHandler, IDisposable
     /// <param name="skipThrough">Transactions committed at or before this position are dropped (already in Kafka).</param>
     /// <param name="primaryKeyOf">Looks up a table's primary key (for REPLICA IDENTITY FULL relations); null to keep pgoutput's key flags.</param>
     /// <param name="binaryTuples">Whether tuples arrive in pgoutput's binary format (then text-only column types restart the stream in text).</param>
-    public TransactionAssembler(ConnectorConfig config, Lsn skipThrough, Func<uint, IReadOnlyList<string>>? primaryKeyOf = null, Func<bool>? binaryTuples = null)
+    /// <param name="logger">Reports values kept as PostgreSQL text because the parser did not take them.</param>
+    public TransactionAssembler(ConnectorConfig config, Lsn skipThrough, ILogger logger, Func<uint, IReadOnlyList<string>>? primaryKeyOf = null, Func<bool>? binaryTuples = null)
     {
+        _logger = logger;
         _primaryKeyOf = primaryKeyOf;
         _binaryTuples = binaryTuples;
         _payloads = new PayloadCollector(config.SpillDirectory, config.TransactionMemoryBytes);
         _config = config;
         SkipThrough = skipThrough;
-        _chunkLimit = Math.Max(config.MessageMaxBytes - RecordOverhead, 1024);
+        _chunkLimit = config.ChunkLimit;
     }
 
     /// <summary>Transactions with a commit LSN at or below this are dropped as already delivered.</summary>
@@ -106,7 +107,7 @@ internal sealed class TransactionAssembler : IPgOutputHandler, IDisposable
         foreach (var state in _touched)
         {
             if (state.Builder.RowCount > 0)
-                FlushChunk(state, commitLsn);
+                FlushChunk(state);
             state.LastPayload!.IsLastChunk = true;
             state.ResetTransaction();
         }
@@ -163,7 +164,7 @@ internal sealed class TransactionAssembler : IPgOutputHandler, IDisposable
             // A schema change: rows already collected in this transaction keep the old schema and
             // go out as their own chunk; later rows use the new schema.
             if (existing.Builder.RowCount > 0)
-                FlushChunk(existing, lsn);
+                FlushChunk(existing);
             existing.Replace(relation, _config.TopicFor(relation.Schema, relation.Table));
             return;
         }
@@ -173,44 +174,22 @@ internal sealed class TransactionAssembler : IPgOutputHandler, IDisposable
     public void OnInsert(uint relationId, TupleData newRow, Lsn lsn)
     {
         var state = Touch(relationId, lsn);
-        if (state is null)
-            return;
-        ReserveRoom(state, newRow, default, lsn);
-        state.Builder.BeginRow(ChangeOp.Insert, lsn.Value);
-        AppendTuple(state, newRow, lsn);
-        state.Builder.EndRow();
-        AfterRow(state, lsn);
+        if (state is not null)
+            AppendChange(state, new RowChange(ChangeOp.Insert, newRow, default, OldTuple.None, lsn));
     }
 
-    public void OnUpdate(uint relationId, byte oldKind, TupleData oldRow, TupleData newRow, Lsn lsn)
+    public void OnUpdate(uint relationId, OldTuple oldKind, TupleData oldRow, TupleData newRow, Lsn lsn)
     {
         var state = Touch(relationId, lsn);
-        if (state is null)
-            return;
-        ReserveRoom(state, newRow, oldRow, lsn);
-        state.Builder.BeginRow(ChangeOp.Update, lsn.Value);
-        // REPLICA IDENTITY FULL: PostgreSQL sent the whole old row, so an unchanged TOAST value of
-        // the new row is known: fill it in instead of marking it unchanged.
-        AppendTuple(state, newRow, lsn, oldKind == (byte)'O' ? oldRow : default);
-        if (oldKind != 0)
-        {
-            state.Builder.BeginBefore();
-            AppendTuple(state, oldRow, lsn);
-        }
-        state.Builder.EndRow();
-        AfterRow(state, lsn);
+        if (state is not null)
+            AppendChange(state, new RowChange(ChangeOp.Update, newRow, oldRow, oldKind, lsn));
     }
 
-    public void OnDelete(uint relationId, byte oldKind, TupleData oldRow, Lsn lsn)
+    public void OnDelete(uint relationId, OldTuple oldKind, TupleData oldRow, Lsn lsn)
     {
         var state = Touch(relationId, lsn);
-        if (state is null)
-            return;
-        ReserveRoom(state, oldRow, default, lsn);
-        state.Builder.BeginRow(ChangeOp.Delete, lsn.Value);
-        AppendTuple(state, oldRow, lsn);
-        state.Builder.EndRow();
-        AfterRow(state, lsn);
+        if (state is not null)
+            AppendChange(state, new RowChange(ChangeOp.Delete, oldRow, default, OldTuple.None, lsn));
     }
 
     public void OnTruncate(ReadOnlySpan<uint> relationIds, bool cascade, bool restartIdentity, Lsn lsn)
@@ -222,7 +201,7 @@ internal sealed class TransactionAssembler : IPgOutputHandler, IDisposable
                 continue;
             // Rows before the truncate go out first, so the topic keeps the transaction's order.
             if (state.Builder.RowCount > 0)
-                FlushChunk(state, lsn);
+                FlushChunk(state);
             _buffer.ResetWrittenCount();
             state.Builder.WriteStream(_buffer);
             var options = (cascade, restartIdentity) switch
@@ -280,37 +259,64 @@ internal sealed class TransactionAssembler : IPgOutputHandler, IDisposable
     }
 
     /// <summary>
-    /// Flushes collected rows first when the next row might not fit: the bound is an upper bound
-    /// of the row's Arrow size (its wire bytes plus fixed per-value overhead).
+    /// Appends one change and keeps every chunk within the record limit by its real encoded size: the row is
+    /// appended first (with everything it carries: the old row, TOAST values filled in from it under REPLICA
+    /// IDENTITY FULL, <c>_special</c> and <c>_unchanged</c> entries), then the builder's size bound is checked. When
+    /// the row made the chunk too large, it is taken out again, the rows before it go out as a chunk, and the row
+    /// starts the next one. Only a row that alone exceeds the limit is fatal.
     /// </summary>
-    private void ReserveRoom(RelationState state, TupleData row, TupleData before, Lsn lsn)
+    private void AppendChange(RelationState state, in RowChange change)
     {
-        if (state.Builder.RowCount == 0)
-            return;
-        var bound = RowSizeBound(row) + RowSizeBound(before);
-        if (state.Builder.EstimatedSize + bound > _chunkLimit)
-            FlushChunk(state, lsn);
-    }
-
-    private static long RowSizeBound(TupleData tuple)
-    {
-        long size = 64;
-        while (tuple.MoveNext(out _, out var value))
-            size += value.Length + 40;
-        return size;
-    }
-
-    private void AfterRow(RelationState state, Lsn lsn)
-    {
+        AppendRow(state, change);
         _rows++;
-        if (state.Builder.RowCount == 1 && state.Builder.EstimatedSize > _chunkLimit)
+        var builder = state.Builder;
+        if (builder.EstimatedSize <= _chunkLimit)
+            return;
+        if (builder.RowCount > 1)
         {
-            // One row alone: write it and check its real size.
-            _buffer.ResetWrittenCount();
-            var size = state.Builder.WriteStream(_buffer);
-            if (size > _chunkLimit)
-                throw new RowTooLargeException($"{state.Relation.Schema}.{state.Relation.Table}", lsn, size, _config.MessageMaxBytes);
-            AddPayload(state, PayloadKind.Changes, 1, null);
+            builder.RemoveLastRow();
+            FlushChunk(state);
+            AppendRow(state, change);
+            if (builder.EstimatedSize <= _chunkLimit)
+                return;
+        }
+        // The row alone is over the bound (an upper bound): write it and check its real size.
+        _buffer.ResetWrittenCount();
+        var size = builder.WriteStream(_buffer);
+        if (size > _chunkLimit)
+            throw new RowTooLargeException($"{state.Relation.Schema}.{state.Relation.Table}", change.Lsn, size, _config.MessageMaxBytes, ConnectorConfig.RecordOverhead);
+        AddPayload(state, PayloadKind.Changes, 1, null);
+    }
+
+    /// <summary>One row change as pgoutput sent it; the tuples are views of the message being decoded.</summary>
+    private readonly ref struct RowChange(ChangeOp op, TupleData row, TupleData oldRow, OldTuple oldKind, Lsn lsn)
+    {
+        public ChangeOp Op { get; } = op;
+        public TupleData Row { get; } = row;
+        public TupleData OldRow { get; } = oldRow;
+        public OldTuple OldKind { get; } = oldKind;
+        public Lsn Lsn { get; } = lsn;
+    }
+
+    private void AppendRow(RelationState state, in RowChange change)
+    {
+        var builder = state.Builder;
+        builder.BeginRow(change.Op, change.Lsn.Value);
+        // REPLICA IDENTITY FULL: PostgreSQL sent the whole old row, so an unchanged TOAST value of the new row is
+        // known: fill it in instead of marking it unchanged. A delete's old row is the row itself (no _before).
+        var fill = change.OldKind == OldTuple.Row ? change.OldRow : default;
+        AppendTuple(state, change.Row, change.Lsn, fill);
+        if (change.OldKind != OldTuple.None)
+        {
+            builder.BeginBefore();
+            AppendTuple(state, change.OldRow, change.Lsn);
+        }
+        builder.EndRow();
+        // Logged at the 1st, 10th, 100th, … such value of a table: visible, never a flood.
+        if (builder.TextFallbacks >= state.NextTextFallbackReport)
+        {
+            state.NextTextFallbackReport = builder.TextFallbacks * 10;
+            LogValueKeptAsText(_logger, $"{state.Relation.Schema}.{state.Relation.Table}", change.Lsn, builder.TextFallbacks, builder.LastTextFallback ?? "");
         }
     }
 
@@ -357,8 +363,15 @@ internal sealed class TransactionAssembler : IPgOutputHandler, IDisposable
                         break;
                 }
             }
+            catch (PgValueFormatException e) when (kind == TupleValueKind.Binary)
+            {
+                // A binary form the parser does not take: the text form carries every value exactly.
+                throw new TextFormatNeededException(
+                    $"Table {relation.Schema}.{relation.Table}, column {relation.Columns[column].Name}: {e.Message}; switching to text tuples", lsn);
+            }
             catch (PgValueFormatException e)
             {
+                // Text is kept as it is when the parser does not take it; only text that is not UTF-8 gets here.
                 throw new ReplicationProtocolException(
                     $"Table {relation.Schema}.{relation.Table}, column {relation.Columns[column].Name}: {e.Message}", e);
             }
@@ -366,13 +379,15 @@ internal sealed class TransactionAssembler : IPgOutputHandler, IDisposable
         }
     }
 
-    private void FlushChunk(RelationState state, Lsn lsn)
+    /// <summary>Writes the collected rows as one chunk; they fit, because every row was checked when it was appended.</summary>
+    private void FlushChunk(RelationState state)
     {
         var rows = state.Builder.RowCount;
         _buffer.ResetWrittenCount();
         var size = state.Builder.WriteStream(_buffer);
-        if (size > _config.MessageMaxBytes - 512)
-            throw new RowTooLargeException($"{state.Relation.Schema}.{state.Relation.Table}", lsn, size, _config.MessageMaxBytes);
+        if (size > _chunkLimit)
+            throw new InvalidOperationException(
+                $"Internal error: a chunk of {rows} rows of {state.Relation.Schema}.{state.Relation.Table} is {size} bytes although its size bound kept it within {_chunkLimit}.");
         AddPayload(state, PayloadKind.Changes, rows, null);
     }
 
@@ -418,19 +433,22 @@ internal sealed class TransactionAssembler : IPgOutputHandler, IDisposable
 
     private sealed class RelationState(PgRelation relation, string topic)
     {
-        public ChangeBatchBuilder Builder { get; private set; } = new(relation);
+        public ChangeBatchBuilder Builder { get; private set; } = new(relation, UnparsedTextPolicy.KeepAsSpecialText);
         public PgRelation Relation => Builder.Relation;
         public string Topic { get; private set; } = topic;
         public bool Touched { get; set; }
         public int ChunksInTransaction { get; set; }
+        /// <summary>The builder's <see cref="ChangeBatchBuilder.TextFallbacks"/> count at which the next warning is logged.</summary>
+        public long NextTextFallbackReport { get; set; } = 1;
         public TablePayload? LastPayload { get; set; }
 
         /// <summary>A new Relation message (schema change or rename): new schema and, after a rename, the new topic.</summary>
         public void Replace(PgRelation relation, string topic)
         {
             Builder.Dispose();
-            Builder = new ChangeBatchBuilder(relation);
+            Builder = new ChangeBatchBuilder(relation, UnparsedTextPolicy.KeepAsSpecialText);
             Topic = topic;
+            NextTextFallbackReport = 1;
         }
 
         public void ResetTransaction()
@@ -441,4 +459,8 @@ internal sealed class TransactionAssembler : IPgOutputHandler, IDisposable
             LastPayload = null;
         }
     }
+
+    [LoggerMessage(EventId = 3301, Level = LogLevel.Warning,
+        Message = "Table {Table} at LSN {Lsn}: a value was kept as PostgreSQL's text in _special instead of its Arrow type, because WalBridge could not convert it ({Problem}); {Count} such values so far. Nothing is lost; please report this value")]
+    private static partial void LogValueKeptAsText(ILogger logger, string table, Lsn lsn, long count, string problem);
 }

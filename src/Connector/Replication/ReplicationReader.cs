@@ -25,7 +25,7 @@ namespace WalBridge.Connector.Replication;
 /// timer even while the reader is blocked, so <c>wal_sender_timeout</c> does not fire.
 /// One instance streams once; create a new one to restart.
 /// </remarks>
-internal sealed partial class ReplicationReader(ConnectorConfig config, ProgressTracker progress, ILogger logger, bool binaryAllowed = true)
+internal sealed partial class ReplicationReader(ConnectorConfig config, ProgressTracker progress, ILogger logger, DecodingMode mode)
 {
     private LogicalReplicationConnection? _connection;
     private volatile bool _streaming;
@@ -78,7 +78,7 @@ internal sealed partial class ReplicationReader(ConnectorConfig config, Progress
         SpillFile.Sweep(config.SpillDirectory);
         using IChangeStreamDecoder decoder = config.Plugin == DecodingPlugin.Wal2Arrow
             ? new Wal2Arrow.Wal2ArrowChangeDecoder(config, committed)
-            : new PgOutputChangeDecoder(config, committed, binaryAllowed);
+            : new PgOutputChangeDecoder(config, committed, mode.BinaryTuplesAllowed, mode.StreamingAllowed(committed), logger);
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         var acknowledger = AcknowledgeAsync(connection, committed, stop.Token);
 
@@ -128,6 +128,9 @@ internal sealed partial class ReplicationReader(ConnectorConfig config, Progress
                         length += read;
                     }
                 }
+                // A transaction that needed the stream without streaming is in Kafka now: stream again.
+                if (!mode.StreamingAllowed(committed) && mode.StreamingAllowed(progress.Committed))
+                    throw new StreamingResumeException(progress.Committed);
                 decoder.Process(buffer.AsSpan(0, length), lsn);
                 progress.OnReceived(new Lsn((ulong)message.WalEnd));
                 if (decoder.TryTakeCompleted(out var transaction))

@@ -2,6 +2,7 @@ using System.Buffers;
 using System.Globalization;
 using System.Security.Cryptography;
 using System.Text;
+using System.Text.Unicode;
 using WalBridge.Serialization.Arrow;
 using WalBridge.Serialization.Arrow.Builders;
 using WalBridge.Serialization.Ipc;
@@ -39,6 +40,7 @@ public sealed class ChangeBatchBuilder : IDisposable
 
     private static readonly byte[][] OpBytes = CreateOpBytes();
 
+    private readonly UnparsedTextPolicy _unparsedText;
     private readonly PgColumnType[] _types;
     private readonly string[] _names;
     private readonly ArrayBuilder[] _values;
@@ -69,10 +71,13 @@ public sealed class ChangeBatchBuilder : IDisposable
     private ulong _rowLsn;
     private bool _disposed;
 
-    public ChangeBatchBuilder(PgRelation relation)
+    /// <param name="relation">The table.</param>
+    /// <param name="unparsedText">What <see cref="AppendValue"/> does with a text value the parser does not take.</param>
+    public ChangeBatchBuilder(PgRelation relation, UnparsedTextPolicy unparsedText = UnparsedTextPolicy.Throw)
     {
         ArgumentNullException.ThrowIfNull(relation);
         Relation = relation;
+        _unparsedText = unparsedText;
         int n = relation.Columns.Count;
         _types = new PgColumnType[n];
         _names = new string[n];
@@ -221,20 +226,34 @@ public sealed class ChangeBatchBuilder : IDisposable
 
     /// <summary>
     /// The next column's value in pgoutput text (UTF-8) or binary form. A value the column's Arrow type cannot hold is
-    /// stored as null with its exact PostgreSQL text in <c>_special</c>. On <see cref="PgValueFormatException"/> (malformed
-    /// input) the row is discarded.
+    /// stored as null with its exact PostgreSQL text in <c>_special</c>. Text the parser does not take is, under
+    /// <see cref="UnparsedTextPolicy.KeepAsSpecialText"/>, kept the same way (counted in <see cref="TextFallbacks"/>);
+    /// otherwise, and for malformed binary input, <see cref="PgValueFormatException"/> is thrown and the row is discarded.
     /// </summary>
     public void AppendValue(ReadOnlySpan<byte> value, TupleFormat format)
     {
         var builder = NextBuilder();
+        int specialTextLength = _specialText.Length;
         try
         {
             if (!PgValueParser.Append(builder, _types[_column], _names[_column], value, format, _specialText))
             {
                 builder.AppendNull();
-                _specialColumns[_specialCount] = _inBefore ? _values.Length + _column : _column;
-                _specialEnds[_specialCount++] = _specialText.Length;
+                AddSpecial();
             }
+        }
+        catch (PgValueFormatException e) when (_unparsedText == UnparsedTextPolicy.KeepAsSpecialText && format == TupleFormat.Text && Utf8.IsValid(value))
+        {
+            // PostgreSQL's output function printed this text, so it is a valid value of its type in a form the parser
+            // does not take. It is kept losslessly, as that exact text in _special, instead of stopping the stream
+            // for good; the caller learns of it through TextFallbacks and reports it.
+            builder.Truncate(RowCount);
+            _specialText.Truncate(specialTextLength);
+            value.CopyTo(_specialText.Append(value.Length));
+            builder.AppendNull();
+            AddSpecial();
+            TextFallbacks++;
+            LastTextFallback = e.Message;
         }
         catch
         {
@@ -244,6 +263,22 @@ public sealed class ChangeBatchBuilder : IDisposable
 
         _column++;
     }
+
+    private void AddSpecial()
+    {
+        _specialColumns[_specialCount] = _inBefore ? _values.Length + _column : _column;
+        _specialEnds[_specialCount++] = _specialText.Length;
+    }
+
+    /// <summary>
+    /// How many text values the parser did not take since the builder was created: each was kept as PostgreSQL's exact
+    /// text in <c>_special</c> (null in its column) instead of its Arrow type. Should stay 0; a change means a form of
+    /// a value the parser does not know, see <see cref="LastTextFallback"/>.
+    /// </summary>
+    public int TextFallbacks { get; private set; }
+
+    /// <summary>Why the latest value counted in <see cref="TextFallbacks"/> was kept as text (column, type, value, problem).</summary>
+    public string? LastTextFallback { get; private set; }
 
     /// <summary>After all new-row columns: the old row follows, in the same column order, for <c>_before</c>.</summary>
     public void BeginBefore()
@@ -329,6 +364,33 @@ public sealed class ChangeBatchBuilder : IDisposable
         RowCount++;
         _rowOpen = false;
         _inBefore = false;
+    }
+
+    /// <summary>
+    /// Removes the last completed row, as if it had never been appended: the builder is back in the state after the
+    /// previous <see cref="EndRow"/>. Used to cut a chunk just before the row that made it too large. Throws if no row
+    /// is complete or a row is open.
+    /// </summary>
+    public void RemoveLastRow()
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        if (_rowOpen || RowCount == 0)
+        {
+            throw new InvalidOperationException("RemoveLastRow needs at least one completed row and no open row.");
+        }
+
+        int length = RowCount - 1;
+        _op.Truncate(length);
+        _lsn.Truncate(length);
+        foreach (var builder in _values)
+        {
+            builder.Truncate(length);
+        }
+
+        _before.Truncate(length);
+        _unchanged.Truncate(length);
+        _special.Truncate(length);
+        RowCount = length;
     }
 
     private void AbortRow()
@@ -437,4 +499,18 @@ public sealed class ChangeBatchBuilder : IDisposable
 
         return result;
     }
+}
+
+/// <summary>What a <see cref="ChangeBatchBuilder"/> does with a text value its type's parser does not take.</summary>
+public enum UnparsedTextPolicy
+{
+    /// <summary>Throw <see cref="PgValueFormatException"/> and discard the row (strict: for tests and tools).</summary>
+    Throw,
+
+    /// <summary>
+    /// Keep it losslessly: null in its column and its exact text in <c>_special</c>. For a replication stream, where the
+    /// text was printed by PostgreSQL's own output function and so is a valid value of its type: one unusual value must
+    /// never stop the stream for good.
+    /// </summary>
+    KeepAsSpecialText,
 }

@@ -400,4 +400,55 @@ public class ChangeBatchBuilderTests
         Assert.Equal("{1.50}", PgTextRenderer.Render(batch.Column("amounts"), 0));
         Assert.Equal(2, ((ListArray)batch.Column("tags")).Values.Length);
     }
+
+    /// <summary>
+    /// Issue 15: in a replication stream a text value comes from PostgreSQL's own output function, so one the parser
+    /// does not take is kept losslessly (null + its exact text in <c>_special</c>) instead of stopping the stream;
+    /// the row stays complete and aligned, and the builder counts it. Binary input stays strict.
+    /// </summary>
+    [Fact]
+    public void Under_KeepAsSpecialText_text_the_parser_does_not_take_is_kept_exactly_in_special()
+    {
+        var relation = new PgRelation(1, "public", "t", 'f',
+        [
+            new PgColumn("id", PgOid.Int4, -1, true),
+            new PgColumn("amount", PgOid.Numeric, ((12 << 16) | 2) + 4, false),
+            new PgColumn("tags", PgOid.Int4Array, -1, false),
+        ]);
+        using var b = new ChangeBatchBuilder(relation, UnparsedTextPolicy.KeepAsSpecialText);
+        Assert.Equal(0, b.TextFallbacks);
+
+        // A partly parsed array (elements 1 and 2 appended before element 3 fails) leaves no elements behind.
+        b.BeginRow(ChangeOp.Update, 7);
+        b.AppendValue("1"u8, TupleFormat.Text);
+        b.AppendValue("12.3.4"u8, TupleFormat.Text);
+        b.AppendValue("{1,2,x}"u8, TupleFormat.Text);
+        b.BeginBefore();
+        b.AppendValue("1"u8, TupleFormat.Text);
+        b.AppendValue("1.00"u8, TupleFormat.Text);
+        b.AppendValue("{not,ints}"u8, TupleFormat.Text);
+        b.EndRow();
+        Assert.Equal(3, b.TextFallbacks);
+        Assert.Contains("'tags'", b.LastTextFallback, StringComparison.Ordinal);
+
+        Row(b, ChangeOp.Insert, 8, ["2", "2.50", "{5}"]);
+        Assert.Equal(3, b.TextFallbacks);
+        // Binary input is never kept as text: its text form is what carries it (the connector switches to text).
+        b.BeginRow(ChangeOp.Insert, 9);
+        b.AppendValue("3"u8, TupleFormat.Text);
+        Assert.Throws<PgValueFormatException>(() => b.AppendValue([1, 2, 3], TupleFormat.Binary));
+        Assert.Equal(2, b.RowCount);
+
+        var batch = PgConformanceTests.WriteAndRead(b).Batches[0];
+        Assert.Equal(2, batch.Length);
+        Assert.True(batch.Column("amount").IsNull(0));
+        Assert.True(batch.Column("tags").IsNull(0));
+        Assert.Equal("12.3.4", PgTextRenderer.RenderCell(batch, 3, 0));
+        Assert.Equal("{1,2,x}", PgTextRenderer.RenderCell(batch, 4, 0));
+        Assert.Equal("1.00", PgTextRenderer.RenderBeforeCell(batch, 1, 0));
+        Assert.Equal("{not,ints}", PgTextRenderer.RenderBeforeCell(batch, 2, 0));
+        Assert.Equal("2.50", PgTextRenderer.RenderCell(batch, 3, 1));
+        Assert.Equal("{5}", PgTextRenderer.RenderCell(batch, 4, 1));
+        Assert.Equal(1, ((ListArray)batch.Column("tags")).Values.Length); // only row 1's element
+    }
 }

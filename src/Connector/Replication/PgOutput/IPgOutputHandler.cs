@@ -3,6 +3,17 @@ using WalBridge.Serialization.Postgres;
 
 namespace WalBridge.Connector.Replication.PgOutput;
 
+/// <summary>Which old tuple an Update or Delete carries (pgoutput's marker byte before it).</summary>
+internal enum OldTuple : byte
+{
+    /// <summary>No old tuple (an update under REPLICA IDENTITY DEFAULT/INDEX that did not change the key).</summary>
+    None = 0,
+    /// <summary><c>'K'</c>: the old replica-identity key columns; the others are null.</summary>
+    Key = (byte)'K',
+    /// <summary><c>'O'</c>: the whole old row (REPLICA IDENTITY FULL).</summary>
+    Row = (byte)'O',
+}
+
 /// <summary>
 /// Receives the decoded messages of a pgoutput stream, in stream order, on the reader's thread.
 /// Tuple spans are valid only for the duration of the call.
@@ -18,9 +29,9 @@ internal interface IPgOutputHandler
     /// </summary>
     void OnType(uint typeOid, string typeNamespace, string typeName, Lsn lsn);
     void OnInsert(uint relationId, TupleData newRow, Lsn lsn);
-    /// <summary><paramref name="oldKind"/> is <c>'K'</c> (old key), <c>'O'</c> (old row) or 0 (no old tuple).</summary>
-    void OnUpdate(uint relationId, byte oldKind, TupleData oldRow, TupleData newRow, Lsn lsn);
-    void OnDelete(uint relationId, byte oldKind, TupleData oldRow, Lsn lsn);
+    void OnUpdate(uint relationId, OldTuple oldKind, TupleData oldRow, TupleData newRow, Lsn lsn);
+    /// <summary><paramref name="oldKind"/> is <see cref="OldTuple.Key"/> or <see cref="OldTuple.Row"/>.</summary>
+    void OnDelete(uint relationId, OldTuple oldKind, TupleData oldRow, Lsn lsn);
     void OnTruncate(ReadOnlySpan<uint> relationIds, bool cascade, bool restartIdentity, Lsn lsn);
     /// <summary>A logical decoding message (<c>pg_logical_emit_message</c>); <paramref name="messageLsn"/> is its WAL position.</summary>
     void OnMessage(bool transactional, Lsn messageLsn, string prefix, ReadOnlySpan<byte> content, Lsn lsn);

@@ -1,4 +1,5 @@
 using System.Globalization;
+using Microsoft.Extensions.Logging;
 using WalBridge.Connector.Configuration;
 using WalBridge.Connector.Pipeline;
 using WalBridge.Offsets;
@@ -18,23 +19,29 @@ internal sealed class PgOutputChangeDecoder : IChangeStreamDecoder
     private int _protocol = 1;
 
     private readonly bool _binaryAllowed;
+    private readonly bool _streamingAllowed;
     private bool _binary;
 
     /// <param name="config">The connector configuration.</param>
     /// <param name="committed">The position already in Kafka.</param>
     /// <param name="binaryAllowed">Whether the binary tuple format may be asked for (false after a table needed text).</param>
-    public PgOutputChangeDecoder(ConnectorConfig config, Lsn committed, bool binaryAllowed)
+    /// <param name="streamingAllowed">Whether in-progress transactions may be streamed (see <see cref="DecodingMode"/>).</param>
+    /// <param name="logger">For values kept as text (see <see cref="TransactionAssembler"/>).</param>
+    public PgOutputChangeDecoder(ConnectorConfig config, Lsn committed, bool binaryAllowed, bool streamingAllowed, ILogger logger)
     {
         _config = config;
         _binaryAllowed = binaryAllowed && config.BinaryFormat;
+        _streamingAllowed = streamingAllowed;
         _primaryKeys = new PrimaryKeyCatalog(config);
-        _assembler = new TransactionAssembler(config, committed, _primaryKeys.PrimaryKey, () => _binary);
+        _assembler = new TransactionAssembler(config, committed, logger, _primaryKeys.PrimaryKey, () => _binary);
         _streamed = new StreamedTransactions(config.SpillDirectory);
     }
 
     public string PluginName => "pgoutput";
 
-    public string Protocol => $"pgoutput protocol version {_protocol}{(_protocol >= 2 ? " (streaming)" : "")}, {(_binary ? "binary" : "text")} tuples";
+    public string Protocol => $"pgoutput protocol version {_protocol}{(Streaming ? " (streaming)" : "")}, {(_binary ? "binary" : "text")} tuples";
+
+    private bool Streaming => _protocol >= 2 && _streamingAllowed;
 
     public IReadOnlyList<KeyValuePair<string, string?>> StartOptions(int serverMajorVersion)
     {
@@ -49,7 +56,7 @@ internal sealed class PgOutputChangeDecoder : IChangeStreamDecoder
             // Logical decoding messages: users' own, and our heartbeats (idle acknowledgement).
             new("messages", "true"),
         };
-        if (_protocol >= 2)
+        if (Streaming)
             options.Add(new("streaming", "on"));
         // Binary tuples (PostgreSQL 14+) skip the server's text formatting and our text parsing.
         _binary = _binaryAllowed && serverMajorVersion >= 14;
@@ -60,7 +67,7 @@ internal sealed class PgOutputChangeDecoder : IChangeStreamDecoder
 
     public void Process(ReadOnlySpan<byte> message, Lsn lsn)
     {
-        if (_protocol < 2 || !_streamed.TryHandle(message, lsn, _assembler))
+        if (!Streaming || !_streamed.TryHandle(message, lsn, _assembler))
             PgOutputDecoder.Decode(message, lsn, _assembler);
     }
 

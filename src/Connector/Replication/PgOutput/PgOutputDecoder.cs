@@ -96,11 +96,11 @@ internal static class PgOutputDecoder
             {
                 var relationId = reader.ReadUInt32("Update.relation");
                 var marker = reader.ReadByte("Update.marker");
-                byte oldKind = 0;
+                var oldKind = OldTuple.None;
                 TupleData oldTuple = default;
-                if (marker is (byte)'K' or (byte)'O')
+                if (marker is (byte)OldTuple.Key or (byte)OldTuple.Row)
                 {
-                    oldKind = marker;
+                    oldKind = (OldTuple)marker;
                     oldTuple = TupleData.Parse(reader.Rest, lsn, out var oldLength);
                     reader.ReadBytes(oldLength, "Update.old_tuple");
                     marker = reader.ReadByte("Update.N");
@@ -117,12 +117,12 @@ internal static class PgOutputDecoder
             {
                 var relationId = reader.ReadUInt32("Delete.relation");
                 var marker = reader.ReadByte("Delete.marker");
-                if (marker is not ((byte)'K' or (byte)'O'))
+                if (marker is not ((byte)OldTuple.Key or (byte)OldTuple.Row))
                     throw new ReplicationProtocolException($"pgoutput Delete expected 'K' or 'O' but found 0x{marker:X2}", lsn);
                 var tuple = TupleData.Parse(reader.Rest, lsn, out var length);
                 reader.ReadBytes(length, "Delete.old_tuple");
                 reader.ExpectEnd("Delete");
-                handler.OnDelete(relationId, marker, tuple, lsn);
+                handler.OnDelete(relationId, (OldTuple)marker, tuple, lsn);
                 break;
             }
             case (byte)'T':

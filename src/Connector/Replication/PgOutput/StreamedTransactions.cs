@@ -87,6 +87,9 @@ internal sealed class StreamedTransactions(string spillDirectory) : IDisposable
                 else
                 {
                     streamed.AbortedSubtransactions.Add(subxid);
+                    // The message's WAL position is the end of the subtransaction's abort record
+                    // (the walsender sends it at the abort's LSN); without one, assume the worst.
+                    streamed.LastSubtransactionAbort = Lsn.Max(streamed.LastSubtransactionAbort, lsn == Lsn.Zero ? Lsn.MaxValue : lsn);
                 }
                 return true;
             }
@@ -106,7 +109,14 @@ internal sealed class StreamedTransactions(string spillDirectory) : IDisposable
                 if (!_transactions.Remove(xid, out var streamed))
                     throw new ReplicationProtocolException($"pgoutput Stream Commit for xid {xid}, which was never streamed", lsn);
                 using (streamed)
+                {
+                    // Streamed messages carry the top-level xid, not their subtransaction's (rows carry
+                    // theirs): one written before a subtransaction rollback may belong to it. Only
+                    // PostgreSQL can tell, by decoding the transaction whole at its commit.
+                    if (streamed.FirstTransactionalMessage < streamed.LastSubtransactionAbort)
+                        throw new StreamingNotExactException(xid, commitLsn);
                     Replay(streamed, commitLsn, endLsn, timestamp, assembler);
+                }
                 return true;
             }
             default:
@@ -114,6 +124,8 @@ internal sealed class StreamedTransactions(string spillDirectory) : IDisposable
                     return false;
                 if (!PgOutputDecoder.CarriesStreamXid(type))
                     throw new ReplicationProtocolException($"pgoutput message type '{(char)type}' inside the stream block of xid {_current.Xid}", lsn);
+                if (type == (byte)'M')
+                    NoteMessage(_current, message, lsn);
                 // Record: Int32 length, Int64 LSN, message bytes (this file's own format, host order not needed: big-endian).
                 Span<byte> header = stackalloc byte[12];
                 BinaryPrimitives.WriteInt32BigEndian(header, message.Length);
@@ -122,6 +134,17 @@ internal sealed class StreamedTransactions(string spillDirectory) : IDisposable
                 _current.File.Append(message);
                 return true;
         }
+    }
+
+    /// <summary>Remembers the position of the first transactional message (Message: type, xid, flags, LSN, …).</summary>
+    private static void NoteMessage(Streamed streamed, ReadOnlySpan<byte> message, Lsn lsn)
+    {
+        if (message.Length < 14)
+            throw new ReplicationProtocolException("pgoutput streamed Message too short for its flags and LSN", lsn);
+        var transactional = (message[5] & 0x01) != 0;
+        var messageLsn = new Lsn(BinaryPrimitives.ReadUInt64BigEndian(message[6..]));
+        if (transactional && messageLsn < streamed.FirstTransactionalMessage)
+            streamed.FirstTransactionalMessage = messageLsn;
     }
 
     private static void Replay(Streamed streamed, Lsn commitLsn, Lsn endLsn, DateTimeOffset timestamp, TransactionAssembler assembler)
@@ -177,6 +200,12 @@ internal sealed class StreamedTransactions(string spillDirectory) : IDisposable
         public uint Xid { get; } = xid;
         public SpillFile File { get; } = file;
         public HashSet<uint> AbortedSubtransactions { get; } = [];
+
+        /// <summary>WAL position of the earliest transactional message; <see cref="Lsn.MaxValue"/> when none.</summary>
+        public Lsn FirstTransactionalMessage { get; set; } = Lsn.MaxValue;
+
+        /// <summary>WAL position of the latest subtransaction abort; <see cref="Lsn.Zero"/> when none.</summary>
+        public Lsn LastSubtransactionAbort { get; set; } = Lsn.Zero;
         public void Dispose() => File.Dispose();
     }
 }

@@ -22,9 +22,6 @@ internal sealed class Wal2ArrowChangeDecoder(ConnectorConfig config, Lsn committ
     /// <summary>Bytes of an <c>A</c> message before its Arrow stream.</summary>
     private const int ChunkHeaderLength = 28;
 
-    /// <summary>Room kept below the producer limit for headers and Kafka's record framing.</summary>
-    private const int RecordOverhead = 4096;
-
     private readonly Dictionary<uint, (string Schema, string Table, string Topic)> _relations = [];
     private readonly PayloadCollector _payloads = new(config.SpillDirectory, config.TransactionMemoryBytes);
     private readonly Dictionary<uint, TablePayload> _lastChunk = [];
@@ -45,7 +42,7 @@ internal sealed class Wal2ArrowChangeDecoder(ConnectorConfig config, Lsn committ
         new("proto_version", FramingVersion.ToString(CultureInfo.InvariantCulture)),
         new("publication_names", SourceSetup.QuoteIdentifier(config.PublicationName)),
         // Chunks must fit a Kafka record with its headers.
-        new("max_bytes", Math.Max(config.MessageMaxBytes - RecordOverhead, 1024).ToString(CultureInfo.InvariantCulture)),
+        new("max_bytes", config.ChunkLimit.ToString(CultureInfo.InvariantCulture)),
         new("messages", "true"),
     ];
 
@@ -173,8 +170,9 @@ internal sealed class Wal2ArrowChangeDecoder(ConnectorConfig config, Lsn committ
             throw new ReplicationProtocolException($"wal2arrow chunk for relation {relid} before its Relation message", lsn);
         if (_skipping)
             return;
-        if (length > config.MessageMaxBytes - 512)
-            throw new RowTooLargeException($"{relation.Schema}.{relation.Table}", lsn, length, config.MessageMaxBytes);
+        // The plugin cuts chunks at ChunkLimit, so only a chunk of one row can be larger.
+        if (length > config.ChunkLimit)
+            throw new RowTooLargeException($"{relation.Schema}.{relation.Table}", lsn, length, config.MessageMaxBytes, ConnectorConfig.RecordOverhead);
 
         var stream = message[ChunkHeaderLength..];
         var options = (truncateOptions & 3) switch
