@@ -85,6 +85,12 @@ INSERT INTO cs_types (id, n, d, ts, tstz, iv, ia, na, tsa, da, f4, f8, ddates, d
     '{infinity,NULL}', '[2:2]={2024-01-01}', 'NaN', '-NaN', '{infinity}', -99999999.99);
 INSERT INTO cs_types (id, ts, tstz, iv, f8) VALUES (5, '294276-12-31 23:59:59.999999', '-infinity', '-2562048:00:00',
     'Infinity'::float8 - 'Infinity'::float8);
+-- BC leap days (1 BC, 5 BC, 3769 BC are leap years) and the ends of the date and timestamp ranges
+INSERT INTO cs_types (id, d, ts, tstz, tsa, da, ddates) VALUES (6, '0005-02-29 BC', '0001-02-29 00:00:00 BC',
+    '3769-02-29 06:40:38.790+00 BC', '{"3769-02-29 06:40:38.790399+00 BC","4714-11-24 00:00:00+00 BC","294247-01-10 04:00:54.775807+00"}',
+    '{0005-02-29 BC,4714-11-24 BC,5874897-12-31}', '{0001-02-29 BC}');
+INSERT INTO cs_types (id, d, ts, tstz) VALUES (7, '4714-11-24 BC', '4714-11-24 00:00:00 BC', '294247-01-10 04:00:54.775+00'),
+    (8, '5874897-12-31', '294247-01-10 04:00:54.775807', '4714-11-24 00:00:00+00 BC');
 COMMIT;
 UPDATE cs_types SET i4 = 5, t = 'changed' WHERE id = 1;
 UPDATE cs_types SET d = '-infinity', ts = '2024-01-01' WHERE id = 4;

@@ -304,34 +304,87 @@ public static class PgTextRenderer
 
     private static string FormatBytea(ReadOnlySpan<byte> bytes) => "\\x" + Convert.ToHexStringLower(bytes);
 
-    private static void AppendDate(StringBuilder sb, long days, out bool bc)
+    /// <summary>
+    /// Writes <paramref name="value"/> (not negative) in decimal with at least <paramref name="minDigits"/> digits, zero-padded
+    /// as <c>%0Nd</c> does; returns the characters written.
+    /// </summary>
+    private static int WriteDigits(Span<char> destination, long value, int minDigits)
+    {
+        int digits = 1;
+        for (long rest = value / 10; rest != 0; rest /= 10)
+        {
+            digits++;
+        }
+
+        digits = Math.Max(digits, minDigits);
+        for (int i = digits - 1; i >= 0; i--)
+        {
+            destination[i] = (char)('0' + (value % 10));
+            value /= 10;
+        }
+
+        return digits;
+    }
+
+    /// <summary>
+    /// date_out with DateStyle ISO: <c>YYYY-MM-DD</c>, the year with at least four digits; astronomical year Y ≤ 0 is printed as
+    /// year 1 - Y and <paramref name="bc"/> is set (the caller appends <c> BC</c> at the very end, after any time and offset).
+    /// </summary>
+    private static int WriteDate(Span<char> destination, long days, out bool bc)
     {
         var (year, month, day) = PgCalendar.CivilFromDays(days);
         bc = year <= 0;
-        long printed = bc ? 1 - year : year;
-        sb.Append(printed.ToString("0000", CultureInfo.InvariantCulture)).Append('-')
-            .Append(month.ToString("00", CultureInfo.InvariantCulture)).Append('-')
-            .Append(day.ToString("00", CultureInfo.InvariantCulture));
+        int n = WriteDigits(destination, bc ? 1 - year : year, 4);
+        destination[n++] = '-';
+        n += WriteDigits(destination[n..], month, 2);
+        destination[n++] = '-';
+        n += WriteDigits(destination[n..], day, 2);
+        return n;
+    }
+
+    /// <summary><c>HH:MM:SS</c> with the fractional seconds PostgreSQL prints: up to six digits, trailing zeros dropped.</summary>
+    private static int WriteTime(Span<char> destination, long micros)
+    {
+        long seconds = micros / 1_000_000;
+        long fraction = micros % 1_000_000;
+        int n = WriteDigits(destination, seconds / 3600, 2);
+        destination[n++] = ':';
+        n += WriteDigits(destination[n..], seconds / 60 % 60, 2);
+        destination[n++] = ':';
+        n += WriteDigits(destination[n..], seconds % 60, 2);
+        if (fraction != 0)
+        {
+            destination[n++] = '.';
+            int digits = 6;
+            while (fraction % 10 == 0)
+            {
+                fraction /= 10;
+                digits--;
+            }
+
+            n += WriteDigits(destination[n..], fraction, digits);
+        }
+
+        return n;
+    }
+
+    private static int WriteBc(Span<char> destination, bool bc)
+    {
+        if (!bc)
+        {
+            return 0;
+        }
+
+        " BC".CopyTo(destination);
+        return 3;
     }
 
     public static string FormatDate(int days)
     {
-        var sb = new StringBuilder(16);
-        AppendDate(sb, days, out bool bc);
-        return bc ? sb.Append(" BC").ToString() : sb.ToString();
-    }
-
-    private static void AppendTime(StringBuilder sb, long micros)
-    {
-        long seconds = micros / 1_000_000;
-        long fraction = micros % 1_000_000;
-        sb.Append((seconds / 3600).ToString("00", CultureInfo.InvariantCulture)).Append(':')
-            .Append((seconds / 60 % 60).ToString("00", CultureInfo.InvariantCulture)).Append(':')
-            .Append((seconds % 60).ToString("00", CultureInfo.InvariantCulture));
-        if (fraction != 0)
-        {
-            sb.Append('.').Append(fraction.ToString("000000", CultureInfo.InvariantCulture).TrimEnd('0'));
-        }
+        Span<char> text = stackalloc char[24];
+        int n = WriteDate(text, days, out bool bc);
+        n += WriteBc(text[n..], bc);
+        return new string(text[..n]);
     }
 
     public static string FormatTimestamp(long microsSinceEpoch, bool withZone)
@@ -341,26 +394,30 @@ public static class PgTextRenderer
         return FormatTimestamp(days, timeOfDay, withZone);
     }
 
-    /// <summary>A timestamp given as days since 1970-01-01 and microseconds into the day (no int64 overflow for any PostgreSQL timestamp).</summary>
+    /// <summary>
+    /// timestamp_out / timestamptz_out (TimeZone UTC) of a timestamp given as days since 1970-01-01 and microseconds into the
+    /// day (no int64 overflow for any PostgreSQL timestamp): <c>YYYY-MM-DD HH:MM:SS[.ffffff][+00][ BC]</c>, BC after the offset.
+    /// </summary>
     internal static string FormatTimestamp(long days, long timeOfDay, bool withZone)
     {
-        var sb = new StringBuilder(40);
-        AppendDate(sb, days, out bool bc);
-        sb.Append(' ');
-        AppendTime(sb, timeOfDay);
+        Span<char> text = stackalloc char[48];
+        int n = WriteDate(text, days, out bool bc);
+        text[n++] = ' ';
+        n += WriteTime(text[n..], timeOfDay);
         if (withZone)
         {
-            sb.Append("+00");
+            "+00".CopyTo(text[n..]);
+            n += 3;
         }
 
-        return bc ? sb.Append(" BC").ToString() : sb.ToString();
+        n += WriteBc(text[n..], bc);
+        return new string(text[..n]);
     }
 
     public static string FormatTime(long micros)
     {
-        var sb = new StringBuilder(16);
-        AppendTime(sb, micros);
-        return sb.ToString();
+        Span<char> text = stackalloc char[24];
+        return new string(text[..WriteTime(text, micros)]);
     }
 
     /// <summary>interval_out with IntervalStyle=postgres (microsecond resolution).</summary>

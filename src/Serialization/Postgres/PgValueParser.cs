@@ -11,8 +11,6 @@ namespace WalBridge.Serialization.Postgres;
 /// </summary>
 internal static class PgValueParser
 {
-    private const long MaxDays = int.MaxValue;
-
     /// <summary>
     /// Marks a valid PostgreSQL value that the column's Arrow type cannot hold (numeric NaN/±Infinity in a decimal,
     /// ±infinity or out-of-range dates and timestamps, intervals beyond int64 nanoseconds, multi-dimensional arrays,
@@ -171,17 +169,13 @@ internal static class PgValueParser
             case PgValueKind.Date:
             {
                 int pos = 0;
-                if (!ParseDate(v, ref pos, out long days, out problem))
+                if (!ParseDateFields(v, ref pos, out var date, out problem)
+                    || !ResolveDate(date, ParseEra(v, ref pos), out long days, out problem) || !AtEnd(v, pos, out problem))
                 {
                     return false;
                 }
 
-                if (!ParseBc(v, ref pos, ref days, out problem) || !AtEnd(v, pos, out problem))
-                {
-                    return false;
-                }
-
-                if (days is > MaxDays or < -MaxDays)
+                if (days is > int.MaxValue or < int.MinValue)
                 {
                     return Fail(out problem, "date out of range");
                 }
@@ -299,10 +293,17 @@ internal static class PgValueParser
         return false;
     }
 
-    /// <summary>Parses <c>YYYY-MM-DD</c> (4 to 7 year digits) into days since 1970-01-01, ignoring a BC suffix.</summary>
-    private static bool ParseDate(ReadOnlySpan<byte> v, ref int pos, out long days, out string? problem)
+    /// <summary>The fields of a <c>YYYY-MM-DD</c> as printed (the year as written, before any BC suffix is applied).</summary>
+    private readonly record struct DateFields(long Year, int Month, int Day);
+
+    /// <summary>
+    /// Reads <c>YYYY-MM-DD</c> (4 to 7 year digits: PostgreSQL prints at least four, and dates reach 5874897) without
+    /// validating it: whether it is a real day depends on the era, which DateStyle ISO prints at the very end
+    /// (after the time and the UTC offset), so <see cref="ResolveDate"/> validates once <see cref="ParseEra"/> has read it.
+    /// </summary>
+    private static bool ParseDateFields(ReadOnlySpan<byte> v, ref int pos, out DateFields date, out string? problem)
     {
-        days = 0;
+        date = default;
         if (v.SequenceEqual("infinity"u8) || v.SequenceEqual("-infinity"u8))
         {
             return Special(out problem);
@@ -315,34 +316,44 @@ internal static class PgValueParser
             return Fail(out problem, "expected YYYY-MM-DD");
         }
 
-        if (year == 0 || !PgCalendar.IsValidDate(year, (int)month, (int)day))
-        {
-            return Fail(out problem, "invalid date");
-        }
-
-        days = PgCalendar.DaysFromCivil(year, (int)month, (int)day);
+        date = new DateFields(year, (int)month, (int)day);
         problem = null;
         return true;
     }
 
-    /// <summary>Applies a trailing " BC": the date was in year Y BC = astronomical year 1 - Y.</summary>
-    private static bool ParseBc(ReadOnlySpan<byte> v, ref int pos, ref long days, out string? problem)
+    /// <summary>Reads an optional trailing <c> BC</c>; true when present.</summary>
+    private static bool ParseEra(ReadOnlySpan<byte> v, ref int pos)
     {
-        problem = null;
-        if (!v[pos..].SequenceEqual(" BC"u8))
+        if (!v[pos..].StartsWith(" BC"u8))
         {
-            return true;
-        }
-
-        // Recompute from the civil date: year Y → 1 - Y.
-        var (y, m, d) = PgCalendar.CivilFromDays(days);
-        days = PgCalendar.DaysFromCivil(1 - y, m, d);
-        if (!PgCalendar.IsValidDate(1 - y, m, d))
-        {
-            return Fail(out problem, "invalid BC date");
+            return false;
         }
 
         pos += 3;
+        return true;
+    }
+
+    /// <summary>
+    /// Days since 1970-01-01 of a printed date in its era: year Y BC is astronomical year 1 - Y (1 BC = year 0, a leap
+    /// year, as are 5 BC, 9 BC, …). Validated in the proleptic Gregorian calendar of that astronomical year, so BC leap
+    /// days (0005-02-29 BC) are accepted and days that do not exist in that year (0004-02-29 BC) are rejected.
+    /// </summary>
+    private static bool ResolveDate(DateFields date, bool bc, out long days, out string? problem)
+    {
+        days = 0;
+        if (date.Year == 0)
+        {
+            return Fail(out problem, "invalid date: there is no year 0 (1 BC is followed by 1 AD)");
+        }
+
+        long year = bc ? 1 - date.Year : date.Year;
+        if (!PgCalendar.IsValidDate(year, date.Month, date.Day))
+        {
+            return Fail(out problem, bc ? "invalid BC date" : "invalid date");
+        }
+
+        days = PgCalendar.DaysFromCivil(year, date.Month, date.Day);
+        problem = null;
         return true;
     }
 
@@ -405,10 +416,15 @@ internal static class PgValueParser
         return digits > 0;
     }
 
+    /// <summary>
+    /// timestamp_out / timestamptz_out with DateStyle ISO: <c>YYYY-MM-DD HH:MM:SS[.ffffff][±HH[:MM[:SS]]][ BC]</c>. The
+    /// offset is the session TimeZone's at that instant (seconds for local mean time, e.g. <c>+00:19:32</c>); the BC
+    /// suffix comes last, after the offset.
+    /// </summary>
     private static bool ParseTimestampText(FixedWidthBuilder builder, bool withZone, ReadOnlySpan<byte> v, out string? problem)
     {
         int pos = 0;
-        if (!ParseDate(v, ref pos, out long days, out problem))
+        if (!ParseDateFields(v, ref pos, out var date, out problem))
         {
             return false;
         }
@@ -420,42 +436,22 @@ internal static class PgValueParser
         }
 
         long offsetSeconds = 0;
-        if (withZone)
-        {
-            if (pos >= v.Length || (v[pos] != '+' && v[pos] != '-'))
-            {
-                return Fail(out problem, "expected a UTC offset such as +00");
-            }
-
-            long sign = v[pos++] == '-' ? -1 : 1;
-            if (!Digits(v, ref pos, 2, 2, out long oh))
-            {
-                return Fail(out problem, "bad UTC offset");
-            }
-
-            long om = 0, os = 0;
-            if (Expect(v, ref pos, (byte)':') && !Digits(v, ref pos, 2, 2, out om))
-            {
-                return Fail(out problem, "bad UTC offset");
-            }
-
-            if (Expect(v, ref pos, (byte)':') && !Digits(v, ref pos, 2, 2, out os))
-            {
-                return Fail(out problem, "bad UTC offset");
-            }
-
-            offsetSeconds = sign * ((oh * 3600) + (om * 60) + os);
-        }
-
-        if (!ParseBc(v, ref pos, ref days, out problem) || !AtEnd(v, pos, out problem))
+        if (withZone && !ParseUtcOffset(v, ref pos, out offsetSeconds, out problem))
         {
             return false;
         }
 
+        if (!ResolveDate(date, ParseEra(v, ref pos), out long days, out problem) || !AtEnd(v, pos, out problem))
+        {
+            return false;
+        }
+
+        // The local day's start can lie beyond int64 while the instant itself does not (294247-01-10 09:30:54.775807+05:30
+        // is long.MaxValue microseconds): add the time of day and the offset first, they are small.
         long value;
         try
         {
-            value = checked((days * PgCalendar.MicrosPerDay) + micros - (offsetSeconds * 1_000_000));
+            value = checked((days * PgCalendar.MicrosPerDay) + (micros - (offsetSeconds * 1_000_000)));
         }
         catch (OverflowException)
         {
@@ -463,6 +459,41 @@ internal static class PgValueParser
         }
 
         builder.AppendInt64(value);
+        return true;
+    }
+
+    /// <summary>Reads a UTC offset as EncodeTimezone prints it: <c>±HH</c>, <c>±HH:MM</c> or <c>±HH:MM:SS</c> (east positive).</summary>
+    private static bool ParseUtcOffset(ReadOnlySpan<byte> v, ref int pos, out long offsetSeconds, out string? problem)
+    {
+        offsetSeconds = 0;
+        if (pos >= v.Length || (v[pos] != '+' && v[pos] != '-'))
+        {
+            return Fail(out problem, "expected a UTC offset such as +00");
+        }
+
+        long sign = v[pos++] == '-' ? -1 : 1;
+        if (!Digits(v, ref pos, 2, 2, out long oh))
+        {
+            return Fail(out problem, "bad UTC offset");
+        }
+
+        long om = 0, os = 0;
+        if (Expect(v, ref pos, (byte)':'))
+        {
+            if (!Digits(v, ref pos, 2, 2, out om)
+                || (Expect(v, ref pos, (byte)':') && !Digits(v, ref pos, 2, 2, out os)))
+            {
+                return Fail(out problem, "bad UTC offset");
+            }
+        }
+
+        if (om > 59 || os > 59)
+        {
+            return Fail(out problem, "bad UTC offset");
+        }
+
+        offsetSeconds = sign * ((oh * 3600) + (om * 60) + os);
+        problem = null;
         return true;
     }
 
