@@ -1,7 +1,8 @@
 using System.Buffers.Binary;
 using System.Text;
-using WalBridge.Connector.Replication;
-using WalBridge.Connector.Replication.PgOutput;
+using WalBridge.Connector.Decoding.PgOutput;
+using WalBridge.Connector.Errors;
+using WalBridge.Connector.Transactions;
 using WalBridge.Offsets;
 using WalBridge.Serialization.Postgres;
 
@@ -15,8 +16,9 @@ public class PgOutputDecoderTests
     {
         public List<string> Events { get; } = [];
 
-        public void OnBegin(Lsn finalLsn, DateTimeOffset commitTimestamp, uint xid) => Events.Add($"B {finalLsn} {commitTimestamp:O} {xid}");
-        public void OnCommit(Lsn commitLsn, Lsn endLsn, DateTimeOffset commitTimestamp) => Events.Add($"C {commitLsn} {endLsn}");
+        public bool InTransaction => false;
+        public void OnBegin(Lsn finalLsn, DateTimeOffset commitTimestamp, uint xid, Lsn lsn) => Events.Add($"B {finalLsn} {commitTimestamp:O} {xid}");
+        public void OnCommit(in CommitFields commit, Lsn lsn) => Events.Add($"C {commit.CommitLsn} {commit.EndLsn}");
         public void OnRelation(PgRelation relation, Lsn lsn) =>
             Events.Add($"R {relation.RelationId} {relation.Schema}.{relation.Table} {relation.ReplicaIdentity} " +
                        string.Join(",", relation.Columns.Select(c => $"{c.Name}:{c.TypeOid}:{c.TypeModifier}:{(c.IsKey ? "k" : "")}")));
@@ -24,8 +26,8 @@ public class PgOutputDecoderTests
         public void OnUpdate(uint relationId, OldTuple oldKind, TupleData oldRow, TupleData newRow, Lsn lsn) =>
             Events.Add($"U {relationId} {(oldKind == OldTuple.None ? "-" : ((char)oldKind).ToString())} {(oldKind == OldTuple.None ? "" : Show(oldRow))} {Show(newRow)}");
         public void OnDelete(uint relationId, OldTuple oldKind, TupleData oldRow, Lsn lsn) => Events.Add($"D {relationId} {(char)oldKind} {Show(oldRow)}");
-        public void OnTruncate(ReadOnlySpan<uint> relationIds, bool cascade, bool restartIdentity, Lsn lsn) =>
-            Events.Add($"T {string.Join(",", relationIds.ToArray())} {cascade} {restartIdentity}");
+        public void OnTruncate(ReadOnlySpan<uint> relationIds, TruncateOptions options, Lsn lsn) =>
+            Events.Add($"T {string.Join(",", relationIds.ToArray())} {options.HasFlag(TruncateOptions.Cascade)} {options.HasFlag(TruncateOptions.RestartIdentity)}");
         public void OnType(uint typeOid, string typeNamespace, string typeName, Lsn lsn) => Events.Add($"Y {typeOid} {typeNamespace}.{typeName}");
         public void OnMessage(bool transactional, Lsn messageLsn, string prefix, ReadOnlySpan<byte> content, Lsn lsn) =>
             Events.Add($"M {transactional} {messageLsn} {prefix} {Encoding.UTF8.GetString(content)}");

@@ -2,7 +2,9 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Runtime.InteropServices;
 using System.Text;
+using WalBridge.Connector.Errors;
 using WalBridge.Connector.Pipeline;
+using WalBridge.Connector.Queue;
 using WalBridge.Offsets;
 
 namespace WalBridge.Integration.Tests;

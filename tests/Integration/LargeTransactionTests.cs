@@ -1,6 +1,8 @@
 using System.Diagnostics;
 using System.Globalization;
+using WalBridge.Connector.Errors;
 using WalBridge.Connector.Pipeline;
+using WalBridge.Connector.Queue;
 using WalBridge.Connector.Verification;
 using WalBridge.Offsets;
 using Xunit.Abstractions;

@@ -1,7 +1,9 @@
 using Microsoft.Extensions.Logging.Abstractions;
 using WalBridge.Connector.Configuration;
 using WalBridge.Connector.Kafka;
+using WalBridge.Connector.Errors;
 using WalBridge.Connector.Pipeline;
+using WalBridge.Connector.Queue;
 using WalBridge.Connector.Verification;
 using WalBridge.Offsets;
 

@@ -5,7 +5,8 @@ using Npgsql.Replication.TestDecoding;
 using WalBridge.Connector.Configuration;
 using WalBridge.Connector.Embedded;
 using WalBridge.Connector.Pipeline;
-using WalBridge.Connector.Replication;
+using WalBridge.Connector.Errors;
+using WalBridge.Connector.Source;
 
 namespace WalBridge.Integration.Tests;
 

@@ -232,7 +232,6 @@ internal static partial class ChaosCommand
     {
         await Task.Run(() =>
         {
-            KafkaNative.EnsureLoaded();
             using var fence = new ProducerBuilder<byte[]?, byte[]?>(new ProducerConfig(config.Kafka.ToDictionary(kv => kv.Key, kv => kv.Value))
             {
                 TransactionalId = $"walbridge-{config.Name}",

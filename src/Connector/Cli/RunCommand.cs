@@ -49,7 +49,7 @@ internal static class RunCommand
             o.UseUtcTimestamp = true;
         });
         builder.Logging.SetMinimumLevel(LogLevel.Information);
-        builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(30));
+        builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = Pipeline.GracefulStop.HostShutdown);
         builder.Services.AddSingleton(config);
         builder.Services.AddHostedService<ConnectorService>();
         using var host = builder.Build();

@@ -19,7 +19,6 @@ internal static class TailCommand
         var bootstrap = options.Required("--bootstrap-servers");
         var topic = options.Required("--topic");
         var max = options.Int("--max", int.MaxValue, 1, int.MaxValue);
-        KafkaNative.EnsureLoaded();
         var config = new ConsumerConfig
         {
             BootstrapServers = bootstrap,

@@ -12,6 +12,22 @@ public enum DecodingPlugin
     Wal2Arrow,
 }
 
+/// <summary>The one place a <see cref="DecodingPlugin"/> is named: the configuration value, the slot's plugin and the log.</summary>
+public static class DecodingPlugins
+{
+    /// <summary>The output plugin's name, as the slot, <c>START_REPLICATION</c> and the <c>plugin</c> setting spell it.</summary>
+    public static string Name(this DecodingPlugin plugin) => plugin switch
+    {
+        DecodingPlugin.PgOutput => "pgoutput",
+        DecodingPlugin.Wal2Arrow => "wal2arrow",
+        _ => throw new ArgumentOutOfRangeException(nameof(plugin), plugin, "Unknown decoding plugin."),
+    };
+
+    /// <summary>The plugin named <paramref name="name"/> (as <see cref="Name"/> spells it), or null.</summary>
+    public static DecodingPlugin? Parse(string name) =>
+        Enum.GetValues<DecodingPlugin>().Cast<DecodingPlugin?>().FirstOrDefault(p => p!.Value.Name() == name);
+}
+
 /// <summary>
 /// The validated connector configuration. Built once at start-up from flat dotted keys
 /// (Kafka Connect / Debezium names); immutable afterwards.
@@ -174,13 +190,9 @@ public sealed class ConnectorConfig
         if (Array.IndexOf(s_sslModes, sslMode) < 0)
             throw new ConfigurationException($"Configuration key 'database.sslmode' must be one of {string.Join(", ", s_sslModes)}, found '{sslMode}'.");
 
-        var pluginText = Optional("plugin", "pgoutput");
-        var plugin = pluginText switch
-        {
-            "pgoutput" => DecodingPlugin.PgOutput,
-            "wal2arrow" => DecodingPlugin.Wal2Arrow,
-            _ => throw new ConfigurationException($"Configuration key 'plugin' must be 'pgoutput' or 'wal2arrow', found '{pluginText}'."),
-        };
+        var pluginText = Optional("plugin", DecodingPlugin.PgOutput.Name());
+        var plugin = DecodingPlugins.Parse(pluginText) ?? throw new ConfigurationException(
+            $"Configuration key 'plugin' must be one of {string.Join(", ", Enum.GetValues<DecodingPlugin>().Select(p => $"'{p.Name()}'"))}, found '{pluginText}'.");
 
         var slot = Optional("slot.name", $"walbridge_{identifier}");
         if (!Regex.IsMatch(slot, "^[a-z0-9_]{1,63}$"))

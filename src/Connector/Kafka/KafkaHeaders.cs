@@ -30,4 +30,13 @@ public static class KafkaHeaders
     /// <summary>Message records: <c>true</c> when emitted inside a transaction (delivered with it), <c>false</c> otherwise.</summary>
     public const string MessageTransactional = "pg.message_transactional";
     public const string OctetStreamContentType = "application/octet-stream";
+
+    /// <summary>The <see cref="TruncateOptions"/> header value: <c>cascade</c>, <c>restart_identity</c>, both comma-separated, or empty.</summary>
+    public static string TruncateOptionsText(Transactions.TruncateOptions options) => options switch
+    {
+        Transactions.TruncateOptions.Cascade | Transactions.TruncateOptions.RestartIdentity => "cascade,restart_identity",
+        Transactions.TruncateOptions.Cascade => "cascade",
+        Transactions.TruncateOptions.RestartIdentity => "restart_identity",
+        _ => "",
+    };
 }

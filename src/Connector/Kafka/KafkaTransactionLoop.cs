@@ -2,11 +2,11 @@ using System.Globalization;
 using System.Text;
 using System.Threading.Channels;
 using Confluent.Kafka;
-using Confluent.Kafka.Admin;
 using Microsoft.Extensions.Logging;
 using WalBridge.Connector.Configuration;
 using WalBridge.Connector.Diagnostics;
-using WalBridge.Connector.Pipeline;
+using WalBridge.Connector.Queue;
+using WalBridge.Connector.Transactions;
 using WalBridge.Offsets;
 using WalBridge.Offsets.Mirror;
 
@@ -15,7 +15,8 @@ namespace WalBridge.Connector.Kafka;
 /// <summary>
 /// Owns the transactional producer: groups consecutive source transactions into one Kafka
 /// transaction, writes their payloads and one offset record, commits, writes the mirror, then
-/// publishes the committed LSN for acknowledgement.
+/// publishes the committed LSN for acknowledgement. Topics are named and created by its
+/// <see cref="TopicManager"/>, before a Kafka transaction begins.
 /// </summary>
 /// <remarks>
 /// Threading: Confluent's transactional calls block, so <see cref="Run"/> runs on a dedicated
@@ -26,17 +27,18 @@ namespace WalBridge.Connector.Kafka;
 /// </remarks>
 internal sealed partial class KafkaTransactionLoop : IDisposable
 {
-    private static readonly TimeSpan s_transactionCallTimeout = TimeSpan.FromSeconds(30);
+    /// <summary>The longest any blocking transactional call (flush, commit, abort) may take; the graceful stop budget builds on it.</summary>
+    public static readonly TimeSpan TransactionCallTimeout = TimeSpan.FromSeconds(30);
 
     private readonly ConnectorConfig _config;
     private readonly ProgressTracker _progress;
     private readonly IOffsetMirror? _mirror;
     private readonly ILogger _logger;
     private readonly OffsetKey _offsetKey;
-    private readonly HashSet<string> _knownTopics = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, string> _kafka;
+    private readonly TopicManager _topics;
     private IProducer<byte[]?, byte[]>? _producer;
     private int _producedInTransaction;
-    private bool _adminUnsupported;
 
     public KafkaTransactionLoop(ConnectorConfig config, ProgressTracker progress, IOffsetMirror? mirror, ILogger logger)
     {
@@ -45,6 +47,9 @@ internal sealed partial class KafkaTransactionLoop : IDisposable
         _mirror = mirror;
         _logger = logger;
         _offsetKey = new OffsetKey(config.Name, config.SlotName, config.DatabaseName);
+        _kafka = new Dictionary<string, string>(config.Kafka, StringComparer.Ordinal);
+        _kafka.TryAdd("client.id", $"walbridge-{config.Name}");
+        _topics = new TopicManager(config, _kafka, logger);
     }
 
     public OffsetKey OffsetKey => _offsetKey;
@@ -58,8 +63,7 @@ internal sealed partial class KafkaTransactionLoop : IDisposable
     /// </summary>
     public void Initialize()
     {
-        KafkaNative.EnsureLoaded();
-        var producerConfig = new ProducerConfig(BaseConfig())
+        var producerConfig = new ProducerConfig(_kafka)
         {
             TransactionalId = TransactionalId,
             EnableIdempotence = true,
@@ -72,8 +76,8 @@ internal sealed partial class KafkaTransactionLoop : IDisposable
         _producer = new ProducerBuilder<byte[]?, byte[]>(producerConfig)
             .SetLogHandler((_, message) => LogLibrdkafka(_logger, message.Level, message.Facility, message.Message))
             .Build();
-        _producer.InitTransactions(s_transactionCallTimeout);
-        EnsureTopic(_config.OffsetsTopic, compacted: true);
+        _producer.InitTransactions(TransactionCallTimeout);
+        _topics.Ensure(_config.OffsetsTopic, compacted: true);
     }
 
     /// <summary>
@@ -81,7 +85,7 @@ internal sealed partial class KafkaTransactionLoop : IDisposable
     /// this connector, or null when there is none. Blocking.
     /// </summary>
     public OffsetRecord? ReadCommittedOffset(CancellationToken cancellationToken) =>
-        OffsetsTopicReader.ReadLatest(BaseConfig(), _config.OffsetsTopic, _offsetKey, cancellationToken);
+        OffsetsTopicReader.ReadLatest(_kafka, _config.OffsetsTopic, _offsetKey, cancellationToken);
 
     /// <summary>
     /// Runs until the channel completes or <paramref name="cancellationToken"/> fires; returns after
@@ -92,99 +96,120 @@ internal sealed partial class KafkaTransactionLoop : IDisposable
     {
         var producer = _producer ?? throw new InvalidOperationException("Initialize must be called first.");
         var batch = new List<SourceTransaction>();
-        while (true)
+        // A transaction taken while lingering that needs a topic not created yet starts the next Kafka transaction.
+        SourceTransaction? pending = null;
+        try
         {
-            if (!input.TryRead(out var first))
+            while (true)
             {
-                bool more;
+                var first = pending;
+                pending = null;
+                if (first is null && !input.TryRead(out first))
+                {
+                    bool more;
+                    try
+                    {
+                        more = input.WaitToReadAsync(cancellationToken).AsTask().GetAwaiter().GetResult();
+                    }
+                    catch (OperationCanceledException)
+                    {
+                        return;
+                    }
+                    if (!more)
+                        return;
+                    continue;
+                }
+
+                batch.Clear();
+                batch.Add(first);
+                var began = false;
+                var committed = false;
                 try
                 {
-                    more = input.WaitToReadAsync(cancellationToken).AsTask().GetAwaiter().GetResult();
-                }
-                catch (OperationCanceledException)
-                {
-                    return;
-                }
-                if (!more)
-                    return;
-                continue;
-            }
-
-            batch.Clear();
-            producer.BeginTransaction();
-            _producedInTransaction = 0;
-            var inTransaction = true;
-            try
-            {
-                long bytes = 0;
-                Produce(producer, first);
-                batch.Add(first);
-                bytes += first.ByteCount;
-                var lingerUntil = DateTime.UtcNow + _config.TransactionLinger;
-                while (batch.Count < _config.MaxSourceTransactionsPerKafkaTransaction && bytes < _config.MaxBytesPerKafkaTransaction)
-                {
-                    if (input.TryRead(out var next))
+                    _topics.EnsureTopics(first);
+                    producer.BeginTransaction();
+                    began = true;
+                    _producedInTransaction = 0;
+                    Produce(producer, first);
+                    var bytes = first.ByteCount;
+                    var lingerUntil = DateTime.UtcNow + _config.TransactionLinger;
+                    while (batch.Count < _config.MaxSourceTransactionsPerKafkaTransaction && bytes < _config.MaxBytesPerKafkaTransaction)
                     {
-                        Produce(producer, next);
-                        batch.Add(next);
-                        bytes += next.ByteCount;
-                        continue;
+                        if (input.TryRead(out var next))
+                        {
+                            if (!_topics.AllExist(next))
+                            {
+                                pending = next;
+                                break;
+                            }
+                            Produce(producer, next);
+                            batch.Add(next);
+                            bytes += next.ByteCount;
+                            continue;
+                        }
+                        var wait = lingerUntil - DateTime.UtcNow;
+                        if (wait <= TimeSpan.Zero || !WaitForMore(input, wait, cancellationToken))
+                            break;
                     }
-                    var wait = lingerUntil - DateTime.UtcNow;
-                    if (wait <= TimeSpan.Zero || !WaitForMore(input, wait, cancellationToken))
-                        break;
+                    Commit(producer, batch, identity, bytes);
+                    committed = true;
                 }
-
-                var last = batch[^1];
-                var record = new OffsetRecord(last.CommitLsn, last.EndLsn, last.Xid, last.CommitTimestamp, batch.Count, identity, DateTimeOffset.UtcNow);
-                ProduceWithBackPressure(producer, new TopicPartition(_config.OffsetsTopic, 0), new Message<byte[]?, byte[]>
+                finally
                 {
-                    Key = _offsetKey.ToBytes(),
-                    Value = record.ToBytes(),
-                });
-                // Every record must be acknowledged by the broker before the commit. A record that
-                // failed puts the transactional producer into an abortable state, so the commit below
-                // throws (librdkafka's contract): a transaction with a hole is never committed. No
-                // per-record delivery handler is used, because Confluent.Kafka would keep every
-                // in-flight value alive until its report.
-                var unsent = producer.Flush(s_transactionCallTimeout);
-                FaultInjection.Reach(FaultPoint.BeforeKafkaCommit);
-                if (unsent != 0)
-                    throw new KafkaException(new Error(ErrorCode.Local_TimedOut, $"{unsent} records of the Kafka transaction were not acknowledged within {s_transactionCallTimeout.TotalSeconds} s"));
-                producer.CommitTransaction(s_transactionCallTimeout);
-                inTransaction = false;
-                FaultInjection.Reach(FaultPoint.AfterKafkaCommit);
-
-                _mirror?.Write(_offsetKey, record);
-                FaultInjection.Reach(FaultPoint.AfterMirrorWrite);
-                long rows = 0;
-                var sourceTransactions = 0;
-                foreach (var t in batch)
-                {
-                    rows += t.RowCount;
-                    if (!t.IsHeartbeat)
-                        sourceTransactions++;
-                }
-                long memory = 0;
-                foreach (var t in batch)
-                {
-                    memory += t.MemoryBytes;
-                    t.Dispose();
-                }
-                _progress.OnCommitted(last.CommitLsn, batch.Count, sourceTransactions, rows, bytes, memory);
-                LogCommitted(_logger, _config.SlotName, last.CommitLsn, sourceTransactions, rows, bytes);
-            }
-            finally
-            {
-                if (inTransaction)
-                {
-                    TryAbort(producer);
-                    // Not delivered: PostgreSQL re-sends these after the restart.
-                    foreach (var t in batch)
-                        t.Dispose();
+                    if (!committed)
+                    {
+                        if (began)
+                            TryAbort(producer);
+                        // Not delivered: PostgreSQL re-sends these after the restart.
+                        foreach (var t in batch)
+                            t.Dispose();
+                    }
                 }
             }
         }
+        finally
+        {
+            pending?.Dispose();
+        }
+    }
+
+    /// <summary>Writes the offset record, commits, writes the mirror and reports the commit. Blocking.</summary>
+    private void Commit(IProducer<byte[]?, byte[]> producer, List<SourceTransaction> batch, SourceIdentity identity, long bytes)
+    {
+        var last = batch[^1];
+        var record = new OffsetRecord(last.CommitLsn, last.EndLsn, last.Xid, last.CommitTimestamp, batch.Count, identity, DateTimeOffset.UtcNow);
+        ProduceWithBackPressure(producer, new TopicPartition(_config.OffsetsTopic, 0), new Message<byte[]?, byte[]>
+        {
+            Key = _offsetKey.ToBytes(),
+            Value = record.ToBytes(),
+        });
+        // Every record must be acknowledged by the broker before the commit. A record that
+        // failed puts the transactional producer into an abortable state, so the commit below
+        // throws (librdkafka's contract): a transaction with a hole is never committed. No
+        // per-record delivery handler is used, because Confluent.Kafka would keep every
+        // in-flight value alive until its report.
+        var unsent = producer.Flush(TransactionCallTimeout);
+        FaultInjection.Reach(FaultPoint.BeforeKafkaCommit);
+        if (unsent != 0)
+            throw new KafkaException(new Error(ErrorCode.Local_TimedOut, $"{unsent} records of the Kafka transaction were not acknowledged within {TransactionCallTimeout.TotalSeconds} s"));
+        producer.CommitTransaction(TransactionCallTimeout);
+        FaultInjection.Reach(FaultPoint.AfterKafkaCommit);
+
+        _mirror?.Write(_offsetKey, record);
+        FaultInjection.Reach(FaultPoint.AfterMirrorWrite);
+        long rows = 0;
+        long memory = 0;
+        var sourceTransactions = 0;
+        foreach (var t in batch)
+        {
+            rows += t.RowCount;
+            memory += t.MemoryBytes;
+            if (!t.IsHeartbeat)
+                sourceTransactions++;
+            t.Dispose();
+        }
+        _progress.OnCommitted(last.CommitLsn, batch.Count, sourceTransactions, rows, bytes, memory);
+        LogCommitted(_logger, _config.SlotName, last.CommitLsn, sourceTransactions, rows, bytes);
     }
 
     private static bool WaitForMore(ChannelReader<SourceTransaction> input, TimeSpan wait, CancellationToken cancellationToken)
@@ -208,7 +233,7 @@ internal sealed partial class KafkaTransactionLoop : IDisposable
         var timestamp = Encoding.UTF8.GetBytes(transaction.CommitTimestamp.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.ffffff'Z'", CultureInfo.InvariantCulture));
         foreach (var payload in transaction.Payloads)
         {
-            EnsureTopic(payload.Topic, compacted: false);
+            var topic = _topics.TopicOf(payload);
             if (payload.Kind == PayloadKind.Message)
             {
                 var messageHeaders = new Headers
@@ -222,7 +247,7 @@ internal sealed partial class KafkaTransactionLoop : IDisposable
                     { KafkaHeaders.Xid, xid },
                     { KafkaHeaders.CommitTimestamp, timestamp },
                 };
-                ProduceWithBackPressure(producer, new TopicPartition(payload.Topic, 0),
+                ProduceWithBackPressure(producer, new TopicPartition(topic, 0),
                     new Message<byte[]?, byte[]> { Key = null, Value = payload.GetValue(), Headers = messageHeaders });
                 continue;
             }
@@ -239,10 +264,10 @@ internal sealed partial class KafkaTransactionLoop : IDisposable
                 { KafkaHeaders.LastChunk, payload.IsLastChunk ? s_true : s_false },
                 { KafkaHeaders.SchemaFingerprint, Encoding.UTF8.GetBytes(payload.SchemaFingerprint) },
             };
-            if (payload.TruncateOptions is not null)
-                headers.Add(KafkaHeaders.TruncateOptions, Encoding.UTF8.GetBytes(payload.TruncateOptions));
+            if (payload.Kind == PayloadKind.Truncate)
+                headers.Add(KafkaHeaders.TruncateOptions, Encoding.UTF8.GetBytes(KafkaHeaders.TruncateOptionsText(payload.TruncateOptions)));
             var message = new Message<byte[]?, byte[]> { Key = null, Value = payload.GetValue(), Headers = headers };
-            ProduceWithBackPressure(producer, new TopicPartition(payload.Topic, 0), message);
+            ProduceWithBackPressure(producer, new TopicPartition(topic, 0), message);
         }
     }
 
@@ -256,7 +281,7 @@ internal sealed partial class KafkaTransactionLoop : IDisposable
                 producer.Produce(partition, message);
                 _producedInTransaction++;
                 if (FaultInjection.IsArmed(FaultPoint.MidProduce))
-                    FaultInjection.ReachRecord(_producedInTransaction, _producedInTransaction == 1, () => producer.Flush(s_transactionCallTimeout));
+                    FaultInjection.ReachRecord(_producedInTransaction, _producedInTransaction == 1, () => producer.Flush(TransactionCallTimeout));
                 return;
             }
             catch (ProduceException<byte[]?, byte[]> e) when (e.Error.Code == ErrorCode.Local_QueueFull)
@@ -266,47 +291,11 @@ internal sealed partial class KafkaTransactionLoop : IDisposable
         }
     }
 
-    /// <summary>Creates a topic when it does not exist. Brokers without CreateTopics (the local mock) auto-create instead.</summary>
-    private void EnsureTopic(string topic, bool compacted)
-    {
-        if (_adminUnsupported || _knownTopics.Contains(topic))
-            return;
-        using var admin = new AdminClientBuilder(new AdminClientConfig(BaseConfig())).Build();
-        var metadata = admin.GetMetadata(topic, TimeSpan.FromSeconds(10));
-        if (metadata.Topics.Count == 1 && metadata.Topics[0].Error.Code == ErrorCode.NoError && metadata.Topics[0].Partitions.Count > 0)
-        {
-            _knownTopics.Add(topic);
-            return;
-        }
-        var specification = new TopicSpecification
-        {
-            Name = topic,
-            NumPartitions = _config.TopicPartitions,
-            ReplicationFactor = _config.TopicReplicationFactor,
-        };
-        if (compacted)
-            specification.Configs = new Dictionary<string, string> { ["cleanup.policy"] = "compact" };
-        try
-        {
-            admin.CreateTopicsAsync([specification]).GetAwaiter().GetResult();
-            LogTopicCreated(_logger, topic);
-        }
-        catch (CreateTopicsException e) when (e.Results.All(r => r.Error.Code == ErrorCode.TopicAlreadyExists))
-        {
-        }
-        catch (KafkaException e) when (e.Error.Code is ErrorCode.Local_UnsupportedFeature or ErrorCode.UnsupportedVersion or ErrorCode.InvalidRequest)
-        {
-            _adminUnsupported = true;
-            LogAdminUnsupported(_logger, e.Error.Reason);
-        }
-        _knownTopics.Add(topic);
-    }
-
     private void TryAbort(IProducer<byte[]?, byte[]> producer)
     {
         try
         {
-            producer.AbortTransaction(s_transactionCallTimeout);
+            producer.AbortTransaction(TransactionCallTimeout);
         }
         catch (KafkaException e)
         {
@@ -315,18 +304,11 @@ internal sealed partial class KafkaTransactionLoop : IDisposable
         }
     }
 
-    /// <summary>librdkafka properties shared by the producer, admin client and offsets reader.</summary>
-    private Dictionary<string, string> BaseConfig()
-    {
-        var values = new Dictionary<string, string>(_config.Kafka, StringComparer.Ordinal);
-        values.TryAdd("client.id", $"walbridge-{_config.Name}");
-        return values;
-    }
-
     public void Dispose()
     {
         _producer?.Dispose();
         _producer = null;
+        _topics.Dispose();
     }
 
     private static readonly byte[] s_contentType = Encoding.UTF8.GetBytes(KafkaHeaders.ArrowStreamContentType);
@@ -339,12 +321,6 @@ internal sealed partial class KafkaTransactionLoop : IDisposable
 
     [LoggerMessage(EventId = 2001, Level = LogLevel.Debug, Message = "Committed Kafka transaction for slot {Slot} through {Lsn}: {SourceTransactions} source transactions, {Rows} rows, {Bytes} bytes")]
     private static partial void LogCommitted(ILogger logger, string slot, Lsn lsn, int sourceTransactions, long rows, long bytes);
-
-    [LoggerMessage(EventId = 2002, Level = LogLevel.Information, Message = "Created topic {Topic}")]
-    private static partial void LogTopicCreated(ILogger logger, string topic);
-
-    [LoggerMessage(EventId = 2003, Level = LogLevel.Information, Message = "The broker does not support CreateTopics ({Reason}); relying on its topic auto-creation")]
-    private static partial void LogAdminUnsupported(ILogger logger, string reason);
 
     [LoggerMessage(EventId = 2004, Level = LogLevel.Warning, Message = "Aborting the Kafka transaction failed: {Reason}")]
     private static partial void LogAbortFailed(ILogger logger, string reason);

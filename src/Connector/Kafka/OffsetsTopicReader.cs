@@ -30,7 +30,6 @@ internal static class OffsetsTopicReader
     public static void ReadToEnd(IReadOnlyDictionary<string, string> kafka, string topic,
         Action<ConsumeResult<byte[]?, byte[]?>> onMessage, CancellationToken cancellationToken, TimeSpan? deadline = null)
     {
-        KafkaNative.EnsureLoaded();
         var config = new ConsumerConfig(kafka.ToDictionary(kv => kv.Key, kv => kv.Value))
         {
             GroupId = $"walbridge-reader-{Guid.NewGuid():N}",

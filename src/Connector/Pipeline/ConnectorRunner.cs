@@ -1,8 +1,8 @@
-using Confluent.Kafka;
 using Microsoft.Extensions.Logging;
-using Npgsql;
 using WalBridge.Connector.Configuration;
-using WalBridge.Connector.Replication;
+using WalBridge.Connector.Decoding;
+using WalBridge.Connector.Errors;
+using WalBridge.Connector.Queue;
 using WalBridge.Offsets.Mirror;
 
 namespace WalBridge.Connector.Pipeline;
@@ -58,7 +58,9 @@ public sealed partial class ConnectorRunner(ConnectorConfig config, ILogger logg
                 {
                     if (Progress.Committed > committedBefore)
                         backoff = TimeSpan.FromSeconds(1);
-                    LogTransientFailure(logger, e, config.SlotName, Progress.Committed, attempt, backoff.TotalSeconds);
+                    // One line an operator can read (what failed and why, what happens next); the stack trace only at debug level.
+                    LogTransientFailure(logger, config.SlotName, attempt, FailureClassification.Describe(e), Progress.Committed, backoff.TotalSeconds);
+                    LogTransientFailureDetail(logger, e, config.SlotName);
                     try
                     {
                         await Task.Delay(backoff, cancellationToken);
@@ -105,34 +107,16 @@ public sealed partial class ConnectorRunner(ConnectorConfig config, ILogger logg
         Message = "Slot {Slot} committed through {Lsn}: {Transactions} transactions, {Rows} rows; {Queued} queued; RSS {RssMb} MB (peak {PeakRssMb} MB), managed heap {HeapMb} MB ({LiveMb} MB live)")]
     private static partial void LogStats(ILogger logger, string slot, WalBridge.Offsets.Lsn lsn, long transactions, long rows, int queued, long rssMb, long peakRssMb, long heapMb, long liveMb);
 
-    /// <summary>
-    /// Whether an exception means "stop". Only failures known to heal by themselves are retried
-    /// (connections, an unavailable or restarting server, Kafka transaction aborts and timeouts, a
-    /// slot still held by a predecessor); configuration and source problems, protocol violations, a
-    /// row that can never fit, an unsafe start position and anything unexpected stop the connector.
-    /// </summary>
-    public static bool IsFatal(Exception e) => !IsTransient(e);
-
-    private static bool IsTransient(Exception e) => e switch
-    {
-        ConfigurationException or SourceNotReadyException or ReplicationProtocolException or RowTooLargeException or UnsafeStartException => false,
-        SlotInUseException or IOException or System.Net.Sockets.SocketException or TimeoutException => true,
-        KafkaException k => !k.Error.IsFatal && k.Error.Code is not (ErrorCode.TransactionalIdAuthorizationFailed or ErrorCode.TopicAuthorizationFailed
-            or ErrorCode.ClusterAuthorizationFailed or ErrorCode.Local_Fenced or ErrorCode.ProducerFenced or ErrorCode.InvalidConfig
-            or ErrorCode.MsgSizeTooLarge),
-        PostgresException p => p.IsTransient || p.SqlState.StartsWith("08", StringComparison.Ordinal) || p.SqlState is PostgresErrorCodes.ObjectInUse
-            or PostgresErrorCodes.AdminShutdown or PostgresErrorCodes.CrashShutdown or PostgresErrorCodes.CannotConnectNow
-            or PostgresErrorCodes.TooManyConnections or PostgresErrorCodes.QueryCanceled or PostgresErrorCodes.IdleSessionTimeout,
-        NpgsqlException => true, // not a server error: the connection broke or could not be made
-        OperationCanceledException => true, // a timeout inside a client library, not our stop request
-        AggregateException a => a.InnerExceptions.All(IsTransient),
-        _ => e.InnerException is not null && IsTransient(e.InnerException),
-    };
+    /// <summary>Whether an exception means "stop" (see <see cref="FailureClassification"/>, the one owner of the rule).</summary>
+    public static bool IsFatal(Exception e) => FailureClassification.IsFatal(e);
 
     [LoggerMessage(EventId = 3003, Level = LogLevel.Information, Message = "Slot {Slot}: {Reason}")]
     private static partial void LogPlannedRestart(ILogger logger, string slot, string reason);
 
     [LoggerMessage(EventId = 3001, Level = LogLevel.Warning,
-        Message = "Pipeline for slot {Slot} failed (attempt {Attempt}); restarting from committed LSN {Lsn} in {BackoffSeconds} s")]
-    private static partial void LogTransientFailure(ILogger logger, Exception exception, string slot, WalBridge.Offsets.Lsn lsn, int attempt, double backoffSeconds);
+        Message = "Pipeline for slot {Slot} failed (attempt {Attempt}): {Cause}; retrying in {BackoffSeconds} s from committed LSN {Lsn}")]
+    private static partial void LogTransientFailure(ILogger logger, string slot, int attempt, string cause, WalBridge.Offsets.Lsn lsn, double backoffSeconds);
+
+    [LoggerMessage(EventId = 3004, Level = LogLevel.Debug, Message = "Pipeline failure of slot {Slot}, in full")]
+    private static partial void LogTransientFailureDetail(ILogger logger, Exception exception, string slot);
 }

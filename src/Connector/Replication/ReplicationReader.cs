@@ -1,165 +1,205 @@
 using System.Buffers;
-using System.Threading.Channels;
 using Microsoft.Extensions.Logging;
 using Npgsql.Replication;
 using Npgsql.Replication.Internal;
 using NpgsqlTypes;
 using WalBridge.Connector.Configuration;
+using WalBridge.Connector.Decoding;
+using WalBridge.Connector.Decoding.PgOutput;
+using WalBridge.Connector.Decoding.Wal2Arrow;
 using WalBridge.Connector.Diagnostics;
-using WalBridge.Connector.Pipeline;
-using WalBridge.Connector.Replication.PgOutput;
+using WalBridge.Connector.Errors;
+using WalBridge.Connector.Queue;
+using WalBridge.Connector.Transactions;
 using WalBridge.Offsets;
 
 namespace WalBridge.Connector.Replication;
 
 /// <summary>
-/// Streams the slot through Npgsql's logical replication connection (raw messages), decodes each
-/// message with the plugin's decoder (<see cref="IChangeStreamDecoder"/>: pgoutput, or wal2arrow's
-/// framing with the Arrow streams passed through) and hands complete source transactions to the Kafka loop
-/// through a bounded channel. When the channel is full the reader waits: PostgreSQL's walsender
-/// then waits too, so nothing is dropped and memory stays bounded by the channel's capacity.
+/// Streams the slot through Npgsql's logical replication connection (raw messages), decodes each message with the
+/// plugin's decoder (<see cref="IChangeStreamDecoder"/>: pgoutput, or wal2arrow's framing with the Arrow streams
+/// passed through) and hands complete source transactions to the Kafka loop through the
+/// <see cref="TransactionQueue"/>. When the queue is full the reader waits: PostgreSQL's walsender then waits too,
+/// so nothing is dropped and memory stays bounded.
 /// </summary>
 /// <remarks>
-/// Acknowledgement: the reader reports a position as flushed only after <see cref="ProgressTracker.Committed"/>
-/// moved past it (Kafka commit and mirror write done). Npgsql keeps sending status updates on its own
-/// timer even while the reader is blocked, so <c>wal_sender_timeout</c> does not fire.
-/// One instance streams once; create a new one to restart.
+/// Acknowledgement: the reader reports a position as flushed only after <see cref="ProgressTracker.Committed"/> moved
+/// past it (Kafka commit and mirror write done). Npgsql keeps sending status updates on its own timer even while the
+/// reader is blocked, so <c>wal_sender_timeout</c> does not fire. One instance streams once; create a new one to
+/// restart. Threading: <see cref="RunAsync"/> runs as one task; <see cref="SendFinalStatusAsync"/> may be called
+/// from another, and is serialised with the connection's teardown.
 /// </remarks>
-internal sealed partial class ReplicationReader(ConnectorConfig config, ProgressTracker progress, ILogger logger, DecodingMode mode)
+internal sealed partial class ReplicationReader(ConnectorConfig config, ProgressTracker progress, ILogger logger, DecodingMode mode) : IDisposable
 {
+    /// <summary>Guards <see cref="_connection"/>: a final status update never meets a connection being disposed.</summary>
+    private readonly SemaphoreSlim _connectionGate = new(1, 1);
     private LogicalReplicationConnection? _connection;
     private volatile bool _streaming;
     private Lsn _start;
 
     /// <summary>
-    /// Reports the committed position to PostgreSQL now, on the live stream. Used at shutdown after
-    /// the Kafka loop finished its last transaction. Best effort: a broken connection is ignored
-    /// (the slot then keeps the older position, which only means re-sending, never loss).
+    /// Reports the committed position to PostgreSQL now, on the live stream. Used at shutdown after the Kafka loop
+    /// finished its last transaction. Best effort: a broken connection is logged and ignored (the slot then keeps the
+    /// older position, which only means re-sending, never loss).
     /// </summary>
     public async Task SendFinalStatusAsync(TimeSpan timeout)
     {
-        // Only a live stream takes a status update, and only a position past the start is news.
-        if (_connection is not { } connection || !_streaming || progress.Committed <= _start)
-            return;
-        var lsn = new NpgsqlLogSequenceNumber(progress.Committed.Value);
-        connection.LastAppliedLsn = lsn;
-        connection.LastFlushedLsn = lsn;
         using var cancel = new CancellationTokenSource(timeout);
         try
         {
+            await _connectionGate.WaitAsync(cancel.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            return;
+        }
+        try
+        {
+            // Only a live stream takes a status update, and only a position past the start is news.
+            if (_connection is not { } connection || !_streaming || progress.Committed <= _start)
+                return;
+            var lsn = new NpgsqlLogSequenceNumber(progress.Committed.Value);
+            connection.LastAppliedLsn = lsn;
+            connection.LastFlushedLsn = lsn;
             await connection.SendStatusUpdate(cancel.Token);
             LogFinalStatus(logger, config.SlotName, progress.Committed);
         }
-        // NullReferenceException: Npgsql throws it when the stream is being torn down concurrently.
-        catch (Exception e) when (e is OperationCanceledException or Npgsql.NpgsqlException or InvalidOperationException or ObjectDisposedException or NullReferenceException)
+        catch (Exception e) when (e is OperationCanceledException or Npgsql.NpgsqlException or InvalidOperationException or ObjectDisposedException or IOException)
         {
             LogFinalStatusFailed(logger, config.SlotName, e.Message);
+        }
+        finally
+        {
+            _connectionGate.Release();
         }
     }
 
     /// <summary>
-    /// Streams until cancelled or failed. Transactions with a commit LSN at or below
-    /// <paramref name="committed"/> are dropped (already in Kafka).
+    /// Streams until cancelled or failed. Transactions with a commit LSN at or below <paramref name="committed"/> are
+    /// dropped (already in Kafka).
     /// </summary>
-    public async Task RunAsync(Lsn committed, ChannelWriter<SourceTransaction> output, CancellationToken cancellationToken)
+    /// <exception cref="ReplicationRestartException">The stream must restart with other options (not a failure).</exception>
+    public async Task RunAsync(Lsn committed, TransactionQueue queue, CancellationToken cancellationToken)
     {
-        await using var connection = new LogicalReplicationConnection(config.ConnectionString(replication: true))
+        var connection = new LogicalReplicationConnection(config.ConnectionString(replication: true))
         {
             WalReceiverStatusInterval = config.StatusInterval,
             WalReceiverTimeout = TimeSpan.FromSeconds(120),
         };
-        await connection.Open(cancellationToken);
-        _connection = connection;
-        _start = committed;
-        var start = new NpgsqlLogSequenceNumber(committed.Value);
-        connection.LastAppliedLsn = start;
-        connection.LastFlushedLsn = start;
-
-        SpillFile.Sweep(config.SpillDirectory);
-        using IChangeStreamDecoder decoder = config.Plugin == DecodingPlugin.Wal2Arrow
-            ? new Wal2Arrow.Wal2ArrowChangeDecoder(config, committed)
-            : new PgOutputChangeDecoder(config, committed, mode.BinaryTuplesAllowed, mode.StreamingAllowed(committed), logger);
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        var acknowledger = AcknowledgeAsync(connection, committed, stop.Token);
-
-        var slot = new RawSlot(decoder.PluginName, new ReplicationSlotOptions(config.SlotName, start));
-        var options = decoder.StartOptions(connection.PostgreSqlVersion.Major);
-        LogStarting(logger, config.SlotName, committed, decoder.Protocol);
-
-        var buffer = ArrayPool<byte>.Shared.Rent(64 * 1024);
+        Task? acknowledger = null;
+        using var buffer = new MessageBuffer();
         try
         {
+            await connection.Open(cancellationToken);
+            _connection = connection;
+            _start = committed;
+            var start = new NpgsqlLogSequenceNumber(committed.Value);
+            connection.LastAppliedLsn = start;
+            connection.LastFlushedLsn = start;
+
+            SpillFile.Sweep(config.SpillDirectory);
+            using IChangeStreamDecoder decoder = config.Plugin == DecodingPlugin.Wal2Arrow
+                ? new Wal2ArrowChangeDecoder(config, committed)
+                : new PgOutputChangeDecoder(config, committed, mode, logger);
+            acknowledger = AcknowledgeAsync(connection, committed, stop.Token);
+
+            var slot = new RawSlot(decoder.Plugin.Name(), new ReplicationSlotOptions(config.SlotName, start));
+            var options = decoder.StartOptions(connection.PostgreSqlVersion.Major);
+            LogStarting(logger, config.SlotName, committed, decoder.Protocol);
+
             await foreach (var message in connection.StartLogicalReplication(slot, stop.Token, start, options, bypassingStream: true))
             {
                 _streaming = true;
-                // The message's declared length: a stream that ends before it means the connection
-                // broke mid-message (transient), not a malformed message (fatal).
-                var expected = DeclaredLength(message.Data);
                 var lsn = new Lsn((ulong)message.WalStart);
-                int length;
-                if (expected >= 0)
-                {
-                    // The usual case: the length is known, one read fills the buffer (a short read means
-                    // the connection broke mid-message: transient, not a malformed message).
-                    if (expected > buffer.Length)
-                    {
-                        ArrayPool<byte>.Shared.Return(buffer);
-                        buffer = ArrayPool<byte>.Shared.Rent((int)expected);
-                    }
-                    length = await message.Data.ReadAtLeastAsync(buffer.AsMemory(0, (int)expected), (int)expected, throwOnEndOfStream: false, stop.Token);
-                    if (length != expected)
-                        throw new IOException($"The replication connection ended after {length} of the {expected} bytes of the message at {lsn}; reconnecting.");
-                }
-                else
-                {
-                    length = 0;
-                    while (true)
-                    {
-                        if (length == buffer.Length)
-                        {
-                            var larger = ArrayPool<byte>.Shared.Rent(buffer.Length * 2);
-                            buffer.AsSpan(0, length).CopyTo(larger);
-                            ArrayPool<byte>.Shared.Return(buffer);
-                            buffer = larger;
-                        }
-                        var read = await message.Data.ReadAsync(buffer.AsMemory(length), stop.Token);
-                        if (read == 0)
-                            break;
-                        length += read;
-                    }
-                }
+                var length = await ReadMessageAsync(message.Data, lsn, buffer, stop.Token);
                 // A transaction that needed the stream without streaming is in Kafka now: stream again.
                 if (!mode.StreamingAllowed(committed) && mode.StreamingAllowed(progress.Committed))
                     throw new StreamingResumeException(progress.Committed);
-                decoder.Process(buffer.AsSpan(0, length), lsn);
+                decoder.Process(buffer.Array.AsSpan(0, length), lsn);
                 progress.OnReceived(new Lsn((ulong)message.WalEnd));
                 if (decoder.TryTakeCompleted(out var transaction))
                 {
                     if (!transaction.IsHeartbeat)
                         FaultInjection.Reach(FaultPoint.AfterCommitMessage);
-                    // The queue is bounded by count (the channel) and by the payload bytes it holds in
-                    // memory: while over budget, wait for commits. Reading stops, so does the walsender.
-                    while (progress.QueuedMemoryBytes > config.QueueMaxBytes && progress.Queued > 0)
-                        await progress.WaitForCommitAsync(TimeSpan.FromSeconds(1), stop.Token);
-                    progress.OnQueued(transaction.MemoryBytes);
-                    await output.WriteAsync(transaction, stop.Token);
+                    await queue.EnqueueAsync(transaction, stop.Token);
                 }
             }
         }
         finally
         {
-            _connection = null;
             _streaming = false;
-            ArrayPool<byte>.Shared.Return(buffer);
             await stop.CancelAsync();
+            if (acknowledger is not null)
+            {
+                try
+                {
+                    await acknowledger;
+                }
+                catch (OperationCanceledException)
+                {
+                }
+            }
+            await _connectionGate.WaitAsync(CancellationToken.None);
             try
             {
-                await acknowledger;
+                _connection = null;
+                await connection.DisposeAsync();
             }
-            catch (OperationCanceledException)
+            finally
             {
+                _connectionGate.Release();
             }
         }
+    }
+
+    /// <summary>
+    /// Reads one message into <paramref name="buffer"/> (grown when needed) and returns its length. A stream that
+    /// ends before its declared length means the connection broke mid-message (transient), not a malformed message
+    /// (fatal).
+    /// </summary>
+    private static async ValueTask<int> ReadMessageAsync(Stream data, Lsn lsn, MessageBuffer buffer, CancellationToken cancellationToken)
+    {
+        var expected = DeclaredLength(data);
+        if (expected >= 0)
+        {
+            // The usual case: the length is known, one read fills the buffer.
+            buffer.Ensure((int)expected, keep: 0);
+            var read = await data.ReadAtLeastAsync(buffer.Array.AsMemory(0, (int)expected), (int)expected, throwOnEndOfStream: false, cancellationToken);
+            if (read != expected)
+                throw new ReplicationConnectionLostException($"The replication connection ended after {read} of the {expected} bytes of the message at {lsn}; reconnecting.");
+            return read;
+        }
+        var length = 0;
+        while (true)
+        {
+            if (length == buffer.Array.Length)
+                buffer.Ensure(length * 2, keep: length);
+            var read = await data.ReadAsync(buffer.Array.AsMemory(length), cancellationToken);
+            if (read == 0)
+                return length;
+            length += read;
+        }
+    }
+
+    /// <summary>The reader's message buffer, rented from the pool; valid until the next message is read.</summary>
+    private sealed class MessageBuffer : IDisposable
+    {
+        public byte[] Array { get; private set; } = ArrayPool<byte>.Shared.Rent(64 * 1024);
+
+        /// <summary>Makes the buffer at least <paramref name="size"/> bytes, keeping its first <paramref name="keep"/> bytes.</summary>
+        public void Ensure(int size, int keep)
+        {
+            if (size <= Array.Length)
+                return;
+            var larger = ArrayPool<byte>.Shared.Rent(size);
+            Array.AsSpan(0, keep).CopyTo(larger);
+            var old = Array;
+            Array = larger;
+            ArrayPool<byte>.Shared.Return(old);
+        }
+
+        public void Dispose() => ArrayPool<byte>.Shared.Return(Array);
     }
 
     private static long DeclaredLength(Stream data)
@@ -175,8 +215,8 @@ internal sealed partial class ReplicationReader(ConnectorConfig config, Progress
     }
 
     /// <summary>
-    /// Reports each new committed position to PostgreSQL as flushed and applied. Never reports
-    /// anything that is not committed to Kafka (invariant I1).
+    /// Reports each new committed position to PostgreSQL as flushed and applied. Never reports anything that is not
+    /// committed to Kafka (invariant I1).
     /// </summary>
     private async Task AcknowledgeAsync(LogicalReplicationConnection connection, Lsn start, CancellationToken cancellationToken)
     {
@@ -195,6 +235,8 @@ internal sealed partial class ReplicationReader(ConnectorConfig config, Progress
             LogAcknowledged(logger, config.SlotName, committed);
         }
     }
+
+    public void Dispose() => _connectionGate.Dispose();
 
     /// <summary>The raw-message slot type Npgsql needs for a plugin whose output we decode ourselves.</summary>
     private sealed class RawSlot(string plugin, ReplicationSlotOptions options) : LogicalReplicationSlot(plugin, options);

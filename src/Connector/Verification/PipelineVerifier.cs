@@ -27,7 +27,6 @@ public static class PipelineVerifier
     public static async Task<VerificationReport> VerifyAsync(ConnectorConfig config, Action<string>? progress, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(config);
-        KafkaNative.EnsureLoaded();
         var kafka = new Dictionary<string, string>(config.Kafka, StringComparer.Ordinal);
         var topics = await Task.Run(() => TableTopics(kafka, config), cancellationToken);
 

@@ -1,6 +1,6 @@
 using System.Text;
 using Npgsql;
-using WalBridge.Connector.Replication;
+using WalBridge.Connector.Source;
 
 namespace WalBridge.Connector.Verification;
 

@@ -24,6 +24,15 @@ public sealed record PgColumn(string Name, uint TypeOid, int TypeModifier, bool 
 /// <param name="Columns">Columns in attribute order (dropped and generated columns excluded, as pgoutput sends them).</param>
 public sealed record PgRelation(uint RelationId, string Schema, string Table, char ReplicaIdentity, IReadOnlyList<PgColumn> Columns);
 
+/// <summary>A table's <c>REPLICA IDENTITY</c>: pgoutput's Relation message byte (<c>pg_class.relreplident</c>).</summary>
+public enum ReplicaIdentity : byte
+{
+    Default = (byte)'d',
+    Nothing = (byte)'n',
+    Full = (byte)'f',
+    Index = (byte)'i',
+}
+
 /// <summary>Kind of change, stored in the <c>_op</c> column as a one-letter string (Debezium's letters).</summary>
 public enum ChangeOp : byte
 {

@@ -2,12 +2,15 @@ using System.Buffers.Binary;
 using System.Text;
 using WalBridge.Offsets;
 
-namespace WalBridge.Connector.Replication.PgOutput;
+using WalBridge.Connector.Errors;
+using WalBridge.Connector.Transactions;
+
+namespace WalBridge.Connector.Decoding;
 
 /// <summary>
-/// A bounds-checked cursor over one logical replication message. Every read checks the remaining
-/// length first and throws <see cref="ReplicationProtocolException"/> naming the field; network
-/// byte order (big-endian) throughout, as the protocol specifies.
+/// A bounds-checked cursor over one logical replication message (pgoutput's, or wal2arrow's framing). Every read
+/// checks the remaining length first and throws <see cref="ReplicationProtocolException"/> naming the field; network
+/// byte order (big-endian) throughout, as both protocols specify.
 /// </summary>
 internal ref struct ProtocolReader
 {
@@ -30,7 +33,7 @@ internal ref struct ProtocolReader
     {
         if (count < 0 || _data.Length - _position < count)
             throw new ReplicationProtocolException(
-                $"pgoutput message truncated: {field} needs {count} bytes but {_data.Length - _position} remain", _lsn);
+                $"replication message truncated: {field} needs {count} bytes but {_data.Length - _position} remain", _lsn);
     }
 
     public byte ReadByte(string field)
@@ -94,7 +97,7 @@ internal ref struct ProtocolReader
         var rest = _data[_position..];
         var nul = rest.IndexOf((byte)0);
         if (nul < 0)
-            throw new ReplicationProtocolException($"pgoutput message truncated: {field} has no terminating NUL", _lsn);
+            throw new ReplicationProtocolException($"replication message truncated: {field} has no terminating NUL", _lsn);
         var text = Encoding.UTF8.GetString(rest[..nul]);
         _position += nul + 1;
         return text;
@@ -104,8 +107,24 @@ internal ref struct ProtocolReader
     {
         if (_position != _data.Length)
             throw new ReplicationProtocolException(
-                $"pgoutput {message} message has {_data.Length - _position} unexpected trailing bytes", _lsn);
+                $"{message} message has {_data.Length - _position} unexpected trailing bytes", _lsn);
     }
 
     public static readonly DateTimeOffset PostgresEpoch = new(2000, 1, 1, 0, 0, 0, TimeSpan.Zero);
+
+    /// <summary>
+    /// The fields both protocols' commit messages share, in this order: flags (must be 0), commit LSN, end LSN,
+    /// commit timestamp (pgoutput's Commit and Stream Commit after its xid, wal2arrow's Commit).
+    /// </summary>
+    public CommitFields ReadCommit(string message)
+    {
+        var flags = ReadByte(message + ".flags");
+        if (flags != 0)
+            throw new ReplicationProtocolException($"{message} has unknown flags 0x{flags:X2}", _lsn);
+        var commitLsn = ReadLsn(message + ".commit_lsn");
+        var endLsn = ReadLsn(message + ".end_lsn");
+        var timestamp = ReadTimestamp(message + ".timestamp");
+        ExpectEnd(message);
+        return new CommitFields(commitLsn, endLsn, timestamp);
+    }
 }

@@ -4,9 +4,10 @@ using Microsoft.Extensions.Logging;
 using Npgsql;
 using Npgsql.Replication;
 using WalBridge.Connector.Configuration;
+using WalBridge.Connector.Errors;
 using WalBridge.Offsets;
 
-namespace WalBridge.Connector.Replication;
+namespace WalBridge.Connector.Source;
 
 /// <summary>What the source looks like once it is ready to stream.</summary>
 /// <param name="Identity">System identifier, timeline, slot and publication.</param>
@@ -21,7 +22,7 @@ public sealed record SourceState(SourceIdentity Identity, Lsn SlotConfirmedFlush
 /// </summary>
 internal sealed partial class SourceSetup(ConnectorConfig config, ILogger logger)
 {
-    private string PluginName => config.Plugin == DecodingPlugin.Wal2Arrow ? "wal2arrow" : "pgoutput";
+    private string PluginName => config.Plugin.Name();
 
     /// <exception cref="SourceNotReadyException">A precondition fails; the message says what to change.</exception>
     /// <exception cref="NpgsqlException">The server cannot be reached (transient).</exception>
@@ -61,7 +62,7 @@ internal sealed partial class SourceSetup(ConnectorConfig config, ILogger logger
     {
         await using var allowed = new NpgsqlCommand("SELECT current_setting('output_plugin_libraries', true)", connection);
         if (await allowed.ExecuteScalarAsync(cancellationToken) is string list
-            && !list.Split(',').Select(s => s.Trim()).Contains("wal2arrow"))
+            && !list.Split(',').Select(s => s.Trim()).Contains(DecodingPlugin.Wal2Arrow.Name()))
             throw new SourceNotReadyException(
                 $"plugin = wal2arrow, but this server only loads the output plugins in output_plugin_libraries ('{list}'). " +
                 "Add it (output_plugin_libraries = 'pgoutput, test_decoding, wal2arrow' in postgresql.conf; restart), and install wal2arrow.so into the server's library folder (see native/wal2arrow/README.md), or use plugin = pgoutput.");
@@ -342,12 +343,4 @@ internal sealed partial class SourceSetup(ConnectorConfig config, ILogger logger
 
     [LoggerMessage(EventId = 1003, Level = LogLevel.Warning, Message = "Could not drop replication slot {Slot}: {Reason}")]
     private static partial void LogDropFailed(ILogger logger, string slot, string reason);
-}
-
-/// <summary>The slot is held by another process. Transient: retried with backoff (a fenced predecessor lets go).</summary>
-public sealed class SlotInUseException : Exception
-{
-    public SlotInUseException(string message) : base(message) { }
-    public SlotInUseException(string message, Exception inner) : base(message, inner) { }
-    public SlotInUseException() { }
 }

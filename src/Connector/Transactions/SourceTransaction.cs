@@ -1,8 +1,8 @@
 using WalBridge.Offsets;
 
-namespace WalBridge.Connector.Pipeline;
+namespace WalBridge.Connector.Transactions;
 
-/// <summary>What a Kafka record of a table topic carries.</summary>
+/// <summary>What a Kafka record of a table topic (or of the messages topic) carries.</summary>
 public enum PayloadKind
 {
     /// <summary>Row changes (inserts, updates, deletes).</summary>
@@ -13,14 +13,26 @@ public enum PayloadKind
     Message,
 }
 
+/// <summary>The options of a TRUNCATE; the bit values are pgoutput's (and wal2arrow's) option bits.</summary>
+[Flags]
+public enum TruncateOptions : byte
+{
+    None = 0,
+    /// <summary><c>TRUNCATE … CASCADE</c>.</summary>
+    Cascade = 0x01,
+    /// <summary><c>TRUNCATE … RESTART IDENTITY</c>.</summary>
+    RestartIdentity = 0x02,
+}
+
 /// <summary>
-/// One Kafka record value: an Arrow IPC stream with one chunk of one table's rows of one source
-/// transaction. Immutable once the transaction is complete.
+/// One Kafka record value: an Arrow IPC stream with one chunk of one table's rows of one source transaction (or a
+/// logical decoding message). Immutable once its transaction is complete; the Kafka stage decides its topic.
 /// </summary>
 public sealed class TablePayload
 {
-    public required string Topic { get; init; }
+    /// <summary>The table's namespace; empty for a message.</summary>
     public required string Schema { get; init; }
+    /// <summary>The table's name; empty for a message.</summary>
     public required string Table { get; init; }
     public required PayloadKind Kind { get; init; }
     /// <summary>0-based index of this chunk among the table's records in the transaction.</summary>
@@ -46,6 +58,7 @@ public sealed class TablePayload
     }
 
     /// <summary>The record value, read back from the spill file when it was spilled.</summary>
+    /// <exception cref="Errors.LocalStorageException">The spill file cannot be read back.</exception>
     public byte[] GetValue()
     {
         if (Value is not null)
@@ -54,8 +67,9 @@ public sealed class TablePayload
         Spill!.Read(SpillOffset, value);
         return value;
     }
+
     /// <summary>For truncate records: whether CASCADE / RESTART IDENTITY were given.</summary>
-    public string? TruncateOptions { get; init; }
+    public TruncateOptions TruncateOptions { get; init; }
     /// <summary>For message records: the message's prefix, WAL position and whether it was transactional.</summary>
     public string? MessagePrefix { get; init; }
     public Lsn MessageLsn { get; init; }
@@ -63,8 +77,9 @@ public sealed class TablePayload
 }
 
 /// <summary>
-/// A committed source transaction, ready for Kafka: every payload in stream order. Handed from
-/// the replication reader to the Kafka loop through a bounded channel; owned by the loop after that.
+/// A committed source transaction, ready for Kafka: every payload in stream order. Handed from the replication
+/// reader to the Kafka loop through the <see cref="Queue.TransactionQueue"/>; owned by the loop after that, which
+/// disposes it (deleting its spill file) once it is committed or abandoned.
 /// </summary>
 public sealed class SourceTransaction : IDisposable
 {

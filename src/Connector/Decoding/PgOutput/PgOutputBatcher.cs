@@ -1,128 +1,71 @@
 using System.Buffers;
 using Microsoft.Extensions.Logging;
 using WalBridge.Connector.Configuration;
+using WalBridge.Connector.Errors;
 using WalBridge.Connector.Replication;
-using WalBridge.Connector.Replication.PgOutput;
+using WalBridge.Connector.Transactions;
 using WalBridge.Offsets;
 using WalBridge.Serialization.Postgres;
 
-namespace WalBridge.Connector.Pipeline;
+namespace WalBridge.Connector.Decoding.PgOutput;
 
 /// <summary>
-/// Turns a decoded pgoutput stream into <see cref="SourceTransaction"/>s: one Arrow IPC payload per
-/// (transaction, table), cut into chunks that fit <c>kafka.message.max.bytes</c>.
+/// Builds the Arrow payloads of a decoded pgoutput stream: one <see cref="ChangeBatchBuilder"/> per relation collects
+/// a transaction's rows of that table, cut into chunks that each fit <see cref="ConnectorConfig.ChunkLimit"/> by the
+/// real encoded size of every row; the chunks go to the <see cref="TransactionFramer"/>, which frames the
+/// transactions.
 /// </summary>
 /// <remarks>
-/// Single-threaded: called only by the replication reader. Keeps one reusable
-/// <see cref="ChangeBatchBuilder"/> per relation so steady-state appends allocate nothing per row.
-/// Transactions whose commit LSN is not greater than <see cref="SkipThrough"/> were already
-/// committed to Kafka (PostgreSQL re-sends from the slot's confirmed position) and are dropped.
+/// Single-threaded: called only by the replication reader. Builders are reused, so steady-state appends allocate
+/// nothing per row. Relation and Type messages are remembered for the connection's lifetime.
 /// </remarks>
-internal sealed partial class TransactionAssembler : IPgOutputHandler, IDisposable
+internal sealed partial class PgOutputBatcher : IPgOutputHandler, IDisposable
 {
-    private readonly ConnectorConfig _config;
     private readonly ILogger _logger;
+    private readonly TransactionFramer _framer;
     private readonly Dictionary<uint, RelationState> _relations = [];
     private readonly Dictionary<uint, string> _types = [];
     private readonly List<RelationState> _touched = [];
-    private readonly PayloadCollector _payloads;
     private readonly ArrayBufferWriter<byte> _buffer = new(64 * 1024);
     private readonly int _chunkLimit;
-
-    private bool _inTransaction;
-    private bool _skipping;
-    private uint _xid;
-    private Lsn _finalLsn;
-    private DateTimeOffset _beginTimestamp;
-    private int _rows;
-    private SourceTransaction? _completed;
-
+    private readonly int _messageMaxBytes;
     private readonly Func<uint, IReadOnlyList<string>>? _primaryKeyOf;
-
     private readonly Func<bool>? _binaryTuples;
 
     /// <param name="config">The connector configuration.</param>
-    /// <param name="skipThrough">Transactions committed at or before this position are dropped (already in Kafka).</param>
+    /// <param name="framer">Frames the transactions the chunks belong to.</param>
+    /// <param name="logger">Reports values kept as PostgreSQL text because the parser did not take them.</param>
     /// <param name="primaryKeyOf">Looks up a table's primary key (for REPLICA IDENTITY FULL relations); null to keep pgoutput's key flags.</param>
     /// <param name="binaryTuples">Whether tuples arrive in pgoutput's binary format (then text-only column types restart the stream in text).</param>
-    /// <param name="logger">Reports values kept as PostgreSQL text because the parser did not take them.</param>
-    public TransactionAssembler(ConnectorConfig config, Lsn skipThrough, ILogger logger, Func<uint, IReadOnlyList<string>>? primaryKeyOf = null, Func<bool>? binaryTuples = null)
+    public PgOutputBatcher(ConnectorConfig config, TransactionFramer framer, ILogger logger,
+        Func<uint, IReadOnlyList<string>>? primaryKeyOf = null, Func<bool>? binaryTuples = null)
     {
+        _framer = framer;
         _logger = logger;
         _primaryKeyOf = primaryKeyOf;
         _binaryTuples = binaryTuples;
-        _payloads = new PayloadCollector(config.SpillDirectory, config.TransactionMemoryBytes);
-        _config = config;
-        SkipThrough = skipThrough;
         _chunkLimit = config.ChunkLimit;
+        _messageMaxBytes = config.MessageMaxBytes;
     }
 
-    /// <summary>Transactions with a commit LSN at or below this are dropped as already delivered.</summary>
-    public Lsn SkipThrough { get; set; }
+    public bool InTransaction => _framer.InTransaction;
 
-    /// <summary>How many transactions were dropped as already delivered.</summary>
-    public long SkippedTransactions { get; private set; }
-
-    /// <summary>Whether a transaction is open (Begin seen, Commit not yet).</summary>
-    public bool InTransaction => _inTransaction;
-
-    /// <summary>Takes the transaction completed by the last <see cref="OnCommit"/>, if any.</summary>
-    public bool TryTakeCompleted(out SourceTransaction transaction)
+    public void OnBegin(Lsn finalLsn, DateTimeOffset commitTimestamp, uint xid, Lsn lsn)
     {
-        transaction = _completed!;
-        _completed = null;
-        return transaction is not null;
-    }
-
-    public void OnBegin(Lsn finalLsn, DateTimeOffset commitTimestamp, uint xid)
-    {
-        if (_inTransaction)
-            throw new ReplicationProtocolException($"pgoutput Begin of xid {xid} inside open transaction {_xid}", finalLsn);
-        _inTransaction = true;
-        _skipping = finalLsn <= SkipThrough;
-        _xid = xid;
-        _finalLsn = finalLsn;
-        _beginTimestamp = commitTimestamp;
-        _rows = 0;
-        _payloads.Discard();
+        _framer.Begin(xid, finalLsn, commitTimestamp, lsn);
         _touched.Clear();
     }
 
-    public void OnCommit(Lsn commitLsn, Lsn endLsn, DateTimeOffset commitTimestamp)
+    public void OnCommit(in CommitFields commit, Lsn lsn)
     {
-        if (!_inTransaction)
-            throw new ReplicationProtocolException("pgoutput Commit without Begin", commitLsn);
-        if (commitLsn != _finalLsn)
-            throw new ReplicationProtocolException($"pgoutput Commit LSN {commitLsn} differs from Begin's final LSN {_finalLsn} (xid {_xid})", commitLsn);
-        _inTransaction = false;
-        if (_skipping)
-        {
-            SkippedTransactions++;
-            foreach (var state in _touched)
-                state.ResetTransaction();
-            _payloads.Discard();
-            return;
-        }
-
         foreach (var state in _touched)
         {
             if (state.Builder.RowCount > 0)
-                FlushChunk(state);
-            state.LastPayload!.IsLastChunk = true;
+                FlushChunk(state, lsn);
             state.ResetTransaction();
         }
-        var (payloads, spill) = _payloads.Complete();
-        _completed = new SourceTransaction
-        {
-            Xid = _xid,
-            CommitLsn = commitLsn,
-            EndLsn = endLsn,
-            CommitTimestamp = commitTimestamp == default ? _beginTimestamp : commitTimestamp,
-            Payloads = payloads,
-            RowCount = _rows,
-            Spill = spill,
-        };
         _touched.Clear();
+        _framer.Commit(commit, lsn);
     }
 
     public void OnType(uint typeOid, string typeNamespace, string typeName, Lsn lsn) =>
@@ -135,7 +78,7 @@ internal sealed partial class TransactionAssembler : IPgOutputHandler, IDisposab
         // for a domain, its base type's): the type mapping uses it for domains and enums.
         // Under REPLICA IDENTITY FULL pgoutput flags every column as key: use the real primary key
         // when the table has one (without one, the whole row is the identity).
-        if (relation.ReplicaIdentity == 'f' && _primaryKeyOf is not null)
+        if (relation.ReplicaIdentity == (char)ReplicaIdentity.Full && _primaryKeyOf is not null)
         {
             var key = _primaryKeyOf(relation.RelationId);
             if (key.Count > 0)
@@ -164,11 +107,11 @@ internal sealed partial class TransactionAssembler : IPgOutputHandler, IDisposab
             // A schema change: rows already collected in this transaction keep the old schema and
             // go out as their own chunk; later rows use the new schema.
             if (existing.Builder.RowCount > 0)
-                FlushChunk(existing);
-            existing.Replace(relation, _config.TopicFor(relation.Schema, relation.Table));
+                FlushChunk(existing, lsn);
+            existing.Replace(relation);
             return;
         }
-        _relations[relation.RelationId] = new RelationState(relation, _config.TopicFor(relation.Schema, relation.Table));
+        _relations[relation.RelationId] = new RelationState(relation);
     }
 
     public void OnInsert(uint relationId, TupleData newRow, Lsn lsn)
@@ -192,7 +135,7 @@ internal sealed partial class TransactionAssembler : IPgOutputHandler, IDisposab
             AppendChange(state, new RowChange(ChangeOp.Delete, oldRow, default, OldTuple.None, lsn));
     }
 
-    public void OnTruncate(ReadOnlySpan<uint> relationIds, bool cascade, bool restartIdentity, Lsn lsn)
+    public void OnTruncate(ReadOnlySpan<uint> relationIds, TruncateOptions options, Lsn lsn)
     {
         foreach (var relationId in relationIds)
         {
@@ -201,54 +144,23 @@ internal sealed partial class TransactionAssembler : IPgOutputHandler, IDisposab
                 continue;
             // Rows before the truncate go out first, so the topic keeps the transaction's order.
             if (state.Builder.RowCount > 0)
-                FlushChunk(state);
+                FlushChunk(state, lsn);
             _buffer.ResetWrittenCount();
             state.Builder.WriteStream(_buffer);
-            var options = (cascade, restartIdentity) switch
-            {
-                (true, true) => "cascade,restart_identity",
-                (true, false) => "cascade",
-                (false, true) => "restart_identity",
-                _ => "",
-            };
-            AddPayload(state, PayloadKind.Truncate, 0, options);
+            AddChunk(state, PayloadKind.Truncate, 0, options, lsn);
         }
     }
 
-    public void OnMessage(bool transactional, Lsn messageLsn, string prefix, ReadOnlySpan<byte> content, Lsn lsn)
-    {
-        if (LogicalMessages.IsHeartbeat(prefix))
-        {
-            // Ours: outside a transaction, every commit before it has been handed over, so its
-            // position may be recorded and acknowledged. Another connector's: not for us.
-            if (prefix == _config.HeartbeatPrefix && !transactional && !_inTransaction && messageLsn > SkipThrough)
-                _completed = LogicalMessages.Positioned(messageLsn, [], heartbeat: true);
-            return;
-        }
-
-        var payload = LogicalMessages.Payload(_config, prefix, messageLsn, transactional, content);
-        if (transactional)
-        {
-            if (!_inTransaction)
-                throw new ReplicationProtocolException($"pgoutput transactional Message '{prefix}' outside a transaction", lsn);
-            if (!_skipping)
-                _payloads.Add(payload);
-            return;
-        }
-        if (_inTransaction)
-            throw new ReplicationProtocolException($"pgoutput non-transactional Message '{prefix}' inside transaction {_xid} (protocol version 1 sends them between transactions)", lsn);
-        // A non-transactional message is delivered on its own, positioned at its LSN.
-        if (messageLsn > SkipThrough)
-            _completed = LogicalMessages.Positioned(messageLsn, [payload], heartbeat: false);
-    }
+    public void OnMessage(bool transactional, Lsn messageLsn, string prefix, ReadOnlySpan<byte> content, Lsn lsn) =>
+        _framer.Message(transactional, messageLsn, prefix, content, lsn);
 
     private RelationState? Touch(uint relationId, Lsn lsn)
     {
-        if (!_inTransaction)
+        if (!_framer.InTransaction)
             throw new ReplicationProtocolException($"pgoutput change for relation {relationId} outside a transaction", lsn);
         if (!_relations.TryGetValue(relationId, out var state))
             throw new ReplicationProtocolException($"pgoutput change for relation {relationId} before its Relation message", lsn);
-        if (_skipping)
+        if (_framer.Skipping)
             return null;
         if (!state.Touched)
         {
@@ -268,14 +180,13 @@ internal sealed partial class TransactionAssembler : IPgOutputHandler, IDisposab
     private void AppendChange(RelationState state, in RowChange change)
     {
         AppendRow(state, change);
-        _rows++;
         var builder = state.Builder;
         if (builder.EstimatedSize <= _chunkLimit)
             return;
         if (builder.RowCount > 1)
         {
             builder.RemoveLastRow();
-            FlushChunk(state);
+            FlushChunk(state, change.Lsn);
             AppendRow(state, change);
             if (builder.EstimatedSize <= _chunkLimit)
                 return;
@@ -284,8 +195,8 @@ internal sealed partial class TransactionAssembler : IPgOutputHandler, IDisposab
         _buffer.ResetWrittenCount();
         var size = builder.WriteStream(_buffer);
         if (size > _chunkLimit)
-            throw new RowTooLargeException($"{state.Relation.Schema}.{state.Relation.Table}", change.Lsn, size, _config.MessageMaxBytes, ConnectorConfig.RecordOverhead);
-        AddPayload(state, PayloadKind.Changes, 1, null);
+            throw new RowTooLargeException($"{state.Relation.Schema}.{state.Relation.Table}", change.Lsn, size, _messageMaxBytes, ConnectorConfig.RecordOverhead);
+        AddChunk(state, PayloadKind.Changes, 1, TruncateOptions.None, change.Lsn);
     }
 
     /// <summary>One row change as pgoutput sent it; the tuples are views of the message being decoded.</summary>
@@ -309,18 +220,16 @@ internal sealed partial class TransactionAssembler : IPgOutputHandler, IDisposab
         if (change.OldKind != OldTuple.None)
         {
             builder.BeginBefore();
-            AppendTuple(state, change.OldRow, change.Lsn);
+            AppendTuple(state, change.OldRow, change.Lsn, default);
         }
         builder.EndRow();
         // Logged at the 1st, 10th, 100th, … such value of a table: visible, never a flood.
         if (builder.TextFallbacks >= state.NextTextFallbackReport)
         {
-            state.NextTextFallbackReport = builder.TextFallbacks * 10;
+            state.NextTextFallbackReport = builder.TextFallbacks * 10L;
             LogValueKeptAsText(_logger, $"{state.Relation.Schema}.{state.Relation.Table}", change.Lsn, builder.TextFallbacks, builder.LastTextFallback ?? "");
         }
     }
-
-    private static void AppendTuple(RelationState state, TupleData tuple, Lsn lsn) => AppendTuple(state, tuple, lsn, default);
 
     // fullOldRow: the old row under REPLICA IDENTITY FULL (default when none); supplies unchanged TOAST values.
     private static void AppendTuple(RelationState state, TupleData tuple, Lsn lsn, TupleData fullOldRow)
@@ -380,7 +289,7 @@ internal sealed partial class TransactionAssembler : IPgOutputHandler, IDisposab
     }
 
     /// <summary>Writes the collected rows as one chunk; they fit, because every row was checked when it was appended.</summary>
-    private void FlushChunk(RelationState state)
+    private void FlushChunk(RelationState state, Lsn lsn)
     {
         var rows = state.Builder.RowCount;
         _buffer.ResetWrittenCount();
@@ -388,28 +297,12 @@ internal sealed partial class TransactionAssembler : IPgOutputHandler, IDisposab
         if (size > _chunkLimit)
             throw new InvalidOperationException(
                 $"Internal error: a chunk of {rows} rows of {state.Relation.Schema}.{state.Relation.Table} is {size} bytes although its size bound kept it within {_chunkLimit}.");
-        AddPayload(state, PayloadKind.Changes, rows, null);
+        AddChunk(state, PayloadKind.Changes, rows, TruncateOptions.None, lsn);
     }
 
-    private void AddPayload(RelationState state, PayloadKind kind, int rows, string? truncateOptions)
-    {
-        var payload = _payloads.Add(_buffer.WrittenSpan, _xid.ToString(System.Globalization.CultureInfo.InvariantCulture), (value, spill, offset, length) => new TablePayload
-        {
-            Topic = state.Topic,
-            Schema = state.Relation.Schema,
-            Table = state.Relation.Table,
-            Kind = kind,
-            ChunkIndex = state.ChunksInTransaction++,
-            RowCount = rows,
-            SchemaFingerprint = state.Builder.SchemaFingerprint,
-            Value = value,
-            Spill = spill,
-            SpillOffset = offset,
-            Length = length,
-            TruncateOptions = truncateOptions,
-        });
-        state.LastPayload = payload;
-    }
+    private void AddChunk(RelationState state, PayloadKind kind, int rows, TruncateOptions options, Lsn lsn) =>
+        _framer.AddChunk(state.Relation.RelationId, state.Relation.Schema, state.Relation.Table, kind, rows,
+            state.Builder.SchemaFingerprint, _buffer.WrittenSpan, options, lsn);
 
     private static bool SameShape(PgRelation a, PgRelation b)
     {
@@ -425,29 +318,29 @@ internal sealed partial class TransactionAssembler : IPgOutputHandler, IDisposab
 
     public void Dispose()
     {
-        _payloads.Dispose();
         foreach (var state in _relations.Values)
             state.Builder.Dispose();
         _relations.Clear();
     }
 
-    private sealed class RelationState(PgRelation relation, string topic)
+    [LoggerMessage(EventId = 1301, Level = LogLevel.Warning,
+        Message = "Table {Table} at LSN {Lsn}: a value was kept as PostgreSQL's text in _special instead of its Arrow type, because WalBridge could not convert it ({Problem}); {Count} such values so far. Nothing is lost; please report this value")]
+    private static partial void LogValueKeptAsText(ILogger logger, string table, Lsn lsn, long count, string problem);
+
+    private sealed class RelationState(PgRelation relation)
     {
         public ChangeBatchBuilder Builder { get; private set; } = new(relation, UnparsedTextPolicy.KeepAsSpecialText);
         public PgRelation Relation => Builder.Relation;
-        public string Topic { get; private set; } = topic;
         public bool Touched { get; set; }
-        public int ChunksInTransaction { get; set; }
+
         /// <summary>The builder's <see cref="ChangeBatchBuilder.TextFallbacks"/> count at which the next warning is logged.</summary>
         public long NextTextFallbackReport { get; set; } = 1;
-        public TablePayload? LastPayload { get; set; }
 
-        /// <summary>A new Relation message (schema change or rename): new schema and, after a rename, the new topic.</summary>
-        public void Replace(PgRelation relation, string topic)
+        /// <summary>A new Relation message (schema change or rename): the next rows use the new schema.</summary>
+        public void Replace(PgRelation relation)
         {
             Builder.Dispose();
             Builder = new ChangeBatchBuilder(relation, UnparsedTextPolicy.KeepAsSpecialText);
-            Topic = topic;
             NextTextFallbackReport = 1;
         }
 
@@ -455,12 +348,6 @@ internal sealed partial class TransactionAssembler : IPgOutputHandler, IDisposab
         {
             Builder.Clear();
             Touched = false;
-            ChunksInTransaction = 0;
-            LastPayload = null;
         }
     }
-
-    [LoggerMessage(EventId = 3301, Level = LogLevel.Warning,
-        Message = "Table {Table} at LSN {Lsn}: a value was kept as PostgreSQL's text in _special instead of its Arrow type, because WalBridge could not convert it ({Problem}); {Count} such values so far. Nothing is lost; please report this value")]
-    private static partial void LogValueKeptAsText(ILogger logger, string table, Lsn lsn, long count, string problem);
 }

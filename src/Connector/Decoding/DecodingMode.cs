@@ -1,6 +1,6 @@
 using WalBridge.Offsets;
 
-namespace WalBridge.Connector.Replication;
+namespace WalBridge.Connector.Decoding;
 
 /// <summary>
 /// How the replication stream is asked for, beyond the configuration: a pipeline attempt starts with the mode the

@@ -1,6 +1,6 @@
 using WalBridge.Offsets;
 
-namespace WalBridge.Connector.Replication;
+namespace WalBridge.Connector.Errors;
 
 /// <summary>
 /// The replication stream contained something this version does not understand or that breaks

@@ -1,6 +1,6 @@
 using WalBridge.Offsets;
 
-namespace WalBridge.Connector.Pipeline;
+namespace WalBridge.Connector.Errors;
 
 /// <summary>
 /// A single row cannot fit in one Kafka record. Fatal: nothing at or past its LSN is

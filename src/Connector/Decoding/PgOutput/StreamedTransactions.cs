@@ -1,54 +1,51 @@
 using System.Buffers;
 using System.Buffers.Binary;
-using WalBridge.Connector.Pipeline;
+using WalBridge.Connector.Errors;
+using WalBridge.Connector.Replication;
+using WalBridge.Connector.Transactions;
 using WalBridge.Offsets;
 
-namespace WalBridge.Connector.Replication.PgOutput;
+namespace WalBridge.Connector.Decoding.PgOutput;
 
 /// <summary>
-/// Protocol version 2 streaming: PostgreSQL sends a large in-progress transaction in stream blocks
-/// (Stream Start … Stream Stop), possibly interleaved with other transactions, long before it
-/// commits. Each block's raw messages are appended to the transaction's spill file on local disk;
-/// a Stream Abort drops the transaction or marks one of its subtransactions aborted; a Stream Commit
-/// replays the file through the normal decoder into the assembler, skipping the aborted
-/// subtransactions' changes. Memory stays O(one message) whatever the transaction's size.
+/// Protocol version 2 streaming: PostgreSQL sends a large in-progress transaction in stream blocks (Stream Start …
+/// Stream Stop), possibly interleaved with other transactions, long before it commits. Each block's raw messages are
+/// appended to the transaction's spill file on local disk; a Stream Abort drops the transaction or marks one of its
+/// subtransactions aborted; a Stream Commit replays the file through the normal decoder into the handler, skipping
+/// the aborted subtransactions' changes. Memory stays O(one message) whatever the transaction's size.
 /// </summary>
-/// <remarks>Single-threaded: used by the replication reader only. Owns its spill files.</remarks>
+/// <remarks>
+/// Single-threaded: used by the replication reader only. Owns its spill files. A streamed transaction whose messages
+/// cannot be attributed to their subtransactions makes the stream restart without streaming
+/// (<see cref="StreamingNotExactException"/>).
+/// </remarks>
 internal sealed class StreamedTransactions(string spillDirectory) : IDisposable
 {
+    /// <summary>A spill record's header: Int32 length and Int64 LSN (big-endian), then the message bytes.</summary>
+    private const int RecordHeader = 12;
+
     private readonly Dictionary<uint, Streamed> _transactions = [];
     private Streamed? _current;
-
-    /// <summary>Whether a stream block is open (messages belong to <see cref="StreamXid"/>).</summary>
-    public bool InStream => _current is not null;
-
-    public uint StreamXid => _current?.Xid ?? 0;
-
-    /// <summary>Streamed transactions not yet committed or aborted.</summary>
-    public int Open => _transactions.Count;
-
-    /// <summary>Total bytes in spill files right now.</summary>
-    public long SpilledBytes => _transactions.Values.Sum(t => t.File.Length);
 
     /// <summary>
     /// Handles a stream control message (S, E, c, A) and, inside a stream block, spills the message.
     /// Returns false when the message is an ordinary one outside a stream (for the caller to decode).
     /// </summary>
-    public bool TryHandle(ReadOnlySpan<byte> message, Lsn lsn, TransactionAssembler assembler)
+    public bool TryHandle(ReadOnlySpan<byte> message, Lsn lsn, IPgOutputHandler handler)
     {
-        var type = message.IsEmpty ? (byte)0 : message[0];
+        var type = message.IsEmpty ? default : (PgOutputMessageType)message[0];
         var reader = new ProtocolReader(message, lsn);
         switch (type)
         {
-            case (byte)'S':
+            case PgOutputMessageType.StreamStart:
             {
                 reader.ReadByte("type");
                 var xid = reader.ReadUInt32("Stream Start.xid");
                 var first = reader.ReadByte("Stream Start.first_segment");
-                reader.ExpectEnd("Stream Start");
+                reader.ExpectEnd("pgoutput Stream Start");
                 if (_current is not null)
                     throw new ReplicationProtocolException($"pgoutput Stream Start for xid {xid} inside the stream block of xid {_current.Xid}", lsn);
-                if (assembler.InTransaction)
+                if (handler.InTransaction)
                     throw new ReplicationProtocolException($"pgoutput Stream Start for xid {xid} inside a transaction", lsn);
                 if (first == 1 && _transactions.Remove(xid, out var stale))
                     stale.Dispose();
@@ -62,19 +59,19 @@ internal sealed class StreamedTransactions(string spillDirectory) : IDisposable
                 _current = streamed;
                 return true;
             }
-            case (byte)'E':
+            case PgOutputMessageType.StreamStop:
                 reader.ReadByte("type");
-                reader.ExpectEnd("Stream Stop");
+                reader.ExpectEnd("pgoutput Stream Stop");
                 if (_current is null)
                     throw new ReplicationProtocolException("pgoutput Stream Stop outside a stream block", lsn);
                 _current = null;
                 return true;
-            case (byte)'A':
+            case PgOutputMessageType.StreamAbort:
             {
                 reader.ReadByte("type");
                 var xid = reader.ReadUInt32("Stream Abort.xid");
                 var subxid = reader.ReadUInt32("Stream Abort.subxid");
-                reader.ExpectEnd("Stream Abort");
+                reader.ExpectEnd("pgoutput Stream Abort");
                 if (_current is not null)
                     throw new ReplicationProtocolException($"pgoutput Stream Abort for xid {xid} inside a stream block", lsn);
                 if (!_transactions.TryGetValue(xid, out var streamed))
@@ -93,17 +90,11 @@ internal sealed class StreamedTransactions(string spillDirectory) : IDisposable
                 }
                 return true;
             }
-            case (byte)'c':
+            case PgOutputMessageType.StreamCommit:
             {
                 reader.ReadByte("type");
                 var xid = reader.ReadUInt32("Stream Commit.xid");
-                var flags = reader.ReadByte("Stream Commit.flags");
-                if (flags != 0)
-                    throw new ReplicationProtocolException($"pgoutput Stream Commit has unknown flags 0x{flags:X2}", lsn);
-                var commitLsn = reader.ReadLsn("Stream Commit.commit_lsn");
-                var endLsn = reader.ReadLsn("Stream Commit.end_lsn");
-                var timestamp = reader.ReadTimestamp("Stream Commit.timestamp");
-                reader.ExpectEnd("Stream Commit");
+                var commit = reader.ReadCommit("pgoutput Stream Commit");
                 if (_current is not null)
                     throw new ReplicationProtocolException($"pgoutput Stream Commit for xid {xid} inside a stream block", lsn);
                 if (!_transactions.Remove(xid, out var streamed))
@@ -114,20 +105,19 @@ internal sealed class StreamedTransactions(string spillDirectory) : IDisposable
                     // theirs): one written before a subtransaction rollback may belong to it. Only
                     // PostgreSQL can tell, by decoding the transaction whole at its commit.
                     if (streamed.FirstTransactionalMessage < streamed.LastSubtransactionAbort)
-                        throw new StreamingNotExactException(xid, commitLsn);
-                    Replay(streamed, commitLsn, endLsn, timestamp, assembler);
+                        throw new StreamingNotExactException(xid, commit.CommitLsn);
+                    Replay(streamed, commit, lsn, handler);
                 }
                 return true;
             }
             default:
                 if (_current is null)
                     return false;
-                if (!PgOutputDecoder.CarriesStreamXid(type))
+                if (!type.CarriesStreamXid())
                     throw new ReplicationProtocolException($"pgoutput message type '{(char)type}' inside the stream block of xid {_current.Xid}", lsn);
-                if (type == (byte)'M')
+                if (type == PgOutputMessageType.Message)
                     NoteMessage(_current, message, lsn);
-                // Record: Int32 length, Int64 LSN, message bytes (this file's own format, host order not needed: big-endian).
-                Span<byte> header = stackalloc byte[12];
+                Span<byte> header = stackalloc byte[RecordHeader];
                 BinaryPrimitives.WriteInt32BigEndian(header, message.Length);
                 BinaryPrimitives.WriteUInt64BigEndian(header[4..], lsn.Value);
                 _current.File.Append(header);
@@ -141,50 +131,50 @@ internal sealed class StreamedTransactions(string spillDirectory) : IDisposable
     {
         if (message.Length < 14)
             throw new ReplicationProtocolException("pgoutput streamed Message too short for its flags and LSN", lsn);
-        var transactional = (message[5] & 0x01) != 0;
+        var flags = (LogicalMessageFlags)message[5];
         var messageLsn = new Lsn(BinaryPrimitives.ReadUInt64BigEndian(message[6..]));
-        if (transactional && messageLsn < streamed.FirstTransactionalMessage)
+        if (flags.HasFlag(LogicalMessageFlags.Transactional) && messageLsn < streamed.FirstTransactionalMessage)
             streamed.FirstTransactionalMessage = messageLsn;
     }
 
-    private static void Replay(Streamed streamed, Lsn commitLsn, Lsn endLsn, DateTimeOffset timestamp, TransactionAssembler assembler)
+    private static void Replay(Streamed streamed, in CommitFields commit, Lsn commitMessageLsn, IPgOutputHandler handler)
     {
-        assembler.OnBegin(commitLsn, timestamp, streamed.Xid);
+        handler.OnBegin(commit.CommitLsn, commit.Timestamp, streamed.Xid, commitMessageLsn);
         var buffer = ArrayPool<byte>.Shared.Rent(64 * 1024);
         try
         {
-            Span<byte> header = stackalloc byte[12];
+            Span<byte> header = stackalloc byte[RecordHeader];
             long offset = 0;
             var end = streamed.File.Length;
             while (offset < end)
             {
+                if (end - offset < RecordHeader)
+                    throw streamed.File.Damaged(offset);
                 streamed.File.Read(offset, header);
                 var length = BinaryPrimitives.ReadInt32BigEndian(header);
                 var lsn = new Lsn(BinaryPrimitives.ReadUInt64BigEndian(header[4..]));
-                if (length < 0 || offset + 12 + length > end)
-                    throw new IOException($"Spill file {streamed.File.Path} is damaged at offset {offset}.");
+                if (length <= 0 || offset + RecordHeader + length > end)
+                    throw streamed.File.Damaged(offset);
                 if (length > buffer.Length)
                 {
                     ArrayPool<byte>.Shared.Return(buffer);
                     buffer = ArrayPool<byte>.Shared.Rent(length);
                 }
                 var message = buffer.AsSpan(0, length);
-                streamed.File.Read(offset + 12, message);
-                offset += 12 + length;
+                streamed.File.Read(offset + RecordHeader, message);
+                offset += RecordHeader + length;
 
                 // Changes of aborted subtransactions are dropped; Relation/Type messages always apply.
-                var type = message[0];
-                if (type is (byte)'I' or (byte)'U' or (byte)'D' or (byte)'T' or (byte)'M'
-                    && streamed.AbortedSubtransactions.Contains(PgOutputDecoder.StreamXid(message, lsn)))
+                if (((PgOutputMessageType)message[0]).IsChange() && streamed.AbortedSubtransactions.Contains(PgOutputDecoder.StreamXid(message, lsn)))
                     continue;
-                PgOutputDecoder.Decode(message, lsn, assembler, streamed: true);
+                PgOutputDecoder.Decode(message, lsn, handler, streamed: true);
             }
         }
         finally
         {
             ArrayPool<byte>.Shared.Return(buffer);
         }
-        assembler.OnCommit(commitLsn, endLsn, timestamp);
+        handler.OnCommit(commit, commitMessageLsn);
     }
 
     public void Dispose()
@@ -206,6 +196,7 @@ internal sealed class StreamedTransactions(string spillDirectory) : IDisposable
 
         /// <summary>WAL position of the latest subtransaction abort; <see cref="Lsn.Zero"/> when none.</summary>
         public Lsn LastSubtransactionAbort { get; set; } = Lsn.Zero;
+
         public void Dispose() => File.Dispose();
     }
 }

@@ -1,7 +1,8 @@
 using System.Buffers.Binary;
+using WalBridge.Connector.Errors;
 using WalBridge.Offsets;
 
-namespace WalBridge.Connector.Replication.PgOutput;
+namespace WalBridge.Connector.Decoding.PgOutput;
 
 /// <summary>How one column of a pgoutput tuple is given.</summary>
 internal enum TupleValueKind : byte
@@ -49,13 +50,13 @@ internal ref struct TupleData
             if (position >= data.Length)
                 throw new ReplicationProtocolException($"pgoutput TupleData truncated at column {i + 1} of {count}", lsn);
             var kind = data[position++];
-            switch (kind)
+            switch ((TupleValueKind)kind)
             {
-                case (byte)'n':
-                case (byte)'u':
+                case TupleValueKind.Null:
+                case TupleValueKind.UnchangedToast:
                     break;
-                case (byte)'t':
-                case (byte)'b':
+                case TupleValueKind.Text:
+                case TupleValueKind.Binary:
                     if (data.Length - position < 4)
                         throw new ReplicationProtocolException($"pgoutput TupleData truncated in the length of column {i + 1}", lsn);
                     var valueLength = BinaryPrimitives.ReadInt32BigEndian(data[position..]);

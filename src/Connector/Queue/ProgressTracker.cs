@@ -1,6 +1,6 @@
 using WalBridge.Offsets;
 
-namespace WalBridge.Connector.Pipeline;
+namespace WalBridge.Connector.Queue;
 
 /// <summary>
 /// Shared progress of one pipeline: what was received from PostgreSQL and what is committed in

@@ -1,4 +1,4 @@
-namespace WalBridge.Connector.Replication;
+namespace WalBridge.Connector.Errors;
 
 /// <summary>
 /// The source database cannot be streamed from as configured (wal_level, privileges, slot or

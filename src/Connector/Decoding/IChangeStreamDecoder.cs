@@ -1,7 +1,9 @@
-using WalBridge.Connector.Pipeline;
+using WalBridge.Connector.Configuration;
+using WalBridge.Connector.Errors;
+using WalBridge.Connector.Transactions;
 using WalBridge.Offsets;
 
-namespace WalBridge.Connector.Replication;
+namespace WalBridge.Connector.Decoding;
 
 /// <summary>
 /// Turns one output plugin's logical replication messages into complete source transactions.
@@ -10,7 +12,7 @@ namespace WalBridge.Connector.Replication;
 internal interface IChangeStreamDecoder : IDisposable
 {
     /// <summary>The output plugin the slot uses.</summary>
-    string PluginName { get; }
+    DecodingPlugin Plugin { get; }
 
     /// <summary>Options for START_REPLICATION, given the server's major version.</summary>
     IReadOnlyList<KeyValuePair<string, string?>> StartOptions(int serverMajorVersion);
@@ -20,6 +22,7 @@ internal interface IChangeStreamDecoder : IDisposable
 
     /// <summary>Handles one message (its bytes are valid only during the call).</summary>
     /// <exception cref="ReplicationProtocolException">A malformed or unexpected message (fatal).</exception>
+    /// <exception cref="ReplicationRestartException">The stream must restart with other options (not a failure).</exception>
     void Process(ReadOnlySpan<byte> message, Lsn lsn);
 
     /// <summary>Takes the transaction the last message completed, if any.</summary>

@@ -1,7 +1,7 @@
 using Npgsql;
 using WalBridge.Connector.Configuration;
 
-namespace WalBridge.Connector.Replication;
+namespace WalBridge.Connector.Source;
 
 /// <summary>
 /// Looks up tables' primary keys in the source catalog. Needed because under REPLICA IDENTITY FULL

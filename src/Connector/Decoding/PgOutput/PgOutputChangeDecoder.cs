@@ -1,43 +1,45 @@
 using System.Globalization;
 using Microsoft.Extensions.Logging;
 using WalBridge.Connector.Configuration;
-using WalBridge.Connector.Pipeline;
+using WalBridge.Connector.Source;
+using WalBridge.Connector.Transactions;
 using WalBridge.Offsets;
 
-namespace WalBridge.Connector.Replication.PgOutput;
+namespace WalBridge.Connector.Decoding.PgOutput;
 
 /// <summary>
-/// pgoutput: our strict decoder, streamed transactions spilled until commit (protocol 2), and the
-/// assembler that builds the Arrow payloads.
+/// pgoutput: our strict decoder, streamed transactions spilled until commit (protocol 2), the batcher that builds the
+/// Arrow payloads, and the shared transaction framer.
 /// </summary>
 internal sealed class PgOutputChangeDecoder : IChangeStreamDecoder
 {
     private readonly ConnectorConfig _config;
     private readonly PrimaryKeyCatalog _primaryKeys;
-    private readonly TransactionAssembler _assembler;
+    private readonly TransactionFramer _framer;
+    private readonly PgOutputBatcher _batcher;
     private readonly StreamedTransactions _streamed;
-    private int _protocol = 1;
-
     private readonly bool _binaryAllowed;
     private readonly bool _streamingAllowed;
+    private int _protocol = 1;
     private bool _binary;
 
     /// <param name="config">The connector configuration.</param>
     /// <param name="committed">The position already in Kafka.</param>
-    /// <param name="binaryAllowed">Whether the binary tuple format may be asked for (false after a table needed text).</param>
-    /// <param name="streamingAllowed">Whether in-progress transactions may be streamed (see <see cref="DecodingMode"/>).</param>
-    /// <param name="logger">For values kept as text (see <see cref="TransactionAssembler"/>).</param>
-    public PgOutputChangeDecoder(ConnectorConfig config, Lsn committed, bool binaryAllowed, bool streamingAllowed, ILogger logger)
+    /// <param name="mode">Whether binary tuples and streaming of in-progress transactions may be asked for.</param>
+    /// <param name="logger">For values kept as text (see <see cref="PgOutputBatcher"/>).</param>
+    public PgOutputChangeDecoder(ConnectorConfig config, Lsn committed, DecodingMode mode, ILogger logger)
     {
+        ArgumentNullException.ThrowIfNull(mode);
         _config = config;
-        _binaryAllowed = binaryAllowed && config.BinaryFormat;
-        _streamingAllowed = streamingAllowed;
+        _binaryAllowed = mode.BinaryTuplesAllowed && config.BinaryFormat;
+        _streamingAllowed = mode.StreamingAllowed(committed);
         _primaryKeys = new PrimaryKeyCatalog(config);
-        _assembler = new TransactionAssembler(config, committed, logger, _primaryKeys.PrimaryKey, () => _binary);
+        _framer = new TransactionFramer(config, committed, DecodingPlugin.PgOutput.Name());
+        _batcher = new PgOutputBatcher(config, _framer, logger, _primaryKeys.PrimaryKey, () => _binary);
         _streamed = new StreamedTransactions(config.SpillDirectory);
     }
 
-    public string PluginName => "pgoutput";
+    public DecodingPlugin Plugin => DecodingPlugin.PgOutput;
 
     public string Protocol => $"pgoutput protocol version {_protocol}{(Streaming ? " (streaming)" : "")}, {(_binary ? "binary" : "text")} tuples";
 
@@ -67,16 +69,17 @@ internal sealed class PgOutputChangeDecoder : IChangeStreamDecoder
 
     public void Process(ReadOnlySpan<byte> message, Lsn lsn)
     {
-        if (!Streaming || !_streamed.TryHandle(message, lsn, _assembler))
-            PgOutputDecoder.Decode(message, lsn, _assembler);
+        if (!Streaming || !_streamed.TryHandle(message, lsn, _batcher))
+            PgOutputDecoder.Decode(message, lsn, _batcher);
     }
 
-    public bool TryTakeCompleted(out SourceTransaction transaction) => _assembler.TryTakeCompleted(out transaction);
+    public bool TryTakeCompleted(out SourceTransaction transaction) => _framer.TryTakeCompleted(out transaction);
 
     public void Dispose()
     {
         _streamed.Dispose();
-        _assembler.Dispose();
+        _batcher.Dispose();
+        _framer.Dispose();
         _primaryKeys.Dispose();
     }
 }

@@ -1,0 +1,108 @@
+using Confluent.Kafka;
+using Confluent.Kafka.Admin;
+using Microsoft.Extensions.Logging;
+using WalBridge.Connector.Configuration;
+using WalBridge.Connector.Transactions;
+
+namespace WalBridge.Connector.Kafka;
+
+/// <summary>
+/// The one owner of topic names and topic creation: maps a payload to its topic (<c>&lt;topic.prefix&gt;.&lt;schema&gt;.&lt;table&gt;</c>,
+/// the messages topic, the offsets topic) and creates topics that do not exist yet with <c>topic.partitions</c>
+/// partitions (the offsets topic compacted), through one admin client. Brokers without CreateTopics (the local
+/// mock) auto-create instead.
+/// </summary>
+/// <remarks>
+/// Threading: used by the Kafka loop's thread only. Topics are created before a Kafka transaction begins, never
+/// inside one (a metadata round trip inside an open transaction only delays it towards its timeout). Lifetime: one
+/// per pipeline attempt.
+/// </remarks>
+internal sealed partial class TopicManager(ConnectorConfig config, IReadOnlyDictionary<string, string> kafka, ILogger logger) : IDisposable
+{
+    private readonly HashSet<string> _known = new(StringComparer.Ordinal);
+    private readonly Dictionary<(string Schema, string Table), string> _names = [];
+    private IAdminClient? _admin;
+    private bool _adminUnsupported;
+
+    /// <summary>The topic a payload goes to.</summary>
+    public string TopicOf(TablePayload payload)
+    {
+        ArgumentNullException.ThrowIfNull(payload);
+        if (payload.Kind == PayloadKind.Message)
+            return config.MessagesTopic;
+        if (!_names.TryGetValue((payload.Schema, payload.Table), out var topic))
+        {
+            topic = config.TopicFor(payload.Schema, payload.Table);
+            _names[(payload.Schema, payload.Table)] = topic;
+        }
+        return topic;
+    }
+
+    /// <summary>Whether every topic <paramref name="transaction"/> writes to is known to exist.</summary>
+    public bool AllExist(SourceTransaction transaction)
+    {
+        ArgumentNullException.ThrowIfNull(transaction);
+        foreach (var payload in transaction.Payloads)
+        {
+            if (!_adminUnsupported && !_known.Contains(TopicOf(payload)))
+                return false;
+        }
+        return true;
+    }
+
+    /// <summary>Creates the topics of <paramref name="transaction"/> that do not exist. Blocking; outside any Kafka transaction.</summary>
+    public void EnsureTopics(SourceTransaction transaction)
+    {
+        ArgumentNullException.ThrowIfNull(transaction);
+        foreach (var payload in transaction.Payloads)
+            Ensure(TopicOf(payload), compacted: false);
+    }
+
+    /// <summary>Creates <paramref name="topic"/> when it does not exist. Blocking; outside any Kafka transaction.</summary>
+    public void Ensure(string topic, bool compacted)
+    {
+        if (_adminUnsupported || _known.Contains(topic))
+            return;
+        _admin ??= new AdminClientBuilder(new AdminClientConfig(kafka.ToDictionary(kv => kv.Key, kv => kv.Value))).Build();
+        var metadata = _admin.GetMetadata(topic, TimeSpan.FromSeconds(10));
+        if (metadata.Topics.Count == 1 && metadata.Topics[0].Error.Code == ErrorCode.NoError && metadata.Topics[0].Partitions.Count > 0)
+        {
+            _known.Add(topic);
+            return;
+        }
+        var specification = new TopicSpecification
+        {
+            Name = topic,
+            NumPartitions = config.TopicPartitions,
+            ReplicationFactor = config.TopicReplicationFactor,
+        };
+        if (compacted)
+            specification.Configs = new Dictionary<string, string> { ["cleanup.policy"] = "compact" };
+        try
+        {
+            _admin.CreateTopicsAsync([specification]).GetAwaiter().GetResult();
+            LogTopicCreated(logger, topic);
+        }
+        catch (CreateTopicsException e) when (e.Results.All(r => r.Error.Code == ErrorCode.TopicAlreadyExists))
+        {
+        }
+        catch (KafkaException e) when (e.Error.Code is ErrorCode.Local_UnsupportedFeature or ErrorCode.UnsupportedVersion or ErrorCode.InvalidRequest)
+        {
+            _adminUnsupported = true;
+            LogAdminUnsupported(logger, e.Error.Reason);
+        }
+        _known.Add(topic);
+    }
+
+    public void Dispose()
+    {
+        _admin?.Dispose();
+        _admin = null;
+    }
+
+    [LoggerMessage(EventId = 2002, Level = LogLevel.Information, Message = "Created topic {Topic}")]
+    private static partial void LogTopicCreated(ILogger logger, string topic);
+
+    [LoggerMessage(EventId = 2003, Level = LogLevel.Information, Message = "The broker does not support CreateTopics ({Reason}); relying on its topic auto-creation")]
+    private static partial void LogAdminUnsupported(ILogger logger, string reason);
+}
