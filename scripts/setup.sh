@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Sets up everything WalBridge needs on a fresh Debian 12 machine of this kind, as root:
 #   1. Debian packages (PostgreSQL 15 server + headers, RocksDB, librdkafka's build deps, Node.js tools)
-#   2. librdkafka 2.15.1 built from source with our mock-broker patch (scripts/build-librdkafka.sh)
+#   2. librdkafka 2.15.1 built from source with our mock-broker patch (scripts/build-librdkafka.sh),
+#      for the test broker only (the connector uses the librdkafka.redist NuGet package)
 #   3. the wal2arrow output plugin (native/wal2arrow, PGXS) and npm apache-arrow (tools/arrow-js)
-#   4. the librdkafka.redist stand-in package so `dotnet restore` works offline
-#   5. `dotnet restore` of the solution
+#   4. `dotnet restore` of the solution
 # Idempotent and fast when nothing changed. Prints lines prefixed with "setup:".
 set -euo pipefail
 
@@ -17,7 +17,7 @@ die() { printf 'setup: error: %s\n' "$*" >&2; exit 1; }
 # --- 1. Debian packages -------------------------------------------------------------------
 packages=(
     build-essential pkg-config flex bison
-    libssl-dev zlib1g-dev libzstd-dev liblz4-dev libsasl2-dev   # librdkafka
+    libssl-dev zlib1g-dev libzstd-dev liblz4-dev libsasl2-dev   # librdkafka for the test broker
     librocksdb-dev                                              # the local offset mirror
     postgresql-15 postgresql-server-dev-15 postgresql-contrib   # source database, plugin headers
     nodejs npm                                                  # apache-arrow JS reader (conformance), the benchmark's peer
@@ -55,7 +55,7 @@ command -v dotnet >/dev/null || die "the .NET SDK (dotnet) is not on PATH"
 [[ -x /usr/lib/postgresql/15/bin/initdb ]] || die "PostgreSQL 15 server binaries missing after install"
 id postgres >/dev/null 2>&1 || die "the 'postgres' user does not exist (Debian's postgresql-15 package creates it)"
 
-# --- 2. librdkafka ------------------------------------------------------------------------
+# --- 2. librdkafka for the test broker ----------------------------------------------------
 "$script_dir/build-librdkafka.sh"
 
 # --- 2b. the wal2arrow output plugin (PGXS), and apache-arrow JS (the independent Arrow reader) ---
@@ -63,21 +63,7 @@ id postgres >/dev/null 2>&1 || die "the 'postgres' user does not exist (Debian's
 "$script_dir/setup-js.sh"
 "$script_dir/setup-peer.sh"
 
-# --- 3. librdkafka.redist stand-in ------------------------------------------------------
-standin_dir="$repo_root/.cache/nuget-standin"
-standin="$standin_dir/librdkafka.redist.2.15.1.nupkg"
-nuspec="$repo_root/build/nuget-standin/librdkafka.redist.nuspec"
-if [[ ! -f "$standin" || "$nuspec" -nt "$standin" ]]; then
-    mkdir -p "$standin_dir"
-    python3 - "$nuspec" "$standin" <<'PY'
-import sys, zipfile
-with zipfile.ZipFile(sys.argv[2], 'w', zipfile.ZIP_DEFLATED) as z:
-    z.write(sys.argv[1], 'librdkafka.redist.nuspec')
-PY
-    log "wrote the librdkafka.redist stand-in package"
-fi
-
-# --- 4. NuGet restore ---------------------------------------------------------------------
+# --- 3. NuGet restore ---------------------------------------------------------------------
 stamp="$repo_root/.cache/restore.stamp"
 if [[ ! -f "$stamp" ]] || [[ -n "$(find . -path ./.cache -prune -o \( -name '*.csproj' -o -name '*.props' -o -name 'NuGet.Config' \) -newer "$stamp" -print -quit)" ]]; then
     log "dotnet restore"

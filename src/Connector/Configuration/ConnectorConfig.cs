@@ -237,6 +237,12 @@ public sealed class ConnectorConfig
             if (kafka.ContainsKey(reserved))
                 throw new ConfigurationException($"Configuration key 'kafka.{reserved}' is set by the connector itself (exactly-once delivery depends on it); remove it.");
         }
+        // librdkafka reports a missing certificate or key file only as an OpenSSL error without the path: name it here.
+        foreach (var (key, value) in kafka)
+        {
+            if (key.EndsWith(".location", StringComparison.Ordinal) && value.Length > 0 && value != "probe" && !File.Exists(value))
+                throw new ConfigurationException($"Configuration key 'kafka.{key}' names '{value}', which does not exist or cannot be read.");
+        }
 
         var topicPrefix = Required("topic.prefix");
         if (!Regex.IsMatch(topicPrefix, "^[A-Za-z0-9._-]{1,200}$"))
