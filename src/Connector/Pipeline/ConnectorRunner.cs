@@ -110,12 +110,17 @@ public sealed partial class ConnectorRunner(ConnectorConfig config, ILogger logg
     /// (connections, an unavailable or restarting server, Kafka transaction aborts and timeouts, a
     /// slot still held by a predecessor); configuration and source problems, protocol violations, a
     /// row that can never fit, an unsafe start position and anything unexpected stop the connector.
+    /// A failure of the local offset mirror (<see cref="OffsetMirrorException"/>, an
+    /// <see cref="IOException"/>) is retried only when the mirror says it may heal (a full disk);
+    /// a lock held by another instance, a permission problem or a corrupted mirror stops the
+    /// connector with a message that names <c>state.dir</c> and what to do.
     /// </summary>
     public static bool IsFatal(Exception e) => !IsTransient(e);
 
     private static bool IsTransient(Exception e) => e switch
     {
         ConfigurationException or SourceNotReadyException or ReplicationProtocolException or RowTooLargeException or UnsafeStartException => false,
+        OffsetMirrorException m => m.IsTransient,
         SlotInUseException or IOException or System.Net.Sockets.SocketException or TimeoutException => true,
         KafkaException k => !k.Error.IsFatal && k.Error.Code is not (ErrorCode.TransactionalIdAuthorizationFailed or ErrorCode.TopicAuthorizationFailed
             or ErrorCode.ClusterAuthorizationFailed or ErrorCode.Local_Fenced or ErrorCode.ProducerFenced or ErrorCode.InvalidConfig
