@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Sets up everything WalBridge needs on a fresh Debian 12 machine of this kind, as root:
-#   1. Debian packages (PostgreSQL 15 server + headers, RocksDB, librdkafka's build deps, Node.js tools)
+#   1. Debian packages (PostgreSQL 15 server + headers, librdkafka's build deps, Node.js tools);
+#      RocksDB is not one of them: the NuGet package RocksDB bundles its native library
 #   2. librdkafka 2.15.1 built from source with our mock-broker patch (scripts/build-librdkafka.sh),
 #      for the test broker only (the connector uses the librdkafka.redist NuGet package)
 #   3. the wal2arrow output plugin (native/wal2arrow, PGXS) and npm apache-arrow (tools/arrow-js)
@@ -18,7 +19,6 @@ die() { printf 'setup: error: %s\n' "$*" >&2; exit 1; }
 packages=(
     build-essential pkg-config flex bison
     libssl-dev zlib1g-dev libzstd-dev liblz4-dev libsasl2-dev   # librdkafka for the test broker
-    librocksdb-dev                                              # the local offset mirror
     postgresql-15 postgresql-server-dev-15 postgresql-contrib   # source database, plugin headers
     nodejs npm                                                  # apache-arrow JS reader (conformance), the benchmark's peer
     gnuplot-nox                                                 # benchmark charts

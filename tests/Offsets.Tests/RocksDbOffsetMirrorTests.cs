@@ -108,8 +108,9 @@ public sealed class RocksDbOffsetMirrorTests : IDisposable
     {
         using var first = RocksDbOffsetMirror.Open(_dir.Path);
 
-        var ex = Assert.Throws<IOException>(() => RocksDbOffsetMirror.Open(_dir.Path));
+        IOException ex = Assert.Throws<OffsetMirrorException>(() => RocksDbOffsetMirror.Open(_dir.Path));
 
+        Assert.False(((OffsetMirrorException)ex).IsTransient);
         Assert.Contains(first.Location, ex.Message, StringComparison.Ordinal);
         Assert.Contains("lock", ex.Message, StringComparison.OrdinalIgnoreCase);
         Assert.Contains("another connector instance", ex.Message, StringComparison.Ordinal);
@@ -130,10 +131,12 @@ public sealed class RocksDbOffsetMirrorTests : IDisposable
         var file = Path.Combine(_dir.Path, "not-a-directory");
         File.WriteAllText(file, "x");
 
-        var ex = Assert.Throws<IOException>(() => RocksDbOffsetMirror.Open(file));
+        IOException ex = Assert.Throws<OffsetMirrorException>(() => RocksDbOffsetMirror.Open(file));
 
+        Assert.False(((OffsetMirrorException)ex).IsTransient);
         Assert.Contains(file, ex.Message, StringComparison.Ordinal);
         Assert.Contains("offset mirror", ex.Message, StringComparison.Ordinal);
+        Assert.Contains("state.dir", ex.Message, StringComparison.Ordinal);
     }
 
     [Fact]
@@ -146,6 +149,92 @@ public sealed class RocksDbOffsetMirrorTests : IDisposable
         Assert.Throws<ObjectDisposedException>(() => mirror.Read(TestData.Key()));
         Assert.Throws<ObjectDisposedException>(() => mirror.Write(TestData.Key(), TestData.Record()));
         Assert.Throws<ObjectDisposedException>(() => mirror.Delete(TestData.Key()));
+    }
+
+    [Fact]
+    public void Reopen_after_dispose_sees_every_change_and_can_write_again()
+    {
+        var keyA = TestData.Key("slot_a");
+        var keyB = TestData.Key("slot_b");
+        using (var mirror = RocksDbOffsetMirror.Open(_dir.Path))
+        {
+            mirror.Write(keyA, TestData.Record("1/A", xid: 1));
+            mirror.Write(keyB, TestData.Record("2/B", xid: 2));
+        }
+        using (var mirror = RocksDbOffsetMirror.Open(_dir.Path))
+        {
+            Assert.Equal(TestData.Record("1/A", xid: 1), mirror.Read(keyA));
+            mirror.Delete(keyA);
+            mirror.Write(keyB, TestData.Record("3/C", xid: 3));
+        }
+
+        using var reopened = RocksDbOffsetMirror.Open(_dir.Path);
+        Assert.Null(reopened.Read(keyA));
+        Assert.Equal(TestData.Record("3/C", xid: 3), reopened.Read(keyB));
+    }
+
+    [Fact]
+    public void Many_reopens_keep_the_record_and_a_bounded_number_of_info_logs()
+    {
+        var key = TestData.Key();
+        for (var i = 1; i <= 15; i++)
+        {
+            using var mirror = RocksDbOffsetMirror.Open(_dir.Path);
+            if (i > 1)
+                Assert.Equal(TestData.Record($"{i - 1}/0", xid: (uint)(i - 1)), mirror.Read(key));
+            mirror.Write(key, TestData.Record($"{i}/0", xid: (uint)i));
+        }
+
+        // RocksDB renames its LOG on every open; the mirror keeps 10 of them (LOG and LOG.old.*).
+        var infoLogs = Directory.GetFiles(_dir.Path, "LOG*");
+        Assert.InRange(infoLogs.Length, 1, 10);
+    }
+
+    [Fact]
+    public void Every_write_and_delete_syncs_the_write_ahead_log()
+    {
+        using var mirror = RocksDbOffsetMirror.Open(_dir.Path);
+        var key = TestData.Key();
+
+        mirror.Write(key, TestData.Record("1/A", xid: 1));
+        mirror.Write(key, TestData.Record("2/B", xid: 2));
+        mirror.Delete(key);
+        mirror.Write(TestData.Key("other"), TestData.Record("3/C", xid: 3));
+
+        // RocksDB's own counters: one WAL sync per write, i.e. WriteOptions.sync is in effect.
+        var stats = mirror.GetProperty("rocksdb.stats");
+        Assert.NotNull(stats);
+        Assert.Contains("Cumulative WAL: 4 writes, 4 syncs", stats, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Reopen_before_next_use_releases_the_lock_and_keeps_the_data()
+    {
+        var key = TestData.Key();
+        using var mirror = RocksDbOffsetMirror.Open(_dir.Path);
+        mirror.Write(key, TestData.Record("1/A", xid: 1));
+
+        // What a transient failure (a full disk) does: close now, reopen at the next call.
+        mirror.ReopenBeforeNextUse();
+        using (var other = RocksDbOffsetMirror.Open(_dir.Path))
+            Assert.Equal(TestData.Record("1/A", xid: 1), other.Read(key));
+
+        Assert.Equal(TestData.Record("1/A", xid: 1), mirror.Read(key));
+        mirror.Write(key, TestData.Record("2/B", xid: 2));
+        Assert.Equal(TestData.Record("2/B", xid: 2), mirror.Read(key));
+        Assert.Throws<OffsetMirrorException>(() => RocksDbOffsetMirror.Open(_dir.Path));
+    }
+
+    [Fact]
+    public void The_native_library_is_the_copy_bundled_in_the_build_output()
+    {
+        using var mirror = RocksDbOffsetMirror.Open(_dir.Path);
+
+        var loaded = RocksDbOffsetMirror.NativeLibraryPath;
+
+        Assert.NotNull(loaded);
+        Assert.StartsWith(Path.Combine(AppContext.BaseDirectory, "runtimes"), loaded, StringComparison.Ordinal);
+        Assert.Contains("librocksdb", Path.GetFileName(loaded), StringComparison.Ordinal);
     }
 
     [Fact]

@@ -1,6 +1,7 @@
 using Confluent.Kafka;
 using Npgsql;
 using WalBridge.Connector.Configuration;
+using WalBridge.Offsets.Mirror;
 
 namespace WalBridge.Connector.Errors;
 
@@ -32,6 +33,9 @@ public static class FailureClassification
             ConfigurationException or SourceNotReadyException or ReplicationProtocolException or RowTooLargeException or UnsafeStartException
                 => FailureKind.Fatal,
             LocalStorageException storage => storage.DiskFull ? FailureKind.Transient : FailureKind.Fatal,
+            // The offset mirror says itself whether it may heal (a full disk) or not (a lock held by another
+            // instance, permissions, corruption).
+            OffsetMirrorException mirror => mirror.IsTransient ? FailureKind.Transient : FailureKind.Fatal,
             SlotInUseException or ReplicationConnectionLostException or IOException or System.Net.Sockets.SocketException or TimeoutException
                 => FailureKind.Transient,
             // Thrown by a transactional call when the open transaction must be aborted (the Kafka loop aborts it).

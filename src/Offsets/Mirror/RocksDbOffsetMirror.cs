@@ -1,43 +1,74 @@
+using NativeImport;
+using RocksDbSharp;
+
 namespace WalBridge.Offsets.Mirror;
 
 /// <summary>
 /// An <see cref="IOffsetMirror"/> kept in a RocksDB database in a local directory (the
-/// connector's <c>state.dir</c>). Keys are <see cref="OffsetKey.ToBytes"/>, values
+/// connector's <c>state.dir</c>), through the RocksDB NuGet package (RocksDbSharp, with RocksDB's
+/// native library bundled). Keys are <see cref="OffsetKey.ToBytes"/>, values
 /// <see cref="OffsetRecord.ToBytes"/> (JSON, so the store is readable with <c>ldb</c>).
-/// Writes and deletes are synced (<c>WriteOptions.sync = true</c>).
+/// Writes and deletes are synced (<c>WriteOptions.sync = true</c>): the write-ahead log is
+/// fsync'd before <see cref="Write"/> or <see cref="Delete"/> returns.
 /// </summary>
 /// <remarks>
+/// <para>
 /// Not thread-safe: use from one thread at a time, as <see cref="IOffsetMirror"/> requires.
 /// RocksDB locks the directory while it is open, so only one instance (in any process) can hold a
-/// given directory; <see cref="Dispose"/> releases the lock.
+/// given directory; <see cref="Dispose"/> releases the lock, and so does the end of the process
+/// (a killed connector leaves no lock behind).
+/// </para>
+/// <para>
+/// Errors: every failure is an <see cref="OffsetMirrorException"/> (an <see cref="IOException"/>)
+/// whose message names the directory and the <c>state.dir</c> setting and says what to do, and
+/// whose <see cref="OffsetMirrorException.IsTransient"/> tells whether it may heal by itself. A
+/// full disk (or quota) is transient: after such a failure the database is closed and reopened
+/// at the next call, because after a failed log write RocksDB may refuse further writes until it
+/// recovers by itself or is reopened. A lock held by another instance, a permission problem, a
+/// corrupted database or any other RocksDB error is not transient. A damaged tail of RocksDB's
+/// write-ahead log (a write cut short by a crash) is dropped on open (point-in-time recovery);
+/// the mirror may then lag behind Kafka, which is harmless because Kafka is the source of truth.
+/// </para>
+/// <para>
+/// Native library: RocksDbSharp loads <c>librocksdb.so</c> itself with <c>dlopen</c> (not
+/// through .NET's native library probing), from <c>runtimes/&lt;rid&gt;/native</c> under the
+/// working directory or the application's directory, where the build copies the package's native
+/// assets (its jemalloc build first, which loads only where libjemalloc is installed), and only
+/// then by name from the system's library path. <see cref="Open"/> refuses a library found by
+/// name: the managed binding is made for the bundled RocksDB version, and a system librocksdb
+/// (Debian's is RocksDB 7.8) is another one.
+/// </para>
 /// </remarks>
 public sealed class RocksDbOffsetMirror : IOffsetMirror
 {
-    private readonly RocksDbHandle _db;
-    private readonly RocksDbWriteOptionsHandle _writeOptions;
-    private readonly RocksDbReadOptionsHandle _readOptions;
+    private readonly WriteOptions _writeOptions;
+    private RocksDb? _db; // null after a transient failure closed it: reopened at the next call
     private bool _disposed;
 
-    private RocksDbOffsetMirror(string location, RocksDbHandle db, RocksDbWriteOptionsHandle writeOptions, RocksDbReadOptionsHandle readOptions)
+    private RocksDbOffsetMirror(string location, RocksDb db)
     {
         Location = location;
         _db = db;
-        _writeOptions = writeOptions;
-        _readOptions = readOptions;
+        _writeOptions = new WriteOptions().SetSync(true);
     }
 
     /// <inheritdoc />
     public string Location { get; }
 
+    /// <summary>The native RocksDB library in use (the path it was loaded from), once a mirror was opened.</summary>
+    internal static string? NativeLibraryPath => Auto.LoadedPath;
+
     /// <summary>
     /// Opens the mirror in <paramref name="directory"/>, creating the directory and the database if
     /// they do not exist.
     /// </summary>
-    /// <exception cref="IOException">
-    /// The database cannot be opened; the message names the directory and carries RocksDB's reason
-    /// (for a lock error, another connector instance with the same <c>state.dir</c> is probably running).
+    /// <exception cref="OffsetMirrorException">
+    /// The database cannot be opened; the message names the directory and the <c>state.dir</c>
+    /// setting, carries RocksDB's reason and says what to do (for a lock error: another connector
+    /// instance with the same <c>state.dir</c> is running). Not transient, except for a full disk.
     /// </exception>
-    public static unsafe RocksDbOffsetMirror Open(string directory)
+    /// <exception cref="DllNotFoundException">RocksDB's native library is missing from the application's output.</exception>
+    public static RocksDbOffsetMirror Open(string directory)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(directory);
         var location = Path.GetFullPath(directory);
@@ -47,108 +78,62 @@ public sealed class RocksDbOffsetMirror : IOffsetMirror
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            throw new IOException($"Cannot create the offset mirror directory '{location}': {e.Message}", e);
+            throw new OffsetMirrorException(
+                $"Cannot create the offset mirror directory '{location}': {e.Message} " +
+                "Set state.dir to a directory the connector can create and write.",
+                location, isTransient: false, e);
         }
 
-        RocksDbWriteOptionsHandle? writeOptions = null;
-        RocksDbReadOptionsHandle? readOptions = null;
-        RocksDbHandle? db = null;
-        try
-        {
-            using (var options = RocksDbNative.rocksdb_options_create())
-            {
-                RocksDbNative.rocksdb_options_set_create_if_missing(options, 1);
-                nint error = 0;
-                db = RocksDbNative.rocksdb_open(options, location, &error);
-                if (error != 0)
-                {
-                    var message = RocksDbNative.TakeError(error);
-                    var hint = message.Contains("lock", StringComparison.OrdinalIgnoreCase)
-                        ? " The database is locked: another connector instance (in this or another process) using the same state.dir may be running."
-                        : string.Empty;
-                    throw new IOException(
-                        $"Cannot open the offset mirror (RocksDB) in '{location}': {message}.{hint}");
-                }
-                if (db.IsInvalid)
-                    throw new IOException($"Cannot open the offset mirror (RocksDB) in '{location}': rocksdb_open returned no database.");
-            }
-
-            writeOptions = RocksDbNative.rocksdb_writeoptions_create();
-            RocksDbNative.rocksdb_writeoptions_set_sync(writeOptions, 1);
-            readOptions = RocksDbNative.rocksdb_readoptions_create();
-
-            var mirror = new RocksDbOffsetMirror(location, db, writeOptions, readOptions);
-            db = null;
-            writeOptions = null;
-            readOptions = null;
-            return mirror;
-        }
-        finally
-        {
-            db?.Dispose();
-            writeOptions?.Dispose();
-            readOptions?.Dispose();
-        }
+        EnsureBundledNativeLibrary();
+        return new RocksDbOffsetMirror(location, OpenDatabase(location));
     }
 
     /// <inheritdoc />
-    public unsafe OffsetRecord? Read(OffsetKey key)
+    public OffsetRecord? Read(OffsetKey key)
     {
         ArgumentNullException.ThrowIfNull(key);
-        ObjectDisposedException.ThrowIf(_disposed, this);
-
-        var keyBytes = key.ToBytes();
-        nint error = 0;
-        nuint length = 0;
-        nint value;
-        fixed (byte* k = keyBytes)
-        {
-            value = RocksDbNative.rocksdb_get(_db, _readOptions, k, (nuint)keyBytes.Length, &length, &error);
-        }
-        RocksDbNative.ThrowIfError(error, $"read of the offset mirror in '{Location}'");
-        if (value == 0)
-            return null;
+        var db = Database();
+        byte[]? value;
         try
         {
-            return OffsetRecord.FromBytes(new ReadOnlySpan<byte>((void*)value, checked((int)length)));
+            value = db.Get(key.ToBytes().AsSpan());
         }
-        finally
+        catch (RocksDbSharpException e)
         {
-            RocksDbNative.rocksdb_free(value);
+            throw Failure("Reading from", e);
         }
+        return value is null ? null : OffsetRecord.FromBytes(value);
     }
 
     /// <inheritdoc />
-    public unsafe void Write(OffsetKey key, OffsetRecord record)
+    public void Write(OffsetKey key, OffsetRecord record)
     {
         ArgumentNullException.ThrowIfNull(key);
         ArgumentNullException.ThrowIfNull(record);
-        ObjectDisposedException.ThrowIf(_disposed, this);
-
-        var keyBytes = key.ToBytes();
-        var valueBytes = record.ToBytes();
-        nint error = 0;
-        fixed (byte* k = keyBytes)
-        fixed (byte* v = valueBytes)
+        var db = Database();
+        try
         {
-            RocksDbNative.rocksdb_put(_db, _writeOptions, k, (nuint)keyBytes.Length, v, (nuint)valueBytes.Length, &error);
+            db.Put(key.ToBytes().AsSpan(), record.ToBytes().AsSpan(), cf: null, _writeOptions);
         }
-        RocksDbNative.ThrowIfError(error, $"write to the offset mirror in '{Location}'");
+        catch (RocksDbSharpException e)
+        {
+            throw Failure("Writing to", e);
+        }
     }
 
     /// <inheritdoc />
-    public unsafe void Delete(OffsetKey key)
+    public void Delete(OffsetKey key)
     {
         ArgumentNullException.ThrowIfNull(key);
-        ObjectDisposedException.ThrowIf(_disposed, this);
-
-        var keyBytes = key.ToBytes();
-        nint error = 0;
-        fixed (byte* k = keyBytes)
+        var db = Database();
+        try
         {
-            RocksDbNative.rocksdb_delete(_db, _writeOptions, k, (nuint)keyBytes.Length, &error);
+            db.Remove(key.ToBytes().AsSpan(), cf: null, _writeOptions);
         }
-        RocksDbNative.ThrowIfError(error, $"delete from the offset mirror in '{Location}'");
+        catch (RocksDbSharpException e)
+        {
+            throw Failure("Deleting from", e);
+        }
     }
 
     /// <summary>Closes the database and releases its directory lock. Idempotent.</summary>
@@ -157,11 +142,91 @@ public sealed class RocksDbOffsetMirror : IOffsetMirror
         if (_disposed)
             return;
         _disposed = true;
-        _db.Dispose();
-        _writeOptions.Dispose();
-        _readOptions.Dispose();
+        _db?.Dispose();
+        _db = null;
     }
 
     /// <inheritdoc />
     public override string ToString() => $"RocksDbOffsetMirror({Location})";
+
+    /// <summary>
+    /// Closes the database now (releasing the directory lock) and reopens it at the next call: what a
+    /// transient failure does, because after a failed log write RocksDB may refuse further writes until
+    /// it recovers by itself or is reopened.
+    /// </summary>
+    internal void ReopenBeforeNextUse()
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        _db?.Dispose();
+        _db = null;
+    }
+
+    /// <summary>A RocksDB property of the open database (for example <c>rocksdb.stats</c>), for diagnostics.</summary>
+    internal string? GetProperty(string name) => Database().GetProperty(name);
+
+    /// <summary>The open database, reopening it first if a transient failure closed it.</summary>
+    private RocksDb Database()
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        return _db ??= OpenDatabase(Location);
+    }
+
+    /// <summary>Classifies a failed call; after a transient one the database is closed and reopened at the next use.</summary>
+    private OffsetMirrorException Failure(string operation, RocksDbSharpException e)
+    {
+        var failure = RocksDbFailure.Describe(operation, Location, e);
+        if (failure.IsTransient)
+            ReopenBeforeNextUse();
+        return failure;
+    }
+
+    private static RocksDb OpenDatabase(string location)
+    {
+        var options = new DbOptions()
+            .SetCreateIfMissing(true)
+            // RocksDB's info log (LOG) is rotated on every open; a connector restarted often
+            // (crash tests, deployments) would otherwise collect up to 1000 old logs.
+            .SetKeepLogFileNum(10);
+        try
+        {
+            return RocksDb.Open(options, location);
+        }
+        catch (RocksDbSharpException e)
+        {
+            throw RocksDbFailure.Describe("Opening", location, e);
+        }
+        finally
+        {
+            GC.KeepAlive(options);
+        }
+    }
+
+    /// <summary>
+    /// Loads RocksDbSharp's native library (on first use) and checks that it is the copy bundled in
+    /// the RocksDB package, found under a directory (<c>runtimes/&lt;rid&gt;/native</c>), and not a
+    /// library of another version found by name on the system's library path.
+    /// </summary>
+    private static void EnsureBundledNativeLibrary()
+    {
+        try
+        {
+            _ = Native.Instance;
+        }
+        catch (TypeInitializationException e)
+        {
+            throw new DllNotFoundException(
+                "RocksDB's native library, bundled in the RocksDB NuGet package, could not be loaded. The build copies it to " +
+                $"runtimes/<rid>/native in the application's directory ('{AppContext.BaseDirectory}'); check that it is there. " +
+                (e.InnerException ?? e).Message, e);
+        }
+        var loaded = Auto.LoadedPath;
+        if (string.IsNullOrEmpty(loaded) || !Path.IsPathRooted(loaded))
+        {
+            throw new DllNotFoundException(
+                $"RocksDB's native library was loaded by name ('{loaded}') from the system's library path, not from the copy " +
+                $"bundled in the RocksDB NuGet package (runtimes/<rid>/native in '{AppContext.BaseDirectory}'), which is missing " +
+                "or does not load on this machine (it needs glibc 2.34 or later). A system librocksdb is another RocksDB version " +
+                "and is not used: rebuild the application so that the package's native assets are in its output.");
+        }
+    }
 }
