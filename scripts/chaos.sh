@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Crash and fault scenarios with the exactly-once checks (see src/Connector/Cli/ChaosCommand.cs).
+# Crash and fault scenarios with the exactly-once checks (see tools/DevTools/Chaos/ChaosCommand.cs).
 #   scripts/chaos.sh --quick     each scenario once (a few minutes)
 #   scripts/chaos.sh             three rounds
 # Prints one line per scenario and ends with "scenarios: N, violations: M"; exit 0 only with no violation.

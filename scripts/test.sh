@@ -69,7 +69,7 @@ run_suite chaos-quick-wal2arrow "$script_dir/chaos.sh" --quick --plugin wal2arro
 
 # Nothing the tests started may still run.
 sleep 2
-leftovers="$(pgrep -af 'walbridge-pg-|WalBridge.Broker.dll|WalBridge.Connector.dll' | grep -v pgrep || true)"
+leftovers="$(pgrep -af 'walbridge-pg-|WalBridge.Broker.dll|WalBridge.Connector.dll|WalBridge.DevTools.dll' | grep -v pgrep || true)"
 if [[ -n "$leftovers" ]]; then
     echo "test: FAILED: processes left running after the tests:"
     echo "$leftovers"

@@ -2,7 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using Npgsql;
 using WalBridge.Broker;
-using WalBridge.Connector.Embedded;
+using WalBridge.DevTools.Embedded;
 using WalBridge.Offsets;
 
 namespace WalBridge.Bench;

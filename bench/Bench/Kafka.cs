@@ -3,7 +3,6 @@ using System.Globalization;
 using System.Text;
 using System.Text.Json;
 using Confluent.Kafka;
-using WalBridge.Broker;
 
 namespace WalBridge.Bench;
 
@@ -15,7 +14,6 @@ internal static class KafkaProbe
     /// <summary>Reads a one-partition topic from the beginning to its end with read_committed: records, value bytes and rows (the <c>walbridge.rows</c> header, or one per record without it).</summary>
     public static (long Records, long Bytes, long Rows) ReadBack(string bootstrap, string topic, TimeSpan timeout)
     {
-        Librdkafka.EnsureLoaded();
         using var consumer = new ConsumerBuilder<Ignore, byte[]?>(new ConsumerConfig
         {
             BootstrapServers = bootstrap,
@@ -47,7 +45,6 @@ internal static class KafkaProbe
     /// <summary>Waits until a topic exists with a leader for partition 0.</summary>
     public static async Task WaitForTopicAsync(string bootstrap, string topic, TimeSpan timeout)
     {
-        Librdkafka.EnsureLoaded();
         using var admin = new AdminClientBuilder(new AdminClientConfig { BootstrapServers = bootstrap }).Build();
         var deadline = DateTime.UtcNow + timeout;
         while (true)
@@ -86,7 +83,6 @@ internal sealed class LatencyConsumer : IDisposable
 
     public LatencyConsumer(string bootstrap, string topic, bool json)
     {
-        Librdkafka.EnsureLoaded();
         _json = json;
         _consumer = new ConsumerBuilder<Ignore, byte[]?>(new ConsumerConfig
         {

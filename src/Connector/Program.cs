@@ -1,11 +1,13 @@
-using System.Diagnostics;
-using System.Runtime.InteropServices;
 using WalBridge.Connector.Cli;
 using WalBridge.Connector.Configuration;
 
 namespace WalBridge.Connector;
 
-/// <summary>The <c>connector</c> command line: run, demo, tail, broker.</summary>
+/// <summary>
+/// The connector's command line: <c>run</c> (the service), <c>verify</c> and <c>tail</c>. The developer tools
+/// (<c>demo</c>, <c>chaos</c>, <c>bench</c>, <c>broker</c>) are a separate program, tools/DevTools; the
+/// <c>./connector</c> script reaches both.
+/// </summary>
 internal static class Program
 {
     private const string Usage = """
@@ -13,14 +15,11 @@ internal static class Program
 
         commands:
           run    --config <file> [--set key=value ...]    run the connector (a generic-host service)
-          demo   [--seconds N] [--plugin pgoutput]        throwaway PostgreSQL + local broker, a workload, then verification
           verify --config <file> [--set key=value ...]    audit the topics against the source (read_committed)
           tail   --bootstrap-servers <list> --topic <t> [--from-beginning] [--max N]
                                                           print a table topic's Arrow payloads as rows
-          chaos  [--quick] [--rounds N]                   crash/fault scenarios, then verification (see scripts/chaos.sh)
-          broker [--brokers N]                            run the local Kafka-protocol broker (librdkafka mock cluster)
-          bench  [--quick] [--json <file>] [--workloads W1,...]
-                                                          throughput, latency, CPU, memory vs pg_recvlogical and a peer (docs/benchmarks.md)
+
+        Developer tools (./connector demo|chaos|bench|broker) are described in README.md.
 
         Configuration keys (Kafka Connect style) are described in README.md.
         """;
@@ -39,12 +38,8 @@ internal static class Program
             return args[0] switch
             {
                 "run" => await RunCommand.RunAsync(rest),
-                "demo" => await DemoCommand.RunAsync(rest),
                 "tail" => await TailCommand.RunAsync(rest),
                 "verify" => await VerifyCommand.RunAsync(rest),
-                "chaos" => await ChaosCommand.RunAsync(rest),
-                "broker" => await BrokerCommand.RunAsync(rest),
-                "bench" => await BenchAsync(rest),
                 _ => throw new UsageException($"Unknown command '{args[0]}'."),
             };
         }
@@ -57,52 +52,6 @@ internal static class Program
         {
             await Console.Error.WriteLineAsync($"connector: configuration error: {e.Message}");
             return 2;
-        }
-    }
-
-    /// <summary>
-    /// <c>bench</c>: the benchmark is its own program, bench/Bench (it references this project, so this
-    /// project cannot reference it). Found in the source tree above this program, built when missing or
-    /// older than the sources, and run as a child process with the same arguments and console.
-    /// </summary>
-    private static async Task<int> BenchAsync(string[] args)
-    {
-        var root = new DirectoryInfo(AppContext.BaseDirectory);
-        while (root is not null && !File.Exists(Path.Combine(root.FullName, "bench", "Bench", "Bench.csproj")))
-            root = root.Parent;
-        if (root is null)
-            throw new UsageException($"bench needs the source tree: bench/Bench/Bench.csproj was not found above {AppContext.BaseDirectory}.");
-        var project = Path.Combine(root.FullName, "bench", "Bench");
-        var dll = Path.Combine(project, "bin", "Release", "net10.0", "WalBridge.Bench.dll");
-        var built = File.Exists(dll) ? File.GetLastWriteTimeUtc(dll) : DateTime.MinValue;
-        bool Newer(string directory) => Directory.Exists(directory) && Directory.EnumerateFiles(directory, "*", SearchOption.AllDirectories)
-            .Any(f => (f.EndsWith(".cs", StringComparison.Ordinal) || f.EndsWith(".csproj", StringComparison.Ordinal) || f.EndsWith(".props", StringComparison.Ordinal))
-                && !f.Contains("/bin/", StringComparison.Ordinal) && !f.Contains("/obj/", StringComparison.Ordinal) && File.GetLastWriteTimeUtc(f) > built);
-        if (Newer(project) || Newer(Path.Combine(root.FullName, "src")) || File.GetLastWriteTimeUtc(Path.Combine(root.FullName, "Directory.Build.props")) > built)
-        {
-            await Console.Error.WriteLineAsync("connector: building the benchmark (bench/Bench)…");
-            var code = await RunChildAsync("dotnet", ["build", project, "-c", "Release", "--nologo", "-v", "q", "-clp:ErrorsOnly"]);
-            if (code != 0)
-                return code;
-            File.SetLastWriteTimeUtc(dll, DateTime.UtcNow); // an up-to-date build leaves the file alone
-        }
-        return await RunChildAsync("dotnet", [dll, .. args]);
-
-        static async Task<int> RunChildAsync(string file, IEnumerable<string> arguments)
-        {
-            using var process = Process.Start(new ProcessStartInfo(file, arguments) { UseShellExecute = false })
-                ?? throw new InvalidOperationException($"could not start {file}");
-            // Ctrl+C reaches the child too (same process group): wait while it cleans up. SIGTERM is
-            // passed on as SIGINT, which the benchmark handles by stopping everything it started.
-            using var interrupt = PosixSignalRegistration.Create(PosixSignal.SIGINT, context => context.Cancel = true);
-            using var terminate = PosixSignalRegistration.Create(PosixSignal.SIGTERM, context =>
-            {
-                context.Cancel = true;
-                using var kill = Process.Start("kill", ["-INT", process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
-                kill?.WaitForExit();
-            });
-            await process.WaitForExitAsync();
-            return process.ExitCode;
         }
     }
 }

@@ -1,7 +1,7 @@
 using System.Text;
 using Npgsql;
 using WalBridge.Connector.Configuration;
-using WalBridge.Connector.Embedded;
+using WalBridge.DevTools.Embedded;
 using WalBridge.Connector.Kafka;
 using WalBridge.Connector.Verification;
 using WalBridge.Offsets;

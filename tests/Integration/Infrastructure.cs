@@ -1,5 +1,5 @@
 using WalBridge.Broker;
-using WalBridge.Connector.Embedded;
+using WalBridge.DevTools.Embedded;
 
 namespace WalBridge.Integration.Tests;
 

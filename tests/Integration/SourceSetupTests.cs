@@ -3,7 +3,7 @@ using Npgsql;
 using Npgsql.Replication;
 using Npgsql.Replication.TestDecoding;
 using WalBridge.Connector.Configuration;
-using WalBridge.Connector.Embedded;
+using WalBridge.DevTools.Embedded;
 using WalBridge.Connector.Pipeline;
 using WalBridge.Connector.Errors;
 using WalBridge.Connector.Source;

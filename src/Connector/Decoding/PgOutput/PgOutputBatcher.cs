@@ -2,7 +2,6 @@ using System.Buffers;
 using Microsoft.Extensions.Logging;
 using WalBridge.Connector.Configuration;
 using WalBridge.Connector.Errors;
-using WalBridge.Connector.Replication;
 using WalBridge.Connector.Transactions;
 using WalBridge.Offsets;
 using WalBridge.Serialization.Postgres;

@@ -1,7 +1,6 @@
 using System.Buffers;
 using System.Buffers.Binary;
 using WalBridge.Connector.Errors;
-using WalBridge.Connector.Replication;
 using WalBridge.Connector.Transactions;
 using WalBridge.Offsets;
 

@@ -5,23 +5,20 @@ namespace WalBridge.Broker;
 
 /// <summary>
 /// Locates and loads the librdkafka built from source by <c>scripts/setup.sh</c>
-/// (<c>.cache/librdkafka/current/lib/librdkafka.so.1</c>) for Confluent.Kafka and for this
-/// assembly's own imports of the mock-cluster API.
+/// (<c>.cache/librdkafka/current/lib/librdkafka.so.1</c>) for this assembly's own imports of the
+/// mock-cluster API.
 /// </summary>
 /// <remarks>
 /// <para>
-/// Why: the NuGet mirror has no <c>librdkafka.redist</c> binaries, and on Debian
-/// Confluent.Kafka's own loader fails on <c>libdl</c> (only <c>libdl.so.2</c> exists).
+/// Why a source build: the mock cluster of the shipped librdkafka (2.16.0) still ignores aborted
+/// transactions in Fetch, so a <c>read_committed</c> consumer would see aborted records; our patch
+/// (scripts/patches) fixes that. Only the test broker uses this build: Kafka clients, in the connector
+/// and in the tests, use Confluent.Kafka with its <c>librdkafka.redist</c> package as shipped.
 /// </para>
 /// <para>
-/// Threading: <see cref="EnsureLoaded"/> is thread-safe and idempotent; call it before creating
-/// any Confluent.Kafka client. Lifetime: the library stays loaded for the life of the process.
-/// </para>
-/// <para>
-/// Only one <see cref="NativeLibrary.SetDllImportResolver"/> can exist per assembly: this
-/// class installs the resolvers of Confluent.Kafka's assembly and of WalBridge.Broker, so no
-/// other code in the process may install one on those two assemblies (it would throw
-/// <see cref="InvalidOperationException"/>, or make this class throw if it ran first).
+/// Threading: <see cref="EnsureLoaded"/> is thread-safe and idempotent. Lifetime: the library stays
+/// loaded for the life of the process. It installs the one <see cref="NativeLibrary.SetDllImportResolver"/>
+/// of the WalBridge.Broker assembly.
 /// </para>
 /// </remarks>
 public static class Librdkafka
@@ -59,14 +56,11 @@ public static class Librdkafka
             resolverPath = path;
             if (!resolversInstalled)
             {
-                NativeLibrary.SetDllImportResolver(typeof(Confluent.Kafka.Library).Assembly, Resolve);
                 NativeLibrary.SetDllImportResolver(typeof(Librdkafka).Assembly, Resolve);
                 resolversInstalled = true;
             }
 
-            // Library.Load returns false when a library was already loaded (e.g. by an earlier
-            // call with the same path); both cases leave the client usable.
-            Confluent.Kafka.Library.Load(path);
+            NativeLibrary.Load(path);
             loadedPath = path;
             return path;
         }
@@ -107,23 +101,6 @@ public static class Librdkafka
             "to build it.");
     }
 
-    private static IntPtr Resolve(string libraryName, Assembly assembly, DllImportSearchPath? searchPath)
-    {
-        // Confluent.Kafka imports dlopen from "libdl"; Debian 12 only has libdl.so.2.
-        if (libraryName is "libdl" or "libdl.so")
-        {
-            return NativeLibrary.Load("libdl.so.2");
-        }
-
-        // "librdkafka" plus Confluent.Kafka's distribution-specific variants
-        // ("alpine-librdkafka", "centos8-librdkafka"): all mean our build.
-        if (resolverPath is not null &&
-            (libraryName.EndsWith("librdkafka", StringComparison.Ordinal) ||
-             libraryName.StartsWith("librdkafka.so", StringComparison.Ordinal)))
-        {
-            return NativeLibrary.Load(resolverPath);
-        }
-
-        return IntPtr.Zero;
-    }
+    private static IntPtr Resolve(string libraryName, Assembly assembly, DllImportSearchPath? searchPath) =>
+        resolverPath is not null && libraryName == "librdkafka" ? NativeLibrary.Load(resolverPath) : IntPtr.Zero;
 }

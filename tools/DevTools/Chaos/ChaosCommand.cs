@@ -7,13 +7,17 @@ using Npgsql;
 using WalBridge.Broker;
 using WalBridge.Connector.Configuration;
 using WalBridge.Connector.Diagnostics;
-using WalBridge.Connector.Embedded;
+using WalBridge.DevTools.Embedded;
 using WalBridge.Connector.Kafka;
 using WalBridge.Connector.Pipeline;
 using WalBridge.Connector.Verification;
 using WalBridge.Offsets;
+using WalBridge.Connector.Cli;
+using WalBridge.Connector.Errors;
+using WalBridge.Connector.Queue;
+using WalBridge.Connector.Source;
 
-namespace WalBridge.Connector.Cli;
+namespace WalBridge.DevTools.Chaos;
 
 /// <summary>
 /// <c>connector chaos</c>: crash and fault scenarios against a real PostgreSQL and the local broker
@@ -361,7 +365,8 @@ internal static partial class ChaosCommand
                 RedirectStandardError = true,
                 UseShellExecute = false,
             };
-            start.ArgumentList.Add(typeof(ChaosCommand).Assembly.Location);
+            // The product itself (its own assembly beside this one), as a service manager would run it.
+            start.ArgumentList.Add(typeof(WalBridge.Connector.Pipeline.ConnectorRunner).Assembly.Location);
             start.ArgumentList.Add("run");
             start.ArgumentList.Add("--config");
             start.ArgumentList.Add(configFile);

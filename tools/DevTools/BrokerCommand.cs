@@ -1,7 +1,7 @@
 using System.Diagnostics;
 using System.Runtime.InteropServices;
 
-namespace WalBridge.Connector.Cli;
+namespace WalBridge.DevTools;
 
 /// <summary>
 /// <c>connector broker</c>: runs the local Kafka-protocol broker in its own process (so a

@@ -1,7 +1,11 @@
 using Npgsql;
 using WalBridge.Offsets;
+using WalBridge.Connector.Cli;
+using WalBridge.Connector.Errors;
+using WalBridge.Connector.Queue;
+using WalBridge.Connector.Source;
 
-namespace WalBridge.Connector.Cli;
+namespace WalBridge.DevTools.Chaos;
 
 /// <summary>
 /// The chaos run's source workload: transfers touching two tables in one transaction, inserts,

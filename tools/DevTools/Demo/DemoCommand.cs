@@ -3,11 +3,15 @@ using Microsoft.Extensions.Logging;
 using Npgsql;
 using WalBridge.Broker;
 using WalBridge.Connector.Configuration;
-using WalBridge.Connector.Embedded;
+using WalBridge.DevTools.Embedded;
 using WalBridge.Connector.Pipeline;
 using WalBridge.Connector.Verification;
+using WalBridge.Connector.Cli;
+using WalBridge.Connector.Errors;
+using WalBridge.Connector.Queue;
+using WalBridge.Connector.Source;
 
-namespace WalBridge.Connector.Cli;
+namespace WalBridge.DevTools.Demo;
 
 /// <summary>
 /// <c>connector demo</c>: everything on embedded defaults. Starts a throwaway PostgreSQL and the

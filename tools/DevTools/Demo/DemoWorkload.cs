@@ -1,8 +1,12 @@
 using Npgsql;
 using NpgsqlTypes;
 using WalBridge.Offsets;
+using WalBridge.Connector.Cli;
+using WalBridge.Connector.Errors;
+using WalBridge.Connector.Queue;
+using WalBridge.Connector.Source;
 
-namespace WalBridge.Connector.Cli;
+namespace WalBridge.DevTools.Demo;
 
 /// <summary>
 /// The demo's sample tables and a mixed insert/update/delete workload over them, one serial

@@ -4,7 +4,7 @@ using System.Net;
 using System.Net.Sockets;
 using Npgsql;
 
-namespace WalBridge.Connector.Embedded;
+namespace WalBridge.DevTools.Embedded;
 
 /// <summary>
 /// A throwaway PostgreSQL 15 cluster: a temporary data directory, a free loopback port,
