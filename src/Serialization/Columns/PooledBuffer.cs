@@ -1,6 +1,6 @@
 using System.Buffers;
 
-namespace WalBridge.Serialization.Arrow.Builders;
+namespace WalBridge.Serialization.Columns;
 
 /// <summary>
 /// A growable byte buffer rented from <see cref="ArrayPool{T}.Shared"/>.
