@@ -20,21 +20,22 @@ internal sealed class BitmapBuilder : IDisposable
 
     public void Append(bool bit)
     {
-        if ((Length & 7) == 0)
+        int length = Length;
+        if ((length & 7) == 0)
         {
-            _bytes.Append(1)[0] = 0;
+            _bytes.AppendByte(bit ? (byte)1 : (byte)0);
+        }
+        else if (bit)
+        {
+            _bytes.Last |= (byte)(1 << (length & 7));
         }
 
-        if (bit)
-        {
-            _bytes.Span[Length >> 3] |= (byte)(1 << (Length & 7));
-        }
-        else
+        if (!bit)
         {
             ZeroCount++;
         }
 
-        Length++;
+        Length = length + 1;
     }
 
     public void Truncate(int length)

@@ -74,15 +74,16 @@ internal enum PgValueKind
 /// <summary>The Arrow representation chosen for one PostgreSQL column type.</summary>
 internal sealed record PgColumnType(PgValueKind Kind, IArrowType ArrowType, string PgTypeName, uint TypeOid, string? ExtensionName, PgColumnType? Element = null)
 {
-    /// <summary>Decimal scale for <see cref="PgValueKind.Decimal"/>.</summary>
-    public int Scale => ArrowType switch
+    /// <summary>Decimal scale for <see cref="PgValueKind.Decimal"/> (read on the value path: computed once).</summary>
+    public int Scale { get; } = ArrowType switch
     {
         Decimal128Type d => d.Scale,
         Decimal256Type d => d.Scale,
         _ => 0,
     };
 
-    public int Precision => ArrowType switch
+    /// <summary>Decimal precision for <see cref="PgValueKind.Decimal"/>.</summary>
+    public int Precision { get; } = ArrowType switch
     {
         Decimal128Type d => d.Precision,
         Decimal256Type d => d.Precision,
