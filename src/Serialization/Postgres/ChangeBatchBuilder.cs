@@ -443,6 +443,7 @@ public sealed class ChangeBatchBuilder : IDisposable
         ArgumentNullException.ThrowIfNull(output);
         CheckWritable();
         int written = _messages.WriteStream(output, BuildRecordBatch());
+        System.Array.Clear(_columns);
         Clear();
         return written;
     }
@@ -458,6 +459,7 @@ public sealed class ChangeBatchBuilder : IDisposable
         ArgumentNullException.ThrowIfNull(output);
         CheckWritable();
         int written = _messages.WriteRecordBatch(output, BuildRecordBatch());
+        System.Array.Clear(_columns);
         Clear();
         return written;
     }

@@ -226,6 +226,14 @@ public class ChangeBatchBuilderTests
     }
 
     [Fact]
+    public void A_table_without_columns_is_refused_naming_it()
+    {
+        // Its _before struct would have no members: Arrow allows that, Apache.Arrow (C#) cannot build it.
+        var e = Assert.Throws<NotSupportedException>(() => new ChangeBatchBuilder(new PgRelation(1, "public", "empty", 'd', [])));
+        Assert.Contains("public.empty", e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void Long_values_are_truncated_in_error_messages()
     {
         var relation = new PgRelation(1, "public", "t", 'd', [new PgColumn("n", PgOid.Int4, -1, false)]);
