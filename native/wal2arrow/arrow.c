@@ -31,8 +31,8 @@ wabuf_grow(WaBuf *b, Size need)
 }
 
 /* ---------------------------------------------------------------- FlatBuffers
- * A port of WalBridge.Serialization.Flatbuffers.FlatBufferBuilder: written back
- * to front; offsets are measured from the end of the buffer.
+ * A minimal FlatBuffers builder: written back to front; offsets are measured
+ * from the end of the buffer.
  */
 typedef struct FB
 {
@@ -879,4 +879,130 @@ wa_write_batch(StringInfo out, WaCol *cols, int ncols, int rows)
 	pfree(l.nodes);
 	pfree(l.bufs);
 	pfree(l.buflens);
+}
+
+/* ---------------------------------------------------------------- schema fingerprint
+ * The canonical text of a schema (docs/format.md, "Kafka headers"; the same as
+ * WalBridge.Serialization.Payload.SchemaFingerprint.CanonicalText): it depends
+ * only on the schema, not on how the schema message is encoded, so the
+ * connector (which encodes with Apache.Arrow) and this plugin agree on the
+ * fingerprint computed over it.
+ */
+static void
+canon_str(StringInfo out, const char *s)
+{
+	int			len = strlen(s);
+
+	appendStringInfo(out, "%d:", len);
+	appendBinaryStringInfo(out, s, len);
+}
+
+static const char *
+canon_unit(int unit)
+{
+	switch (unit)
+	{
+		case 0:
+			return "s";
+		case 1:
+			return "ms";
+		case 2:
+			return "us";
+		default:
+			return "ns";
+	}
+}
+
+static void
+canon_meta(StringInfo out, const char **meta, int nmeta)
+{
+	appendStringInfo(out, " %d", nmeta);
+	for (int i = 0; i < nmeta; i++)
+	{
+		appendStringInfoChar(out, ' ');
+		canon_str(out, meta[2 * i]);
+		appendStringInfoChar(out, '=');
+		canon_str(out, meta[2 * i + 1]);
+	}
+}
+
+static void
+canon_field(StringInfo out, const WaField *f)
+{
+	appendStringInfoString(out, "field ");
+	canon_str(out, f->name);
+	appendStringInfoChar(out, ' ');
+	switch (f->type_id)
+	{
+		case WA_T_BOOL:
+			appendStringInfoString(out, "bool");
+			break;
+		case WA_T_INT:
+			appendStringInfo(out, "%s%d", f->p2 ? "int" : "uint", f->p1);
+			break;
+		case WA_T_FLOAT:
+			appendStringInfoString(out, f->p1 == 0 ? "float16" : f->p1 == 1 ? "float32" : "float64");
+			break;
+		case WA_T_UTF8:
+			appendStringInfoString(out, "utf8");
+			break;
+		case WA_T_BINARY:
+			appendStringInfoString(out, "binary");
+			break;
+		case WA_T_DECIMAL:
+			appendStringInfo(out, "decimal%d(%d,%d)", f->p3, f->p1, f->p2);
+			break;
+		case WA_T_DATE:
+			appendStringInfoString(out, f->p1 == 0 ? "date32" : "date64");
+			break;
+		case WA_T_TIME:
+			appendStringInfo(out, "time%d[%s]", f->p2, canon_unit(f->p1));
+			break;
+		case WA_T_TIMESTAMP:
+			appendStringInfo(out, "timestamp[%s", canon_unit(f->p1));
+			if (f->tz != NULL)
+			{
+				appendStringInfoChar(out, ',');
+				canon_str(out, f->tz);
+			}
+			appendStringInfoChar(out, ']');
+			break;
+		case WA_T_INTERVAL:
+			appendStringInfoString(out, f->p1 == 0 ? "interval[year_month]" :
+								   f->p1 == 1 ? "interval[day_time]" : "interval[month_day_nano]");
+			break;
+		case WA_T_FSB:
+			appendStringInfo(out, "fixed_size_binary(%d)", f->p1);
+			break;
+		case WA_T_LIST:
+			appendStringInfoString(out, "list");
+			break;
+		case WA_T_STRUCT:
+			appendStringInfoString(out, "struct");
+			break;
+		case WA_T_MAP:
+			appendStringInfoString(out, f->p1 ? "map(keys_sorted=true)" : "map(keys_sorted=false)");
+			break;
+		default:
+			elog(ERROR, "wal2arrow: Arrow type %d of field \"%s\" has no canonical form", f->type_id, f->name);
+	}
+	appendStringInfoString(out, f->nullable ? " nullable" : " not-null");
+	appendStringInfoString(out, " meta");
+	canon_meta(out, f->meta, f->nmeta);
+	appendStringInfo(out, " children %d\n", f->nchildren);
+	for (int i = 0; i < f->nchildren; i++)
+		canon_field(out, &f->children[i]);
+}
+
+void
+wa_schema_canonical(StringInfo out, const WaField *fields, int nfields,
+					const char **meta, int nmeta)
+{
+	appendStringInfoString(out, "walbridge.schema.v1\n");
+	appendStringInfo(out, "fields %d\n", nfields);
+	for (int i = 0; i < nfields; i++)
+		canon_field(out, &fields[i]);
+	appendStringInfoString(out, "schema meta");
+	canon_meta(out, meta, nmeta);
+	appendStringInfoChar(out, '\n');
 }

@@ -2,12 +2,13 @@
  * arrow.h
  *		Minimal Apache Arrow IPC stream writer for wal2arrow.
  *
- * The encoding reproduces WalBridge's C# writer (src/Serialization/Ipc,
- * src/Serialization/Flatbuffers) byte for byte: the same FlatBuffers layout
- * (every scalar written, no vtable de-duplication), metadata version V5,
- * 8-byte aligned zero-padded buffers, empty validity bitmaps for columns
- * without nulls.  The schema fingerprint (first 8 bytes of the SHA-256 of the
- * framed schema message) is therefore the same as the connector's.
+ * The plugin keeps its own encoder (the payloads are built inside PostgreSQL
+ * and passed through by the connector): metadata version V5, every body buffer
+ * 8-byte aligned and zero-padded, empty validity bitmaps for columns without
+ * nulls, no vtable de-duplication.  The connector encodes with Apache.Arrow, so
+ * the two encoders agree on the meaning of a stream (checked by
+ * test-tools/cscheck), not on its bytes.  The schema fingerprint is the SHA-256
+ * of the schema's canonical text (wa_schema_canonical), the same on both sides.
  *-------------------------------------------------------------------------
  */
 #ifndef WAL2ARROW_ARROW_H
@@ -114,5 +115,9 @@ extern void wa_encode_schema_message(StringInfo out, const WaField *fields, int 
 extern int	wa_batch_metadata_size(int nodes, int buffers);
 extern void wa_write_batch(StringInfo out, WaCol *cols, int ncols, int rows);
 extern void wa_write_eos(StringInfo out);
+
+/* Canonical text of a schema; its SHA-256 gives the schema fingerprint. */
+extern void wa_schema_canonical(StringInfo out, const WaField *fields, int nfields,
+								const char **meta, int nmeta);
 
 #endif

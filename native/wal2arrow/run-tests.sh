@@ -3,9 +3,9 @@
 # PostgreSQL cluster: temporary data directory, a free port, socket under /tmp, wal_level=logical,
 # dynamic_library_path pointing at the build folder, output_plugin_libraries when the server has
 # that setting (15.20+). Then checks the server log for crashes, decodes one payload with the
-# independent apache-arrow JS reader when node is available, compares the plugin's streams byte for
-# byte with the C# ChangeBatchBuilder's (test-tools/cscheck.sh) when dotnet is available, stops
-# and deletes the cluster.
+# independent apache-arrow JS reader when node is available, reads the plugin's streams with the
+# official Apache.Arrow C# reader and compares them by meaning with the C# ChangeBatchBuilder's
+# (test-tools/cscheck.sh) when dotnet is available, stops and deletes the cluster.
 #   run-tests.sh [BUILD_DIR]     (default: <repo>/.cache/wal2arrow, built by scripts/build-wal2arrow.sh)
 # Exit status non-zero on any failure. As root the server runs as the postgres user.
 set -euo pipefail
@@ -78,6 +78,9 @@ started=1
 log "cluster on port $port ($tmp)"
 
 export PGHOST="$sock" PGPORT="$port" PGUSER=postgres
+# wal2arrow messages of the JS check, read again with Apache.Arrow (C#) by the C# cross-check
+export WAL2ARROW_STREAMS_DIR="$tmp/streams"
+mkdir -p "$WAL2ARROW_STREAMS_DIR"
 "$bindir/createdb" contrib_regression
 
 read -r -a tests <<<"$(sed -n 's/^REGRESS = //p' "$src/Makefile")"
@@ -101,7 +104,8 @@ if (( status == 0 )) && command -v node >/dev/null && [[ -z ${WAL2ARROW_SKIP_JS:
     fi
 fi
 
-# Byte-level check against the C# reference (ChangeBatchBuilder) when dotnet is available.
+# Check against the C# reference (ChangeBatchBuilder), both read with Apache.Arrow (C#), when dotnet
+# is available; it also reads the JS check's chunks with Apache.Arrow.
 if (( status == 0 )) && command -v dotnet >/dev/null && [[ -z ${WAL2ARROW_SKIP_CS:-} ]]; then
     if ! "$src/test-tools/cscheck.sh" "$bindir" contrib_regression; then
         log "C# cross-check failed"

@@ -523,6 +523,7 @@ wa_build_rel_schema(Relation rel, MemoryContext parent)
 	bool		all_key;		/* every column flagged (FULL without a primary key) */
 	StringInfoData key;
 	StringInfoData msg;
+	StringInfoData canonical;
 	WaField    *tablefields;
 	int			n = 0;
 	int			nodes = 0,
@@ -639,12 +640,16 @@ wa_build_rel_schema(Relation rel, MemoryContext parent)
 	s->schema_msg = msg.data;
 	s->schema_len = msg.len;
 
+	/* the fingerprint: SHA-256 of the schema's canonical text (not of the encoded message) */
+	initStringInfo(&canonical);
+	wa_schema_canonical(&canonical, s->fields, s->nfields, s->meta, s->nmeta);
 	hash = pg_cryptohash_create(PG_SHA256);
 	if (hash == NULL || pg_cryptohash_init(hash) < 0 ||
-		pg_cryptohash_update(hash, (uint8 *) msg.data, msg.len) < 0 ||
+		pg_cryptohash_update(hash, (uint8 *) canonical.data, canonical.len) < 0 ||
 		pg_cryptohash_final(hash, digest, sizeof(digest)) < 0)
 		elog(ERROR, "wal2arrow: could not compute SHA-256: %s", pg_cryptohash_error(hash));
 	pg_cryptohash_free(hash);
+	pfree(canonical.data);
 	memcpy(s->fp, digest, 8);
 
 	for (int i = 0; i < s->nfields; i++)

@@ -3,8 +3,10 @@ using System.Buffers.Binary;
 using System.Globalization;
 using System.Text;
 using Npgsql;
-using WalBridge.Serialization.Arrow;
-using WalBridge.Serialization.Ipc;
+using Apache.Arrow;
+using Apache.Arrow.Types;
+using WalBridge.Tests;
+using WalBridge.Serialization.Payload;
 using WalBridge.Serialization.Postgres;
 
 namespace WalBridge.Integration.Tests;
@@ -114,7 +116,7 @@ public sealed class CalendarExhaustiveTests(Infrastructure infrastructure)
         {
             int start = _count == 0 ? 0 : _inputEnds[_count - 1];
             if (_inputs.Length < start + value.Length)
-                Array.Resize(ref _inputs, Math.Max(_inputs.Length * 2, start + value.Length));
+                System.Array.Resize(ref _inputs, Math.Max(_inputs.Length * 2, start + value.Length));
             value.CopyTo(_inputs.AsSpan(start));
             _inputEnds[_count] = start + value.Length;
             _numbers[_count] = pgNumber;
@@ -145,9 +147,9 @@ public sealed class CalendarExhaustiveTests(Infrastructure infrastructure)
                 return;
             _output.ResetWrittenCount();
             _builder.WriteStream(_output);
-            var batch = Assert.Single(ArrowStreamReader.Read(_output.WrittenMemory).Batches);
+            var batch = Assert.Single(ArrowPayload.Read(_output.WrittenMemory).Batches);
             int v = batch.Schema.IndexOf("v");
-            var column = batch.Columns[v];
+            var column = batch.Column(v);
             for (int row = 0; row < _count; row++)
             {
                 string? rendered = PgTextRenderer.RenderCell(batch, v, row);
@@ -163,9 +165,9 @@ public sealed class CalendarExhaustiveTests(Infrastructure infrastructure)
 
                 Int128 ours = column switch
                 {
-                    Date32Array dates => dates.GetRaw(row),
-                    TimestampArray timestamps => timestamps.GetRaw(row),
-                    _ => throw new InvalidOperationException($"unexpected Arrow column {column.Type}"),
+                    Date32Array dates => dates.Values[row],
+                    TimestampArray timestamps => timestamps.Values[row],
+                    _ => throw new InvalidOperationException($"unexpected Arrow column {column.Data.DataType.Name}"),
                 };
                 if (ours != expected || rendered != _expectedTexts[row])
                     Report(row, $"{ours.ToString(CultureInfo.InvariantCulture)}, rendered '{rendered}'");
@@ -238,7 +240,7 @@ public sealed class CalendarExhaustiveTests(Infrastructure infrastructure)
             }
 
             if (_buffer.Length - _end < 4096)
-                Array.Resize(ref _buffer, _buffer.Length * 2);
+                System.Array.Resize(ref _buffer, _buffer.Length * 2);
             int read = await source(_buffer.AsMemory(_end));
             _end += read;
             return read > 0;

@@ -5,8 +5,10 @@ using WalBridge.Connector.Configuration;
 using WalBridge.Connector.Kafka;
 using WalBridge.Connector.Verification;
 using WalBridge.Offsets;
-using WalBridge.Serialization.Arrow;
-using WalBridge.Serialization.Ipc;
+using Apache.Arrow;
+using Apache.Arrow.Types;
+using WalBridge.Tests;
+using WalBridge.Serialization.Payload;
 
 namespace WalBridge.Integration.Tests;
 
@@ -16,7 +18,7 @@ public sealed class ChangeStreamTests(Infrastructure infrastructure)
 {
     private static readonly TimeSpan s_catchUp = TimeSpan.FromSeconds(90);
 
-    private sealed record Record(string Kind, Lsn CommitLsn, int Chunk, string? Fingerprint, ArrowStream? Stream, byte[] Value, Headers Headers);
+    private sealed record Record(string Kind, Lsn CommitLsn, int Chunk, string? Fingerprint, ArrowPayload? Stream, byte[] Value, Headers Headers);
 
     [Fact]
     public async Task An_unchanged_toasted_value_is_marked_unchanged_and_filled_under_replica_identity_full()
@@ -50,13 +52,13 @@ public sealed class ChangeStreamTests(Infrastructure infrastructure)
 
         var plain = Records(config.TopicFor("public", "docs")).Last();
         var updated = plain.Stream!.Batches.Single();
-        Assert.Equal("u", updated.Column("_op").GetValue(0));
+        Assert.Equal("u", updated.Column("_op").Value(0));
         Assert.True(updated.Column("body").IsNull(0), "the unchanged TOAST value must not be sent as a value under REPLICA IDENTITY DEFAULT");
-        Assert.Equal(["body"], ((IReadOnlyList<object?>)updated.Column("_unchanged").GetValue(0)!).Cast<string>());
-        Assert.Equal("second", updated.Column("title").GetValue(0));
+        Assert.Equal(["body"], ((IReadOnlyList<object?>)updated.Column("_unchanged").Value(0)!).Cast<string>());
+        Assert.Equal("second", updated.Column("title").Value(0));
 
         var full = Records(config.TopicFor("public", "docs_full")).Last().Stream!.Batches.Single();
-        Assert.Equal(body, full.Column("body").GetValue(0));
+        Assert.Equal(body, full.Column("body").Value(0));
         Assert.True(full.Column("_unchanged").IsNull(0));
 
         var report = await PipelineVerifier.VerifyAsync(config, null, CancellationToken.None);
@@ -89,8 +91,8 @@ public sealed class ChangeStreamTests(Infrastructure infrastructure)
         }
 
         var records = Records(config.TopicFor("public", "t"));
-        string Shape(Record r) => string.Join(",", r.Stream!.Schema.Fields.Where(TopicReplay.IsTableColumn)
-            .Select(f => $"{f.Name}:{f.Type}"));
+        string Shape(Record r) => string.Join(",", r.Stream!.Schema.FieldsList.Where(TopicReplay.IsTableColumn)
+            .Select(f => $"{f.Name}:{f.DataType.Name}"));
         var shapes = records.Select(Shape).ToList();
         Assert.Equal(7, records.Count);
         Assert.StartsWith("id:", shapes[0], StringComparison.Ordinal);
@@ -102,8 +104,8 @@ public sealed class ChangeStreamTests(Infrastructure infrastructure)
         Assert.Equal(records[2].CommitLsn, records[3].CommitLsn);
         Assert.Equal([0, 1], new[] { records[2].Chunk, records[3].Chunk });
         Assert.Equal(2, records[3].Stream!.Batches.Single().Length);
-        Assert.Contains("Decimal", records[3].Stream!.Schema.Fields.Single(f => f.Name == "c").Type.ToString(), StringComparison.OrdinalIgnoreCase);
-        Assert.Contains("Int", records[4].Stream!.Schema.Fields.Single(f => f.Name == "c").Type.ToString(), StringComparison.OrdinalIgnoreCase);
+        Assert.Contains("Decimal", records[3].Stream!.Schema.FieldsList.Single(f => f.Name == "c").DataType.Name, StringComparison.OrdinalIgnoreCase);
+        Assert.Contains("Int", records[4].Stream!.Schema.FieldsList.Single(f => f.Name == "c").DataType.Name, StringComparison.OrdinalIgnoreCase);
         Assert.Equal(["id", "label", "c"], Names(records[5]));
         Assert.Equal(["id", "label", "c"], Names(records[6]));
         // The fingerprint changes exactly when the schema changes.
@@ -200,9 +202,9 @@ public sealed class ChangeStreamTests(Infrastructure infrastructure)
         Assert.True(report.Passed, string.Join("\n", report.Tables.SelectMany(t => t.Differences)));
         Assert.Equal(3, report.Tables.Count);
         var typed = Records(config.TopicFor("public", "typed")).Last().Stream!;
-        Assert.Equal("happy", typed.Batches.Single().Column("m").GetValue(typed.Batches.Single().Length - 1));
+        Assert.Equal("happy", typed.Batches.Single().Column("m").Value(typed.Batches.Single().Length - 1));
         // Generated columns are not published by PostgreSQL 15's pgoutput; the rest of the row is.
-        Assert.DoesNotContain(Records(config.TopicFor("public", "generated"))[0].Stream!.Schema.Fields, f => f.Name == "doubled");
+        Assert.DoesNotContain(Records(config.TopicFor("public", "generated"))[0].Stream!.Schema.FieldsList, f => f.Name == "doubled");
         await DropSlotAsync(config, database);
     }
 
@@ -254,12 +256,12 @@ public sealed class ChangeStreamTests(Infrastructure infrastructure)
             var value = message.Message.Value ?? [];
             records.Add(new Record(kind, Lsn.Parse(Header(headers, KafkaHeaders.CommitLsn)!),
                 int.Parse(Header(headers, KafkaHeaders.ChunkIndex) ?? "0", System.Globalization.CultureInfo.InvariantCulture),
-                Header(headers, KafkaHeaders.SchemaFingerprint), kind == "message" ? null : ArrowStreamReader.Read(value), value, headers));
+                Header(headers, KafkaHeaders.SchemaFingerprint), kind == "message" ? null : ArrowPayload.Read(value), value, headers));
         }, CancellationToken.None);
         return records;
     }
 
-    private static string[] Names(Record record) => record.Stream!.Schema.Fields.Where(TopicReplay.IsTableColumn).Select(f => f.Name).ToArray();
+    private static string[] Names(Record record) => record.Stream!.Schema.FieldsList.Where(TopicReplay.IsTableColumn).Select(f => f.Name).ToArray();
 
     private static string? Header(Headers headers, string name) => headers.TryGetLastBytes(name, out var bytes) ? Encoding.UTF8.GetString(bytes) : null;
 

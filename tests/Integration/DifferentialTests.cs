@@ -5,8 +5,10 @@ using WalBridge.DevTools.Embedded;
 using WalBridge.Connector.Kafka;
 using WalBridge.Connector.Verification;
 using WalBridge.Offsets;
-using WalBridge.Serialization.Arrow;
-using WalBridge.Serialization.Ipc;
+using Apache.Arrow;
+using Apache.Arrow.Types;
+using WalBridge.Tests;
+using WalBridge.Serialization.Payload;
 using WalBridge.Serialization.Postgres;
 
 namespace WalBridge.Integration.Tests;
@@ -116,7 +118,7 @@ public sealed class DifferentialTests(Infrastructure infrastructure)
         {
             var headers = message.Message.Headers;
             string H(string name) => headers.TryGetLastBytes(name, out var b) ? Encoding.UTF8.GetString(b) : "-";
-            var stream = ArrowStreamReader.Read(message.Message.Value);
+            var stream = ArrowPayload.Read(message.Message.Value);
             if (H(KafkaHeaders.Kind) == "truncate")
             {
                 lines.Add($"{H(KafkaHeaders.CommitLsn)} truncate {H(KafkaHeaders.TruncateOptions)}");
@@ -126,25 +128,29 @@ public sealed class DifferentialTests(Infrastructure infrastructure)
             {
                 for (var row = 0; row < batch.Length; row++)
                 {
-                    var line = new StringBuilder($"{H(KafkaHeaders.CommitLsn)} xid {H(KafkaHeaders.Xid)} {batch.Column("_op").GetValue(row)} lsn {batch.Column("_lsn").GetValue(row)}");
-                    for (var c = 0; c < batch.Columns.Count; c++)
+                    var line = new StringBuilder($"{H(KafkaHeaders.CommitLsn)} xid {H(KafkaHeaders.Xid)} {batch.Column("_op").Value(row)} lsn {batch.Column("_lsn").Value(row)}");
+                    for (var c = 0; c < batch.ColumnCount; c++)
                     {
-                        var field = batch.Columns[c].Field;
+                        var field = batch.Schema.GetFieldByIndex(c);
                         if (TopicReplay.IsTableColumn(field))
-                            line.Append($" | {field.Name}:{field.Type}={PgTextRenderer.RenderCell(batch, c, row) ?? "NULL"}");
+                            line.Append($" | {FieldLine(field)}={PgTextRenderer.RenderCell(batch, c, row) ?? "NULL"}");
                     }
                     if (batch.Column("_before") is StructArray before && !before.IsNull(row))
                     {
-                        for (var member = 0; member < before.Children.Count; member++)
-                            line.Append($" | before.{before.Children[member].Field.Name}={PgTextRenderer.RenderBeforeCell(batch, member, row) ?? "NULL"}");
+                        var members = batch.Schema.Field("_before").Children();
+                        for (var member = 0; member < members.Count; member++)
+                            line.Append($" | before.{members[member].Name}={PgTextRenderer.RenderBeforeCell(batch, member, row) ?? "NULL"}");
                     }
-                    line.Append($" | unchanged={Format(batch.Column("_unchanged").GetValue(row))} special={Format(batch.Column("_special").GetValue(row))}");
+                    line.Append($" | unchanged={Format(batch.Column("_unchanged").Value(row))} special={Format(batch.Column("_special").Value(row))}");
                     lines.Add(line.ToString());
                 }
             }
         }, CancellationToken.None);
         return lines;
     }
+
+    /// <summary>The field's line of the canonical schema text: name, Arrow type with its parameters, nullability, metadata.</summary>
+    private static string FieldLine(Field field) => SchemaFingerprint.CanonicalText(new Schema([field], null)).Split('\n')[2];
 
     private static string Format(object? value) => value switch
     {

@@ -9,8 +9,9 @@ using WalBridge.Connector.Pipeline;
 using WalBridge.Connector.Queue;
 using WalBridge.Connector.Verification;
 using WalBridge.Offsets;
-using WalBridge.Serialization.Ipc;
+using WalBridge.Serialization.Payload;
 using WalBridge.Serialization.Postgres;
+using WalBridge.Tests;
 
 namespace WalBridge.Integration.Tests;
 
@@ -86,7 +87,7 @@ public sealed class EndToEndTests(Infrastructure infrastructure)
                 Assert.Equal(KafkaHeaders.ArrowStreamContentType, Header(message, KafkaHeaders.ContentType));
                 Assert.Equal($"public.{table}", Header(message, KafkaHeaders.Table));
                 commitLsns.Add(Lsn.Parse(Header(message, KafkaHeaders.CommitLsn)!));
-                var stream = ArrowStreamReader.Read(message.Message.Value);
+                var stream = ArrowPayload.Read(message.Message.Value);
                 Assert.Equal(table, Meta(stream.Schema.Metadata, "pg.table"));
                 Assert.Equal("id", Meta(stream.Schema.Metadata, "pg.primary_key"));
                 var rows = 0;
@@ -94,7 +95,7 @@ public sealed class EndToEndTests(Infrastructure infrastructure)
                 {
                     for (var row = 0; row < batch.Length; row++)
                     {
-                        seen.Add($"{table} {batch.Column("_op").GetValue(row)} {PgTextRenderer.Render(batch.Column("id"), row)}");
+                        seen.Add($"{table} {batch.Column("_op").Value(row)} {batch.Render("id", row)}");
                         rows++;
                     }
                 }
@@ -184,8 +185,8 @@ public sealed class EndToEndTests(Infrastructure infrastructure)
     private static string? Header(ConsumeResult<byte[]?, byte[]?> message, string name) =>
         message.Message.Headers.TryGetLastBytes(name, out var bytes) ? Encoding.UTF8.GetString(bytes) : null;
 
-    private static string? Meta(IReadOnlyList<KeyValuePair<string, string>> metadata, string key) =>
-        metadata.Where(kv => kv.Key == key).Select(kv => kv.Value).FirstOrDefault();
+    private static string? Meta(IReadOnlyDictionary<string, string>? metadata, string key) =>
+        metadata is not null && metadata.TryGetValue(key, out var value) ? value : null;
 }
 
 /// <summary>A connector running in the test process; disposing stops it and surfaces its failure.</summary>

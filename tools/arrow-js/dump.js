@@ -16,7 +16,7 @@
 // Usage: node dump.js <stream file>…   (one JSON document per line)
 'use strict';
 const fs = require('fs');
-const { tableFromIPC, Type, makeVector, TimeUnit, DateUnit, IntervalUnit, Precision } = require('apache-arrow');
+const { RecordBatchReader, Type, makeVector, TimeUnit, DateUnit, IntervalUnit, Precision } = require('apache-arrow');
 
 const typeName = (t) => Type[t.typeId] ?? String(t.typeId);
 
@@ -151,18 +151,26 @@ function cell(vec, i) {
   }
 }
 
+// Batches are read with RecordBatchReader and columns taken by index: apache-arrow's Table (tableFromIPC) keys its
+// columns by name, so of two fields with the same name (Arrow allows it; WalBridge's system columns can collide with a
+// table's) it would show one twice.
 for (const file of process.argv.slice(2)) {
-  const table = tableFromIPC(fs.readFileSync(file));
-  const columns = table.schema.fields.map((_, c) => {
-    const vec = table.getChildAt(c);
-    const out = new Array(table.numRows);
-    for (let i = 0; i < table.numRows; i++) out[i] = cell(vec, i);
+  const reader = RecordBatchReader.from(fs.readFileSync(file)).open();
+  const schema = reader.schema;
+  const batches = [...reader];
+  const rows = batches.reduce((n, b) => n + b.numRows, 0);
+  const columns = schema.fields.map((_, c) => {
+    const out = [];
+    for (const batch of batches) {
+      const vec = batch.getChildAt(c);
+      for (let i = 0; i < batch.numRows; i++) out.push(cell(vec, i));
+    }
     return out;
   });
   process.stdout.write(JSON.stringify({
-    fields: table.schema.fields.map(describe),
-    metadata: [...table.schema.metadata],
-    rows: table.numRows,
+    fields: schema.fields.map(describe),
+    metadata: [...schema.metadata],
+    rows,
     columns,
   }) + '\n');
 }

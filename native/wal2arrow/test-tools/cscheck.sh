@@ -1,15 +1,18 @@
 #!/usr/bin/env bash
-# Byte-level cross-check of wal2arrow against WalBridge's C# ChangeBatchBuilder (cscheck/):
-# creates a pgoutput slot and a wal2arrow slot at the same point, runs a workload (every mapped
-# type, values Arrow cannot hold, domains, an enum, NaN floats, unchanged TOAST, updates with the
-# old row and the old key, deletes, a truncate, a schema change inside a transaction, REPLICA
-# IDENTITY FULL tables with and without a primary key, with an INCLUDE column, with an unchanged
-# 1 MB TOAST value), reads both slots with psql (pgoutput in
+# Cross-check of wal2arrow against WalBridge's C# ChangeBatchBuilder (cscheck/), both read with the
+# official Apache.Arrow C# reader: creates a pgoutput slot and a wal2arrow slot at the same point,
+# runs a workload (every mapped type, values Arrow cannot hold, domains, an enum, NaN floats,
+# unchanged TOAST, updates with the old row and the old key, deletes, a truncate, a schema change
+# inside a transaction, REPLICA IDENTITY FULL tables with and without a primary key, with an INCLUDE
+# column, with an unchanged 1 MB TOAST value), reads both slots with psql (pgoutput in
 # text format under WalBridge's replication session settings), reads the tables' primary keys with
 # the connector's PrimaryKeyCatalog query, and runs cscheck, which feeds the pgoutput messages to
 # ChangeBatchBuilder (key flags replaced and unchanged TOAST values filled from a REPLICA IDENTITY
-# FULL old row as TransactionAssembler does) and compares every Arrow
-# stream and fingerprint with the plugin's chunk for the same transaction and table.
+# FULL old row as TransactionAssembler does) and compares every Arrow stream with the plugin's chunk
+# for the same transaction and table by meaning: schema (names, types, nullability, all metadata),
+# fingerprint, row count and every value. The encoders differ, so the bytes may. Then every chunk of
+# the other wal2arrow checks saved in $WAL2ARROW_STREAMS_DIR (*.hex, one message per line) is read
+# with Apache.Arrow too (cscheck --read).
 #   cscheck.sh BINDIR DBNAME     (PGHOST/PGPORT/PGUSER from the environment; needs dotnet)
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -148,4 +151,13 @@ if ! dotnet "$work/bin/wal2arrow-cscheck.dll" "$work/pgoutput.txt" "$work/wal2ar
     log "wal2arrow output differs from ChangeBatchBuilder's (streams kept in /tmp/wal2arrow-cscheck-*.arrow)"
     exit 1
 fi
-log "C# ChangeBatchBuilder produced byte-identical streams and fingerprints"
+log "C# ChangeBatchBuilder's streams and the plugin's mean the same (Apache.Arrow C# reader): schema, fingerprint, rows, values"
+
+shopt -s nullglob
+saved=("${WAL2ARROW_STREAMS_DIR:-/nonexistent}"/*.hex)
+if (( ${#saved[@]} > 0 )); then
+    if ! dotnet "$work/bin/wal2arrow-cscheck.dll" --read "${saved[@]}"; then
+        log "Apache.Arrow (C#) could not read every wal2arrow chunk of the other checks"
+        exit 1
+    fi
+fi

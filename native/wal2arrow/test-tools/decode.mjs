@@ -3,7 +3,9 @@
 // pg_logical_slot_peek_binary_changes(...)). Output: a normalized text dump of every message;
 // for each Arrow chunk the schema (fields, types, metadata), and the rows. Checks on the way:
 // the chunk header's row count equals the batch's, the stream length matches, and the header's
-// fingerprint equals the first 8 bytes of the SHA-256 of the stream's schema message.
+// fingerprint equals the first 8 bytes of the SHA-256 of the schema's canonical text
+// (docs/format.md, "Kafka headers"), computed here from the schema apache-arrow read: a third
+// implementation beside the plugin's and the connector's.
 // Usage: node decode.mjs < messages.hex   (NODE_PATH must reach apache-arrow)
 import { createHash } from 'node:crypto';
 import { createRequire } from 'node:module';
@@ -86,6 +88,43 @@ function fmtValue(type, vec, i) {
   return String(v);
 }
 
+// ---- canonical schema text of the fingerprint (docs/format.md)
+const units = ['s', 'ms', 'us', 'ns'];
+const cstr = (s) => Buffer.byteLength(s, 'utf8') + ':' + s;
+const cmeta = (m) => {
+  const entries = m ? [...m.entries()] : [];
+  return ' ' + entries.length + entries.map(([k, v]) => ' ' + cstr(k) + '=' + cstr(v)).join('');
+};
+
+function ctype(t) {
+  switch (t.typeId) {
+    case arrow.Type.Bool: return 'bool';
+    case arrow.Type.Int: return (t.isSigned ? 'int' : 'uint') + t.bitWidth;
+    case arrow.Type.Float: return ['float16', 'float32', 'float64'][t.precision];
+    case arrow.Type.Utf8: return 'utf8';
+    case arrow.Type.Binary: return 'binary';
+    case arrow.Type.Decimal: return `decimal${t.bitWidth}(${t.precision},${t.scale})`;
+    case arrow.Type.Date: return t.unit === arrow.DateUnit.DAY ? 'date32' : 'date64';
+    case arrow.Type.Time: return `time${t.bitWidth}[${units[t.unit]}]`;
+    case arrow.Type.Timestamp: return `timestamp[${units[t.unit]}${t.timezone != null ? ',' + cstr(t.timezone) : ''}]`;
+    case arrow.Type.Interval: return ['interval[year_month]', 'interval[day_time]', 'interval[month_day_nano]'][t.unit];
+    case arrow.Type.FixedSizeBinary: return `fixed_size_binary(${t.byteWidth})`;
+    case arrow.Type.List: return 'list';
+    case arrow.Type.Struct: return 'struct';
+    case arrow.Type.Map: return `map(keys_sorted=${t.keysSorted ? 'true' : 'false'})`;
+    default: throw new Error(`no canonical form for Arrow type ${t}`);
+  }
+}
+
+function cfield(f) {
+  const children = f.type.children ?? [];
+  return `field ${cstr(f.name)} ${ctype(f.type)} ${f.nullable ? 'nullable' : 'not-null'} meta${cmeta(f.metadata)} children ${children.length}\n`
+    + children.map(cfield).join('');
+}
+
+const canonical = (schema) =>
+  `walbridge.schema.v1\nfields ${schema.fields.length}\n` + schema.fields.map(cfield).join('') + 'schema meta' + cmeta(schema.metadata) + '\n';
+
 function fmtMeta(m) {
   if (!m || m.size === 0) return '';
   return ' {' + [...m.entries()].map(([k, v]) => `${k}=${v}`).join(', ') + '}';
@@ -131,11 +170,10 @@ for (const hex of lines) {
       const streamLen = buf.readUInt32BE(24);
       const stream = buf.subarray(28);
       if (stream.length !== streamLen) fail(`stream length ${stream.length} != header ${streamLen}`);
-      const schemaLen = 8 + stream.readInt32LE(4);
-      const digest = createHash('sha256').update(stream.subarray(0, schemaLen)).digest('hex').slice(0, 16);
-      if (digest !== fp) fail(`fingerprint ${fp} != sha256 of schema message ${digest}`);
       if (!stream.subarray(stream.length - 8).equals(Buffer.from('ffffffff00000000', 'hex'))) fail('missing end-of-stream marker');
       const table = arrow.tableFromIPC(stream);
+      const digest = createHash('sha256').update(canonical(table.schema), 'utf8').digest('hex').slice(0, 16);
+      if (digest !== fp) fail(`fingerprint ${fp} != sha256 of the schema's canonical text ${digest}`);
       const reader = table;
       if (table.batches.length !== 1) fail(`expected one record batch, got ${table.batches.length}`);
       if (table.numRows !== rows) fail(`header rows ${rows} != batch rows ${table.numRows}`);

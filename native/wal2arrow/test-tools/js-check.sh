@@ -72,6 +72,10 @@ out="$(mktemp)"
 trap 'rm -f "$out" "$out.hex"' EXIT
 "${psql[@]}" -At -c "SELECT encode(data, 'hex') FROM pg_logical_slot_get_binary_changes('js', NULL, NULL, 'proto_version', '1', 'publication_names', 'js_pub')" >"$out.hex"
 "${psql[@]}" -c "SELECT pg_drop_replication_slot('js')" >/dev/null
+# kept for the Apache.Arrow C# reading pass of cscheck.sh (run-tests.sh sets the folder)
+if [[ -n ${WAL2ARROW_STREAMS_DIR:-} ]]; then
+    cp "$out.hex" "$WAL2ARROW_STREAMS_DIR/js-check.hex"
+fi
 status=0
 ARROW_JS_DIR="$js_dir" node "$here/decode.mjs" <"$out.hex" \
     | sed -E 's/pg\.relid=[0-9]+/pg.relid=N/g; s/fp=[0-9a-f]{16}/fp=F/g' >"$out" || status=$?

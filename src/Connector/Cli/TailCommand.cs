@@ -1,8 +1,10 @@
 using System.Globalization;
 using System.Text;
+using Apache.Arrow;
+using Apache.Arrow.Types;
 using Confluent.Kafka;
 using WalBridge.Connector.Kafka;
-using WalBridge.Serialization.Ipc;
+using WalBridge.Serialization.Payload;
 using WalBridge.Serialization.Postgres;
 
 namespace WalBridge.Connector.Cli;
@@ -70,49 +72,64 @@ internal static class TailCommand
             $"commit_lsn {H(KafkaHeaders.CommitLsn)}  xid {H(KafkaHeaders.Xid)}  commit_ts {H(KafkaHeaders.CommitTimestamp)}  " +
             $"rows {H(KafkaHeaders.Rows)}  chunk {H(KafkaHeaders.ChunkIndex)}{(H(KafkaHeaders.LastChunk) == "true" ? " (last)" : "")}  " +
             $"schema {H(KafkaHeaders.SchemaFingerprint)}");
-        var stream = ArrowStreamReader.Read(result.Message.Value);
-        foreach (var batch in stream.Batches)
+        ArrowPayload payload;
+        try
         {
-            var columns = batch.Columns;
-            var cells = new string[batch.Length + 1][];
-            cells[0] = columns.Select(c => c.Field.Name).ToArray();
-            for (var row = 0; row < batch.Length; row++)
-            {
-                cells[row + 1] = new string[columns.Count];
-                for (var c = 0; c < columns.Count; c++)
-                    cells[row + 1][c] = Cell(columns[c], row);
-            }
-            var widths = Enumerable.Range(0, columns.Count).Select(c => cells.Max(r => r[c].Length)).ToArray();
-            foreach (var (line, index) in cells.Select((r, i) => (r, i)))
-            {
-                Console.WriteLine(string.Join(" │ ", line.Select((v, c) => v.PadRight(widths[c]))));
-                if (index == 0)
-                    Console.WriteLine(string.Join("─┼─", widths.Select(w => new string('─', w))));
-            }
+            payload = ArrowPayload.Read(result.Message.Value);
         }
+        catch (ArrowPayloadException e)
+        {
+            Console.WriteLine($"record {result.Topic}[{result.Partition.Value}]@{result.Offset.Value} is {e.Message}");
+            Console.WriteLine();
+            return;
+        }
+        foreach (var batch in payload.Batches)
+            PrintBatch(batch);
         Console.WriteLine();
     }
 
-    private static string Cell(WalBridge.Serialization.Arrow.ArrowArray column, int row)
+    internal static void PrintBatch(RecordBatch batch)
     {
-        string? text;
+        var fields = batch.Schema.FieldsList;
+        var cells = new string[batch.Length + 1][];
+        cells[0] = fields.Select(f => f.Name).ToArray();
+        for (var row = 0; row < batch.Length; row++)
+        {
+            cells[row + 1] = new string[fields.Count];
+            for (var c = 0; c < fields.Count; c++)
+                cells[row + 1][c] = Cell(batch.Column(c), fields[c], row);
+        }
+        var widths = Enumerable.Range(0, fields.Count).Select(c => cells.Max(r => r[c].Length)).ToArray();
+        foreach (var (line, index) in cells.Select((r, i) => (r, i)))
+        {
+            Console.WriteLine(string.Join(" │ ", line.Select((v, c) => v.PadRight(widths[c]))));
+            if (index == 0)
+                Console.WriteLine(string.Join("─┼─", widths.Select(w => new string('─', w))));
+        }
+    }
+
+    private static string Cell(IArrowArray column, Field field, int row)
+    {
         if (column.IsNull(row))
             return "NULL";
-        if (Verification.TopicReplay.IsTableColumn(column.Field))
-        {
-            text = PgTextRenderer.Render(column, row);
-        }
-        else
-        {
-            var value = column.GetValue(row);
-            text = value switch
-            {
-                IFormattable f => f.ToString(null, CultureInfo.InvariantCulture),
-                System.Collections.IEnumerable e and not string => "[" + string.Join(",", e.Cast<object?>()) + "]",
-                _ => value?.ToString(),
-            };
-        }
+        var text = Verification.TopicReplay.IsTableColumn(field) ? PgTextRenderer.Render(column, field, row) : Own(column, field, row);
         text ??= "NULL";
         return text.Length > 40 ? text[..39] + "…" : text;
     }
+
+    /// <summary>The connector's own columns: <c>_op</c>, <c>_lsn</c>, <c>_before</c> (the old row), <c>_unchanged</c> (a list of names), <c>_special</c> (name → text).</summary>
+    private static string? Own(IArrowArray column, Field field, int row) => column switch
+    {
+        _ when column.IsNull(row) => null,
+        StringArray a => a.GetString(row),
+        UInt64Array a => a.Values[row].ToString(CultureInfo.InvariantCulture),
+        MapArray { Keys: StringArray keys, Values: StringArray values } a =>
+            "[" + string.Join(",", Enumerable.Range(a.ValueOffsets[row], a.ValueOffsets[row + 1] - a.ValueOffsets[row])
+                .Select(i => $"{keys.GetString(i)}={values.GetString(i)}")) + "]",
+        ListArray { Values: StringArray items } a =>
+            "[" + string.Join(",", Enumerable.Range(a.ValueOffsets[row], a.ValueOffsets[row + 1] - a.ValueOffsets[row]).Select(i => items.GetString(i))) + "]",
+        StructArray a when field.DataType is StructType type =>
+            "[" + string.Join(",", type.Fields.Select((member, i) => a.Fields[i].IsNull(row) ? "NULL" : PgTextRenderer.Render(a.Fields[i], member, row))) + "]",
+        _ => column.Data.DataType.Name,
+    };
 }

@@ -1,9 +1,10 @@
 using System.Globalization;
 using System.Text;
+using Apache.Arrow;
+using Apache.Arrow.Types;
 using Confluent.Kafka;
 using WalBridge.Connector.Kafka;
-using WalBridge.Serialization.Arrow;
-using WalBridge.Serialization.Ipc;
+using WalBridge.Serialization.Payload;
 using WalBridge.Serialization.Postgres;
 
 namespace WalBridge.Connector.Verification;
@@ -73,47 +74,86 @@ public static class TopicReplay
                 table.Violations.Add($"record without value at offset {message.Offset.Value}");
                 return;
             }
-            var stream = ArrowStreamReader.Read(message.Message.Value);
-            Describe(table, stream.Schema);
+            ApplyRecord(table, $"{message.Topic}[{partition}]@{message.Offset.Value}", kind, message.Message.Value);
+        }, cancellationToken);
+        return table;
+    }
+
+    /// <summary>
+    /// Applies one record value (<paramref name="where"/> names it: topic[partition]@offset). A value that is not a valid
+    /// Arrow IPC stream, or not WalBridge's payload layout, is recorded as a violation naming the record; replay goes on.
+    /// </summary>
+    internal static void ApplyRecord(ReplayedTable table, string where, string kind, byte[] value)
+    {
+        ArrowPayload payload;
+        try
+        {
+            payload = ArrowPayload.Read(value);
+        }
+        catch (ArrowPayloadException e)
+        {
+            table.Violations.Add($"record {where} is {e.Message}");
+            return;
+        }
+        try
+        {
+            Describe(table, payload.Schema);
             if (kind == "truncate")
             {
                 table.Rows.Clear();
                 table.Changes++;
                 return;
             }
-            foreach (var batch in stream.Batches)
+            foreach (var batch in payload.Batches)
                 Apply(table, batch);
-        }, cancellationToken);
-        return table;
+        }
+        catch (Exception e) when (e is ArgumentException or InvalidCastException or InvalidOperationException or KeyNotFoundException or NotSupportedException or IndexOutOfRangeException or FormatException or OverflowException)
+        {
+            table.Violations.Add($"record {where} does not have the WalBridge payload layout ({e.GetType().Name}: {e.Message})");
+        }
     }
 
-    private static void Describe(ReplayedTable table, ArrowSchema schema)
+    private static void Describe(ReplayedTable table, Schema schema)
     {
         table.Schema = Meta(schema.Metadata, "pg.schema") ?? table.Schema;
         table.Table = Meta(schema.Metadata, "pg.table") ?? table.Table;
         var key = Meta(schema.Metadata, "pg.primary_key") ?? "";
         table.KeyColumns = key.Split(',', StringSplitOptions.RemoveEmptyEntries);
-        table.Columns = schema.Fields.Where(IsTableColumn).Select(f => f.Name).ToArray();
+        table.Columns = schema.FieldsList.Where(IsTableColumn).Select(f => f.Name).ToArray();
     }
 
     /// <summary>Table columns carry <c>pg.typoid</c>; the connector's own columns start with '_' and do not.</summary>
-    internal static bool IsTableColumn(ArrowField field) => Meta(field.Metadata, "pg.typoid") is not null;
+    internal static bool IsTableColumn(Field field) => Meta(field.Metadata, "pg.typoid") is not null;
+
+    /// <summary>Index of the first column named <paramref name="name"/> (ordinal), or -1.</summary>
+    internal static int IndexOf(Schema schema, string name)
+    {
+        for (var i = 0; i < schema.FieldsList.Count; i++)
+        {
+            if (schema.FieldsList[i].Name == name)
+                return i;
+        }
+        return -1;
+    }
 
     private static void Apply(ReplayedTable table, RecordBatch batch)
     {
-        var op = batch.Column("_op");
-        var beforeIndex = batch.Schema.IndexOf("_before");
-        var before = beforeIndex >= 0 ? batch.Columns[beforeIndex] as StructArray : null;
-        var columns = Enumerable.Range(0, batch.Columns.Count).Where(i => IsTableColumn(batch.Columns[i].Field)).ToArray();
+        var opIndex = IndexOf(batch.Schema, "_op");
+        if (opIndex < 0 || batch.Column(opIndex) is not StringArray op)
+            throw new InvalidOperationException("no utf8 column _op");
+        var beforeIndex = IndexOf(batch.Schema, "_before");
+        var before = beforeIndex >= 0 ? batch.Column(beforeIndex) as StructArray : null;
+        var beforeFields = before is not null ? ((StructType)batch.Schema.GetFieldByIndex(beforeIndex).DataType).Fields : [];
+        var columns = Enumerable.Range(0, batch.ColumnCount).Where(i => IsTableColumn(batch.Schema.GetFieldByIndex(i))).ToArray();
         for (var row = 0; row < batch.Length; row++)
         {
             table.Changes++;
             var values = new Dictionary<string, string?>(StringComparer.Ordinal);
             // RenderCell also reads `_special` (values Arrow cannot hold natively, kept as PostgreSQL text).
             foreach (var column in columns)
-                values[batch.Columns[column].Field.Name] = PgTextRenderer.RenderCell(batch, column, row);
+                values[batch.Schema.GetFieldByIndex(column).Name] = PgTextRenderer.RenderCell(batch, column, row);
             var key = KeyOf(table.KeyColumns.Count > 0 ? table.KeyColumns : table.Columns, values);
-            switch ((string?)op.GetValue(row))
+            switch (op.GetString(row))
             {
                 case "c":
                 case "r":
@@ -127,8 +167,8 @@ public static class TopicReplay
                     if (before is not null && !before.IsNull(row))
                     {
                         var old = new Dictionary<string, string?>(StringComparer.Ordinal);
-                        for (var member = 0; member < before.Children.Count; member++)
-                            old[before.Children[member].Field.Name] = PgTextRenderer.RenderBeforeCell(batch, member, row);
+                        for (var member = 0; member < beforeFields.Count; member++)
+                            old[beforeFields[member].Name] = PgTextRenderer.RenderBeforeCell(batch, member, row);
                         oldKey = KeyOf(table.KeyColumns.Count > 0 ? table.KeyColumns : table.Columns, old);
                     }
                     if (table.Rows.Remove(oldKey, out var existing))
@@ -144,27 +184,26 @@ public static class TopicReplay
                     table.Rows.Remove(key);
                     break;
                 default:
-                    table.Violations.Add($"unknown _op '{op.GetValue(row)}'");
+                    table.Violations.Add($"unknown _op '{op.GetString(row)}'");
                     break;
             }
         }
     }
 
-    private static IEnumerable<string> UnchangedColumns(RecordBatch batch, int row)
+    private static List<string> UnchangedColumns(RecordBatch batch, int row)
     {
         var index = -1;
-        for (var i = 0; i < batch.Columns.Count; i++)
+        for (var i = 0; i < batch.ColumnCount; i++)
         {
-            if (batch.Columns[i].Field.Name == "_unchanged")
+            if (batch.Schema.GetFieldByIndex(i).Name == "_unchanged")
                 index = i;
         }
-        if (index < 0 || batch.Columns[index].IsNull(row))
+        if (index < 0 || batch.Column(index) is not ListArray { Values: StringArray names } list || list.IsNull(row))
             return [];
-        return batch.Columns[index].GetValue(row) switch
-        {
-            IEnumerable<object?> list => list.OfType<string>(),
-            _ => [],
-        };
+        var result = new List<string>();
+        for (var i = list.ValueOffsets[row]; i < list.ValueOffsets[row + 1]; i++)
+            result.Add(names.GetString(i));
+        return result;
     }
 
     internal static string KeyOf(IReadOnlyList<string> keyColumns, IReadOnlyDictionary<string, string?> values)
@@ -182,13 +221,6 @@ public static class TopicReplay
     private static string? Header(Headers headers, string name) =>
         headers.TryGetLastBytes(name, out var bytes) ? Encoding.UTF8.GetString(bytes) : null;
 
-    internal static string? Meta(IReadOnlyList<KeyValuePair<string, string>> metadata, string key)
-    {
-        foreach (var (k, v) in metadata)
-        {
-            if (k == key)
-                return v;
-        }
-        return null;
-    }
+    internal static string? Meta(IReadOnlyDictionary<string, string>? metadata, string key) =>
+        metadata is not null && metadata.TryGetValue(key, out var value) ? value : null;
 }

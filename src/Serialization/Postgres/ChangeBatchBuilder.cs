@@ -1,17 +1,18 @@
 using System.Buffers;
 using System.Globalization;
-using System.Security.Cryptography;
 using System.Text;
 using System.Text.Unicode;
-using WalBridge.Serialization.Arrow;
-using WalBridge.Serialization.Arrow.Builders;
-using WalBridge.Serialization.Ipc;
+using Apache.Arrow;
+using Apache.Arrow.Types;
+using WalBridge.Serialization.Columns;
+using WalBridge.Serialization.Payload;
 
 namespace WalBridge.Serialization.Postgres;
 
 /// <summary>
-/// Accumulates the rows of ONE (source transaction, table) and writes them as one Arrow IPC stream.
-/// Not thread-safe; reusable after <see cref="WriteStream"/>/<see cref="Clear"/> (keeps its buffers).
+/// Accumulates the rows of ONE (source transaction, table) and writes them as one Arrow IPC stream, or as one record
+/// batch message of a stream whose schema message is <see cref="SchemaMessage"/>.
+/// Not thread-safe; reusable after <see cref="WriteStream"/>/<see cref="WriteRecordBatch"/>/<see cref="Clear"/> (keeps its buffers).
 /// </summary>
 /// <remarks>
 /// <para>Columns (see docs/format.md): <c>_op</c> (utf8, not null), <c>_lsn</c> (uint64, not null), the table's
@@ -29,6 +30,9 @@ namespace WalBridge.Serialization.Postgres;
 /// row is discarded and the builder is back in the state after the previous <see cref="EndRow"/>.</para>
 /// <para>Memory: values go into buffers rented from <see cref="ArrayPool{T}.Shared"/>; they are kept across
 /// batches and returned by <see cref="Dispose"/>. Appending a row does not allocate once the buffers have grown.</para>
+/// <para>Encoding: the schema is an Apache.Arrow <see cref="Apache.Arrow.Schema"/>; writing hands the buffers to Apache.Arrow
+/// as zero-copy arrays of a <see cref="RecordBatch"/> and Apache.Arrow's <c>ArrowStreamWriter</c> encodes the messages
+/// (see <see cref="ArrowMessageWriter"/>).</para>
 /// </remarks>
 public sealed class ChangeBatchBuilder : IDisposable
 {
@@ -52,8 +56,9 @@ public sealed class ChangeBatchBuilder : IDisposable
     private readonly VarBinaryBuilder _unchangedNames;
     private readonly byte[][] _nameUtf8;
     private readonly byte[][] _beforeNameUtf8;
-    private readonly byte[] _schemaMessage;
-    private readonly int _metadataUpperBound;
+    private readonly ArrowMessageWriter _messages;
+    private readonly IArrowArray[] _columns;
+    private readonly int _batchMetadataUpperBound;
     private readonly int[] _unchangedColumns;
     private readonly ListBuilder _special;
     private readonly StructBuilder _specialEntries;
@@ -81,7 +86,7 @@ public sealed class ChangeBatchBuilder : IDisposable
         int n = relation.Columns.Count;
         _types = new PgColumnType[n];
         _names = new string[n];
-        var tableFields = new ArrowField[n];
+        var tableFields = new Field[n];
         for (int i = 0; i < n; i++)
         {
             var column = relation.Columns[i];
@@ -90,28 +95,30 @@ public sealed class ChangeBatchBuilder : IDisposable
             tableFields[i] = _types[i].CreateField(column.Name);
         }
 
-        var fields = new List<ArrowField>(n + 4)
+        if (n == 0)
         {
-            new(OpColumn, ArrowType.Utf8, nullable: false),
-            new(LsnColumn, ArrowType.UInt64, nullable: false),
+            // Apache.Arrow cannot represent a struct without members (its StructType requires at least one field).
+            throw new NotSupportedException($"Table {relation.Schema}.{relation.Table} has no columns: its _before struct would have no members, which Apache.Arrow cannot represent.");
+        }
+
+        var fields = new List<Field>(n + 5)
+        {
+            new(OpColumn, StringType.Default, nullable: false),
+            new(LsnColumn, UInt64Type.Default, nullable: false),
         };
         fields.AddRange(tableFields);
-        var beforeField = new ArrowField(BeforeColumn, ArrowType.Struct, nullable: true, children: tableFields);
-        var unchangedField = new ArrowField(UnchangedColumn, ArrowType.List, nullable: true, children: [new ArrowField("item", ArrowType.Utf8, nullable: false)]);
-        var specialField = new ArrowField(SpecialColumn, new MapType(KeysSorted: false), nullable: true, children:
-        [
-            new ArrowField("entries", ArrowType.Struct, nullable: false, children:
-            [
-                new ArrowField("key", ArrowType.Utf8, nullable: false),
-                new ArrowField("value", ArrowType.Utf8, nullable: true),
-            ]),
-        ]);
+        var beforeField = new Field(BeforeColumn, new StructType(tableFields), nullable: true);
+        var unchangedField = new Field(UnchangedColumn, new ListType(new Field("item", StringType.Default, nullable: false)), nullable: true);
+        var specialField = new Field(SpecialColumn, new MapType(
+            new Field("key", StringType.Default, nullable: false),
+            new Field("value", StringType.Default, nullable: true),
+            keySorted: false), nullable: true);
         fields.Add(beforeField);
         fields.Add(unchangedField);
         fields.Add(specialField);
 
         string primaryKey = string.Join(",", relation.Columns.Where(c => c.IsKey).Select(c => c.Name));
-        Schema = new ArrowSchema(fields,
+        Schema = new Schema(fields,
         [
             new("pg.schema", relation.Schema),
             new("pg.table", relation.Table),
@@ -136,18 +143,32 @@ public sealed class ChangeBatchBuilder : IDisposable
         _specialValues = (VarBinaryBuilder)_specialEntries.Children[1];
         _specialColumns = new int[2 * n];
         _specialEnds = new int[2 * n];
+        _columns = new IArrowArray[fields.Count];
 
-        _schemaMessage = ArrowStreamWriter.EncodeSchemaMessage(Schema);
-        SchemaFingerprint = Convert.ToHexStringLower(SHA256.HashData(_schemaMessage))[..16];
-        var (nodes, buffers) = ArrowStreamWriter.CountLayout(Schema);
-        _metadataUpperBound = ArrowStreamWriter.RecordBatchMetadataUpperBound(nodes, buffers);
+        _messages = new ArrowMessageWriter(Schema);
+        SchemaFingerprint = Payload.SchemaFingerprint.Compute(Schema);
+
+        // The record batch metadata does not depend on the values, only on the layout and on two integers (the row count,
+        // absent from the flatbuffer while it is 0, and the body length): the empty batch's message plus room for both.
+        var empty = new ArrayBufferWriter<byte>(1024);
+        _batchMetadataUpperBound = _messages.WriteRecordBatch(empty, BuildRecordBatch()) + BatchMetadataSlack;
     }
+
+    /// <summary>Room for the row count and body length fields (8 bytes each) and their alignment in the batch metadata.</summary>
+    private const int BatchMetadataSlack = 32;
 
     public PgRelation Relation { get; }
 
-    public ArrowSchema Schema { get; }
+    /// <summary>The Apache.Arrow schema of the payload (docs/format.md): columns, types, nullability, field and schema metadata.</summary>
+    public Schema Schema { get; }
 
-    /// <summary>First 16 hex digits of the SHA-256 of the encoded schema message; changes exactly when the Arrow schema (fields, types, metadata) changes.</summary>
+    /// <summary>The encoded schema message (framing included) as Apache.Arrow writes it; encoded once per builder.</summary>
+    public ReadOnlyMemory<byte> SchemaMessage => _messages.SchemaMessage;
+
+    /// <summary>
+    /// The schema fingerprint (<see cref="Payload.SchemaFingerprint"/>): first 16 hex digits of the SHA-256 of the schema's
+    /// canonical text; changes exactly when the Arrow schema (fields, types, nullability, metadata) changes.
+    /// </summary>
     public string SchemaFingerprint { get; }
 
     /// <summary>Number of completed rows.</summary>
@@ -164,7 +185,7 @@ public sealed class ChangeBatchBuilder : IDisposable
                 body += builder.BodyBytes();
             }
 
-            return _schemaMessage.Length + _metadataUpperBound + body + 8;
+            return _messages.SchemaMessage.Length + _batchMetadataUpperBound + body + ArrowMessageWriter.EndOfStream.Length;
         }
     }
 
@@ -420,30 +441,56 @@ public sealed class ChangeBatchBuilder : IDisposable
     public int WriteStream(IBufferWriter<byte> output)
     {
         ArgumentNullException.ThrowIfNull(output);
+        CheckWritable();
+        int written = _messages.WriteStream(output, BuildRecordBatch());
+        System.Array.Clear(_columns);
+        Clear();
+        return written;
+    }
+
+    /// <summary>
+    /// Writes the completed rows as one framed record batch message (continuation marker, metadata length, flatbuffer,
+    /// body) without the schema message, returns the number of bytes written, then clears the rows. After
+    /// <see cref="SchemaMessage"/>, any number of such messages and <see cref="ArrowMessageWriter.EndOfStream"/> form one
+    /// valid stream. Throws if a row is open.
+    /// </summary>
+    public int WriteRecordBatch(IBufferWriter<byte> output)
+    {
+        ArgumentNullException.ThrowIfNull(output);
+        CheckWritable();
+        int written = _messages.WriteRecordBatch(output, BuildRecordBatch());
+        System.Array.Clear(_columns);
+        Clear();
+        return written;
+    }
+
+    private void CheckWritable()
+    {
         ObjectDisposedException.ThrowIf(_disposed, this);
         if (_rowOpen)
         {
-            throw new InvalidOperationException("WriteStream called while a row is open.");
+            throw new InvalidOperationException("Cannot write while a row is open.");
         }
+    }
 
-        var columns = new ArrowArray[Schema.Fields.Count];
+    /// <summary>
+    /// The completed rows as an Apache.Arrow record batch whose arrays view this builder's buffers: valid until the next
+    /// append, removal, write, clear or dispose.
+    /// </summary>
+    internal RecordBatch BuildRecordBatch()
+    {
         int c = 0;
-        columns[c++] = _op.Build();
-        columns[c++] = _lsn.Build();
+        _columns[c++] = _op.Build();
+        _columns[c++] = _lsn.Build();
         foreach (var builder in _values)
         {
-            columns[c++] = builder.Build();
+            _columns[c++] = builder.Build();
         }
 
-        columns[c++] = _before.Build();
-        columns[c++] = _unchanged.Build();
-        columns[c] = _special.Build();
-        var writer = new ArrowStreamWriter(output, Schema);
-        writer.WriteSchemaBytes(_schemaMessage);
-        writer.WriteRecordBatch(new RecordBatch(Schema, RowCount, columns));
-        writer.WriteEnd();
-        Clear();
-        return checked((int)writer.BytesWritten);
+        _columns[c++] = _before.Build();
+        _columns[c++] = _unchanged.Build();
+        _columns[c] = _special.Build();
+        return new RecordBatch(Schema, _columns, RowCount);
     }
 
     /// <summary>Drops all rows (and an open row), keeping the buffers for reuse.</summary>
@@ -487,6 +534,7 @@ public sealed class ChangeBatchBuilder : IDisposable
         _unchanged.Dispose();
         _special.Dispose();
         _specialText.Dispose();
+        _messages.Dispose();
     }
 
     private static byte[][] CreateOpBytes()

@@ -1,7 +1,7 @@
 using System.Buffers.Binary;
 using System.Globalization;
 using System.Text;
-using WalBridge.Serialization.Arrow.Builders;
+using WalBridge.Serialization.Columns;
 
 namespace WalBridge.Serialization.Postgres;
 
@@ -133,7 +133,7 @@ internal static class PgBinaryText
             scratch.Clear();
             if (PgValueParser.TryAppendBinary(scratch, element, bytes, out bool special, out string? problem))
             {
-                text = PgTextRenderer.RenderElement(scratch.Build(), 0) ?? "NULL";
+                text = PgTextRenderer.RenderElement(scratch.Build(), scratch.Field, 0) ?? "NULL";
             }
             else if (special)
             {

@@ -1,23 +1,28 @@
 using System.Globalization;
 using System.Text;
-using WalBridge.Serialization.Arrow;
+using Apache.Arrow;
+using Apache.Arrow.Arrays;
+using Apache.Arrow.Scalars;
+using Apache.Arrow.Types;
 
 namespace WalBridge.Serialization.Postgres;
 
 /// <summary>
-/// Renders decoded Arrow values back into PostgreSQL's text output, i.e. what <c>SELECT col::text</c> prints with
-/// <c>DateStyle=ISO</c>, <c>TimeZone=UTC</c>, <c>IntervalStyle=postgres</c>, <c>extra_float_digits=1</c>
-/// (shortest exact floats) and <c>bytea_output=hex</c>.
+/// Renders decoded Arrow values (Apache.Arrow arrays, as <c>ArrowPayload</c> or Apache.Arrow's <c>ArrowStreamReader</c>
+/// read them) back into PostgreSQL's text output, i.e. what <c>SELECT col::text</c> prints with <c>DateStyle=ISO</c>,
+/// <c>TimeZone=UTC</c>, <c>IntervalStyle=postgres</c>, <c>extra_float_digits=1</c> (shortest exact floats) and
+/// <c>bytea_output=hex</c>.
 /// </summary>
 /// <remarks>
-/// The PostgreSQL type is taken from the field metadata <c>pg.typoid</c> (falling back to the Arrow type when absent).
-/// Used by the demo and the tests to compare with the source database; allocates.
+/// The PostgreSQL type is taken from the field metadata <c>pg.typoid</c> (falling back to the Arrow type when absent);
+/// Apache.Arrow arrays carry no field, so it is passed along (the record batch's schema, a list's item field, a struct's
+/// member field). Used by the demo, verify and the tests to compare with the source database; allocates.
 /// </remarks>
 public static class PgTextRenderer
 {
-    /// <summary>The PostgreSQL text of <paramref name="column"/>[<paramref name="row"/>], or null for SQL NULL.</summary>
+    /// <summary>The PostgreSQL text of <paramref name="column"/>[<paramref name="row"/>] (a column of <paramref name="field"/>), or null for SQL NULL.</summary>
     /// <remarks>Booleans print as <c>true</c>/<c>false</c> (the <c>bool::text</c> cast), but as <c>t</c>/<c>f</c> inside arrays (the array output function).</remarks>
-    public static string? Render(ArrowArray column, int row) => Render(column, row, topLevel: true);
+    public static string? Render(IArrowArray column, Field field, int row) => Render(column, field, row, topLevel: true);
 
     /// <summary>
     /// The PostgreSQL text of table column <paramref name="column"/> (index into <paramref name="batch"/>'s columns) in
@@ -28,13 +33,14 @@ public static class PgTextRenderer
     public static string? RenderCell(RecordBatch batch, int column, int row)
     {
         ArgumentNullException.ThrowIfNull(batch);
-        var array = batch.Columns[column];
+        var array = batch.Column(column);
+        var field = batch.Schema.GetFieldByIndex(column);
         if (!array.IsNull(row))
         {
-            return Render(array, row);
+            return Render(array, field, row);
         }
 
-        return GetSpecialText(batch, array.Field.Name, row);
+        return GetSpecialText(batch, field.Name, row);
     }
 
     /// <summary>
@@ -45,9 +51,9 @@ public static class PgTextRenderer
     {
         ArgumentNullException.ThrowIfNull(batch);
         int index = -1;
-        for (int i = batch.Columns.Count - 1; i >= 0; i--)
+        for (int i = batch.ColumnCount - 1; i >= 0; i--)
         {
-            if (batch.Columns[i] is StructArray && batch.Schema.Fields[i].Name == ChangeBatchBuilder.BeforeColumn)
+            if (batch.Column(i) is StructArray && batch.Schema.GetFieldByIndex(i).Name == ChangeBatchBuilder.BeforeColumn)
             {
                 index = i;
                 break;
@@ -59,14 +65,15 @@ public static class PgTextRenderer
             throw new KeyNotFoundException($"The record batch has no '{ChangeBatchBuilder.BeforeColumn}' column.");
         }
 
-        var before = (StructArray)batch.Columns[index];
+        var before = (StructArray)batch.Column(index);
         if (before.IsNull(row))
         {
             return null;
         }
 
-        var array = before.Children[member];
-        return array.IsNull(row) ? GetSpecialText(batch, ChangeBatchBuilder.BeforeColumn + "." + array.Field.Name, row) : Render(array, row);
+        var array = before.Fields[member];
+        var field = ((StructType)batch.Schema.GetFieldByIndex(index).DataType).Fields[member];
+        return array.IsNull(row) ? GetSpecialText(batch, ChangeBatchBuilder.BeforeColumn + "." + field.Name, row) : Render(array, field, row);
     }
 
     /// <summary>
@@ -78,15 +85,16 @@ public static class PgTextRenderer
     {
         ArgumentNullException.ThrowIfNull(batch);
         ArgumentNullException.ThrowIfNull(key);
-        int last = batch.Columns.Count - 1;
-        if (last < 0 || batch.Columns[last] is not MapArray map || map.Field.Name != ChangeBatchBuilder.SpecialColumn || map.IsNull(row))
+        int last = batch.ColumnCount - 1;
+        if (last < 0 || batch.Column(last) is not MapArray map || batch.Schema.GetFieldByIndex(last).Name != ChangeBatchBuilder.SpecialColumn || map.IsNull(row))
         {
             return null;
         }
 
-        var (start, end) = map.GetRange(row);
-        var keys = (Utf8Array)map.Entries.Children[0];
-        var values = (Utf8Array)map.Entries.Children[1];
+        int start = map.ValueOffsets[row];
+        int end = map.ValueOffsets[row + 1];
+        var keys = (StringArray)map.Keys;
+        var values = (StringArray)map.Values;
         for (int i = start; i < end; i++)
         {
             if (keys.GetString(i) == key)
@@ -99,55 +107,66 @@ public static class PgTextRenderer
     }
 
     /// <summary>An element's text as array_out prints it before quoting (booleans as t/f).</summary>
-    internal static string? RenderElement(ArrowArray column, int row) => Render(column, row, topLevel: false);
+    internal static string? RenderElement(IArrowArray column, Field field, int row) => Render(column, field, row, topLevel: false);
 
-    private static string? Render(ArrowArray column, int row, bool topLevel)
+    private static string? Render(IArrowArray column, Field field, int row, bool topLevel)
     {
         ArgumentNullException.ThrowIfNull(column);
+        ArgumentNullException.ThrowIfNull(field);
         if (column.IsNull(row))
         {
             return null;
         }
 
-        uint oid = uint.TryParse(column.Field.GetMetadata(PgTypeMapping.TypeOidKey), NumberStyles.None, CultureInfo.InvariantCulture, out uint o) ? o : 0;
+        uint oid = field.Metadata is { } metadata && metadata.TryGetValue(PgTypeMapping.TypeOidKey, out var typoid)
+            && uint.TryParse(typoid, NumberStyles.None, CultureInfo.InvariantCulture, out uint o) ? o : 0;
         switch (column)
         {
             case BooleanArray a:
-                return topLevel ? (a.GetBit(row) ? "true" : "false") : (a.GetBit(row) ? "t" : "f");
+                return a.GetValue(row) == true ? (topLevel ? "true" : "t") : (topLevel ? "false" : "f");
             case Int16Array a:
-                return a.GetRaw(row).ToString(CultureInfo.InvariantCulture);
+                return a.Values[row].ToString(CultureInfo.InvariantCulture);
             case Int32Array a:
-                return a.GetRaw(row).ToString(CultureInfo.InvariantCulture);
+                return a.Values[row].ToString(CultureInfo.InvariantCulture);
             case Int64Array a:
-                return a.GetRaw(row).ToString(CultureInfo.InvariantCulture);
+                return a.Values[row].ToString(CultureInfo.InvariantCulture);
             case UInt32Array a:
-                return a.GetRaw(row).ToString(CultureInfo.InvariantCulture);
+                return a.Values[row].ToString(CultureInfo.InvariantCulture);
             case FloatArray a:
-                return FormatFloat(a.GetRaw(row), single: true);
+                return FormatFloat(a.Values[row], single: true);
             case DoubleArray a:
-                return FormatFloat(a.GetRaw(row), single: false);
-            case DecimalArray a:
+                return FormatFloat(a.Values[row], single: false);
+            case Decimal128Array a:
+                return a.GetString(row);
+            case Decimal256Array a:
+                return a.GetString(row);
+            case StringArray a:
                 return a.GetString(row);
             case BinaryArray a:
                 return FormatBytea(a.GetBytes(row));
-            case Utf8Array a:
-                return a.GetString(row);
             case Date32Array a:
-                return FormatDate(a.GetRaw(row));
-            case TimestampArray a when a.Type is TimestampType { Unit: TimeUnit.Microsecond } ts:
-                return FormatTimestamp(a.GetRaw(row), ts.Timezone is not null);
-            case Time64Array a when a.Type is TimeType { Unit: TimeUnit.Microsecond }:
-                return FormatTime(a.GetRaw(row));
-            case MonthDayNanoIntervalArray a:
-                return FormatInterval(a.GetRaw(row));
-            case FixedSizeBinaryArray a when a.ByteWidth == 16 && (oid == PgOid.Uuid || a.Field.ExtensionName == "arrow.uuid"):
+                return FormatDate(a.Values[row]);
+            case TimestampArray a when a.Data.DataType is TimestampType { Unit: TimeUnit.Microsecond } ts:
+                return FormatTimestamp(a.Values[row], ts.Timezone is not null);
+            case Time64Array a when a.Data.DataType is Time64Type { Unit: TimeUnit.Microsecond }:
+                return FormatTime(a.Values[row]);
+            case MonthDayNanosecondIntervalArray a:
+                return FormatInterval(a.Values[row]);
+            case GuidArray a:
+                return FormatUuid(a.StorageArray.GetBytes(row));
+            case FixedSizeBinaryArray a when a.GetBytes(row).Length == 16 && (oid == PgOid.Uuid || IsUuidExtension(field)):
                 return FormatUuid(a.GetBytes(row));
-            case ListArray a when a is not MapArray:
-                return FormatArray(a, row);
-            default:
-                throw new NotSupportedException($"PgTextRenderer cannot render column '{column.Field.Name}' of Arrow type {column.Type}.");
+            case MapArray:
+                break;
+            case ListArray a:
+                return FormatArray(a, ((ListType)field.DataType).ValueField, row);
         }
+
+        throw new NotSupportedException($"PgTextRenderer cannot render column '{field.Name}' of Arrow type {field.DataType.Name}.");
     }
+
+    private static bool IsUuidExtension(Field field) =>
+        field.Metadata is { } metadata && metadata.TryGetValue(PgTypeMapping.ExtensionNameKey, out var name) && name == "arrow.uuid";
 
     /// <summary>float4/float8 output with extra_float_digits &gt; 0: shortest exact digits, PostgreSQL's notation.</summary>
     /// <summary>
@@ -421,7 +440,7 @@ public static class PgTextRenderer
     }
 
     /// <summary>interval_out with IntervalStyle=postgres (microsecond resolution).</summary>
-    public static string FormatInterval(MonthDayNanoInterval value) => FormatInterval(value.Months, value.Days, value.Nanoseconds / 1000);
+    public static string FormatInterval(MonthDayNanosecondInterval value) => FormatInterval(value.Months, value.Days, value.Nanoseconds / 1000);
 
     /// <summary>interval_out of PostgreSQL's own representation (months, days, microseconds).</summary>
     internal static string FormatInterval(int totalMonths, int days, long micros)
@@ -471,9 +490,10 @@ public static class PgTextRenderer
     }
 
     /// <summary>array_out: <c>{e1,e2,NULL}</c>, quoting elements that are empty, <c>NULL</c>, or contain <c>{}",\</c> or white space.</summary>
-    private static string FormatArray(ListArray array, int row)
+    private static string FormatArray(ListArray array, Field item, int row)
     {
-        var (start, end) = array.GetRange(row);
+        int start = array.ValueOffsets[row];
+        int end = array.ValueOffsets[row + 1];
         var sb = new StringBuilder(2 + (8 * (end - start)));
         sb.Append('{');
         for (int i = start; i < end; i++)
@@ -483,7 +503,7 @@ public static class PgTextRenderer
                 sb.Append(',');
             }
 
-            string? element = Render(array.Values, i, topLevel: false);
+            string? element = Render(array.Values, item, i, topLevel: false);
             if (element is null)
             {
                 sb.Append("NULL");

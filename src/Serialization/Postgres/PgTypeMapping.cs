@@ -1,5 +1,6 @@
 using System.Globalization;
-using WalBridge.Serialization.Arrow;
+using Apache.Arrow;
+using Apache.Arrow.Types;
 
 namespace WalBridge.Serialization.Postgres;
 
@@ -71,27 +72,45 @@ internal enum PgValueKind
 }
 
 /// <summary>The Arrow representation chosen for one PostgreSQL column type.</summary>
-internal sealed record PgColumnType(PgValueKind Kind, ArrowType ArrowType, string PgTypeName, uint TypeOid, string? ExtensionName, PgColumnType? Element = null)
+internal sealed record PgColumnType(PgValueKind Kind, IArrowType ArrowType, string PgTypeName, uint TypeOid, string? ExtensionName, PgColumnType? Element = null)
 {
-    /// <summary>Decimal scale for <see cref="PgValueKind.Decimal"/>.</summary>
-    public int Scale => ArrowType is DecimalType d ? d.Scale : 0;
-
-    public int Precision => ArrowType is DecimalType d ? d.Precision : 0;
-
-    public ArrowField CreateField(string name)
+    /// <summary>Decimal scale for <see cref="PgValueKind.Decimal"/> (read on the value path: computed once).</summary>
+    public int Scale { get; } = ArrowType switch
     {
-        var metadata = new List<KeyValuePair<string, string>>
+        Decimal128Type d => d.Scale,
+        Decimal256Type d => d.Scale,
+        _ => 0,
+    };
+
+    /// <summary>Decimal precision for <see cref="PgValueKind.Decimal"/>.</summary>
+    public int Precision { get; } = ArrowType switch
+    {
+        Decimal128Type d => d.Precision,
+        Decimal256Type d => d.Precision,
+        _ => 0,
+    };
+
+    /// <summary>
+    /// The nullable Apache.Arrow field of a column of this type: metadata <c>pg.type</c>, <c>pg.typoid</c>, then for
+    /// canonical extension types <c>ARROW:extension:name</c> and an empty <c>ARROW:extension:metadata</c>, in that order.
+    /// An array type's <see cref="ArrowType"/> is the list of its element's field (<c>item</c>, with the element's own
+    /// metadata). The field keeps the extension's storage type (e.g. <c>fixed_size_binary(16)</c> for <c>arrow.uuid</c>); readers
+    /// that register the extension (see <c>ArrowPayload</c>) see the extension type.
+    /// </summary>
+    public Field CreateField(string name)
+    {
+        var metadata = new List<KeyValuePair<string, string>>(4)
         {
             new(PgTypeMapping.TypeKey, PgTypeName),
             new(PgTypeMapping.TypeOidKey, TypeOid.ToString(CultureInfo.InvariantCulture)),
         };
         if (ExtensionName is not null)
         {
-            metadata.Add(new("ARROW:extension:name", ExtensionName));
-            metadata.Add(new("ARROW:extension:metadata", ""));
+            metadata.Add(new(PgTypeMapping.ExtensionNameKey, ExtensionName));
+            metadata.Add(new(PgTypeMapping.ExtensionMetadataKey, ""));
         }
 
-        return new ArrowField(name, ArrowType, nullable: true, children: Element is null ? null : [Element.CreateField("item")], metadata: metadata);
+        return new Field(name, ArrowType, nullable: true, metadata);
     }
 }
 
@@ -104,10 +123,16 @@ public static class PgTypeMapping
     /// <summary>Field metadata key holding the type OID (decimal).</summary>
     public const string TypeOidKey = "pg.typoid";
 
+    /// <summary>Field metadata key naming a canonical Arrow extension type (<c>arrow.uuid</c>, <c>arrow.json</c>).</summary>
+    public const string ExtensionNameKey = "ARROW:extension:name";
+
+    /// <summary>Field metadata key of the extension's serialized metadata (empty for <c>arrow.uuid</c> and <c>arrow.json</c>).</summary>
+    public const string ExtensionMetadataKey = "ARROW:extension:metadata";
+
     private const int VarHdrSz = 4;
 
-    /// <summary>The Arrow field a table column maps to (nullable, with <c>pg.type</c>/<c>pg.typoid</c> metadata).</summary>
-    public static ArrowField MapColumn(PgColumn column)
+    /// <summary>The Apache.Arrow field a table column maps to (nullable, with <c>pg.type</c>/<c>pg.typoid</c> metadata).</summary>
+    public static Field MapColumn(PgColumn column)
     {
         ArgumentNullException.ThrowIfNull(column);
         return Resolve(column).CreateField(column.Name);
@@ -144,30 +169,30 @@ public static class PgTypeMapping
         if (elementOid != 0)
         {
             var element = Resolve(new PgColumn("item", elementOid, typmod, false));
-            return new(PgValueKind.Array, ArrowType.List, name, oid, null, element);
+            return new(PgValueKind.Array, new ListType(element.CreateField("item")), name, oid, null, element);
         }
 
         return oid switch
         {
-            PgOid.Bool => new(PgValueKind.Bool, ArrowType.Boolean, name, oid, null),
-            PgOid.Int2 => new(PgValueKind.Int16, ArrowType.Int16, name, oid, null),
-            PgOid.Int4 => new(PgValueKind.Int32, ArrowType.Int32, name, oid, null),
-            PgOid.Int8 => new(PgValueKind.Int64, ArrowType.Int64, name, oid, null),
-            PgOid.Oid => new(PgValueKind.Oid, ArrowType.UInt32, name, oid, null),
-            PgOid.Float4 => new(PgValueKind.Float32, ArrowType.Float32, name, oid, null),
-            PgOid.Float8 => new(PgValueKind.Float64, ArrowType.Float64, name, oid, null),
+            PgOid.Bool => new(PgValueKind.Bool, BooleanType.Default, name, oid, null),
+            PgOid.Int2 => new(PgValueKind.Int16, Int16Type.Default, name, oid, null),
+            PgOid.Int4 => new(PgValueKind.Int32, Int32Type.Default, name, oid, null),
+            PgOid.Int8 => new(PgValueKind.Int64, Int64Type.Default, name, oid, null),
+            PgOid.Oid => new(PgValueKind.Oid, UInt32Type.Default, name, oid, null),
+            PgOid.Float4 => new(PgValueKind.Float32, FloatType.Default, name, oid, null),
+            PgOid.Float8 => new(PgValueKind.Float64, DoubleType.Default, name, oid, null),
             PgOid.Numeric => ResolveNumeric(typmod, name),
-            PgOid.Text or PgOid.Varchar or PgOid.Bpchar or PgOid.Name => new(PgValueKind.Text, ArrowType.Utf8, name, oid, null),
-            PgOid.Bytea => new(PgValueKind.Bytea, ArrowType.Binary, name, oid, null),
-            PgOid.Date => new(PgValueKind.Date, ArrowType.Date32, name, oid, null),
-            PgOid.Timestamp => new(PgValueKind.Timestamp, new TimestampType(TimeUnit.Microsecond, null), name, oid, null),
+            PgOid.Text or PgOid.Varchar or PgOid.Bpchar or PgOid.Name => new(PgValueKind.Text, StringType.Default, name, oid, null),
+            PgOid.Bytea => new(PgValueKind.Bytea, BinaryType.Default, name, oid, null),
+            PgOid.Date => new(PgValueKind.Date, Date32Type.Default, name, oid, null),
+            PgOid.Timestamp => new(PgValueKind.Timestamp, new TimestampType(TimeUnit.Microsecond, (string?)null), name, oid, null),
             PgOid.TimestampTz => new(PgValueKind.TimestampTz, new TimestampType(TimeUnit.Microsecond, "UTC"), name, oid, null),
-            PgOid.Time => new(PgValueKind.Time, new TimeType(TimeUnit.Microsecond, 64), name, oid, null),
-            PgOid.Interval => new(PgValueKind.Interval, new IntervalType(IntervalUnit.MonthDayNano), name, oid, null),
+            PgOid.Time => new(PgValueKind.Time, new Time64Type(TimeUnit.Microsecond), name, oid, null),
+            PgOid.Interval => new(PgValueKind.Interval, new IntervalType(IntervalUnit.MonthDayNanosecond), name, oid, null),
             PgOid.Uuid => new(PgValueKind.Uuid, new FixedSizeBinaryType(16), name, oid, "arrow.uuid"),
-            PgOid.Json => new(PgValueKind.Json, ArrowType.Utf8, name, oid, "arrow.json"),
-            PgOid.Jsonb => new(PgValueKind.Jsonb, ArrowType.Utf8, name, oid, "arrow.json"),
-            _ => new(PgValueKind.FallbackText, ArrowType.Utf8, name, oid, null),
+            PgOid.Json => new(PgValueKind.Json, StringType.Default, name, oid, "arrow.json"),
+            PgOid.Jsonb => new(PgValueKind.Jsonb, StringType.Default, name, oid, "arrow.json"),
+            _ => new(PgValueKind.FallbackText, StringType.Default, name, oid, null),
         };
     }
 
@@ -179,13 +204,13 @@ public static class PgTypeMapping
             int scale = (((typmod - VarHdrSz) & 0x7FF) ^ 1024) - 1024; // PostgreSQL 15+ allows negative scales
             if (precision >= 1 && scale >= 0 && scale <= precision && precision <= 76)
             {
-                var type = new DecimalType(precision, scale, precision <= 38 ? 128 : 256);
+                IArrowType type = precision <= 38 ? new Decimal128Type(precision, scale) : new Decimal256Type(precision, scale);
                 return new(PgValueKind.Decimal, type, name, PgOid.Numeric, null);
             }
         }
 
         // Unconstrained numeric (or a scale Arrow decimals cannot express): exact text.
-        return new(PgValueKind.NumericText, ArrowType.Utf8, name, PgOid.Numeric, null);
+        return new(PgValueKind.NumericText, StringType.Default, name, PgOid.Numeric, null);
     }
 
     /// <summary>First OID of objects that are not built in (<c>FirstGenbkiObjectId</c>); pgoutput sends Type messages only for such types.</summary>

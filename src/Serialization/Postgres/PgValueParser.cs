@@ -1,7 +1,7 @@
 using System.Buffers.Binary;
 using System.Globalization;
 using System.Text.Unicode;
-using WalBridge.Serialization.Arrow.Builders;
+using WalBridge.Serialization.Columns;
 
 namespace WalBridge.Serialization.Postgres;
 

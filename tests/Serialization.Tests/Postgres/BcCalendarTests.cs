@@ -1,8 +1,10 @@
 using System.Buffers;
 using System.Buffers.Binary;
 using System.Text;
-using WalBridge.Serialization.Arrow;
-using WalBridge.Serialization.Ipc;
+using Apache.Arrow;
+using Apache.Arrow.Types;
+using WalBridge.Tests;
+using WalBridge.Serialization.Payload;
 using WalBridge.Serialization.Postgres;
 
 namespace WalBridge.Serialization.Tests.Postgres;
@@ -27,7 +29,7 @@ public class BcCalendarTests
         builder.EndRow();
         var output = new ArrayBufferWriter<byte>();
         builder.WriteStream(output);
-        return Assert.Single(ArrowStreamReader.Read(output.WrittenMemory.ToArray()).Batches);
+        return Assert.Single(ArrowPayload.Read(output.WrittenMemory.ToArray()).Batches);
     }
 
     private static byte[] Utf8(string text) => Encoding.UTF8.GetBytes(text);
@@ -61,7 +63,7 @@ public class BcCalendarTests
             int v = batch.Schema.IndexOf("v");
             var column = Assert.IsType<Date32Array>(batch.Column(v));
             Assert.False(column.IsNull(0), $"{format} {text}: value column is null");
-            Assert.Equal(daysSince1970, column.GetRaw(0));
+            Assert.Equal(daysSince1970, column.Values[0]);
             Assert.Equal(text, PgTextRenderer.RenderCell(batch, v, 0));
             Assert.True(batch.Column(ChangeBatchBuilder.SpecialColumn).IsNull(0));
         }
@@ -94,7 +96,7 @@ public class BcCalendarTests
             int v = batch.Schema.IndexOf("v");
             var column = Assert.IsType<TimestampArray>(batch.Column(v));
             Assert.False(column.IsNull(0), $"{format} {text}: value column is null");
-            Assert.Equal(expected, column.GetRaw(0));
+            Assert.Equal(expected, column.Values[0]);
             Assert.Equal(text, PgTextRenderer.RenderCell(batch, v, 0));
         }
     }
@@ -127,7 +129,7 @@ public class BcCalendarTests
         int v = batch.Schema.IndexOf("v");
         var column = Assert.IsType<TimestampArray>(batch.Column(v));
         Assert.False(column.IsNull(0), $"{text}: value column is null");
-        Assert.Equal(expected, column.GetRaw(0));
+        Assert.Equal(expected, column.Values[0]);
         Assert.Equal(utcText, PgTextRenderer.RenderCell(batch, v, 0));
     }
 
@@ -161,8 +163,8 @@ public class BcCalendarTests
         int v = batch.Schema.IndexOf("v");
         Assert.Equal(text, PgTextRenderer.RenderCell(batch, v, 0));
         var values = (Date32Array)((ListArray)batch.Column(v)).Values;
-        Assert.Equal(-720930, values.GetRaw(0));
-        Assert.Equal(-2440588, values.GetRaw(3));
+        Assert.Equal(-720930, values.Values[0]);
+        Assert.Equal(-2440588, values.Values[3]);
 
         const string timestamps = "{\"3769-02-29 06:40:38.790399+00 BC\",\"0001-02-29 00:00:00+00 BC\"}";
         batch = Single(PgOid.TimestampTzArray, Utf8(timestamps), TupleFormat.Text);

@@ -1,8 +1,10 @@
 using System.Buffers;
 using System.Text;
-using WalBridge.Serialization.Arrow;
-using WalBridge.Serialization.Ipc;
+using Apache.Arrow;
+using Apache.Arrow.Types;
+using WalBridge.Serialization.Payload;
 using WalBridge.Serialization.Postgres;
+using WalBridge.Tests;
 
 namespace WalBridge.Serialization.Tests.Postgres;
 
@@ -66,47 +68,60 @@ public class ChangeBatchBuilderTests
     public void Schema_has_system_columns_metadata_and_extensions()
     {
         using var b = new ChangeBatchBuilder(Orders);
-        var names = b.Schema.Fields.Select(f => f.Name).ToArray();
+        var fields = b.Schema.FieldsList;
+        var names = fields.Select(f => f.Name).ToArray();
         Assert.Equal(["_op", "_lsn", "id", "region", "amount", "note", "created", "ref", "doc", "_before", "_unchanged", "_special"], names);
-        Assert.False(b.Schema.Fields[0].Nullable);
-        Assert.Equal(ArrowType.Utf8, b.Schema.Fields[0].Type);
-        Assert.False(b.Schema.Fields[1].Nullable);
-        Assert.Equal(ArrowType.UInt64, b.Schema.Fields[1].Type);
+        Assert.False(fields[0].IsNullable);
+        Assert.IsType<StringType>(fields[0].DataType);
+        Assert.False(fields[1].IsNullable);
+        Assert.IsType<UInt64Type>(fields[1].DataType);
         Assert.Equal("sales", b.Schema.GetMetadata("pg.schema"));
         Assert.Equal("orders", b.Schema.GetMetadata("pg.table"));
         Assert.Equal("24576", b.Schema.GetMetadata("pg.relid"));
         Assert.Equal("d", b.Schema.GetMetadata("pg.replica_identity"));
         Assert.Equal("id,region", b.Schema.GetMetadata("pg.primary_key"));
 
-        var amount = b.Schema.Fields[b.Schema.IndexOf("amount")];
-        Assert.Equal(new DecimalType(12, 2), amount.Type);
+        var amount = b.Schema.Field("amount");
+        var decimalType = Assert.IsType<Decimal128Type>(amount.DataType);
+        Assert.Equal((12, 2), (decimalType.Precision, decimalType.Scale));
         Assert.Equal("numeric(12,2)", amount.GetMetadata("pg.type"));
         Assert.Equal("1700", amount.GetMetadata("pg.typoid"));
-        Assert.Equal("character varying(20)", b.Schema.Fields[b.Schema.IndexOf("region")].GetMetadata("pg.type"));
-        Assert.Equal(new TimestampType(TimeUnit.Microsecond, "UTC"), b.Schema.Fields[b.Schema.IndexOf("created")].Type);
-        var uuid = b.Schema.Fields[b.Schema.IndexOf("ref")];
-        Assert.Equal(new FixedSizeBinaryType(16), uuid.Type);
+        Assert.Equal("character varying(20)", b.Schema.Field("region").GetMetadata("pg.type"));
+        var created = Assert.IsType<TimestampType>(b.Schema.Field("created").DataType);
+        Assert.Equal((TimeUnit.Microsecond, "UTC"), (created.Unit, created.Timezone));
+        var uuid = b.Schema.Field("ref");
+        Assert.Equal(16, Assert.IsType<FixedSizeBinaryType>(uuid.DataType).ByteWidth);
+        Assert.Equal(["pg.type", "pg.typoid", "ARROW:extension:name", "ARROW:extension:metadata"], uuid.Metadata.Keys);
         Assert.Equal("arrow.uuid", uuid.GetMetadata("ARROW:extension:name"));
         Assert.Equal("", uuid.GetMetadata("ARROW:extension:metadata"));
-        Assert.Equal("arrow.json", b.Schema.Fields[b.Schema.IndexOf("doc")].ExtensionName);
-        var before = b.Schema.Fields[^3];
-        Assert.Equal(ArrowType.Struct, before.Type);
-        Assert.True(before.Nullable);
-        Assert.Equal(["id", "region", "amount", "note", "created", "ref", "doc"], before.Children.Select(c => c.Name));
-        var unchanged = b.Schema.Fields[^2];
-        Assert.Equal(ArrowType.List, unchanged.Type);
-        Assert.Equal(ArrowType.Utf8, unchanged.Children[0].Type);
-        var special = b.Schema.Fields[^1];
-        Assert.Equal(new MapType(false), special.Type);
-        Assert.True(special.Nullable);
-        Assert.Equal(["key", "value"], special.Children[0].Children.Select(c => c.Name));
-        Assert.All(special.Children[0].Children, c => Assert.Equal(ArrowType.Utf8, c.Type));
+        Assert.Equal("arrow.json", b.Schema.Field("doc").GetMetadata("ARROW:extension:name"));
+        var before = fields[^3];
+        Assert.IsType<StructType>(before.DataType);
+        Assert.True(before.IsNullable);
+        Assert.Equal(["id", "region", "amount", "note", "created", "ref", "doc"], before.Children().Select(c => c.Name));
+        var unchanged = fields[^2];
+        Assert.IsType<ListType>(unchanged.DataType);
+        Assert.IsType<StringType>(unchanged.Children()[0].DataType);
+        Assert.False(unchanged.Children()[0].IsNullable);
+        var special = fields[^1];
+        Assert.False(Assert.IsType<MapType>(special.DataType).KeySorted);
+        Assert.True(special.IsNullable);
+        Assert.False(special.Children()[0].IsNullable);
+        Assert.Equal(["key", "value"], special.Children()[0].Children().Select(c => c.Name));
+        Assert.Equal([false, true], special.Children()[0].Children().Select(c => c.IsNullable));
+        Assert.All(special.Children()[0].Children(), c => Assert.IsType<StringType>(c.DataType));
+        Assert.Equal(["pg.schema", "pg.table", "pg.relid", "pg.replica_identity", "pg.primary_key"], b.Schema.Metadata.Keys);
 
-        // The schema read back from a stream equals the builder's.
+        // The schema Apache.Arrow reads back from a stream equals the builder's, metadata order included, and arrow.uuid
+        // is Apache.Arrow's Guid extension type through the payload reader's extension registry.
         var stream = PgConformanceTests.WriteAndRead(b);
-        Assert.Equal(names, stream.Schema.Fields.Select(f => f.Name));
+        Assert.Equal(names, stream.Schema.FieldsList.Select(f => f.Name));
         Assert.Equal(b.Schema.Metadata, stream.Schema.Metadata);
-        Assert.Equal(amount.Metadata, stream.Schema.Fields[4].Metadata);
+        Assert.Equal(amount.Metadata, stream.Schema.GetFieldByIndex(4).Metadata);
+        Assert.Equal(SchemaFingerprint.CanonicalText(b.Schema), SchemaFingerprint.CanonicalText(stream.Schema));
+        Assert.IsType<GuidType>(stream.Schema.Field("ref").DataType);
+        Assert.Equal(uuid.Metadata, stream.Schema.Field("ref").Metadata);
+        Assert.IsType<GuidType>(((StructType)stream.Schema.Field("_before").DataType).Fields[5].DataType);
         Assert.Equal(0, Assert.Single(stream.Batches).Length);
     }
 
@@ -124,39 +139,41 @@ public class ChangeBatchBuilderTests
 
         var batch = Assert.Single(PgConformanceTests.WriteAndRead(b).Batches);
         Assert.Equal(4, batch.Length);
-        var op = (Utf8Array)batch.Column("_op");
-        Assert.Equal(["c", "u", "d", "r"], Enumerable.Range(0, 4).Select(op.GetString));
-        var lsn = (UInt64Array)batch.Column("_lsn");
+        var op = (StringArray)batch.Col("_op");
+        Assert.Equal(["c", "u", "d", "r"], Enumerable.Range(0, 4).Select(i => op.GetString(i)));
+        var lsn = (UInt64Array)batch.Col("_lsn");
         Assert.Equal([100UL, 200UL, 300UL, ulong.MaxValue], lsn.Values.ToArray());
         Assert.Equal(0, op.NullCount);
         Assert.Equal(0, lsn.NullCount);
 
-        Assert.Equal("12.50", PgTextRenderer.Render(batch.Column("amount"), 0));
-        Assert.Equal("-0.01", PgTextRenderer.Render(batch.Column("amount"), 1));
-        Assert.Null(PgTextRenderer.Render(batch.Column("amount"), 2));
-        Assert.Equal("2024-01-02 03:04:05.123456+00", PgTextRenderer.Render(batch.Column("created"), 0));
-        Assert.Equal("1969-12-31 23:59:59+00", PgTextRenderer.Render(batch.Column("created"), 1));
-        Assert.Equal("a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11", PgTextRenderer.Render(batch.Column("ref"), 0));
-        Assert.Equal("{\"a\": 1}", PgTextRenderer.Render(batch.Column("doc"), 0));
-        Assert.Equal(-1L, ((TimestampArray)batch.Column("created")).GetValue(1) / 1_000_000);
+        Assert.Equal("12.50", batch.Render("amount", 0));
+        Assert.Equal("-0.01", batch.Render("amount", 1));
+        Assert.Null(batch.Render("amount", 2));
+        Assert.Equal("2024-01-02 03:04:05.123456+00", batch.Render("created", 0));
+        Assert.Equal("1969-12-31 23:59:59+00", batch.Render("created", 1));
+        Assert.Equal("a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11", batch.Render("ref", 0));
+        Assert.Equal(Guid.Parse("a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11"), ((GuidArray)batch.Col("ref")).GetGuid(0));
+        Assert.Equal("{\"a\": 1}", batch.Render("doc", 0));
+        Assert.Equal(-1L, ((TimestampArray)batch.Col("created")).GetValue(1) / 1_000_000);
 
         // _before: only the update has an old row.
-        var before = (StructArray)batch.Column("_before");
+        var before = (StructArray)batch.Col("_before");
+        var members = batch.Schema.Field("_before").Children();
         Assert.True(before.IsNull(0));
         Assert.False(before.IsNull(1));
         Assert.True(before.IsNull(2));
         Assert.True(before.IsNull(3));
         for (int c = 0; c < row1.Length; c++)
         {
-            Assert.Equal(row1[c], PgTextRenderer.Render(before.Children[c], 1));
+            Assert.Equal(row1[c], PgTextRenderer.Render(before.Fields[c], members[c], 1));
         }
 
         // _unchanged: the update did not send "note"; note's value is null there but not SQL NULL.
-        var unchanged = (ListArray)batch.Column("_unchanged");
+        var unchanged = batch.Col("_unchanged");
         Assert.True(unchanged.IsNull(0));
-        Assert.Equal(["note"], unchanged.GetValue(1)!);
+        Assert.Equal(["note"], unchanged.Strings(1)!);
         Assert.True(unchanged.IsNull(2));
-        Assert.True(batch.Column("note").IsNull(1));
+        Assert.True(batch.Col("note").IsNull(1));
     }
 
     [Fact]
@@ -172,7 +189,7 @@ public class ChangeBatchBuilderTests
         b.AppendUnchangedToast();
         b.EndRow();
         var batch = PgConformanceTests.WriteAndRead(b).Batches[0];
-        Assert.Equal(["big", "_before.big"], ((ListArray)batch.Column("_unchanged")).GetValue(0)!);
+        Assert.Equal(["big", "_before.big"], batch.Col("_unchanged").Strings(0)!);
         Assert.Equal("", batch.Schema.GetMetadata("pg.primary_key"));
         Assert.Equal("f", batch.Schema.GetMetadata("pg.replica_identity"));
     }
@@ -202,10 +219,18 @@ public class ChangeBatchBuilderTests
         Assert.Throws<PgValueFormatException>(() => Row(b, ChangeOp.Insert, 4, ["4", "us", "1", "z", null, "not-a-uuid", null]));
         var batch = PgConformanceTests.WriteAndRead(b).Batches[0];
         Assert.Equal(2, batch.Length);
-        Assert.Equal(["1", "3"], Enumerable.Range(0, 2).Select(i => PgTextRenderer.Render(batch.Column("id"), i)));
-        Assert.Equal(["1.00", "123456789.99"], Enumerable.Range(0, 2).Select(i => PgTextRenderer.Render(batch.Column("amount"), i)));
-        Assert.Equal(["x", "y"], Enumerable.Range(0, 2).Select(i => PgTextRenderer.Render(batch.Column("note"), i)));
-        Assert.Equal(new ulong[] { 1, 3 }, ((UInt64Array)batch.Column("_lsn")).Values.ToArray());
+        Assert.Equal(["1", "3"], Enumerable.Range(0, 2).Select(i => batch.Render("id", i)));
+        Assert.Equal(["1.00", "123456789.99"], Enumerable.Range(0, 2).Select(i => batch.Render("amount", i)));
+        Assert.Equal(["x", "y"], Enumerable.Range(0, 2).Select(i => batch.Render("note", i)));
+        Assert.Equal(new ulong[] { 1, 3 }, ((UInt64Array)batch.Col("_lsn")).Values.ToArray());
+    }
+
+    [Fact]
+    public void A_table_without_columns_is_refused_naming_it()
+    {
+        // Its _before struct would have no members: Arrow allows that, Apache.Arrow (C#) cannot build it.
+        var e = Assert.Throws<NotSupportedException>(() => new ChangeBatchBuilder(new PgRelation(1, "public", "empty", 'd', [])));
+        Assert.Contains("public.empty", e.Message, StringComparison.Ordinal);
     }
 
     [Fact]
@@ -249,7 +274,7 @@ public class ChangeBatchBuilderTests
     }
 
     [Fact]
-    public void Builder_is_reusable_and_output_is_deterministic()
+    public void Builder_is_reusable_and_output_is_the_same_for_the_same_rows()
     {
         using var b = new ChangeBatchBuilder(Orders);
         byte[] First()
@@ -267,8 +292,8 @@ public class ChangeBatchBuilderTests
         byte[] a = First();
         byte[] c = First();
         Assert.Equal(a, c);
-        Ipc.GoldFileTests.AssertWellFormed(a);
-        Assert.Equal(100, ArrowStreamReader.Read(a).Batches[0].Length);
+        Interop.ArrowMessageTests.AssertStreamLayout(a, b.SchemaMessage.Span);
+        Assert.Equal(100, ArrowPayload.Read(a).Batches[0].Length);
     }
 
     [Fact]
@@ -302,9 +327,9 @@ public class ChangeBatchBuilderTests
         int written = b.WriteStream(output);
         Assert.True(estimate >= written);
         Assert.True(estimate < written * 1.1, $"estimate {estimate} is far above {written}");
-        var batch = ArrowStreamReader.Read(output.WrittenMemory).Batches[0];
+        var batch = ArrowPayload.Read(output.WrittenMemory).Batches[0];
         Assert.Equal(5000, batch.Length);
-        Assert.Equal(["note"], ((ListArray)batch.Column("_unchanged")).GetValue(4995)!);
+        Assert.Equal(["note"], batch.Col("_unchanged").Strings(4995)!);
     }
 
     [Fact]
@@ -350,15 +375,18 @@ public class ChangeBatchBuilderTests
     {
         var relation = new PgRelation(1, "public", "t", 'd', [new PgColumn("tags", PgOid.TextArray, -1, false), new PgColumn("amounts", PgOid.NumericArray, ((10 << 16) | 2) + 4, false)]);
         using var b = new ChangeBatchBuilder(relation);
-        var tags = b.Schema.Fields[2];
-        Assert.Equal(ArrowType.List, tags.Type);
+        var tags = b.Schema.GetFieldByIndex(2);
+        Assert.IsType<ListType>(tags.DataType);
         Assert.Equal("text[]", tags.GetMetadata("pg.type"));
         Assert.Equal("1009", tags.GetMetadata("pg.typoid"));
-        Assert.Equal(ArrowType.Utf8, tags.Children[0].Type);
-        Assert.Equal("text", tags.Children[0].GetMetadata("pg.type"));
-        var amounts = b.Schema.Fields[3];
+        Assert.Equal("item", tags.Children()[0].Name);
+        Assert.True(tags.Children()[0].IsNullable);
+        Assert.IsType<StringType>(tags.Children()[0].DataType);
+        Assert.Equal("text", tags.Children()[0].GetMetadata("pg.type"));
+        var amounts = b.Schema.GetFieldByIndex(3);
         Assert.Equal("numeric(10,2)[]", amounts.GetMetadata("pg.type"));
-        Assert.Equal(new DecimalType(10, 2), amounts.Children[0].Type);
+        var element = Assert.IsType<Decimal128Type>(amounts.Children()[0].DataType);
+        Assert.Equal((10, 2), (element.Precision, element.Scale));
 
         foreach (string bad in new[] { "{a,b", "{\"a}", "{a}x" })
         {
@@ -393,12 +421,12 @@ public class ChangeBatchBuilderTests
         Assert.Equal("{1.00,NaN}", PgTextRenderer.RenderCell(batch, 3, 1));
         Assert.Equal("[0:1]={a,b}", PgTextRenderer.RenderCell(batch, 2, 2));
         Assert.Equal("{2.00}", PgTextRenderer.RenderCell(batch, 3, 2));
-        Assert.True(batch.Column("tags").IsNull(1));
-        var (start1, end1) = ((ListArray)batch.Column("amounts")).GetRange(1);
+        Assert.True(batch.Col("tags").IsNull(1));
+        var (start1, end1) = ((ListArray)batch.Col("amounts")).Range(1);
         Assert.Equal(start1, end1); // the special array's elements were discarded
-        Assert.Equal("{\"a b\",NULL}", PgTextRenderer.Render(batch.Column("tags"), 0));
-        Assert.Equal("{1.50}", PgTextRenderer.Render(batch.Column("amounts"), 0));
-        Assert.Equal(2, ((ListArray)batch.Column("tags")).Values.Length);
+        Assert.Equal("{\"a b\",NULL}", batch.Render("tags", 0));
+        Assert.Equal("{1.50}", batch.Render("amounts", 0));
+        Assert.Equal(2, ((ListArray)batch.Col("tags")).Values.Length);
     }
 
     /// <summary>
@@ -441,14 +469,14 @@ public class ChangeBatchBuilderTests
 
         var batch = PgConformanceTests.WriteAndRead(b).Batches[0];
         Assert.Equal(2, batch.Length);
-        Assert.True(batch.Column("amount").IsNull(0));
-        Assert.True(batch.Column("tags").IsNull(0));
+        Assert.True(batch.Col("amount").IsNull(0));
+        Assert.True(batch.Col("tags").IsNull(0));
         Assert.Equal("12.3.4", PgTextRenderer.RenderCell(batch, 3, 0));
         Assert.Equal("{1,2,x}", PgTextRenderer.RenderCell(batch, 4, 0));
         Assert.Equal("1.00", PgTextRenderer.RenderBeforeCell(batch, 1, 0));
         Assert.Equal("{not,ints}", PgTextRenderer.RenderBeforeCell(batch, 2, 0));
         Assert.Equal("2.50", PgTextRenderer.RenderCell(batch, 3, 1));
         Assert.Equal("{5}", PgTextRenderer.RenderCell(batch, 4, 1));
-        Assert.Equal(1, ((ListArray)batch.Column("tags")).Values.Length); // only row 1's element
+        Assert.Equal(1, ((ListArray)batch.Col("tags")).Values.Length); // only row 1's element
     }
 }

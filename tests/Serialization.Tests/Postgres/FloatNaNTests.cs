@@ -1,6 +1,8 @@
 using System.Buffers;
-using WalBridge.Serialization.Arrow;
-using WalBridge.Serialization.Ipc;
+using Apache.Arrow;
+using Apache.Arrow.Types;
+using WalBridge.Tests;
+using WalBridge.Serialization.Payload;
 using WalBridge.Serialization.Postgres;
 
 namespace WalBridge.Serialization.Tests.Postgres;
@@ -58,13 +60,13 @@ public class FloatNaNTests
     [Fact]
     public void A_NaN_parsed_from_text_has_PostgreSQLs_bit_pattern()
     {
-        var batch = Assert.Single(ArrowStreamReader.Read(Stream(TupleFormat.Text)).Batches);
-        Assert.Equal(0x7FC0_0000, BitConverter.SingleToInt32Bits(((FloatArray)batch.Column("r")).GetRaw(0)));
-        Assert.Equal(0x7FF8_0000_0000_0000, BitConverter.DoubleToInt64Bits(((DoubleArray)batch.Column("d")).GetRaw(0)));
+        var batch = Assert.Single(ArrowPayload.Read(Stream(TupleFormat.Text)).Batches);
+        Assert.Equal(0x7FC0_0000, BitConverter.SingleToInt32Bits(((FloatArray)batch.Column("r")).Values[0]));
+        Assert.Equal(0x7FF8_0000_0000_0000, BitConverter.DoubleToInt64Bits(((DoubleArray)batch.Column("d")).Values[0]));
         var rs = (ListArray)batch.Column("rs");
-        Assert.Equal(0x7FC0_0000, BitConverter.SingleToInt32Bits(((FloatArray)rs.Values).GetRaw(rs.GetRange(0).Start)));
+        Assert.Equal(0x7FC0_0000, BitConverter.SingleToInt32Bits(((FloatArray)rs.Values).Values[rs.Range(0).Start]));
         var ds = (ListArray)batch.Column("ds");
-        Assert.Equal(0x7FF8_0000_0000_0000, BitConverter.DoubleToInt64Bits(((DoubleArray)ds.Values).GetRaw(ds.GetRange(0).Start)));
+        Assert.Equal(0x7FF8_0000_0000_0000, BitConverter.DoubleToInt64Bits(((DoubleArray)ds.Values).Values[ds.Range(0).Start]));
         Assert.Equal("NaN", PgTextRenderer.RenderCell(batch, batch.Schema.IndexOf("d"), 0));
         Assert.Equal("{NaN,1.5}", PgTextRenderer.RenderCell(batch, batch.Schema.IndexOf("rs"), 0));
     }
@@ -90,8 +92,8 @@ public class FloatNaNTests
         b.EndRow();
         var output = new ArrayBufferWriter<byte>();
         b.WriteStream(output);
-        var batch = Assert.Single(ArrowStreamReader.Read(output.WrittenMemory.ToArray()).Batches);
-        Assert.Equal(unchecked((int)0xFFC0_0000), BitConverter.SingleToInt32Bits(((FloatArray)batch.Column("r")).GetRaw(0)));
-        Assert.Equal(unchecked((long)0xFFF8_0000_0000_0000), BitConverter.DoubleToInt64Bits(((DoubleArray)batch.Column("d")).GetRaw(0)));
+        var batch = Assert.Single(ArrowPayload.Read(output.WrittenMemory.ToArray()).Batches);
+        Assert.Equal(unchecked((int)0xFFC0_0000), BitConverter.SingleToInt32Bits(((FloatArray)batch.Column("r")).Values[0]));
+        Assert.Equal(unchecked((long)0xFFF8_0000_0000_0000), BitConverter.DoubleToInt64Bits(((DoubleArray)batch.Column("d")).Values[0]));
     }
 }

@@ -1,7 +1,8 @@
 using System.Buffers;
 using System.Text;
-using WalBridge.Serialization.Ipc;
+using WalBridge.Serialization.Payload;
 using WalBridge.Serialization.Postgres;
+using WalBridge.Tests;
 
 namespace WalBridge.Serialization.Tests.Postgres;
 
@@ -43,7 +44,7 @@ public class NullRowRegressionTests
         }
         var output = new ArrayBufferWriter<byte>();
         builder.WriteStream(output);
-        var stream = ArrowStreamReader.Read(output.WrittenMemory.ToArray());
+        var stream = ArrowPayload.Read(output.WrittenMemory.ToArray());
         var batch = Assert.Single(stream.Batches);
         Assert.Equal(3, batch.Length);
         for (var r = 0; r < rows.Length; r++)
@@ -51,7 +52,7 @@ public class NullRowRegressionTests
             for (var c = 0; c < relation.Columns.Count; c++)
             {
                 var expected = rows[r][c] == "\\x" ? "\\x" : rows[r][c];
-                Assert.Equal(expected, PgTextRenderer.Render(batch.Column(relation.Columns[c].Name), r));
+                Assert.Equal(expected, batch.Render(relation.Columns[c].Name, r));
             }
         }
     }

@@ -1,7 +1,9 @@
 using System.Buffers;
 using System.Text;
-using WalBridge.Serialization.Arrow;
-using WalBridge.Serialization.Ipc;
+using Apache.Arrow;
+using Apache.Arrow.Types;
+using WalBridge.Tests;
+using WalBridge.Serialization.Payload;
 using WalBridge.Serialization.Postgres;
 
 namespace WalBridge.Serialization.Tests.Postgres;
@@ -21,7 +23,7 @@ public class UnusualValueTests
     {
         var output = new ArrayBufferWriter<byte>();
         builder.WriteStream(output);
-        return Assert.Single(ArrowStreamReader.Read(output.WrittenMemory.ToArray()).Batches);
+        return Assert.Single(ArrowPayload.Read(output.WrittenMemory.ToArray()).Batches);
     }
 
     [Theory]
@@ -39,11 +41,11 @@ public class UnusualValueTests
         b.AppendValue(Encoding.UTF8.GetBytes("{\"😀 a\",𝄞,NULL}"), TupleFormat.Text);
         b.EndRow();
         var batch = RoundTrip(b);
-        Assert.Equal(text, ((Utf8Array)batch.Column("body")).GetString(0));
-        Assert.True(Encoding.UTF8.GetBytes(text).AsSpan().SequenceEqual(((Utf8Array)batch.Column("body")).GetBytes(0)));
-        Assert.Equal(blob, ((BinaryArray)batch.Column("blob")).GetValue(0));
+        Assert.Equal(text, ((StringArray)batch.Column("body")).GetString(0));
+        Assert.True(Encoding.UTF8.GetBytes(text).AsSpan().SequenceEqual(((StringArray)batch.Column("body")).GetBytes(0)));
+        Assert.Equal(blob, ((BinaryArray)batch.Column("blob")).GetBytes(0).ToArray());
         Assert.Equal("\\x00000100ff0000", PgTextRenderer.RenderCell(batch, 4, 0));
-        Assert.Equal(new object?[] { "😀 a", "𝄞", null }, ((ListArray)batch.Column("tags")).GetValue(0)!);
+        Assert.Equal(new object?[] { "😀 a", "𝄞", null }, (object?[])batch.Column("tags").Value(0)!);
         Assert.Equal("{\"😀 a\",𝄞,NULL}", PgTextRenderer.RenderCell(batch, 5, 0));
     }
 
@@ -67,7 +69,7 @@ public class UnusualValueTests
         b.EndRow();
         Assert.True(b.EstimatedSize > value.Length);
         var batch = RoundTrip(b);
-        var body = (Utf8Array)batch.Column("body");
+        var body = (StringArray)batch.Column("body");
         Assert.Equal(value.Length, body.GetBytes(0).Length);
         Assert.True(body.GetBytes(0).SequenceEqual(value));
         Assert.True(((BinaryArray)batch.Column("blob")).GetBytes(0).SequenceEqual(value.AsSpan(0, 1000)));

@@ -1,20 +1,37 @@
-// wal2arrow cross-check against the C# reference (ChangeBatchBuilder).
+// wal2arrow cross-check against the C# reference (ChangeBatchBuilder), read with the official Apache.Arrow C# reader.
 // Input: two files of "LSN<TAB>HEX" lines from pg_logical_slot_get_binary_changes of two slots
 // created at the same point: one pgoutput (proto_version 1, text format, session settings of
 // WalBridge's replication connection), one wal2arrow (max_bytes 0). The pgoutput messages are fed
 // to ChangeBatchBuilder like the connector's TransactionAssembler does (Type names, schema changes
-// inside a transaction, truncates); every resulting Arrow stream must equal the plugin's chunk for
-// the same transaction and table byte for byte, and the chunk header's fingerprint must equal
-// ChangeBatchBuilder.SchemaFingerprint. A third file holds the tables' primary keys as the
-// connector's PrimaryKeyCatalog reads them ("RELID<TAB>COLUMN<TAB>COLUMN..." in index order): under
-// REPLICA IDENTITY FULL the key flags become the primary key's, as TransactionAssembler.OnRelation
-// does. An update's unchanged TOAST values are filled from a whole old row ('O'), as
-// TransactionAssembler.OnUpdate/AppendTuple do. Prints one line per compared chunk; exit 1 on a
-// difference.
+// inside a transaction, truncates). The two encoders lay out their bytes differently (the plugin has
+// its own IPC writer, the connector Apache.Arrow's), so every resulting stream and the plugin's chunk
+// for the same transaction and table are both read with Apache.Arrow's ArrowStreamReader (arrow.uuid
+// through its extension registry) and must mean the same: the same schema (names, types,
+// nullability, field and schema metadata in order: their canonical texts are equal), the same
+// fingerprint (the chunk header's, ChangeBatchBuilder.SchemaFingerprint and the one recomputed from
+// the schema Apache.Arrow read), one record batch each, the same row count (also the header's) and
+// every value of every column equal, validity included, nested ones (_before, _unchanged, _special,
+// lists) too; floats and decimals compare by their bytes. A third file holds the tables' primary keys
+// as the connector's PrimaryKeyCatalog reads them ("RELID<TAB>COLUMN<TAB>COLUMN..." in index order):
+// under REPLICA IDENTITY FULL the key flags become the primary key's, as
+// TransactionAssembler.OnRelation does. An update's unchanged TOAST values are filled from a whole old
+// row ('O'), as TransactionAssembler.OnUpdate/AppendTuple do. Prints one line per compared chunk;
+// exit 1 on a difference.
+//   wal2arrow-cscheck PGOUTPUT WAL2ARROW PRIMARY_KEYS
+//   wal2arrow-cscheck --read HEXFILE...   every Arrow chunk of wal2arrow messages (one hex message per
+//       line, as js-check.sh extracts them) read with Apache.Arrow: schema fingerprint recomputed and
+//       equal to the header's, one batch, the header's row count, every value readable
 using System.Buffers;
 using System.Buffers.Binary;
 using System.Text;
+using Apache.Arrow;
+using Apache.Arrow.Arrays;
+using Apache.Arrow.Types;
+using WalBridge.Serialization.Payload;
 using WalBridge.Serialization.Postgres;
+
+if (args.Length > 0 && args[0] == "--read")
+    return ReadChunks(args[1..]);
 
 static ulong ParseLsn(string s)
 {
@@ -56,7 +73,7 @@ foreach (var (lsn, d) in pg)
     uint U32() { var v = BinaryPrimitives.ReadUInt32BigEndian(d.AsSpan(pos)); pos += 4; return v; }
     int I32() { var v = BinaryPrimitives.ReadInt32BigEndian(d.AsSpan(pos)); pos += 4; return v; }
     ushort U16() { var v = BinaryPrimitives.ReadUInt16BigEndian(d.AsSpan(pos)); pos += 2; return v; }
-    string CStr() { int e = Array.IndexOf(d, (byte)0, pos); var s = Encoding.UTF8.GetString(d, pos, e - pos); pos = e + 1; return s; }
+    string CStr() { int e = System.Array.IndexOf(d, (byte)0, pos); var s = Encoding.UTF8.GetString(d, pos, e - pos); pos = e + 1; return s; }
     // fill: the old tuple's columns (kind, offset, length) of an 'O' update, as
     // TransactionAssembler.AppendTuple's fullOldRow: an unchanged TOAST value ('u') of the new row
     // takes the old row's value when that one is a value ('t' or 'b')
@@ -255,19 +272,184 @@ for (int t = 0; t < Math.Min(expected.Count, actual.Count); t++)
         {
             compared++;
             var name = relations.TryGetValue(relid, out var rb) ? rb.Relation.Table : relid.ToString();
-            bool same = e[i].Stream.AsSpan().SequenceEqual(a[i].Stream) && e[i].Fp == a[i].Fp && e[i].Kind == a[i].Kind && e[i].Rows == a[i].Rows;
-            Console.WriteLine($"{(same ? "same" : "DIFF")} txn {t} {name} chunk {i} kind {a[i].Kind} rows {a[i].Rows} bytes {a[i].Stream.Length} fp {(e[i].Fp == a[i].Fp ? "same" : $"{e[i].Fp} vs {a[i].Fp}")}");
+            var problems = new List<string>();
+            if (e[i].Kind != a[i].Kind)
+                problems.Add($"kind {e[i].Kind} vs {a[i].Kind}");
+            if (e[i].Rows != a[i].Rows)
+                problems.Add($"header rows {e[i].Rows} vs {a[i].Rows}");
+            if (e[i].Fp != a[i].Fp)
+                problems.Add($"fingerprint {e[i].Fp} vs {a[i].Fp}");
+            problems.AddRange(CompareStreams(e[i].Stream, a[i].Stream, e[i].Fp, a[i].Fp, a[i].Kind == 1 ? 0 : a[i].Rows));
+            bool same = problems.Count == 0;
+            Console.WriteLine($"{(same ? "same" : "DIFF")} txn {t} {name} chunk {i} kind {a[i].Kind} rows {a[i].Rows} bytes {e[i].Stream.Length}/{a[i].Stream.Length} fp {a[i].Fp}");
             if (!same)
             {
                 failures++;
-                int k = 0;
-                while (k < Math.Min(e[i].Stream.Length, a[i].Stream.Length) && e[i].Stream[k] == a[i].Stream[k]) k++;
-                Console.WriteLine($"  C# {e[i].Stream.Length} bytes, wal2arrow {a[i].Stream.Length} bytes, first difference at {k}");
+                foreach (var problem in problems.Take(20))
+                    Console.WriteLine("  " + problem);
                 File.WriteAllBytes($"/tmp/wal2arrow-cscheck-{t}-{name}-{i}.cs.arrow", e[i].Stream);
                 File.WriteAllBytes($"/tmp/wal2arrow-cscheck-{t}-{name}-{i}.w2a.arrow", a[i].Stream);
             }
         }
     }
 }
-Console.WriteLine(failures == 0 ? $"cscheck: {compared} chunks byte-identical to ChangeBatchBuilder" : $"cscheck: {failures} differences");
+Console.WriteLine(failures == 0
+    ? $"cscheck: {compared} chunks read with Apache.Arrow {typeof(Apache.Arrow.Ipc.ArrowStreamReader).Assembly.GetName().Version}: same schema, fingerprint, rows and values as ChangeBatchBuilder's"
+    : $"cscheck: {failures} differences");
 return failures == 0 ? 0 : 1;
+
+// Both streams read with Apache.Arrow and compared by meaning; the list of differences (empty when equal).
+static List<string> CompareStreams(byte[] csStream, byte[] w2aStream, string csFp, string w2aFp, int rows)
+{
+    var problems = new List<string>();
+    ArrowPayload cs, w2a;
+    try
+    {
+        cs = ArrowPayload.Read(csStream);
+    }
+    catch (ArrowPayloadException ex)
+    {
+        return [$"Apache.Arrow cannot read the C# stream: {ex.Message}"];
+    }
+    try
+    {
+        w2a = ArrowPayload.Read(w2aStream);
+    }
+    catch (ArrowPayloadException ex)
+    {
+        return [$"Apache.Arrow cannot read the wal2arrow stream: {ex.Message}"];
+    }
+
+    var csText = SchemaFingerprint.CanonicalText(cs.Schema).Split('\n');
+    var w2aText = SchemaFingerprint.CanonicalText(w2a.Schema).Split('\n');
+    for (int k = 0; k < Math.Max(csText.Length, w2aText.Length); k++)
+    {
+        string? x = k < csText.Length ? csText[k] : null, y = k < w2aText.Length ? w2aText[k] : null;
+        if (x != y)
+        {
+            problems.Add($"schema differs at canonical line {k + 1}: C# \"{x}\" vs wal2arrow \"{y}\"");
+            break;
+        }
+    }
+    if (SchemaFingerprint.Compute(w2a.Schema) != w2aFp)
+        problems.Add($"wal2arrow header fingerprint {w2aFp} but its schema (read by Apache.Arrow) gives {SchemaFingerprint.Compute(w2a.Schema)}");
+    if (SchemaFingerprint.Compute(cs.Schema) != csFp)
+        problems.Add($"ChangeBatchBuilder.SchemaFingerprint {csFp} but its schema (read by Apache.Arrow) gives {SchemaFingerprint.Compute(cs.Schema)}");
+    if (cs.Batches.Count != 1 || w2a.Batches.Count != 1)
+    {
+        problems.Add($"record batches: C# {cs.Batches.Count}, wal2arrow {w2a.Batches.Count} (one each expected)");
+        return problems;
+    }
+    var (eb, ab) = (cs.Batches[0], w2a.Batches[0]);
+    if (eb.Length != ab.Length || ab.Length != rows)
+        problems.Add($"rows: C# {eb.Length}, wal2arrow {ab.Length}, header {rows}");
+    if (eb.ColumnCount != ab.ColumnCount)
+    {
+        problems.Add($"columns: C# {eb.ColumnCount}, wal2arrow {ab.ColumnCount}");
+        return problems;
+    }
+    for (int c = 0; c < eb.ColumnCount; c++)
+    {
+        var field = w2a.Schema.GetFieldByIndex(c).Name;
+        var (x, y) = (eb.Column(c), ab.Column(c));
+        if (x.GetType() != y.GetType())
+            problems.Add($"column {c} '{field}': Apache.Arrow array {x.GetType().Name} vs {y.GetType().Name}");
+        if (x.NullCount != y.NullCount)
+            problems.Add($"column {c} '{field}': null count {x.NullCount} vs {y.NullCount}");
+        for (int r = 0; r < Math.Min(eb.Length, ab.Length); r++)
+        {
+            string? cx = Cell(x, r), cy = Cell(y, r);
+            if (cx != cy)
+                problems.Add($"column {c} '{field}' row {r}: C# {Short(cx)} vs wal2arrow {Short(cy)}");
+        }
+    }
+    return problems;
+}
+
+static string Short(string? cell) => cell is null ? "null" : cell.Length > 120 ? cell[..120] + $"…({cell.Length})" : cell;
+
+// A value (nested ones included) as exact text: null, bytes in hex for fixed-width and binary values.
+static string? Cell(IArrowArray array, int i)
+{
+    if (array is ExtensionArray extension)
+        return Cell(extension.Storage, i);
+    if (array.IsNull(i))
+        return null;
+    switch (array)
+    {
+        case BooleanArray b:
+            return b.GetValue(i) == true ? "true" : "false";
+        case BinaryArray b: // StringArray too: the UTF-8 bytes
+            return "0x" + Convert.ToHexStringLower(b.GetBytes(i));
+        case FixedSizeBinaryArray f: // decimals, uuid
+            return "0x" + Convert.ToHexStringLower(f.GetBytes(i));
+        case ListArray l: // MapArray too: a list of entries structs
+        {
+            var parts = new List<string>();
+            for (int k = l.ValueOffsets[i]; k < l.ValueOffsets[i + 1]; k++)
+                parts.Add(Cell(l.Values, k) ?? "null");
+            return "[" + string.Join(",", parts) + "]";
+        }
+        case StructArray s:
+            return "{" + string.Join(",", s.Fields.Select(child => Cell(child, i) ?? "null")) + "}";
+    }
+    if (array.Data.DataType is FixedWidthType fixedWidth)
+    {
+        int width = fixedWidth.BitWidth / 8;
+        return "0x" + Convert.ToHexStringLower(array.Data.Buffers[1].Span.Slice((array.Data.Offset + i) * width, width));
+    }
+    throw new NotSupportedException($"no comparison for Arrow type {array.Data.DataType.Name}");
+}
+
+// --read: every Arrow chunk of the given hex message files read with Apache.Arrow.
+static int ReadChunks(string[] files)
+{
+    int chunks = 0, failures = 0;
+    foreach (var file in files)
+    {
+        foreach (var line in File.ReadAllLines(file).Where(l => l.Length > 0))
+        {
+            var hex = line.Contains('\t') ? line[(line.LastIndexOf('\t') + 1)..] : line;
+            var d = Convert.FromHexString(hex.Trim());
+            if (d[0] != (byte)'A')
+                continue;
+            chunks++;
+            byte kind = d[1];
+            int rows = (int)BinaryPrimitives.ReadUInt32BigEndian(d.AsSpan(12));
+            string fp = Convert.ToHexStringLower(d, 16, 8);
+            try
+            {
+                var payload = ArrowPayload.Read(d.AsMemory(28));
+                var problems = new List<string>();
+                if (SchemaFingerprint.Compute(payload.Schema) != fp)
+                    problems.Add($"header fingerprint {fp}, schema gives {SchemaFingerprint.Compute(payload.Schema)}");
+                if (payload.Batches.Count != 1)
+                    problems.Add($"{payload.Batches.Count} record batches");
+                if (payload.RowCount != (kind == 1 ? 0 : rows))
+                    problems.Add($"header rows {rows}, batch rows {payload.RowCount}");
+                foreach (var batch in payload.Batches)
+                {
+                    for (int c = 0; c < batch.ColumnCount; c++)
+                    {
+                        for (int r = 0; r < batch.Length; r++)
+                            Cell(batch.Column(c), r);
+                    }
+                }
+                if (problems.Count > 0)
+                {
+                    failures++;
+                    Console.WriteLine($"FAIL: {Path.GetFileName(file)} chunk {chunks}: {string.Join("; ", problems)}");
+                }
+            }
+            catch (Exception ex) when (ex is ArrowPayloadException or NotSupportedException or ArgumentException or InvalidCastException)
+            {
+                failures++;
+                Console.WriteLine($"FAIL: {Path.GetFileName(file)} chunk {chunks}: {ex.Message}");
+            }
+        }
+    }
+    Console.WriteLine(failures == 0
+        ? $"cscheck --read: {chunks} wal2arrow chunks read with Apache.Arrow; fingerprints, batches and row counts as their headers say"
+        : $"cscheck --read: {failures} of {chunks} chunks failed");
+    return failures == 0 && chunks > 0 ? 0 : 1;
+}

@@ -1,6 +1,8 @@
 using System.Buffers.Binary;
+using Apache.Arrow;
+using Apache.Arrow.Types;
 
-namespace WalBridge.Serialization.Arrow.Builders;
+namespace WalBridge.Serialization.Columns;
 
 /// <summary>A bitmap being appended bit by bit; bits past <see cref="Length"/> are kept zero.</summary>
 internal sealed class BitmapBuilder : IDisposable
@@ -18,21 +20,22 @@ internal sealed class BitmapBuilder : IDisposable
 
     public void Append(bool bit)
     {
-        if ((Length & 7) == 0)
+        int length = Length;
+        if ((length & 7) == 0)
         {
-            _bytes.Append(1)[0] = 0;
+            _bytes.AppendByte(bit ? (byte)1 : (byte)0);
+        }
+        else if (bit)
+        {
+            _bytes.Last |= (byte)(1 << (length & 7));
         }
 
-        if (bit)
-        {
-            _bytes.Span[Length >> 3] |= (byte)(1 << (Length & 7));
-        }
-        else
+        if (!bit)
         {
             ZeroCount++;
         }
 
-        Length++;
+        Length = length + 1;
     }
 
     public void Truncate(int length)
@@ -64,26 +67,39 @@ internal sealed class BitmapBuilder : IDisposable
 }
 
 /// <summary>
-/// Appends values of one Arrow column into pooled buffers.
+/// Appends values of one Arrow column into pooled buffers of our own and hands them to Apache.Arrow as zero-copy
+/// <see cref="ArrowBuffer"/>s of an <see cref="ArrayData"/>, so that Apache.Arrow's arrays and IPC writer use them.
 /// </summary>
 /// <remarks>
-/// <see cref="Build"/> returns an array that <em>views</em> the builder's buffers: it is valid until the
-/// builder is next appended to, truncated, cleared or disposed. Builders are not thread-safe.
+/// <para>Unlike Apache.Arrow's own builders, these can take back what they appended (<see cref="Truncate"/>): the change
+/// builder removes a whole row, or the half-appended part of a row, without copying anything.</para>
+/// <para><see cref="BuildData"/> returns array data that <em>views</em> the builder's buffers: it is valid until the
+/// builder is next appended to, truncated, cleared or disposed (the next build also reuses its buffer and child arrays).
+/// Every buffer is handed over with its exact length (Apache.Arrow writes the zero padding). Not thread-safe.</para>
 /// </remarks>
 internal abstract class ArrayBuilder : IDisposable
 {
-    private protected ArrayBuilder(ArrowField field)
+    private protected ArrayBuilder(Field field, int bufferCount, int childCount)
     {
         Field = field;
+        BufferSlots = new ArrowBuffer[bufferCount];
+        ChildSlots = childCount == 0 ? [] : new ArrayData[childCount];
     }
 
-    public ArrowField Field { get; }
+    /// <summary>The Apache.Arrow field this column (or child) has in the schema.</summary>
+    public Field Field { get; }
 
     private protected BitmapBuilder Validity { get; } = new();
 
     public int Length => Validity.Length;
 
     public int NullCount => Validity.ZeroCount;
+
+    /// <summary>Reused by every build: the data's buffer array (validity first, as Arrow orders them).</summary>
+    private protected ArrowBuffer[] BufferSlots { get; }
+
+    /// <summary>Reused by every build: the data's child array.</summary>
+    private protected ArrayData[] ChildSlots { get; }
 
     public abstract void AppendNull();
 
@@ -92,12 +108,28 @@ internal abstract class ArrayBuilder : IDisposable
 
     public void Clear() => Truncate(0);
 
-    public abstract ArrowArray Build();
+    /// <summary>The values as Apache.Arrow array data over this builder's buffers (see the class remarks for its lifetime).</summary>
+    public abstract ArrayData BuildData();
 
-    /// <summary>Bytes the IPC body needs for this array (and its children), each buffer padded to 8.</summary>
+    /// <summary>The values as Apache.Arrow's typed array (e.g. <c>StringArray</c>, <c>StructArray</c>) over this builder's buffers.</summary>
+    public IArrowArray Build() => ArrowArrayFactory.BuildArray(BuildData());
+
+    /// <summary>Bytes the IPC body needs for this array (and its children) at most, each buffer padded to 8.</summary>
     public abstract long BodyBytes();
 
-    private protected ReadOnlyMemory<byte> ValidityForBuild => NullCount == 0 ? ReadOnlyMemory<byte>.Empty : Validity.Memory;
+    /// <summary>The validity bitmap, or an empty buffer when there are no nulls (Arrow allows omitting it then).</summary>
+    private protected ArrowBuffer ValidityBuffer => NullCount == 0 ? ArrowBuffer.Empty : new ArrowBuffer(Validity.Memory);
+
+    private protected ArrayData CreateData(params ReadOnlySpan<ReadOnlyMemory<byte>> buffers)
+    {
+        BufferSlots[0] = ValidityBuffer;
+        for (int i = 0; i < buffers.Length; i++)
+        {
+            BufferSlots[i + 1] = new ArrowBuffer(buffers[i]);
+        }
+
+        return new ArrayData(Field.DataType, Length, NullCount, 0, BufferSlots, ChildSlots);
+    }
 
     private protected static long Pad(long n) => (n + 7) & ~7L;
 
@@ -109,8 +141,8 @@ internal sealed class FixedWidthBuilder : ArrayBuilder
 {
     private readonly PooledBuffer _data = new();
 
-    public FixedWidthBuilder(ArrowField field, int byteWidth)
-        : base(field)
+    public FixedWidthBuilder(Field field, int byteWidth)
+        : base(field, 2, 0)
     {
         ByteWidth = byteWidth;
     }
@@ -138,7 +170,7 @@ internal sealed class FixedWidthBuilder : ArrayBuilder
         _data.Truncate(length * ByteWidth);
     }
 
-    public override ArrowArray Build() => ArrowArray.Create(Field, Length, NullCount, ValidityForBuild, [_data.Memory], []);
+    public override ArrayData BuildData() => CreateData(_data.Memory);
 
     public override long BodyBytes() => Pad(Validity.ByteLength) + Pad(_data.Length);
 
@@ -153,8 +185,8 @@ internal sealed class BooleanBuilder : ArrayBuilder
 {
     private readonly BitmapBuilder _values = new();
 
-    public BooleanBuilder(ArrowField field)
-        : base(field)
+    public BooleanBuilder(Field field)
+        : base(field, 2, 0)
     {
     }
 
@@ -176,7 +208,7 @@ internal sealed class BooleanBuilder : ArrayBuilder
         _values.Truncate(length);
     }
 
-    public override ArrowArray Build() => ArrowArray.Create(Field, Length, NullCount, ValidityForBuild, [_values.Memory], []);
+    public override ArrayData BuildData() => CreateData(_values.Memory);
 
     public override long BodyBytes() => Pad(Validity.ByteLength) + Pad(_values.ByteLength);
 
@@ -193,8 +225,8 @@ internal sealed class VarBinaryBuilder : ArrayBuilder
     private readonly PooledBuffer _offsets = new();
     private readonly PooledBuffer _data = new();
 
-    public VarBinaryBuilder(ArrowField field)
-        : base(field)
+    public VarBinaryBuilder(Field field)
+        : base(field, 3, 0)
     {
         BinaryPrimitives.WriteInt32LittleEndian(_offsets.Append(4), 0);
     }
@@ -241,7 +273,7 @@ internal sealed class VarBinaryBuilder : ArrayBuilder
         _data.Truncate(BinaryPrimitives.ReadInt32LittleEndian(_offsets.Span[(4 * length)..]));
     }
 
-    public override ArrowArray Build() => ArrowArray.Create(Field, Length, NullCount, ValidityForBuild, [_offsets.Memory, _data.Memory], []);
+    public override ArrayData BuildData() => CreateData(_offsets.Memory, _data.Memory);
 
     public override long BodyBytes() => Pad(Validity.ByteLength) + Pad(_offsets.Length) + Pad(_data.Length);
 
@@ -253,13 +285,16 @@ internal sealed class VarBinaryBuilder : ArrayBuilder
     }
 }
 
-/// <summary>Lists with 32-bit offsets: append the elements to <see cref="Values"/>, then call <see cref="EndList"/>.</summary>
+/// <summary>
+/// Lists (and maps, which are lists of <c>entries</c> structs) with 32-bit offsets: append the elements to
+/// <see cref="Values"/>, then call <see cref="EndList"/>.
+/// </summary>
 internal sealed class ListBuilder : ArrayBuilder
 {
     private readonly PooledBuffer _offsets = new();
 
-    public ListBuilder(ArrowField field, ArrayBuilder values)
-        : base(field)
+    public ListBuilder(Field field, ArrayBuilder values)
+        : base(field, 2, 1)
     {
         Values = values;
         BinaryPrimitives.WriteInt32LittleEndian(_offsets.Append(4), 0);
@@ -298,7 +333,11 @@ internal sealed class ListBuilder : ArrayBuilder
         Values.Truncate(BinaryPrimitives.ReadInt32LittleEndian(_offsets.Span[(4 * length)..]));
     }
 
-    public override ArrowArray Build() => ArrowArray.Create(Field, Length, NullCount, ValidityForBuild, [_offsets.Memory], [Values.Build()]);
+    public override ArrayData BuildData()
+    {
+        ChildSlots[0] = Values.BuildData();
+        return CreateData(_offsets.Memory);
+    }
 
     public override long BodyBytes() => Pad(Validity.ByteLength) + Pad(_offsets.Length) + Values.BodyBytes();
 
@@ -310,13 +349,16 @@ internal sealed class ListBuilder : ArrayBuilder
     }
 }
 
-/// <summary>Structs: append one value to every child, then <see cref="AppendValid"/>; or <see cref="AppendNull"/> (which also appends null children).</summary>
+/// <summary>
+/// Structs: append one value to every child, then <see cref="AppendValid"/>; or <see cref="AppendNull"/> (which also
+/// appends null children). Apache.Arrow has no struct builder; this one hands its children's buffers over as they are.
+/// </summary>
 internal sealed class StructBuilder : ArrayBuilder
 {
     private readonly ArrayBuilder[] _children;
 
-    public StructBuilder(ArrowField field, IReadOnlyList<ArrayBuilder> children)
-        : base(field)
+    public StructBuilder(Field field, IReadOnlyList<ArrayBuilder> children)
+        : base(field, 1, children.Count)
     {
         _children = children.ToArray();
     }
@@ -337,7 +379,7 @@ internal sealed class StructBuilder : ArrayBuilder
     public override void Truncate(int length)
     {
         Validity.Truncate(length);
-        foreach (var child in Children)
+        foreach (var child in _children)
         {
             if (child.Length >= length)
             {
@@ -346,21 +388,20 @@ internal sealed class StructBuilder : ArrayBuilder
         }
     }
 
-    public override ArrowArray Build()
+    public override ArrayData BuildData()
     {
-        var children = new ArrowArray[Children.Count];
-        for (int i = 0; i < children.Length; i++)
+        for (int i = 0; i < _children.Length; i++)
         {
-            children[i] = Children[i].Build();
+            ChildSlots[i] = _children[i].BuildData();
         }
 
-        return ArrowArray.Create(Field, Length, NullCount, ValidityForBuild, [], children);
+        return CreateData();
     }
 
     public override long BodyBytes()
     {
         long total = Pad(Validity.ByteLength);
-        foreach (var child in Children)
+        foreach (var child in _children)
         {
             total += child.BodyBytes();
         }
@@ -371,22 +412,25 @@ internal sealed class StructBuilder : ArrayBuilder
     public override void Dispose()
     {
         base.Dispose();
-        foreach (var child in Children)
+        foreach (var child in _children)
         {
             child.Dispose();
         }
     }
 }
 
-/// <summary>Creates the builder matching a field's type.</summary>
+/// <summary>Creates the builder matching an Apache.Arrow field's type (the types of docs/format.md's mapping).</summary>
 internal static class BuilderFactory
 {
-    public static ArrayBuilder Create(ArrowField field) => field.Type switch
+    public static ArrayBuilder Create(Field field) => field.DataType switch
     {
         BooleanType => new BooleanBuilder(field),
-        BinaryType or Utf8Type => new VarBinaryBuilder(field),
-        StructType => new StructBuilder(field, field.Children.Select(Create).ToArray()),
-        ListType or MapType => new ListBuilder(field, Create(field.Children[0])),
-        _ => new FixedWidthBuilder(field, Ipc.ArrowStreamWriter.FixedByteWidth(field.Type)),
+        BinaryType or StringType => new VarBinaryBuilder(field),
+        StructType s => new StructBuilder(field, s.Fields.Select(Create).ToArray()),
+        ListType l => new ListBuilder(field, Create(l.ValueField)),
+        MapType m => new ListBuilder(field, Create(m.Fields[0])),
+        FixedSizeBinaryType f => new FixedWidthBuilder(field, f.ByteWidth),
+        FixedWidthType f => new FixedWidthBuilder(field, f.BitWidth / 8),
+        _ => throw new NotSupportedException($"No column builder for Arrow type {field.DataType.Name} (field '{field.Name}')."),
     };
 }

@@ -1,6 +1,6 @@
 using System.Buffers;
 
-namespace WalBridge.Serialization.Arrow.Builders;
+namespace WalBridge.Serialization.Columns;
 
 /// <summary>
 /// A growable byte buffer rented from <see cref="ArrayPool{T}.Shared"/>.
@@ -30,6 +30,20 @@ internal sealed class PooledBuffer : IDisposable
         Length += count;
         return span;
     }
+
+    /// <summary>Appends one byte.</summary>
+    public void AppendByte(byte value)
+    {
+        if (Length == _array.Length)
+        {
+            Ensure((long)Length + 1);
+        }
+
+        _array[Length++] = value;
+    }
+
+    /// <summary>The last byte (the buffer must not be empty).</summary>
+    public ref byte Last => ref _array[Length - 1];
 
     /// <summary>Returns writable space of at least <paramref name="count"/> bytes after the end without committing it.</summary>
     public Span<byte> GetTail(int count)
