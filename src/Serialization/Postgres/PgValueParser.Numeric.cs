@@ -1,0 +1,385 @@
+using System.Buffers.Binary;
+using System.Globalization;
+using System.Text.Unicode;
+using WalBridge.Serialization.Columns;
+
+namespace WalBridge.Serialization.Postgres;
+
+/// <summary>Numbers: floats (PostgreSQL's NaN bit patterns), numeric in text and binary form into decimal128/256 or exact text.</summary>
+internal static partial class PgValueParser
+{
+    /// <summary>
+    /// PostgreSQL's float8 NaN (<c>get_float8_nan()</c>, C's <c>NAN</c>): the quiet NaN with the sign bit clear,
+    /// 0x7FF8000000000000. .NET's <see cref="double.NaN"/> has the sign bit set (0xFFF8000000000000); the text
+    /// parser uses PostgreSQL's pattern so that a NaN read from text has the same bytes as one read from
+    /// pgoutput's binary form or written by wal2arrow.
+    /// </summary>
+    internal static readonly double PgFloat8NaN = BitConverter.Int64BitsToDouble(0x7FF8_0000_0000_0000);
+
+    /// <summary>PostgreSQL's float4 NaN (<c>get_float4_nan()</c>): 0x7FC00000.</summary>
+    internal static readonly float PgFloat4NaN = BitConverter.Int32BitsToSingle(0x7FC0_0000);
+
+    private static bool TryParseFloat(ReadOnlySpan<byte> v, out double value)
+    {
+        if (v.SequenceEqual("NaN"u8))
+        {
+            value = PgFloat8NaN;
+            return true;
+        }
+
+        if (v.SequenceEqual("Infinity"u8))
+        {
+            value = double.PositiveInfinity;
+            return true;
+        }
+
+        if (v.SequenceEqual("-Infinity"u8))
+        {
+            value = double.NegativeInfinity;
+            return true;
+        }
+
+        // Reject spellings double.TryParse would accept but PostgreSQL never prints (whitespace, "∞", hex...).
+        foreach (byte b in v)
+        {
+            if (!((b >= '0' && b <= '9') || b == '.' || b == 'e' || b == 'E' || b == '+' || b == '-'))
+            {
+                value = 0;
+                return false;
+            }
+        }
+
+        return double.TryParse(v, NumberStyles.Float, CultureInfo.InvariantCulture, out value);
+    }
+
+    /// <summary>Accumulates an unsigned integer of up to 256 bits, digit by digit, counting significant digits.</summary>
+    private ref struct DecimalAccumulator
+    {
+        private readonly Span<ulong> _limbs;
+        private readonly int _precision;
+        private int _significant;
+
+        public DecimalAccumulator(Span<ulong> limbs, int precision)
+        {
+            _limbs = limbs;
+            _limbs.Clear();
+            _precision = precision;
+            _significant = 0;
+        }
+
+        public bool IsZero => _significant == 0;
+
+        /// <summary>Appends one decimal digit; false when the value would exceed the precision.</summary>
+        public bool Push(int digit)
+        {
+            if (_significant == 0 && digit == 0)
+            {
+                return true;
+            }
+
+            if (++_significant > _precision)
+            {
+                return false;
+            }
+
+            ulong carry = (ulong)digit;
+            for (int i = 0; i < _limbs.Length; i++)
+            {
+                UInt128 t = ((UInt128)_limbs[i] * 10) + carry;
+                _limbs[i] = (ulong)t;
+                carry = (ulong)(t >> 64);
+            }
+
+            return true;
+        }
+
+        /// <summary>Writes the value (negated when <paramref name="negative"/>) as little-endian two's complement.</summary>
+        public readonly void WriteTo(Span<byte> destination, bool negative)
+        {
+            ulong carry = 1;
+            for (int i = 0; i < _limbs.Length; i++)
+            {
+                ulong limb = _limbs[i];
+                if (negative)
+                {
+                    UInt128 t = (UInt128)(~limb) + carry;
+                    limb = (ulong)t;
+                    carry = (ulong)(t >> 64);
+                }
+
+                BinaryPrimitives.WriteUInt64LittleEndian(destination[(i * 8)..], limb);
+            }
+        }
+    }
+
+    private static bool ParseDecimalText(FixedWidthBuilder builder, PgColumnType type, ReadOnlySpan<byte> v, out string? problem)
+    {
+        if (v.SequenceEqual("NaN"u8) || v.SequenceEqual("Infinity"u8) || v.SequenceEqual("-Infinity"u8))
+        {
+            return Special(out problem);
+        }
+
+        int pos = 0;
+        bool negative = false;
+        if (pos < v.Length && (v[pos] == '-' || v[pos] == '+'))
+        {
+            negative = v[pos] == '-';
+            pos++;
+        }
+
+        int intStart = pos;
+        while (pos < v.Length && IsDigit(v[pos]))
+        {
+            pos++;
+        }
+
+        var integer = v[intStart..pos];
+        var fraction = ReadOnlySpan<byte>.Empty;
+        if (pos < v.Length && v[pos] == '.')
+        {
+            int fracStart = ++pos;
+            while (pos < v.Length && IsDigit(v[pos]))
+            {
+                pos++;
+            }
+
+            fraction = v[fracStart..pos];
+        }
+
+        if (pos != v.Length || (integer.IsEmpty && fraction.IsEmpty))
+        {
+            return Fail(out problem, "not a numeric value");
+        }
+
+        Span<ulong> limbs = stackalloc ulong[4];
+        int width = builder.ByteWidth;
+        var acc = new DecimalAccumulator(limbs[..(width / 8)], type.Precision);
+        foreach (byte b in integer)
+        {
+            if (!acc.Push(b - '0'))
+            {
+                return Fail(out problem, $"value exceeds numeric({type.Precision},{type.Scale})");
+            }
+        }
+
+        for (int i = 0; i < type.Scale; i++)
+        {
+            if (!acc.Push(i < fraction.Length ? fraction[i] - '0' : 0))
+            {
+                return Fail(out problem, $"value exceeds numeric({type.Precision},{type.Scale})");
+            }
+        }
+
+        for (int i = type.Scale; i < fraction.Length; i++)
+        {
+            if (fraction[i] != '0')
+            {
+                return Fail(out problem, $"value has more than {type.Scale} fraction digits");
+            }
+        }
+
+        acc.WriteTo(builder.AppendValue(), negative && !acc.IsZero);
+        problem = null;
+        return true;
+    }
+
+    private const ushort NumericPos = 0x0000;
+
+    private const ushort NumericNeg = 0x4000;
+
+    private const ushort NumericNaN = 0xC000;
+
+    private const ushort NumericPInf = 0xD000;
+
+    private const ushort NumericNInf = 0xF000;
+
+    private readonly ref struct BinaryNumeric
+    {
+        public BinaryNumeric(ReadOnlySpan<byte> v)
+        {
+            NDigits = BinaryPrimitives.ReadInt16BigEndian(v);
+            Weight = BinaryPrimitives.ReadInt16BigEndian(v[2..]);
+            Sign = BinaryPrimitives.ReadUInt16BigEndian(v[4..]);
+            DScale = BinaryPrimitives.ReadInt16BigEndian(v[6..]);
+            Digits = v[8..];
+        }
+
+        public short NDigits { get; }
+        public short Weight { get; }
+        public ushort Sign { get; }
+        public short DScale { get; }
+        public ReadOnlySpan<byte> Digits { get; }
+
+        public int Digit(int index) => index >= 0 && index < NDigits ? BinaryPrimitives.ReadInt16BigEndian(Digits[(index * 2)..]) : 0;
+
+        public static bool TryValidate(ReadOnlySpan<byte> v, out string? problem)
+        {
+            if (v.Length < 8)
+            {
+                return Fail(out problem, "binary numeric shorter than its header");
+            }
+
+            var n = new BinaryNumeric(v);
+            if (n.NDigits < 0 || v.Length != 8 + (2 * n.NDigits) || n.DScale < 0)
+            {
+                return Fail(out problem, "binary numeric has an inconsistent length");
+            }
+
+            if (n.Sign is not (NumericPos or NumericNeg or NumericNaN or NumericPInf or NumericNInf))
+            {
+                return Fail(out problem, "binary numeric has an invalid sign");
+            }
+
+            for (int i = 0; i < n.NDigits; i++)
+            {
+                if ((uint)n.Digit(i) > 9999)
+                {
+                    return Fail(out problem, "binary numeric has an invalid digit");
+                }
+            }
+
+            problem = null;
+            return true;
+        }
+    }
+
+    private static bool ParseDecimalBinary(FixedWidthBuilder builder, PgColumnType type, ReadOnlySpan<byte> v, out string? problem)
+    {
+        if (!BinaryNumeric.TryValidate(v, out problem))
+        {
+            return false;
+        }
+
+        var n = new BinaryNumeric(v);
+        if (n.Sign is NumericNaN or NumericPInf or NumericNInf)
+        {
+            return Special(out problem);
+        }
+
+        Span<ulong> limbs = stackalloc ulong[4];
+        var acc = new DecimalAccumulator(limbs[..(builder.ByteWidth / 8)], type.Precision);
+
+        // Decimal digit with exponent e (value = Σ digit·10^e) lives in group (weight - floor(e/4)).
+        long maxExp = (4L * n.Weight) + 3;
+        for (long e = maxExp; e >= -type.Scale; e--)
+        {
+            if (!acc.Push(DecimalDigit(n, e)))
+            {
+                return Fail(out problem, $"value exceeds numeric({type.Precision},{type.Scale})");
+            }
+        }
+
+        // Digits below the scale must be zero.
+        long minExp = 4L * (n.Weight - n.NDigits + 1);
+        for (long e = Math.Min(-type.Scale - 1, maxExp); e >= minExp; e--)
+        {
+            if (DecimalDigit(n, e) != 0)
+            {
+                return Fail(out problem, $"value has more than {type.Scale} fraction digits");
+            }
+        }
+
+        acc.WriteTo(builder.AppendValue(), n.Sign == NumericNeg && !acc.IsZero);
+        problem = null;
+        return true;
+    }
+
+    private static int DecimalDigit(BinaryNumeric n, long exponent)
+    {
+        long groupExp = PgCalendar.FloorDiv(exponent, 4);
+        long index = n.Weight - groupExp;
+        if (index < 0 || index >= n.NDigits)
+        {
+            return 0;
+        }
+
+        int group = n.Digit((int)index);
+        int within = (int)(exponent - (groupExp * 4));
+        return within switch
+        {
+            0 => group % 10,
+            1 => group / 10 % 10,
+            2 => group / 100 % 10,
+            _ => group / 1000,
+        };
+    }
+
+    /// <summary>Binary numeric → PostgreSQL's text output (as numeric_out prints it).</summary>
+    private static bool NumericBinaryToText(VarBinaryBuilder builder, ReadOnlySpan<byte> v, out string? problem)
+    {
+        if (!BinaryNumeric.TryValidate(v, out problem))
+        {
+            return false;
+        }
+
+        var n = new BinaryNumeric(v);
+        switch (n.Sign)
+        {
+            case NumericNaN:
+                builder.Append("NaN"u8);
+                return true;
+            case NumericPInf:
+                builder.Append("Infinity"u8);
+                return true;
+            case NumericNInf:
+                builder.Append("-Infinity"u8);
+                return true;
+        }
+
+        int max = 2 + (4 * (Math.Max((int)n.Weight, 0) + 1)) + 1 + n.DScale + 4;
+        var dest = builder.BeginValue(max);
+        int o = 0;
+        if (n.Sign == NumericNeg)
+        {
+            dest[o++] = (byte)'-';
+        }
+
+        int d;
+        if (n.Weight < 0)
+        {
+            d = n.Weight + 1;
+            dest[o++] = (byte)'0';
+        }
+        else
+        {
+            for (d = 0; d <= n.Weight; d++)
+            {
+                int dig = n.Digit(d);
+                bool put = d > 0;
+                for (int div = 1000; div >= 1; div /= 10)
+                {
+                    int d1 = dig / div;
+                    dig -= d1 * div;
+                    put |= d1 > 0 || div == 1;
+                    if (put)
+                    {
+                        dest[o++] = (byte)('0' + d1);
+                    }
+                }
+            }
+        }
+
+        if (n.DScale > 0)
+        {
+            dest[o++] = (byte)'.';
+            int end = o + n.DScale;
+            for (int i = 0; i < n.DScale; d++, i += 4)
+            {
+                int dig = n.Digit(d);
+                for (int div = 1000; div >= 1; div /= 10)
+                {
+                    int d1 = dig / div;
+                    dig -= d1 * div;
+                    dest[o++] = (byte)('0' + d1);
+                }
+            }
+
+            o = end;
+        }
+
+        builder.CommitValue(o);
+        return true;
+    }
+
+    // ---------------------------------------------------------------- binary
+}
