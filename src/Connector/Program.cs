@@ -17,7 +17,9 @@ internal static class Program
           verify --config <file> [--set key=value ...]    audit the topics against the source (read_committed)
           tail   --bootstrap-servers <list> --topic <t> [--from-beginning] [--max N]
                                                           print a table topic's Arrow payloads as rows
-          chaos  [--quick] [--rounds N]                   crash/fault scenarios, then verification (see scripts/chaos.sh)
+          chaos  [--quick] [--rounds N] [--plugin P]      crash/fault scenarios, then verification (see scripts/chaos.sh)
+          chaos  --workload random [--seed N] [--minutes M] [--plugin P] [--set key=value ...] [--without F1,F2]
+                                                          the randomized end-to-end check under the same crashes (docs/chaos.md)
           broker [--brokers N]                            run the local Kafka-protocol broker (librdkafka mock cluster)
           bench  [--quick] [--json <file>] [--workloads W1,...]
                                                           throughput, latency, CPU, memory vs pg_recvlogical and a peer (docs/benchmarks.md)

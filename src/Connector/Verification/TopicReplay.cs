@@ -11,19 +11,29 @@ namespace WalBridge.Connector.Verification;
 /// <summary>
 /// A table's current state rebuilt from its topic: every committed change applied in order.
 /// Values are PostgreSQL's text form (as <c>SELECT col::text</c> prints them) so they compare
-/// directly with the source.
+/// directly with the source. Rows are a multiset: a table without a key (<c>REPLICA IDENTITY
+/// FULL</c>, its identity is the whole row) can hold identical rows, and each update or delete
+/// takes away one of them.
 /// </summary>
 public sealed class ReplayedTable
 {
+    /// <summary>How many unmatched changes are described in <see cref="Unmatched"/> before the rest are only counted.</summary>
+    public const int MaxUnmatchedListed = 20;
+
     public required string Topic { get; init; }
     public string Schema { get; set; } = "";
     public string Table { get; set; } = "";
     /// <summary>Table column names, from the newest payload's schema.</summary>
-    public IReadOnlyList<string> Columns { get; set; } = [];
-    /// <summary>Key column names (<c>pg.primary_key</c>).</summary>
-    public IReadOnlyList<string> KeyColumns { get; set; } = [];
-    /// <summary>Rows by their key (key values joined with U+001F).</summary>
-    public Dictionary<string, Dictionary<string, string?>> Rows { get; } = new(StringComparer.Ordinal);
+    public IReadOnlyList<string> Columns { get; private set; } = [];
+    /// <summary>Key column names (<c>pg.primary_key</c>; every column for a table without a key).</summary>
+    public IReadOnlyList<string> KeyColumns { get; private set; } = [];
+    /// <summary>
+    /// Rows by their key (key values joined with U+001F). A list holds more than one row only when the
+    /// topic gave several rows the same key: identical rows of a table without a key (or a duplicate).
+    /// </summary>
+    public Dictionary<string, List<Dictionary<string, string?>>> Rows { get; } = new(StringComparer.Ordinal);
+    /// <summary>All rows, counting identical ones.</summary>
+    public int RowCount => Rows.Values.Sum(r => r.Count);
     public int Records { get; set; }
     public long Changes { get; set; }
     public HashSet<string> Transactions { get; } = new(StringComparer.Ordinal);
@@ -31,6 +41,101 @@ public sealed class ReplayedTable
     public WalBridge.Offsets.Lsn MaxCommitLsn { get; set; }
     /// <summary>Contract violations found while reading (duplicates, order, chunk sequence).</summary>
     public List<string> Violations { get; } = [];
+    /// <summary>Duplicate records among <see cref="Violations"/>.</summary>
+    public int DuplicateRecords { get; set; }
+    /// <summary>
+    /// Updates and deletes whose old row was not in the rebuilt table (the first <see cref="MaxUnmatchedListed"/>).
+    /// Expected only when rows existed before the topic's first record.
+    /// </summary>
+    public List<string> Unmatched { get; } = [];
+    public long UnmatchedCount { get; internal set; }
+
+    private IReadOnlyList<string> IdentityColumns => KeyColumns.Count > 0 ? KeyColumns : Columns;
+
+    /// <summary>
+    /// Takes the schema of the next payload. When the identity columns change (a column added to or
+    /// dropped from a table without a key) the rows are filed again under their new keys; values of
+    /// columns the table no longer has are forgotten (a column added later under the same name starts null).
+    /// </summary>
+    public void SetSchema(string schema, string table, IReadOnlyList<string> columns, IReadOnlyList<string> keyColumns)
+    {
+        ArgumentNullException.ThrowIfNull(columns);
+        ArgumentNullException.ThrowIfNull(keyColumns);
+        Schema = schema;
+        Table = table;
+        var columnsChanged = !columns.SequenceEqual(Columns, StringComparer.Ordinal);
+        var oldIdentity = IdentityColumns;
+        Columns = columns.ToArray();
+        KeyColumns = keyColumns.ToArray();
+        if (columnsChanged && Rows.Count > 0)
+        {
+            var current = new HashSet<string>(Columns, StringComparer.Ordinal);
+            foreach (var row in Rows.Values.SelectMany(r => r))
+            {
+                foreach (var name in row.Keys.Where(k => !current.Contains(k)).ToList())
+                    row.Remove(name);
+            }
+        }
+        if (Rows.Count > 0 && !IdentityColumns.SequenceEqual(oldIdentity, StringComparer.Ordinal))
+        {
+            var rows = Rows.Values.SelectMany(r => r).ToList();
+            Rows.Clear();
+            foreach (var row in rows)
+                Add(row);
+        }
+    }
+
+    /// <summary>An insert (or snapshot read).</summary>
+    public void Insert(Dictionary<string, string?> values) => Add(values);
+
+    /// <summary>
+    /// An update: the row under <paramref name="oldValues"/>' key (the old row PostgreSQL sent, with a
+    /// changed key or under REPLICA IDENTITY FULL) or else under the new row's key is replaced; the
+    /// columns in <paramref name="unchanged"/> (TOAST values PostgreSQL did not send) keep their old value.
+    /// </summary>
+    public void Update(Dictionary<string, string?>? oldValues, Dictionary<string, string?> values, IEnumerable<string> unchanged, string where)
+    {
+        ArgumentNullException.ThrowIfNull(values);
+        ArgumentNullException.ThrowIfNull(unchanged);
+        var existing = Take(KeyOf(IdentityColumns, oldValues ?? values), where, "update");
+        if (existing is not null)
+        {
+            foreach (var name in unchanged)
+                values[name] = existing.GetValueOrDefault(name);
+        }
+        Add(values);
+    }
+
+    /// <summary>A delete: one row with the key of <paramref name="values"/> (the old key or old row) goes.</summary>
+    public void Delete(Dictionary<string, string?> values, string where) => Take(KeyOf(IdentityColumns, values), where, "delete");
+
+    public void Truncate() => Rows.Clear();
+
+    private void Add(Dictionary<string, string?> values)
+    {
+        var key = KeyOf(IdentityColumns, values);
+        if (!Rows.TryGetValue(key, out var list))
+            Rows[key] = list = [];
+        list.Add(values);
+    }
+
+    private Dictionary<string, string?>? Take(string key, string where, string what)
+    {
+        if (Rows.TryGetValue(key, out var list) && list.Count > 0)
+        {
+            var row = list[^1];
+            list.RemoveAt(list.Count - 1);
+            if (list.Count == 0)
+                Rows.Remove(key);
+            return row;
+        }
+        UnmatchedCount++;
+        if (Unmatched.Count < MaxUnmatchedListed)
+            Unmatched.Add($"{what} of a row that is not in the rebuilt table: key ({TopicReplay.ShowKey(key)}) at {where}");
+        return null;
+    }
+
+    internal static string KeyOf(IReadOnlyList<string> keyColumns, IReadOnlyDictionary<string, string?>? values) => TopicReplay.KeyOf(keyColumns, values ?? new Dictionary<string, string?>());
 }
 
 /// <summary>Reads table topics with <c>read_committed</c> and replays them.</summary>
@@ -58,13 +163,25 @@ public static class TopicReplay
             var partition = message.Partition.Value;
 
             if (!seen.Add((xid, lsnText, chunk)))
+            {
+                table.DuplicateRecords++;
                 table.Violations.Add($"duplicate record: xid {xid}, commit LSN {lsnText}, chunk {chunk} (offset {message.Offset.Value})");
+            }
             if (lastLsnByPartition.TryGetValue(partition, out var previous) && lsn < previous)
                 table.Violations.Add($"commit LSN went backwards in partition {partition}: {lsnText} after {new WalBridge.Offsets.Lsn(previous)} (offset {message.Offset.Value})");
             lastLsnByPartition[partition] = lsn;
             table.MaxCommitLsn = WalBridge.Offsets.Lsn.Max(table.MaxCommitLsn, new WalBridge.Offsets.Lsn(lsn));
-            if (expectedChunk.TryGetValue(partition, out var open) && open.Lsn == lsnText && open.Next != chunk)
-                table.Violations.Add($"chunk sequence broken for xid {xid}: expected chunk {open.Next}, found {chunk}");
+            if (expectedChunk.TryGetValue(partition, out var open) && open.Lsn is not null)
+            {
+                if (open.Lsn != lsnText)
+                    table.Violations.Add($"the transaction committed at {open.Lsn} has no last chunk: chunk {open.Next} expected, found commit LSN {lsnText} chunk {chunk} (offset {message.Offset.Value})");
+                else if (open.Next != chunk)
+                    table.Violations.Add($"chunk sequence broken for xid {xid}: expected chunk {open.Next}, found {chunk}");
+            }
+            else if (chunk != 0)
+            {
+                table.Violations.Add($"the transaction committed at {lsnText} (xid {xid}) starts at chunk {chunk}, not 0 (offset {message.Offset.Value})");
+            }
             expectedChunk[partition] = last ? default : (lsnText, chunk + 1);
             table.Transactions.Add(lsnText);
 
@@ -77,29 +194,32 @@ public static class TopicReplay
             Describe(table, stream.Schema);
             if (kind == "truncate")
             {
-                table.Rows.Clear();
+                table.Truncate();
                 table.Changes++;
                 return;
             }
             foreach (var batch in stream.Batches)
-                Apply(table, batch);
+                Apply(table, batch, $"commit LSN {lsnText}, offset {message.Offset.Value}");
         }, cancellationToken);
+        foreach (var (partition, open) in expectedChunk)
+        {
+            if (open.Lsn is not null)
+                table.Violations.Add($"the transaction committed at {open.Lsn} has no last chunk in partition {partition}: the topic ends after chunk {open.Next - 1}");
+        }
         return table;
     }
 
     private static void Describe(ReplayedTable table, ArrowSchema schema)
     {
-        table.Schema = Meta(schema.Metadata, "pg.schema") ?? table.Schema;
-        table.Table = Meta(schema.Metadata, "pg.table") ?? table.Table;
         var key = Meta(schema.Metadata, "pg.primary_key") ?? "";
-        table.KeyColumns = key.Split(',', StringSplitOptions.RemoveEmptyEntries);
-        table.Columns = schema.Fields.Where(IsTableColumn).Select(f => f.Name).ToArray();
+        table.SetSchema(Meta(schema.Metadata, "pg.schema") ?? table.Schema, Meta(schema.Metadata, "pg.table") ?? table.Table,
+            schema.Fields.Where(IsTableColumn).Select(f => f.Name).ToArray(), key.Split(',', StringSplitOptions.RemoveEmptyEntries));
     }
 
     /// <summary>Table columns carry <c>pg.typoid</c>; the connector's own columns start with '_' and do not.</summary>
     internal static bool IsTableColumn(ArrowField field) => Meta(field.Metadata, "pg.typoid") is not null;
 
-    private static void Apply(ReplayedTable table, RecordBatch batch)
+    private static void Apply(ReplayedTable table, RecordBatch batch, string where)
     {
         var op = batch.Column("_op");
         var beforeIndex = batch.Schema.IndexOf("_before");
@@ -112,36 +232,30 @@ public static class TopicReplay
             // RenderCell also reads `_special` (values Arrow cannot hold natively, kept as PostgreSQL text).
             foreach (var column in columns)
                 values[batch.Columns[column].Field.Name] = PgTextRenderer.RenderCell(batch, column, row);
-            var key = KeyOf(table.KeyColumns.Count > 0 ? table.KeyColumns : table.Columns, values);
+            var at = $"{where}, row {row}";
             switch ((string?)op.GetValue(row))
             {
                 case "c":
                 case "r":
-                    table.Rows[key] = values;
+                    table.Insert(values);
                     break;
                 case "u":
                 {
                     // With an old row (key change, or REPLICA IDENTITY FULL) the row it replaces is the
                     // one under the old key.
-                    var oldKey = key;
+                    Dictionary<string, string?>? old = null;
                     if (before is not null && !before.IsNull(row))
                     {
-                        var old = new Dictionary<string, string?>(StringComparer.Ordinal);
+                        old = new Dictionary<string, string?>(StringComparer.Ordinal);
                         for (var member = 0; member < before.Children.Count; member++)
                             old[before.Children[member].Field.Name] = PgTextRenderer.RenderBeforeCell(batch, member, row);
-                        oldKey = KeyOf(table.KeyColumns.Count > 0 ? table.KeyColumns : table.Columns, old);
                     }
-                    if (table.Rows.Remove(oldKey, out var existing))
-                    {
-                        // Columns PostgreSQL did not send (unchanged TOAST) keep their old value.
-                        foreach (var name in UnchangedColumns(batch, row))
-                            values[name] = existing.GetValueOrDefault(name);
-                    }
-                    table.Rows[key] = values;
+                    // Columns PostgreSQL did not send (unchanged TOAST) keep their old value.
+                    table.Update(old, values, UnchangedColumns(batch, row), at);
                     break;
                 }
                 case "d":
-                    table.Rows.Remove(key);
+                    table.Delete(values, at);
                     break;
                 default:
                     table.Violations.Add($"unknown _op '{op.GetValue(row)}'");
@@ -166,6 +280,10 @@ public static class TopicReplay
             _ => [],
         };
     }
+
+    /// <summary>A key for display: its values separated by commas, long ones shortened.</summary>
+    internal static string ShowKey(string key) =>
+        string.Join(", ", key.Split(KeySeparator).Select(v => v.Length > 40 ? $"{v[..40]}… ({v.Length} chars)" : v));
 
     internal static string KeyOf(IReadOnlyList<string> keyColumns, IReadOnlyDictionary<string, string?> values)
     {
