@@ -337,7 +337,7 @@ internal sealed partial class RandomWorkload : IChaosWorkload
                         session.Columns.Clear();
                     }
                     await oneTransaction(session, connection);
-                    await Task.Delay(session.Random.Next(10, 35), CancellationToken.None);
+                    await Task.Delay(session.Random.Next(15, 45), CancellationToken.None);
                 }
                 catch (Exception e) when (IsConnectionFailure(e))
                 {
@@ -853,7 +853,7 @@ internal sealed partial class RandomWorkload : IChaosWorkload
     };
 
     /// <summary>A TOAST value: NULL, short, compressible (stored inline compressed) or incompressible md5 chains of ~20 KB and ~200 KB (stored out of line).</summary>
-    private string Big(RandomValues values, int largePercent = 12)
+    private string Big(RandomValues values, int largePercent = 5)
     {
         var roll = values.Random.Next(100);
         var salt = Interlocked.Increment(ref _salt);
@@ -911,7 +911,7 @@ internal sealed partial class RandomWorkload : IChaosWorkload
                 {
                     // Sometimes several identical rows (the same deterministic expressions).
                     var copies = random.Next(4) == 0 ? random.Next(2, 4) : 1;
-                    var big = Big(values, 30);
+                    var big = Big(values, 15);
                     await ExecuteAsync(connection, transaction,
                         $"INSERT INTO rnd_nokey SELECT {random.Next(10)}, {values.Int8()}, {values.Float8()}, {values.Text()}, {values.Date()}, {values.TimestampTz()}, {values.Numeric(12, 3)}, {values.Bytea()}, {values.Jsonb()}, {big} FROM generate_series(1, {copies})");
                 }
@@ -1160,7 +1160,7 @@ internal sealed partial class RandomWorkload : IChaosWorkload
     {
         var random = session.Random;
         var values = session.Values;
-        await Task.Delay(random.Next(20, 60), CancellationToken.None);
+        await Task.Delay(random.Next(30, 80), CancellationToken.None);
         await InTransactionAsync(session, connection, "side", false, commit: random.Next(15) > 0, async transaction =>
         {
             for (var i = random.Next(1, 4); i > 0; i--)

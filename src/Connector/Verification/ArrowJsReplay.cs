@@ -110,6 +110,7 @@ public static class ArrowJsReplay
         var pending = new List<PendingRecord>();
         long pendingBytes = 0;
         var fileNumber = 0;
+        var layouts = new Dictionary<string, Layout>(StringComparer.Ordinal);
         var seen = new HashSet<(string, string, int)>();
         var transactions = new Dictionary<string, string>(StringComparer.Ordinal);
         result.TransactionsByTopic[topic] = transactions;
@@ -122,7 +123,10 @@ public static class ArrowJsReplay
             result.DecodeTime += clock.Elapsed;
             clock.Restart();
             for (var i = 0; i < pending.Count; i++)
-                Apply(table, documents[i], pending[i], fields, result, trackInserts);
+            {
+                using var document = documents[i];
+                Apply(table, document.RootElement, pending[i], fields, layouts, result, trackInserts);
+            }
             result.ApplyTime += clock.Elapsed;
             foreach (var record in pending)
                 File.Delete(record.File);
@@ -163,8 +167,21 @@ public static class ArrowJsReplay
         return table;
     }
 
-    /// <summary>Runs dump.js over the files; one JSON document per file, in order.</summary>
-    private static List<JsonObject> Dump(string tool, List<string> files)
+    /// <summary>
+    /// Runs dump.js over the files, a large batch split between two node processes (one per core: this side only
+    /// waits); one JSON document per file, in order (the caller disposes them).
+    /// </summary>
+    private static List<JsonDocument> Dump(string tool, List<string> files)
+    {
+        if (files.Count < 64 || Environment.ProcessorCount < 2)
+            return DumpOne(tool, files);
+        var half = files.Count / 2;
+        var first = Task.Run(() => DumpOne(tool, files[..half]));
+        var second = DumpOne(tool, files[half..]);
+        return [.. first.GetAwaiter().GetResult(), .. second];
+    }
+
+    private static List<JsonDocument> DumpOne(string tool, List<string> files)
     {
         var start = new ProcessStartInfo("node", [Path.Combine(tool, "dump.js"), .. files])
         {
@@ -175,32 +192,59 @@ public static class ArrowJsReplay
         };
         using var node = Process.Start(start) ?? throw new InvalidOperationException("could not start node");
         var stderr = node.StandardError.ReadToEndAsync();
-        var documents = new List<JsonObject>(files.Count);
+        var documents = new List<JsonDocument>(files.Count);
         while (node.StandardOutput.ReadLine() is { } line)
-            documents.Add(JsonNode.Parse(line)!.AsObject());
+            documents.Add(JsonDocument.Parse(line));
         node.WaitForExit();
         if (node.ExitCode != 0 || documents.Count != files.Count)
+        {
+            foreach (var document in documents)
+                document.Dispose();
             throw new InvalidOperationException($"apache-arrow (tools/arrow-js/dump.js) could not read a payload (exit code {node.ExitCode}, {documents.Count} of {files.Count} read): {stderr.Result}");
+        }
         return documents;
     }
 
-    private static void Apply(ReplayedTable table, JsonObject document, PendingRecord record, FieldRegistry fields, ArrowJsReplayResult result, IReadOnlyCollection<string> trackInserts)
+    /// <summary>A record's layout as apache-arrow read it, worked out once per distinct schema.</summary>
+    private sealed record Layout(string[] Names, int[] Signatures, string[] BeforeNames, int[] BeforeSignatures, string Schema, string Table, string[] Key, string? Problem);
+
+    private static Layout Describe(JsonElement document, FieldRegistry fields)
     {
-        var schemaFields = document["fields"]!.AsArray().Select(f => f!.AsObject()).ToList();
-        var metadata = document["metadata"]!.AsArray().ToDictionary(p => (string)p![0]!, p => (string?)p![1], StringComparer.Ordinal);
+        var schemaFields = document.GetProperty("fields").EnumerateArray().ToList();
+        var metadata = new Dictionary<string, string?>(StringComparer.Ordinal);
+        foreach (var pair in document.GetProperty("metadata").EnumerateArray())
+            metadata[pair[0].GetString()!] = pair[1].GetString();
+        string Name(JsonElement field) => field.GetProperty("name").GetString()!;
         // Positions are the contract (docs/format.md): _op, _lsn, the table's columns, _before, _unchanged, _special.
         var count = schemaFields.Count;
-        var columns = Enumerable.Range(2, Math.Max(0, count - 5)).ToArray();
-        var names = columns.Select(i => (string)schemaFields[i]["name"]!).ToArray();
-        if (count < 5 || (string)schemaFields[0]["name"]! != "_op" || (string)schemaFields[count - 3]["name"]! != "_before"
-            || (string)schemaFields[count - 2]["name"]! != "_unchanged" || (string)schemaFields[count - 1]["name"]! != "_special"
-            || columns.Any(i => Meta(schemaFields[i], "pg.typoid") is null))
+        var columns = Enumerable.Range(2, Math.Max(0, count - 5)).Select(i => schemaFields[i]).ToArray();
+        string? problem = null;
+        if (count < 5 || Name(schemaFields[0]) != "_op" || Name(schemaFields[count - 3]) != "_before"
+            || Name(schemaFields[count - 2]) != "_unchanged" || Name(schemaFields[count - 1]) != "_special"
+            || columns.Any(f => Meta(f, "pg.typoid") is null))
         {
-            table.Violations.Add($"apache-arrow reads an unexpected column layout at offset {record.Offset}: {string.Join(", ", schemaFields.Select(f => (string)f["name"]!))}");
+            problem = $"apache-arrow reads an unexpected column layout: {string.Join(", ", schemaFields.Select(Name))}";
+            return new Layout([], [], [], [], "", "", [], problem);
+        }
+        var before = schemaFields[count - 3].GetProperty("children").EnumerateArray().ToArray();
+        return new Layout(columns.Select(Name).ToArray(), columns.Select(fields.Register).ToArray(),
+            before.Select(Name).ToArray(), before.Select(fields.Register).ToArray(),
+            metadata.GetValueOrDefault("pg.schema") ?? "", metadata.GetValueOrDefault("pg.table") ?? "",
+            (metadata.GetValueOrDefault("pg.primary_key") ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries), null);
+    }
+
+    private static void Apply(ReplayedTable table, JsonElement document, PendingRecord record, FieldRegistry fields, Dictionary<string, Layout> layouts,
+        ArrowJsReplayResult result, IReadOnlyCollection<string> trackInserts)
+    {
+        var fieldsText = document.GetProperty("fields").GetRawText() + document.GetProperty("metadata").GetRawText();
+        if (!layouts.TryGetValue(fieldsText, out var layout))
+            layouts[fieldsText] = layout = Describe(document, fields);
+        if (layout.Problem is not null)
+        {
+            table.Violations.Add($"{layout.Problem} (offset {record.Offset})");
             return;
         }
-        var key = metadata.GetValueOrDefault("pg.primary_key") ?? "";
-        table.SetSchema(metadata.GetValueOrDefault("pg.schema") ?? "", metadata.GetValueOrDefault("pg.table") ?? "", names, key.Split(',', StringSplitOptions.RemoveEmptyEntries));
+        table.SetSchema(layout.Schema, layout.Table, layout.Names, layout.Key);
         var qualified = $"{table.Schema}.{table.Table}";
         if (record.Kind == "truncate")
         {
@@ -208,43 +252,54 @@ public static class ArrowJsReplay
             table.Changes++;
             return;
         }
-        var cells = document["columns"]!.AsArray();
-        var signatures = columns.Select(i => fields.Register(schemaFields[i])).ToArray();
-        var beforeFields = schemaFields[count - 3]["children"]!.AsArray().Select(f => f!.AsObject()).ToArray();
-        var beforeSignatures = beforeFields.Select(fields.Register).ToArray();
-        var rows = (int)document["rows"]!;
+        var cells = document.GetProperty("columns").EnumerateArray().ToArray();
+        var count = cells.Length;
+        var rows = document.GetProperty("rows").GetInt32();
         Dictionary<string, string>? tracked = null;
         if (trackInserts.Contains(qualified) && !result.InsertCommitLsns.TryGetValue(qualified, out tracked))
             result.InsertCommitLsns[qualified] = tracked = new Dictionary<string, string>(StringComparer.Ordinal);
         for (var row = 0; row < rows; row++)
         {
             table.Changes++;
-            var special = cells[count - 1]![row] is JsonArray entries
-                ? entries.ToDictionary(e => (string)e![0]!, e => (string?)e![1], StringComparer.Ordinal)
+            var special = new Dictionary<string, string?>(StringComparer.Ordinal);
+            if (cells[count - 1][row] is { ValueKind: JsonValueKind.Array } entries)
+            {
+                foreach (var entry in entries.EnumerateArray())
+                    special[entry[0].GetString()!] = entry[1].GetString();
+            }
+            var unchanged = cells[count - 2][row] is { ValueKind: JsonValueKind.Array } list
+                ? list.EnumerateArray().Select(n => n.GetString()!).ToList()
                 : [];
-            var unchanged = cells[count - 2]![row] is JsonArray list ? list.Select(n => (string)n!).ToList() : [];
             var values = new Dictionary<string, string?>(StringComparer.Ordinal);
-            for (var c = 0; c < columns.Length; c++)
-                values[names[c]] = Encode(signatures[c], cells[columns[c]]![row], special.GetValueOrDefault(names[c]));
+            for (var c = 0; c < layout.Names.Length; c++)
+                values[layout.Names[c]] = Encode(layout.Signatures[c], cells[c + 2][row], special.GetValueOrDefault(layout.Names[c]));
             var where = $"commit LSN {record.CommitLsn}, offset {record.Offset}, row {row} (apache-arrow)";
-            switch ((string?)cells[0]![row])
+            var op = cells[0][row];
+            switch (op.ValueKind == JsonValueKind.String ? op.GetString() : null)
             {
                 case "c":
                 case "r":
                     table.Insert(values);
-                    if (tracked is not null && names.Length > 0 && cells[columns[0]]![row] is JsonValue first && first.GetValueKind() == JsonValueKind.String)
-                        tracked[(string)first!] = record.CommitLsn;
+                    if (tracked is not null && layout.Names.Length > 0 && cells[2][row] is { ValueKind: JsonValueKind.String } first)
+                        tracked[first.GetString()!] = record.CommitLsn;
                     break;
                 case "u":
                 {
                     Dictionary<string, string?>? old = null;
-                    if (cells[count - 3]![row] is JsonArray members)
+                    var members = cells[count - 3][row];
+                    if (members.ValueKind == JsonValueKind.Array && members.GetArrayLength() != layout.BeforeNames.Length)
+                    {
+                        table.Violations.Add($"_before has {members.GetArrayLength()} members but {layout.BeforeNames.Length} fields at {where}");
+                    }
+                    else if (members.ValueKind == JsonValueKind.Array)
                     {
                         old = new Dictionary<string, string?>(StringComparer.Ordinal);
-                        for (var m = 0; m < beforeFields.Length; m++)
+                        var m = 0;
+                        foreach (var member in members.EnumerateArray())
                         {
-                            var name = (string)beforeFields[m]["name"]!;
-                            old[name] = Encode(beforeSignatures[m], members[m], special.GetValueOrDefault("_before." + name));
+                            var name = layout.BeforeNames[m];
+                            old[name] = Encode(layout.BeforeSignatures[m], member, special.GetValueOrDefault("_before." + name));
+                            m++;
                         }
                     }
                     table.Update(old, values, unchanged, where);
@@ -254,7 +309,7 @@ public static class ArrowJsReplay
                     table.Delete(values, where);
                     break;
                 default:
-                    table.Violations.Add($"unknown _op '{cells[0]![row]}' at {where}");
+                    table.Violations.Add($"unknown _op {op.GetRawText()} at {where}");
                     break;
             }
         }
@@ -264,13 +319,13 @@ public static class ArrowJsReplay
     /// A raw cell as a comparable string: the field's signature id, whether the JSON cell was a string, and its exact
     /// JSON (or string) content; values Arrow cannot hold are their <c>_special</c> text; SQL NULL is null.
     /// </summary>
-    private static string? Encode(int signature, JsonNode? cell, string? special)
+    private static string? Encode(int signature, JsonElement cell, string? special)
     {
-        if (cell is null)
+        if (cell.ValueKind == JsonValueKind.Null)
             return special is null ? null : "S" + Separator + special;
-        return cell is JsonValue value && value.GetValueKind() == JsonValueKind.String
-            ? string.Create(CultureInfo.InvariantCulture, $"{signature}{Separator}s{(string)value!}")
-            : string.Create(CultureInfo.InvariantCulture, $"{signature}{Separator}j{cell.ToJsonString()}");
+        return cell.ValueKind == JsonValueKind.String
+            ? string.Create(CultureInfo.InvariantCulture, $"{signature}{Separator}s{cell.GetString()}")
+            : string.Create(CultureInfo.InvariantCulture, $"{signature}{Separator}j{cell.GetRawText()}");
     }
 
     private static string? Header(Headers headers, string name) =>
@@ -279,6 +334,16 @@ public static class ArrowJsReplay
     internal static string? Meta(JsonObject field, string key) =>
         field["metadata"]!.AsArray().Where(p => (string)p![0]! == key).Select(p => (string?)p![1]).FirstOrDefault();
 
+    private static string? Meta(JsonElement field, string key)
+    {
+        foreach (var pair in field.GetProperty("metadata").EnumerateArray())
+        {
+            if (pair[0].GetString() == key)
+                return pair[1].GetString();
+        }
+        return null;
+    }
+
     /// <summary>Field types seen (type, parameters, pg.type, extension, children), numbered.</summary>
     private sealed class FieldRegistry
     {
@@ -286,21 +351,21 @@ public static class ArrowJsReplay
 
         public List<JsonObject> Fields { get; } = [];
 
-        public int Register(JsonObject field)
+        public int Register(JsonElement field)
         {
             var signature = Signature(field);
             if (!_ids.TryGetValue(signature, out var id))
             {
                 id = Fields.Count;
                 _ids[signature] = id;
-                Fields.Add(field);
+                Fields.Add(JsonNode.Parse(field.GetRawText())!.AsObject());
             }
             return id;
         }
 
-        private static string Signature(JsonObject field) =>
-            $"{(string)field["typeId"]!}{field["params"]!.ToJsonString()}|{Meta(field, "pg.type")}|{Meta(field, "ARROW:extension:name")}"
-            + $"[{string.Join(";", field["children"]!.AsArray().Select(c => Signature(c!.AsObject())))}]";
+        private static string Signature(JsonElement field) =>
+            $"{field.GetProperty("typeId").GetString()}{field.GetProperty("params").GetRawText()}|{Meta(field, "pg.type")}|{Meta(field, "ARROW:extension:name")}"
+            + $"[{string.Join(";", field.GetProperty("children").EnumerateArray().Select(Signature))}]";
     }
 
     /// <summary>Turns encoded cells into PostgreSQL's text: text and bytes directly, everything else through PostgreSQL.</summary>
