@@ -43,7 +43,7 @@ public class TopicReplayTests
         Assert.Empty(table.Violations);
         Assert.Equal(["id", "v"], table.Columns);
         Assert.Equal(["id"], table.KeyColumns);
-        var row = Assert.Single(table.Rows).Value;
+        var row = Assert.Single(Assert.Single(table.Rows).Value);
         Assert.Equal("1", row["id"]);
         Assert.Equal("b", row["v"]);
         Assert.Equal(4, table.Changes);

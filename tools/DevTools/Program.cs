@@ -21,6 +21,8 @@ internal static class Program
                                                           throwaway PostgreSQL + local broker, a workload, then verification
           chaos  [--quick] [--rounds N] [--plugin pgoutput|wal2arrow] [--seed N]
                                                           crash/fault scenarios, then verification (see scripts/chaos.sh)
+          chaos  --workload random [--seed N] [--minutes M] [--plugin P] [--set key=value ...] [--without F1,F2]
+                                                          the randomized end-to-end check under the same crashes (docs/chaos.md)
           broker [--brokers N]                            run the local Kafka-protocol broker (librdkafka mock cluster)
           bench  [--quick] [--json <file>] [--workloads W1,...]
                                                           throughput, latency, CPU, memory vs pg_recvlogical and a peer (docs/benchmarks.md)

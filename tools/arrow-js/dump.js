@@ -8,7 +8,8 @@
 //           "MICROSECOND", "DAY", "MONTH_DAY_NANO", …), { "byteWidth" } for FixedSizeBinary; {} for types without any }
 // Cells are exact, JSON-safe renderings of the raw Arrow values (never rounded through JS numbers):
 //   null → null; bool → true/false; int8…int32, uint8…uint32 → number; int64/uint64 → decimal string;
-//   float → number, or "NaN", "Infinity", "-Infinity", "-0"; utf8 → string; binary, fixed_size_binary → lowercase hex;
+//   float → number, or "NaN", "Infinity", "-Infinity", "-0"; utf8 → string (exact: a leading U+FEFF kept, invalid UTF-8
+//   an error); binary, fixed_size_binary → lowercase hex;
 //   decimal → unscaled integer as decimal string; date32/date64, time, timestamp, duration → the stored integer as a
 //   decimal string (days, or units of the type); interval year_month → months; day_time → [days, ms];
 //   month_day_nano → [months, days, "nanoseconds"]; list/fixed_size_list → [cells]; struct → [member cells];
@@ -94,6 +95,16 @@ function rawBytes(vec, i, width) {
   return all.subarray(start, start + width);
 }
 
+// apache-arrow's own getter decodes with a default TextDecoder, which drops a leading U+FEFF (BOM) and replaces
+// invalid UTF-8 with U+FFFD. Decode the same bytes (the slot's range of the values buffer, as its getter finds them)
+// exactly instead: BOM kept, invalid UTF-8 an error.
+const exactUtf8 = new TextDecoder('utf-8', { ignoreBOM: true, fatal: true });
+function utf8(vec, i) {
+  const [d, j] = locate(vec, i);
+  const start = Number(d.valueOffsets[j]), end = Number(d.valueOffsets[j + 1]);
+  return exactUtf8.decode(d.values.subarray(start, end));
+}
+
 function cell(vec, i) {
   if (!vec.isValid(i)) return null;
   const t = vec.type;
@@ -112,7 +123,7 @@ function cell(vec, i) {
       if (Object.is(x, -0)) return '-0';
       return x;
     }
-    case Type.Utf8: case Type.LargeUtf8: return vec.get(i);
+    case Type.Utf8: case Type.LargeUtf8: return utf8(vec, i);
     case Type.Binary: case Type.LargeBinary: case Type.FixedSizeBinary: return hex(vec.get(i));
     case Type.Decimal: case Type.Date: case Type.Time: case Type.Timestamp: case Type.Duration: case Type.Interval: {
       const bytes = rawBytes(vec, i, fixedWidth(t));

@@ -88,6 +88,7 @@ internal sealed partial class ReplicationReader(ConnectorConfig config, Progress
         };
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         Task? acknowledger = null;
+        var acknowledgement = new AcknowledgementState();
         using var buffer = new MessageBuffer();
         try
         {
@@ -102,7 +103,6 @@ internal sealed partial class ReplicationReader(ConnectorConfig config, Progress
             using IChangeStreamDecoder decoder = config.Plugin == DecodingPlugin.Wal2Arrow
                 ? new Wal2ArrowChangeDecoder(config, committed)
                 : new PgOutputChangeDecoder(config, committed, mode, logger);
-            acknowledger = AcknowledgeAsync(connection, committed, stop.Token);
 
             var slot = new RawSlot(decoder.Plugin.Name(), new ReplicationSlotOptions(config.SlotName, start));
             var options = decoder.StartOptions(connection.PostgreSqlVersion.Major);
@@ -110,7 +110,13 @@ internal sealed partial class ReplicationReader(ConnectorConfig config, Progress
 
             await foreach (var message in connection.StartLogicalReplication(slot, stop.Token, start, options, bypassingStream: true))
             {
-                _streaming = true;
+                if (!_streaming)
+                {
+                    // Status updates are possible only once the stream runs; the first one reports the position
+                    // this attempt starts from (what a previous attempt committed may not have been reported yet).
+                    _streaming = true;
+                    acknowledger = AcknowledgeAsync(connection, acknowledgement, stop);
+                }
                 var lsn = new Lsn((ulong)message.WalStart);
                 var length = await ReadMessageAsync(message.Data, lsn, buffer, stop.Token);
                 // A transaction that needed the stream without streaming is in Kafka now: stream again.
@@ -126,20 +132,24 @@ internal sealed partial class ReplicationReader(ConnectorConfig config, Progress
                 }
             }
         }
+        catch (OperationCanceledException e) when (acknowledgement.Failure is { } failure && !cancellationToken.IsCancellationRequested)
+        {
+            throw new ReplicationConnectionLostException(
+                $"Reporting the committed position to PostgreSQL failed ({failure.GetType().Name}: {failure.Message}); reconnecting.", new AggregateException(failure, e));
+        }
+        catch (Exception e) when (e is NullReferenceException or InvalidOperationException && ThrownByNpgsql(e))
+        {
+            // Npgsql fails this way (not with an NpgsqlException) when the server goes away in the middle of
+            // starting or reading the stream, e.g. at a PostgreSQL crash-restart: the connection is lost.
+            throw new ReplicationConnectionLostException(
+                $"The replication connection failed inside Npgsql ({e.GetType().Name}: {e.Message}); reconnecting.", e);
+        }
         finally
         {
             _streaming = false;
             await stop.CancelAsync();
             if (acknowledger is not null)
-            {
-                try
-                {
-                    await acknowledger;
-                }
-                catch (OperationCanceledException)
-                {
-                }
-            }
+                await acknowledger; // never throws: failures are kept in the acknowledgement state
             await _connectionGate.WaitAsync(CancellationToken.None);
             try
             {
@@ -215,25 +225,49 @@ internal sealed partial class ReplicationReader(ConnectorConfig config, Progress
     }
 
     /// <summary>
-    /// Reports each new committed position to PostgreSQL as flushed and applied. Never reports anything that is not
-    /// committed to Kafka (invariant I1).
+    /// Reports each new committed position to PostgreSQL as flushed and applied, the first one at once. Never reports
+    /// anything that is not committed to Kafka (invariant I1). A failed status update (the connection broke) is kept in
+    /// <paramref name="state"/> and stops the stream, which then restarts from what Kafka committed.
     /// </summary>
-    private async Task AcknowledgeAsync(LogicalReplicationConnection connection, Lsn start, CancellationToken cancellationToken)
+    private async Task AcknowledgeAsync(LogicalReplicationConnection connection, AcknowledgementState state, CancellationTokenSource stop)
     {
-        var acknowledged = start;
-        while (!cancellationToken.IsCancellationRequested)
+        var acknowledged = Lsn.Zero;
+        var first = true;
+        try
         {
-            await progress.WaitForCommitAsync(config.StatusInterval, cancellationToken);
-            var committed = progress.Committed;
-            if (committed <= acknowledged)
-                continue;
-            var lsn = new NpgsqlLogSequenceNumber(committed.Value);
-            connection.LastAppliedLsn = lsn;
-            connection.LastFlushedLsn = lsn;
-            await connection.SendStatusUpdate(cancellationToken);
-            acknowledged = committed;
-            LogAcknowledged(logger, config.SlotName, committed);
+            while (!stop.IsCancellationRequested)
+            {
+                if (!first)
+                    await progress.WaitForCommitAsync(config.StatusInterval, stop.Token);
+                first = false;
+                var committed = progress.Committed;
+                if (committed <= acknowledged || committed.IsZero)
+                    continue;
+                var lsn = new NpgsqlLogSequenceNumber(committed.Value);
+                connection.LastAppliedLsn = lsn;
+                connection.LastFlushedLsn = lsn;
+                await connection.SendStatusUpdate(stop.Token);
+                acknowledged = committed;
+                LogAcknowledged(logger, config.SlotName, committed);
+            }
         }
+        catch (OperationCanceledException) when (stop.IsCancellationRequested)
+        {
+        }
+        catch (Exception e) when (e is Npgsql.NpgsqlException or InvalidOperationException or IOException or ObjectDisposedException or NullReferenceException)
+        {
+            state.Failure = e;
+            await stop.CancelAsync();
+        }
+    }
+
+    /// <summary>Whether <paramref name="e"/> was thrown by Npgsql's own code (not ours, and not a wrapped server error).</summary>
+    private static bool ThrownByNpgsql(Exception e) => e.TargetSite?.DeclaringType?.Assembly == typeof(Npgsql.NpgsqlConnection).Assembly;
+
+    /// <summary>What the acknowledger saw, for the reader to report.</summary>
+    private sealed class AcknowledgementState
+    {
+        public volatile Exception? Failure;
     }
 
     public void Dispose() => _connectionGate.Dispose();

@@ -70,7 +70,7 @@ public static class PipelineVerifier
     }
 
     /// <summary>Topics named <c>&lt;topic.prefix&gt;.&lt;schema&gt;.&lt;table&gt;</c>, without the offsets and messages topics.</summary>
-    private static List<string> TableTopics(Dictionary<string, string> kafka, ConnectorConfig config)
+    internal static List<string> TableTopics(Dictionary<string, string> kafka, ConnectorConfig config)
     {
         using var admin = new AdminClientBuilder(new AdminClientConfig(kafka)).Build();
         var metadata = admin.GetMetadata(TimeSpan.FromSeconds(15));

@@ -12,9 +12,11 @@ namespace WalBridge.DevTools.Chaos;
 /// updates, deletes, and now and then a large transaction (about 1.5 MB, several Kafka records).
 /// One serial session; survives PostgreSQL restarts by reconnecting.
 /// </summary>
-internal sealed class ChaosWorkload(string connectionString, int seed) : IDisposable
+internal sealed class ChaosWorkload(string connectionString, int seed) : IChaosWorkload
 {
     public static readonly string[] Tables = ["accounts", "ledger", "documents"];
+
+    public IReadOnlyList<string> TableNames => Tables;
 
     public const string Schema = """
         CREATE TABLE accounts (id int PRIMARY KEY, owner text NOT NULL, balance numeric(14,2) NOT NULL, updated_at timestamptz NOT NULL);
@@ -136,10 +138,7 @@ internal sealed class ChaosWorkload(string connectionString, int seed) : IDispos
         await transaction.CommitAsync();
     }
 
-    /// <summary>
-    /// Commits one more transaction and returns a WAL position inside it, before its commit record:
-    /// a connector confirmed past it has delivered every workload transaction.
-    /// </summary>
+    /// <inheritdoc/>
     public async Task<Lsn> LastPositionAsync()
     {
         for (var attempt = 0; ; attempt++)
