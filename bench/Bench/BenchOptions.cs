@@ -64,9 +64,15 @@ internal sealed class BenchOptions
             string Value()
             {
                 if (inline is not null)
+                {
                     return inline;
+                }
+
                 if (i + 1 >= args.Count)
+                {
                     throw new ArgumentException($"Option '{arg}' needs a value.");
+                }
+
                 return args[++i];
             }
             switch (arg)
@@ -102,7 +108,10 @@ internal sealed class BenchOptions
                     var setting = Value();
                     var at = setting.IndexOf('=', StringComparison.Ordinal);
                     if (at <= 0)
+                    {
                         throw new ArgumentException($"--connector-set takes key=value, found '{setting}'.");
+                    }
+
                     settings[setting[..at]] = setting[(at + 1)..];
                     break;
                 default:
@@ -131,10 +140,14 @@ internal sealed class BenchOptions
         foreach (var item in items)
         {
             if (!allowed.Contains(item, StringComparer.Ordinal))
+            {
                 throw new ArgumentException($"{option}: unknown '{item}' (choose from {string.Join(", ", allowed)}).");
+            }
         }
         if (items.Count == 0)
+        {
             throw new ArgumentException($"{option} needs at least one item.");
+        }
         // Keep the canonical order whatever order was given.
         return allowed.Where(items.Contains).ToList();
     }

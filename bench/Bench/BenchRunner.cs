@@ -41,7 +41,9 @@ internal sealed class BenchRunner(BenchOptions options, string repoRoot, Cancell
         Progress($"bench: {(options.Quick ? "quick" : "full")} run of {string.Join(", ", options.Workloads)} on {MachineInfo.Describe(machine)}, commit {report.Commit}");
         Progress($"bench: work directory {_work}");
         if (options.Paths.Contains(PathNames.Peer))
+        {
             await PreparePeerAsync();
+        }
 
         _postgres = await TemporaryPostgres.StartAsync(new Dictionary<string, string>
         {
@@ -128,7 +130,10 @@ internal sealed class BenchRunner(BenchOptions options, string repoRoot, Cancell
         var startLsn = Lsn.Parse(await _postgres.ScalarAsync<string>("SELECT pg_current_wal_lsn()::text", database, cancellation));
         var generate = Stopwatch.StartNew();
         if (workload.BulkSql is not null)
+        {
             await ExecuteLongAsync(database, workload.BulkSql);
+        }
+
         var target = await FinalTransactionAsync(database, workload.FinalSql!);
         result.GenerateSeconds = generate.Elapsed.TotalSeconds;
         var endLsn = Lsn.Parse(await _postgres.ScalarAsync<string>("SELECT pg_current_wal_lsn()::text", database, cancellation));
@@ -156,7 +161,10 @@ internal sealed class BenchRunner(BenchOptions options, string repoRoot, Cancell
                 measured = new PathResult { Path = path, Error = e.Message };
             }
             if (path == PathNames.Peek && measured.Error is null)
+            {
                 pgoutputBytes = measured.PayloadBytes;
+            }
+
             if (path == PathNames.PgRecvLogical && measured.Error is null && pgoutputBytes is { } bytes)
             {
                 measured.PayloadBytes = bytes;
@@ -179,10 +187,16 @@ internal sealed class BenchRunner(BenchOptions options, string repoRoot, Cancell
         await connection.OpenAsync(cancellation);
         await using var transaction = await connection.BeginTransactionAsync(cancellation);
         await using (var command = new NpgsqlCommand(sql, connection, transaction) { CommandTimeout = 0 })
+        {
             await command.ExecuteNonQueryAsync(cancellation);
+        }
+
         Lsn lsn;
         await using (var position = new NpgsqlCommand("SELECT pg_current_wal_insert_lsn()::text", connection, transaction))
+        {
             lsn = Lsn.Parse((string)(await position.ExecuteScalarAsync(cancellation))!);
+        }
+
         await transaction.CommitAsync(cancellation);
         return lsn;
     }
@@ -219,13 +233,17 @@ internal sealed class BenchRunner(BenchOptions options, string repoRoot, Cancell
         await connection.OpenAsync(cancellation);
         int backend;
         await using (var pid = new NpgsqlCommand("SELECT pg_backend_pid()", connection))
+        {
             backend = (int)(await pid.ExecuteScalarAsync(cancellation))!;
+        }
+
         var sampler = new ProcSampler(backend);
         sampler.Sample();
         var cpuBefore = sampler.CpuSeconds;
         await using var command = new NpgsqlCommand(
             "SELECT count(*), coalesce(sum(length(data)), 0) FROM pg_logical_slot_peek_binary_changes($1, NULL, NULL, " +
-            $"'proto_version', '1', 'publication_names', '{Publication}')", connection) { CommandTimeout = 0 };
+            $"'proto_version', '1', 'publication_names', '{Publication}')", connection)
+        { CommandTimeout = 0 };
         command.Parameters.Add(new NpgsqlParameter { Value = slot });
         var clock = Stopwatch.StartNew();
         long messages, bytes;
@@ -268,13 +286,19 @@ internal sealed class BenchRunner(BenchOptions options, string repoRoot, Cancell
             child.Sampler.Sample();
             await walsender.SampleAsync();
             if (DateTime.UtcNow > deadline)
+            {
                 throw new TimeoutException($"pg_recvlogical did not reach {target} within {PathTimeout.TotalSeconds:F0} s; see {log}");
+            }
+
             await Task.WhenAny(child.Exited, Task.Delay(PollInterval, cancellation));
         }
         var seconds = child.Clock.Elapsed.TotalSeconds;
         await child.Exited;
         if (child.ExitCode != 0)
+        {
             throw new InvalidOperationException($"pg_recvlogical exited with {child.ExitCode}: {child.LastLines(5)}");
+        }
+
         return Figures(new PathResult
         {
             Path = PathNames.PgRecvLogical,
@@ -310,7 +334,10 @@ internal sealed class BenchRunner(BenchOptions options, string repoRoot, Cancell
     private ChildProcess StartPeer(string database, string slot, string topicPrefix, string bootstrap, Lsn? endLsn, string log)
     {
         if (_peerScript is null)
+        {
             throw new InvalidOperationException($"the peer is unavailable: {_peerUnavailable}");
+        }
+
         List<string> arguments =
         [
             _peerScript,
@@ -318,7 +345,10 @@ internal sealed class BenchRunner(BenchOptions options, string repoRoot, Cancell
             "--database", database, "--slot", slot, "--publication", Publication, "--brokers", bootstrap, "--topic-prefix", topicPrefix,
         ];
         if (endLsn is { } end)
+        {
             arguments.AddRange(["--end-lsn", end.ToString()]);
+        }
+
         return ChildProcess.Start("node", arguments, log, workingDirectory: Path.GetDirectoryName(_peerScript));
     }
 
@@ -339,9 +369,15 @@ internal sealed class BenchRunner(BenchOptions options, string repoRoot, Cancell
             child.Sampler.Sample();
             await walsender.SampleAsync();
             if (startup is null && ready.IsCompleted)
+            {
                 startup = child.Clock.Elapsed.TotalSeconds;
+            }
+
             if (DateTime.UtcNow > deadline)
+            {
                 throw new TimeoutException($"the peer did not finish within {PathTimeout.TotalSeconds:F0} s; see {log}");
+            }
+
             await Task.WhenAny(finished, child.Exited, Task.Delay(PollInterval, cancellation));
         }
         var seconds = child.Clock.Elapsed.TotalSeconds;
@@ -368,7 +404,10 @@ internal sealed class BenchRunner(BenchOptions options, string repoRoot, Cancell
             Note = "payload = JSON message values, one per row, acknowledged by Kafka (acks=all)",
         });
         if (rows != workload.Rows)
+        {
             result.Error = $"the peer delivered {rows:N0} rows, expected {workload.Rows:N0}";
+        }
+
         return result;
     }
 
@@ -393,7 +432,10 @@ internal sealed class BenchRunner(BenchOptions options, string repoRoot, Cancell
             ["kafka.bootstrap.servers"] = bootstrap,
         };
         foreach (var (key, value) in options.ConnectorSettings)
+        {
             values[key] = value;
+        }
+
         var file = Path.Combine(_work, $"{topicPrefix}.properties");
         File.WriteAllLines(file, values.Select(kv => $"{kv.Key}={kv.Value}"));
         return file;
@@ -427,16 +469,25 @@ internal sealed class BenchRunner(BenchOptions options, string repoRoot, Cancell
                 var confirmed = await walsender.SampleAsync();
                 child.Sampler.Sample();
                 if (startup is null && streaming.IsCompleted)
+                {
                     startup = child.Clock.Elapsed.TotalSeconds;
+                }
+
                 if (confirmed >= target)
                 {
                     seconds = child.Clock.Elapsed.TotalSeconds;
                     break;
                 }
                 if (child.HasExited)
+                {
                     throw new InvalidOperationException($"the connector exited with {child.ExitCode} before reaching {target}: {child.LastLines(6)} (log {log})");
+                }
+
                 if (DateTime.UtcNow > deadline)
+                {
                     throw new TimeoutException($"the connector did not reach {target} within {PathTimeout.TotalSeconds:F0} s (confirmed {confirmed}); see {log}");
+                }
+
                 await Task.Delay(PollInterval, cancellation);
             }
             child.Sampler.Sample();
@@ -461,7 +512,10 @@ internal sealed class BenchRunner(BenchOptions options, string repoRoot, Cancell
         result.PayloadBytes = bytes;
         Figures(result);
         if (rows != workload.Rows)
+        {
             result.Error = $"read_committed shows {rows:N0} rows in {topic}, expected {workload.Rows:N0}";
+        }
+
         return result;
     }
 
@@ -471,9 +525,14 @@ internal sealed class BenchRunner(BenchOptions options, string repoRoot, Cancell
         {
             result.RowsPerSecond = rows / result.Seconds;
             if (result.PayloadBytes is { } bytes)
+            {
                 result.PayloadMegabytesPerSecond = bytes / 1048576.0 / result.Seconds;
+            }
+
             if (result.CpuSeconds is { } cpu && rows > 0)
+            {
                 result.CpuSecondsPerMillionRows = cpu / (rows / 1e6);
+            }
         }
         return result;
     }
@@ -531,7 +590,10 @@ internal sealed class BenchRunner(BenchOptions options, string repoRoot, Cancell
             : StartPeer(database, slot, prefix, broker.BootstrapServers, null, log);
         var ready = child.WhenPrinted(ours ? "Streaming slot" : "ready");
         if (await Task.WhenAny(ready, child.Exited, Task.Delay(TimeSpan.FromSeconds(90), cancellation)) != ready)
+        {
             throw new InvalidOperationException($"{PathNames.Display(path)} did not start streaming: {child.LastLines(6)} (log {log})");
+        }
+
         var startup = child.Clock.Elapsed.TotalSeconds;
 
         // Warm-up: one row, so the topic exists and the consumer is attached before measuring.
@@ -548,7 +610,10 @@ internal sealed class BenchRunner(BenchOptions options, string repoRoot, Cancell
         while (consumer.Seen == 0)
         {
             if (warm.Elapsed > TimeSpan.FromSeconds(60) || child.HasExited)
+            {
                 throw new TimeoutException($"the warm-up row did not become visible in {topic}; see {log}");
+            }
+
             await Task.Delay(20, cancellation);
         }
         await Task.Delay(500, cancellation);
@@ -587,7 +652,10 @@ internal sealed class BenchRunner(BenchOptions options, string repoRoot, Cancell
         var writeSeconds = clock.Elapsed.TotalSeconds;
         var drain = Stopwatch.StartNew();
         while (consumer.Samples < total && drain.Elapsed < TimeSpan.FromSeconds(30) && !child.HasExited)
+        {
             await Task.Delay(50, cancellation);
+        }
+
         child.Sampler.Sample();
         await walsender.SampleAsync();
         var cpu = child.Sampler.CpuSeconds - cpuBefore;
@@ -617,7 +685,10 @@ internal sealed class BenchRunner(BenchOptions options, string repoRoot, Cancell
             result.LatencyMaxMs = latencies[^1];
         }
         if (latencies.Length < total)
+        {
             result.Error = $"only {latencies.Length:N0} of {total:N0} transactions became visible within 30 s of the end of the workload";
+        }
+
         return result;
     }
 
@@ -660,12 +731,18 @@ internal sealed class BenchRunner(BenchOptions options, string repoRoot, Cancell
             };
             using var process = Process.Start(start);
             if (process is null)
+            {
                 return null;
+            }
+
             var stdout = process.StandardOutput.ReadToEndAsync();
             var stderr = process.StandardError.ReadToEndAsync();
             await process.WaitForExitAsync();
             if (requireSuccess && process.ExitCode != 0)
+            {
                 return null;
+            }
+
             return (includeErrors ? await stdout + await stderr : await stdout).Trim();
         }
         catch (System.ComponentModel.Win32Exception)
@@ -697,7 +774,10 @@ internal sealed class WalSenderWatch(TemporaryPostgres postgres, string database
         command.Parameters.Add(new NpgsqlParameter { Value = slot });
         await using var reader = await command.ExecuteReaderAsync();
         if (!await reader.ReadAsync())
+        {
             return Lsn.Zero;
+        }
+
         var confirmed = reader.IsDBNull(0) ? Lsn.Zero : Lsn.Parse(reader.GetString(0));
         if (!reader.IsDBNull(1))
         {
@@ -715,6 +795,8 @@ internal sealed class WalSenderWatch(TemporaryPostgres postgres, string database
     public async ValueTask DisposeAsync()
     {
         if (_connection is not null)
+        {
             await _connection.DisposeAsync();
+        }
     }
 }

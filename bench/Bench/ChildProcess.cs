@@ -77,7 +77,9 @@ internal sealed class ChildProcess : IAsyncDisposable
         get
         {
             lock (_output)
+            {
                 return _output.ToString();
+            }
         }
     }
 
@@ -92,19 +94,31 @@ internal sealed class ChildProcess : IAsyncDisposable
             WorkingDirectory = workingDirectory ?? Path.GetTempPath(),
         };
         foreach (var argument in arguments)
+        {
             start.ArgumentList.Add(argument);
+        }
+
         foreach (var (key, value) in environment ?? new Dictionary<string, string>())
+        {
             start.Environment[key] = value;
+        }
+
         var process = new Process { StartInfo = start, EnableRaisingEvents = true };
         ChildProcess? child = null;
         process.OutputDataReceived += (_, e) => child?.Append(e.Data);
         process.ErrorDataReceived += (_, e) => child?.Append(e.Data);
         if (!process.Start())
+        {
             throw new InvalidOperationException($"could not start {file}");
+        }
+
         child = new ChildProcess(process, logPath);
         process.Exited += (_, _) => child._exited.TrySetResult();
         if (process.HasExited)
+        {
             child._exited.TrySetResult();
+        }
+
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
         return child;
@@ -113,17 +127,25 @@ internal sealed class ChildProcess : IAsyncDisposable
     private void Append(string? line)
     {
         if (line is null)
+        {
             return;
+        }
+
         lock (_output)
         {
             if (_closed)
+            {
                 return;
+            }
+
             _output.AppendLine(line);
             _log.WriteLine(line);
             foreach (var (text, seen) in _waiters)
             {
                 if (line.Contains(text, StringComparison.Ordinal))
+                {
                     seen.TrySetResult(DateTime.UtcNow);
+                }
             }
         }
     }
@@ -135,9 +157,14 @@ internal sealed class ChildProcess : IAsyncDisposable
         {
             var seen = new TaskCompletionSource<DateTime>(TaskCreationOptions.RunContinuationsAsynchronously);
             if (_output.ToString().Contains(text, StringComparison.Ordinal))
+            {
                 seen.TrySetResult(DateTime.UtcNow);
+            }
             else
+            {
                 _waiters.Add((text, seen));
+            }
+
             return seen.Task;
         }
     }
@@ -153,7 +180,10 @@ internal sealed class ChildProcess : IAsyncDisposable
     public void Terminate()
     {
         if (_process.HasExited)
+        {
             return;
+        }
+
         using var kill = Process.Start(new ProcessStartInfo("kill", ["-TERM", _process.Id.ToString(CultureInfo.InvariantCulture)]) { UseShellExecute = false });
         kill?.WaitForExit();
     }
@@ -162,10 +192,16 @@ internal sealed class ChildProcess : IAsyncDisposable
     public async Task<bool> StopAsync(TimeSpan grace)
     {
         if (_process.HasExited)
+        {
             return true;
+        }
+
         Terminate();
         if (await Task.WhenAny(Exited, Task.Delay(grace)) == Exited)
+        {
             return true;
+        }
+
         Kill();
         return false;
     }
@@ -175,7 +211,9 @@ internal sealed class ChildProcess : IAsyncDisposable
         try
         {
             if (!_process.HasExited)
+            {
                 _process.Kill(entireProcessTree: true);
+            }
         }
         catch (InvalidOperationException)
         {

@@ -30,9 +30,15 @@ internal static class KafkaProbe
         {
             var result = consumer.Consume(TimeSpan.FromMilliseconds(200));
             if (result is null)
+            {
                 continue;
+            }
+
             if (result.IsPartitionEOF)
+            {
                 return (records, bytes, rows);
+            }
+
             records++;
             bytes += result.Message.Value?.Length ?? 0;
             rows += result.Message.Headers is { } headers && headers.TryGetLastBytes(RowsHeader, out var value)
@@ -53,13 +59,18 @@ internal static class KafkaProbe
             {
                 var metadata = admin.GetMetadata(topic, TimeSpan.FromSeconds(5));
                 if (metadata.Topics.Count == 1 && metadata.Topics[0].Error.Code == ErrorCode.NoError && metadata.Topics[0].Partitions.Count > 0)
+                {
                     return;
+                }
             }
             catch (KafkaException) when (DateTime.UtcNow < deadline)
             {
             }
             if (DateTime.UtcNow > deadline)
+            {
                 throw new TimeoutException($"topic {topic} did not appear within {timeout.TotalSeconds:F0} s");
+            }
+
             await Task.Delay(200);
         }
     }
@@ -119,30 +130,44 @@ internal sealed class LatencyConsumer : IDisposable
                 continue;
             }
             if (result?.Message is null)
+            {
                 continue;
+            }
+
             var received = DateTime.UtcNow;
             Interlocked.Increment(ref _seen);
             var committed = _json ? SentTime(result.Message.Value) : CommitTime(result.Message.Headers);
             if (committed is { } at && at >= Since)
+            {
                 _latencies.Add((received - at).TotalMilliseconds);
+            }
         }
     }
 
     private static DateTime? CommitTime(Headers? headers)
     {
         if (headers is null || !headers.TryGetLastBytes(CommitTimestampHeader, out var value))
+        {
             return null;
+        }
+
         return DateTime.Parse(Encoding.UTF8.GetString(value), CultureInfo.InvariantCulture, DateTimeStyles.AdjustToUniversal | DateTimeStyles.AssumeUniversal);
     }
 
     private static DateTime? SentTime(byte[]? value)
     {
         if (value is null)
+        {
             return null;
+        }
+
         using var document = JsonDocument.Parse(value);
         if (!document.RootElement.TryGetProperty("after", out var after) || after.ValueKind != JsonValueKind.Object
             || !after.TryGetProperty("sent_us", out var sent))
+        {
             return null;
+        }
+
         var micros = sent.ValueKind == JsonValueKind.String ? long.Parse(sent.GetString()!, CultureInfo.InvariantCulture) : sent.GetInt64();
         return DateTime.UnixEpoch.AddTicks(micros * 10);
     }

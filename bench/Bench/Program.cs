@@ -69,7 +69,10 @@ if (docs is not null)
 }
 var failures = report.Workloads.SelectMany(w => w.Paths.Where(p => p.Error is not null).Select(p => $"{w.Id} {p.Path}: {p.Error}")).ToList();
 foreach (var failure in failures)
+{
     Console.WriteLine($"bench: FAILED {failure}");
+}
+
 return failures.Count == 0 ? 0 : 1;
 
 static string? FindRepositoryRoot()
@@ -77,7 +80,9 @@ static string? FindRepositoryRoot()
     for (var directory = new DirectoryInfo(AppContext.BaseDirectory); directory is not null; directory = directory.Parent)
     {
         if (File.Exists(Path.Combine(directory.FullName, "Connector.sln")))
+        {
             return directory.FullName;
+        }
     }
     return null;
 }

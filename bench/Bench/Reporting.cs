@@ -51,21 +51,42 @@ internal static class Reporting
     public static string ProgressLine(PathResult p)
     {
         if (p.Error is not null)
+        {
             return $"{PathNames.Display(p.Path)}: FAILED: {p.Error}";
+        }
+
         if (p.Seconds is null)
+        {
             return $"{PathNames.Display(p.Path)}: {p.Note}";
+        }
+
         var text = new StringBuilder();
         text.Append(CultureInfo.InvariantCulture, $"{PathNames.Display(p.Path)}: {p.Rows:N0} rows in {p.Seconds:F2} s = {p.RowsPerSecond:N0} rows/s");
         if (p.PayloadMegabytesPerSecond is { } mb)
+        {
             text.Append(CultureInfo.InvariantCulture, $", {mb:F1} MB/s");
+        }
+
         if (p.CpuSecondsPerMillionRows is { } cpu)
+        {
             text.Append(CultureInfo.InvariantCulture, $", {cpu:F2} CPU s/M rows");
+        }
+
         if (p.PeakRssMegabytes is { } rss)
+        {
             text.Append(CultureInfo.InvariantCulture, $", peak RSS {rss:F0} MB");
+        }
+
         if (p.StartupSeconds is { } startup)
+        {
             text.Append(CultureInfo.InvariantCulture, $", streaming after {startup:F2} s");
+        }
+
         if (p.LatencyP50Ms is { } p50)
+        {
             text.Append(CultureInfo.InvariantCulture, $", latency p50 {p50:F1} / p99 {p.LatencyP99Ms:F1} / max {p.LatencyMaxMs:F1} ms");
+        }
+
         return text.ToString();
     }
 
@@ -90,7 +111,10 @@ internal static class Reporting
                 continue;
             }
             for (var i = 0; i < row.Length; i++)
+            {
                 text.Append(i == 0 ? row[i].PadRight(widths[i]) : "  " + row[i].PadLeft(widths[i]));
+            }
+
             text.AppendLine();
         }
         return text.ToString().TrimEnd();
@@ -104,7 +128,10 @@ internal static class Reporting
     {
         var directory = Path.GetDirectoryName(Path.GetFullPath(file));
         if (directory is not null)
+        {
             Directory.CreateDirectory(directory);
+        }
+
         File.WriteAllText(file, JsonSerializer.Serialize(report, JsonOptions) + "\n");
     }
 
@@ -116,7 +143,10 @@ internal static class Reporting
     {
         var throughput = report.Workloads.Where(w => w.Id != "W5").ToList();
         if (throughput.Count == 0)
+        {
             return "no throughput workload ran";
+        }
+
         var paths = PathNames.All.Where(p => throughput.Any(w => w.Find(p)?.RowsPerSecond is not null)).ToList();
         var work = Path.Combine(Path.GetTempPath(), $"walbridge-bench-chart-{Environment.ProcessId}");
         Directory.CreateDirectory(work);
@@ -128,7 +158,10 @@ internal static class Reporting
             {
                 data.Append('"').Append(w.Id).Append('"');
                 foreach (var p in paths)
+                {
                     data.Append(' ').Append(w.Find(p)?.RowsPerSecond is { } r ? r.ToString("F0", Invariant) : "?");
+                }
+
                 data.AppendLine();
             }
             var dataFile = Path.Combine(work, "rows.dat");
@@ -186,7 +219,9 @@ internal static class Reporting
             var start = old.IndexOf(AnalysisStart, StringComparison.Ordinal);
             var end = old.IndexOf(AnalysisEnd, StringComparison.Ordinal);
             if (start >= 0 && end > start)
+            {
                 analysis = old[(start + AnalysisStart.Length)..end].Trim();
+            }
         }
 
         var m = report.Machine;
@@ -208,9 +243,15 @@ internal static class Reporting
         md.AppendLine(CultureInfo.InvariantCulture, $"- machine: {m.Processors} CPUs (`nproc`), {m.CpuModel}, {m.MemoryGigabytes:F1} GiB memory, Linux {m.Kernel}");
         md.AppendLine(CultureInfo.InvariantCulture, $"- {m.PostgresVersion}, .NET {m.DotnetVersion}, Node {m.NodeVersion}; broker: the local Kafka-protocol broker (librdkafka mock cluster, 3 brokers, own process)");
         if (report.ConnectorSettings.Count > 0)
+        {
             md.AppendLine(CultureInfo.InvariantCulture, $"- connector settings beyond the defaults: {string.Join(", ", report.ConnectorSettings.Select(kv => $"`{kv.Key}={kv.Value}`"))}");
+        }
+
         if (report.CommandLine is { } commandLine)
+        {
             md.AppendLine(CultureInfo.InvariantCulture, $"- command: `{commandLine}`");
+        }
+
         md.AppendLine();
         md.AppendLine(chartProblem is null ? "![rows/s per workload and path](benchmarks/rows-per-second.png)" : $"(no chart: {chartProblem})");
         md.AppendLine();
@@ -226,12 +267,18 @@ internal static class Reporting
                     continue;
                 }
                 if (p.Seconds is null)
+                {
                     continue;
+                }
+
                 var cells = Cells(p);
                 var ours = PathNames.IsOurs(p.Path);
                 md.Append(CultureInfo.InvariantCulture, $"| {w.Id} | {(ours ? $"**{cells[0]}**" : cells[0])} |");
                 foreach (var cell in cells.Skip(1))
+                {
                     md.Append(' ').Append(cell).Append(" |");
+                }
+
                 md.AppendLine();
             }
         }
@@ -239,7 +286,10 @@ internal static class Reporting
         md.AppendLine("Workloads:");
         md.AppendLine();
         foreach (var w in report.Workloads)
+        {
             md.AppendLine(CultureInfo.InvariantCulture, $"- **{w.Id}**: {w.Title}{(w.WalBytes is { } wal ? $"; {wal / 1048576.0:F0} MB of WAL, written in {w.GenerateSeconds:F1} s" : "")}.");
+        }
+
         md.AppendLine();
         md.AppendLine("## Method");
         md.AppendLine();
@@ -284,7 +334,10 @@ internal static class Reporting
         md.AppendLine(AnalysisEnd);
         var directoryOfFile = Path.GetDirectoryName(full);
         if (directoryOfFile is not null)
+        {
             Directory.CreateDirectory(directoryOfFile);
+        }
+
         await File.WriteAllTextAsync(full, md.ToString());
         return chartProblem;
     }

@@ -58,13 +58,21 @@ internal sealed class WorkloadResult
             if (latency)
             {
                 if (peer?.LatencyP99Ms is > 0 && path.LatencyP99Ms is > 0)
+                {
                     path.RatioVsPeer = peer.LatencyP99Ms / path.LatencyP99Ms;
+                }
+
                 continue;
             }
             if (recv?.RowsPerSecond is > 0 && path.RowsPerSecond is not null)
+            {
                 path.RatioVsPgRecvLogical = path.RowsPerSecond / recv.RowsPerSecond;
+            }
+
             if (peer?.RowsPerSecond is > 0 && path.RowsPerSecond is not null)
+            {
                 path.RatioVsPeer = path.RowsPerSecond / peer.RowsPerSecond;
+            }
         }
     }
 }

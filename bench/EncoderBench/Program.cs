@@ -8,8 +8,8 @@ using System.Text;
 using WalBridge.Serialization.Payload;
 using WalBridge.Serialization.Postgres;
 
-int rowsPerBatch = args.Length > 0 ? int.Parse(args[0], CultureInfo.InvariantCulture) : 1000;
-int batches = args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 2000;
+var rowsPerBatch = args.Length > 0 ? int.Parse(args[0], CultureInfo.InvariantCulture) : 1000;
+var batches = args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 2000;
 
 var relation = new PgRelation(16384, "public", "orders", 'd',
 [
@@ -40,9 +40,9 @@ var output = new ArrayBufferWriter<byte>(1 << 20);
 
 void Run(int count)
 {
-    for (int b = 0; b < count; b++)
+    for (var b = 0; b < count; b++)
     {
-        for (int r = 0; r < rowsPerBatch; r++)
+        for (var r = 0; r < rowsPerBatch; r++)
         {
             builder.BeginRow(ChangeOp.Insert, (ulong)r);
             foreach (var value in row)
@@ -59,20 +59,20 @@ void Run(int count)
 }
 
 Run(Math.Max(1, batches / 10)); // warm-up
-long allocatedBefore = GC.GetTotalAllocatedBytes(precise: true);
+var allocatedBefore = GC.GetTotalAllocatedBytes(precise: true);
 var watch = Stopwatch.StartNew();
 Run(batches);
 watch.Stop();
-long allocated = GC.GetTotalAllocatedBytes(precise: true) - allocatedBefore;
-double rows = (double)rowsPerBatch * batches;
+var allocated = GC.GetTotalAllocatedBytes(precise: true) - allocatedBefore;
+var rows = (double)rowsPerBatch * batches;
 Console.WriteLine($"encode: {rows / watch.Elapsed.TotalSeconds:N0} rows/s, {rows * row.Sum(v => v.Length) / watch.Elapsed.TotalSeconds / 1e6:N1} MB/s of text input, " +
     $"{output.WrittenCount:N0} bytes per {rowsPerBatch}-row stream, {allocated / (double)batches:N0} bytes allocated per stream");
 
-byte[] stream = output.WrittenSpan.ToArray();
+var stream = output.WrittenSpan.ToArray();
 watch.Restart();
-int reads = Math.Max(1, batches / 4);
+var reads = Math.Max(1, batches / 4);
 long checksum = 0;
-for (int i = 0; i < reads; i++)
+for (var i = 0; i < reads; i++)
 {
     checksum += ArrowPayload.Read(stream).Batches[0].Length;
 }
@@ -81,8 +81,8 @@ watch.Stop();
 Console.WriteLine($"decode: {reads / watch.Elapsed.TotalSeconds:N0} streams/s ({checksum / watch.Elapsed.TotalSeconds:N0} rows/s, Apache.Arrow ArrowStreamReader: schema and batch metadata, zero-copy buffers)");
 
 // Allocation breakdown of one append+write cycle on this thread.
-long t0 = GC.GetAllocatedBytesForCurrentThread();
-for (int r = 0; r < rowsPerBatch; r++)
+var t0 = GC.GetAllocatedBytesForCurrentThread();
+for (var r = 0; r < rowsPerBatch; r++)
 {
     builder.BeginRow(ChangeOp.Insert, (ulong)r);
     foreach (var value in row)
@@ -93,8 +93,8 @@ for (int r = 0; r < rowsPerBatch; r++)
     builder.EndRow();
 }
 
-long t1 = GC.GetAllocatedBytesForCurrentThread();
+var t1 = GC.GetAllocatedBytesForCurrentThread();
 output.ResetWrittenCount();
 builder.WriteStream(output);
-long t2 = GC.GetAllocatedBytesForCurrentThread();
+var t2 = GC.GetAllocatedBytesForCurrentThread();
 Console.WriteLine($"allocated on this thread: {t1 - t0:N0} bytes appending {rowsPerBatch} rows, {t2 - t1:N0} bytes writing the stream");

@@ -43,13 +43,22 @@ public readonly record struct Lsn(ulong Value) : IComparable<Lsn>
     {
         lsn = Zero;
         if (string.IsNullOrEmpty(text))
+        {
             return false;
+        }
+
         var slash = text.IndexOf('/', StringComparison.Ordinal);
         if (slash <= 0 || slash == text.Length - 1 || slash > 8 || text.Length - slash - 1 > 8)
+        {
             return false;
+        }
+
         if (!uint.TryParse(text.AsSpan(0, slash), NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture, out var hi) ||
             !uint.TryParse(text.AsSpan(slash + 1), NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture, out var lo))
+        {
             return false;
+        }
+
         lsn = new Lsn(((ulong)hi << 32) | lo);
         return true;
     }

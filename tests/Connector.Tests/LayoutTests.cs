@@ -48,7 +48,9 @@ public partial class LayoutTests
             }
         }
         foreach (var file in Directory.EnumerateFiles(Path.Combine(Root, "src"), "*.cs", SearchOption.AllDirectories).Where(f => !f.Contains("/obj/", StringComparison.Ordinal)))
+        {
             Assert.DoesNotContain("WalBridge.Broker", File.ReadAllText(file), StringComparison.Ordinal);
+        }
     }
 
     private static Dictionary<string, HashSet<string>> FolderGraph()
@@ -59,14 +61,19 @@ public partial class LayoutTests
         {
             var relative = Path.GetRelativePath(connector, file);
             if (relative.StartsWith("obj", StringComparison.Ordinal) || relative.StartsWith("bin", StringComparison.Ordinal) || !relative.Contains('/', StringComparison.Ordinal))
+            {
                 continue;
+            }
+
             var folder = relative[..relative.IndexOf('/', StringComparison.Ordinal)];
             var uses = graph.TryGetValue(folder, out var set) ? set : graph[folder] = [];
             foreach (Match match in NamespaceUse().Matches(File.ReadAllText(file)))
             {
                 var used = match.Groups[1].Value;
                 if (used != folder)
+                {
                     uses.Add(used);
+                }
             }
         }
         return graph;
@@ -77,11 +84,19 @@ public partial class LayoutTests
         foreach (var next in graph.GetValueOrDefault(node, []))
         {
             if (next == path[0])
+            {
                 return [.. path, next];
+            }
+
             if (path.Contains(next))
+            {
                 continue;
+            }
+
             if (FindCycle(graph, next, [.. path, next]) is { } cycle)
+            {
                 return cycle;
+            }
         }
         return null;
     }
@@ -93,7 +108,9 @@ public partial class LayoutTests
             for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
             {
                 if (File.Exists(Path.Combine(dir.FullName, "Connector.sln")))
+                {
                     return dir.FullName;
+                }
             }
             throw new DirectoryNotFoundException("Connector.sln not found above " + AppContext.BaseDirectory);
         }

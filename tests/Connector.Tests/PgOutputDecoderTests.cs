@@ -36,6 +36,7 @@ public class PgOutputDecoderTests
         {
             var parts = new List<string>();
             while (tuple.MoveNext(out var kind, out var value))
+            {
                 parts.Add(kind switch
                 {
                     TupleValueKind.Null => "null",
@@ -43,6 +44,8 @@ public class PgOutputDecoderTests
                     TupleValueKind.Text => "t:" + Encoding.UTF8.GetString(value),
                     _ => "b:" + Convert.ToHexString(value),
                 });
+            }
+
             return "[" + string.Join("|", parts) + "]";
         }
     }
@@ -155,7 +158,9 @@ public class PgOutputDecoderTests
         {
             Decode(message); // the whole message is fine
             for (var length = 0; length < message.Length; length++)
+            {
                 Assert.Throws<ReplicationProtocolException>(() => Decode(message[..length]));
+            }
             // Trailing garbage is an error too.
             Assert.Throws<ReplicationProtocolException>(() => Decode([.. message, 0x42]));
         }

@@ -24,9 +24,14 @@ public class TopicReplayTests
             builder.BeginRow(op, 1);
             builder.AppendValue(Encoding.UTF8.GetBytes(id), TupleFormat.Text);
             if (v is null)
+            {
                 builder.AppendNull();
+            }
             else
+            {
                 builder.AppendValue(Encoding.UTF8.GetBytes(v), TupleFormat.Text);
+            }
+
             builder.EndRow();
         }
         var output = new ArrayBufferWriter<byte>();
@@ -56,7 +61,7 @@ public class TopicReplayTests
     public void A_value_that_is_not_an_Arrow_stream_is_a_violation_naming_the_record(string what)
     {
         var valid = Payload((ChangeOp.Insert, "1", "a"));
-        byte[] value = what switch
+        var value = what switch
         {
             "JSON text" => Encoding.UTF8.GetBytes("{\"id\": 1}"),
             "empty" => [],

@@ -43,7 +43,9 @@ public sealed class BinaryFormatTests(Infrastructure infrastructure)
         Assert.Equal(2, report.Tables.Single(t => t.Table == "public.addresses").SourceRows);
         await infrastructure.Postgres.ExecuteAsync($"SELECT pg_drop_replication_slot('{config.SlotName}')", database);
         if (Directory.Exists(config.StateDirectory))
+        {
             Directory.Delete(config.StateDirectory, recursive: true);
+        }
     }
 
     private async Task<Lsn> LsnAsync(string database) =>

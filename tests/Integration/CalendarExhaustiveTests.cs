@@ -2,12 +2,12 @@ using System.Buffers;
 using System.Buffers.Binary;
 using System.Globalization;
 using System.Text;
-using Npgsql;
 using Apache.Arrow;
 using Apache.Arrow.Types;
-using WalBridge.Tests;
+using Npgsql;
 using WalBridge.Serialization.Payload;
 using WalBridge.Serialization.Postgres;
+using WalBridge.Tests;
 
 namespace WalBridge.Integration.Tests;
 
@@ -114,9 +114,12 @@ public sealed class CalendarExhaustiveTests(Infrastructure infrastructure)
         /// <summary>One value as the tuple carries it, PostgreSQL's number for it, its text as the Arrow value renders back (and as <c>_special</c> carries it).</summary>
         public void Add(ReadOnlySpan<byte> value, Int128 pgNumber, string expectedText)
         {
-            int start = _count == 0 ? 0 : _inputEnds[_count - 1];
+            var start = _count == 0 ? 0 : _inputEnds[_count - 1];
             if (_inputs.Length < start + value.Length)
+            {
                 System.Array.Resize(ref _inputs, Math.Max(_inputs.Length * 2, start + value.Length));
+            }
+
             value.CopyTo(_inputs.AsSpan(start));
             _inputEnds[_count] = start + value.Length;
             _numbers[_count] = pgNumber;
@@ -138,28 +141,36 @@ public sealed class CalendarExhaustiveTests(Infrastructure infrastructure)
             }
 
             if (++_count == ChunkRows)
+            {
                 Flush();
+            }
         }
 
         public void Flush()
         {
             if (_count == 0)
+            {
                 return;
+            }
+
             _output.ResetWrittenCount();
             _builder.WriteStream(_output);
             var batch = Assert.Single(ArrowPayload.Read(_output.WrittenMemory).Batches);
-            int v = batch.Schema.IndexOf("v");
+            var v = batch.Schema.IndexOf("v");
             var column = batch.Column(v);
-            for (int row = 0; row < _count; row++)
+            for (var row = 0; row < _count; row++)
             {
-                string? rendered = PgTextRenderer.RenderCell(batch, v, row);
-                Int128 expected = _numbers[row];
-                bool fits = column is Date32Array ? expected >= int.MinValue && expected <= int.MaxValue : expected >= long.MinValue && expected <= long.MaxValue;
+                var rendered = PgTextRenderer.RenderCell(batch, v, row);
+                var expected = _numbers[row];
+                var fits = column is Date32Array ? expected >= int.MinValue && expected <= int.MaxValue : expected >= long.MinValue && expected <= long.MaxValue;
                 if (column.IsNull(row))
                 {
                     Specials++;
                     if (fits || rendered != _expectedTexts[row])
+                    {
                         Report(row, $"null, _special {(rendered is null ? "absent" : $"'{rendered}'")}");
+                    }
+
                     continue;
                 }
 
@@ -170,7 +181,9 @@ public sealed class CalendarExhaustiveTests(Infrastructure infrastructure)
                     _ => throw new InvalidOperationException($"unexpected Arrow column {column.Data.DataType.Name}"),
                 };
                 if (ours != expected || rendered != _expectedTexts[row])
+                {
                     Report(row, $"{ours.ToString(CultureInfo.InvariantCulture)}, rendered '{rendered}'");
+                }
             }
 
             _count = 0;
@@ -178,7 +191,7 @@ public sealed class CalendarExhaustiveTests(Infrastructure infrastructure)
 
         private string Input(int row)
         {
-            int start = row == 0 ? 0 : _inputEnds[row - 1];
+            var start = row == 0 ? 0 : _inputEnds[row - 1];
             var bytes = _inputs.AsSpan(start.._inputEnds[row]);
             return _format == TupleFormat.Text ? $"'{Encoding.UTF8.GetString(bytes)}'" : "0x" + Convert.ToHexStringLower(bytes);
         }
@@ -187,7 +200,9 @@ public sealed class CalendarExhaustiveTests(Infrastructure infrastructure)
         {
             MismatchCount++;
             if (Mismatches.Count < MaxReported)
+            {
                 Mismatches.Add(new Mismatch(Input(row), _numbers[row].ToString(CultureInfo.InvariantCulture), _expectedTexts[row], ours));
+            }
         }
 
         public void AssertClean(string what)
@@ -195,7 +210,10 @@ public sealed class CalendarExhaustiveTests(Infrastructure infrastructure)
             Flush();
             var message = new StringBuilder($"{what}: {MismatchCount} of {Rows} values differ from PostgreSQL's:");
             foreach (var m in Mismatches)
+            {
                 message.Append(CultureInfo.InvariantCulture, $"\n  value {m.Value}: PostgreSQL {m.PgNumber} '{m.PgText}', ours {m.Ours}");
+            }
+
             Assert.True(MismatchCount == 0, message.ToString());
         }
 
@@ -223,8 +241,8 @@ public sealed class CalendarExhaustiveTests(Infrastructure infrastructure)
             var encoder = Encoding.UTF8.GetEncoder();
             return new(async memory =>
             {
-                int max = Math.Min(chars.Length, memory.Length / 4);
-                int n = await reader.ReadAsync(chars.AsMemory(0, max));
+                var max = Math.Min(chars.Length, memory.Length / 4);
+                var n = await reader.ReadAsync(chars.AsMemory(0, max));
                 return encoder.GetBytes(chars.AsSpan(0, n), memory.Span, flush: n == 0);
             });
         }
@@ -240,8 +258,11 @@ public sealed class CalendarExhaustiveTests(Infrastructure infrastructure)
             }
 
             if (_buffer.Length - _end < 4096)
+            {
                 System.Array.Resize(ref _buffer, _buffer.Length * 2);
-            int read = await source(_buffer.AsMemory(_end));
+            }
+
+            var read = await source(_buffer.AsMemory(_end));
             _end += read;
             return read > 0;
         }
@@ -271,7 +292,10 @@ public sealed class CalendarExhaustiveTests(Infrastructure infrastructure)
             using var copy = await connection.BeginTextExportAsync($"COPY ({select}) TO STDOUT");
             var buffer = CopyBuffer.Of(copy);
             while (await buffer.FillAsync())
+            {
                 ConsumeTextLines(buffer, checker);
+            }
+
             Assert.True(buffer.Data.IsEmpty, "COPY text output ends with an incomplete line");
             checker.Flush();
             return checker;
@@ -286,20 +310,23 @@ public sealed class CalendarExhaustiveTests(Infrastructure infrastructure)
     private static void ConsumeTextLines(CopyBuffer buffer, Checker checker)
     {
         var data = buffer.Data;
-        int consumed = 0;
+        var consumed = 0;
         while (true)
         {
-            int eol = data[consumed..].IndexOf((byte)'\n');
+            var eol = data[consumed..].IndexOf((byte)'\n');
             if (eol < 0)
+            {
                 break;
+            }
+
             var line = data.Slice(consumed, eol);
             consumed += eol + 1;
-            int tab1 = line.IndexOf((byte)'\t');
+            var tab1 = line.IndexOf((byte)'\t');
             var value = line[..tab1];
             var rest = line[(tab1 + 1)..];
-            int tab2 = rest.IndexOf((byte)'\t');
+            var tab2 = rest.IndexOf((byte)'\t');
             var number = tab2 < 0 ? rest : rest[..tab2];
-            string expected = Encoding.UTF8.GetString(tab2 < 0 ? value : rest[(tab2 + 1)..]);
+            var expected = Encoding.UTF8.GetString(tab2 < 0 ? value : rest[(tab2 + 1)..]);
             checker.Add(value, Int128.Parse(number, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture), expected);
         }
 
@@ -320,7 +347,10 @@ public sealed class CalendarExhaustiveTests(Infrastructure infrastructure)
             var buffer = CopyBuffer.Of(copy);
             bool header = false, trailer = false;
             while (await buffer.FillAsync())
+            {
                 ConsumeBinaryTuples(buffer, checker, ref header, ref trailer);
+            }
+
             Assert.True(trailer && buffer.Data.IsEmpty, "COPY binary output does not end with its trailer");
             checker.Flush();
             return checker;
@@ -335,15 +365,21 @@ public sealed class CalendarExhaustiveTests(Infrastructure infrastructure)
     private static void ConsumeBinaryTuples(CopyBuffer buffer, Checker checker, ref bool header, ref bool trailer)
     {
         var data = buffer.Data;
-        int consumed = 0;
+        var consumed = 0;
         if (!header)
         {
             if (data.Length < s_binarySignature.Length + 8)
+            {
                 return;
+            }
+
             Assert.True(data[..s_binarySignature.Length].SequenceEqual(s_binarySignature), "not a COPY binary stream");
-            int extension = BinaryPrimitives.ReadInt32BigEndian(data[(s_binarySignature.Length + 4)..]);
+            var extension = BinaryPrimitives.ReadInt32BigEndian(data[(s_binarySignature.Length + 4)..]);
             if (data.Length < s_binarySignature.Length + 8 + extension)
+            {
                 return;
+            }
+
             consumed = s_binarySignature.Length + 8 + extension;
             header = true;
         }
@@ -351,8 +387,8 @@ public sealed class CalendarExhaustiveTests(Infrastructure infrastructure)
         Span<Range> fields = stackalloc Range[3];
         while (!trailer && data.Length - consumed >= 2)
         {
-            int pos = consumed;
-            short count = BinaryPrimitives.ReadInt16BigEndian(data[pos..]);
+            var pos = consumed;
+            var count = BinaryPrimitives.ReadInt16BigEndian(data[pos..]);
             pos += 2;
             if (count == -1)
             {
@@ -362,8 +398,8 @@ public sealed class CalendarExhaustiveTests(Infrastructure infrastructure)
             }
 
             Assert.Equal(3, count);
-            bool complete = true;
-            for (int f = 0; f < 3 && complete; f++)
+            var complete = true;
+            for (var f = 0; f < 3 && complete; f++)
             {
                 if (data.Length - pos < 4)
                 {
@@ -371,7 +407,7 @@ public sealed class CalendarExhaustiveTests(Infrastructure infrastructure)
                     break;
                 }
 
-                int length = BinaryPrimitives.ReadInt32BigEndian(data[pos..]);
+                var length = BinaryPrimitives.ReadInt32BigEndian(data[pos..]);
                 Assert.True(length >= 0, "unexpected NULL in the COPY output");
                 pos += 4;
                 if (data.Length - pos < length)
@@ -385,7 +421,10 @@ public sealed class CalendarExhaustiveTests(Infrastructure infrastructure)
             }
 
             if (!complete)
+            {
                 break;
+            }
+
             consumed = pos;
             checker.Add(data[fields[0]], Int128.Parse(data[fields[2]], NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture),
                 Encoding.UTF8.GetString(data[fields[1]]));
@@ -422,7 +461,7 @@ public sealed class CalendarExhaustiveTests(Infrastructure infrastructure)
     [Fact]
     public async Task Timestamps_across_the_whole_range_parse_from_text_and_binary_and_render_back()
     {
-        string select = $"SELECT u, {MicrosSince1970} FROM ({Timestamps}) s(u)";
+        var select = $"SELECT u, {MicrosSince1970} FROM ({Timestamps}) s(u)";
         using var text = await CheckTextAsync(PgOid.Timestamp, select, "UTC");
         text.AssertClean("timestamp, text tuples");
         using var binary = await CheckBinaryAsync(PgOid.Timestamp, $"SELECT u, u::text, {MicrosSince1970}::text FROM ({Timestamps}) s(u)");
@@ -457,7 +496,7 @@ public sealed class CalendarExhaustiveTests(Infrastructure infrastructure)
     {
         // Rendered back in UTC (the renderer's and the connector's session zone); a value Arrow cannot hold keeps the exact
         // text PostgreSQL sent in _special, i.e. in the session's zone.
-        string select = $"""
+        var select = $"""
             SELECT t, {MicrosSince1970}, CASE WHEN {MicrosSince1970} > 9223372036854775807 THEN t::text ELSE {UtcText} END
             FROM ({Timestamps}) s(u0), LATERAL (SELECT u0 AT TIME ZONE 'UTC') x(t), LATERAL (SELECT t AT TIME ZONE 'UTC') y(u)
             """;

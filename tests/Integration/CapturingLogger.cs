@@ -12,7 +12,9 @@ internal sealed class CapturingLogger : ILogger
         get
         {
             lock (_lines)
+            {
                 return [.. _lines];
+            }
         }
     }
 
@@ -22,6 +24,8 @@ internal sealed class CapturingLogger : ILogger
     public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
     {
         lock (_lines)
+        {
             _lines.Add(formatter(state, exception));
+        }
     }
 }

@@ -1,14 +1,14 @@
 using System.Text;
+using Apache.Arrow;
+using Apache.Arrow.Types;
 using Confluent.Kafka;
 using Npgsql;
 using WalBridge.Connector.Configuration;
 using WalBridge.Connector.Kafka;
 using WalBridge.Connector.Verification;
 using WalBridge.Offsets;
-using Apache.Arrow;
-using Apache.Arrow.Types;
-using WalBridge.Tests;
 using WalBridge.Serialization.Payload;
+using WalBridge.Tests;
 
 namespace WalBridge.Integration.Tests;
 
@@ -110,7 +110,9 @@ public sealed class ChangeStreamTests(Infrastructure infrastructure)
         Assert.Equal(["id", "label", "c"], Names(records[6]));
         // The fingerprint changes exactly when the schema changes.
         for (var i = 1; i < records.Count; i++)
+        {
             Assert.Equal(shapes[i] == shapes[i - 1], records[i].Fingerprint == records[i - 1].Fingerprint);
+        }
 
         var report = await PipelineVerifier.VerifyAsync(config, null, CancellationToken.None);
         Assert.True(report.Passed, string.Join("\n", report.Tables.SelectMany(t => t.Differences)));
@@ -285,6 +287,8 @@ public sealed class ChangeStreamTests(Infrastructure infrastructure)
         await infrastructure.Postgres.ExecuteAsync(
             $"SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = '{config.SlotName}'", database);
         if (Directory.Exists(config.StateDirectory))
+        {
             Directory.Delete(config.StateDirectory, recursive: true);
+        }
     }
 }

@@ -2,8 +2,8 @@ using System.Globalization;
 using Microsoft.Extensions.Logging.Abstractions;
 using Npgsql;
 using WalBridge.Connector.Configuration;
-using WalBridge.Connector.Kafka;
 using WalBridge.Connector.Errors;
+using WalBridge.Connector.Kafka;
 using WalBridge.Connector.Pipeline;
 using WalBridge.Connector.Queue;
 using WalBridge.Connector.Verification;
@@ -56,7 +56,10 @@ public sealed class ChunkingTests(Infrastructure infrastructure)
             {
                 await ReadAsync(connection, transaction, "INSERT INTO chunked VALUES (5000, 'small ✓') RETURNING 'c', id::text, v", expected);
                 await using (var lsn = new NpgsqlCommand("SELECT pg_current_wal_insert_lsn()::text", connection, transaction))
+                {
                     floor = Lsn.Parse((string)(await lsn.ExecuteScalarAsync())!);
+                }
+
                 await transaction.CommitAsync();
             }
             await pipeline.WaitForCommittedAsync(floor, s_catchUp);
@@ -99,11 +102,15 @@ public sealed class ChunkingTests(Infrastructure infrastructure)
             var ids = ArrowJsDump.Column(documents[d], "id");
             var values = ArrowJsDump.Column(documents[d], "v");
             for (var row = 0; row < rows; row++)
+            {
                 seen.Add(((string)ops[row]!, ((int)ids[row]!).ToString(CultureInfo.InvariantCulture), (string?)values[row]));
+            }
         }
         Assert.Equal(expected.Count, seen.Count);
         for (var i = 0; i < expected.Count; i++)
+        {
             Assert.True(expected[i] == seen[i], $"row {i}: expected {expected[i]}, Kafka has {seen[i]}");
+        }
 
         await CleanupAsync(config, database);
     }
@@ -210,9 +217,15 @@ public sealed class ChunkingTests(Infrastructure infrastructure)
             await using var transaction = await connection.BeginTransactionAsync();
             await using (var insert = new NpgsqlCommand(
                 "INSERT INTO big SELECT 2, string_agg(md5(i::text), '' ORDER BY i) FROM generate_series(1, 12500) i", connection, transaction))
+            {
                 await insert.ExecuteNonQueryAsync();
+            }
+
             await using (var lsn = new NpgsqlCommand("SELECT pg_current_wal_insert_lsn()::text", connection, transaction))
+            {
                 insideBig = Lsn.Parse((string)(await lsn.ExecuteScalarAsync())!);
+            }
+
             await transaction.CommitAsync();
         }
 
@@ -251,7 +264,10 @@ public sealed class ChunkingTests(Infrastructure infrastructure)
             ["kafka.message.max.bytes"] = "2000000",
         });
         await using (var pipeline = await RunningPipeline.StartAsync(raised))
+        {
             await pipeline.WaitForCommittedAsync(insideBig, s_catchUp);
+        }
+
         var after = KafkaRecord.ReadAll(infrastructure.Broker.BootstrapServers, config.TopicFor("public", "big"));
         Assert.Equal(2, after.Count);
         var bigDocument = ArrowJsDump.Dump([after[1].Value])[0];
@@ -266,7 +282,9 @@ public sealed class ChunkingTests(Infrastructure infrastructure)
         await using var command = new NpgsqlCommand(sql, connection, transaction);
         await using var reader = await command.ExecuteReaderAsync();
         while (await reader.ReadAsync())
+        {
             into.Add((reader.GetString(0), reader.GetString(1), reader.IsDBNull(2) ? null : reader.GetString(2)));
+        }
     }
 
     private async Task<Lsn> LsnAsync(string database) =>
@@ -277,6 +295,8 @@ public sealed class ChunkingTests(Infrastructure infrastructure)
         await infrastructure.Postgres.ExecuteAsync(
             $"SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = '{config.SlotName}'", database);
         if (Directory.Exists(config.StateDirectory))
+        {
             Directory.Delete(config.StateDirectory, recursive: true);
+        }
     }
 }

@@ -63,8 +63,8 @@ public sealed partial class CliTests(Infrastructure infrastructure)
         var slot = $"walbridge_{database}";
         using var process = Start(["run", "--config", config]);
         var output = new StringBuilder();
-        process.OutputDataReceived += (_, e) => { lock (output) output.AppendLine(e.Data); };
-        process.ErrorDataReceived += (_, e) => { lock (output) output.AppendLine(e.Data); };
+        process.OutputDataReceived += (_, e) => { lock (output) { output.AppendLine(e.Data); } };
+        process.ErrorDataReceived += (_, e) => { lock (output) { output.AppendLine(e.Data); } };
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
         try
@@ -87,7 +87,10 @@ public sealed partial class CliTests(Infrastructure infrastructure)
             Assert.Equal(0, process.ExitCode);
             string text;
             lock (output)
+            {
                 text = output.ToString();
+            }
+
             Assert.Contains("Connector stopped", text, StringComparison.Ordinal);
             Assert.DoesNotContain(Password, text, StringComparison.Ordinal);
 
@@ -102,11 +105,16 @@ public sealed partial class CliTests(Infrastructure infrastructure)
         finally
         {
             if (!process.HasExited)
+            {
                 process.Kill(entireProcessTree: true);
+            }
+
             await infrastructure.Postgres.ExecuteAsync($"SELECT pg_drop_replication_slot('{slot}')", database);
             File.Delete(config);
             if (Directory.Exists(state))
+            {
                 Directory.Delete(state, recursive: true);
+            }
         }
     }
 
@@ -120,7 +128,10 @@ public sealed partial class CliTests(Infrastructure infrastructure)
         };
         start.ArgumentList.Add(s_connectorDll);
         foreach (var arg in args)
+        {
             start.ArgumentList.Add(arg);
+        }
+
         return Process.Start(start) ?? throw new InvalidOperationException("could not start the connector");
     }
 
@@ -150,7 +161,10 @@ public sealed partial class CliTests(Infrastructure infrastructure)
             {
                 string text;
                 lock (output)
+                {
                     text = output.ToString();
+                }
+
                 throw new TimeoutException($"Waited in vain for {what} (connector {(process.HasExited ? $"exited {process.ExitCode}" : "running")}):\n{text}");
             }
             await Task.Delay(100);

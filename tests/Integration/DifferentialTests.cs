@@ -1,15 +1,15 @@
 using System.Text;
-using Npgsql;
-using WalBridge.Connector.Configuration;
-using WalBridge.DevTools.Embedded;
-using WalBridge.Connector.Kafka;
-using WalBridge.Connector.Verification;
-using WalBridge.Offsets;
 using Apache.Arrow;
 using Apache.Arrow.Types;
-using WalBridge.Tests;
+using Npgsql;
+using WalBridge.Connector.Configuration;
+using WalBridge.Connector.Kafka;
+using WalBridge.Connector.Verification;
+using WalBridge.DevTools.Embedded;
+using WalBridge.Offsets;
 using WalBridge.Serialization.Payload;
 using WalBridge.Serialization.Postgres;
+using WalBridge.Tests;
 
 namespace WalBridge.Integration.Tests;
 
@@ -51,7 +51,10 @@ public sealed class DifferentialTests(Infrastructure infrastructure)
             {
                 await using var command = new NpgsqlCommand(sql, connection);
                 foreach (var parameter in parameters)
+                {
                     command.Parameters.Add(new NpgsqlParameter { Value = parameter });
+                }
+
                 await command.ExecuteNonQueryAsync();
             }
             await Run("""
@@ -93,7 +96,9 @@ public sealed class DifferentialTests(Infrastructure infrastructure)
             Assert.NotEmpty(viaPgoutput);
             Assert.Equal(viaPgoutput.Count, viaWal2arrow.Count);
             for (var i = 0; i < viaPgoutput.Count; i++)
+            {
                 Assert.Equal(viaPgoutput[i], viaWal2arrow[i]);
+            }
         }
 
         foreach (var config in new[] { pgoutput, wal2arrow })
@@ -102,7 +107,9 @@ public sealed class DifferentialTests(Infrastructure infrastructure)
             Assert.True(report.Passed, $"{config.Plugin}: " + string.Join("\n", report.Tables.SelectMany(t => t.Differences)));
             await infrastructure.Postgres.ExecuteAsync($"SELECT pg_drop_replication_slot('{config.SlotName}')", database);
             if (Directory.Exists(config.StateDirectory))
+            {
                 Directory.Delete(config.StateDirectory, recursive: true);
+            }
         }
     }
 
@@ -133,13 +140,17 @@ public sealed class DifferentialTests(Infrastructure infrastructure)
                     {
                         var field = batch.Schema.GetFieldByIndex(c);
                         if (TopicReplay.IsTableColumn(field))
+                        {
                             line.Append($" | {FieldLine(field)}={PgTextRenderer.RenderCell(batch, c, row) ?? "NULL"}");
+                        }
                     }
                     if (batch.Column("_before") is StructArray before && !before.IsNull(row))
                     {
                         var members = batch.Schema.Field("_before").Children();
                         for (var member = 0; member < members.Count; member++)
+                        {
                             line.Append($" | before.{members[member].Name}={PgTextRenderer.RenderBeforeCell(batch, member, row) ?? "NULL"}");
+                        }
                     }
                     line.Append($" | unchanged={Format(batch.Column("_unchanged").Value(row))} special={Format(batch.Column("_special").Value(row))}");
                     lines.Add(line.ToString());

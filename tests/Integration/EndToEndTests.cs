@@ -3,8 +3,8 @@ using Confluent.Kafka;
 using Microsoft.Extensions.Logging.Abstractions;
 using Npgsql;
 using WalBridge.Connector.Configuration;
-using WalBridge.Connector.Kafka;
 using WalBridge.Connector.Errors;
+using WalBridge.Connector.Kafka;
 using WalBridge.Connector.Pipeline;
 using WalBridge.Connector.Queue;
 using WalBridge.Connector.Verification;
@@ -63,9 +63,15 @@ public sealed class EndToEndTests(Infrastructure infrastructure)
                     expected.Add($"events d {t - 5}");
                 }
                 if (t == 19)
+                {
                     sql.Append("SELECT 1;");
+                }
+
                 await using (var command = new NpgsqlCommand(sql.ToString(), connection, transaction))
+                {
                     await command.ExecuteNonQueryAsync();
+                }
+
                 if (t == 19)
                 {
                     await using var lsn = new NpgsqlCommand("SELECT pg_current_wal_insert_lsn()::text", connection, transaction);
@@ -210,7 +216,10 @@ internal sealed class RunningPipeline : IAsyncDisposable
         var pipeline = new RunningPipeline(config, logger);
         await Task.WhenAny(pipeline.Progress.SourceReady, pipeline._task).WaitAsync(TimeSpan.FromSeconds(60));
         if (pipeline._task.IsCompleted)
+        {
             await pipeline._task;
+        }
+
         return pipeline;
     }
 
@@ -220,9 +229,15 @@ internal sealed class RunningPipeline : IAsyncDisposable
         while (_runner.Progress.Committed < floor)
         {
             if (_task.IsCompleted)
+            {
                 await _task;
+            }
+
             if (DateTime.UtcNow > deadline)
+            {
                 throw new TimeoutException($"The connector did not commit through {floor} within {timeout} (committed {_runner.Progress.Committed}).");
+            }
+
             await Task.Delay(50);
         }
     }
@@ -230,7 +245,10 @@ internal sealed class RunningPipeline : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         if (_disposed)
+        {
             return;
+        }
+
         _disposed = true;
         await _stop.CancelAsync();
         await _task;

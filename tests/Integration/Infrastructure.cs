@@ -29,9 +29,14 @@ public sealed class Infrastructure : IAsyncLifetime
     public async Task DisposeAsync()
     {
         if (Broker is not null)
+        {
             await Broker.DisposeAsync();
+        }
+
         if (Postgres is not null)
+        {
             await Postgres.DisposeAsync();
+        }
     }
 
     /// <summary>A connector configuration for <paramref name="database"/> on this infrastructure, with unique topics and state.</summary>
@@ -50,7 +55,10 @@ public sealed class Infrastructure : IAsyncLifetime
             ["kafka.bootstrap.servers"] = Broker.BootstrapServers,
         };
         foreach (var (key, value) in extra ?? new Dictionary<string, string>())
+        {
             values[key] = value;
+        }
+
         return WalBridge.Connector.Configuration.ConnectorConfig.FromDictionary(values);
     }
 

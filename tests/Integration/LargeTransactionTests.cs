@@ -75,13 +75,18 @@ public sealed class LargeTransactionTests(Infrastructure infrastructure, ITestOu
         finally
         {
             if (!connector.HasExited)
+            {
                 connector.Kill(entireProcessTree: true);
+            }
+
             await infrastructure.Postgres.ExecuteAsync(
                 $"SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = '{config.SlotName}'", database);
             await infrastructure.Postgres.ExecuteAsync($"DROP TABLE big", database);
             File.Delete(configFile);
             if (Directory.Exists(config.StateDirectory))
+            {
                 Directory.Delete(config.StateDirectory, recursive: true);
+            }
         }
     }
 
@@ -118,7 +123,10 @@ public sealed class LargeTransactionTests(Infrastructure infrastructure, ITestOu
     private static long SpillBytes(string directory)
     {
         if (!Directory.Exists(directory))
+        {
             return 0;
+        }
+
         long total = 0;
         foreach (var file in Directory.GetFiles(directory, "*.spill"))
         {
@@ -139,7 +147,9 @@ public sealed class LargeTransactionTests(Infrastructure infrastructure, ITestOu
         foreach (var line in File.ReadLines($"/proc/{pid}/status"))
         {
             if (line.StartsWith("VmHWM:", StringComparison.Ordinal))
+            {
                 return long.Parse(line["VmHWM:".Length..].Trim().Split(' ')[0], CultureInfo.InvariantCulture) * 1024;
+            }
         }
         throw new InvalidOperationException("VmHWM not found");
     }

@@ -1,7 +1,7 @@
 using Microsoft.Extensions.Logging.Abstractions;
 using WalBridge.Connector.Configuration;
-using WalBridge.Connector.Kafka;
 using WalBridge.Connector.Errors;
+using WalBridge.Connector.Kafka;
 using WalBridge.Connector.Pipeline;
 using WalBridge.Connector.Queue;
 using WalBridge.Connector.Verification;
@@ -87,7 +87,10 @@ public sealed class RecoveryTests(Infrastructure infrastructure)
 
         // Only the unpublished table changes: WAL grows, nothing is delivered.
         for (var i = 0; i < 50; i++)
+        {
             await infrastructure.Postgres.ExecuteAsync("INSERT INTO busy (v) SELECT repeat('x', 200) FROM generate_series(1, 100)", database);
+        }
+
         var busyEnd = await LsnAsync(database);
 
         var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
@@ -132,6 +135,8 @@ public sealed class RecoveryTests(Infrastructure infrastructure)
         await infrastructure.Postgres.ExecuteAsync(
             $"SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = '{config.SlotName}'", database);
         if (Directory.Exists(config.StateDirectory))
+        {
             Directory.Delete(config.StateDirectory, recursive: true);
+        }
     }
 }

@@ -3,10 +3,10 @@ using Npgsql;
 using Npgsql.Replication;
 using Npgsql.Replication.TestDecoding;
 using WalBridge.Connector.Configuration;
-using WalBridge.DevTools.Embedded;
-using WalBridge.Connector.Pipeline;
 using WalBridge.Connector.Errors;
+using WalBridge.Connector.Pipeline;
 using WalBridge.Connector.Source;
+using WalBridge.DevTools.Embedded;
 
 namespace WalBridge.Integration.Tests;
 
@@ -24,7 +24,9 @@ public sealed class SourceSetupTests(Infrastructure infrastructure)
         finally
         {
             if (Directory.Exists(config.StateDirectory))
+            {
                 Directory.Delete(config.StateDirectory, recursive: true);
+            }
         }
     }
 
@@ -43,7 +45,10 @@ public sealed class SourceSetupTests(Infrastructure infrastructure)
             ["kafka.bootstrap.servers"] = infrastructure.Broker.BootstrapServers,
         };
         foreach (var (key, value) in extra ?? new Dictionary<string, string>())
+        {
             values[key] = value;
+        }
+
         return ConnectorConfig.FromDictionary(values);
     }
 
@@ -142,7 +147,10 @@ public sealed class SourceSetupTests(Infrastructure infrastructure)
         await blocker.OpenAsync();
         await using var transaction = await blocker.BeginTransactionAsync();
         await using (var write = new NpgsqlCommand("INSERT INTO t VALUES (1)", blocker, transaction))
+        {
             await write.ExecuteNonQueryAsync();
+        }
+
         await using var pidCommand = new NpgsqlCommand("SELECT pg_backend_pid()", blocker, transaction);
         var pid = (int)(await pidCommand.ExecuteScalarAsync())!;
 
@@ -163,18 +171,28 @@ public sealed class SourceSetupTests(Infrastructure infrastructure)
             "CREATE TABLE a1 (id int PRIMARY KEY); CREATE TABLE a2 (id int PRIMARY KEY); CREATE TABLE b1 (id int PRIMARY KEY)", database);
         var first = infrastructure.Config(database, "pubsync", new Dictionary<string, string> { ["table.include.list"] = "public\\.a.*", ["table.exclude.list"] = "public\\.a2" });
         await using (await RunningPipeline.StartAsync(first))
+        {
             Assert.Equal(["a1"], await PublishedAsync(first, database));
+        }
 
         var second = infrastructure.Config(database, "pubsync", new Dictionary<string, string> { ["table.include.list"] = "public\\.a2,public\\.b1" });
         second = ConnectorConfig.FromDictionary(new Dictionary<string, string>
         {
-            ["name"] = first.Name, ["database.hostname"] = first.DatabaseHost, ["database.port"] = first.DatabasePort.ToString(System.Globalization.CultureInfo.InvariantCulture),
-            ["database.user"] = first.DatabaseUser, ["database.dbname"] = database, ["database.sslmode"] = "disable",
-            ["topic.prefix"] = first.TopicPrefix, ["state.dir"] = first.StateDirectory,
-            ["kafka.bootstrap.servers"] = infrastructure.Broker.BootstrapServers, ["table.include.list"] = "public\\.a2,public\\.b1",
+            ["name"] = first.Name,
+            ["database.hostname"] = first.DatabaseHost,
+            ["database.port"] = first.DatabasePort.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            ["database.user"] = first.DatabaseUser,
+            ["database.dbname"] = database,
+            ["database.sslmode"] = "disable",
+            ["topic.prefix"] = first.TopicPrefix,
+            ["state.dir"] = first.StateDirectory,
+            ["kafka.bootstrap.servers"] = infrastructure.Broker.BootstrapServers,
+            ["table.include.list"] = "public\\.a2,public\\.b1",
         });
         await using (await RunningPipeline.StartAsync(second))
+        {
             Assert.Equal(["a2", "b1"], await PublishedAsync(second, database));
+        }
 
         await infrastructure.Postgres.ExecuteAsync($"SELECT pg_drop_replication_slot('{first.SlotName}')", database);
         Directory.Delete(first.StateDirectory, recursive: true);
@@ -189,7 +207,10 @@ public sealed class SourceSetupTests(Infrastructure infrastructure)
         var tables = new List<string>();
         await using var reader = await query.ExecuteReaderAsync();
         while (await reader.ReadAsync())
+        {
             tables.Add(reader.GetString(0));
+        }
+
         return tables;
     }
 }

@@ -130,6 +130,8 @@ public sealed class StreamedSubtransactionTests(Infrastructure infrastructure)
         await infrastructure.Postgres.ExecuteAsync(
             $"SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = '{config.SlotName}'", database);
         if (Directory.Exists(config.StateDirectory))
+        {
             Directory.Delete(config.StateDirectory, recursive: true);
+        }
     }
 }

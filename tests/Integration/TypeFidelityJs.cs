@@ -20,7 +20,10 @@ internal sealed record KafkaRecord(long Offset, IReadOnlyDictionary<string, stri
         {
             var headers = new Dictionary<string, string>(StringComparer.Ordinal);
             foreach (var header in message.Message.Headers)
+            {
                 headers[header.Key] = Encoding.UTF8.GetString(header.GetValueBytes());
+            }
+
             Assert.Equal(0, message.Partition.Value);
             records.Add(new KafkaRecord(message.Offset.Value, headers, message.Message.Value ?? []));
         }, CancellationToken.None, TimeSpan.FromSeconds(120));
@@ -79,7 +82,10 @@ internal static class ArrowJsDump
             var stderr = node.StandardError.ReadToEndAsync();
             var documents = new List<JsonObject>();
             while (node.StandardOutput.ReadLine() is { } line)
+            {
                 documents.Add(JsonNode.Parse(line)!.AsObject());
+            }
+
             node.WaitForExit();
             Assert.True(node.ExitCode == 0, "apache-arrow could not read a payload: " + stderr.Result);
             Assert.Equal(streams.Count, documents.Count);

@@ -253,7 +253,10 @@ public sealed class TypeFidelityTests(Infrastructure infrastructure)
                     }
                 }
                 await using (var lsn = new NpgsqlCommand("SELECT pg_current_wal_insert_lsn()::text", connection, transaction))
+                {
                     floor = Lsn.Parse((string)(await lsn.ExecuteScalarAsync())!);
+                }
+
                 await transaction.CommitAsync();
             }
             await pipeline.WaitForCommittedAsync(floor, s_catchUp);
@@ -297,13 +300,17 @@ public sealed class TypeFidelityTests(Infrastructure infrastructure)
                 // such. Under FULL it sends the whole old row, so the value is known and may arrive in full (it is
                 // compared like any other value above, or accepted as unchanged when it did not change).
                 if (!full)
+                {
                     Assert.True(unchanged >= 1, $"{table}: the unchanged TOAST value was never reported as unchanged");
+                }
             }
         }
 
         await infrastructure.Postgres.ExecuteAsync($"SELECT pg_drop_replication_slot('{config.SlotName}')", database);
         if (Directory.Exists(config.StateDirectory))
+        {
             Directory.Delete(config.StateDirectory, recursive: true);
+        }
     }
 
     private static async Task ExecuteAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, string sql)
@@ -321,7 +328,10 @@ public sealed class TypeFidelityTests(Infrastructure infrastructure)
         Assert.True(await reader.ReadAsync(), $"row {id} of {table} not found");
         var texts = new string?[s_columns.Length];
         for (var i = 0; i < texts.Length; i++)
+        {
             texts[i] = reader.IsDBNull(i) ? null : reader.GetString(i);
+        }
+
         return texts;
     }
 
@@ -404,7 +414,7 @@ public sealed class TypeFidelityTests(Infrastructure infrastructure)
         // _before under REPLICA IDENTITY FULL or when the key changed.
         string?[] KeyOnly(string?[] texts) => texts.Select((t, i) => i == 0 ? t : null).ToArray();
         var newRow = change.Op == 'd' ? (full ? change.Old : KeyOnly(change.Old!)) : change.New!;
-        string?[]? beforeRow = change.Op != 'u' ? null
+        var beforeRow = change.Op != 'u' ? null
             : full ? change.Old
             : change.Old![0] != change.New![0] ? KeyOnly(change.Old!) : null;
 
@@ -447,7 +457,9 @@ public sealed class TypeFidelityTests(Infrastructure infrastructure)
             await using var reader = await command.ExecuteReaderAsync();
             Assert.True(await reader.ReadAsync());
             for (var k = 0; k < sqlComparisons.Count; k++)
+            {
                 rendered.Add(reader.IsDBNull(k) ? null : reader.GetString(k));
+            }
         }
         var next = 0;
         foreach (var c in comparisons)
@@ -503,7 +515,10 @@ public sealed class TypeFidelityTests(Infrastructure infrastructure)
     {
         var pgType = ArrowJsDump.Meta(field, "pg.type") ?? throw new InvalidOperationException("no pg.type");
         if (cell is null)
+        {
             return $"NULL::{pgType}";
+        }
+
         var p = field["params"]!.AsObject();
         switch ((string)field["typeId"]!)
         {
@@ -526,36 +541,36 @@ public sealed class TypeFidelityTests(Infrastructure infrastructure)
                 Assert.Equal("DAY", (string)p["unit"]!);
                 return $"('1970-01-01'::date + '{long.Parse((string)cell!, CultureInfo.InvariantCulture)}'::int4)";
             case "Timestamp":
-            {
-                Assert.Equal("MICROSECOND", (string)p["unit"]!);
-                var micros = BigInteger.Parse((string)cell!, CultureInfo.InvariantCulture);
-                var days = BigInteger.Divide(micros - Mod(micros, 86_400_000_000), 86_400_000_000);
-                var epoch = (string?)p["timezone"] is null ? "'1970-01-01 00:00:00'::timestamp" : "'1970-01-01 00:00:00+00'::timestamptz";
-                return $"({epoch} + make_interval(days => '{days}'::int4) + '{Mod(micros, 86_400_000_000)} microseconds'::interval)::{pgType}";
-            }
+                {
+                    Assert.Equal("MICROSECOND", (string)p["unit"]!);
+                    var micros = BigInteger.Parse((string)cell!, CultureInfo.InvariantCulture);
+                    var days = BigInteger.Divide(micros - Mod(micros, 86_400_000_000), 86_400_000_000);
+                    var epoch = (string?)p["timezone"] is null ? "'1970-01-01 00:00:00'::timestamp" : "'1970-01-01 00:00:00+00'::timestamptz";
+                    return $"({epoch} + make_interval(days => '{days}'::int4) + '{Mod(micros, 86_400_000_000)} microseconds'::interval)::{pgType}";
+                }
             case "Time":
-            {
-                Assert.Equal("MICROSECOND", (string)p["unit"]!);
-                var micros = long.Parse((string)cell!, CultureInfo.InvariantCulture);
-                Assert.InRange(micros, 0, 86_400_000_000);
-                var text = string.Create(CultureInfo.InvariantCulture,
-                    $"{micros / 3_600_000_000:D2}:{micros / 60_000_000 % 60:D2}:{micros / 1_000_000 % 60:D2}.{micros % 1_000_000:D6}");
-                return $"'{text}'::{pgType}";
-            }
+                {
+                    Assert.Equal("MICROSECOND", (string)p["unit"]!);
+                    var micros = long.Parse((string)cell!, CultureInfo.InvariantCulture);
+                    Assert.InRange(micros, 0, 86_400_000_000);
+                    var text = string.Create(CultureInfo.InvariantCulture,
+                        $"{micros / 3_600_000_000:D2}:{micros / 60_000_000 % 60:D2}:{micros / 1_000_000 % 60:D2}.{micros % 1_000_000:D6}");
+                    return $"'{text}'::{pgType}";
+                }
             case "Interval":
-            {
-                Assert.Equal("MONTH_DAY_NANO", (string)p["unit"]!);
-                var parts = cell.AsArray();
-                var nanos = BigInteger.Parse((string)parts[2]!, CultureInfo.InvariantCulture);
-                Assert.True(Mod(nanos, 1000) == 0, $"interval nanoseconds {nanos} are not whole microseconds");
-                return $"(make_interval(months => '{(int)parts[0]!}'::int4, days => '{(int)parts[1]!}'::int4) + '{nanos / 1000} microseconds'::interval)";
-            }
+                {
+                    Assert.Equal("MONTH_DAY_NANO", (string)p["unit"]!);
+                    var parts = cell.AsArray();
+                    var nanos = BigInteger.Parse((string)parts[2]!, CultureInfo.InvariantCulture);
+                    Assert.True(Mod(nanos, 1000) == 0, $"interval nanoseconds {nanos} are not whole microseconds");
+                    return $"(make_interval(months => '{(int)parts[0]!}'::int4, days => '{(int)parts[1]!}'::int4) + '{nanos / 1000} microseconds'::interval)";
+                }
             case "List":
-            {
-                var child = field["children"]!.AsArray()[0]!.AsObject();
-                var items = cell.AsArray();
-                return items.Count == 0 ? $"'{{}}'::{pgType}" : $"ARRAY[{string.Join(", ", items.Select(item => Sql(item, child)))}]::{pgType}";
-            }
+                {
+                    var child = field["children"]!.AsArray()[0]!.AsObject();
+                    var items = cell.AsArray();
+                    return items.Count == 0 ? $"'{{}}'::{pgType}" : $"ARRAY[{string.Join(", ", items.Select(item => Sql(item, child)))}]::{pgType}";
+                }
             default:
                 throw new NotSupportedException($"no SQL rendering for Arrow type {field["type"]}");
         }

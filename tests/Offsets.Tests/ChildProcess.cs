@@ -68,7 +68,9 @@ internal sealed class MirrorChild : IDisposable
         start.ArgumentList.Add("mirror-child");
         start.ArgumentList.Add(directory);
         foreach (var step in steps)
+        {
             start.ArgumentList.Add(step);
+        }
 
         var process = Process.Start(start) ?? throw new InvalidOperationException("could not start dotnet");
         var child = new MirrorChild(process);
@@ -94,9 +96,14 @@ internal sealed class MirrorChild : IDisposable
     public void Kill()
     {
         if (!_process.HasExited)
+        {
             _process.Kill(entireProcessTree: true);
+        }
+
         if (!_process.WaitForExit(s_timeout))
+        {
             throw new TimeoutException("the killed child process did not exit");
+        }
     }
 
     public void Dispose()

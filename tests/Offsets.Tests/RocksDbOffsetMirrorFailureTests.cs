@@ -65,7 +65,10 @@ public sealed class RocksDbOffsetMirrorFailureTests : IDisposable
         var manifest = Directory.GetFiles(_dir.Path, "MANIFEST-*").Single();
         var bytes = File.ReadAllBytes(manifest);
         for (var i = 8; i < bytes.Length; i += 5)
+        {
             bytes[i] ^= 0x5A;
+        }
+
         File.WriteAllBytes(manifest, bytes);
 
         var ex = Assert.Throws<OffsetMirrorException>(() => RocksDbOffsetMirror.Open(_dir.Path));

@@ -45,7 +45,9 @@ public sealed class RocksDbOffsetMirrorTests : IDisposable
         var key = TestData.Key();
         var record = TestData.Record();
         using (var mirror = RocksDbOffsetMirror.Open(_dir.Path))
+        {
             mirror.Write(key, record);
+        }
 
         using var reopened = RocksDbOffsetMirror.Open(_dir.Path);
 
@@ -181,7 +183,10 @@ public sealed class RocksDbOffsetMirrorTests : IDisposable
         {
             using var mirror = RocksDbOffsetMirror.Open(_dir.Path);
             if (i > 1)
+            {
                 Assert.Equal(TestData.Record($"{i - 1}/0", xid: (uint)(i - 1)), mirror.Read(key));
+            }
+
             mirror.Write(key, TestData.Record($"{i}/0", xid: (uint)i));
         }
 
@@ -217,7 +222,9 @@ public sealed class RocksDbOffsetMirrorTests : IDisposable
         // What a transient failure (a full disk) does: close now, reopen at the next call.
         mirror.ReopenBeforeNextUse();
         using (var other = RocksDbOffsetMirror.Open(_dir.Path))
+        {
             Assert.Equal(TestData.Record("1/A", xid: 1), other.Read(key));
+        }
 
         Assert.Equal(TestData.Record("1/A", xid: 1), mirror.Read(key));
         mirror.Write(key, TestData.Record("2/B", xid: 2));

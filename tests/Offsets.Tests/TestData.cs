@@ -27,6 +27,8 @@ internal sealed class TempDirectory : IDisposable
     public void Dispose()
     {
         if (Directory.Exists(Path))
+        {
             Directory.Delete(Path, recursive: true);
+        }
     }
 }

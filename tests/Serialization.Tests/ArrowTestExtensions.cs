@@ -14,7 +14,7 @@ internal static class ArrowTestExtensions
     /// <summary>Index of the first field named <paramref name="name"/> (ordinal), or -1.</summary>
     public static int IndexOf(this Schema schema, string name)
     {
-        for (int i = 0; i < schema.FieldsList.Count; i++)
+        for (var i = 0; i < schema.FieldsList.Count; i++)
         {
             if (schema.FieldsList[i].Name == name)
             {
@@ -46,7 +46,7 @@ internal static class ArrowTestExtensions
     /// <summary>PostgreSQL's text of column <paramref name="column"/> in <paramref name="row"/> (the value column only, no <c>_special</c>).</summary>
     public static string? Render(this RecordBatch batch, string column, int row)
     {
-        int i = batch.Schema.IndexOf(column);
+        var i = batch.Schema.IndexOf(column);
         return PgTextRenderer.Render(batch.Column(i), batch.Schema.GetFieldByIndex(i), row);
     }
 

@@ -15,7 +15,10 @@ internal static partial class BrokerCommand
         var start = new ProcessStartInfo("dotnet") { UseShellExecute = false };
         start.ArgumentList.Add(dll);
         foreach (var arg in args)
+        {
             start.ArgumentList.Add(arg);
+        }
+
         using var process = Process.Start(start) ?? throw new InvalidOperationException("Could not start the broker process.");
         void Forward(PosixSignalContext context)
         {

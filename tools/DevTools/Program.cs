@@ -69,9 +69,15 @@ internal static class Program
     {
         var root = new DirectoryInfo(AppContext.BaseDirectory);
         while (root is not null && !File.Exists(Path.Combine(root.FullName, "bench", "Bench", "Bench.csproj")))
+        {
             root = root.Parent;
+        }
+
         if (root is null)
+        {
             throw new UsageException($"bench needs the source tree: bench/Bench/Bench.csproj was not found above {AppContext.BaseDirectory}.");
+        }
+
         var project = Path.Combine(root.FullName, "bench", "Bench");
         var dll = Path.Combine(project, "bin", "Release", "net10.0", "WalBridge.Bench.dll");
         var built = File.Exists(dll) ? File.GetLastWriteTimeUtc(dll) : DateTime.MinValue;
@@ -83,7 +89,10 @@ internal static class Program
             await Console.Error.WriteLineAsync("connector: building the benchmark (bench/Bench)…");
             var code = await RunChildAsync("dotnet", ["build", project, "-c", "Release", "--nologo", "-v", "q", "-clp:ErrorsOnly"]);
             if (code != 0)
+            {
                 return code;
+            }
+
             File.SetLastWriteTimeUtc(dll, DateTime.UtcNow); // an up-to-date build leaves the file alone
         }
         return await RunChildAsync("dotnet", [dll, .. args]);

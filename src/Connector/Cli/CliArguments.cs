@@ -23,7 +23,10 @@ internal sealed class CliArguments
         {
             var arg = args[i];
             if (!arg.StartsWith("--", StringComparison.Ordinal))
+            {
                 throw new UsageException($"Unexpected argument '{arg}'.");
+            }
+
             var name = arg;
             string? value = null;
             var eq = arg.IndexOf('=', StringComparison.Ordinal);
@@ -35,20 +38,32 @@ internal sealed class CliArguments
             if (flagOptions.Contains(name))
             {
                 if (value is not null)
+                {
                     throw new UsageException($"Option '{name}' takes no value.");
+                }
+
                 _flags.Add(name);
                 continue;
             }
             if (!valueOptions.Contains(name))
+            {
                 throw new UsageException($"Unknown option '{name}'.");
+            }
+
             if (value is null)
             {
                 if (i + 1 >= args.Count)
+                {
                     throw new UsageException($"Option '{name}' needs a value.");
+                }
+
                 value = args[++i];
             }
             if (!_values.TryGetValue(name, out var list))
+            {
                 _values[name] = list = [];
+            }
+
             list.Add(value);
         }
     }
@@ -65,9 +80,15 @@ internal sealed class CliArguments
     {
         var text = Value(name);
         if (text is null)
+        {
             return fallback;
+        }
+
         if (!int.TryParse(text, System.Globalization.CultureInfo.InvariantCulture, out var n) || n < min || n > max)
+        {
             throw new UsageException($"Option '{name}' must be a whole number from {min} to {max}, found '{text}'.");
+        }
+
         return n;
     }
 }

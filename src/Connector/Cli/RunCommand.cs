@@ -16,7 +16,10 @@ internal static class RunCommand
         var values = new Dictionary<string, string>(StringComparer.Ordinal);
         var file = options.Value("--config");
         if (file is not null)
+        {
             Merge(values, ConfigSource.LoadFile(file));
+        }
+
         Merge(values, ConfigSource.FromEnvironment(Environment.GetEnvironmentVariables()));
         foreach (var assignment in options.Values("--set"))
         {
@@ -24,12 +27,17 @@ internal static class RunCommand
             values[key] = value;
         }
         if (file is null && values.Count == 0)
+        {
             throw new UsageException("a configuration is needed: --config <file> (or --set key=value / WALBRIDGE_* variables).");
+        }
+
         var config = ConnectorConfig.FromDictionary(values);
         if (options.Flag("--print-config"))
         {
             foreach (var line in ConnectorConfig.Describe(values))
+            {
                 Console.WriteLine(line);
+            }
         }
         return config;
     }
@@ -38,7 +46,9 @@ internal static class RunCommand
     {
         var config = LoadConfig(args, out var options);
         if (options.Flag("--print-config"))
+        {
             return 0;
+        }
 
         var builder = Host.CreateApplicationBuilder([]);
         builder.Logging.ClearProviders();
@@ -60,6 +70,8 @@ internal static class RunCommand
     private static void Merge(Dictionary<string, string> into, Dictionary<string, string> from)
     {
         foreach (var (key, value) in from)
+        {
             into[key] = value;
+        }
     }
 }

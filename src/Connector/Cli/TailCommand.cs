@@ -51,7 +51,10 @@ internal static class TailCommand
             {
                 var result = consumer.Consume(cancel.Token);
                 if (result?.Message?.Value is null)
+                {
                     continue;
+                }
+
                 Print(result);
                 printed++;
             }
@@ -84,7 +87,10 @@ internal static class TailCommand
             return;
         }
         foreach (var batch in payload.Batches)
+        {
             PrintBatch(batch);
+        }
+
         Console.WriteLine();
     }
 
@@ -97,21 +103,28 @@ internal static class TailCommand
         {
             cells[row + 1] = new string[fields.Count];
             for (var c = 0; c < fields.Count; c++)
+            {
                 cells[row + 1][c] = Cell(batch.Column(c), fields[c], row);
+            }
         }
         var widths = Enumerable.Range(0, fields.Count).Select(c => cells.Max(r => r[c].Length)).ToArray();
         foreach (var (line, index) in cells.Select((r, i) => (r, i)))
         {
             Console.WriteLine(string.Join(" │ ", line.Select((v, c) => v.PadRight(widths[c]))));
             if (index == 0)
+            {
                 Console.WriteLine(string.Join("─┼─", widths.Select(w => new string('─', w))));
+            }
         }
     }
 
     private static string Cell(IArrowArray column, Field field, int row)
     {
         if (column.IsNull(row))
+        {
             return "NULL";
+        }
+
         var text = Verification.TopicReplay.IsTableColumn(field) ? PgTextRenderer.Render(column, field, row) : Own(column, field, row);
         text ??= "NULL";
         return text.Length > 40 ? text[..39] + "…" : text;

@@ -19,7 +19,10 @@ public static class ConfigSource
     public static Dictionary<string, string> LoadFile(string path)
     {
         if (!File.Exists(path))
+        {
             throw new ConfigurationException($"Configuration file '{path}' does not exist.");
+        }
+
         var text = File.ReadAllText(path);
         return text.TrimStart().StartsWith('{') ? ParseJson(text, path) : ParseProperties(text, path);
     }
@@ -34,10 +37,16 @@ public static class ConfigSource
             lineNumber++;
             var line = raw.Trim();
             if (line.Length == 0 || line[0] is '#' or '!')
+            {
                 continue;
+            }
+
             var eq = line.IndexOfAny(['=', ':']);
             if (eq <= 0)
+            {
                 throw new ConfigurationException($"{origin}:{lineNumber}: expected 'key=value', found '{line}'.");
+            }
+
             result[line[..eq].Trim()] = line[(eq + 1)..].Trim();
         }
         return result;
@@ -58,13 +67,19 @@ public static class ConfigSource
         {
             var root = doc.RootElement;
             if (root.ValueKind != JsonValueKind.Object)
+            {
                 throw new ConfigurationException($"{origin}: expected a JSON object.");
+            }
+
             var result = new Dictionary<string, string>(StringComparer.Ordinal);
             if (root.TryGetProperty("config", out var config) && config.ValueKind == JsonValueKind.Object)
             {
                 // Kafka Connect's REST shape: {"name": "...", "config": {...}}.
                 if (root.TryGetProperty("name", out var name) && name.ValueKind == JsonValueKind.String)
+                {
                     result["name"] = name.GetString()!;
+                }
+
                 Flatten(config, result, origin);
             }
             else
@@ -97,11 +112,16 @@ public static class ConfigSource
         foreach (System.Collections.DictionaryEntry entry in environment)
         {
             if (entry.Key is not string name || !name.StartsWith(EnvironmentPrefix, StringComparison.Ordinal) || entry.Value is not string value)
+            {
                 continue;
+            }
+
             var key = name[EnvironmentPrefix.Length..].ToLowerInvariant().Replace("__", "-", StringComparison.Ordinal).Replace('_', '.');
             // Internal switches of the product (e.g. WALBRIDGE_LIBRDKAFKA) are not configuration keys.
             if (ConnectorConfig.IsKnownKey(key))
+            {
                 result[key] = value;
+            }
         }
         return result;
     }
@@ -112,7 +132,10 @@ public static class ConfigSource
         ArgumentNullException.ThrowIfNull(assignment);
         var eq = assignment.IndexOf('=', StringComparison.Ordinal);
         if (eq <= 0)
+        {
             throw new ConfigurationException($"--set expects key=value, found '{assignment}'.");
+        }
+
         return new(assignment[..eq].Trim(), assignment[(eq + 1)..].Trim());
     }
 }

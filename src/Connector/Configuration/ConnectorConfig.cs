@@ -141,14 +141,21 @@ public sealed class ConnectorConfig
         foreach (var regex in TableExcludeList)
         {
             if (regex.IsMatch(qualified))
+            {
                 return false;
+            }
         }
         if (TableIncludeList.Count == 0)
+        {
             return true;
+        }
+
         foreach (var regex in TableIncludeList)
         {
             if (regex.IsMatch(qualified))
+            {
                 return true;
+            }
         }
         return false;
     }
@@ -163,7 +170,9 @@ public sealed class ConnectorConfig
         foreach (var key in values.Keys)
         {
             if (!IsKnownKey(key))
+            {
                 throw new ConfigurationException($"Unknown configuration key '{key}'. Known keys: {string.Join(", ", s_knownKeys)}, and kafka.* for librdkafka properties.");
+            }
         }
 
         string Required(string key) =>
@@ -175,20 +184,31 @@ public sealed class ConnectorConfig
         long Number(string key, long fallback, long min, long max)
         {
             if (!values.TryGetValue(key, out var v) || string.IsNullOrWhiteSpace(v))
+            {
                 return fallback;
+            }
+
             if (!long.TryParse(v, NumberStyles.Integer, CultureInfo.InvariantCulture, out var n) || n < min || n > max)
+            {
                 throw new ConfigurationException($"Configuration key '{key}' must be a whole number from {min} to {max}, found '{v}'.");
+            }
+
             return n;
         }
 
         var name = Required("name");
         if (!Regex.IsMatch(name, "^[A-Za-z0-9._-]{1,100}$"))
+        {
             throw new ConfigurationException($"Configuration key 'name' must be 1-100 characters of letters, digits, '.', '_' or '-', found '{name}'.");
+        }
+
         var identifier = Regex.Replace(name.ToLowerInvariant(), "[^a-z0-9_]", "_");
 
         var sslMode = Optional("database.sslmode", "prefer");
         if (Array.IndexOf(s_sslModes, sslMode) < 0)
+        {
             throw new ConfigurationException($"Configuration key 'database.sslmode' must be one of {string.Join(", ", s_sslModes)}, found '{sslMode}'.");
+        }
 
         var pluginText = Optional("plugin", DecodingPlugin.PgOutput.Name());
         var plugin = DecodingPlugins.Parse(pluginText) ?? throw new ConfigurationException(
@@ -196,7 +216,9 @@ public sealed class ConnectorConfig
 
         var slot = Optional("slot.name", $"walbridge_{identifier}");
         if (!Regex.IsMatch(slot, "^[a-z0-9_]{1,63}$"))
+        {
             throw new ConfigurationException($"Configuration key 'slot.name' must be 1-63 lower-case letters, digits or underscores (PostgreSQL's rule for slot names), found '{slot}'.");
+        }
 
         List<Regex> Patterns(string key)
         {
@@ -219,34 +241,50 @@ public sealed class ConnectorConfig
         var exclude = Patterns("table.exclude.list");
         var binaryText = Optional("binary.format", "auto");
         if (binaryText is not ("auto" or "off"))
+        {
             throw new ConfigurationException($"Configuration key 'binary.format' must be auto or off, found '{binaryText}'.");
+        }
+
         var viaRootText = Optional("publication.via.partition.root", "false");
         if (viaRootText is not ("true" or "false"))
+        {
             throw new ConfigurationException($"Configuration key 'publication.via.partition.root' must be true or false, found '{viaRootText}'.");
+        }
 
         var kafka = new Dictionary<string, string>(StringComparer.Ordinal);
         foreach (var (key, value) in values)
         {
             if (key.StartsWith("kafka.", StringComparison.Ordinal))
+            {
                 kafka[key["kafka.".Length..]] = value;
+            }
         }
         if (!kafka.ContainsKey("bootstrap.servers"))
+        {
             throw new ConfigurationException("Missing required configuration key 'kafka.bootstrap.servers'.");
+        }
+
         foreach (var reserved in new[] { "transactional.id", "enable.idempotence", "isolation.level", "group.id" })
         {
             if (kafka.ContainsKey(reserved))
+            {
                 throw new ConfigurationException($"Configuration key 'kafka.{reserved}' is set by the connector itself (exactly-once delivery depends on it); remove it.");
+            }
         }
         // librdkafka reports a missing certificate or key file only as an OpenSSL error without the path: name it here.
         foreach (var (key, value) in kafka)
         {
             if (key.EndsWith(".location", StringComparison.Ordinal) && value.Length > 0 && value != "probe" && !File.Exists(value))
+            {
                 throw new ConfigurationException($"Configuration key 'kafka.{key}' names '{value}', which does not exist or cannot be read.");
+            }
         }
 
         var topicPrefix = Required("topic.prefix");
         if (!Regex.IsMatch(topicPrefix, "^[A-Za-z0-9._-]{1,200}$"))
+        {
             throw new ConfigurationException($"Configuration key 'topic.prefix' may hold only letters, digits, '.', '_' and '-' (Kafka's topic name rule), found '{topicPrefix}'.");
+        }
 
         return new ConnectorConfig
         {
@@ -288,7 +326,9 @@ public sealed class ConnectorConfig
     {
         ArgumentNullException.ThrowIfNull(values);
         foreach (var (key, value) in values.OrderBy(kv => kv.Key, StringComparer.Ordinal))
+        {
             yield return $"{key}={(IsSecretKey(key) ? "********" : value)}";
+        }
     }
 
     /// <summary>An Npgsql connection string for this source; <paramref name="replication"/> adds the replication settings.</summary>
@@ -320,7 +360,10 @@ public sealed class ConnectorConfig
             CommandTimeout = 60,
         };
         if (replication)
+        {
             builder.KeepAlive = 10;
+        }
+
         return builder.ConnectionString;
     }
 }

@@ -1,9 +1,8 @@
 using System.Buffers.Binary;
 using System.Text;
-using WalBridge.Offsets;
-
 using WalBridge.Connector.Errors;
 using WalBridge.Connector.Transactions;
+using WalBridge.Offsets;
 
 namespace WalBridge.Connector.Decoding;
 
@@ -32,8 +31,10 @@ internal ref struct ProtocolReader
     private readonly void Require(int count, string field)
     {
         if (count < 0 || _data.Length - _position < count)
+        {
             throw new ReplicationProtocolException(
                 $"replication message truncated: {field} needs {count} bytes but {_data.Length - _position} remain", _lsn);
+        }
     }
 
     public byte ReadByte(string field)
@@ -97,7 +98,10 @@ internal ref struct ProtocolReader
         var rest = _data[_position..];
         var nul = rest.IndexOf((byte)0);
         if (nul < 0)
+        {
             throw new ReplicationProtocolException($"replication message truncated: {field} has no terminating NUL", _lsn);
+        }
+
         var text = Encoding.UTF8.GetString(rest[..nul]);
         _position += nul + 1;
         return text;
@@ -106,8 +110,10 @@ internal ref struct ProtocolReader
     public readonly void ExpectEnd(string message)
     {
         if (_position != _data.Length)
+        {
             throw new ReplicationProtocolException(
                 $"{message} message has {_data.Length - _position} unexpected trailing bytes", _lsn);
+        }
     }
 
     public static readonly DateTimeOffset PostgresEpoch = new(2000, 1, 1, 0, 0, 0, TimeSpan.Zero);
@@ -120,7 +126,10 @@ internal ref struct ProtocolReader
     {
         var flags = ReadByte(message + ".flags");
         if (flags != 0)
+        {
             throw new ReplicationProtocolException($"{message} has unknown flags 0x{flags:X2}", _lsn);
+        }
+
         var commitLsn = ReadLsn(message + ".commit_lsn");
         var endLsn = ReadLsn(message + ".end_lsn");
         var timestamp = ReadTimestamp(message + ".timestamp");

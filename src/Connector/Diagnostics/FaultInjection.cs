@@ -51,9 +51,14 @@ public static partial class FaultInjection
     public static void Reach(FaultPoint point)
     {
         if (s_armed is not { } armed || armed.Point != point || point == FaultPoint.MidProduce)
+        {
             return;
+        }
+
         if (Interlocked.Increment(ref s_hits) == armed.Hit)
+        {
             Die(point, armed.Hit);
+        }
     }
 
     /// <summary>
@@ -65,7 +70,10 @@ public static partial class FaultInjection
     {
         ArgumentNullException.ThrowIfNull(flush);
         if (s_armed is not { Point: FaultPoint.MidProduce } armed)
+        {
             return;
+        }
+
         var hit = firstOfTransaction ? Interlocked.Increment(ref s_hits) : Volatile.Read(ref s_hits);
         if (hit == armed.Hit && recordsInTransaction == armed.Records)
         {
@@ -77,7 +85,10 @@ public static partial class FaultInjection
     internal static (FaultPoint, int, int)? Parse(string? text)
     {
         if (string.IsNullOrWhiteSpace(text))
+        {
             return null;
+        }
+
         var spec = text.Trim();
         var records = 1;
         var colon = spec.IndexOf(':', StringComparison.Ordinal);
@@ -96,7 +107,9 @@ public static partial class FaultInjection
         foreach (var point in Enum.GetValues<FaultPoint>())
         {
             if (NameOf(point) == spec)
+            {
                 return (point, Math.Max(hit, 1), Math.Max(records, 1));
+            }
         }
         throw new ArgumentException($"{EnvironmentVariable}='{text}': unknown fault point '{spec}'; known: {string.Join(", ", Enum.GetValues<FaultPoint>().Select(NameOf))}.");
     }

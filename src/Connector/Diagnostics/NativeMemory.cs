@@ -19,7 +19,10 @@ internal static partial class NativeMemory
     public static void ConfigureAllocator()
     {
         if (!OperatingSystem.IsLinux())
+        {
             return;
+        }
+
         try
         {
             _ = MallOpt(MallocMmapThreshold, 128 * 1024);

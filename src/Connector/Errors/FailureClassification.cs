@@ -61,7 +61,10 @@ public static class FailureClassification
         if (error.IsFatal || error.Code is ErrorCode.TransactionalIdAuthorizationFailed or ErrorCode.TopicAuthorizationFailed
             or ErrorCode.ClusterAuthorizationFailed or ErrorCode.Local_Fenced or ErrorCode.ProducerFenced or ErrorCode.InvalidConfig
             or ErrorCode.MsgSizeTooLarge)
+        {
             return FailureKind.Fatal;
+        }
+
         return FailureKind.Transient;
     }
 
@@ -73,13 +76,18 @@ public static class FailureClassification
     {
         ArgumentNullException.ThrowIfNull(e);
         var parts = new List<string>();
-        for (Exception? current = e; current is not null && parts.Count < 4; current = current.InnerException)
+        for (var current = e; current is not null && parts.Count < 4; current = current.InnerException)
         {
             if (current is AggregateException { InnerExceptions.Count: > 0 } aggregate)
+            {
                 current = aggregate.InnerExceptions[0];
+            }
+
             var text = $"{current.GetType().Name}: {current.Message.ReplaceLineEndings(" ")}";
             if (parts.Count == 0 || !parts[^1].Contains(current.Message, StringComparison.Ordinal))
+            {
                 parts.Add(text);
+            }
         }
         return string.Join(" ← ", parts);
     }

@@ -69,10 +69,15 @@ internal sealed partial class KafkaTransactionLoop : IDisposable
             EnableIdempotence = true,
         };
         if (!_config.Kafka.ContainsKey("linger.ms"))
+        {
             producerConfig.LingerMs = 5;
+        }
         // librdkafka's own queue would otherwise hold up to 1 GB: bound it, Produce then waits (back-pressure).
         if (!_config.Kafka.ContainsKey("queue.buffering.max.kbytes"))
+        {
             producerConfig.QueueBufferingMaxKbytes = 32 * 1024;
+        }
+
         _producer = new ProducerBuilder<byte[]?, byte[]>(producerConfig)
             .SetLogHandler((_, message) => LogLibrdkafka(_logger, message.Level, message.Facility, message.Message))
             .Build();
@@ -116,7 +121,10 @@ internal sealed partial class KafkaTransactionLoop : IDisposable
                         return;
                     }
                     if (!more)
+                    {
                         return;
+                    }
+
                     continue;
                 }
 
@@ -149,7 +157,9 @@ internal sealed partial class KafkaTransactionLoop : IDisposable
                         }
                         var wait = lingerUntil - DateTime.UtcNow;
                         if (wait <= TimeSpan.Zero || !WaitForMore(input, wait, cancellationToken))
+                        {
                             break;
+                        }
                     }
                     Commit(producer, batch, identity, bytes);
                     committed = true;
@@ -159,10 +169,14 @@ internal sealed partial class KafkaTransactionLoop : IDisposable
                     if (!committed)
                     {
                         if (began)
+                        {
                             TryAbort(producer);
+                        }
                         // Not delivered: PostgreSQL re-sends these after the restart.
                         foreach (var t in batch)
+                        {
                             t.Dispose();
+                        }
                     }
                 }
             }
@@ -191,7 +205,10 @@ internal sealed partial class KafkaTransactionLoop : IDisposable
         var unsent = producer.Flush(TransactionCallTimeout);
         FaultInjection.Reach(FaultPoint.BeforeKafkaCommit);
         if (unsent != 0)
+        {
             throw new KafkaException(new Error(ErrorCode.Local_TimedOut, $"{unsent} records of the Kafka transaction were not acknowledged within {TransactionCallTimeout.TotalSeconds} s"));
+        }
+
         producer.CommitTransaction(TransactionCallTimeout);
         FaultInjection.Reach(FaultPoint.AfterKafkaCommit);
 
@@ -205,7 +222,10 @@ internal sealed partial class KafkaTransactionLoop : IDisposable
             rows += t.RowCount;
             memory += t.MemoryBytes;
             if (!t.IsHeartbeat)
+            {
                 sourceTransactions++;
+            }
+
             t.Dispose();
         }
         _progress.OnCommitted(last.CommitLsn, batch.Count, sourceTransactions, rows, bytes, memory);
@@ -265,7 +285,10 @@ internal sealed partial class KafkaTransactionLoop : IDisposable
                 { KafkaHeaders.SchemaFingerprint, Encoding.UTF8.GetBytes(payload.SchemaFingerprint) },
             };
             if (payload.Kind == PayloadKind.Truncate)
+            {
                 headers.Add(KafkaHeaders.TruncateOptions, Encoding.UTF8.GetBytes(KafkaHeaders.TruncateOptionsText(payload.TruncateOptions)));
+            }
+
             var message = new Message<byte[]?, byte[]> { Key = null, Value = payload.GetValue(), Headers = headers };
             ProduceWithBackPressure(producer, new TopicPartition(topic, 0), message);
         }
@@ -281,7 +304,10 @@ internal sealed partial class KafkaTransactionLoop : IDisposable
                 producer.Produce(partition, message);
                 _producedInTransaction++;
                 if (FaultInjection.IsArmed(FaultPoint.MidProduce))
+                {
                     FaultInjection.ReachRecord(_producedInTransaction, _producedInTransaction == 1, () => producer.Flush(TransactionCallTimeout));
+                }
+
                 return;
             }
             catch (ProduceException<byte[]?, byte[]> e) when (e.Error.Code == ErrorCode.Local_QueueFull)

@@ -17,7 +17,9 @@ internal static class OffsetsTopicReader
         ReadToEnd(kafka, topic, message =>
         {
             if (message.Message.Key is not null && message.Message.Key.AsSpan().SequenceEqual(wanted) && message.Message.Value is { Length: > 0 })
+            {
                 latest = OffsetRecord.FromBytes(message.Message.Value);
+            }
         }, cancellationToken);
         return latest;
     }
@@ -43,7 +45,9 @@ internal static class OffsetsTopicReader
         var metadata = admin.GetMetadata(topic, TimeSpan.FromSeconds(10));
         var topicMetadata = metadata.Topics.FirstOrDefault(t => t.Topic == topic);
         if (topicMetadata is null || topicMetadata.Error.Code != ErrorCode.NoError || topicMetadata.Partitions.Count == 0)
+        {
             return;
+        }
 
         var pending = new HashSet<int>();
         var assignments = new List<TopicPartitionOffset>();
@@ -52,21 +56,33 @@ internal static class OffsetsTopicReader
             var tp = new TopicPartition(topic, partition.PartitionId);
             var watermarks = consumer.QueryWatermarkOffsets(tp, TimeSpan.FromSeconds(10));
             if (watermarks.High.Value > watermarks.Low.Value)
+            {
                 pending.Add(partition.PartitionId);
+            }
+
             assignments.Add(new TopicPartitionOffset(tp, Offset.Beginning));
         }
         if (pending.Count == 0)
+        {
             return;
+        }
+
         consumer.Assign(assignments);
         var until = DateTime.UtcNow + (deadline ?? TimeSpan.FromSeconds(60));
         while (pending.Count > 0)
         {
             cancellationToken.ThrowIfCancellationRequested();
             if (DateTime.UtcNow > until)
+            {
                 throw new TimeoutException($"Reading topic '{topic}' to its end took longer than the deadline; partitions still pending: {string.Join(", ", pending)}.");
+            }
+
             var result = consumer.Consume(TimeSpan.FromMilliseconds(200));
             if (result is null)
+            {
                 continue;
+            }
+
             if (result.IsPartitionEOF)
             {
                 pending.Remove(result.Partition.Value);

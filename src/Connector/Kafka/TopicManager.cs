@@ -29,7 +29,10 @@ internal sealed partial class TopicManager(ConnectorConfig config, IReadOnlyDict
     {
         ArgumentNullException.ThrowIfNull(payload);
         if (payload.Kind == PayloadKind.Message)
+        {
             return config.MessagesTopic;
+        }
+
         if (!_names.TryGetValue((payload.Schema, payload.Table), out var topic))
         {
             topic = config.TopicFor(payload.Schema, payload.Table);
@@ -45,7 +48,9 @@ internal sealed partial class TopicManager(ConnectorConfig config, IReadOnlyDict
         foreach (var payload in transaction.Payloads)
         {
             if (!_adminUnsupported && !_known.Contains(TopicOf(payload)))
+            {
                 return false;
+            }
         }
         return true;
     }
@@ -55,14 +60,19 @@ internal sealed partial class TopicManager(ConnectorConfig config, IReadOnlyDict
     {
         ArgumentNullException.ThrowIfNull(transaction);
         foreach (var payload in transaction.Payloads)
+        {
             Ensure(TopicOf(payload), compacted: false);
+        }
     }
 
     /// <summary>Creates <paramref name="topic"/> when it does not exist. Blocking; outside any Kafka transaction.</summary>
     public void Ensure(string topic, bool compacted)
     {
         if (_adminUnsupported || _known.Contains(topic))
+        {
             return;
+        }
+
         _admin ??= new AdminClientBuilder(new AdminClientConfig(kafka.ToDictionary(kv => kv.Key, kv => kv.Value))).Build();
         var metadata = _admin.GetMetadata(topic, TimeSpan.FromSeconds(10));
         if (metadata.Topics.Count == 1 && metadata.Topics[0].Error.Code == ErrorCode.NoError && metadata.Topics[0].Partitions.Count > 0)
@@ -77,7 +87,10 @@ internal sealed partial class TopicManager(ConnectorConfig config, IReadOnlyDict
             ReplicationFactor = config.TopicReplicationFactor,
         };
         if (compacted)
+        {
             specification.Configs = new Dictionary<string, string> { ["cleanup.policy"] = "compact" };
+        }
+
         try
         {
             _admin.CreateTopicsAsync([specification]).GetAwaiter().GetResult();

@@ -77,7 +77,10 @@ internal sealed partial class ConnectorPipeline(ConnectorConfig config, Progress
                 await kafkaStop.CancelAsync();
                 await Task.WhenAny(kafka, Task.Delay(GracefulStop.KafkaFinish, CancellationToken.None));
                 if (kafka.IsCompletedSuccessfully)
+                {
                     await replication.SendFinalStatusAsync(GracefulStop.FinalStatus);
+                }
+
                 await readerStop.CancelAsync();
                 queue.Complete();
                 await Task.WhenAll(Quietly(kafka, "Kafka loop"), Quietly(reader, "replication reader"), Quietly(heartbeat, "heartbeat"));

@@ -57,7 +57,9 @@ public sealed partial class ConnectorRunner(ConnectorConfig config, ILogger logg
                 catch (Exception e) when (!IsFatal(e))
                 {
                     if (Progress.Committed > committedBefore)
+                    {
                         backoff = TimeSpan.FromSeconds(1);
+                    }
                     // One line an operator can read (what failed and why, what happens next); the stack trace only at debug level.
                     LogTransientFailure(logger, config.SlotName, attempt, FailureClassification.Describe(e), Progress.Committed, backoff.TotalSeconds);
                     LogTransientFailureDetail(logger, e, config.SlotName);
@@ -90,7 +92,10 @@ public sealed partial class ConnectorRunner(ConnectorConfig config, ILogger logg
             while (await timer.WaitForNextTickAsync(cancellationToken))
             {
                 if (!logger.IsEnabled(LogLevel.Information))
+                {
                     continue;
+                }
+
                 using var process = System.Diagnostics.Process.GetCurrentProcess();
                 var heapMb = GC.GetGCMemoryInfo().HeapSizeBytes >> 20;
                 var liveMb = GC.GetTotalMemory(false) >> 20;

@@ -16,7 +16,10 @@ internal sealed partial class HeartbeatEmitter(ConnectorConfig config, ProgressT
     public async Task RunAsync(CancellationToken cancellationToken)
     {
         if (config.HeartbeatInterval <= TimeSpan.Zero)
+        {
             return;
+        }
+
         await using var source = NpgsqlDataSource.Create(config.ConnectionString(replication: false));
         var lastCommitted = progress.Committed;
         while (true)

@@ -23,7 +23,9 @@ internal static partial class StartPosition
         {
             var mirrored = mirror.Read(key);
             if (mirrored is not null && (kafkaOffset is null || mirrored.CommitLsn != kafkaOffset.CommitLsn))
+            {
                 LogMirrorDisagrees(logger, config.SlotName, mirrored.CommitLsn, kafkaOffset?.CommitLsn);
+            }
         }
 
         if (kafkaOffset is null)
@@ -34,17 +36,25 @@ internal static partial class StartPosition
 
         var recorded = kafkaOffset.Source;
         if (recorded.SystemIdentifier != source.Identity.SystemIdentifier)
+        {
             throw new UnsafeStartException(
                 $"The offsets topic '{config.OffsetsTopic}' records database system {recorded.SystemIdentifier} but the source is system {source.Identity.SystemIdentifier}: this is another PostgreSQL cluster. " +
                 "Use a new 'name' (and topic.prefix) for a new source, or restore the original source.");
+        }
+
         if (source.SlotCreated)
+        {
             throw new UnsafeStartException(
                 $"Kafka holds changes through LSN {kafkaOffset.CommitLsn} for slot '{config.SlotName}', but the slot did not exist and was just created at {source.SlotConfirmedFlush}: changes in between are lost from the slot. " +
                 "Re-snapshot into new topics (a new 'name'/topic.prefix) or accept the gap by deleting this connector's offsets record.");
+        }
+
         if (source.SlotConfirmedFlush > kafkaOffset.CommitLsn)
+        {
             throw new UnsafeStartException(
                 $"Replication slot '{config.SlotName}' is at {source.SlotConfirmedFlush}, ahead of the last LSN committed to Kafka ({kafkaOffset.CommitLsn}): the slot was dropped and recreated or advanced by someone else, and the changes in between cannot be re-read. " +
                 "Re-snapshot into new topics (a new 'name'/topic.prefix), or accept the gap by deleting this connector's offsets record.");
+        }
 
         LogResuming(logger, config.SlotName, kafkaOffset.CommitLsn, source.SlotConfirmedFlush);
         return kafkaOffset.CommitLsn;

@@ -34,7 +34,9 @@ public sealed class ProgressTracker
         get
         {
             lock (_gate)
+            {
                 return _committed;
+            }
         }
     }
 
@@ -71,7 +73,10 @@ public sealed class ProgressTracker
         {
             var seen = Interlocked.CompareExchange(ref _receivedValue, walEnd.Value, current);
             if (seen == current)
+            {
                 return;
+            }
+
             current = seen;
         }
     }
@@ -112,7 +117,10 @@ public sealed class ProgressTracker
     {
         Task signal;
         lock (_gate)
+        {
             signal = _commitSignal.Task;
+        }
+
         try
         {
             await signal.WaitAsync(timeout, cancellationToken).ConfigureAwait(false);

@@ -42,7 +42,10 @@ internal sealed class TransactionQueue
         ArgumentNullException.ThrowIfNull(transaction);
         // Over the byte budget, wait for commits (at least one transaction may always wait, whatever its size).
         while (_progress.QueuedMemoryBytes > _maxBytes && _progress.Queued > 0)
+        {
             await _progress.WaitForCommitAsync(TimeSpan.FromSeconds(1), cancellationToken);
+        }
+
         _progress.OnQueued(transaction.MemoryBytes);
         await _channel.Writer.WriteAsync(transaction, cancellationToken);
     }
@@ -54,6 +57,8 @@ internal sealed class TransactionQueue
     public void DisposeRemaining()
     {
         while (_channel.Reader.TryRead(out var transaction))
+        {
             transaction.Dispose();
+        }
     }
 }

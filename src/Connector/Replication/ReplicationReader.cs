@@ -57,7 +57,10 @@ internal sealed partial class ReplicationReader(ConnectorConfig config, Progress
         {
             // Only a live stream takes a status update, and only a position past the start is news.
             if (_connection is not { } connection || !_streaming || progress.Committed <= _start)
+            {
                 return;
+            }
+
             var lsn = new NpgsqlLogSequenceNumber(progress.Committed.Value);
             connection.LastAppliedLsn = lsn;
             connection.LastFlushedLsn = lsn;
@@ -121,13 +124,19 @@ internal sealed partial class ReplicationReader(ConnectorConfig config, Progress
                 var length = await ReadMessageAsync(message.Data, lsn, buffer, stop.Token);
                 // A transaction that needed the stream without streaming is in Kafka now: stream again.
                 if (!mode.StreamingAllowed(committed) && mode.StreamingAllowed(progress.Committed))
+                {
                     throw new StreamingResumeException(progress.Committed);
+                }
+
                 decoder.Process(buffer.Array.AsSpan(0, length), lsn);
                 progress.OnReceived(new Lsn((ulong)message.WalEnd));
                 if (decoder.TryTakeCompleted(out var transaction))
                 {
                     if (!transaction.IsHeartbeat)
+                    {
                         FaultInjection.Reach(FaultPoint.AfterCommitMessage);
+                    }
+
                     await queue.EnqueueAsync(transaction, stop.Token);
                 }
             }
@@ -149,7 +158,10 @@ internal sealed partial class ReplicationReader(ConnectorConfig config, Progress
             _streaming = false;
             await stop.CancelAsync();
             if (acknowledger is not null)
+            {
                 await acknowledger; // never throws: failures are kept in the acknowledgement state
+            }
+
             await _connectionGate.WaitAsync(CancellationToken.None);
             try
             {
@@ -177,17 +189,26 @@ internal sealed partial class ReplicationReader(ConnectorConfig config, Progress
             buffer.Ensure((int)expected, keep: 0);
             var read = await data.ReadAtLeastAsync(buffer.Array.AsMemory(0, (int)expected), (int)expected, throwOnEndOfStream: false, cancellationToken);
             if (read != expected)
+            {
                 throw new ReplicationConnectionLostException($"The replication connection ended after {read} of the {expected} bytes of the message at {lsn}; reconnecting.");
+            }
+
             return read;
         }
         var length = 0;
         while (true)
         {
             if (length == buffer.Array.Length)
+            {
                 buffer.Ensure(length * 2, keep: length);
+            }
+
             var read = await data.ReadAsync(buffer.Array.AsMemory(length), cancellationToken);
             if (read == 0)
+            {
                 return length;
+            }
+
             length += read;
         }
     }
@@ -201,7 +222,10 @@ internal sealed partial class ReplicationReader(ConnectorConfig config, Progress
         public void Ensure(int size, int keep)
         {
             if (size <= Array.Length)
+            {
                 return;
+            }
+
             var larger = ArrayPool<byte>.Shared.Rent(size);
             Array.AsSpan(0, keep).CopyTo(larger);
             var old = Array;
@@ -238,11 +262,17 @@ internal sealed partial class ReplicationReader(ConnectorConfig config, Progress
             while (!stop.IsCancellationRequested)
             {
                 if (!first)
+                {
                     await progress.WaitForCommitAsync(config.StatusInterval, stop.Token);
+                }
+
                 first = false;
                 var committed = progress.Committed;
                 if (committed <= acknowledged || committed.IsZero)
+                {
                     continue;
+                }
+
                 var lsn = new NpgsqlLogSequenceNumber(committed.Value);
                 connection.LastAppliedLsn = lsn;
                 connection.LastFlushedLsn = lsn;

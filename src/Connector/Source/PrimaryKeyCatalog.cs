@@ -32,7 +32,10 @@ internal sealed class PrimaryKeyCatalog(ConnectorConfig config) : IDisposable
         var columns = new List<string>();
         using var reader = query.ExecuteReader();
         while (reader.Read())
+        {
             columns.Add(reader.GetString(0));
+        }
+
         return columns;
     }
 

@@ -33,14 +33,22 @@ internal sealed partial class SourceSetup(ConnectorConfig config, ILogger logger
 
         var walLevel = (string?)await Scalar(connection, "SHOW wal_level", cancellationToken);
         if (walLevel != "logical")
+        {
             throw new SourceNotReadyException(
                 $"The source's wal_level is '{walLevel}', logical replication needs 'logical'. Set wal_level = logical in postgresql.conf (or ALTER SYSTEM SET wal_level = logical) and restart PostgreSQL.");
+        }
+
         if (await Scalar(connection, "SELECT rolreplication OR rolsuper FROM pg_roles WHERE rolname = current_user", cancellationToken) is not true)
+        {
             throw new SourceNotReadyException(
                 $"User '{config.DatabaseUser}' has no REPLICATION privilege, which logical replication needs. Grant it: ALTER ROLE \"{config.DatabaseUser}\" WITH REPLICATION; (or connect as a user that has it).");
+        }
 
         if (config.Plugin == DecodingPlugin.Wal2Arrow)
+        {
             await CheckWal2ArrowLoadableAsync(connection, cancellationToken);
+        }
+
         await EnsurePublicationAsync(connection, cancellationToken);
         await CheckReplicaIdentitiesAsync(connection, cancellationToken);
         var (confirmedFlush, created) = await EnsureSlotAsync(connection, cancellationToken);
@@ -63,16 +71,18 @@ internal sealed partial class SourceSetup(ConnectorConfig config, ILogger logger
         await using var allowed = new NpgsqlCommand("SELECT current_setting('output_plugin_libraries', true)", connection);
         if (await allowed.ExecuteScalarAsync(cancellationToken) is string list
             && !list.Split(',').Select(s => s.Trim()).Contains(DecodingPlugin.Wal2Arrow.Name()))
+        {
             throw new SourceNotReadyException(
                 $"plugin = wal2arrow, but this server only loads the output plugins in output_plugin_libraries ('{list}'). " +
                 "Add it (output_plugin_libraries = 'pgoutput, test_decoding, wal2arrow' in postgresql.conf; restart), and install wal2arrow.so into the server's library folder (see native/wal2arrow/README.md), or use plugin = pgoutput.");
+        }
     }
 
     private async Task EnsurePublicationAsync(NpgsqlConnection connection, CancellationToken cancellationToken)
     {
         var quoted = QuoteIdentifier(config.PublicationName);
         bool? allTables = null;
-        bool viaRoot = false;
+        var viaRoot = false;
         await using (var exists = new NpgsqlCommand("SELECT puballtables, pubviaroot FROM pg_publication WHERE pubname = $1", connection))
         {
             exists.Parameters.Add(new NpgsqlParameter { Value = config.PublicationName });
@@ -88,20 +98,31 @@ internal sealed partial class SourceSetup(ConnectorConfig config, ILogger logger
         if (!config.FiltersTables)
         {
             if (allTables is null)
+            {
                 await ExecutePublicationDdlAsync(connection, $"CREATE PUBLICATION {quoted} FOR ALL TABLES {with}", cancellationToken);
+            }
             else if (viaRoot != config.PublishViaPartitionRoot)
+            {
                 await ExecutePublicationDdlAsync(connection, $"ALTER PUBLICATION {quoted} SET (publish_via_partition_root = {(config.PublishViaPartitionRoot ? "true" : "false")})", cancellationToken);
+            }
+
             return;
         }
 
         // Filtered: the publication holds exactly the tables the lists select, at every start.
         if (allTables is true)
+        {
             throw new SourceNotReadyException(
                 $"Publication '{config.PublicationName}' is FOR ALL TABLES, but table.include.list/table.exclude.list select tables. Drop it (DROP PUBLICATION {quoted};) so the connector creates a filtered one, or remove the table lists.");
+        }
+
         var wanted = await SelectedTablesAsync(connection, cancellationToken);
         if (wanted.Count == 0)
+        {
             throw new SourceNotReadyException(
                 $"No table of database '{config.DatabaseName}' is selected by table.include.list/table.exclude.list; check the expressions (they must match the whole 'schema.table').");
+        }
+
         var list = string.Join(", ", wanted);
         if (allTables is null)
         {
@@ -116,7 +137,9 @@ internal sealed partial class SourceSetup(ConnectorConfig config, ILogger logger
             tables.Parameters.Add(new NpgsqlParameter { Value = config.PublicationName });
             await using var reader = await tables.ExecuteReaderAsync(cancellationToken);
             while (await reader.ReadAsync(cancellationToken))
+            {
                 current.Add(reader.GetString(0));
+            }
         }
         if (!current.Order(StringComparer.Ordinal).SequenceEqual(wanted.Order(StringComparer.Ordinal)) || viaRoot != config.PublishViaPartitionRoot)
         {
@@ -139,7 +162,9 @@ internal sealed partial class SourceSetup(ConnectorConfig config, ILogger logger
             var schema = reader.GetString(0);
             var table = reader.GetString(1);
             if (config.Includes(schema, table))
+            {
                 tables.Add($"{QuoteIdentifier(schema)}.{QuoteIdentifier(table)}");
+            }
         }
         return tables;
     }
@@ -189,9 +214,11 @@ internal sealed partial class SourceSetup(ConnectorConfig config, ILogger logger
             }
         }
         if (problems.Count > 0)
+        {
             throw new SourceNotReadyException(
                 $"Published tables whose updates and deletes cannot be replicated (PostgreSQL rejects UPDATE/DELETE on them while they are published): {string.Join("; ", problems)}. " +
                 "Give each a primary key, or ALTER TABLE <table> REPLICA IDENTITY FULL (or USING INDEX <unique index>), or leave it out with table.exclude.list.");
+        }
     }
 
     private async Task<(Lsn ConfirmedFlush, bool Created)> EnsureSlotAsync(NpgsqlConnection connection, CancellationToken cancellationToken)
@@ -207,14 +234,23 @@ internal sealed partial class SourceSetup(ConnectorConfig config, ILogger logger
                 var database = reader.IsDBNull(1) ? null : reader.GetString(1);
                 var type = reader.GetString(3);
                 if (type != "logical" || plugin != PluginName)
+                {
                     throw new SourceNotReadyException(
                         $"Replication slot '{config.SlotName}' exists but is a {type} slot for plugin '{plugin}', not a logical slot for '{PluginName}'. Choose another slot.name or drop that slot.");
+                }
+
                 if (database != config.DatabaseName)
+                {
                     throw new SourceNotReadyException(
                         $"Replication slot '{config.SlotName}' belongs to database '{database}', not '{config.DatabaseName}'. Choose another slot.name.");
+                }
+
                 if (!reader.IsDBNull(4) && reader.GetString(4) == "lost")
+                {
                     throw new SourceNotReadyException(
                         $"Replication slot '{config.SlotName}' is invalidated (wal_status 'lost': the WAL it needed was removed, see max_slot_wal_keep_size). Changes were lost; re-snapshot into new topics with a new slot.name.");
+                }
+
                 var confirmed = reader.IsDBNull(2) ? Lsn.Zero : Lsn.Parse(reader.GetString(2));
                 return (confirmed, false);
             }
@@ -223,14 +259,19 @@ internal sealed partial class SourceSetup(ConnectorConfig config, ILogger logger
         var used = Convert.ToInt64(await Scalar(connection, "SELECT count(*) FROM pg_replication_slots", cancellationToken), CultureInfo.InvariantCulture);
         var max = long.Parse((string)(await Scalar(connection, "SHOW max_replication_slots", cancellationToken))!, CultureInfo.InvariantCulture);
         if (used >= max)
+        {
             throw new SourceNotReadyException(
                 $"No free replication slot for '{config.SlotName}': {used} of max_replication_slots = {max} are in use. Drop unused slots (SELECT slot_name, active FROM pg_replication_slots; SELECT pg_drop_replication_slot('<name>');) or raise max_replication_slots (restart needed).");
+        }
 
         // Creating a logical slot waits for every transaction that holds an xid to end; bound it and
         // say who is in the way instead of hanging.
         await using (var timeout = new NpgsqlCommand(
             $"SET statement_timeout = {(long)config.SlotCreateTimeout.TotalMilliseconds}", connection))
+        {
             await timeout.ExecuteNonQueryAsync(cancellationToken);
+        }
+
         await using var create = new NpgsqlCommand("SELECT lsn::text FROM pg_create_logical_replication_slot($1, $2)", connection);
         create.Parameters.Add(new NpgsqlParameter { Value = config.SlotName });
         create.Parameters.Add(new NpgsqlParameter { Value = PluginName });
@@ -285,7 +326,10 @@ internal sealed partial class SourceSetup(ConnectorConfig config, ILogger logger
         while (await reader.ReadAsync(cancellationToken))
         {
             if (text.Length > 0)
+            {
                 text.Append("; ");
+            }
+
             text.Append(CultureInfo.InvariantCulture,
                 $"pid {reader.GetInt32(0)} (user {reader.GetString(1)}, application '{reader.GetString(2)}', {reader.GetString(3)} in a transaction open for {reader.GetInt64(4)} s, last query '{reader.GetString(5)}')");
         }
@@ -299,14 +343,18 @@ internal sealed partial class SourceSetup(ConnectorConfig config, ILogger logger
         {
             active.Parameters.Add(new NpgsqlParameter { Value = config.SlotName });
             if (await active.ExecuteScalarAsync(cancellationToken) is int pid)
+            {
                 throw new SlotInUseException(
                     $"Replication slot '{config.SlotName}' is in use by process {pid} (another connector instance, or a previous one that has not disconnected yet). Waiting for it to be released.");
+            }
         }
         var senders = Convert.ToInt64(await Scalar(connection, "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'walsender'", cancellationToken), CultureInfo.InvariantCulture);
         var max = long.Parse((string)(await Scalar(connection, "SHOW max_wal_senders", cancellationToken))!, CultureInfo.InvariantCulture);
         if (senders >= max)
+        {
             throw new SourceNotReadyException(
                 $"No free WAL sender: {senders} of max_wal_senders = {max} are in use (SELECT pid, application_name FROM pg_stat_replication;). Raise max_wal_senders (restart needed) or stop another replication client.");
+        }
     }
 
     /// <summary>Drops the configured slot (best effort; used when a start is refused right after creating it).</summary>

@@ -62,7 +62,10 @@ public sealed class TablePayload
     public byte[] GetValue()
     {
         if (Value is not null)
+        {
             return Value;
+        }
+
         var value = new byte[_spilledLength];
         Spill!.Read(SpillOffset, value);
         return value;
@@ -93,7 +96,10 @@ public sealed class SourceTransaction : IDisposable
         {
             long total = 0;
             foreach (var p in Payloads)
+            {
                 total += p.Value?.Length ?? 0;
+            }
+
             return total;
         }
     }
@@ -123,7 +129,10 @@ public sealed class SourceTransaction : IDisposable
         {
             long total = 0;
             foreach (var p in Payloads)
+            {
                 total += p.Length;
+            }
+
             return total;
         }
     }

@@ -72,7 +72,10 @@ internal sealed class SpillFile : IDisposable
     public static void Sweep(string directory)
     {
         if (!Directory.Exists(directory))
+        {
             return;
+        }
+
         foreach (var file in Directory.EnumerateFiles(directory, "*.spill"))
         {
             try

@@ -55,7 +55,10 @@ internal sealed class TransactionFramer : IDisposable
     public void Begin(uint xid, Lsn finalLsn, DateTimeOffset commitTimestamp, Lsn lsn)
     {
         if (InTransaction)
+        {
             throw new ReplicationProtocolException($"{_protocol} Begin of xid {xid} inside open transaction {_xid}", lsn);
+        }
+
         InTransaction = true;
         Skipping = finalLsn <= SkipThrough;
         _xid = xid;
@@ -76,7 +79,10 @@ internal sealed class TransactionFramer : IDisposable
     {
         RequireTransaction("chunk", lsn);
         if (Skipping)
+        {
             return;
+        }
+
         if (!_tables.TryGetValue(relationId, out var chunks))
         {
             chunks = new TableChunks();
@@ -85,8 +91,11 @@ internal sealed class TransactionFramer : IDisposable
         if (declared is { } d)
         {
             if (d.Index != chunks.Count || chunks.DeclaredLast)
+            {
                 throw new ReplicationProtocolException(
                     $"{_protocol} chunk {d.Index} of {schema}.{table} in transaction {_xid} arrived after {chunks.Count} chunks{(chunks.DeclaredLast ? ", the last of which was marked last" : "")}", lsn);
+            }
+
             chunks.Declared = true;
             chunks.DeclaredLast = d.Last;
         }
@@ -121,20 +130,31 @@ internal sealed class TransactionFramer : IDisposable
         if (prefix.StartsWith(ConnectorConfig.HeartbeatPrefixBase, StringComparison.Ordinal))
         {
             if (prefix == _config.HeartbeatPrefix && !transactional && !InTransaction && messageLsn > SkipThrough)
+            {
                 _completed = Positioned(messageLsn, [], heartbeat: true);
+            }
+
             return;
         }
         if (transactional)
         {
             RequireTransaction($"transactional Message '{prefix}'", lsn);
             if (!Skipping)
+            {
                 _payloads.Add(MessagePayload(prefix, messageLsn, transactional, _payloads.Store(content, _xid)));
+            }
+
             return;
         }
         if (InTransaction)
+        {
             throw new ReplicationProtocolException($"{_protocol} non-transactional Message '{prefix}' inside transaction {_xid}", lsn);
+        }
+
         if (messageLsn > SkipThrough)
+        {
             _completed = Positioned(messageLsn, [MessagePayload(prefix, messageLsn, transactional, new StoredValue(content.ToArray(), null, 0, content.Length))], heartbeat: false);
+        }
     }
 
     /// <summary>Completes the open transaction (unless it is skipped); take it with <see cref="TryTakeCompleted"/>.</summary>
@@ -142,7 +162,10 @@ internal sealed class TransactionFramer : IDisposable
     {
         RequireTransaction("Commit", lsn);
         if (commit.CommitLsn != _finalLsn)
+        {
             throw new ReplicationProtocolException($"{_protocol} Commit LSN {commit.CommitLsn} differs from Begin's final LSN {_finalLsn} (xid {_xid})", lsn);
+        }
+
         InTransaction = false;
         if (Skipping)
         {
@@ -152,7 +175,10 @@ internal sealed class TransactionFramer : IDisposable
         foreach (var (relationId, chunks) in _tables)
         {
             if (chunks.Declared && !chunks.DeclaredLast)
+            {
                 throw new ReplicationProtocolException($"{_protocol} transaction {_xid} committed without a last chunk for relation {relationId}", lsn);
+            }
+
             chunks.Last!.IsLastChunk = true;
         }
         var (payloads, spill) = _payloads.Complete();
@@ -182,7 +208,9 @@ internal sealed class TransactionFramer : IDisposable
     private void RequireTransaction(string what, Lsn lsn)
     {
         if (!InTransaction)
+        {
             throw new ReplicationProtocolException($"{_protocol} {what} outside a transaction", lsn);
+        }
     }
 
     private static TablePayload MessagePayload(string prefix, Lsn messageLsn, bool transactional, StoredValue stored) => new()

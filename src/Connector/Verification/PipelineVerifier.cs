@@ -38,14 +38,19 @@ public static class PipelineVerifier
         {
             var replayed = await Task.Run(() => TopicReplay.Replay(kafka, topic, cancellationToken), cancellationToken);
             if (replayed.Columns.Count == 0)
+            {
                 continue; // only message or empty records: nothing to compare
+            }
+
             maxDataLsn = Lsn.Max(maxDataLsn, replayed.MaxCommitLsn);
             var comparison = await SourceComparison.CompareAsync(connection, replayed, cancellationToken);
             tables.Add(comparison);
             progress?.Invoke(
                 $"{comparison.Table}: {comparison.SourceRows:N0} source rows, {comparison.TopicRows:N0} rebuilt from {comparison.Changes:N0} changes in {comparison.Transactions:N0} transactions: {(comparison.Matches ? "match" : "MISMATCH")}");
             foreach (var difference in comparison.Differences)
+            {
                 progress?.Invoke($"    {difference}");
+            }
         }
 
         var problems = new List<string>();
@@ -53,19 +58,29 @@ public static class PipelineVerifier
         if (offsets is null)
         {
             if (maxDataLsn > Lsn.Zero)
+            {
                 problems.Add($"the offsets topic '{config.OffsetsTopic}' has no record for this connector, but table topics hold data through {maxDataLsn}");
+            }
         }
         else
         {
             if (offsets.CommitLsn < maxDataLsn)
+            {
                 problems.Add($"the offsets record says {offsets.CommitLsn} but table topics hold a transaction committed at {maxDataLsn}: data is ahead of the recorded position");
+            }
+
             await using var system = new NpgsqlCommand("SELECT system_identifier::text FROM pg_control_system()", connection);
             var systemId = (string?)await system.ExecuteScalarAsync(cancellationToken);
             if (systemId != offsets.Source.SystemIdentifier)
+            {
                 problems.Add($"the offsets record belongs to database system {offsets.Source.SystemIdentifier}, the source is {systemId}");
+            }
         }
         foreach (var problem in problems)
+        {
             progress?.Invoke($"offsets: {problem}");
+        }
+
         return new VerificationReport(tables, problems, offsets, maxDataLsn);
     }
 
@@ -89,10 +104,16 @@ public static class PipelineVerifier
         OffsetsTopicReader.ReadToEnd(kafka, config.OffsetsTopic, message =>
         {
             if (message.Message.Key is null || !message.Message.Key.AsSpan().SequenceEqual(key) || message.Message.Value is not { Length: > 0 } value)
+            {
                 return;
+            }
+
             var record = OffsetRecord.FromBytes(value);
             if (latest is not null && record.CommitLsn < latest.CommitLsn)
+            {
                 problems.Add($"offsets record at offset {message.Offset.Value} goes back from {latest.CommitLsn} to {record.CommitLsn}");
+            }
+
             latest = record;
         }, cancellationToken);
         return latest;

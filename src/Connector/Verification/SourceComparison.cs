@@ -55,9 +55,13 @@ public static class SourceComparison
         {
             count++;
             if (listed.Count < MaxListed)
+            {
                 listed.Add(text);
+            }
             else if (listed.Count == MaxListed)
+            {
                 listed.Add("… more differences not listed");
+            }
         }
         void Value(string key, string? column, string? expected, string? actual, string text)
         {
@@ -65,7 +69,9 @@ public static class SourceComparison
             Difference(text);
         }
         foreach (var violation in replayed.Violations)
+        {
             Difference(violation);
+        }
 
         var qualified = $"{SourceSetup.QuoteIdentifier(replayed.Schema)}.{SourceSetup.QuoteIdentifier(replayed.Table)}";
         // Values are compared in the form the payload documents: the type's output function
@@ -78,7 +84,9 @@ public static class SourceComparison
             types.Parameters.Add(new NpgsqlParameter { Value = qualified });
             await using var reader = await types.ExecuteReaderAsync(cancellationToken);
             while (await reader.ReadAsync(cancellationToken))
+            {
                 sourceColumns.Add((reader.GetString(0), reader.GetBoolean(1), reader.GetBoolean(2)));
+            }
         }
         if (sourceColumns.Count == 0)
         {
@@ -95,7 +103,9 @@ public static class SourceComparison
         // What `SELECT col::text` shows a user: PostgreSQL's default shortest exact floats, UTC, ISO
         // dates. Npgsql itself asks for extra_float_digits=3 at connection start-up, so set it here.
         await using (var settings = new NpgsqlCommand("SET extra_float_digits = 1; SET TimeZone = 'UTC'; SET DateStyle = 'ISO'; SET IntervalStyle = 'postgres'; SET bytea_output = 'hex'", connection))
+        {
             await settings.ExecuteNonQueryAsync(cancellationToken);
+        }
 
         // Columns added in the source after the topic's last change of the table: no row can hold a value there yet.
         // (Generated columns are not published by PostgreSQL 15's pgoutput at all.)
@@ -105,7 +115,9 @@ public static class SourceComparison
             await using var command = new NpgsqlCommand($"SELECT count(*) FROM {qualified} WHERE {column} IS NOT NULL", connection);
             var nonNull = (long)(await command.ExecuteScalarAsync(cancellationToken))!;
             if (nonNull > 0)
+            {
                 Value("every row", null, null, null, $"column {added}: {nonNull} source rows have a value, but the topic's newest schema has no such column");
+            }
         }
 
         var select = compared.Length == 0 ? "1" : string.Join(", ", compared.Select(c =>
@@ -121,14 +133,19 @@ public static class SourceComparison
             {
                 var values = new Dictionary<string, string?>(StringComparer.Ordinal);
                 for (var i = 0; i < compared.Length; i++)
+                {
                     values[compared[i]] = reader.IsDBNull(i) ? null : reader.GetString(i);
+                }
+
                 Group(source, TopicReplay.KeyOf(keyColumns, values), values);
                 sourceRows++;
             }
         }
         var topic = new Dictionary<string, List<Dictionary<string, string?>>>(StringComparer.Ordinal);
         foreach (var row in replayed.Rows.Values.SelectMany(r => r))
+        {
             Group(topic, TopicReplay.KeyOf(keyColumns, row), row);
+        }
 
         // Rows present on one side only (or more often on one side): kept to be paired up for a table without a key.
         var onlySource = new List<(string Key, Dictionary<string, string?> Row)>();
@@ -145,11 +162,16 @@ public static class SourceComparison
                     var e = expected[i].GetValueOrDefault(column);
                     var a = actual[i].GetValueOrDefault(column);
                     if (!string.Equals(e, a, StringComparison.Ordinal))
+                    {
                         Value(Show(key), column, e, a, $"row ({Show(key)}) column {column}: source {Quote(e)}, topic {Quote(a)}");
+                    }
                 }
             }
             if (expected.Count == actual.Count)
+            {
                 continue;
+            }
+
             if (keyless)
             {
                 onlySource.AddRange(expected.Skip(both).Select(r => (key, r)));
@@ -171,7 +193,10 @@ public static class SourceComparison
             }
         }
         if (keyless)
+        {
             PairUp(onlySource, onlyTopic, compared, Value);
+        }
+
         return Result();
 
         TableComparison Result() => new(tableName, sourceRows, replayed.RowCount, replayed.Changes, replayed.Transactions.Count, listed)
@@ -218,11 +243,15 @@ public static class SourceComparison
                 var e = row.GetValueOrDefault(column);
                 var a = partner.GetValueOrDefault(column);
                 if (!string.Equals(e, a, StringComparison.Ordinal))
+                {
                     value(shown, column, e, a, $"row ({shown}) (table without a key) column {column}: source {Quote(e)}, topic {Quote(a)}");
+                }
             }
         }
         foreach (var (_, row) in unpairedTopic)
+        {
             value(Describe(row, columns), null, null, "(row)", $"row ({Describe(row, columns)}) is in the topic but not in the source (table without a key)");
+        }
     }
 
     /// <summary>A row of a table without a key, by its first few columns.</summary>
@@ -232,7 +261,10 @@ public static class SourceComparison
     private static void Group(Dictionary<string, List<Dictionary<string, string?>>> into, string key, Dictionary<string, string?> row)
     {
         if (!into.TryGetValue(key, out var list))
+        {
             into[key] = list = [];
+        }
+
         list.Add(row);
     }
 
@@ -243,7 +275,10 @@ public static class SourceComparison
     private static string Quote(string? value)
     {
         if (value is null)
+        {
             return "NULL";
+        }
+
         var shown = value.Length > 80 ? value[..80] + $"… ({value.Length} chars)" : value;
         return new StringBuilder().Append('\'').Append(shown).Append('\'').ToString();
     }

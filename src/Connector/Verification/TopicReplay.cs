@@ -74,7 +74,9 @@ public sealed class ReplayedTable
             foreach (var row in Rows.Values.SelectMany(r => r))
             {
                 foreach (var name in row.Keys.Where(k => !current.Contains(k)).ToList())
+                {
                     row.Remove(name);
+                }
             }
         }
         if (Rows.Count > 0 && !IdentityColumns.SequenceEqual(oldIdentity, StringComparer.Ordinal))
@@ -82,7 +84,9 @@ public sealed class ReplayedTable
             var rows = Rows.Values.SelectMany(r => r).ToList();
             Rows.Clear();
             foreach (var row in rows)
+            {
                 Add(row);
+            }
         }
     }
 
@@ -102,7 +106,9 @@ public sealed class ReplayedTable
         if (existing is not null)
         {
             foreach (var name in unchanged)
+            {
                 values[name] = existing.GetValueOrDefault(name);
+            }
         }
         Add(values);
     }
@@ -116,7 +122,10 @@ public sealed class ReplayedTable
     {
         var key = KeyOf(IdentityColumns, values);
         if (!Rows.TryGetValue(key, out var list))
+        {
             Rows[key] = list = [];
+        }
+
         list.Add(values);
     }
 
@@ -127,12 +136,18 @@ public sealed class ReplayedTable
             var row = list[^1];
             list.RemoveAt(list.Count - 1);
             if (list.Count == 0)
+            {
                 Rows.Remove(key);
+            }
+
             return row;
         }
         UnmatchedCount++;
         if (Unmatched.Count < MaxUnmatchedListed)
+        {
             Unmatched.Add($"{what} of a row that is not in the rebuilt table: key ({TopicReplay.ShowKey(key)}) at {where}");
+        }
+
         return null;
     }
 
@@ -169,15 +184,22 @@ public static class TopicReplay
                 table.Violations.Add($"duplicate record: xid {xid}, commit LSN {lsnText}, chunk {chunk} (offset {message.Offset.Value})");
             }
             if (lastLsnByPartition.TryGetValue(partition, out var previous) && lsn < previous)
+            {
                 table.Violations.Add($"commit LSN went backwards in partition {partition}: {lsnText} after {new WalBridge.Offsets.Lsn(previous)} (offset {message.Offset.Value})");
+            }
+
             lastLsnByPartition[partition] = lsn;
             table.MaxCommitLsn = WalBridge.Offsets.Lsn.Max(table.MaxCommitLsn, new WalBridge.Offsets.Lsn(lsn));
             if (expectedChunk.TryGetValue(partition, out var open) && open.Lsn is not null)
             {
                 if (open.Lsn != lsnText)
+                {
                     table.Violations.Add($"the transaction committed at {open.Lsn} has no last chunk: chunk {open.Next} expected, found commit LSN {lsnText} chunk {chunk} (offset {message.Offset.Value})");
+                }
                 else if (open.Next != chunk)
+                {
                     table.Violations.Add($"chunk sequence broken for xid {xid}: expected chunk {open.Next}, found {chunk}");
+                }
             }
             else if (chunk != 0)
             {
@@ -196,7 +218,9 @@ public static class TopicReplay
         foreach (var (partition, open) in expectedChunk)
         {
             if (open.Lsn is not null)
+            {
                 table.Violations.Add($"the transaction committed at {open.Lsn} has no last chunk in partition {partition}: the topic ends after chunk {open.Next - 1}");
+            }
         }
         return table;
     }
@@ -227,7 +251,9 @@ public static class TopicReplay
                 return;
             }
             foreach (var batch in payload.Batches)
+            {
                 Apply(table, batch, where);
+            }
         }
         catch (Exception e) when (e is ArgumentException or InvalidCastException or InvalidOperationException or KeyNotFoundException or NotSupportedException or IndexOutOfRangeException or FormatException or OverflowException)
         {
@@ -251,7 +277,9 @@ public static class TopicReplay
         for (var i = 0; i < schema.FieldsList.Count; i++)
         {
             if (schema.FieldsList[i].Name == name)
+            {
                 return i;
+            }
         }
         return -1;
     }
@@ -260,7 +288,10 @@ public static class TopicReplay
     {
         var opIndex = IndexOf(batch.Schema, "_op");
         if (opIndex < 0 || batch.Column(opIndex) is not StringArray op)
+        {
             throw new InvalidOperationException("no utf8 column _op");
+        }
+
         var beforeIndex = IndexOf(batch.Schema, "_before");
         var before = beforeIndex >= 0 ? batch.Column(beforeIndex) as StructArray : null;
         var beforeFields = before is not null ? ((StructType)batch.Schema.GetFieldByIndex(beforeIndex).DataType).Fields : [];
@@ -271,7 +302,10 @@ public static class TopicReplay
             var values = new Dictionary<string, string?>(StringComparer.Ordinal);
             // RenderCell also reads `_special` (values Arrow cannot hold natively, kept as PostgreSQL text).
             foreach (var column in columns)
+            {
                 values[batch.Schema.GetFieldByIndex(column).Name] = PgTextRenderer.RenderCell(batch, column, row);
+            }
+
             var at = $"{where}, row {row}";
             switch (op.GetString(row))
             {
@@ -280,20 +314,22 @@ public static class TopicReplay
                     table.Insert(values);
                     break;
                 case "u":
-                {
-                    // With an old row (key change, or REPLICA IDENTITY FULL) the row it replaces is the
-                    // one under the old key.
-                    Dictionary<string, string?>? old = null;
-                    if (before is not null && !before.IsNull(row))
                     {
-                        old = new Dictionary<string, string?>(StringComparer.Ordinal);
-                        for (var member = 0; member < beforeFields.Count; member++)
-                            old[beforeFields[member].Name] = PgTextRenderer.RenderBeforeCell(batch, member, row);
+                        // With an old row (key change, or REPLICA IDENTITY FULL) the row it replaces is the
+                        // one under the old key.
+                        Dictionary<string, string?>? old = null;
+                        if (before is not null && !before.IsNull(row))
+                        {
+                            old = new Dictionary<string, string?>(StringComparer.Ordinal);
+                            for (var member = 0; member < beforeFields.Count; member++)
+                            {
+                                old[beforeFields[member].Name] = PgTextRenderer.RenderBeforeCell(batch, member, row);
+                            }
+                        }
+                        // Columns PostgreSQL did not send (unchanged TOAST) keep their old value.
+                        table.Update(old, values, UnchangedColumns(batch, row), at);
+                        break;
                     }
-                    // Columns PostgreSQL did not send (unchanged TOAST) keep their old value.
-                    table.Update(old, values, UnchangedColumns(batch, row), at);
-                    break;
-                }
                 case "d":
                     table.Delete(values, at);
                     break;
@@ -310,13 +346,21 @@ public static class TopicReplay
         for (var i = 0; i < batch.ColumnCount; i++)
         {
             if (batch.Schema.GetFieldByIndex(i).Name == "_unchanged")
+            {
                 index = i;
+            }
         }
         if (index < 0 || batch.Column(index) is not ListArray { Values: StringArray names } list || list.IsNull(row))
+        {
             return [];
+        }
+
         var result = new List<string>();
         for (var i = list.ValueOffsets[row]; i < list.ValueOffsets[row + 1]; i++)
+        {
             result.Add(names.GetString(i));
+        }
+
         return result;
     }
 
@@ -330,7 +374,10 @@ public static class TopicReplay
         foreach (var name in keyColumns)
         {
             if (builder.Length > 0)
+            {
                 builder.Append(KeySeparator);
+            }
+
             builder.Append(values.GetValueOrDefault(name) ?? "\u2400");
         }
         return builder.ToString();

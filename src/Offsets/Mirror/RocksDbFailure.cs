@@ -45,16 +45,30 @@ internal static class RocksDbFailure
         // Order matters: a lock file that cannot be opened for lack of permission is a permission
         // problem, not another instance; an I/O error that says "no space" is a full disk.
         if (ContainsAny(message, s_noSpace))
+        {
             return Kind.NoSpace;
+        }
+
         if (ContainsAny(message, s_permission))
+        {
             return Kind.Permission;
+        }
         // A file the database's own metadata refers to is missing: as damaged as a bad checksum.
         if (message.Contains("Corruption:", StringComparison.Ordinal) || message.Contains("No such file or directory", StringComparison.OrdinalIgnoreCase))
+        {
             return Kind.Corruption;
+        }
+
         if (ContainsAny(message, s_locked))
+        {
             return Kind.Locked;
+        }
+
         if (ContainsAny(message, s_busy))
+        {
             return Kind.Busy;
+        }
+
         return Kind.Other;
     }
 
@@ -97,7 +111,9 @@ internal static class RocksDbFailure
         foreach (var needle in needles)
         {
             if (message.Contains(needle, StringComparison.OrdinalIgnoreCase))
+            {
                 return true;
+            }
         }
         return false;
     }

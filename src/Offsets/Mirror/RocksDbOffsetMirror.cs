@@ -140,7 +140,10 @@ public sealed class RocksDbOffsetMirror : IOffsetMirror
     public void Dispose()
     {
         if (_disposed)
+        {
             return;
+        }
+
         _disposed = true;
         _db?.Dispose();
         _db = null;
@@ -176,7 +179,10 @@ public sealed class RocksDbOffsetMirror : IOffsetMirror
     {
         var failure = RocksDbFailure.Describe(operation, Location, e);
         if (failure.IsTransient)
+        {
             ReopenBeforeNextUse();
+        }
+
         return failure;
     }
 

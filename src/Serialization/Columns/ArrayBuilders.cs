@@ -20,7 +20,7 @@ internal sealed class BitmapBuilder : IDisposable
 
     public void Append(bool bit)
     {
-        int length = Length;
+        var length = Length;
         if ((length & 7) == 0)
         {
             _bytes.AppendByte(bit ? (byte)1 : (byte)0);
@@ -46,7 +46,7 @@ internal sealed class BitmapBuilder : IDisposable
         }
 
         var span = _bytes.Span;
-        for (int i = length; i < Length; i++)
+        for (var i = length; i < Length; i++)
         {
             if ((span[i >> 3] & (1 << (i & 7))) == 0)
             {
@@ -123,7 +123,7 @@ internal abstract class ArrayBuilder : IDisposable
     private protected ArrayData CreateData(params ReadOnlySpan<ReadOnlyMemory<byte>> buffers)
     {
         BufferSlots[0] = ValidityBuffer;
-        for (int i = 0; i < buffers.Length; i++)
+        for (var i = 0; i < buffers.Length; i++)
         {
             BufferSlots[i + 1] = new ArrowBuffer(buffers[i]);
         }
@@ -390,7 +390,7 @@ internal sealed class StructBuilder : ArrayBuilder
 
     public override ArrayData BuildData()
     {
-        for (int i = 0; i < _children.Length; i++)
+        for (var i = 0; i < _children.Length; i++)
         {
             ChildSlots[i] = _children[i].BuildData();
         }
@@ -400,7 +400,7 @@ internal sealed class StructBuilder : ArrayBuilder
 
     public override long BodyBytes()
     {
-        long total = Pad(Validity.ByteLength);
+        var total = Pad(Validity.ByteLength);
         foreach (var child in _children)
         {
             total += child.BodyBytes();

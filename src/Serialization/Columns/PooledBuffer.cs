@@ -85,7 +85,7 @@ internal sealed class PooledBuffer : IDisposable
             throw new InvalidOperationException($"An Arrow buffer cannot exceed {Array.MaxLength} bytes.");
         }
 
-        long size = Math.Max(Math.Max(capacity, (long)_array.Length * 2), 256);
+        var size = Math.Max(Math.Max(capacity, (long)_array.Length * 2), 256);
         var next = ArrayPool<byte>.Shared.Rent((int)Math.Min(size, Array.MaxLength));
         _array.AsSpan(0, Length).CopyTo(next);
         if (_array.Length > 0)

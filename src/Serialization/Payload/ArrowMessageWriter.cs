@@ -66,7 +66,7 @@ public sealed class ArrowMessageWriter : IDisposable
     {
         ArgumentNullException.ThrowIfNull(output);
         output.Write(_schemaMessage);
-        int batchBytes = WriteRecordBatch(output, batch);
+        var batchBytes = WriteRecordBatch(output, batch);
         output.Write(EndOfStreamBytes);
         return _schemaMessage.Length + batchBytes + EndOfStreamBytes.Length;
     }

@@ -47,7 +47,7 @@ internal sealed class BufferWriterStream : Stream
         while (!buffer.IsEmpty)
         {
             var span = target.GetSpan(Math.Min(buffer.Length, MaxChunk));
-            int n = Math.Min(span.Length, buffer.Length);
+            var n = Math.Min(span.Length, buffer.Length);
             buffer[..n].CopyTo(span);
             target.Advance(n);
             buffer = buffer[n..];

@@ -83,11 +83,11 @@ public sealed class ChangeBatchBuilder : IDisposable
         ArgumentNullException.ThrowIfNull(relation);
         Relation = relation;
         _unparsedText = unparsedText;
-        int n = relation.Columns.Count;
+        var n = relation.Columns.Count;
         _types = new PgColumnType[n];
         _names = new string[n];
         var tableFields = new Field[n];
-        for (int i = 0; i < n; i++)
+        for (var i = 0; i < n; i++)
         {
             var column = relation.Columns[i];
             _types[i] = PgTypeMapping.Resolve(column);
@@ -117,7 +117,7 @@ public sealed class ChangeBatchBuilder : IDisposable
         fields.Add(unchangedField);
         fields.Add(specialField);
 
-        string primaryKey = string.Join(",", relation.Columns.Where(c => c.IsKey).Select(c => c.Name));
+        var primaryKey = string.Join(",", relation.Columns.Where(c => c.IsKey).Select(c => c.Name));
         Schema = new Schema(fields,
         [
             new("pg.schema", relation.Schema),
@@ -179,7 +179,7 @@ public sealed class ChangeBatchBuilder : IDisposable
     {
         get
         {
-            long body = _op.BodyBytes() + _lsn.BodyBytes() + _before.BodyBytes() + _unchanged.BodyBytes() + _special.BodyBytes();
+            var body = _op.BodyBytes() + _lsn.BodyBytes() + _before.BodyBytes() + _unchanged.BodyBytes() + _special.BodyBytes();
             foreach (var builder in _values)
             {
                 body += builder.BodyBytes();
@@ -222,7 +222,7 @@ public sealed class ChangeBatchBuilder : IDisposable
 
         if (_column >= _values.Length)
         {
-            int columns = _values.Length;
+            var columns = _values.Length;
             AbortRow();
             throw new InvalidOperationException($"Table {Relation.Schema}.{Relation.Table} has {columns} columns; too many values appended (row discarded).");
         }
@@ -254,7 +254,7 @@ public sealed class ChangeBatchBuilder : IDisposable
     public void AppendValue(ReadOnlySpan<byte> value, TupleFormat format)
     {
         var builder = NextBuilder();
-        int specialTextLength = _specialText.Length;
+        var specialTextLength = _specialText.Length;
         try
         {
             if (!PgValueParser.Append(builder, _types[_column], _names[_column], value, format, _specialText))
@@ -311,7 +311,7 @@ public sealed class ChangeBatchBuilder : IDisposable
 
         if (_column != _values.Length)
         {
-            int got = _column;
+            var got = _column;
             AbortRow();
             throw new InvalidOperationException($"BeginBefore after {got} of {_values.Length} columns of {Relation.Schema}.{Relation.Table} (row discarded).");
         }
@@ -330,8 +330,8 @@ public sealed class ChangeBatchBuilder : IDisposable
 
         if (_column != _values.Length)
         {
-            int got = _column;
-            bool before = _inBefore;
+            var got = _column;
+            var before = _inBefore;
             AbortRow();
             throw new InvalidOperationException($"Row of {Relation.Schema}.{Relation.Table} has {got} {(before ? "old-row " : "")}values, expected {_values.Length} (row discarded).");
         }
@@ -353,9 +353,9 @@ public sealed class ChangeBatchBuilder : IDisposable
         }
         else
         {
-            for (int i = 0; i < _unchangedCount; i++)
+            for (var i = 0; i < _unchangedCount; i++)
             {
-                int c = _unchangedColumns[i];
+                var c = _unchangedColumns[i];
                 _unchangedNames.Append(c < _values.Length ? _nameUtf8[c] : _beforeNameUtf8[c - _values.Length]);
             }
 
@@ -368,10 +368,10 @@ public sealed class ChangeBatchBuilder : IDisposable
         }
         else
         {
-            int start = 0;
-            for (int i = 0; i < _specialCount; i++)
+            var start = 0;
+            for (var i = 0; i < _specialCount; i++)
             {
-                int c = _specialColumns[i];
+                var c = _specialColumns[i];
                 _specialKeys.Append(c < _values.Length ? _nameUtf8[c] : _beforeNameUtf8[c - _values.Length]);
                 _specialValues.Append(_specialText.Span[start.._specialEnds[i]]);
                 _specialEntries.AppendValid();
@@ -400,7 +400,7 @@ public sealed class ChangeBatchBuilder : IDisposable
             throw new InvalidOperationException("RemoveLastRow needs at least one completed row and no open row.");
         }
 
-        int length = RowCount - 1;
+        var length = RowCount - 1;
         _op.Truncate(length);
         _lsn.Truncate(length);
         foreach (var builder in _values)
@@ -442,7 +442,7 @@ public sealed class ChangeBatchBuilder : IDisposable
     {
         ArgumentNullException.ThrowIfNull(output);
         CheckWritable();
-        int written = _messages.WriteStream(output, BuildRecordBatch());
+        var written = _messages.WriteStream(output, BuildRecordBatch());
         System.Array.Clear(_columns);
         Clear();
         return written;
@@ -458,7 +458,7 @@ public sealed class ChangeBatchBuilder : IDisposable
     {
         ArgumentNullException.ThrowIfNull(output);
         CheckWritable();
-        int written = _messages.WriteRecordBatch(output, BuildRecordBatch());
+        var written = _messages.WriteRecordBatch(output, BuildRecordBatch());
         System.Array.Clear(_columns);
         Clear();
         return written;
@@ -479,7 +479,7 @@ public sealed class ChangeBatchBuilder : IDisposable
     /// </summary>
     internal RecordBatch BuildRecordBatch()
     {
-        int c = 0;
+        var c = 0;
         _columns[c++] = _op.Build();
         _columns[c++] = _lsn.Build();
         foreach (var builder in _values)

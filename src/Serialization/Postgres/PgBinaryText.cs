@@ -28,35 +28,35 @@ internal static class PgBinaryText
             case PgValueKind.Date:
                 return BinaryPrimitives.ReadInt32BigEndian(v) > 0 ? "infinity" : "-infinity";
             case PgValueKind.Timestamp or PgValueKind.TimestampTz:
-            {
-                long pgMicros = BinaryPrimitives.ReadInt64BigEndian(v);
-                if (pgMicros is long.MaxValue or long.MinValue)
                 {
-                    return pgMicros > 0 ? "infinity" : "-infinity";
-                }
+                    var pgMicros = BinaryPrimitives.ReadInt64BigEndian(v);
+                    if (pgMicros is long.MaxValue or long.MinValue)
+                    {
+                        return pgMicros > 0 ? "infinity" : "-infinity";
+                    }
 
-                long pgDays = PgCalendar.FloorDiv(pgMicros, PgCalendar.MicrosPerDay);
-                long timeOfDay = pgMicros - (pgDays * PgCalendar.MicrosPerDay);
-                return PgTextRenderer.FormatTimestamp(pgDays + PgCalendar.PgEpochDays, timeOfDay, type.Kind == PgValueKind.TimestampTz);
-            }
+                    var pgDays = PgCalendar.FloorDiv(pgMicros, PgCalendar.MicrosPerDay);
+                    var timeOfDay = pgMicros - (pgDays * PgCalendar.MicrosPerDay);
+                    return PgTextRenderer.FormatTimestamp(pgDays + PgCalendar.PgEpochDays, timeOfDay, type.Kind == PgValueKind.TimestampTz);
+                }
 
             case PgValueKind.Interval:
-            {
-                long micros = BinaryPrimitives.ReadInt64BigEndian(v);
-                int days = BinaryPrimitives.ReadInt32BigEndian(v[8..]);
-                int months = BinaryPrimitives.ReadInt32BigEndian(v[12..]);
-                if (months == int.MaxValue && days == int.MaxValue && micros == long.MaxValue)
                 {
-                    return "infinity";
-                }
+                    var micros = BinaryPrimitives.ReadInt64BigEndian(v);
+                    var days = BinaryPrimitives.ReadInt32BigEndian(v[8..]);
+                    var months = BinaryPrimitives.ReadInt32BigEndian(v[12..]);
+                    if (months == int.MaxValue && days == int.MaxValue && micros == long.MaxValue)
+                    {
+                        return "infinity";
+                    }
 
-                if (months == int.MinValue && days == int.MinValue && micros == long.MinValue)
-                {
-                    return "-infinity";
-                }
+                    if (months == int.MinValue && days == int.MinValue && micros == long.MinValue)
+                    {
+                        return "-infinity";
+                    }
 
-                return PgTextRenderer.FormatInterval(months, days, micros);
-            }
+                    return PgTextRenderer.FormatInterval(months, days, micros);
+                }
 
             case PgValueKind.Array:
                 return ArrayText(type.Element!, v);
@@ -68,7 +68,7 @@ internal static class PgBinaryText
     /// <summary>array_out of an array_send value: optional <c>[lb:ub]…=</c> decoration, nested braces, quoted elements.</summary>
     private static string ArrayText(PgColumnType element, ReadOnlySpan<byte> v)
     {
-        int ndim = BinaryPrimitives.ReadInt32BigEndian(v);
+        var ndim = BinaryPrimitives.ReadInt32BigEndian(v);
         if (ndim == 0)
         {
             return "{}";
@@ -76,8 +76,8 @@ internal static class PgBinaryText
 
         var sizes = new int[ndim];
         var lowerBounds = new int[ndim];
-        bool decorate = false;
-        for (int d = 0; d < ndim; d++)
+        var decorate = false;
+        for (var d = 0; d < ndim; d++)
         {
             sizes[d] = BinaryPrimitives.ReadInt32BigEndian(v[(12 + (8 * d))..]);
             lowerBounds[d] = BinaryPrimitives.ReadInt32BigEndian(v[(16 + (8 * d))..]);
@@ -87,7 +87,7 @@ internal static class PgBinaryText
         var sb = new StringBuilder();
         if (decorate)
         {
-            for (int d = 0; d < ndim; d++)
+            for (var d = 0; d < ndim; d++)
             {
                 sb.Append('[').Append(lowerBounds[d].ToString(CultureInfo.InvariantCulture)).Append(':')
                     .Append(((long)lowerBounds[d] + sizes[d] - 1).ToString(CultureInfo.InvariantCulture)).Append(']');
@@ -96,7 +96,7 @@ internal static class PgBinaryText
             sb.Append('=');
         }
 
-        int pos = 12 + (8 * ndim);
+        var pos = 12 + (8 * ndim);
         var field = element.CreateField("item");
         using var scratch = BuilderFactory.Create(field);
         AppendLevel(sb, element, scratch, v, ref pos, sizes, 0);
@@ -106,7 +106,7 @@ internal static class PgBinaryText
     private static void AppendLevel(StringBuilder sb, PgColumnType element, ArrayBuilder scratch, ReadOnlySpan<byte> v, ref int pos, int[] sizes, int level)
     {
         sb.Append('{');
-        for (int i = 0; i < sizes[level]; i++)
+        for (var i = 0; i < sizes[level]; i++)
         {
             if (i > 0)
             {
@@ -119,7 +119,7 @@ internal static class PgBinaryText
                 continue;
             }
 
-            int length = BinaryPrimitives.ReadInt32BigEndian(v[pos..]);
+            var length = BinaryPrimitives.ReadInt32BigEndian(v[pos..]);
             pos += 4;
             if (length == -1)
             {
@@ -131,7 +131,7 @@ internal static class PgBinaryText
             pos += length;
             string text;
             scratch.Clear();
-            if (PgValueParser.TryAppendBinary(scratch, element, bytes, out bool special, out string? problem))
+            if (PgValueParser.TryAppendBinary(scratch, element, bytes, out var special, out var problem))
             {
                 text = PgTextRenderer.RenderElement(scratch.Build(), scratch.Field, 0) ?? "NULL";
             }

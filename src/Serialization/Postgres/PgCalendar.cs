@@ -15,24 +15,24 @@ internal static class PgCalendar
     public static long DaysFromCivil(long year, int month, int day)
     {
         year -= month <= 2 ? 1 : 0;
-        long era = (year >= 0 ? year : year - 399) / 400;
-        long yoe = year - (era * 400);
+        var era = (year >= 0 ? year : year - 399) / 400;
+        var yoe = year - (era * 400);
         long doy = ((153 * (month > 2 ? month - 3 : month + 9)) + 2) / 5 + day - 1;
-        long doe = (yoe * 365) + (yoe / 4) - (yoe / 100) + doy;
+        var doe = (yoe * 365) + (yoe / 4) - (yoe / 100) + doy;
         return (era * 146097) + doe - 719468;
     }
 
     public static (long Year, int Month, int Day) CivilFromDays(long days)
     {
         days += 719468;
-        long era = (days >= 0 ? days : days - 146096) / 146097;
-        long doe = days - (era * 146097);
-        long yoe = (doe - (doe / 1460) + (doe / 36524) - (doe / 146096)) / 365;
-        long year = yoe + (era * 400);
-        long doy = doe - ((365 * yoe) + (yoe / 4) - (yoe / 100));
-        long mp = ((5 * doy) + 2) / 153;
-        int day = (int)(doy - (((153 * mp) + 2) / 5) + 1);
-        int month = (int)(mp < 10 ? mp + 3 : mp - 9);
+        var era = (days >= 0 ? days : days - 146096) / 146097;
+        var doe = days - (era * 146097);
+        var yoe = (doe - (doe / 1460) + (doe / 36524) - (doe / 146096)) / 365;
+        var year = yoe + (era * 400);
+        var doy = doe - ((365 * yoe) + (yoe / 4) - (yoe / 100));
+        var mp = ((5 * doy) + 2) / 153;
+        var day = (int)(doy - (((153 * mp) + 2) / 5) + 1);
+        var month = (int)(mp < 10 ? mp + 3 : mp - 9);
         return (year + (month <= 2 ? 1 : 0), month, day);
     }
 
@@ -49,7 +49,7 @@ internal static class PgCalendar
 
     public static long FloorDiv(long a, long b)
     {
-        long q = a / b;
+        var q = a / b;
         return (a % b != 0) && ((a < 0) != (b < 0)) ? q - 1 : q;
     }
 }

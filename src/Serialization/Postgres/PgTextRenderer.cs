@@ -50,8 +50,8 @@ public static class PgTextRenderer
     public static string? RenderBeforeCell(RecordBatch batch, int member, int row)
     {
         ArgumentNullException.ThrowIfNull(batch);
-        int index = -1;
-        for (int i = batch.ColumnCount - 1; i >= 0; i--)
+        var index = -1;
+        for (var i = batch.ColumnCount - 1; i >= 0; i--)
         {
             if (batch.Column(i) is StructArray && batch.Schema.GetFieldByIndex(i).Name == ChangeBatchBuilder.BeforeColumn)
             {
@@ -85,17 +85,17 @@ public static class PgTextRenderer
     {
         ArgumentNullException.ThrowIfNull(batch);
         ArgumentNullException.ThrowIfNull(key);
-        int last = batch.ColumnCount - 1;
+        var last = batch.ColumnCount - 1;
         if (last < 0 || batch.Column(last) is not MapArray map || batch.Schema.GetFieldByIndex(last).Name != ChangeBatchBuilder.SpecialColumn || map.IsNull(row))
         {
             return null;
         }
 
-        int start = map.ValueOffsets[row];
-        int end = map.ValueOffsets[row + 1];
+        var start = map.ValueOffsets[row];
+        var end = map.ValueOffsets[row + 1];
         var keys = (StringArray)map.Keys;
         var values = (StringArray)map.Values;
-        for (int i = start; i < end; i++)
+        for (var i = start; i < end; i++)
         {
             if (keys.GetString(i) == key)
             {
@@ -118,8 +118,8 @@ public static class PgTextRenderer
             return null;
         }
 
-        uint oid = field.Metadata is { } metadata && metadata.TryGetValue(PgTypeMapping.TypeOidKey, out var typoid)
-            && uint.TryParse(typoid, NumberStyles.None, CultureInfo.InvariantCulture, out uint o) ? o : 0;
+        var oid = field.Metadata is { } metadata && metadata.TryGetValue(PgTypeMapping.TypeOidKey, out var typoid)
+            && uint.TryParse(typoid, NumberStyles.None, CultureInfo.InvariantCulture, out var o) ? o : 0;
         switch (column)
         {
             case BooleanArray a:
@@ -177,13 +177,13 @@ public static class PgTextRenderer
     /// </summary>
     private static string ShortestDigits(double value, bool single)
     {
-        int maxDigits = single ? 9 : 17;
-        for (int precision = 1; precision < maxDigits; precision++)
+        var maxDigits = single ? 9 : 17;
+        for (var precision = 1; precision < maxDigits; precision++)
         {
-            string candidate = single
+            var candidate = single
                 ? ((float)value).ToString("E" + (precision - 1).ToString(CultureInfo.InvariantCulture), CultureInfo.InvariantCulture)
                 : value.ToString("E" + (precision - 1).ToString(CultureInfo.InvariantCulture), CultureInfo.InvariantCulture);
-            bool roundTrips = single
+            var roundTrips = single
                 ? float.Parse(candidate, NumberStyles.Float, CultureInfo.InvariantCulture) == (float)value
                 : double.Parse(candidate, NumberStyles.Float, CultureInfo.InvariantCulture) == value;
             if (roundTrips && !IsOnRoundingBoundary(candidate, value, single))
@@ -206,34 +206,34 @@ public static class PgTextRenderer
         bool powerOfTwo;
         if (single)
         {
-            int bits = BitConverter.SingleToInt32Bits((float)value) & 0x7FFFFFFF;
-            int biased = bits >> 23;
-            int fraction = bits & 0x7FFFFF;
+            var bits = BitConverter.SingleToInt32Bits((float)value) & 0x7FFFFFFF;
+            var biased = bits >> 23;
+            var fraction = bits & 0x7FFFFF;
             m = biased == 0 ? fraction : fraction | 0x800000;
             e = (biased == 0 ? 1 : biased) - 127 - 23;
             powerOfTwo = fraction == 0 && biased > 1;
         }
         else
         {
-            long bits = BitConverter.DoubleToInt64Bits(value) & 0x7FFFFFFFFFFFFFFF;
-            int biased = (int)(bits >> 52);
-            long fraction = bits & 0xFFFFFFFFFFFFF;
+            var bits = BitConverter.DoubleToInt64Bits(value) & 0x7FFFFFFFFFFFFFFF;
+            var biased = (int)(bits >> 52);
+            var fraction = bits & 0xFFFFFFFFFFFFF;
             m = biased == 0 ? fraction : fraction | (1L << 52);
             e = (biased == 0 ? 1 : biased) - 1023 - 52;
             powerOfTwo = fraction == 0 && biased > 1;
         }
 
         // candidate = n · 10^k exactly.
-        string text = candidate.TrimStart('-');
-        int exponentIndex = text.IndexOfAny(['E', 'e']);
-        string mantissa = text[..exponentIndex].Replace(".", "", StringComparison.Ordinal);
-        int k = int.Parse(text[(exponentIndex + 1)..], NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture) - (mantissa.Length - 1);
+        var text = candidate.TrimStart('-');
+        var exponentIndex = text.IndexOfAny(['E', 'e']);
+        var mantissa = text[..exponentIndex].Replace(".", "", StringComparison.Ordinal);
+        var k = int.Parse(text[(exponentIndex + 1)..], NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture) - (mantissa.Length - 1);
         var n = System.Numerics.BigInteger.Parse(mantissa, CultureInfo.InvariantCulture);
 
         // The gap to the neighbour on the candidate's side: 2^e, or 2^(e-1) below a power of two.
         var scaledCandidateAbove = n * System.Numerics.BigInteger.Pow(10, Math.Max(k, 0));
-        int tenDenominator = Math.Max(-k, 0);
-        int twoDenominator = Math.Max(1 - e, 0);
+        var tenDenominator = Math.Max(-k, 0);
+        var twoDenominator = Math.Max(1 - e, 0);
         var candidateScaled = scaledCandidateAbove * System.Numerics.BigInteger.Pow(2, twoDenominator);
         var valueScaled = new System.Numerics.BigInteger(m) * System.Numerics.BigInteger.Pow(2, e + twoDenominator) * System.Numerics.BigInteger.Pow(10, tenDenominator);
         var difference = candidateScaled - valueScaled;
@@ -242,7 +242,7 @@ public static class PgTextRenderer
             return false;
         }
 
-        int gapExponent = difference.Sign < 0 && powerOfTwo ? e - 1 : e;
+        var gapExponent = difference.Sign < 0 && powerOfTwo ? e - 1 : e;
         var gapScaled = System.Numerics.BigInteger.Pow(2, gapExponent + twoDenominator) * System.Numerics.BigInteger.Pow(10, tenDenominator);
         return System.Numerics.BigInteger.Abs(difference) * 2 == gapScaled;
     }
@@ -265,30 +265,30 @@ public static class PgTextRenderer
         }
 
         // Shortest digits as PostgreSQL's Ryu chooses them, re-laid out like its output.
-        string r = ShortestDigits(value, single);
-        bool negative = r[0] == '-';
+        var r = ShortestDigits(value, single);
+        var negative = r[0] == '-';
         if (negative)
         {
             r = r[1..];
         }
 
-        int exponentIndex = r.IndexOfAny(['E', 'e']);
-        int exponent = 0;
-        string mantissa = r;
+        var exponentIndex = r.IndexOfAny(['E', 'e']);
+        var exponent = 0;
+        var mantissa = r;
         if (exponentIndex >= 0)
         {
             exponent = int.Parse(r[(exponentIndex + 1)..], NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture);
             mantissa = r[..exponentIndex];
         }
 
-        int dot = mantissa.IndexOf('.', StringComparison.Ordinal);
-        string digits = dot >= 0 ? mantissa.Remove(dot, 1) : mantissa;
-        int pointPosition = (dot >= 0 ? dot : mantissa.Length) + exponent; // digits before the decimal point
-        int leadingZeros = digits.Length - digits.TrimStart('0').Length;
+        var dot = mantissa.IndexOf('.', StringComparison.Ordinal);
+        var digits = dot >= 0 ? mantissa.Remove(dot, 1) : mantissa;
+        var pointPosition = (dot >= 0 ? dot : mantissa.Length) + exponent; // digits before the decimal point
+        var leadingZeros = digits.Length - digits.TrimStart('0').Length;
         digits = digits.Trim('0');
         pointPosition -= leadingZeros;
-        int decimalExponent = pointPosition - 1; // value = d.ddd × 10^decimalExponent
-        int threshold = single ? 6 : 15;
+        var decimalExponent = pointPosition - 1; // value = d.ddd × 10^decimalExponent
+        var threshold = single ? 6 : 15;
         var sb = new StringBuilder(32);
         if (negative)
         {
@@ -329,14 +329,14 @@ public static class PgTextRenderer
     /// </summary>
     private static int WriteDigits(Span<char> destination, long value, int minDigits)
     {
-        int digits = 1;
-        for (long rest = value / 10; rest != 0; rest /= 10)
+        var digits = 1;
+        for (var rest = value / 10; rest != 0; rest /= 10)
         {
             digits++;
         }
 
         digits = Math.Max(digits, minDigits);
-        for (int i = digits - 1; i >= 0; i--)
+        for (var i = digits - 1; i >= 0; i--)
         {
             destination[i] = (char)('0' + (value % 10));
             value /= 10;
@@ -353,7 +353,7 @@ public static class PgTextRenderer
     {
         var (year, month, day) = PgCalendar.CivilFromDays(days);
         bc = year <= 0;
-        int n = WriteDigits(destination, bc ? 1 - year : year, 4);
+        var n = WriteDigits(destination, bc ? 1 - year : year, 4);
         destination[n++] = '-';
         n += WriteDigits(destination[n..], month, 2);
         destination[n++] = '-';
@@ -364,9 +364,9 @@ public static class PgTextRenderer
     /// <summary><c>HH:MM:SS</c> with the fractional seconds PostgreSQL prints: up to six digits, trailing zeros dropped.</summary>
     private static int WriteTime(Span<char> destination, long micros)
     {
-        long seconds = micros / 1_000_000;
-        long fraction = micros % 1_000_000;
-        int n = WriteDigits(destination, seconds / 3600, 2);
+        var seconds = micros / 1_000_000;
+        var fraction = micros % 1_000_000;
+        var n = WriteDigits(destination, seconds / 3600, 2);
         destination[n++] = ':';
         n += WriteDigits(destination[n..], seconds / 60 % 60, 2);
         destination[n++] = ':';
@@ -374,7 +374,7 @@ public static class PgTextRenderer
         if (fraction != 0)
         {
             destination[n++] = '.';
-            int digits = 6;
+            var digits = 6;
             while (fraction % 10 == 0)
             {
                 fraction /= 10;
@@ -401,15 +401,15 @@ public static class PgTextRenderer
     public static string FormatDate(int days)
     {
         Span<char> text = stackalloc char[24];
-        int n = WriteDate(text, days, out bool bc);
+        var n = WriteDate(text, days, out var bc);
         n += WriteBc(text[n..], bc);
         return new string(text[..n]);
     }
 
     public static string FormatTimestamp(long microsSinceEpoch, bool withZone)
     {
-        long days = PgCalendar.FloorDiv(microsSinceEpoch, PgCalendar.MicrosPerDay);
-        long timeOfDay = microsSinceEpoch - (days * PgCalendar.MicrosPerDay);
+        var days = PgCalendar.FloorDiv(microsSinceEpoch, PgCalendar.MicrosPerDay);
+        var timeOfDay = microsSinceEpoch - (days * PgCalendar.MicrosPerDay);
         return FormatTimestamp(days, timeOfDay, withZone);
     }
 
@@ -420,7 +420,7 @@ public static class PgTextRenderer
     internal static string FormatTimestamp(long days, long timeOfDay, bool withZone)
     {
         Span<char> text = stackalloc char[48];
-        int n = WriteDate(text, days, out bool bc);
+        var n = WriteDate(text, days, out var bc);
         text[n++] = ' ';
         n += WriteTime(text[n..], timeOfDay);
         if (withZone)
@@ -445,18 +445,18 @@ public static class PgTextRenderer
     /// <summary>interval_out of PostgreSQL's own representation (months, days, microseconds).</summary>
     internal static string FormatInterval(int totalMonths, int days, long micros)
     {
-        int years = totalMonths / 12;
-        int months = totalMonths % 12;
-        long hours = micros / 3_600_000_000L;
+        var years = totalMonths / 12;
+        var months = totalMonths % 12;
+        var hours = micros / 3_600_000_000L;
         micros -= hours * 3_600_000_000L;
-        long minutes = micros / 60_000_000L;
+        var minutes = micros / 60_000_000L;
         micros -= minutes * 60_000_000L;
-        long seconds = micros / 1_000_000L;
-        long fraction = micros - (seconds * 1_000_000L);
+        var seconds = micros / 1_000_000L;
+        var fraction = micros - (seconds * 1_000_000L);
 
         var sb = new StringBuilder(48);
-        bool isZero = true;
-        bool isBefore = false;
+        var isZero = true;
+        var isBefore = false;
         void Part(long n, string unit)
         {
             if (n == 0)
@@ -475,7 +475,7 @@ public static class PgTextRenderer
         Part(days, "day");
         if (isZero || hours != 0 || minutes != 0 || seconds != 0 || fraction != 0)
         {
-            bool minus = hours < 0 || minutes < 0 || seconds < 0 || fraction < 0;
+            var minus = hours < 0 || minutes < 0 || seconds < 0 || fraction < 0;
             sb.Append(isZero ? "" : " ").Append(minus ? "-" : isBefore ? "+" : "")
                 .Append(Math.Abs(hours).ToString("00", CultureInfo.InvariantCulture)).Append(':')
                 .Append(Math.Abs(minutes).ToString("00", CultureInfo.InvariantCulture)).Append(':')
@@ -492,18 +492,18 @@ public static class PgTextRenderer
     /// <summary>array_out: <c>{e1,e2,NULL}</c>, quoting elements that are empty, <c>NULL</c>, or contain <c>{}",\</c> or white space.</summary>
     private static string FormatArray(ListArray array, Field item, int row)
     {
-        int start = array.ValueOffsets[row];
-        int end = array.ValueOffsets[row + 1];
+        var start = array.ValueOffsets[row];
+        var end = array.ValueOffsets[row + 1];
         var sb = new StringBuilder(2 + (8 * (end - start)));
         sb.Append('{');
-        for (int i = start; i < end; i++)
+        for (var i = start; i < end; i++)
         {
             if (i > start)
             {
                 sb.Append(',');
             }
 
-            string? element = Render(array.Values, item, i, topLevel: false);
+            var element = Render(array.Values, item, i, topLevel: false);
             if (element is null)
             {
                 sb.Append("NULL");
@@ -527,7 +527,7 @@ public static class PgTextRenderer
         }
 
         sb.Append('"');
-        foreach (char c in element)
+        foreach (var c in element)
         {
             if (c is '"' or '\\')
             {
@@ -547,7 +547,7 @@ public static class PgTextRenderer
             return true;
         }
 
-        foreach (char c in element)
+        foreach (var c in element)
         {
             if (c is '{' or '}' or ',' or '"' or '\\' or ' ' or '\t' or '\n' or '\r' or '\v' or '\f')
             {
@@ -560,7 +560,7 @@ public static class PgTextRenderer
 
     public static string FormatUuid(ReadOnlySpan<byte> bytes)
     {
-        string hex = Convert.ToHexStringLower(bytes);
+        var hex = Convert.ToHexStringLower(bytes);
         return $"{hex[..8]}-{hex[8..12]}-{hex[12..16]}-{hex[16..20]}-{hex[20..]}";
     }
 }

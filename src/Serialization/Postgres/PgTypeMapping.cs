@@ -149,14 +149,17 @@ public static class PgTypeMapping
         ArgumentNullException.ThrowIfNull(column);
         var type = Resolve(column);
         while (type.Kind == PgValueKind.Array && type.Element is not null)
+        {
             type = type.Element;
+        }
+
         return type.Kind != PgValueKind.FallbackText;
     }
 
     internal static PgColumnType Resolve(PgColumn column)
     {
-        uint oid = column.TypeOid;
-        int typmod = column.TypeModifier;
+        var oid = column.TypeOid;
+        var typmod = column.TypeModifier;
         if (DomainBaseOid(oid, column.TypeName) is uint baseOid)
         {
             // A domain over a built-in type: mapped (type, pg.type, parsing) like its base type without a type
@@ -164,8 +167,8 @@ public static class PgTypeMapping
             return Resolve(new PgColumn(column.Name, baseOid, -1, column.IsKey)) with { TypeOid = oid };
         }
 
-        string name = FormatType(oid, typmod, column.TypeName);
-        uint elementOid = ArrayElementOid(oid);
+        var name = FormatType(oid, typmod, column.TypeName);
+        var elementOid = ArrayElementOid(oid);
         if (elementOid != 0)
         {
             var element = Resolve(new PgColumn("item", elementOid, typmod, false));
@@ -200,8 +203,8 @@ public static class PgTypeMapping
     {
         if (typmod >= VarHdrSz)
         {
-            int precision = ((typmod - VarHdrSz) >> 16) & 0xFFFF;
-            int scale = (((typmod - VarHdrSz) & 0x7FF) ^ 1024) - 1024; // PostgreSQL 15+ allows negative scales
+            var precision = ((typmod - VarHdrSz) >> 16) & 0xFFFF;
+            var scale = (((typmod - VarHdrSz) & 0x7FF) ^ 1024) - 1024; // PostgreSQL 15+ allows negative scales
             if (precision >= 1 && scale >= 0 && scale <= precision && precision <= 76)
             {
                 IArrowType type = precision <= 38 ? new Decimal128Type(precision, scale) : new Decimal256Type(precision, scale);
@@ -232,13 +235,13 @@ public static class PgTypeMapping
             return null;
         }
 
-        int start = typeName.StartsWith(Catalog, StringComparison.Ordinal) ? Catalog.Length : typeName.StartsWith('.') ? 1 : -1;
+        var start = typeName.StartsWith(Catalog, StringComparison.Ordinal) ? Catalog.Length : typeName.StartsWith('.') ? 1 : -1;
         if (start < 0)
         {
             return null;
         }
 
-        uint baseOid = BuiltinOidByName(typeName.AsSpan(start));
+        var baseOid = BuiltinOidByName(typeName.AsSpan(start));
         return baseOid == 0 ? null : baseOid;
     }
 
@@ -346,7 +349,7 @@ public static class PgTypeMapping
     /// <summary>The type's name as PostgreSQL's <c>format_type(oid, typmod)</c> prints it (for the types known here).</summary>
     public static string FormatType(uint oid, int typmod, string? fallbackName = null)
     {
-        uint elementOid = ArrayElementOid(oid);
+        var elementOid = ArrayElementOid(oid);
         if (elementOid != 0)
         {
             return FormatType(elementOid, typmod) + "[]";
@@ -442,10 +445,10 @@ public static class PgTypeMapping
             return "";
         }
 
-        int fields = (typmod >> 16) & 0x7FFF;
-        int precision = typmod & 0xFFFF;
+        var fields = (typmod >> 16) & 0x7FFF;
+        var precision = typmod & 0xFFFF;
         const int Year = 1 << 2, Month = 1 << 1, Day = 1 << 3, Hour = 1 << 10, Minute = 1 << 11, Second = 1 << 12;
-        string f = fields switch
+        var f = fields switch
         {
             Year => " year",
             Month => " month",

@@ -44,11 +44,11 @@ public sealed class PgValueFormatException : Exception
     {
         if (format == TupleFormat.Binary)
         {
-            string hex = Convert.ToHexString(value[..Math.Min(value.Length, MaxValueChars / 2)]);
+            var hex = Convert.ToHexString(value[..Math.Min(value.Length, MaxValueChars / 2)]);
             return "0x" + hex + (value.Length > MaxValueChars / 2 ? $"… ({value.Length} bytes)" : "");
         }
 
-        string text = System.Text.Encoding.UTF8.GetString(value[..Math.Min(value.Length, MaxValueChars)]);
+        var text = System.Text.Encoding.UTF8.GetString(value[..Math.Min(value.Length, MaxValueChars)]);
         return "'" + text + (value.Length > MaxValueChars ? $"…' ({value.Length} bytes)" : "'");
     }
 }

@@ -24,7 +24,7 @@ internal static partial class PgValueParser
             return Special(out problem); // explicit bounds: a lower bound other than 1
         }
 
-        int pos = 0;
+        var pos = 0;
         if (!Expect(v, ref pos, (byte)'{'))
         {
             return Fail(out problem, "expected '{'");
@@ -45,11 +45,11 @@ internal static partial class PgValueParser
         while (true)
         {
             ReadOnlySpan<byte> item;
-            bool isNull = false;
+            var isNull = false;
             if (pos < v.Length && v[pos] == '"')
             {
-                int start = ++pos;
-                bool escaped = false;
+                var start = ++pos;
+                var escaped = false;
                 while (pos < v.Length && v[pos] != '"')
                 {
                     if (v[pos] == '\\')
@@ -71,8 +71,8 @@ internal static partial class PgValueParser
             }
             else
             {
-                int start = pos;
-                bool escaped = false;
+                var start = pos;
+                var escaped = false;
                 while (pos < v.Length && v[pos] != ',' && v[pos] != '}')
                 {
                     if (v[pos] is (byte)'{' or (byte)'"')
@@ -163,8 +163,8 @@ internal static partial class PgValueParser
             t_unescapeScratch = scratch;
         }
 
-        int o = 0;
-        for (int i = 0; i < escaped.Length; i++)
+        var o = 0;
+        for (var i = 0; i < escaped.Length; i++)
         {
             if (escaped[i] == '\\' && i + 1 < escaped.Length)
             {
@@ -185,8 +185,8 @@ internal static partial class PgValueParser
             return Fail(out problem, "binary array shorter than its header");
         }
 
-        int ndim = BinaryPrimitives.ReadInt32BigEndian(v);
-        uint elementOid = BinaryPrimitives.ReadUInt32BigEndian(v[8..]);
+        var ndim = BinaryPrimitives.ReadInt32BigEndian(v);
+        var elementOid = BinaryPrimitives.ReadUInt32BigEndian(v[8..]);
         if (elementOid != element.TypeOid)
         {
             return Fail(out problem, $"binary array has element type {elementOid}, expected {element.TypeOid}");
@@ -208,8 +208,8 @@ internal static partial class PgValueParser
             return Fail(out problem, "binary array shorter than its header");
         }
 
-        int count = BinaryPrimitives.ReadInt32BigEndian(v[12..]);
-        int lowerBound = BinaryPrimitives.ReadInt32BigEndian(v[16..]);
+        var count = BinaryPrimitives.ReadInt32BigEndian(v[12..]);
+        var lowerBound = BinaryPrimitives.ReadInt32BigEndian(v[16..]);
         if (lowerBound != 1)
         {
             return Special(out problem);
@@ -221,15 +221,15 @@ internal static partial class PgValueParser
         }
 
         var child = builder.Values;
-        int pos = 20;
-        for (int i = 0; i < count; i++)
+        var pos = 20;
+        for (var i = 0; i < count; i++)
         {
             if (v.Length - pos < 4)
             {
                 return Fail(out problem, "truncated binary array");
             }
 
-            int length = BinaryPrimitives.ReadInt32BigEndian(v[pos..]);
+            var length = BinaryPrimitives.ReadInt32BigEndian(v[pos..]);
             pos += 4;
             if (length == -1)
             {

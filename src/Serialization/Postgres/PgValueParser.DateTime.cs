@@ -24,9 +24,9 @@ internal static partial class PgValueParser
             return Special(out problem);
         }
 
-        if (!Digits(v, ref pos, 4, 7, out long year) || !Expect(v, ref pos, (byte)'-')
-            || !Digits(v, ref pos, 2, 2, out long month) || !Expect(v, ref pos, (byte)'-')
-            || !Digits(v, ref pos, 2, 2, out long day))
+        if (!Digits(v, ref pos, 4, 7, out var year) || !Expect(v, ref pos, (byte)'-')
+            || !Digits(v, ref pos, 2, 2, out var month) || !Expect(v, ref pos, (byte)'-')
+            || !Digits(v, ref pos, 2, 2, out var day))
         {
             return Fail(out problem, "expected YYYY-MM-DD");
         }
@@ -61,7 +61,7 @@ internal static partial class PgValueParser
             return Fail(out problem, "invalid date: there is no year 0 (1 BC is followed by 1 AD)");
         }
 
-        long year = bc ? 1 - date.Year : date.Year;
+        var year = bc ? 1 - date.Year : date.Year;
         if (!PgCalendar.IsValidDate(year, date.Month, date.Day))
         {
             return Fail(out problem, bc ? "invalid BC date" : "invalid date");
@@ -76,9 +76,9 @@ internal static partial class PgValueParser
     private static bool ParseTime(ReadOnlySpan<byte> v, ref int pos, int maxHours, out long micros, out string? problem)
     {
         micros = 0;
-        if (!Digits(v, ref pos, 2, 2, out long h) || !Expect(v, ref pos, (byte)':')
-            || !Digits(v, ref pos, 2, 2, out long m) || !Expect(v, ref pos, (byte)':')
-            || !Digits(v, ref pos, 2, 2, out long s))
+        if (!Digits(v, ref pos, 2, 2, out var h) || !Expect(v, ref pos, (byte)':')
+            || !Digits(v, ref pos, 2, 2, out var m) || !Expect(v, ref pos, (byte)':')
+            || !Digits(v, ref pos, 2, 2, out var s))
         {
             return Fail(out problem, "expected HH:MM:SS");
         }
@@ -88,7 +88,7 @@ internal static partial class PgValueParser
             return Fail(out problem, "time field out of range");
         }
 
-        if (!ParseFraction(v, ref pos, out long fraction))
+        if (!ParseFraction(v, ref pos, out var fraction))
         {
             return Fail(out problem, "bad fractional seconds");
         }
@@ -107,7 +107,7 @@ internal static partial class PgValueParser
         }
 
         pos++;
-        int digits = 0;
+        var digits = 0;
         while (pos < v.Length && IsDigit(v[pos]))
         {
             if (digits < 6)
@@ -123,7 +123,7 @@ internal static partial class PgValueParser
             pos++;
         }
 
-        for (int i = digits; i < 6; i++)
+        for (var i = digits; i < 6; i++)
         {
             micros *= 10;
         }
@@ -138,13 +138,13 @@ internal static partial class PgValueParser
     /// </summary>
     private static bool ParseTimestampText(FixedWidthBuilder builder, bool withZone, ReadOnlySpan<byte> v, out string? problem)
     {
-        int pos = 0;
+        var pos = 0;
         if (!ParseDateFields(v, ref pos, out var date, out problem))
         {
             return false;
         }
 
-        if (!Expect(v, ref pos, (byte)' ') || !ParseTime(v, ref pos, 23, out long micros, out problem))
+        if (!Expect(v, ref pos, (byte)' ') || !ParseTime(v, ref pos, 23, out var micros, out problem))
         {
             problem ??= "expected a time after the date";
             return false;
@@ -156,7 +156,7 @@ internal static partial class PgValueParser
             return false;
         }
 
-        if (!ResolveDate(date, ParseEra(v, ref pos), out long days, out problem) || !AtEnd(v, pos, out problem))
+        if (!ResolveDate(date, ParseEra(v, ref pos), out var days, out problem) || !AtEnd(v, pos, out problem))
         {
             return false;
         }
@@ -187,7 +187,7 @@ internal static partial class PgValueParser
         }
 
         long sign = v[pos++] == '-' ? -1 : 1;
-        if (!Digits(v, ref pos, 2, 2, out long oh))
+        if (!Digits(v, ref pos, 2, 2, out var oh))
         {
             return Fail(out problem, "bad UTC offset");
         }
@@ -221,8 +221,8 @@ internal static partial class PgValueParser
         }
 
         long months = 0, days = 0, micros = 0;
-        int pos = 0;
-        bool any = false;
+        var pos = 0;
+        var any = false;
         while (pos < v.Length)
         {
             if (any && !Expect(v, ref pos, (byte)' '))
@@ -237,7 +237,7 @@ internal static partial class PgValueParser
                 pos++;
             }
 
-            if (!Digits(v, ref pos, 1, 18, out long number))
+            if (!Digits(v, ref pos, 1, 18, out var number))
             {
                 return Fail(out problem, "expected a number");
             }
@@ -246,8 +246,8 @@ internal static partial class PgValueParser
             {
                 // Time part: hours may have any number of digits.
                 pos++;
-                if (!Digits(v, ref pos, 2, 2, out long minutes) || !Expect(v, ref pos, (byte)':') || !Digits(v, ref pos, 2, 2, out long seconds)
-                    || !ParseFraction(v, ref pos, out long fraction) || minutes > 59 || seconds > 59)
+                if (!Digits(v, ref pos, 2, 2, out var minutes) || !Expect(v, ref pos, (byte)':') || !Digits(v, ref pos, 2, 2, out var seconds)
+                    || !ParseFraction(v, ref pos, out var fraction) || minutes > 59 || seconds > 59)
                 {
                     return Fail(out problem, "bad interval time part");
                 }
@@ -270,14 +270,14 @@ internal static partial class PgValueParser
                 return Fail(out problem, "expected a unit after the number");
             }
 
-            int unitStart = pos;
+            var unitStart = pos;
             while (pos < v.Length && v[pos] >= 'a' && v[pos] <= 'z')
             {
                 pos++;
             }
 
             var unit = v[unitStart..pos];
-            long n = sign * number;
+            var n = sign * number;
             if (unit.SequenceEqual("year"u8) || unit.SequenceEqual("years"u8))
             {
                 months += n * 12;

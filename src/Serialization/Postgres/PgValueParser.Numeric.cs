@@ -40,7 +40,7 @@ internal static partial class PgValueParser
         }
 
         // Reject spellings double.TryParse would accept but PostgreSQL never prints (whitespace, "∞", hex...).
-        foreach (byte b in v)
+        foreach (var b in v)
         {
             if (!((b >= '0' && b <= '9') || b == '.' || b == 'e' || b == 'E' || b == '+' || b == '-'))
             {
@@ -82,10 +82,10 @@ internal static partial class PgValueParser
                 return false;
             }
 
-            ulong carry = (ulong)digit;
-            for (int i = 0; i < _limbs.Length; i++)
+            var carry = (ulong)digit;
+            for (var i = 0; i < _limbs.Length; i++)
             {
-                UInt128 t = ((UInt128)_limbs[i] * 10) + carry;
+                var t = ((UInt128)_limbs[i] * 10) + carry;
                 _limbs[i] = (ulong)t;
                 carry = (ulong)(t >> 64);
             }
@@ -97,12 +97,12 @@ internal static partial class PgValueParser
         public readonly void WriteTo(Span<byte> destination, bool negative)
         {
             ulong carry = 1;
-            for (int i = 0; i < _limbs.Length; i++)
+            for (var i = 0; i < _limbs.Length; i++)
             {
-                ulong limb = _limbs[i];
+                var limb = _limbs[i];
                 if (negative)
                 {
-                    UInt128 t = (UInt128)(~limb) + carry;
+                    var t = (UInt128)(~limb) + carry;
                     limb = (ulong)t;
                     carry = (ulong)(t >> 64);
                 }
@@ -119,15 +119,15 @@ internal static partial class PgValueParser
             return Special(out problem);
         }
 
-        int pos = 0;
-        bool negative = false;
+        var pos = 0;
+        var negative = false;
         if (pos < v.Length && (v[pos] == '-' || v[pos] == '+'))
         {
             negative = v[pos] == '-';
             pos++;
         }
 
-        int intStart = pos;
+        var intStart = pos;
         while (pos < v.Length && IsDigit(v[pos]))
         {
             pos++;
@@ -137,7 +137,7 @@ internal static partial class PgValueParser
         var fraction = ReadOnlySpan<byte>.Empty;
         if (pos < v.Length && v[pos] == '.')
         {
-            int fracStart = ++pos;
+            var fracStart = ++pos;
             while (pos < v.Length && IsDigit(v[pos]))
             {
                 pos++;
@@ -152,9 +152,9 @@ internal static partial class PgValueParser
         }
 
         Span<ulong> limbs = stackalloc ulong[4];
-        int width = builder.ByteWidth;
+        var width = builder.ByteWidth;
         var acc = new DecimalAccumulator(limbs[..(width / 8)], type.Precision);
-        foreach (byte b in integer)
+        foreach (var b in integer)
         {
             if (!acc.Push(b - '0'))
             {
@@ -162,7 +162,7 @@ internal static partial class PgValueParser
             }
         }
 
-        for (int i = 0; i < type.Scale; i++)
+        for (var i = 0; i < type.Scale; i++)
         {
             if (!acc.Push(i < fraction.Length ? fraction[i] - '0' : 0))
             {
@@ -170,7 +170,7 @@ internal static partial class PgValueParser
             }
         }
 
-        for (int i = type.Scale; i < fraction.Length; i++)
+        for (var i = type.Scale; i < fraction.Length; i++)
         {
             if (fraction[i] != '0')
             {
@@ -230,7 +230,7 @@ internal static partial class PgValueParser
                 return Fail(out problem, "binary numeric has an invalid sign");
             }
 
-            for (int i = 0; i < n.NDigits; i++)
+            for (var i = 0; i < n.NDigits; i++)
             {
                 if ((uint)n.Digit(i) > 9999)
                 {
@@ -260,8 +260,8 @@ internal static partial class PgValueParser
         var acc = new DecimalAccumulator(limbs[..(builder.ByteWidth / 8)], type.Precision);
 
         // Decimal digit with exponent e (value = Σ digit·10^e) lives in group (weight - floor(e/4)).
-        long maxExp = (4L * n.Weight) + 3;
-        for (long e = maxExp; e >= -type.Scale; e--)
+        var maxExp = (4L * n.Weight) + 3;
+        for (var e = maxExp; e >= -type.Scale; e--)
         {
             if (!acc.Push(DecimalDigit(n, e)))
             {
@@ -270,8 +270,8 @@ internal static partial class PgValueParser
         }
 
         // Digits below the scale must be zero.
-        long minExp = 4L * (n.Weight - n.NDigits + 1);
-        for (long e = Math.Min(-type.Scale - 1, maxExp); e >= minExp; e--)
+        var minExp = 4L * (n.Weight - n.NDigits + 1);
+        for (var e = Math.Min(-type.Scale - 1, maxExp); e >= minExp; e--)
         {
             if (DecimalDigit(n, e) != 0)
             {
@@ -286,15 +286,15 @@ internal static partial class PgValueParser
 
     private static int DecimalDigit(BinaryNumeric n, long exponent)
     {
-        long groupExp = PgCalendar.FloorDiv(exponent, 4);
-        long index = n.Weight - groupExp;
+        var groupExp = PgCalendar.FloorDiv(exponent, 4);
+        var index = n.Weight - groupExp;
         if (index < 0 || index >= n.NDigits)
         {
             return 0;
         }
 
-        int group = n.Digit((int)index);
-        int within = (int)(exponent - (groupExp * 4));
+        var group = n.Digit((int)index);
+        var within = (int)(exponent - (groupExp * 4));
         return within switch
         {
             0 => group % 10,
@@ -326,9 +326,9 @@ internal static partial class PgValueParser
                 return true;
         }
 
-        int max = 2 + (4 * (Math.Max((int)n.Weight, 0) + 1)) + 1 + n.DScale + 4;
+        var max = 2 + (4 * (Math.Max((int)n.Weight, 0) + 1)) + 1 + n.DScale + 4;
         var dest = builder.BeginValue(max);
-        int o = 0;
+        var o = 0;
         if (n.Sign == NumericNeg)
         {
             dest[o++] = (byte)'-';
@@ -344,11 +344,11 @@ internal static partial class PgValueParser
         {
             for (d = 0; d <= n.Weight; d++)
             {
-                int dig = n.Digit(d);
-                bool put = d > 0;
-                for (int div = 1000; div >= 1; div /= 10)
+                var dig = n.Digit(d);
+                var put = d > 0;
+                for (var div = 1000; div >= 1; div /= 10)
                 {
-                    int d1 = dig / div;
+                    var d1 = dig / div;
                     dig -= d1 * div;
                     put |= d1 > 0 || div == 1;
                     if (put)
@@ -362,13 +362,13 @@ internal static partial class PgValueParser
         if (n.DScale > 0)
         {
             dest[o++] = (byte)'.';
-            int end = o + n.DScale;
-            for (int i = 0; i < n.DScale; d++, i += 4)
+            var end = o + n.DScale;
+            for (var i = 0; i < n.DScale; d++, i += 4)
             {
-                int dig = n.Digit(d);
-                for (int div = 1000; div >= 1; div /= 10)
+                var dig = n.Digit(d);
+                for (var div = 1000; div >= 1; div /= 10)
                 {
-                    int d1 = dig / div;
+                    var d1 = dig / div;
                     dig -= d1 * div;
                     dest[o++] = (byte)('0' + d1);
                 }

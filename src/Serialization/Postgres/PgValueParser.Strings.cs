@@ -19,8 +19,8 @@ internal static partial class PgValueParser
     private static bool ParseUuidText(FixedWidthBuilder builder, ReadOnlySpan<byte> v, out string? problem)
     {
         Span<byte> bytes = stackalloc byte[16];
-        int n = 0;
-        int pos = 0;
+        var n = 0;
+        var pos = 0;
         while (pos < v.Length)
         {
             if (v[pos] == '-' && n is 4 or 6 or 8 or 10 && pos > 0)
@@ -65,7 +65,7 @@ internal static partial class PgValueParser
             }
 
             var dest = builder.BeginValue(hex.Length / 2);
-            for (int i = 0; i < dest.Length; i++)
+            for (var i = 0; i < dest.Length; i++)
             {
                 int hi = HexValue(hex[2 * i]), lo = HexValue(hex[(2 * i) + 1]);
                 if (hi < 0 || lo < 0)
@@ -83,8 +83,8 @@ internal static partial class PgValueParser
 
         // bytea_output = escape: backslash escapes \\ and \ooo, other bytes literal.
         var output = builder.BeginValue(v.Length);
-        int o = 0;
-        for (int i = 0; i < v.Length; i++)
+        var o = 0;
+        for (var i = 0; i < v.Length; i++)
         {
             if (v[i] != '\\')
             {

@@ -27,7 +27,7 @@ internal static partial class PgValueParser
     /// </summary>
     public static bool Append(ArrayBuilder builder, PgColumnType type, string column, ReadOnlySpan<byte> value, TupleFormat format, PooledBuffer specialText)
     {
-        bool ok = format == TupleFormat.Text ? AppendText(builder, type, value, out string? problem) : AppendBinary(builder, type, value, out problem);
+        var ok = format == TupleFormat.Text ? AppendText(builder, type, value, out var problem) : AppendBinary(builder, type, value, out problem);
         if (ok)
         {
             return true;
@@ -56,8 +56,8 @@ internal static partial class PgValueParser
                     throw new PgValueFormatException(column, type.PgTypeName, PgValueFormatException.Describe(value, format), "malformed value: " + e.Message);
                 }
 
-                int max = System.Text.Encoding.UTF8.GetMaxByteCount(text.Length);
-                int n = System.Text.Encoding.UTF8.GetBytes(text, specialText.GetTail(max));
+                var max = System.Text.Encoding.UTF8.GetMaxByteCount(text.Length);
+                var n = System.Text.Encoding.UTF8.GetBytes(text, specialText.GetTail(max));
                 specialText.Commit(n);
             }
 
@@ -72,7 +72,7 @@ internal static partial class PgValueParser
     /// <summary>Appends a binary value to a scratch builder (used to render binary array elements as text); false with <paramref name="special"/> when Arrow cannot hold it.</summary>
     internal static bool TryAppendBinary(ArrayBuilder builder, PgColumnType type, ReadOnlySpan<byte> value, out bool special, out string? problem)
     {
-        bool ok = AppendBinary(builder, type, value, out problem);
+        var ok = AppendBinary(builder, type, value, out problem);
         special = !ok && IsSpecial(problem);
         return ok;
     }
@@ -105,7 +105,7 @@ internal static partial class PgValueParser
 
                 return Fail(out problem, "expected 't' or 'f'");
             case PgValueKind.Int16:
-                if (short.TryParse(v, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out short i16))
+                if (short.TryParse(v, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var i16))
                 {
                     BinaryPrimitives.WriteInt16LittleEndian(Fixed(builder).AppendValue(), i16);
                     return true;
@@ -113,7 +113,7 @@ internal static partial class PgValueParser
 
                 return Fail(out problem, "not a smallint");
             case PgValueKind.Int32:
-                if (int.TryParse(v, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out int i32))
+                if (int.TryParse(v, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var i32))
                 {
                     BinaryPrimitives.WriteInt32LittleEndian(Fixed(builder).AppendValue(), i32);
                     return true;
@@ -121,7 +121,7 @@ internal static partial class PgValueParser
 
                 return Fail(out problem, "not an integer");
             case PgValueKind.Int64:
-                if (long.TryParse(v, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out long i64))
+                if (long.TryParse(v, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var i64))
                 {
                     Fixed(builder).AppendInt64(i64);
                     return true;
@@ -129,7 +129,7 @@ internal static partial class PgValueParser
 
                 return Fail(out problem, "not a bigint");
             case PgValueKind.Oid:
-                if (uint.TryParse(v, NumberStyles.None, CultureInfo.InvariantCulture, out uint u32))
+                if (uint.TryParse(v, NumberStyles.None, CultureInfo.InvariantCulture, out var u32))
                 {
                     BinaryPrimitives.WriteUInt32LittleEndian(Fixed(builder).AppendValue(), u32);
                     return true;
@@ -137,19 +137,19 @@ internal static partial class PgValueParser
 
                 return Fail(out problem, "not an oid");
             case PgValueKind.Float32:
-                if (TryParseFloat(v, out double f32))
+                if (TryParseFloat(v, out var f32))
                 {
                     // Parse finite values directly as float: the text is float4's shortest exact form.
                     // NaN gets PostgreSQL's own bit pattern (float4in's NAN), as its binary form and wal2arrow have.
-                    float f = double.IsNaN(f32) ? PgFloat4NaN
-                        : double.IsFinite(f32) && float.TryParse(v, NumberStyles.Float, CultureInfo.InvariantCulture, out float exact) ? exact : (float)f32;
+                    var f = double.IsNaN(f32) ? PgFloat4NaN
+                        : double.IsFinite(f32) && float.TryParse(v, NumberStyles.Float, CultureInfo.InvariantCulture, out var exact) ? exact : (float)f32;
                     BinaryPrimitives.WriteSingleLittleEndian(Fixed(builder).AppendValue(), f);
                     return true;
                 }
 
                 return Fail(out problem, "not a real");
             case PgValueKind.Float64:
-                if (TryParseFloat(v, out double f64))
+                if (TryParseFloat(v, out var f64))
                 {
                     BinaryPrimitives.WriteDoubleLittleEndian(Fixed(builder).AppendValue(), f64);
                     return true;
@@ -169,41 +169,41 @@ internal static partial class PgValueParser
             case PgValueKind.Bytea:
                 return ParseByteaText((VarBinaryBuilder)builder, v, out problem);
             case PgValueKind.Date:
-            {
-                int pos = 0;
-                if (!ParseDateFields(v, ref pos, out var date, out problem)
-                    || !ResolveDate(date, ParseEra(v, ref pos), out long days, out problem) || !AtEnd(v, pos, out problem))
                 {
-                    return false;
-                }
+                    var pos = 0;
+                    if (!ParseDateFields(v, ref pos, out var date, out problem)
+                        || !ResolveDate(date, ParseEra(v, ref pos), out var days, out problem) || !AtEnd(v, pos, out problem))
+                    {
+                        return false;
+                    }
 
-                if (days is > int.MaxValue or < int.MinValue)
-                {
-                    return Fail(out problem, "date out of range");
-                }
+                    if (days is > int.MaxValue or < int.MinValue)
+                    {
+                        return Fail(out problem, "date out of range");
+                    }
 
-                BinaryPrimitives.WriteInt32LittleEndian(Fixed(builder).AppendValue(), (int)days);
-                return true;
-            }
+                    BinaryPrimitives.WriteInt32LittleEndian(Fixed(builder).AppendValue(), (int)days);
+                    return true;
+                }
 
             case PgValueKind.Timestamp or PgValueKind.TimestampTz:
                 return ParseTimestampText(Fixed(builder), type.Kind == PgValueKind.TimestampTz, v, out problem);
             case PgValueKind.Time:
-            {
-                int pos = 0;
-                if (!ParseTime(v, ref pos, 24, out long micros, out problem) || !AtEnd(v, pos, out problem))
                 {
-                    return false;
-                }
+                    var pos = 0;
+                    if (!ParseTime(v, ref pos, 24, out var micros, out problem) || !AtEnd(v, pos, out problem))
+                    {
+                        return false;
+                    }
 
-                if (micros > PgCalendar.MicrosPerDay)
-                {
-                    return Fail(out problem, "time out of range");
-                }
+                    if (micros > PgCalendar.MicrosPerDay)
+                    {
+                        return Fail(out problem, "time out of range");
+                    }
 
-                Fixed(builder).AppendInt64(micros);
-                return true;
-            }
+                    Fixed(builder).AppendInt64(micros);
+                    return true;
+                }
 
             case PgValueKind.Interval:
                 return ParseIntervalText(Fixed(builder), v, out problem);
@@ -230,7 +230,7 @@ internal static partial class PgValueParser
     private static bool Digits(ReadOnlySpan<byte> v, ref int pos, int min, int max, out long value)
     {
         value = 0;
-        int start = pos;
+        var start = pos;
         while (pos < v.Length && pos - start < max && IsDigit(v[pos]))
         {
             value = (value * 10) + (v[pos] - '0');
@@ -339,66 +339,66 @@ internal static partial class PgValueParser
                 ((VarBinaryBuilder)builder).Append(v);
                 return true;
             case PgValueKind.Date:
-            {
-                if (!Length(v, 4, out problem))
                 {
-                    return false;
-                }
+                    if (!Length(v, 4, out problem))
+                    {
+                        return false;
+                    }
 
-                int pgDays = BinaryPrimitives.ReadInt32BigEndian(v);
-                if (pgDays is int.MaxValue or int.MinValue)
-                {
-                    return Special(out problem);
-                }
+                    var pgDays = BinaryPrimitives.ReadInt32BigEndian(v);
+                    if (pgDays is int.MaxValue or int.MinValue)
+                    {
+                        return Special(out problem);
+                    }
 
-                long days = (long)pgDays + PgCalendar.PgEpochDays;
-                if (days > int.MaxValue)
-                {
-                    return Fail(out problem, "date out of range");
-                }
+                    var days = (long)pgDays + PgCalendar.PgEpochDays;
+                    if (days > int.MaxValue)
+                    {
+                        return Fail(out problem, "date out of range");
+                    }
 
-                BinaryPrimitives.WriteInt32LittleEndian(Fixed(builder).AppendValue(), (int)days);
-                return true;
-            }
+                    BinaryPrimitives.WriteInt32LittleEndian(Fixed(builder).AppendValue(), (int)days);
+                    return true;
+                }
 
             case PgValueKind.Timestamp or PgValueKind.TimestampTz:
-            {
-                if (!Length(v, 8, out problem))
                 {
-                    return false;
-                }
+                    if (!Length(v, 8, out problem))
+                    {
+                        return false;
+                    }
 
-                long pgMicros = BinaryPrimitives.ReadInt64BigEndian(v);
-                if (pgMicros is long.MaxValue or long.MinValue)
-                {
-                    return Special(out problem);
-                }
+                    var pgMicros = BinaryPrimitives.ReadInt64BigEndian(v);
+                    if (pgMicros is long.MaxValue or long.MinValue)
+                    {
+                        return Special(out problem);
+                    }
 
-                if (pgMicros > long.MaxValue - PgCalendar.PgEpochMicros)
-                {
-                    return Special(out problem);
-                }
+                    if (pgMicros > long.MaxValue - PgCalendar.PgEpochMicros)
+                    {
+                        return Special(out problem);
+                    }
 
-                Fixed(builder).AppendInt64(pgMicros + PgCalendar.PgEpochMicros);
-                return true;
-            }
+                    Fixed(builder).AppendInt64(pgMicros + PgCalendar.PgEpochMicros);
+                    return true;
+                }
 
             case PgValueKind.Time:
-            {
-                if (!Length(v, 8, out problem))
                 {
-                    return false;
-                }
+                    if (!Length(v, 8, out problem))
+                    {
+                        return false;
+                    }
 
-                long micros = BinaryPrimitives.ReadInt64BigEndian(v);
-                if (micros < 0 || micros > PgCalendar.MicrosPerDay)
-                {
-                    return Fail(out problem, "time out of range");
-                }
+                    var micros = BinaryPrimitives.ReadInt64BigEndian(v);
+                    if (micros < 0 || micros > PgCalendar.MicrosPerDay)
+                    {
+                        return Fail(out problem, "time out of range");
+                    }
 
-                Fixed(builder).AppendInt64(micros);
-                return true;
-            }
+                    Fixed(builder).AppendInt64(micros);
+                    return true;
+                }
 
             case PgValueKind.Interval:
                 if (!Length(v, 16, out problem))

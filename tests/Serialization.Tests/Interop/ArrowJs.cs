@@ -22,7 +22,7 @@ internal static class ArrowJs
         {
             for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
             {
-                string candidate = Path.Combine(dir.FullName, "tools", "arrow-js");
+                var candidate = Path.Combine(dir.FullName, "tools", "arrow-js");
                 if (File.Exists(Path.Combine(candidate, "dump.js")))
                 {
                     Assert.True(
@@ -40,7 +40,7 @@ internal static class ArrowJs
     /// <summary>Decodes each file with apache-arrow; one JSON document per file.</summary>
     public static IReadOnlyList<JsonObject> Dump(IReadOnlyList<string> files)
     {
-        string dir = Directory;
+        var dir = Directory;
         var psi = new ProcessStartInfo("node", [Path.Combine(dir, "dump.js"), .. files])
         {
             RedirectStandardOutput = true,
@@ -115,7 +115,7 @@ internal static class ArrowJs
     private static JsonArray Range(int start, int end, IArrowArray values)
     {
         var result = new JsonArray();
-        for (int k = start; k < end; k++)
+        for (var k = start; k < end; k++)
         {
             result.Add(Cell(values, k));
         }
@@ -126,7 +126,7 @@ internal static class ArrowJs
     private static JsonArray Map(MapArray map, int i)
     {
         var result = new JsonArray();
-        for (int k = map.ValueOffsets[i]; k < map.ValueOffsets[i + 1]; k++)
+        for (var k = map.ValueOffsets[i]; k < map.ValueOffsets[i + 1]; k++)
         {
             result.Add(new JsonArray(Cell(map.Keys, k), Cell(map.Values, k)));
         }
@@ -139,22 +139,22 @@ internal static class ArrowJs
     {
         var fields = js["fields"]!.AsArray();
         Assert.Equal(stream.Schema.FieldsList.Count, fields.Count);
-        for (int f = 0; f < fields.Count; f++)
+        for (var f = 0; f < fields.Count; f++)
         {
             AssertField(fields[f]!.AsObject(), stream.Schema.GetFieldByIndex(f), $"{what}: field {f}");
         }
 
         Assert.Equal(Sorted(stream.Schema.Metadata ?? new Dictionary<string, string>()), Sorted(Pairs(js["metadata"]!.AsArray())));
-        int rows = stream.Batches.Sum(b => b.Length);
+        var rows = stream.Batches.Sum(b => b.Length);
         Assert.Equal(rows, (int)js["rows"]!);
         var columns = js["columns"]!.AsArray();
-        for (int c = 0; c < stream.Schema.FieldsList.Count; c++)
+        for (var c = 0; c < stream.Schema.FieldsList.Count; c++)
         {
             var jsColumn = columns[c]!.AsArray();
-            int row = 0;
+            var row = 0;
             foreach (var batch in stream.Batches)
             {
-                for (int i = 0; i < batch.Length; i++, row++)
+                for (var i = 0; i < batch.Length; i++, row++)
                 {
                     var ours = Cell(batch.Column(c), i);
                     var theirs = jsColumn[row];
@@ -175,7 +175,7 @@ internal static class ArrowJs
         Assert.Equal(Sorted(field.Metadata ?? new Dictionary<string, string>()), Sorted(Pairs(js["metadata"]!.AsArray())));
         var children = js["children"]!.AsArray();
         Assert.Equal(field.Children().Count, children.Count);
-        for (int i = 0; i < children.Count; i++)
+        for (var i = 0; i < children.Count; i++)
         {
             AssertField(children[i]!.AsObject(), field.Children()[i], $"{what}.{i}");
         }

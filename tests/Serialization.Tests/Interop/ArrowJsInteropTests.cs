@@ -19,7 +19,7 @@ public sealed class ArrowJsInteropTests : IDisposable
 
     internal string Write(string name, ReadOnlySpan<byte> bytes)
     {
-        string path = Path.Combine(_dir, name + ".arrows");
+        var path = Path.Combine(_dir, name + ".arrows");
         File.WriteAllBytes(path, bytes.ToArray());
         return path;
     }
@@ -32,7 +32,7 @@ public sealed class ArrowJsInteropTests : IDisposable
         var names = ((IEnumerable<object[]>)GoldFileTests.Files).Select(row => (string)row[0]).ToList();
         var streams = new List<ArrowPayload>();
         var files = new List<string>();
-        foreach (string name in names)
+        foreach (var name in names)
         {
             var original = ArrowPayload.Read(GoldFileTests.Stream(name));
             using var writer = new ArrowMessageWriter(original.Schema);
@@ -49,7 +49,7 @@ public sealed class ArrowJsInteropTests : IDisposable
         }
 
         var dumps = ArrowJs.Dump(files);
-        for (int i = 0; i < names.Count; i++)
+        for (var i = 0; i < names.Count; i++)
         {
             ArrowJs.AssertEqual(dumps[i], streams[i], names[i]);
         }
@@ -103,8 +103,8 @@ public sealed class ArrowJsInteropTests : IDisposable
             [new PgColumn("id", PgOid.Int8, -1, true), .. columns.Select((c, i) => new PgColumn($"c{i}", c.Oid, c.Typmod, false))]);
         using var b = new ChangeBatchBuilder(relation);
         var byType = columns.Select(c => PgConformanceTests.Cases.Concat(PgConformanceTests.SpecialCases).Where(x => x.Oid == c.Oid && x.Typmod == c.Typmod).ToList()).ToList();
-        int rows = byType.Max(v => v.Count) + 1;
-        for (int r = 0; r < rows; r++)
+        var rows = byType.Max(v => v.Count) + 1;
+        for (var r = 0; r < rows; r++)
         {
             b.BeginRow(r % 3 == 0 ? ChangeOp.Update : ChangeOp.Insert, (ulong)(1000 + r));
             b.AppendValue(Encoding.UTF8.GetBytes(r.ToString(System.Globalization.CultureInfo.InvariantCulture)), TupleFormat.Text);

@@ -53,9 +53,9 @@ public sealed class ArrowMessageTests : IDisposable
 
     private static void Transaction(ChangeBatchBuilder b, int txn, int rows)
     {
-        for (int r = 0; r < rows; r++)
+        for (var r = 0; r < rows; r++)
         {
-            string id = (txn * 100 + r).ToString(CultureInfo.InvariantCulture);
+            var id = (txn * 100 + r).ToString(CultureInfo.InvariantCulture);
             Row(b, r % 2 == 0 ? ChangeOp.Insert : ChangeOp.Delete, (ulong)(txn * 1000 + r), id, r == 1 ? null : $"item {id}", "12.50",
                 "2024-01-02 03:04:05.5+00", r == 2 ? null : "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11", "{x,NULL,\"y z\"}");
         }
@@ -75,31 +75,31 @@ public sealed class ArrowMessageTests : IDisposable
         output.Write(first.SchemaMessage.Span);
         int[] rows = [3, 0, 5, 1];
         var lengths = new List<int>();
-        for (int t = 0; t < rows.Length; t++)
+        for (var t = 0; t < rows.Length; t++)
         {
             var builder = t % 2 == 0 ? first : second;
             Transaction(builder, t, rows[t]);
-            int before = output.WrittenCount;
-            int written = builder.WriteRecordBatch(output);
+            var before = output.WrittenCount;
+            var written = builder.WriteRecordBatch(output);
             Assert.Equal(output.WrittenCount - before, written);
             Assert.Equal(0, builder.RowCount);
             lengths.Add(written);
         }
 
         output.Write(ArrowMessageWriter.EndOfStream);
-        byte[] stream = output.WrittenSpan.ToArray();
+        var stream = output.WrittenSpan.ToArray();
         Assert.All(lengths, l => Assert.Equal(0, l % 8));
 
         // Apache.Arrow's own reader: one schema, four batches, then the end.
         using (var reader = new ArrowStreamReader(ArrowPayload.Context, stream))
         {
             Assert.Equal(SchemaFingerprint.CanonicalText(first.Schema), SchemaFingerprint.CanonicalText(reader.Schema));
-            for (int t = 0; t < rows.Length; t++)
+            for (var t = 0; t < rows.Length; t++)
             {
                 var batch = reader.ReadNextRecordBatch();
                 Assert.NotNull(batch);
                 Assert.Equal(rows[t], batch.Length);
-                for (int r = 0; r < rows[t]; r++)
+                for (var r = 0; r < rows[t]; r++)
                 {
                     Assert.Equal((ulong)(t * 1000 + r), ((UInt64Array)batch.Col("_lsn")).Values[r]);
                     Assert.Equal((t * 100 + r).ToString(CultureInfo.InvariantCulture), batch.Render("id", r));
@@ -113,7 +113,7 @@ public sealed class ArrowMessageTests : IDisposable
         }
 
         // apache-arrow (JS): the same rows and values as Apache.Arrow reads.
-        string path = Path.Combine(_dir, "concatenated.arrows");
+        var path = Path.Combine(_dir, "concatenated.arrows");
         File.WriteAllBytes(path, stream);
         var payload = ArrowPayload.Read(stream);
         Assert.Equal(rows.Length, payload.Batches.Count);
@@ -128,10 +128,10 @@ public sealed class ArrowMessageTests : IDisposable
         using var builder = new ChangeBatchBuilder(Items);
         Transaction(builder, 1, 4);
         var batchOnly = new ArrayBufferWriter<byte>();
-        int batchBytes = builder.WriteRecordBatch(batchOnly);
+        var batchBytes = builder.WriteRecordBatch(batchOnly);
         Transaction(builder, 1, 4);
         var whole = new ArrayBufferWriter<byte>();
-        int total = builder.WriteStream(whole);
+        var total = builder.WriteStream(whole);
         Assert.Equal(whole.WrittenCount, total);
         Assert.Equal(builder.SchemaMessage.Length + batchBytes + 8, total);
         Assert.True(whole.WrittenSpan.SequenceEqual([.. builder.SchemaMessage.Span, .. batchOnly.WrittenSpan, .. ArrowMessageWriter.EndOfStream]));
@@ -182,7 +182,7 @@ public sealed class ArrowMessageTests : IDisposable
 
         var batch = Assert.Single(PgConformanceTests.WriteAndRead(builder).Batches);
         var column = batch.Col("v");
-        for (int i = 0; i < values.Length; i++)
+        for (var i = 0; i < values.Length; i++)
         {
             Assert.Equal(values[i], batch.Render("v", i));
         }
@@ -193,7 +193,7 @@ public sealed class ArrowMessageTests : IDisposable
             Assert.Equal((precision, scale), (type.Precision, type.Scale));
             var library = new Decimal256Array.Builder(type).AppendRange(values).Build();
             var ours = (Decimal256Array)column;
-            for (int i = 0; i < values.Length; i++)
+            for (var i = 0; i < values.Length; i++)
             {
                 Assert.True(library.GetBytes(i).SequenceEqual(ours.GetBytes(i)), $"{values[i]}: our bytes differ from Apache.Arrow's");
                 Assert.Equal(values[i], ours.GetString(i));
@@ -211,7 +211,7 @@ public sealed class ArrowMessageTests : IDisposable
 
             var sql = fromSql.Build();
             var ours = (Decimal128Array)column;
-            for (int i = 0; i < values.Length; i++)
+            for (var i = 0; i < values.Length; i++)
             {
                 Assert.True(fromStrings.GetBytes(i).SequenceEqual(ours.GetBytes(i)), $"{values[i]}: our bytes differ from Apache.Arrow's string path");
                 Assert.True(sql.GetBytes(i).SequenceEqual(ours.GetBytes(i)), $"{values[i]}: our bytes differ from Apache.Arrow's SqlDecimal path");
@@ -233,7 +233,7 @@ public sealed class ArrowMessageTests : IDisposable
         var batchMessage = stream.AsMemory(schemaMessage.Length, stream.Length - schemaMessage.Length - 8);
         Assert.Equal(0, batchMessage.Length % 8);
         Assert.Equal(0xFFFFFFFFu, BinaryPrimitives.ReadUInt32LittleEndian(batchMessage.Span));
-        int metadata = BinaryPrimitives.ReadInt32LittleEndian(batchMessage.Span[4..]);
+        var metadata = BinaryPrimitives.ReadInt32LittleEndian(batchMessage.Span[4..]);
         Assert.Equal(0, metadata % 8);
         Assert.True(8 + metadata <= batchMessage.Length);
 

@@ -15,7 +15,7 @@ public class ArrowPayloadTests
     {
         var relation = new PgRelation(1, "public", "t", 'd', [new PgColumn("id", PgOid.Int4, -1, true), new PgColumn("v", PgOid.Text, -1, false)]);
         using var builder = new ChangeBatchBuilder(relation);
-        for (int i = 0; i < 3; i++)
+        for (var i = 0; i < 3; i++)
         {
             builder.BeginRow(ChangeOp.Insert, 1);
             builder.AppendValue("1"u8, TupleFormat.Text);
@@ -30,7 +30,7 @@ public class ArrowPayloadTests
 
     public static TheoryData<string, byte[]> NotStreams()
     {
-        byte[] valid = ValidStream();
+        var valid = ValidStream();
         var garbage = new byte[4096];
         new Random(5).NextBytes(garbage);
         var data = new TheoryData<string, byte[]>

@@ -39,7 +39,7 @@ public class ConsumerExampleTests
         var context = new ArrowContext(extensionRegistry: registry);
 
         using var reader = new ArrowStreamReader(context, value);
-        string? table = reader.Schema.Metadata["pg.table"];
+        var table = reader.Schema.Metadata["pg.table"];
         while (reader.ReadNextRecordBatch() is { } batch)
         {
             var op = (StringArray)batch.Column("_op");
@@ -49,16 +49,16 @@ public class ConsumerExampleTests
             var special = (MapArray)batch.Column(batch.ColumnCount - 1);
             var keys = (StringArray)special.Keys;
             var texts = (StringArray)special.Values;
-            for (int row = 0; row < batch.Length; row++)
+            for (var row = 0; row < batch.Length; row++)
             {
-                string change = op.GetString(row);
-                long? key = id.GetValue(row);
-                long? micros = ts.GetValue(row);
-                Guid? guid = reference.GetGuid(row);
+                var change = op.GetString(row);
+                var key = id.GetValue(row);
+                var micros = ts.GetValue(row);
+                var guid = reference.GetGuid(row);
                 string? tsText = null;
                 if (!special.IsNull(row))
                 {
-                    for (int i = special.ValueOffsets[row]; i < special.ValueOffsets[row + 1]; i++)
+                    for (var i = special.ValueOffsets[row]; i < special.ValueOffsets[row + 1]; i++)
                     {
                         if (keys.GetString(i) == "ts")
                         {

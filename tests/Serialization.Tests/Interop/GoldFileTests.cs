@@ -53,7 +53,7 @@ public class GoldFileTests
     public static TheoryData<string> MappedTypes()
     {
         var data = new TheoryData<string>();
-        foreach (string type in PgConformanceTests.Cases.Select(c => c.TypeName).Distinct())
+        foreach (var type in PgConformanceTests.Cases.Select(c => c.TypeName).Distinct())
         {
             data.Add(type);
         }
@@ -68,7 +68,7 @@ public class GoldFileTests
         var cases = PgConformanceTests.Cases.Where(c => c.TypeName == typeName).ToList();
         var relation = new PgRelation(1, "public", "t", 'd', [new PgColumn("v", cases[0].Oid, cases[0].Typmod, false)]);
         using var builder = new ChangeBatchBuilder(relation);
-        for (int i = 0; i <= cases.Count; i++)
+        for (var i = 0; i <= cases.Count; i++)
         {
             builder.BeginRow(ChangeOp.Insert, 1);
             if (i < cases.Count)
@@ -84,7 +84,7 @@ public class GoldFileTests
         }
 
         var ours = Assert.Single(PgConformanceTests.WriteAndRead(builder).Batches);
-        int v = ours.Schema.IndexOf("v");
+        var v = ours.Schema.IndexOf("v");
         AssertExactBuffers(ours.Column(v), typeName);
         AssertHasGoldLayout(ours.Schema.GetFieldByIndex(v), ours.Column(v), typeName);
     }
@@ -102,7 +102,7 @@ public class GoldFileTests
         builder.AppendNull();
         builder.EndRow();
         var batch = Assert.Single(PgConformanceTests.WriteAndRead(builder).Batches);
-        foreach (string name in new[] { "_op", "_lsn", "_before", "_unchanged", "_special" })
+        foreach (var name in new[] { "_op", "_lsn", "_before", "_unchanged", "_special" })
         {
             AssertExactBuffers(batch.Col(name), name);
             AssertHasGoldLayout(batch.Schema.Field(name), batch.Col(name), name);
@@ -117,7 +117,7 @@ public class GoldFileTests
     private static void AssertHasGoldLayout(Field field, IArrowArray column, string what)
     {
         var type = Storage(field.DataType);
-        string layout = Layout(type);
+        var layout = Layout(type);
         if (layout == NoGoldCounterpart)
         {
             return;
@@ -133,7 +133,7 @@ public class GoldFileTests
         AssertGoldBuffers(gold.Array, Storage(gold.Field.DataType), $"{what}: gold column '{gold.Field.Name}'");
         Assert.Equal(Shape(gold.Array), Shape(column));
         var children = Children(column);
-        for (int i = 0; i < children.Count; i++)
+        for (var i = 0; i < children.Count; i++)
         {
             AssertHasGoldLayout(field.Children()[i], children[i], $"{what}.{field.Children()[i].Name}");
         }
@@ -147,7 +147,7 @@ public class GoldFileTests
             var stream = ArrowPayload.Read(Stream((string)row[0]));
             foreach (var batch in stream.Batches.Where(b => b.Length > 0))
             {
-                for (int c = 0; c < batch.ColumnCount; c++)
+                for (var c = 0; c < batch.ColumnCount; c++)
                 {
                     foreach (var pair in Flatten(batch.Schema.GetFieldByIndex(c), batch.Column(c)))
                     {
@@ -162,7 +162,7 @@ public class GoldFileTests
     {
         yield return (field, array);
         var children = Children(array);
-        for (int i = 0; i < children.Count; i++)
+        for (var i = 0; i < children.Count; i++)
         {
             foreach (var pair in Flatten(field.Children()[i], children[i]))
             {
@@ -223,7 +223,7 @@ public class GoldFileTests
     private static void AssertExactBuffers(IArrowArray array, string what)
     {
         var data = (array is ExtensionArray e ? e.Storage : array).Data;
-        int n = data.Length;
+        var n = data.Length;
         var buffers = data.Buffers;
         Assert.True(buffers[0].Length == 0 ? data.NullCount == 0 : buffers[0].Length == (n + 7) / 8, $"{what}: validity of {buffers[0].Length} bytes");
         switch (Storage(data.DataType))
@@ -262,7 +262,7 @@ public class GoldFileTests
     {
         var data = array.Data;
         long n = data.Length;
-        long expected = type switch
+        var expected = type switch
         {
             BooleanType => (n + 7) / 8,
             StringType or BinaryType or ListType or MapType => 4 * (n + 1),

@@ -24,7 +24,7 @@ internal static class IntegrationJson
     {
         var fields = json.GetProperty("schema").GetProperty("fields");
         Assert.Equal(fields.GetArrayLength(), stream.Schema.FieldsList.Count);
-        int f = 0;
+        var f = 0;
         foreach (var jf in fields.EnumerateArray())
         {
             AssertFieldEquals(jf, stream.Schema.GetFieldByIndex(f++), checkName: true);
@@ -32,12 +32,12 @@ internal static class IntegrationJson
 
         var batches = json.GetProperty("batches");
         Assert.Equal(batches.GetArrayLength(), stream.Batches.Count);
-        int b = 0;
+        var b = 0;
         foreach (var jb in batches.EnumerateArray())
         {
             var batch = stream.Batches[b++];
             Assert.Equal(jb.GetProperty("count").GetInt32(), batch.Length);
-            int c = 0;
+            var c = 0;
             foreach (var column in jb.GetProperty("columns").EnumerateArray())
             {
                 AssertArrayEquals(column, batch.Column(c++), column.GetProperty("name").GetString()!);
@@ -56,8 +56,8 @@ internal static class IntegrationJson
         Assert.Equal(json.GetProperty("nullable").GetBoolean(), field.IsNullable);
         var type = json.GetProperty("type");
         var actual = field.DataType is ExtensionType e ? e.StorageType : field.DataType;
-        string what = $"field '{field.Name}': {type.GetRawText()} read as {actual.Name}";
-        bool same = type.GetProperty("name").GetString() switch
+        var what = $"field '{field.Name}': {type.GetRawText()} read as {actual.Name}";
+        var same = type.GetProperty("name").GetString() switch
         {
             "int" => actual is IntegerType t && t.BitWidth == type.GetProperty("bitWidth").GetInt32() && t.IsSigned == type.GetProperty("isSigned").GetBoolean(),
             "floatingpoint" => type.GetProperty("precision").GetString() switch
@@ -95,7 +95,7 @@ internal static class IntegrationJson
 
         var children = json.GetProperty("children");
         Assert.Equal(children.GetArrayLength(), field.Children().Count);
-        int i = 0;
+        var i = 0;
         foreach (var child in children.EnumerateArray())
         {
             AssertFieldEquals(child, field.Children()[i++], checkName && actual is not MapType);
@@ -117,15 +117,15 @@ internal static class IntegrationJson
             array = extension.Storage;
         }
 
-        int count = json.GetProperty("count").GetInt32();
+        var count = json.GetProperty("count").GetInt32();
         Assert.True(count == array.Length, $"{path}: length {array.Length}, expected {count}");
         if (json.TryGetProperty("VALIDITY", out var validity))
         {
-            int i = 0;
-            int nulls = 0;
+            var i = 0;
+            var nulls = 0;
             foreach (var v in validity.EnumerateArray())
             {
-                bool valid = v.GetInt32() != 0;
+                var valid = v.GetInt32() != 0;
                 nulls += valid ? 0 : 1;
                 Assert.True(valid == array.IsValid(i), $"{path}[{i}]: validity {array.IsValid(i)}, expected {valid}");
                 i++;
@@ -151,7 +151,7 @@ internal static class IntegrationJson
 
         if (json.TryGetProperty("DATA", out var data))
         {
-            int i = 0;
+            var i = 0;
             foreach (var d in data.EnumerateArray())
             {
                 if (array.IsValid(i))
@@ -165,7 +165,7 @@ internal static class IntegrationJson
 
         if (json.TryGetProperty("children", out var children) && children.GetArrayLength() > 0)
         {
-            IReadOnlyList<IArrowArray> arrays = array switch
+            var arrays = array switch
             {
                 StructArray s => s.Fields,
                 ListArray l => [l.Values], // a map's entries struct too
@@ -173,7 +173,7 @@ internal static class IntegrationJson
                 _ => throw new InvalidOperationException($"{path}: children for {array.GetType().Name}"),
             };
             Assert.Equal(children.GetArrayLength(), arrays.Count);
-            int c = 0;
+            var c = 0;
             foreach (var child in children.EnumerateArray())
             {
                 AssertArrayEquals(child, arrays[c], path + "." + child.GetProperty("name").GetString());
@@ -186,7 +186,7 @@ internal static class IntegrationJson
 
     private static void AssertValue(JsonElement d, IArrowArray array, int i, string path)
     {
-        string at = $"{path}[{i}]";
+        var at = $"{path}[{i}]";
         switch (array)
         {
             case BooleanArray a:

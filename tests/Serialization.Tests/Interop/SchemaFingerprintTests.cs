@@ -47,7 +47,7 @@ public class SchemaFingerprintTests
     {
         using var builder = new ChangeBatchBuilder(FpDoc);
         Assert.Equal(FpDocCanonicalText, SchemaFingerprint.CanonicalText(builder.Schema));
-        string expected = Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(FpDocCanonicalText)))[..16];
+        var expected = Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(FpDocCanonicalText)))[..16];
         Assert.Equal(expected, builder.SchemaFingerprint);
         Assert.Equal(expected, SchemaFingerprint.Compute(builder.Schema));
     }
@@ -81,7 +81,7 @@ public class SchemaFingerprintTests
         Field F(string name = "a", IArrowType? type = null, bool nullable = true, string typoid = "23") =>
             new(name, type ?? Int32Type.Default, nullable, [new("pg.typoid", typoid)]);
         Schema S(Field f, string table = "t") => new([f], [new("pg.table", table)]);
-        string baseline = SchemaFingerprint.Compute(S(F()));
+        var baseline = SchemaFingerprint.Compute(S(F()));
         Assert.Equal(baseline, SchemaFingerprint.Compute(S(F())));
         Assert.NotEqual(baseline, SchemaFingerprint.Compute(S(F(name: "b"))));
         Assert.NotEqual(baseline, SchemaFingerprint.Compute(S(F(type: Int64Type.Default))));

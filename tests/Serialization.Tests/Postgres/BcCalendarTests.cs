@@ -3,9 +3,9 @@ using System.Buffers.Binary;
 using System.Text;
 using Apache.Arrow;
 using Apache.Arrow.Types;
-using WalBridge.Tests;
 using WalBridge.Serialization.Payload;
 using WalBridge.Serialization.Postgres;
+using WalBridge.Tests;
 
 namespace WalBridge.Serialization.Tests.Postgres;
 
@@ -55,12 +55,12 @@ public class BcCalendarTests
     [MemberData(nameof(Dates))]
     public void Dates_PostgreSQL_prints_parse_from_text_and_binary_to_its_day_number_and_render_back(string text, int daysSince1970, string sendHex)
     {
-        byte[] binary = Convert.FromHexString(sendHex);
+        var binary = Convert.FromHexString(sendHex);
         Assert.Equal(daysSince1970, BinaryPrimitives.ReadInt32BigEndian(binary) + UnixToPgEpochDays);
         foreach (var (format, value) in new[] { (TupleFormat.Text, Utf8(text)), (TupleFormat.Binary, binary) })
         {
             var batch = Single(PgOid.Date, value, format);
-            int v = batch.Schema.IndexOf("v");
+            var v = batch.Schema.IndexOf("v");
             var column = Assert.IsType<Date32Array>(batch.Column(v));
             Assert.False(column.IsNull(0), $"{format} {text}: value column is null");
             Assert.Equal(daysSince1970, column.Values[0]);
@@ -88,12 +88,12 @@ public class BcCalendarTests
     [MemberData(nameof(Timestamps))]
     public void Timestamps_PostgreSQL_prints_parse_from_text_and_binary_and_render_back(uint oid, string text, string sendHex)
     {
-        byte[] binary = Convert.FromHexString(sendHex);
-        long expected = BinaryPrimitives.ReadInt64BigEndian(binary) + UnixToPgEpochMicros;
+        var binary = Convert.FromHexString(sendHex);
+        var expected = BinaryPrimitives.ReadInt64BigEndian(binary) + UnixToPgEpochMicros;
         foreach (var (format, value) in new[] { (TupleFormat.Text, Utf8(text)), (TupleFormat.Binary, binary) })
         {
             var batch = Single(oid, value, format);
-            int v = batch.Schema.IndexOf("v");
+            var v = batch.Schema.IndexOf("v");
             var column = Assert.IsType<TimestampArray>(batch.Column(v));
             Assert.False(column.IsNull(0), $"{format} {text}: value column is null");
             Assert.Equal(expected, column.Values[0]);
@@ -124,9 +124,9 @@ public class BcCalendarTests
     [MemberData(nameof(ZonedTimestamps))]
     public void Timestamptz_text_in_any_session_time_zone_gives_the_same_instant(string text, string sendHex, string utcText)
     {
-        long expected = BinaryPrimitives.ReadInt64BigEndian(Convert.FromHexString(sendHex)) + UnixToPgEpochMicros;
+        var expected = BinaryPrimitives.ReadInt64BigEndian(Convert.FromHexString(sendHex)) + UnixToPgEpochMicros;
         var batch = Single(PgOid.TimestampTz, Utf8(text), TupleFormat.Text);
-        int v = batch.Schema.IndexOf("v");
+        var v = batch.Schema.IndexOf("v");
         var column = Assert.IsType<TimestampArray>(batch.Column(v));
         Assert.False(column.IsNull(0), $"{text}: value column is null");
         Assert.Equal(expected, column.Values[0]);
@@ -160,7 +160,7 @@ public class BcCalendarTests
     {
         const string text = "{\"0005-02-29 BC\",2024-02-29,NULL,\"4714-11-24 BC\"}";
         var batch = Single(DateArrayOid, Utf8(text), TupleFormat.Text);
-        int v = batch.Schema.IndexOf("v");
+        var v = batch.Schema.IndexOf("v");
         Assert.Equal(text, PgTextRenderer.RenderCell(batch, v, 0));
         var values = (Date32Array)((ListArray)batch.Column(v)).Values;
         Assert.Equal(-720930, values.Values[0]);

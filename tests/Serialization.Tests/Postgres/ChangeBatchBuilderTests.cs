@@ -40,7 +40,7 @@ public class ChangeBatchBuilderTests
     private static void Row(ChangeBatchBuilder b, ChangeOp op, ulong lsn, string?[] values, string?[]? before = null, int unchangedAt = -1)
     {
         b.BeginRow(op, lsn);
-        for (int i = 0; i < values.Length; i++)
+        for (var i = 0; i < values.Length; i++)
         {
             if (i == unchangedAt)
             {
@@ -55,7 +55,7 @@ public class ChangeBatchBuilderTests
         if (before is not null)
         {
             b.BeginBefore();
-            foreach (string? v in before)
+            foreach (var v in before)
             {
                 Text(b, v);
             }
@@ -163,7 +163,7 @@ public class ChangeBatchBuilderTests
         Assert.False(before.IsNull(1));
         Assert.True(before.IsNull(2));
         Assert.True(before.IsNull(3));
-        for (int c = 0; c < row1.Length; c++)
+        for (var c = 0; c < row1.Length; c++)
         {
             Assert.Equal(row1[c], PgTextRenderer.Render(before.Fields[c], members[c], 1));
         }
@@ -258,7 +258,7 @@ public class ChangeBatchBuilderTests
         Assert.Throws<InvalidOperationException>(b.BeginBefore);
 
         b.BeginRow(ChangeOp.Insert, 1);
-        for (int i = 0; i < 7; i++)
+        for (var i = 0; i < 7; i++)
         {
             b.AppendNull();
         }
@@ -279,7 +279,7 @@ public class ChangeBatchBuilderTests
         using var b = new ChangeBatchBuilder(Orders);
         byte[] First()
         {
-            for (int i = 0; i < 100; i++)
+            for (var i = 0; i < 100; i++)
             {
                 Row(b, ChangeOp.Insert, (ulong)i, [i.ToString(System.Globalization.CultureInfo.InvariantCulture), "eu", "1.25", new string('x', i), "2024-01-02 03:04:05+00", null, "{}"]);
             }
@@ -289,8 +289,8 @@ public class ChangeBatchBuilderTests
             return output.WrittenSpan.ToArray();
         }
 
-        byte[] a = First();
-        byte[] c = First();
+        var a = First();
+        var c = First();
         Assert.Equal(a, c);
         Interop.ArrowMessageTests.AssertStreamLayout(a, b.SchemaMessage.Span);
         Assert.Equal(100, ArrowPayload.Read(a).Batches[0].Length);
@@ -317,14 +317,14 @@ public class ChangeBatchBuilderTests
     {
         using var b = new ChangeBatchBuilder(Orders);
         var random = new Random(7);
-        for (int i = 0; i < 5000; i++)
+        for (var i = 0; i < 5000; i++)
         {
             Row(b, (ChangeOp)"cudr"[i % 4], (ulong)i, [i.ToString(System.Globalization.CultureInfo.InvariantCulture), "r" + (i % 7), "-12.34", new string('y', random.Next(200)), null, "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11", null], before: i % 3 == 0 ? [null, null, null, null, null, null, null] : null, unchangedAt: i % 5 == 0 ? 3 : -1);
         }
 
-        long estimate = b.EstimatedSize;
+        var estimate = b.EstimatedSize;
         var output = new ArrayBufferWriter<byte>();
-        int written = b.WriteStream(output);
+        var written = b.WriteStream(output);
         Assert.True(estimate >= written);
         Assert.True(estimate < written * 1.1, $"estimate {estimate} is far above {written}");
         var batch = ArrowPayload.Read(output.WrittenMemory).Batches[0];
@@ -339,7 +339,7 @@ public class ChangeBatchBuilderTests
         byte[][] values = ["123"u8.ToArray(), "eu"u8.ToArray(), "-12.34"u8.ToArray(), "some note"u8.ToArray(), "2024-01-02 03:04:05.123456+00"u8.ToArray(), "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11"u8.ToArray(), "{\"k\": 1}"u8.ToArray()];
         void Append(int rows)
         {
-            for (int r = 0; r < rows; r++)
+            for (var r = 0; r < rows; r++)
             {
                 b.BeginRow(ChangeOp.Update, (ulong)r);
                 foreach (var v in values)
@@ -352,7 +352,7 @@ public class ChangeBatchBuilderTests
                     // Old row with unchanged TOAST values; odd rows take the no-old-row, nothing-unchanged path.
                     b.BeginBefore();
                     b.AppendValue(values[0], TupleFormat.Text);
-                    for (int i = 1; i < values.Length; i++)
+                    for (var i = 1; i < values.Length; i++)
                     {
                         b.AppendUnchangedToast();
                     }
@@ -364,9 +364,9 @@ public class ChangeBatchBuilderTests
 
         Append(2000);
         b.Clear();
-        long before = GC.GetAllocatedBytesForCurrentThread();
+        var before = GC.GetAllocatedBytesForCurrentThread();
         Append(2000);
-        long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+        var allocated = GC.GetAllocatedBytesForCurrentThread() - before;
         Assert.True(allocated == 0, $"{allocated} bytes allocated for 2000 rows");
     }
 
@@ -388,7 +388,7 @@ public class ChangeBatchBuilderTests
         var element = Assert.IsType<Decimal128Type>(amounts.Children()[0].DataType);
         Assert.Equal((10, 2), (element.Precision, element.Scale));
 
-        foreach (string bad in new[] { "{a,b", "{\"a}", "{a}x" })
+        foreach (var bad in new[] { "{a,b", "{\"a}", "{a}x" })
         {
             b.BeginRow(ChangeOp.Insert, 1);
             var e = Assert.Throws<PgValueFormatException>(() => b.AppendValue(Encoding.UTF8.GetBytes(bad), TupleFormat.Text));

@@ -1,9 +1,9 @@
 using System.Buffers;
 using Apache.Arrow;
 using Apache.Arrow.Types;
-using WalBridge.Tests;
 using WalBridge.Serialization.Payload;
 using WalBridge.Serialization.Postgres;
+using WalBridge.Tests;
 
 namespace WalBridge.Serialization.Tests.Postgres;
 

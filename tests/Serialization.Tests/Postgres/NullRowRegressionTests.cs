@@ -36,9 +36,13 @@ public class NullRowRegressionTests
             foreach (var value in row)
             {
                 if (value is null)
+                {
                     builder.AppendNull();
+                }
                 else
+                {
                     builder.AppendValue(Encoding.UTF8.GetBytes(value), TupleFormat.Text);
+                }
             }
             builder.EndRow();
         }

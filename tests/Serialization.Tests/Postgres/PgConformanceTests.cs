@@ -27,7 +27,7 @@ public class PgConformanceTests
     public static TheoryData<int> SpecialIndexes()
     {
         var data = new TheoryData<int>();
-        for (int i = 0; i < SpecialCases.Count; i++)
+        for (var i = 0; i < SpecialCases.Count; i++)
         {
             data.Add(i);
         }
@@ -42,7 +42,7 @@ public class PgConformanceTests
         var c = SpecialCases[index];
         foreach (var format in new[] { TupleFormat.Text, TupleFormat.Binary })
         {
-            byte[] value = format == TupleFormat.Text ? Encoding.UTF8.GetBytes(c.Input) : Convert.FromHexString(c.BinaryHex);
+            var value = format == TupleFormat.Text ? Encoding.UTF8.GetBytes(c.Input) : Convert.FromHexString(c.BinaryHex);
             using var builder = new ChangeBatchBuilder(Relation([c]));
             builder.BeginRow(ChangeOp.Update, 1);
             builder.AppendValue("1"u8, TupleFormat.Text);
@@ -53,10 +53,10 @@ public class PgConformanceTests
             builder.EndRow();
 
             // A boundary value that fits is an ordinary value, with no _special entry.
-            bool fits = c.Input.Contains("54.775807", StringComparison.Ordinal) && c.Oid is PgOid.Timestamp or PgOid.TimestampTz
+            var fits = c.Input.Contains("54.775807", StringComparison.Ordinal) && c.Oid is PgOid.Timestamp or PgOid.TimestampTz
                 || c.Input == "2562047:47:16.854775";
             var batch = Assert.Single(WriteAndRead(builder).Batches);
-            int v = batch.Schema.IndexOf("v");
+            var v = batch.Schema.IndexOf("v");
             Assert.Equal(c.Expected, PgTextRenderer.RenderCell(batch, v, 0));
             Assert.Equal(c.Expected, PgTextRenderer.RenderBeforeCell(batch, 1, 0));
             if (fits)
@@ -84,7 +84,7 @@ public class PgConformanceTests
         var c = SpecialCases.First(x => x.Oid == PgOid.Date && x.Input == "infinity");
         using var builder = new ChangeBatchBuilder(Relation([c]));
         string?[] inputs = ["2024-01-02", "infinity", null, "-infinity", "1970-01-01"];
-        for (int i = 0; i < inputs.Length; i++)
+        for (var i = 0; i < inputs.Length; i++)
         {
             builder.BeginRow(ChangeOp.Insert, (ulong)i);
             builder.AppendValue(Encoding.UTF8.GetBytes(i.ToString(CultureInfo.InvariantCulture)), TupleFormat.Text);
@@ -104,7 +104,7 @@ public class PgConformanceTests
         builder.BeginRow(ChangeOp.Insert, 9);
         Assert.Throws<PgValueFormatException>(() => builder.AppendValue("x"u8, TupleFormat.Text));
         var batch = Assert.Single(WriteAndRead(builder).Batches);
-        int v = batch.Schema.IndexOf("v");
+        var v = batch.Schema.IndexOf("v");
         Assert.Equal(inputs, Enumerable.Range(0, inputs.Length).Select(i => PgTextRenderer.RenderCell(batch, v, i)));
         var special = (MapArray)batch.Col(ChangeBatchBuilder.SpecialColumn);
         Assert.Equal([true, false, true, false, true], Enumerable.Range(0, inputs.Length).Select(special.IsNull));
@@ -114,7 +114,7 @@ public class PgConformanceTests
     private static List<Case> Load(string file = "pg15_text_values.tsv")
     {
         var result = new List<Case>();
-        foreach (string line in File.ReadAllLines(Path.Combine(AppContext.BaseDirectory, "Postgres", file), Encoding.UTF8))
+        foreach (var line in File.ReadAllLines(Path.Combine(AppContext.BaseDirectory, "Postgres", file), Encoding.UTF8))
         {
             if (line.StartsWith('#') || line.Length == 0)
             {
@@ -131,7 +131,7 @@ public class PgConformanceTests
     public static TheoryData<string> TypeNames()
     {
         var data = new TheoryData<string>();
-        foreach (string name in Cases.Select(c => c.TypeName).Distinct())
+        foreach (var name in Cases.Select(c => c.TypeName).Distinct())
         {
             data.Add(name);
         }
@@ -145,8 +145,8 @@ public class PgConformanceTests
     internal static ArrowPayload WriteAndRead(ChangeBatchBuilder builder)
     {
         var output = new ArrayBufferWriter<byte>();
-        long estimate = builder.EstimatedSize;
-        int written = builder.WriteStream(output);
+        var estimate = builder.EstimatedSize;
+        var written = builder.WriteStream(output);
         Assert.Equal(output.WrittenCount, written);
         Assert.True(estimate >= written, $"EstimatedSize {estimate} < written {written}");
         Assert.Equal(0, builder.RowCount);
@@ -164,7 +164,7 @@ public class PgConformanceTests
         using var builder = new ChangeBatchBuilder(Relation(cases));
         Assert.Equal(typeName, builder.Schema.GetFieldByIndex(3).GetMetadata("pg.type"));
         Assert.Equal(cases[0].Oid.ToString(CultureInfo.InvariantCulture), builder.Schema.GetFieldByIndex(3).GetMetadata("pg.typoid"));
-        for (int i = 0; i < cases.Count; i++)
+        for (var i = 0; i < cases.Count; i++)
         {
             builder.BeginRow(ChangeOp.Insert, (ulong)(1000 + i));
             builder.AppendValue(Encoding.UTF8.GetBytes(i.ToString(CultureInfo.InvariantCulture)), TupleFormat.Text);
@@ -180,8 +180,8 @@ public class PgConformanceTests
 
         var stream = WriteAndRead(builder);
         var batch = Assert.Single(stream.Batches);
-        int v = batch.Schema.IndexOf("v");
-        for (int i = 0; i < cases.Count; i++)
+        var v = batch.Schema.IndexOf("v");
+        for (var i = 0; i < cases.Count; i++)
         {
             Assert.Equal(cases[i].Expected, PgTextRenderer.RenderCell(batch, v, i));
         }
@@ -207,7 +207,7 @@ public class PgConformanceTests
             return;
         }
 
-        for (int i = 0; i < cases.Count; i++)
+        for (var i = 0; i < cases.Count; i++)
         {
             builder.BeginRow(ChangeOp.Update, (ulong)i);
             builder.AppendValue([0, 0, 0, (byte)i], TupleFormat.Binary);
@@ -217,8 +217,8 @@ public class PgConformanceTests
 
         var stream = WriteAndRead(builder);
         var batch = stream.Batches[0];
-        int v = batch.Schema.IndexOf("v");
-        for (int i = 0; i < cases.Count; i++)
+        var v = batch.Schema.IndexOf("v");
+        for (var i = 0; i < cases.Count; i++)
         {
             Assert.Equal(cases[i].Expected, PgTextRenderer.RenderCell(batch, v, i));
         }

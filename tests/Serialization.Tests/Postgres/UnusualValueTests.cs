@@ -2,9 +2,9 @@ using System.Buffers;
 using System.Text;
 using Apache.Arrow;
 using Apache.Arrow.Types;
-using WalBridge.Tests;
 using WalBridge.Serialization.Payload;
 using WalBridge.Serialization.Postgres;
+using WalBridge.Tests;
 
 namespace WalBridge.Serialization.Tests.Postgres;
 
@@ -53,9 +53,9 @@ public class UnusualValueTests
     public void A_100_MB_text_value_round_trips_exactly()
     {
         // 100 MiB of UTF-8 mixing 1-, 2-, 3- and 4-byte sequences, no NUL (PostgreSQL text cannot hold \0).
-        byte[] unit = Encoding.UTF8.GetBytes("abc é ✓ 😀 xyz\n");
+        var unit = Encoding.UTF8.GetBytes("abc é ✓ 😀 xyz\n");
         var value = new byte[100 * 1024 * 1024 / unit.Length * unit.Length];
-        for (int i = 0; i < value.Length; i += unit.Length)
+        for (var i = 0; i < value.Length; i += unit.Length)
         {
             unit.CopyTo(value, i);
         }

@@ -136,38 +136,38 @@ public sealed class ControlServer : IAsyncDisposable
                 cluster.BrokerUp(Int(args[0], "broker id"));
                 return "ok";
             case "push-errors":
-            {
-                Arity(command, args, 2, int.MaxValue);
-                var apiKey = ApiKey(args[0]);
-                var errors = new ErrorCode[args.Length - 1];
-                for (var i = 1; i < args.Length; i++)
                 {
-                    errors[i - 1] = (ErrorCode)Int(args[i], "error code");
-                }
+                    Arity(command, args, 2, int.MaxValue);
+                    var apiKey = ApiKey(args[0]);
+                    var errors = new ErrorCode[args.Length - 1];
+                    for (var i = 1; i < args.Length; i++)
+                    {
+                        errors[i - 1] = (ErrorCode)Int(args[i], "error code");
+                    }
 
-                cluster.PushRequestErrors(apiKey, errors);
-                return "ok";
-            }
+                    cluster.PushRequestErrors(apiKey, errors);
+                    return "ok";
+                }
 
             case "broker-push-errors":
-            {
-                Arity(command, args, 4, int.MaxValue);
-                if ((args.Length - 2) % 2 != 0)
                 {
-                    throw new FormatException("broker-push-errors needs <errorCode> <rttMs> pairs");
-                }
+                    Arity(command, args, 4, int.MaxValue);
+                    if ((args.Length - 2) % 2 != 0)
+                    {
+                        throw new FormatException("broker-push-errors needs <errorCode> <rttMs> pairs");
+                    }
 
-                var brokerId = Int(args[0], "broker id");
-                var apiKey = ApiKey(args[1]);
-                var pairs = new (ErrorCode, int)[(args.Length - 2) / 2];
-                for (var i = 0; i < pairs.Length; i++)
-                {
-                    pairs[i] = ((ErrorCode)Int(args[2 + (2 * i)], "error code"), Int(args[3 + (2 * i)], "rtt"));
-                }
+                    var brokerId = Int(args[0], "broker id");
+                    var apiKey = ApiKey(args[1]);
+                    var pairs = new (ErrorCode, int)[(args.Length - 2) / 2];
+                    for (var i = 0; i < pairs.Length; i++)
+                    {
+                        pairs[i] = ((ErrorCode)Int(args[2 + (2 * i)], "error code"), Int(args[3 + (2 * i)], "rtt"));
+                    }
 
-                cluster.BrokerPushRequestErrors(brokerId, apiKey, pairs);
-                return "ok";
-            }
+                    cluster.BrokerPushRequestErrors(brokerId, apiKey, pairs);
+                    return "ok";
+                }
 
             case "clear-errors":
                 Arity(command, args, 1, 1);

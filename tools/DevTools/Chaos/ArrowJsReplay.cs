@@ -51,7 +51,9 @@ public static class ArrowJsReplay
         {
             var candidate = Path.Combine(dir.FullName, "tools", "arrow-js");
             if (File.Exists(Path.Combine(candidate, "dump.js")) && File.Exists(Path.Combine(candidate, "node_modules", "apache-arrow", "package.json")))
+            {
                 return candidate;
+            }
         }
         return null;
     }
@@ -73,7 +75,9 @@ public static class ArrowJsReplay
             {
                 var table = await Task.Run(() => ReadTopic(kafka, topic, toolDirectory, directory, fields, result, trackInserts, cancellationToken), cancellationToken);
                 if (table.Columns.Count > 0)
+                {
                     raw.Add(table);
+                }
             }
         }
         finally
@@ -90,7 +94,10 @@ public static class ArrowJsReplay
             var text = new ReplayedTable { Topic = table.Topic, Records = table.Records, Changes = table.Changes, MaxCommitLsn = table.MaxCommitLsn };
             text.SetSchema(table.Schema, table.Table, table.Columns, table.KeyColumns);
             foreach (var row in table.Rows.Values.SelectMany(r => r))
+            {
                 text.Insert(row.ToDictionary(kv => kv.Key, kv => renderer.Render(kv.Value), StringComparer.Ordinal));
+            }
+
             text.Transactions.UnionWith(table.Transactions);
             text.Violations.AddRange(table.Violations);
             text.DuplicateRecords = table.DuplicateRecords;
@@ -118,7 +125,10 @@ public static class ArrowJsReplay
         void Flush()
         {
             if (pending.Count == 0)
+            {
                 return;
+            }
+
             var clock = Stopwatch.StartNew();
             var documents = Dump(tool, pending.Select(p => p.File).ToList());
             result.DecodeTime += clock.Elapsed;
@@ -130,7 +140,10 @@ public static class ArrowJsReplay
             }
             result.ApplyTime += clock.Elapsed;
             foreach (var record in pending)
+            {
                 File.Delete(record.File);
+            }
+
             pending.Clear();
             pendingBytes = 0;
         }
@@ -149,7 +162,10 @@ public static class ArrowJsReplay
             }
             table.Transactions.Add(lsn);
             if (transactions.TryGetValue(xid, out var earlier) && earlier != lsn)
+            {
                 table.Violations.Add($"xid {xid} appears with two commit LSNs, {earlier} and {lsn} (offset {message.Offset.Value})");
+            }
+
             transactions[xid] = lsn;
             table.MaxCommitLsn = WalBridge.Offsets.Lsn.Max(table.MaxCommitLsn, WalBridge.Offsets.Lsn.Parse(lsn));
             if (message.Message.Value is not { } value)
@@ -162,7 +178,9 @@ public static class ArrowJsReplay
             pending.Add(new PendingRecord(file, xid, lsn, chunk, Header(headers, KafkaHeaders.Kind) ?? "changes", message.Offset.Value));
             pendingBytes += value.Length;
             if (pending.Count >= MaxFilesPerRun || pendingBytes >= MaxBytesPerRun)
+            {
                 Flush();
+            }
         }, cancellationToken, TimeSpan.FromMinutes(10));
         Flush();
         return table;
@@ -175,7 +193,10 @@ public static class ArrowJsReplay
     private static List<JsonDocument> Dump(string tool, List<string> files)
     {
         if (files.Count < 64 || Environment.ProcessorCount < 2)
+        {
             return DumpOne(tool, files);
+        }
+
         var half = files.Count / 2;
         var first = Task.Run(() => DumpOne(tool, files[..half]));
         var second = DumpOne(tool, files[half..]);
@@ -195,12 +216,18 @@ public static class ArrowJsReplay
         var stderr = node.StandardError.ReadToEndAsync();
         var documents = new List<JsonDocument>(files.Count);
         while (node.StandardOutput.ReadLine() is { } line)
+        {
             documents.Add(JsonDocument.Parse(line));
+        }
+
         node.WaitForExit();
         if (node.ExitCode != 0 || documents.Count != files.Count)
         {
             foreach (var document in documents)
+            {
                 document.Dispose();
+            }
+
             throw new InvalidOperationException($"apache-arrow (tools/arrow-js/dump.js) could not read a payload (exit code {node.ExitCode}, {documents.Count} of {files.Count} read): {stderr.Result}");
         }
         return documents;
@@ -214,7 +241,10 @@ public static class ArrowJsReplay
         var schemaFields = document.GetProperty("fields").EnumerateArray().ToList();
         var metadata = new Dictionary<string, string?>(StringComparer.Ordinal);
         foreach (var pair in document.GetProperty("metadata").EnumerateArray())
+        {
             metadata[pair[0].GetString()!] = pair[1].GetString();
+        }
+
         string Name(JsonElement field) => field.GetProperty("name").GetString()!;
         // Positions are the contract (docs/format.md): _op, _lsn, the table's columns, _before, _unchanged, _special.
         var count = schemaFields.Count;
@@ -239,7 +269,10 @@ public static class ArrowJsReplay
     {
         var fieldsText = document.GetProperty("fields").GetRawText() + document.GetProperty("metadata").GetRawText();
         if (!layouts.TryGetValue(fieldsText, out var layout))
+        {
             layouts[fieldsText] = layout = Describe(document, fields);
+        }
+
         if (layout.Problem is not null)
         {
             table.Violations.Add($"{layout.Problem} (offset {record.Offset})");
@@ -258,7 +291,10 @@ public static class ArrowJsReplay
         var rows = document.GetProperty("rows").GetInt32();
         Dictionary<string, string>? tracked = null;
         if (trackInserts.Contains(qualified) && !result.InsertCommitLsns.TryGetValue(qualified, out tracked))
+        {
             result.InsertCommitLsns[qualified] = tracked = new Dictionary<string, string>(StringComparer.Ordinal);
+        }
+
         for (var row = 0; row < rows; row++)
         {
             table.Changes++;
@@ -266,14 +302,19 @@ public static class ArrowJsReplay
             if (cells[count - 1][row] is { ValueKind: JsonValueKind.Array } entries)
             {
                 foreach (var entry in entries.EnumerateArray())
+                {
                     special[entry[0].GetString()!] = entry[1].GetString();
+                }
             }
             var unchanged = cells[count - 2][row] is { ValueKind: JsonValueKind.Array } list
                 ? list.EnumerateArray().Select(n => n.GetString()!).ToList()
                 : [];
             var values = new Dictionary<string, string?>(StringComparer.Ordinal);
             for (var c = 0; c < layout.Names.Length; c++)
+            {
                 values[layout.Names[c]] = Encode(layout.Signatures[c], cells[c + 2][row], special.GetValueOrDefault(layout.Names[c]));
+            }
+
             var where = $"commit LSN {record.CommitLsn}, offset {record.Offset}, row {row} (apache-arrow)";
             var op = cells[0][row];
             switch (op.ValueKind == JsonValueKind.String ? op.GetString() : null)
@@ -282,30 +323,33 @@ public static class ArrowJsReplay
                 case "r":
                     table.Insert(values);
                     if (tracked is not null && layout.Names.Length > 0 && cells[2][row] is { ValueKind: JsonValueKind.String } first)
+                    {
                         tracked[first.GetString()!] = record.CommitLsn;
+                    }
+
                     break;
                 case "u":
-                {
-                    Dictionary<string, string?>? old = null;
-                    var members = cells[count - 3][row];
-                    if (members.ValueKind == JsonValueKind.Array && members.GetArrayLength() != layout.BeforeNames.Length)
                     {
-                        table.Violations.Add($"_before has {members.GetArrayLength()} members but {layout.BeforeNames.Length} fields at {where}");
-                    }
-                    else if (members.ValueKind == JsonValueKind.Array)
-                    {
-                        old = new Dictionary<string, string?>(StringComparer.Ordinal);
-                        var m = 0;
-                        foreach (var member in members.EnumerateArray())
+                        Dictionary<string, string?>? old = null;
+                        var members = cells[count - 3][row];
+                        if (members.ValueKind == JsonValueKind.Array && members.GetArrayLength() != layout.BeforeNames.Length)
                         {
-                            var name = layout.BeforeNames[m];
-                            old[name] = Encode(layout.BeforeSignatures[m], member, special.GetValueOrDefault("_before." + name));
-                            m++;
+                            table.Violations.Add($"_before has {members.GetArrayLength()} members but {layout.BeforeNames.Length} fields at {where}");
                         }
+                        else if (members.ValueKind == JsonValueKind.Array)
+                        {
+                            old = new Dictionary<string, string?>(StringComparer.Ordinal);
+                            var m = 0;
+                            foreach (var member in members.EnumerateArray())
+                            {
+                                var name = layout.BeforeNames[m];
+                                old[name] = Encode(layout.BeforeSignatures[m], member, special.GetValueOrDefault("_before." + name));
+                                m++;
+                            }
+                        }
+                        table.Update(old, values, unchanged, where);
+                        break;
                     }
-                    table.Update(old, values, unchanged, where);
-                    break;
-                }
                 case "d":
                     table.Delete(values, where);
                     break;
@@ -323,7 +367,10 @@ public static class ArrowJsReplay
     private static string? Encode(int signature, JsonElement cell, string? special)
     {
         if (cell.ValueKind == JsonValueKind.Null)
+        {
             return special is null ? null : "S" + Separator + special;
+        }
+
         return cell.ValueKind == JsonValueKind.String
             ? string.Create(CultureInfo.InvariantCulture, $"{signature}{Separator}s{cell.GetString()}")
             : string.Create(CultureInfo.InvariantCulture, $"{signature}{Separator}j{cell.GetRawText()}");
@@ -340,7 +387,9 @@ public static class ArrowJsReplay
         foreach (var pair in field.GetProperty("metadata").EnumerateArray())
         {
             if (pair[0].GetString() == key)
+            {
                 return pair[1].GetString();
+            }
         }
         return null;
     }
@@ -379,12 +428,18 @@ public static class ArrowJsReplay
         public async Task PrepareAsync(IEnumerable<string?> values, CancellationToken cancellationToken)
         {
             await using (var settings = new NpgsqlCommand("SET extra_float_digits = 1; SET TimeZone = 'UTC'; SET DateStyle = 'ISO'; SET IntervalStyle = 'postgres'; SET bytea_output = 'hex'", connection))
+            {
                 await settings.ExecuteNonQueryAsync(cancellationToken);
+            }
+
             var pending = new List<(string Encoded, string Sql)>();
             foreach (var encoded in values)
             {
                 if (encoded is null || _rendered.ContainsKey(encoded))
+                {
                     continue;
+                }
+
                 var (direct, sql) = Translate(encoded);
                 if (sql is null)
                 {
@@ -400,7 +455,9 @@ public static class ArrowJsReplay
                 {
                     var texts = await QueryAsync(chunk.Select(c => c.Sql).ToList(), cancellationToken);
                     for (var i = 0; i < chunk.Length; i++)
+                    {
                         _rendered[chunk[i].Encoded] = texts[i];
+                    }
                 }
                 catch (PostgresException)
                 {
@@ -427,7 +484,10 @@ public static class ArrowJsReplay
             await reader.ReadAsync(cancellationToken);
             var texts = new List<string?>(expressions.Count);
             for (var i = 0; i < expressions.Count; i++)
+            {
                 texts.Add(reader.IsDBNull(i) ? null : reader.GetString(i));
+            }
+
             return texts;
         }
 
@@ -438,7 +498,10 @@ public static class ArrowJsReplay
         {
             var separator = encoded.IndexOf(Separator, StringComparison.Ordinal);
             if (encoded[..separator] == "S")
+            {
                 return (encoded[(separator + 1)..], null);
+            }
+
             var field = fields.Fields[int.Parse(encoded[..separator], CultureInfo.InvariantCulture)];
             var isString = encoded[separator + 1] == 's';
             var content = encoded[(separator + 2)..];
@@ -462,7 +525,10 @@ public static class ArrowJsReplay
     {
         var pgType = Meta(field, "pg.type") ?? throw new InvalidOperationException($"field {field["name"]} has no pg.type");
         if (cell is null)
+        {
             return $"NULL::{pgType}";
+        }
+
         var parameters = field["params"]!.AsObject();
         switch ((string)field["typeId"]!)
         {
@@ -487,37 +553,43 @@ public static class ArrowJsReplay
                     ? $"('1970-01-01'::date + {Literal((string)cell!)}::int4)"
                     : throw new InvalidOperationException($"date unit {parameters["unit"]}");
             case "Timestamp":
-            {
-                var micros = Micros((string)parameters["unit"]!, BigInteger.Parse((string)cell!, CultureInfo.InvariantCulture));
-                var day = BigInteger.Parse("86400000000", CultureInfo.InvariantCulture);
-                var within = ((micros % day) + day) % day;
-                var days = (micros - within) / day;
-                var epoch = (string?)parameters["timezone"] is null ? "'1970-01-01 00:00:00'::timestamp" : "'1970-01-01 00:00:00+00'::timestamptz";
-                return $"({epoch} + make_interval(days => {Literal(days.ToString(CultureInfo.InvariantCulture))}::int4) + {Literal(Clock(within))}::interval)::{pgType}";
-            }
+                {
+                    var micros = Micros((string)parameters["unit"]!, BigInteger.Parse((string)cell!, CultureInfo.InvariantCulture));
+                    var day = BigInteger.Parse("86400000000", CultureInfo.InvariantCulture);
+                    var within = ((micros % day) + day) % day;
+                    var days = (micros - within) / day;
+                    var epoch = (string?)parameters["timezone"] is null ? "'1970-01-01 00:00:00'::timestamp" : "'1970-01-01 00:00:00+00'::timestamptz";
+                    return $"({epoch} + make_interval(days => {Literal(days.ToString(CultureInfo.InvariantCulture))}::int4) + {Literal(Clock(within))}::interval)::{pgType}";
+                }
             case "Time":
-            {
-                var micros = Micros((string)parameters["unit"]!, BigInteger.Parse((string)cell!, CultureInfo.InvariantCulture));
-                return $"{Literal(Clock(micros))}::{pgType}";
-            }
+                {
+                    var micros = Micros((string)parameters["unit"]!, BigInteger.Parse((string)cell!, CultureInfo.InvariantCulture));
+                    return $"{Literal(Clock(micros))}::{pgType}";
+                }
             case "Interval":
-            {
-                if ((string)parameters["unit"]! != "MONTH_DAY_NANO")
-                    throw new InvalidOperationException($"interval unit {parameters["unit"]}");
-                var parts = cell.AsArray();
-                var nanos = BigInteger.Parse((string)parts[2]!, CultureInfo.InvariantCulture);
-                if (nanos % 1000 != 0)
-                    return Literal($"<interval with {nanos} ns: not whole microseconds>");
-                var micros = nanos / 1000;
-                return $"(make_interval(months => {(int)parts[0]!}, days => {(int)parts[1]!}) + {Literal((micros < 0 ? "-" : "") + Clock(BigInteger.Abs(micros)))}::interval)";
-            }
+                {
+                    if ((string)parameters["unit"]! != "MONTH_DAY_NANO")
+                    {
+                        throw new InvalidOperationException($"interval unit {parameters["unit"]}");
+                    }
+
+                    var parts = cell.AsArray();
+                    var nanos = BigInteger.Parse((string)parts[2]!, CultureInfo.InvariantCulture);
+                    if (nanos % 1000 != 0)
+                    {
+                        return Literal($"<interval with {nanos} ns: not whole microseconds>");
+                    }
+
+                    var micros = nanos / 1000;
+                    return $"(make_interval(months => {(int)parts[0]!}, days => {(int)parts[1]!}) + {Literal((micros < 0 ? "-" : "") + Clock(BigInteger.Abs(micros)))}::interval)";
+                }
             case "List":
             case "LargeList":
-            {
-                var child = field["children"]!.AsArray()[0]!.AsObject();
-                var items = cell.AsArray();
-                return items.Count == 0 ? $"'{{}}'::{pgType}" : $"ARRAY[{string.Join(", ", items.Select(item => Sql(item, child)))}]::{pgType}";
-            }
+                {
+                    var child = field["children"]!.AsArray()[0]!.AsObject();
+                    var items = cell.AsArray();
+                    return items.Count == 0 ? $"'{{}}'::{pgType}" : $"ARRAY[{string.Join(", ", items.Select(item => Sql(item, child)))}]::{pgType}";
+                }
             default:
                 throw new InvalidOperationException($"no SQL rendering for Arrow type {field["type"]}");
         }

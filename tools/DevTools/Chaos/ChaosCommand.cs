@@ -5,17 +5,17 @@ using System.Text;
 using Confluent.Kafka;
 using Npgsql;
 using WalBridge.Broker;
+using WalBridge.Connector.Cli;
 using WalBridge.Connector.Configuration;
 using WalBridge.Connector.Diagnostics;
-using WalBridge.DevTools.Embedded;
+using WalBridge.Connector.Errors;
 using WalBridge.Connector.Kafka;
 using WalBridge.Connector.Pipeline;
-using WalBridge.Connector.Verification;
-using WalBridge.Offsets;
-using WalBridge.Connector.Cli;
-using WalBridge.Connector.Errors;
 using WalBridge.Connector.Queue;
 using WalBridge.Connector.Source;
+using WalBridge.Connector.Verification;
+using WalBridge.DevTools.Embedded;
+using WalBridge.Offsets;
 
 namespace WalBridge.DevTools.Chaos;
 
@@ -43,13 +43,22 @@ internal static partial class ChaosCommand
         var rounds = options.Int("--rounds", quick ? 1 : 3, 1, 100);
         var plugin = options.Value("--plugin") ?? "pgoutput";
         if (plugin is not ("pgoutput" or "wal2arrow"))
+        {
             throw new UsageException($"--plugin must be pgoutput or wal2arrow, found '{plugin}'.");
+        }
+
         var workloadName = options.Value("--workload") ?? "chaos";
         if (workloadName is not ("chaos" or "random"))
+        {
             throw new UsageException($"--workload must be chaos or random, found '{workloadName}'.");
+        }
+
         var randomMode = workloadName == "random";
         if (!randomMode && (options.Value("--minutes") is not null || options.Value("--without") is not null))
+        {
             throw new UsageException("--minutes and --without apply to --workload random only.");
+        }
+
         var minutes = options.Int("--minutes", 1, 1, 24 * 60);
         var without = (options.Value("--without") ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
         var seed = options.Int("--seed", 20261121, 0, int.MaxValue);
@@ -115,8 +124,8 @@ internal static partial class ChaosCommand
         var config = ConnectorConfig.FromDictionary(values);
 
         using var stopWorkload = new CancellationTokenSource();
-        RandomWorkload? randomWorkload = randomMode ? new RandomWorkload(postgres.ConnectionString(Database), seed, without) : null;
-        using IChaosWorkload workload = randomWorkload ?? (IChaosWorkload)new ChaosWorkload(postgres.ConnectionString(Database), random.Next());
+        var randomWorkload = randomMode ? new RandomWorkload(postgres.ConnectionString(Database), seed, without) : null;
+        using var workload = randomWorkload ?? (IChaosWorkload)new ChaosWorkload(postgres.ConnectionString(Database), random.Next());
         var workloadTask = workload.RunAsync(stopWorkload.Token);
         var firedPoints = new HashSet<FaultPoint>();
         var fatalErrors = new List<string>();
@@ -128,9 +137,15 @@ internal static partial class ChaosCommand
         string? StoppedByItself(ConnectorProcess connector)
         {
             if (!randomMode || FatalError(connector.Output) is not { } error)
+            {
                 return null;
+            }
+
             if (!fatalErrors.Contains(error))
+            {
                 fatalErrors.Add(error);
+            }
+
             return $"the connector stopped by itself with a fatal error: {error}; see {connector.LogPath}";
         }
 
@@ -145,14 +160,23 @@ internal static partial class ChaosCommand
             var exited = await connector.WaitForExitAsync(TimeSpan.FromSeconds(90));
             var fired = exited && connector.Output.Contains($"fault point {FaultInjection.NameOf(point)} reached", StringComparison.Ordinal);
             if (fired)
+            {
                 firedPoints.Add(point);
+            }
             else
+            {
                 connector.Kill();
+            }
+
             var scenario = $"kill -9 at {spec}";
             if (!fired)
+            {
                 Report(scenario, StoppedByItself(connector) ?? $"the fault point did not fire within 90 s (exited: {exited}); see {log}", "");
+            }
             else
+            {
                 await CheckAckSafetyAsync(config, postgres, scenario, Report);
+            }
         }
 
         async Task RandomKillAsync(string label)
@@ -189,10 +213,16 @@ internal static partial class ChaosCommand
             await WaitStreamingAsync(connector);
             await Task.Delay(1000);
             for (var id = 1; id <= 3; id++)
+            {
                 await broker.BrokerDownAsync(id);
+            }
+
             await Task.Delay(4000);
             for (var id = 1; id <= 3; id++)
+            {
                 await broker.BrokerUpAsync(id);
+            }
+
             var recovered = await WaitForAcknowledgedProgressAsync(postgres, connector, TimeSpan.FromSeconds(120));
             var stopped = recovered ? null : StoppedByItself(connector);
             connector.Kill();
@@ -244,28 +274,44 @@ internal static partial class ChaosCommand
                 {
                     var plan = new List<Func<Task>>();
                     foreach (var point in Enum.GetValues<FaultPoint>())
+                    {
                         plan.Add(() => FaultPointAsync(point, $"r{round}"));
+                    }
+
                     plan.Add(PostgresRestartAsync);
                     if (round > 1)
+                    {
                         plan.Add(BrokersDownAsync);
+                    }
+
                     foreach (var step in plan.OrderBy(_ => random.Next()).ToList())
                     {
                         await step();
                         if (random.Next(2) == 0 && clock.Elapsed < deadline)
+                        {
                             await RandomKillAsync($"random-kill-{kills++}");
+                        }
                     }
                 }
                 while (clock.Elapsed < deadline)
+                {
                     await RandomKillAsync($"random-kill-{kills++}");
+                }
             }
             else
             {
                 for (var round = 1; round <= rounds; round++)
                 {
                     foreach (var point in Enum.GetValues<FaultPoint>())
+                    {
                         await FaultPointAsync(point, $"r{round}");
+                    }
+
                     for (var i = 0; i < (quick ? 2 : 4); i++)
+                    {
                         await RandomKillAsync($"r{round}-random-{i}");
+                    }
+
                     if (round == 1)
                     {
                         await PostgresRestartAsync();
@@ -285,11 +331,17 @@ internal static partial class ChaosCommand
                 var exited = await final.WaitForExitAsync(TimeSpan.FromSeconds(45));
                 var detail = $"{workload.Transactions:N0} workload transactions, slot confirmed through {floor}";
                 if (!caughtUp)
+                {
                     Report("final catch-up", StoppedByItself(final) ?? $"the connector did not catch up to {floor} within 180 s; see {final.LogPath}", detail);
+                }
                 else if (!exited || final.ExitCode != 0)
+                {
                     Report("final catch-up and SIGTERM", $"the connector did not exit 0 within 45 s of SIGTERM (exited: {exited}, code {(exited ? final.ExitCode : -1)}); see {final.LogPath}", detail);
+                }
                 else
+                {
                     Report("final catch-up and SIGTERM", null, detail + ", exit 0");
+                }
             }
             await CheckAckSafetyAsync(config, postgres, "after the final stop", Report);
 
@@ -309,7 +361,9 @@ internal static partial class ChaosCommand
                 missing.Count == 0 ? null : $"never fired: {string.Join(", ", missing.Select(FaultInjection.NameOf))}",
                 string.Join(", ", firedPoints.Select(FaultInjection.NameOf)));
             if (randomWorkload is not null && check is not null)
+            {
                 RandomCheck.PrintSummary(randomWorkload, check);
+            }
         }
         finally
         {
@@ -325,7 +379,10 @@ internal static partial class ChaosCommand
 
         Console.WriteLine($"scenarios: {scenarios}, violations: {violations.Count}");
         if (violations.Count == 0 && !options.Flag("--keep-logs"))
+        {
             Directory.Delete(logs, recursive: true);
+        }
+
         return violations.Count == 0 ? 0 : 1;
     }
 
@@ -335,7 +392,10 @@ internal static partial class ChaosCommand
         const string marker = "Fatal error, stopping";
         var at = output.IndexOf(marker, StringComparison.Ordinal);
         if (at < 0)
+        {
             return null;
+        }
+
         var line = output[at..].Split('\n')[0];
         // "Fatal error, stopping (slot …; nothing later was acknowledged) Exception: message ---> inner …   at …"
         var start = line.IndexOf(") ", StringComparison.Ordinal);
@@ -344,7 +404,9 @@ internal static partial class ChaosCommand
         {
             var cut = error.IndexOf(end, StringComparison.Ordinal);
             if (cut > 0)
+            {
                 error = error[..cut];
+            }
         }
         error = error.Trim();
         return error.Length > 400 ? error[..400] + "…" : error;
@@ -375,11 +437,17 @@ internal static partial class ChaosCommand
         var kafka = offset?.CommitLsn ?? Lsn.Zero;
         var detail = $"slot confirmed {confirmed}, Kafka committed {kafka}";
         if (earlierViolation is not null)
+        {
             report(scenario, earlierViolation, detail);
+        }
         else if (confirmed > kafka && confirmed > slotCreatedAt)
+        {
             report(scenario, $"ack safety: the slot is confirmed through {confirmed}, past the position committed in Kafka ({kafka})", detail);
+        }
         else
+        {
             report(scenario, null, detail);
+        }
     }
 
     private static async Task<bool> WaitForAcknowledgedProgressAsync(TemporaryPostgres postgres, ConnectorProcess connector, TimeSpan timeout)
@@ -410,7 +478,9 @@ internal static partial class ChaosCommand
             {
                 var text = await postgres.ScalarAsync<string?>("SELECT confirmed_flush_lsn::text FROM pg_replication_slots WHERE slot_name = 'walbridge_chaos'", Database);
                 if (text is not null && Lsn.Parse(text) >= target)
+                {
                     return true;
+                }
             }
             catch (NpgsqlException)
             {
@@ -436,7 +506,9 @@ internal static partial class ChaosCommand
                 committedSoFar += c;
                 uncommittedSoFar += u;
                 if (u > c)
+                {
                     break;
+                }
             }
             return (committedSoFar, uncommittedSoFar);
         }
@@ -460,7 +532,9 @@ internal static partial class ChaosCommand
                 try
                 {
                     if (consumer.QueryWatermarkOffsets(new TopicPartition(topic, 0), TimeSpan.FromSeconds(10)).High.Value <= 0)
+                    {
                         continue;
+                    }
                 }
                 catch (KafkaException)
                 {
@@ -472,9 +546,15 @@ internal static partial class ChaosCommand
                 {
                     var result = consumer.Consume(TimeSpan.FromMilliseconds(200));
                     if (result is null)
+                    {
                         continue;
+                    }
+
                     if (result.IsPartitionEOF)
+                    {
                         break;
+                    }
+
                     total++;
                 }
             }
@@ -506,7 +586,9 @@ internal static partial class ChaosCommand
             get
             {
                 lock (_output)
+                {
                     return _output.ToString();
+                }
             }
         }
 
@@ -524,7 +606,10 @@ internal static partial class ChaosCommand
             start.ArgumentList.Add("--config");
             start.ArgumentList.Add(configFile);
             if (fault is not null)
+            {
                 start.Environment[FaultInjection.EnvironmentVariable] = fault;
+            }
+
             var process = Process.Start(start) ?? throw new InvalidOperationException("could not start the connector");
             var connector = new ConnectorProcess(process, logPath);
             process.OutputDataReceived += (_, e) => connector.Append(e.Data);
@@ -537,7 +622,10 @@ internal static partial class ChaosCommand
         private void Append(string? line)
         {
             if (line is null)
+            {
                 return;
+            }
+
             lock (_output)
             {
                 _output.AppendLine(line);
@@ -551,7 +639,10 @@ internal static partial class ChaosCommand
             while (!Output.Contains(text, StringComparison.Ordinal))
             {
                 if (_process.HasExited || DateTime.UtcNow > deadline)
+                {
                     throw new TimeoutException($"The connector did not print '{text}' (exited: {_process.HasExited}); see {LogPath}");
+                }
+
                 await Task.Delay(100);
             }
         }
@@ -584,7 +675,9 @@ internal static partial class ChaosCommand
         public void Terminate()
         {
             if (!_process.HasExited)
+            {
                 _ = KillProcess(_process.Id, 15);
+            }
         }
 
         public async ValueTask DisposeAsync()
@@ -592,7 +685,10 @@ internal static partial class ChaosCommand
             Kill();
             await Task.Delay(50);
             lock (_output)
+            {
                 _log.Dispose();
+            }
+
             _process.Dispose();
         }
 

@@ -1,9 +1,9 @@
 using Npgsql;
-using WalBridge.Offsets;
 using WalBridge.Connector.Cli;
 using WalBridge.Connector.Errors;
 using WalBridge.Connector.Queue;
 using WalBridge.Connector.Source;
+using WalBridge.Offsets;
 
 namespace WalBridge.DevTools.Chaos;
 
@@ -79,7 +79,10 @@ internal sealed class ChaosWorkload(string connectionString, int seed) : IChaosW
                     // PostgreSQL restarting: whether the last commit happened does not matter, the
                     // verification compares with whatever the source ends up holding.
                     if (connection is not null)
+                    {
                         await connection.DisposeAsync();
+                    }
+
                     connection = null;
                     await Task.Delay(300, CancellationToken.None);
                 }
@@ -88,7 +91,9 @@ internal sealed class ChaosWorkload(string connectionString, int seed) : IChaosW
         finally
         {
             if (connection is not null)
+            {
                 await connection.DisposeAsync();
+            }
         }
     }
 
@@ -99,7 +104,9 @@ internal sealed class ChaosWorkload(string connectionString, int seed) : IChaosW
         if (_nextAccountId <= 20 || kind < 15)
         {
             for (var i = _random.Next(1, 4); i > 0; i--)
+            {
                 await ExecuteAsync(connection, "INSERT INTO accounts VALUES ($1, $2, $3, now())", _nextAccountId++, $"owner {_random.Next(1000)}", 1000m);
+            }
         }
         else if (kind < 70)
         {
@@ -165,7 +172,10 @@ internal sealed class ChaosWorkload(string connectionString, int seed) : IChaosW
     {
         await using var command = new NpgsqlCommand(sql, connection);
         foreach (var parameter in parameters)
+        {
             command.Parameters.Add(new NpgsqlParameter { Value = parameter });
+        }
+
         await command.ExecuteNonQueryAsync();
     }
 }

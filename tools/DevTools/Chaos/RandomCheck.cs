@@ -34,7 +34,9 @@ internal static class RandomCheck
         var result = new RandomCheckResult();
         var seed = workload.Seed;
         foreach (var error in fatalErrors)
+        {
             Console.WriteLine($"         seed {seed}: the connector stopped with: {error}");
+        }
 
         // 1. Our reader (src/Connector/Verification's replay, already compared by verify): the differences, by seed.
         var ourMismatches = Print(seed, "our reader", ours.Tables);
@@ -65,7 +67,10 @@ internal static class RandomCheck
             var replayed = await ArrowJsReplay.ReplayAsync(kafka, topics, connection, tool, [$"public.{RandomWorkload.MessagesTable}"], CancellationToken.None);
             var comparisons = new List<TableComparison>();
             foreach (var table in replayed.Tables)
+            {
                 comparisons.Add(await SourceComparison.CompareAsync(connection, table, CancellationToken.None));
+            }
+
             independentMismatches = Print(seed, "apache-arrow", comparisons);
             independentDuplicates = comparisons.Sum(t => t.DuplicateRecords);
             messageInsertLsns = replayed.InsertCommitLsns.GetValueOrDefault($"public.{RandomWorkload.MessagesTable}") ?? messageInsertLsns;
@@ -122,11 +127,20 @@ internal static class RandomCheck
             // Replay violations (duplicates, order, chunk sequence) are the differences that are no value mismatch.
             var violations = table.Differences.Where(d => !table.Mismatches.Any(m => m.Text == d) && !d.StartsWith('…')).ToList();
             foreach (var violation in violations)
+            {
                 Console.WriteLine($"         {(violation.StartsWith("duplicate", StringComparison.Ordinal) ? "DUPLICATE" : "VIOLATION")} seed {seed} [{reader}] table {table.Table}: {violation}");
+            }
+
             foreach (var unmatched in table.Unmatched)
+            {
                 Console.WriteLine($"         MISMATCH seed {seed} [{reader}] table {table.Table}: {unmatched}");
+            }
+
             if (printed > MaxPrintedPerTable)
+            {
                 Console.WriteLine($"         … seed {seed} [{reader}] table {table.Table}: {printed - MaxPrintedPerTable} more mismatches");
+            }
+
             total += table.DifferenceCount - table.DuplicateRecords + table.UnmatchedCount;
         }
         return total;
@@ -137,10 +151,16 @@ internal static class RandomCheck
     {
         static string Quote(string? text) => text is null ? "NULL" : $"'{text}'";
         if (expected is null || actual is null || (expected.Length <= 120 && actual.Length <= 120))
+        {
             return $"expected (PostgreSQL) {Quote(expected)}, actual {Quote(actual)}";
+        }
+
         var at = 0;
         while (at < expected.Length && at < actual.Length && expected[at] == actual[at])
+        {
             at++;
+        }
+
         var from = Math.Max(0, at - 20);
         string Around(string text) => (from > 0 ? "…" : "") + text[from..Math.Min(text.Length, at + 40)] + (at + 40 < text.Length ? "…" : "");
         return $"expected (PostgreSQL) '{Around(expected)}' ({expected.Length} chars), actual '{Around(actual)}' ({actual.Length} chars), first difference at character {at}";
@@ -194,9 +214,15 @@ internal static class RandomCheck
             }
         }
         foreach (var problem in problems.Take(40))
+        {
             Console.WriteLine($"         {problem}");
+        }
+
         if (problems.Count > 40)
+        {
             Console.WriteLine($"         … seed {seed} [transactions] {problems.Count - 40} more");
+        }
+
         report("random: every committed transaction is in the topic of each table it changed, no other transaction is",
             mismatches == 0 ? null : $"{mismatches} mismatches (listed above with seed {seed})",
             $"{committed.Count:N0} committed transactions, {checkedChanges:N0} (transaction, table) pairs");
@@ -225,7 +251,10 @@ internal static class RandomCheck
                 return;
             }
             if (!deliveries.TryGetValue(id, out var list))
+            {
                 deliveries[id] = list = [];
+            }
+
             list.Add(new Delivery(Header(headers, KafkaHeaders.MessageTransactional) == "true", Header(headers, KafkaHeaders.MessagePrefix) ?? "",
                 content, Header(headers, KafkaHeaders.CommitLsn), Header(headers, KafkaHeaders.MessageLsn), message.Offset.Value));
         }, CancellationToken.None, TimeSpan.FromMinutes(5)));
@@ -236,7 +265,9 @@ internal static class RandomCheck
         await using (var reader = await command.ExecuteReaderAsync())
         {
             while (await reader.ReadAsync())
+            {
                 committed.Add(reader.GetString(0));
+            }
         }
 
         long mismatches = foreign, duplicates = 0, bookkeeping = 0, delivered = 0, rolledBackSavepointMessages = 0, streamedRolledBack = 0;
@@ -261,7 +292,9 @@ internal static class RandomCheck
                 {
                     rolledBackSavepointMessages++;
                     if (message.InLargeTransaction)
+                    {
                         streamedRolledBack++;
+                    }
                 }
             }
             else
@@ -288,13 +321,25 @@ internal static class RandomCheck
             {
                 var wrong = new List<string>();
                 if (delivery.Transactional != message.Transactional)
+                {
                     wrong.Add($"pg.message_transactional {delivery.Transactional.ToString().ToLowerInvariant()}");
+                }
+
                 if (delivery.Prefix != message.Prefix)
+                {
                     wrong.Add($"pg.message_prefix '{delivery.Prefix}'");
+                }
+
                 if (!delivery.Content.AsSpan().SequenceEqual(message.Content))
+                {
                     wrong.Add($"content of {delivery.Content.Length} bytes instead of {message.Content.Length}");
+                }
+
                 if (message.Transactional && insertLsns.TryGetValue(message.Id, out var transactionLsn) && delivery.CommitLsn != transactionLsn)
+                {
                     wrong.Add($"pg.commit_lsn {delivery.CommitLsn}, but its transaction committed at {transactionLsn}");
+                }
+
                 if (wrong.Count > 0)
                 {
                     mismatches++;
@@ -308,9 +353,15 @@ internal static class RandomCheck
             problems.Add($"MISMATCH seed {seed} [messages] message {id} was delivered {got.Count} times, but the workload never emitted it");
         }
         foreach (var problem in problems.Take(40))
+        {
             Console.WriteLine($"         {problem}");
+        }
+
         if (problems.Count > 40)
+        {
             Console.WriteLine($"         … seed {seed} [messages] {problems.Count - 40} more");
+        }
+
         mismatches += bookkeeping;
         var transactionalEmitted = emitted.Values.Count(m => m.Transactional);
         report("random: logical messages: each committed one exactly once with its transaction, none of rolled-back transactions or savepoints",

@@ -64,12 +64,17 @@ internal sealed class RandomValues(Random random, bool bcDates)
     public string Float4Text()
     {
         if (Chance(35))
+        {
             return Pick(["NaN", "Infinity", "-Infinity", "-0", "0", "1.4e-45", "1.17549435e-38", "1.1754942e-38", "3.4028235e+38", "-3.4028235e+38", "0.1", "16777217"]);
+        }
+
         while (true)
         {
             var value = BitConverter.Int32BitsToSingle(Random.Next(int.MinValue, int.MaxValue));
             if (float.IsFinite(value))
+            {
                 return value.ToString("R", CultureInfo.InvariantCulture);
+            }
         }
     }
 
@@ -83,12 +88,17 @@ internal sealed class RandomValues(Random random, bool bcDates)
                 "1.7976931348623157e+308", "-1.7976931348623157e+308", "0.1", "9007199254740993", "1e+300", "123456.789"]);
         }
         if (Chance(40))
+        {
             return Math.Round((Random.NextDouble() - 0.5) * 1e6, Random.Next(0, 6)).ToString("R", CultureInfo.InvariantCulture);
+        }
+
         while (true)
         {
             var value = BitConverter.Int64BitsToDouble(Random.NextInt64(long.MinValue, long.MaxValue));
             if (double.IsFinite(value))
+            {
                 return value.ToString("R", CultureInfo.InvariantCulture);
+            }
         }
     }
 
@@ -107,10 +117,16 @@ internal sealed class RandomValues(Random random, bool bcDates)
         var digits = Random.Next(0, integerDigits + 1);
         var text = new StringBuilder();
         if (Chance(50))
+        {
             text.Append('-');
+        }
+
         text.Append(digits == 0 ? "0" : Digits(digits, leadingNonZero: true));
         if (scale > 0)
+        {
             text.Append('.').Append(Digits(Random.Next(0, scale + 1), leadingNonZero: false));
+        }
+
         return text.ToString().TrimEnd('.');
     }
 
@@ -131,7 +147,10 @@ internal sealed class RandomValues(Random random, bool bcDates)
     {
         var builder = new StringBuilder(count);
         for (var i = 0; i < count; i++)
+        {
             builder.Append((char)('0' + (i == 0 && leadingNonZero ? Random.Next(1, 10) : Random.Next(10))));
+        }
+
         return builder.ToString();
     }
 
@@ -139,7 +158,10 @@ internal sealed class RandomValues(Random random, bool bcDates)
     public string TextValue(int codePoints)
     {
         if (Chance(10))
+        {
             return "";
+        }
+
         var target = Random.Next(1, codePoints + 1);
         var builder = new StringBuilder();
         var count = 0;
@@ -148,7 +170,10 @@ internal sealed class RandomValues(Random random, bool bcDates)
             var fragment = Pick(s_fragments);
             var runes = fragment.EnumerateRunes().Count();
             if (count + runes > codePoints)
+            {
                 continue;
+            }
+
             builder.Append(fragment);
             count += runes;
         }
@@ -166,22 +191,36 @@ internal sealed class RandomValues(Random random, bool bcDates)
     public string Name() => OrNull(8, () =>
     {
         if (Chance(20))
+        {
             return Literal(new string('n', 63));
+        }
+
         var text = TextValue(30);
         while (Encoding.UTF8.GetByteCount(text) > 63)
+        {
             text = text[..^1];
+        }
         // never leave half a surrogate pair
         if (text.Length > 0 && char.IsHighSurrogate(text[^1]))
+        {
             text = text[..^1];
+        }
+
         return Literal(text);
     });
 
     public string Bytea() => OrNull(8, () =>
     {
         if (Chance(30))
+        {
             return Pick(["'\\x'::bytea", "'\\x00'::bytea", "'\\x000000ff0000'::bytea", "'\\xdeadbeef'::bytea", "'\\xffffffffffffffff'::bytea"]);
+        }
+
         if (Chance(8))
+        {
             return $"decode((SELECT string_agg(md5(g::text || '{Random.Next()}'), '') FROM generate_series(1, {Random.Next(100, 3000)}) g), 'hex')";
+        }
+
         var bytes = new byte[Random.Next(1, 64)];
         Random.NextBytes(bytes);
         return Typed("\\x" + Convert.ToHexStringLower(bytes), "bytea");
@@ -205,13 +244,22 @@ internal sealed class RandomValues(Random random, bool bcDates)
         long year;
         var roll = Random.Next(100);
         if (BcDates && roll < 12)
+        {
             year = -Random.Next(0, 4713); // astronomical: 0 = 1 BC, -4712 = 4713 BC
+        }
         else if (roll < 60)
+        {
             year = Random.Next(1900, 2100);
+        }
         else if (roll < 90)
+        {
             year = Random.Next(1, 10000);
+        }
         else
+        {
             year = Random.NextInt64(10000, maxYear);
+        }
+
         var month = Random.Next(1, 13);
         // Leap days are edge values of their own.
         var day = month == 2 && IsLeap(year) && Chance(30) ? 29 : Random.Next(1, DaysIn(year, month) + 1);
@@ -223,7 +271,10 @@ internal sealed class RandomValues(Random random, bool bcDates)
     private string TimeText(bool allow2400, int fractionDigits = 6)
     {
         if (allow2400 && Chance(5))
+        {
             return "24:00:00";
+        }
+
         var text = string.Create(CultureInfo.InvariantCulture, $"{Random.Next(24):D2}:{Random.Next(60):D2}:{Random.Next(60):D2}");
         return fractionDigits > 0 && Chance(70) ? text + "." + Digits(Random.Next(1, fractionDigits + 1), leadingNonZero: false) : text;
     }
@@ -236,7 +287,10 @@ internal sealed class RandomValues(Random random, bool bcDates)
         {
             List<string> edges = ["infinity", "-infinity", "5874897-12-31", "0001-01-01", "1970-01-01", "2000-02-29", "1999-12-31"];
             if (BcDates)
+            {
                 edges.AddRange(["4713-01-01 BC", "0005-02-29 BC", "0001-12-31 BC", "0001-01-01 BC"]);
+            }
+
             return Pick(edges);
         }
         return DateText(5874897);
@@ -251,7 +305,10 @@ internal sealed class RandomValues(Random random, bool bcDates)
             List<string> edges = ["infinity", "-infinity", "294276-12-31 23:59:59.999999", "294247-01-10 04:00:54.775807", "294247-01-10 04:00:54.775808",
                 "2000-01-01 00:00:00", "1970-01-01 00:00:00.000001", "1969-12-31 23:59:59.999999"];
             if (BcDates)
+            {
                 edges.AddRange(["4713-01-01 00:00:00 BC", "3769-02-29 06:40:38.790399 BC", "0001-12-31 23:59:59.999999 BC"]);
+            }
+
             return Pick(edges);
         }
         return DateText(294276) is var date && date.EndsWith(" BC", StringComparison.Ordinal)
@@ -268,7 +325,10 @@ internal sealed class RandomValues(Random random, bool bcDates)
             List<string> edges = ["infinity", "-infinity", "294276-12-31 23:59:59.999999+00", "294247-01-10 04:00:54.775807+00", "2024-02-29 12:34:56.789012+05:30",
                 "2000-01-01 00:00:00-15:59", "1970-01-01 00:00:00+00"];
             if (BcDates)
+            {
                 edges.AddRange(["3769-02-29 06:40:38.790399+00 BC", "4713-01-01 00:00:00+00 BC", "0001-01-01 00:00:00+00 BC"]);
+            }
+
             return Pick(edges);
         }
         var offset = Pick(["+00", "+00", "+05:30", "-08", "+14", "-03:30", "+01"]);
@@ -299,7 +359,10 @@ internal sealed class RandomValues(Random random, bool bcDates)
     public string UuidText()
     {
         if (Chance(20))
+        {
             return Pick(["00000000-0000-0000-0000-000000000000", "ffffffff-ffff-ffff-ffff-ffffffffffff", "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11"]);
+        }
+
         var bytes = new byte[16];
         Random.NextBytes(bytes);
         var hex = Convert.ToHexStringLower(bytes);
@@ -309,7 +372,10 @@ internal sealed class RandomValues(Random random, bool bcDates)
     public string JsonText()
     {
         if (Chance(60))
+        {
             return Pick(s_jsonDocuments);
+        }
+
         var builder = new StringBuilder("{");
         for (var i = Random.Next(0, 5); i > 0; i--)
         {
@@ -322,7 +388,9 @@ internal sealed class RandomValues(Random random, bool bcDates)
                 _ => Chance(50) ? "true" : "null",
             });
             if (i > 1)
+            {
                 builder.Append(", ");
+            }
         }
         return builder.Append('}').ToString();
     }
@@ -337,10 +405,16 @@ internal sealed class RandomValues(Random random, bool bcDates)
     public string Array(string type, Func<string> element) => OrNull(8, () =>
     {
         if (Chance(12))
+        {
             return $"'{{}}'::{type}[]";
+        }
+
         var items = new List<string>();
         for (var i = Random.Next(1, 6); i > 0; i--)
+        {
             items.Add(Chance(15) ? $"NULL::{type}" : element());
+        }
+
         return $"ARRAY[{string.Join(", ", items)}]::{type}[]";
     });
 

@@ -2,9 +2,8 @@ using System.Collections.Concurrent;
 using System.Globalization;
 using System.Text;
 using Npgsql;
-using WalBridge.Offsets;
-
 using WalBridge.Connector.Cli;
+using WalBridge.Offsets;
 
 namespace WalBridge.DevTools.Chaos;
 
@@ -220,7 +219,9 @@ internal sealed partial class RandomWorkload : IChaosWorkload
         foreach (var feature in _without)
         {
             if (!Features.ContainsKey(feature))
+            {
                 throw new UsageException($"--without: unknown feature '{feature}'; known: {string.Join(", ", Features.Keys)}.");
+            }
         }
     }
 
@@ -348,7 +349,10 @@ internal sealed partial class RandomWorkload : IChaosWorkload
                     // non-transactional messages not yet flushed may be lost (they stay Unknown: at most once).
                     session.Unflushed.Clear();
                     if (connection is not null)
+                    {
                         await connection.DisposeAsync();
+                    }
+
                     connection = null;
                     await Task.Delay(300, CancellationToken.None);
                 }
@@ -357,7 +361,9 @@ internal sealed partial class RandomWorkload : IChaosWorkload
         finally
         {
             if (connection is not null)
+            {
                 await connection.DisposeAsync();
+            }
         }
     }
 
@@ -391,7 +397,10 @@ internal sealed partial class RandomWorkload : IChaosWorkload
                 Settle(transaction, committed: true);
                 // The commit flushed WAL past every earlier record of this session.
                 foreach (var message in session.Unflushed)
+                {
                     message.Fate = MessageFate.Delivered;
+                }
+
                 session.Unflushed.Clear();
             }
             else
@@ -405,7 +414,10 @@ internal sealed partial class RandomWorkload : IChaosWorkload
         {
             // A statement of the generator PostgreSQL rejected: a bug of the workload, reported at the end.
             if (Interlocked.Increment(ref _errorCount) <= 10)
+            {
                 _errors.Enqueue($"{label}: {e.SqlState} {e.MessageText}" + (e.Data["sql"] is string sql ? $" in: {(sql.Length > 300 ? sql[..300] + "…" : sql)}" : ""));
+            }
+
             Settle(transaction, committed: false);
             try
             {
@@ -421,7 +433,9 @@ internal sealed partial class RandomWorkload : IChaosWorkload
             {
                 Interlocked.Increment(ref _unknown);
                 foreach (var message in transaction.Messages.Where(m => m.Transactional))
+                {
                     message.Context += "; the connection broke during COMMIT (outcome unknown)";
+                }
             }
             else
             {
@@ -445,14 +459,19 @@ internal sealed partial class RandomWorkload : IChaosWorkload
     private static void Settle(Transaction transaction, bool committed)
     {
         foreach (var message in transaction.Messages.Where(m => m.Transactional))
+        {
             message.Fate = committed && !message.Savepoints.Any(s => s.RolledBack) ? MessageFate.Delivered : MessageFate.NotDelivered;
+        }
     }
 
     private static async Task<int> ExecuteAsync(NpgsqlConnection connection, Transaction? transaction, string sql, params object?[] parameters)
     {
         await using var command = new NpgsqlCommand(sql, connection);
         foreach (var parameter in parameters)
+        {
             command.Parameters.Add(new NpgsqlParameter { Value = parameter ?? DBNull.Value });
+        }
+
         int rows;
         try
         {
@@ -460,7 +479,9 @@ internal sealed partial class RandomWorkload : IChaosWorkload
             if (transaction is not null && (rows > 0 || sql.StartsWith("TRUNCATE", StringComparison.Ordinal)))
             {
                 foreach (var table in ChangedTables(sql))
+                {
                     transaction.Touch(table);
+                }
             }
         }
         catch (PostgresException e) when (!IsConnectionFailure(e))
@@ -469,7 +490,10 @@ internal sealed partial class RandomWorkload : IChaosWorkload
             throw;
         }
         if (transaction is not null && rows > 0)
+        {
             transaction.Rows += rows;
+        }
+
         return rows;
     }
 
@@ -477,9 +501,15 @@ internal sealed partial class RandomWorkload : IChaosWorkload
     private static string[] ChangedTables(string sql)
     {
         if (DmlTarget().Match(sql) is { Success: true } dml)
+        {
             return [dml.Groups[1].Value];
+        }
+
         if (TruncateTargets().Match(sql) is { Success: true } truncate)
+        {
             return truncate.Groups[1].Value.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
+        }
+
         return [];
     }
 
@@ -496,12 +526,18 @@ internal sealed partial class RandomWorkload : IChaosWorkload
         await transaction.Handle.SaveAsync(savepoint.Name);
         transaction.Open.Add(savepoint);
         if (rollBack)
+        {
             transaction.Doomed++;
+        }
+
         var rowsBefore = transaction.Rows;
         await body();
         transaction.Open.Remove(savepoint);
         if (rollBack)
+        {
             transaction.Doomed--;
+        }
+
         if (rollBack)
         {
             await transaction.Handle.RollbackAsync(savepoint.Name);
@@ -519,7 +555,10 @@ internal sealed partial class RandomWorkload : IChaosWorkload
     private async Task MessageAsync(Session session, NpgsqlConnection connection, Transaction? transaction, bool transactional)
     {
         if (transactional && transaction is { Doomed: > 0 } && !Has("rollback-messages"))
+        {
             return;
+        }
+
         var id = $"rnd:{Seed}:{session.Name}:{++session.MessageCounter}";
         var values = session.Values;
         var prefix = values.Pick(["rnd.app", "rnd.audit/ünï 😀", "rnd." + new string('p', 200), "rnd.x"]);
@@ -548,12 +587,19 @@ internal sealed partial class RandomWorkload : IChaosWorkload
         };
         _messages[id] = message;
         if (transactional)
+        {
             transaction?.Messages.Add(message);
+        }
         else
+        {
             session.Unflushed.Add(message);
+        }
+
         await ExecuteAsync(connection, null, "SELECT pg_logical_emit_message($1, $2, $3)", transactional, prefix, content);
         if (transactional)
+        {
             await ExecuteAsync(connection, transaction, $"INSERT INTO {MessagesTable} VALUES ($1, $2, $3)", id, prefix, context);
+        }
     }
 
     // ---- the main session ------------------------------------------------------------------------------
@@ -579,12 +625,20 @@ internal sealed partial class RandomWorkload : IChaosWorkload
             {
                 Interlocked.Increment(ref _truncates);
                 if (random.Next(2) == 0)
+                {
                     await RowOperationAsync(session, connection, transaction, "rnd_dups");
+                }
+
                 if (random.Next(4) == 0)
+                {
                     await SavepointAsync(transaction, rollBack: true, () => TruncateAsync(session, connection, transaction));
+                }
+
                 await TruncateAsync(session, connection, transaction);
                 for (var i = random.Next(0, 3); i > 0; i--)
+                {
                     await RowOperationAsync(session, connection, transaction, random.Next(2) == 0 ? "rnd_dups" : "rnd_bulk");
+                }
             });
             return;
         }
@@ -605,7 +659,10 @@ internal sealed partial class RandomWorkload : IChaosWorkload
                 }
                 await DdlAsync(session, connection, transaction);
                 for (var i = random.Next(1, 3); i > 0; i--)
+                {
                     await RowOperationAsync(session, connection, transaction, random.Next(3) == 0 ? "rnd_wide" : "rnd_ddl");
+                }
+
                 await RowOperationAsync(session, connection, transaction, "rnd_dups");
                 await RowOperationAsync(session, connection, transaction, "rnd_idx");
             });
@@ -617,7 +674,9 @@ internal sealed partial class RandomWorkload : IChaosWorkload
             await InTransactionAsync(session, connection, "text-kept", false, commit: true, async transaction =>
             {
                 for (var i = random.Next(1, 4); i > 0; i--)
+                {
                     await RowOperationAsync(session, connection, transaction, "rnd_text_kept");
+                }
             });
             return;
         }
@@ -628,7 +687,10 @@ internal sealed partial class RandomWorkload : IChaosWorkload
             {
                 await RandomStepsAsync(session, connection, transaction, random.Next(1, 3));
                 for (var i = random.Next(1, 4); i > 0; i--)
+                {
                     await NestedSavepointsAsync(session, connection, transaction, depth: 0);
+                }
+
                 await RandomStepsAsync(session, connection, transaction, random.Next(0, 3));
             });
             return;
@@ -641,7 +703,9 @@ internal sealed partial class RandomWorkload : IChaosWorkload
                 await RandomStepsAsync(session, connection, transaction, random.Next(1, 6));
                 await MessageAsync(session, connection, transaction, transactional: true);
                 if (random.Next(2) == 0)
+                {
                     await MessageAsync(session, connection, transaction, transactional: false);
+                }
             });
             return;
         }
@@ -651,7 +715,9 @@ internal sealed partial class RandomWorkload : IChaosWorkload
             await InTransactionAsync(session, connection, "toast", false, commit: true, async transaction =>
             {
                 for (var i = random.Next(1, 4); i > 0; i--)
+                {
                     await ToastOperationAsync(session, connection, transaction);
+                }
             });
             return;
         }
@@ -667,7 +733,9 @@ internal sealed partial class RandomWorkload : IChaosWorkload
         {
             await RandomStepsAsync(session, connection, transaction, random.Next(1, 7));
             if (random.Next(4) == 0)
+            {
                 await MessageAsync(session, connection, transaction, transactional: random.Next(3) > 0);
+            }
         });
     }
 
@@ -678,9 +746,13 @@ internal sealed partial class RandomWorkload : IChaosWorkload
         for (var i = 0; i < steps; i++)
         {
             if (session.Random.Next(8) == 0)
+            {
                 await MessageAsync(session, connection, transaction, transactional: session.Random.Next(4) > 0);
+            }
             else
+            {
                 await RowOperationAsync(session, connection, transaction, session.Random.Next(s_stepTables.Length) is var t ? s_stepTables[t] : "rnd_wide");
+            }
         }
     }
 
@@ -692,7 +764,10 @@ internal sealed partial class RandomWorkload : IChaosWorkload
             await RandomStepsAsync(session, connection, transaction, random.Next(0, 3));
             await MessageAsync(session, connection, transaction, transactional: random.Next(5) > 0);
             if (depth < 2 && random.Next(3) == 0)
+            {
                 await NestedSavepointsAsync(session, connection, transaction, depth + 1);
+            }
+
             await RandomStepsAsync(session, connection, transaction, random.Next(0, 2));
         });
     }
@@ -720,9 +795,15 @@ internal sealed partial class RandomWorkload : IChaosWorkload
                     await BulkInsertAsync(connection, transaction, batch, random.Next(200, 700), salt + 1000);
                     await MessageAsync(session, connection, transaction, transactional: true);
                     if (random.Next(2) == 0)
+                    {
                         await MessageAsync(session, connection, transaction, transactional: true);
+                    }
+
                     if (random.Next(3) == 0)
+                    {
                         await MessageAsync(session, connection, transaction, transactional: false);
+                    }
+
                     await RandomStepsAsync(session, connection, transaction, random.Next(1, 4));
                     // More rows after the messages: the subtransaction's changes are streamed before it ends.
                     await BulkInsertAsync(connection, transaction, batch, random.Next(200, 600), salt + 2000);
@@ -732,7 +813,10 @@ internal sealed partial class RandomWorkload : IChaosWorkload
             }
             await ExecuteAsync(connection, transaction, "DELETE FROM rnd_bulk WHERE batch = $1 AND id % $2 = 1", batch, (long)random.Next(4, 12));
             if (random.Next(3) == 0)
+            {
                 await ExecuteAsync(connection, transaction, "DELETE FROM rnd_bulk WHERE batch < $1", batch - 4);
+            }
+
             await MessageAsync(session, connection, transaction, transactional: true);
         });
     }
@@ -767,9 +851,14 @@ internal sealed partial class RandomWorkload : IChaosWorkload
             var columns = await ColumnsAsync(session, connection, "rnd_dups");
             var extra = columns.Where(c => c.Name.StartsWith("x_", StringComparison.Ordinal)).ToList();
             if (extra.Count > 0 && random.Next(2) == 0)
+            {
                 await ExecuteAsync(connection, transaction, $"ALTER TABLE rnd_dups DROP COLUMN {extra[random.Next(extra.Count)].Name}");
+            }
             else
+            {
                 await ExecuteAsync(connection, transaction, $"ALTER TABLE rnd_dups ADD COLUMN x_{_nextDdlColumn++} {session.Values.Pick(["int4", "text", "date"])}");
+            }
+
             session.Columns.Remove("rnd_dups");
             return;
         }
@@ -798,7 +887,7 @@ internal sealed partial class RandomWorkload : IChaosWorkload
         {
             // Retyped to a type whose text is the same for every existing value: the rows already in the topic stay right.
             var (name, type) = others[random.Next(others.Count)];
-            string? target = type switch
+            var target = type switch
             {
                 "integer" => "bigint",
                 "bigint" => "numeric",
@@ -810,9 +899,13 @@ internal sealed partial class RandomWorkload : IChaosWorkload
                 _ => null,
             };
             if (target is not null)
+            {
                 await ExecuteAsync(connection, transaction, $"ALTER TABLE rnd_ddl ALTER COLUMN {name} TYPE {target}");
+            }
             else
+            {
                 await ExecuteAsync(connection, transaction, $"ALTER TABLE rnd_ddl ADD COLUMN c_{_nextDdlColumn++} {session.Values.Pick(s_ddlTypes)}");
+            }
         }
         session.Columns.Remove("rnd_ddl");
     }
@@ -820,7 +913,10 @@ internal sealed partial class RandomWorkload : IChaosWorkload
     private static async Task<List<(string Name, string Type)>> ColumnsAsync(Session session, NpgsqlConnection connection, string table)
     {
         if (session.Columns.TryGetValue(table, out var cached))
+        {
             return cached;
+        }
+
         var columns = new List<(string, string)>();
         await using (var command = new NpgsqlCommand(
             "SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = $1::regclass AND attnum > 0 AND NOT attisdropped ORDER BY attnum", connection))
@@ -828,7 +924,9 @@ internal sealed partial class RandomWorkload : IChaosWorkload
             command.Parameters.Add(new NpgsqlParameter { Value = table });
             await using var reader = await command.ExecuteReaderAsync();
             while (await reader.ReadAsync())
+            {
                 columns.Add((reader.GetString(0), reader.GetString(1)));
+            }
         }
         session.Columns[table] = columns;
         return columns;
@@ -860,13 +958,25 @@ internal sealed partial class RandomWorkload : IChaosWorkload
         var roll = values.Random.Next(100);
         var salt = Interlocked.Increment(ref _salt);
         if (roll < largePercent)
+        {
             return $"(SELECT string_agg(md5(g::text || '{Seed}-{salt}'), '') FROM generate_series(1, 6250) g)";
+        }
+
         if (roll < largePercent + 25)
+        {
             return $"(SELECT string_agg(md5(g::text || '{Seed}-{salt}'), '') FROM generate_series(1, 640) g)";
+        }
+
         if (roll < largePercent + 45)
+        {
             return $"repeat({RandomValues.Literal(values.TextValue(6))}, 600)";
+        }
+
         if (roll < largePercent + 70)
+        {
             return "NULL";
+        }
+
         return RandomValues.Literal(values.TextValue(30));
     }
 
@@ -884,176 +994,185 @@ internal sealed partial class RandomWorkload : IChaosWorkload
         {
             case "rnd_wide":
             case "rnd_wide_full":
-            {
-                var full = table == "rnd_wide_full";
-                if (op < 45)
                 {
-                    var id = full ? _nextWideFull++ : _nextWide++;
-                    await ExecuteAsync(connection, transaction, $"INSERT INTO {table} ({s_wideNames}) VALUES {WideRow(values, id)}");
-                }
-                else if (op < 85)
-                {
-                    var set = s_wideColumns.Where(c => c.Name != "c_big" && random.Next(s_wideColumns.Length) < 4).Select(c => $"{c.Name} = {c.Value(values)}").ToList();
-                    if (set.Count == 0 || random.Next(6) == 0 || (full && !Has("full-toast-unchanged")))
-                        set.Add($"c_big = {Big(values, 4)}");
-                    await ExecuteAsync(connection, transaction,
+                    var full = table == "rnd_wide_full";
+                    if (op < 45)
+                    {
+                        var id = full ? _nextWideFull++ : _nextWide++;
+                        await ExecuteAsync(connection, transaction, $"INSERT INTO {table} ({s_wideNames}) VALUES {WideRow(values, id)}");
+                    }
+                    else if (op < 85)
+                    {
+                        var set = s_wideColumns.Where(c => c.Name != "c_big" && random.Next(s_wideColumns.Length) < 4).Select(c => $"{c.Name} = {c.Value(values)}").ToList();
+                        if (set.Count == 0 || random.Next(6) == 0 || (full && !Has("full-toast-unchanged")))
+                        {
+                            set.Add($"c_big = {Big(values, 4)}");
+                        }
+
+                        await ExecuteAsync(connection, transaction,
                         $"UPDATE {table} SET {string.Join(", ", set)} WHERE id IN (SELECT id FROM {table} WHERE id >= $1 ORDER BY id LIMIT $2)",
                         random.Next(1, Math.Max(2, full ? _nextWideFull : _nextWide)), (long)random.Next(1, 3));
+                    }
+                    else
+                    {
+                        await ExecuteAsync(connection, transaction, $"DELETE FROM {table} WHERE id IN (SELECT id FROM {table} WHERE id >= $1 ORDER BY id LIMIT 1)",
+                            random.Next(1, Math.Max(2, full ? _nextWideFull : _nextWide)));
+                    }
+                    break;
                 }
-                else
-                {
-                    await ExecuteAsync(connection, transaction, $"DELETE FROM {table} WHERE id IN (SELECT id FROM {table} WHERE id >= $1 ORDER BY id LIMIT 1)",
-                        random.Next(1, Math.Max(2, full ? _nextWideFull : _nextWide)));
-                }
-                break;
-            }
             case "rnd_nokey":
-            {
-                if (op < 45)
                 {
-                    // Sometimes several identical rows (the same deterministic expressions).
-                    var copies = random.Next(4) == 0 ? random.Next(2, 4) : 1;
-                    var big = Big(values, 15);
-                    await ExecuteAsync(connection, transaction,
-                        $"INSERT INTO rnd_nokey SELECT {random.Next(10)}, {values.Int8()}, {values.Float8()}, {values.Text()}, {values.Date()}, {values.TimestampTz()}, {values.Numeric(12, 3)}, {values.Bytea()}, {values.Jsonb()}, {big} FROM generate_series(1, {copies})");
-                }
-                else if (op < 80)
-                {
-                    var set = random.Next(3) switch
+                    if (op < 45)
                     {
-                        0 => $"n = {values.Int8()}",
-                        1 => $"t = {values.Text()}, d = {values.Date()}",
-                        _ => $"nm = {values.Numeric(12, 3)}, f8 = {values.Float8()}",
-                    };
-                    if (random.Next(5) == 0 || !Has("full-toast-unchanged"))
-                        set += $", big = {Big(values, 10)}";
-                    await ExecuteAsync(connection, transaction,
+                        // Sometimes several identical rows (the same deterministic expressions).
+                        var copies = random.Next(4) == 0 ? random.Next(2, 4) : 1;
+                        var big = Big(values, 15);
+                        await ExecuteAsync(connection, transaction,
+                            $"INSERT INTO rnd_nokey SELECT {random.Next(10)}, {values.Int8()}, {values.Float8()}, {values.Text()}, {values.Date()}, {values.TimestampTz()}, {values.Numeric(12, 3)}, {values.Bytea()}, {values.Jsonb()}, {big} FROM generate_series(1, {copies})");
+                    }
+                    else if (op < 80)
+                    {
+                        var set = random.Next(3) switch
+                        {
+                            0 => $"n = {values.Int8()}",
+                            1 => $"t = {values.Text()}, d = {values.Date()}",
+                            _ => $"nm = {values.Numeric(12, 3)}, f8 = {values.Float8()}",
+                        };
+                        if (random.Next(5) == 0 || !Has("full-toast-unchanged"))
+                        {
+                            set += $", big = {Big(values, 10)}";
+                        }
+
+                        await ExecuteAsync(connection, transaction,
                         $"UPDATE rnd_nokey SET {set} WHERE ctid IN (SELECT ctid FROM rnd_nokey WHERE grp = $1 LIMIT $2)", random.Next(10), (long)random.Next(1, 4));
-                }
-                else
-                {
-                    await ExecuteAsync(connection, transaction, "DELETE FROM rnd_nokey WHERE ctid IN (SELECT ctid FROM rnd_nokey WHERE grp = $1 LIMIT 1)", random.Next(10));
-                }
-                break;
-            }
-            case "rnd_dups":
-            {
-                var columns = await ColumnsAsync(session, connection, "rnd_dups");
-                if (op < 45)
-                {
-                    var copies = random.Next(3) == 0 ? random.Next(2, 5) : 1;
-                    var row = string.Join(", ", columns.Select(c => c.Name switch
+                    }
+                    else
                     {
-                        "grp" => random.Next(5).ToString(CultureInfo.InvariantCulture),
-                        "v" => random.Next(3) == 0 ? "NULL" : RandomValues.Literal(values.Pick(["dup", "same", "", "😀", "x"])),
-                        _ => ValueFor(values, c.Type),
-                    }));
-                    await ExecuteAsync(connection, transaction, $"INSERT INTO rnd_dups ({string.Join(", ", columns.Select(c => c.Name))}) SELECT {row} FROM generate_series(1, {copies})");
+                        await ExecuteAsync(connection, transaction, "DELETE FROM rnd_nokey WHERE ctid IN (SELECT ctid FROM rnd_nokey WHERE grp = $1 LIMIT 1)", random.Next(10));
+                    }
+                    break;
                 }
-                else if (op < 70)
+            case "rnd_dups":
                 {
-                    await ExecuteAsync(connection, transaction,
-                        "UPDATE rnd_dups SET x = $2 WHERE ctid IN (SELECT ctid FROM rnd_dups WHERE grp = $1 LIMIT $3)", (short)random.Next(5), random.Next(3), (long)random.Next(1, 3));
+                    var columns = await ColumnsAsync(session, connection, "rnd_dups");
+                    if (op < 45)
+                    {
+                        var copies = random.Next(3) == 0 ? random.Next(2, 5) : 1;
+                        var row = string.Join(", ", columns.Select(c => c.Name switch
+                        {
+                            "grp" => random.Next(5).ToString(CultureInfo.InvariantCulture),
+                            "v" => random.Next(3) == 0 ? "NULL" : RandomValues.Literal(values.Pick(["dup", "same", "", "😀", "x"])),
+                            _ => ValueFor(values, c.Type),
+                        }));
+                        await ExecuteAsync(connection, transaction, $"INSERT INTO rnd_dups ({string.Join(", ", columns.Select(c => c.Name))}) SELECT {row} FROM generate_series(1, {copies})");
+                    }
+                    else if (op < 70)
+                    {
+                        await ExecuteAsync(connection, transaction,
+                            "UPDATE rnd_dups SET x = $2 WHERE ctid IN (SELECT ctid FROM rnd_dups WHERE grp = $1 LIMIT $3)", (short)random.Next(5), random.Next(3), (long)random.Next(1, 3));
+                    }
+                    else if (op < 80)
+                    {
+                        // A no-op update: the same row again.
+                        await ExecuteAsync(connection, transaction, "UPDATE rnd_dups SET v = v WHERE ctid IN (SELECT ctid FROM rnd_dups WHERE grp = $1 LIMIT 1)", (short)random.Next(5));
+                    }
+                    else
+                    {
+                        await ExecuteAsync(connection, transaction, "DELETE FROM rnd_dups WHERE ctid IN (SELECT ctid FROM rnd_dups WHERE grp = $1 LIMIT $2)", (short)random.Next(5), (long)random.Next(1, 3));
+                    }
+                    break;
                 }
-                else if (op < 80)
-                {
-                    // A no-op update: the same row again.
-                    await ExecuteAsync(connection, transaction, "UPDATE rnd_dups SET v = v WHERE ctid IN (SELECT ctid FROM rnd_dups WHERE grp = $1 LIMIT 1)", (short)random.Next(5));
-                }
-                else
-                {
-                    await ExecuteAsync(connection, transaction, "DELETE FROM rnd_dups WHERE ctid IN (SELECT ctid FROM rnd_dups WHERE grp = $1 LIMIT $2)", (short)random.Next(5), (long)random.Next(1, 3));
-                }
-                break;
-            }
             case "rnd_idx":
-            {
-                var k1 = values.Pick(["alpha", "beta", "gamma ünï", "δ 😀", ""]);
-                if (op < 40)
                 {
-                    await ExecuteAsync(connection, transaction, $"INSERT INTO rnd_idx VALUES ($1, $2, {values.NumericAny()}, {values.Varchar(50)}, {values.Bool()}, {Big(values, 8)})", k1, _nextIdx++);
-                }
-                else if (op < 65)
-                {
-                    var set = $"v = {values.NumericAny()}, note = {values.Varchar(50)}";
-                    if (random.Next(4) == 0 || !Has("full-toast-unchanged"))
-                        set += $", big = {Big(values, 6)}";
-                    await ExecuteAsync(connection, transaction,
+                    var k1 = values.Pick(["alpha", "beta", "gamma ünï", "δ 😀", ""]);
+                    if (op < 40)
+                    {
+                        await ExecuteAsync(connection, transaction, $"INSERT INTO rnd_idx VALUES ($1, $2, {values.NumericAny()}, {values.Varchar(50)}, {values.Bool()}, {Big(values, 8)})", k1, _nextIdx++);
+                    }
+                    else if (op < 65)
+                    {
+                        var set = $"v = {values.NumericAny()}, note = {values.Varchar(50)}";
+                        if (random.Next(4) == 0 || !Has("full-toast-unchanged"))
+                        {
+                            set += $", big = {Big(values, 6)}";
+                        }
+
+                        await ExecuteAsync(connection, transaction,
                         $"UPDATE rnd_idx SET {set} WHERE (k1, k2) IN (SELECT k1, k2 FROM rnd_idx WHERE k2 >= $1 ORDER BY k2 LIMIT 2)", random.NextInt64(1, Math.Max(2, _nextIdx)));
+                    }
+                    else if (op < 85)
+                    {
+                        // Key change, TOAST value untouched.
+                        var set = !Has("full-toast-unchanged") ? $", big = {Big(values, 6)}" : "";
+                        await ExecuteAsync(connection, transaction,
+                            $"UPDATE rnd_idx SET k2 = $2, flag = NOT coalesce(flag, false){set} WHERE (k1, k2) IN (SELECT k1, k2 FROM rnd_idx WHERE k2 >= $1 ORDER BY k2 LIMIT 1)",
+                            random.NextInt64(1, Math.Max(2, _nextIdx)), _nextIdx++);
+                    }
+                    else
+                    {
+                        await ExecuteAsync(connection, transaction, "DELETE FROM rnd_idx WHERE (k1, k2) IN (SELECT k1, k2 FROM rnd_idx WHERE k2 >= $1 ORDER BY k2 LIMIT 1)",
+                            random.NextInt64(1, Math.Max(2, _nextIdx)));
+                    }
+                    break;
                 }
-                else if (op < 85)
-                {
-                    // Key change, TOAST value untouched.
-                    var set = !Has("full-toast-unchanged") ? $", big = {Big(values, 6)}" : "";
-                    await ExecuteAsync(connection, transaction,
-                        $"UPDATE rnd_idx SET k2 = $2, flag = NOT coalesce(flag, false){set} WHERE (k1, k2) IN (SELECT k1, k2 FROM rnd_idx WHERE k2 >= $1 ORDER BY k2 LIMIT 1)",
-                        random.NextInt64(1, Math.Max(2, _nextIdx)), _nextIdx++);
-                }
-                else
-                {
-                    await ExecuteAsync(connection, transaction, "DELETE FROM rnd_idx WHERE (k1, k2) IN (SELECT k1, k2 FROM rnd_idx WHERE k2 >= $1 ORDER BY k2 LIMIT 1)",
-                        random.NextInt64(1, Math.Max(2, _nextIdx)));
-                }
-                break;
-            }
             case "rnd_text_kept":
-            {
-                if (op < 50)
                 {
-                    await ExecuteAsync(connection, transaction,
-                        $"INSERT INTO rnd_text_kept VALUES ({_nextTextKept++}, {string.Join(", ", s_textKeptColumns.Select(c => c.Value(values)))})");
+                    if (op < 50)
+                    {
+                        await ExecuteAsync(connection, transaction,
+                            $"INSERT INTO rnd_text_kept VALUES ({_nextTextKept++}, {string.Join(", ", s_textKeptColumns.Select(c => c.Value(values)))})");
+                    }
+                    else if (op < 85)
+                    {
+                        var set = s_textKeptColumns.Where(_ => random.Next(4) == 0).Select(c => $"{c.Name} = {c.Value(values)}").DefaultIfEmpty("c_mood = 'ok'");
+                        await ExecuteAsync(connection, transaction,
+                            $"UPDATE rnd_text_kept SET {string.Join(", ", set)} WHERE id IN (SELECT id FROM rnd_text_kept WHERE id >= $1 ORDER BY id LIMIT 2)",
+                            random.NextInt64(1, Math.Max(2, _nextTextKept)));
+                    }
+                    else
+                    {
+                        await ExecuteAsync(connection, transaction, "DELETE FROM rnd_text_kept WHERE id IN (SELECT id FROM rnd_text_kept WHERE id >= $1 ORDER BY id LIMIT 1)",
+                            random.NextInt64(1, Math.Max(2, _nextTextKept)));
+                    }
+                    break;
                 }
-                else if (op < 85)
-                {
-                    var set = s_textKeptColumns.Where(_ => random.Next(4) == 0).Select(c => $"{c.Name} = {c.Value(values)}").DefaultIfEmpty("c_mood = 'ok'");
-                    await ExecuteAsync(connection, transaction,
-                        $"UPDATE rnd_text_kept SET {string.Join(", ", set)} WHERE id IN (SELECT id FROM rnd_text_kept WHERE id >= $1 ORDER BY id LIMIT 2)",
-                        random.NextInt64(1, Math.Max(2, _nextTextKept)));
-                }
-                else
-                {
-                    await ExecuteAsync(connection, transaction, "DELETE FROM rnd_text_kept WHERE id IN (SELECT id FROM rnd_text_kept WHERE id >= $1 ORDER BY id LIMIT 1)",
-                        random.NextInt64(1, Math.Max(2, _nextTextKept)));
-                }
-                break;
-            }
             case "rnd_ddl":
-            {
-                var columns = await ColumnsAsync(session, connection, "rnd_ddl");
-                var others = columns.Where(c => c.Name != "id").ToList();
-                if (op < 50 || others.Count == 0)
                 {
-                    await ExecuteAsync(connection, transaction,
-                        $"INSERT INTO rnd_ddl ({string.Join(", ", columns.Select(c => c.Name))}) VALUES ({_nextDdl++}{string.Concat(others.Select(c => ", " + ValueFor(values, c.Type)))})");
+                    var columns = await ColumnsAsync(session, connection, "rnd_ddl");
+                    var others = columns.Where(c => c.Name != "id").ToList();
+                    if (op < 50 || others.Count == 0)
+                    {
+                        await ExecuteAsync(connection, transaction,
+                            $"INSERT INTO rnd_ddl ({string.Join(", ", columns.Select(c => c.Name))}) VALUES ({_nextDdl++}{string.Concat(others.Select(c => ", " + ValueFor(values, c.Type)))})");
+                    }
+                    else if (op < 85)
+                    {
+                        var chosen = others.Where(_ => random.Next(2) == 0).DefaultIfEmpty(others[0]).Select(c => $"{c.Name} = {ValueFor(values, c.Type)}");
+                        await ExecuteAsync(connection, transaction,
+                            $"UPDATE rnd_ddl SET {string.Join(", ", chosen)} WHERE id IN (SELECT id FROM rnd_ddl WHERE id >= $1 ORDER BY id LIMIT 3)", random.Next(1, Math.Max(2, _nextDdl)));
+                    }
+                    else
+                    {
+                        await ExecuteAsync(connection, transaction, "DELETE FROM rnd_ddl WHERE id IN (SELECT id FROM rnd_ddl WHERE id >= $1 ORDER BY id LIMIT 1)", random.Next(1, Math.Max(2, _nextDdl)));
+                    }
+                    break;
                 }
-                else if (op < 85)
-                {
-                    var chosen = others.Where(_ => random.Next(2) == 0).DefaultIfEmpty(others[0]).Select(c => $"{c.Name} = {ValueFor(values, c.Type)}");
-                    await ExecuteAsync(connection, transaction,
-                        $"UPDATE rnd_ddl SET {string.Join(", ", chosen)} WHERE id IN (SELECT id FROM rnd_ddl WHERE id >= $1 ORDER BY id LIMIT 3)", random.Next(1, Math.Max(2, _nextDdl)));
-                }
-                else
-                {
-                    await ExecuteAsync(connection, transaction, "DELETE FROM rnd_ddl WHERE id IN (SELECT id FROM rnd_ddl WHERE id >= $1 ORDER BY id LIMIT 1)", random.Next(1, Math.Max(2, _nextDdl)));
-                }
-                break;
-            }
             case "rnd_bulk":
-            {
-                if (op < 60)
                 {
-                    await ExecuteAsync(connection, transaction, $"INSERT INTO rnd_bulk (batch, payload, n, at) VALUES (0, {values.Text()}, {values.Numeric(20, 4)}, {values.TimestampTz()})");
+                    if (op < 60)
+                    {
+                        await ExecuteAsync(connection, transaction, $"INSERT INTO rnd_bulk (batch, payload, n, at) VALUES (0, {values.Text()}, {values.Numeric(20, 4)}, {values.TimestampTz()})");
+                    }
+                    else if (op < 85)
+                    {
+                        await ExecuteAsync(connection, transaction, $"UPDATE rnd_bulk SET payload = {values.Text()} WHERE id IN (SELECT id FROM rnd_bulk ORDER BY id DESC LIMIT 1)");
+                    }
+                    else
+                    {
+                        await ExecuteAsync(connection, transaction, "DELETE FROM rnd_bulk WHERE id IN (SELECT id FROM rnd_bulk WHERE batch = 0 ORDER BY id LIMIT 1)");
+                    }
+                    break;
                 }
-                else if (op < 85)
-                {
-                    await ExecuteAsync(connection, transaction, $"UPDATE rnd_bulk SET payload = {values.Text()} WHERE id IN (SELECT id FROM rnd_bulk ORDER BY id DESC LIMIT 1)");
-                }
-                else
-                {
-                    await ExecuteAsync(connection, transaction, "DELETE FROM rnd_bulk WHERE id IN (SELECT id FROM rnd_bulk WHERE batch = 0 ORDER BY id LIMIT 1)");
-                }
-                break;
-            }
             default:
                 throw new ArgumentOutOfRangeException(nameof(table), table, "not a workload table");
         }
@@ -1067,47 +1186,47 @@ internal sealed partial class RandomWorkload : IChaosWorkload
         switch (random.Next(8))
         {
             case 0:
-            {
-                // Several rows of the table without a key updated without touching their big value (known defect 1 when
-                // the filled-in old values are not counted in the record size).
-                var set = Has("full-toast-unchanged") ? $"n = {values.Int8()}" : $"n = {values.Int8()}, big = {Big(values, 10)}";
-                await ExecuteAsync(connection, transaction,
-                    $"UPDATE rnd_nokey SET {set} WHERE ctid IN (SELECT ctid FROM rnd_nokey WHERE big IS NOT NULL AND length(big) > 100000 LIMIT $1)", (long)random.Next(2, 4));
-                break;
-            }
+                {
+                    // Several rows of the table without a key updated without touching their big value (known defect 1 when
+                    // the filled-in old values are not counted in the record size).
+                    var set = Has("full-toast-unchanged") ? $"n = {values.Int8()}" : $"n = {values.Int8()}, big = {Big(values, 10)}";
+                    await ExecuteAsync(connection, transaction,
+                        $"UPDATE rnd_nokey SET {set} WHERE ctid IN (SELECT ctid FROM rnd_nokey WHERE big IS NOT NULL AND length(big) > 100000 LIMIT $1)", (long)random.Next(2, 4));
+                    break;
+                }
             case 1:
-            {
-                var id = _nextWide++;
-                await ExecuteAsync(connection, transaction, $"INSERT INTO rnd_wide ({s_wideNames}) VALUES {WideRow(values, id)}");
-                await ExecuteAsync(connection, transaction, $"UPDATE rnd_wide SET c_big = {Big(values, 60)} WHERE id = $1", id);
-                break;
-            }
+                {
+                    var id = _nextWide++;
+                    await ExecuteAsync(connection, transaction, $"INSERT INTO rnd_wide ({s_wideNames}) VALUES {WideRow(values, id)}");
+                    await ExecuteAsync(connection, transaction, $"UPDATE rnd_wide SET c_big = {Big(values, 60)} WHERE id = $1", id);
+                    break;
+                }
             case 2:
-            {
-                // DEFAULT identity: the big value is not sent (_unchanged), also when the key changes.
-                var newId = _nextWide++;
-                await ExecuteAsync(connection, transaction,
-                    $"UPDATE rnd_wide SET id = $2, c_int4 = {values.Int4()} WHERE id = (SELECT id FROM rnd_wide WHERE id >= $1 AND c_big IS NOT NULL ORDER BY id LIMIT 1)",
-                    random.Next(1, Math.Max(2, _nextWide)), newId);
-                break;
-            }
+                {
+                    // DEFAULT identity: the big value is not sent (_unchanged), also when the key changes.
+                    var newId = _nextWide++;
+                    await ExecuteAsync(connection, transaction,
+                        $"UPDATE rnd_wide SET id = $2, c_int4 = {values.Int4()} WHERE id = (SELECT id FROM rnd_wide WHERE id >= $1 AND c_big IS NOT NULL ORDER BY id LIMIT 1)",
+                        random.Next(1, Math.Max(2, _nextWide)), newId);
+                    break;
+                }
             case 3:
-            {
-                var set = Has("full-toast-unchanged") ? $"c_text = {values.Text()}" : $"c_text = {values.Text()}, c_big = {Big(values, 5)}";
-                await ExecuteAsync(connection, transaction,
-                    $"UPDATE rnd_wide_full SET {set} WHERE id IN (SELECT id FROM rnd_wide_full WHERE id >= $1 AND c_big IS NOT NULL ORDER BY id LIMIT $2)",
-                    random.Next(1, Math.Max(2, _nextWideFull)), (long)random.Next(1, 3));
-                break;
-            }
+                {
+                    var set = Has("full-toast-unchanged") ? $"c_text = {values.Text()}" : $"c_text = {values.Text()}, c_big = {Big(values, 5)}";
+                    await ExecuteAsync(connection, transaction,
+                        $"UPDATE rnd_wide_full SET {set} WHERE id IN (SELECT id FROM rnd_wide_full WHERE id >= $1 AND c_big IS NOT NULL ORDER BY id LIMIT $2)",
+                        random.Next(1, Math.Max(2, _nextWideFull)), (long)random.Next(1, 3));
+                    break;
+                }
             case 4:
-            {
-                var newId = _nextWideFull++;
-                var set = Has("full-toast-unchanged") ? "" : $", c_big = {Big(values, 5)}";
-                await ExecuteAsync(connection, transaction,
-                    $"UPDATE rnd_wide_full SET id = $2{set} WHERE id = (SELECT id FROM rnd_wide_full WHERE id >= $1 ORDER BY id LIMIT 1)",
-                    random.Next(1, Math.Max(2, _nextWideFull)), newId);
-                break;
-            }
+                {
+                    var newId = _nextWideFull++;
+                    var set = Has("full-toast-unchanged") ? "" : $", c_big = {Big(values, 5)}";
+                    await ExecuteAsync(connection, transaction,
+                        $"UPDATE rnd_wide_full SET id = $2{set} WHERE id = (SELECT id FROM rnd_wide_full WHERE id >= $1 ORDER BY id LIMIT 1)",
+                        random.Next(1, Math.Max(2, _nextWideFull)), newId);
+                    break;
+                }
             case 5:
                 await ExecuteAsync(connection, transaction,
                     $"UPDATE rnd_wide SET c_big = {Big(values, 30)}, c_bytea = {values.Bytea()} WHERE id IN (SELECT id FROM rnd_wide WHERE id >= $1 ORDER BY id LIMIT 2)",
@@ -1216,7 +1335,10 @@ internal sealed partial class RandomWorkload : IChaosWorkload
                 foreach (var session in _sessions)
                 {
                     foreach (var message in session.Unflushed)
+                    {
                         message.Fate = MessageFate.Delivered;
+                    }
+
                     session.Unflushed.Clear();
                 }
                 return lsn;

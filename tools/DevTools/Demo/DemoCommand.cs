@@ -2,14 +2,14 @@ using System.Diagnostics;
 using Microsoft.Extensions.Logging;
 using Npgsql;
 using WalBridge.Broker;
-using WalBridge.Connector.Configuration;
-using WalBridge.DevTools.Embedded;
-using WalBridge.Connector.Pipeline;
-using WalBridge.Connector.Verification;
 using WalBridge.Connector.Cli;
+using WalBridge.Connector.Configuration;
 using WalBridge.Connector.Errors;
+using WalBridge.Connector.Pipeline;
 using WalBridge.Connector.Queue;
 using WalBridge.Connector.Source;
+using WalBridge.Connector.Verification;
+using WalBridge.DevTools.Embedded;
 
 namespace WalBridge.DevTools.Demo;
 
@@ -29,7 +29,10 @@ internal static class DemoCommand
         var seconds = options.Int("--seconds", 30, 1, 86_400);
         var plugin = options.Value("--plugin") ?? "pgoutput";
         if (plugin is not ("pgoutput" or "wal2arrow"))
+        {
             throw new UsageException($"--plugin must be pgoutput or wal2arrow, found '{plugin}'.");
+        }
+
         var rate = options.Int("--rate", 200, 1, 100_000);
 
         using var cancel = new CancellationTokenSource();
@@ -83,7 +86,9 @@ internal static class DemoCommand
             // The workload starts only once the slot exists: the slot keeps every change from its creation on.
             await Task.WhenAny(runner.Progress.SourceReady, connector);
             if (connector.IsCompleted)
+            {
                 await connector;
+            }
 
             Say(clock, $"streaming tables {string.Join(", ", DemoWorkload.Tables.Select(t => $"public.{t}"))} → topics demo.public.*; workload for {seconds} s at about {rate} transactions/s");
             var workload = new DemoWorkload(postgres.ConnectionString(Database));
@@ -94,7 +99,10 @@ internal static class DemoCommand
             {
                 await Task.WhenAny(workloadTask, Task.Delay(1000, cancel.Token));
                 if (connector.IsCompleted)
+                {
                     break;
+                }
+
                 var progress = runner.Progress;
                 var now = clock.Elapsed;
                 var rowsPerSecond = (progress.CommittedRows - lastRows) / Math.Max((now - lastTick).TotalSeconds, 0.001);
@@ -103,7 +111,10 @@ internal static class DemoCommand
                 Say(clock, $"source {workload.Transactions,7:N0} txns {workload.Rows,8:N0} rows │ kafka {progress.CommittedTransactions,7:N0} txns {progress.CommittedRows,8:N0} rows {progress.CommittedBytes / 1048576.0,7:N1} MB in {progress.KafkaTransactions:N0} Kafka txns │ {rowsPerSecond,7:N0} rows/s │ lag {Math.Max(0, workload.Transactions - progress.CommittedTransactions):N0} txns");
             }
             if (connector.IsCompleted)
+            {
                 await connector; // surfaces a fatal error
+            }
+
             await workloadTask;
 
             Say(clock, "workload done; waiting for the bridge to commit the last transaction…");
@@ -111,9 +122,15 @@ internal static class DemoCommand
             while (runner.Progress.Committed < workload.LastCommitFloor)
             {
                 if (connector.IsCompleted)
+                {
                     await connector;
+                }
+
                 if (clock.Elapsed > deadline)
+                {
                     throw new TimeoutException($"The bridge did not commit through {workload.LastCommitFloor} within 120 s (committed: {runner.Progress.Committed}).");
+                }
+
                 await Task.Delay(100, cancel.Token);
             }
             Say(clock, $"caught up: {runner.Progress.CommittedTransactions:N0} source transactions, {runner.Progress.CommittedRows:N0} rows in {runner.Progress.KafkaTransactions:N0} Kafka transactions, committed through {runner.Progress.Committed}");
@@ -138,7 +155,9 @@ internal static class DemoCommand
                 results.Add(comparison);
                 Say(clock, $"  {comparison.Table}: {comparison.SourceRows:N0} source rows, {comparison.TopicRows:N0} rebuilt from {comparison.Changes:N0} changes in {comparison.Transactions:N0} transactions: {(comparison.Matches ? "match" : "MISMATCH")}");
                 foreach (var difference in comparison.Differences)
+                {
                     Console.WriteLine($"      {difference}");
+                }
             }
 
             if (results.All(r => r.Matches))
@@ -165,9 +184,15 @@ internal static class DemoCommand
         {
             Say(clock, "stopping PostgreSQL and the broker…");
             if (broker is not null)
+            {
                 await broker.DisposeAsync();
+            }
+
             if (postgres is not null)
+            {
                 await postgres.DisposeAsync();
+            }
+
             try
             {
                 Directory.Delete(stateDirectory, recursive: true);

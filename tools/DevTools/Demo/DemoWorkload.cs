@@ -1,10 +1,10 @@
 using Npgsql;
 using NpgsqlTypes;
-using WalBridge.Offsets;
 using WalBridge.Connector.Cli;
 using WalBridge.Connector.Errors;
 using WalBridge.Connector.Queue;
 using WalBridge.Connector.Source;
+using WalBridge.Offsets;
 
 namespace WalBridge.DevTools.Demo;
 
@@ -70,7 +70,10 @@ internal sealed class DemoWorkload(string connectionString)
             var due = start + TimeSpan.FromSeconds(Transactions / (double)transactionsPerSecond);
             var wait = due - DateTime.UtcNow;
             if (wait > TimeSpan.Zero)
+            {
                 await Task.Delay(wait, cancellationToken);
+            }
+
             await OneTransactionAsync(connection, customerIds, orderIds, captureLsn: false, cancellationToken);
         }
         await OneTransactionAsync(connection, customerIds, orderIds, captureLsn: true, cancellationToken);
@@ -84,9 +87,14 @@ internal sealed class DemoWorkload(string connectionString)
         for (var i = 0; i < inserts; i++)
         {
             if (customerIds.Count == 0 || _random.Next(3) == 0)
+            {
                 customerIds.Add(await InsertCustomerAsync(connection, cancellationToken));
+            }
             else
+            {
                 orderIds.Add(await InsertOrderAsync(connection, customerIds[_random.Next(customerIds.Count)], cancellationToken));
+            }
+
             rows++;
         }
         if (customerIds.Count > 0 && _random.Next(2) == 0)

@@ -54,13 +54,17 @@ public sealed class TemporaryPostgres : IAsyncDisposable
     {
         var bin = Environment.GetEnvironmentVariable("WALBRIDGE_PG_BIN") ?? DefaultBinDirectory;
         if (!File.Exists(Path.Combine(bin, "initdb")))
+        {
             throw new InvalidOperationException($"PostgreSQL 15 server binaries not found in {bin}; run scripts/setup.sh (it installs Debian's postgresql-15).");
+        }
 
         var directory = Path.Combine(Path.GetTempPath(), $"walbridge-pg-{Environment.ProcessId}-{Guid.NewGuid():N}"[..40]);
         System.IO.Directory.CreateDirectory(directory);
         var asRoot = Environment.UserName == "root";
         if (asRoot)
+        {
             await RunAsync("chown", ["postgres:postgres", directory], asPostgres: false, cancellationToken);
+        }
 
         var port = FreePort();
         var server = new TemporaryPostgres(bin, directory, port);
@@ -94,10 +98,15 @@ public sealed class TemporaryPostgres : IAsyncDisposable
             {
                 settings["dynamic_library_path"] = $"'$libdir:{pluginDirectory}'";
                 if (await server.HasSettingAsync("output_plugin_libraries", asRoot, cancellationToken))
+                {
                     settings["output_plugin_libraries"] = "'pgoutput, test_decoding, wal2arrow'";
+                }
             }
             foreach (var (key, value) in extraSettings ?? new Dictionary<string, string>())
+            {
                 settings[key] = value;
+            }
+
             var conf = string.Join('\n', settings.Select(kv => $"{kv.Key} = {kv.Value}")) + '\n';
             await File.AppendAllTextAsync(Path.Combine(server.DataDirectory, "postgresql.conf"), conf, cancellationToken);
             await File.AppendAllTextAsync(Path.Combine(server.DataDirectory, "pg_hba.conf"),
@@ -121,12 +130,17 @@ public sealed class TemporaryPostgres : IAsyncDisposable
     public static string? Wal2ArrowLibraryDirectory()
     {
         if (Environment.GetEnvironmentVariable("WALBRIDGE_WAL2ARROW_DIR") is { Length: > 0 } configured)
+        {
             return File.Exists(Path.Combine(configured, "wal2arrow.so")) ? configured : null;
+        }
+
         for (var directory = new DirectoryInfo(AppContext.BaseDirectory); directory is not null; directory = directory.Parent)
         {
             var candidate = Path.Combine(directory.FullName, ".cache", "wal2arrow");
             if (File.Exists(Path.Combine(candidate, "wal2arrow.so")))
+            {
                 return candidate;
+            }
         }
         return null;
     }
@@ -179,7 +193,10 @@ public sealed class TemporaryPostgres : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         if (_stopped)
+        {
             return;
+        }
+
         _stopped = true;
         if (File.Exists(Path.Combine(DataDirectory, "postmaster.pid")))
         {
@@ -256,6 +273,8 @@ public sealed class TemporaryPostgres : IAsyncDisposable
         var stderr = process.StandardError.ReadToEndAsync(cancellationToken);
         await process.WaitForExitAsync(cancellationToken);
         if (process.ExitCode != 0)
+        {
             throw new InvalidOperationException($"{Path.GetFileName(file)} {string.Join(' ', arguments)} exited with {process.ExitCode}: {await stderr}{await stdout}");
+        }
     }
 }

@@ -31,7 +31,9 @@ using WalBridge.Serialization.Payload;
 using WalBridge.Serialization.Postgres;
 
 if (args.Length > 0 && args[0] == "--read")
+{
     return ReadChunks(args[1..]);
+}
 
 static ulong ParseLsn(string s)
 {
@@ -69,20 +71,20 @@ void Flush(uint relid, byte kind)
 
 foreach (var (lsn, d) in pg)
 {
-    int pos = 1;
+    var pos = 1;
     uint U32() { var v = BinaryPrimitives.ReadUInt32BigEndian(d.AsSpan(pos)); pos += 4; return v; }
     int I32() { var v = BinaryPrimitives.ReadInt32BigEndian(d.AsSpan(pos)); pos += 4; return v; }
     ushort U16() { var v = BinaryPrimitives.ReadUInt16BigEndian(d.AsSpan(pos)); pos += 2; return v; }
-    string CStr() { int e = System.Array.IndexOf(d, (byte)0, pos); var s = Encoding.UTF8.GetString(d, pos, e - pos); pos = e + 1; return s; }
+    string CStr() { var e = System.Array.IndexOf(d, (byte)0, pos); var s = Encoding.UTF8.GetString(d, pos, e - pos); pos = e + 1; return s; }
     // fill: the old tuple's columns (kind, offset, length) of an 'O' update, as
     // TransactionAssembler.AppendTuple's fullOldRow: an unchanged TOAST value ('u') of the new row
     // takes the old row's value when that one is a value ('t' or 'b')
     void Tuple(ChangeBatchBuilder b, List<(byte Kind, int Pos, int Len)>? fill = null)
     {
         int n = U16();
-        for (int i = 0; i < n; i++)
+        for (var i = 0; i < n; i++)
         {
-            byte k = d[pos++];
+            var k = d[pos++];
             if (k == (byte)'u' && fill is not null && fill.Count == n && fill[i].Kind is (byte)'t' or (byte)'b')
             {
                 b.AppendValue(d.AsSpan(fill[i].Pos, fill[i].Len), fill[i].Kind == 't' ? TupleFormat.Text : TupleFormat.Binary);
@@ -94,7 +96,7 @@ foreach (var (lsn, d) in pg)
                 case 'u': b.AppendUnchangedToast(); break;
                 case 't':
                 case 'b':
-                    int len = I32();
+                    var len = I32();
                     b.AppendValue(d.AsSpan(pos, len), k == 't' ? TupleFormat.Text : TupleFormat.Binary);
                     pos += len;
                     break;
@@ -102,7 +104,7 @@ foreach (var (lsn, d) in pg)
             }
         }
     }
-    void Touch(uint relid) { if (!pending.Contains(relid)) pending.Add(relid); }
+    void Touch(uint relid) { if (!pending.Contains(relid)) { pending.Add(relid); } }
     switch ((char)d[0])
     {
         case 'B':
@@ -112,16 +114,19 @@ foreach (var (lsn, d) in pg)
         case 'C':
             foreach (var relid in pending)
             {
-                if (relations[relid].RowCount > 0) Flush(relid, 0);
+                if (relations[relid].RowCount > 0)
+                {
+                    Flush(relid, 0);
+                }
             }
             expected.Add(txn!);
             txn = null;
             break;
         case 'Y':
         {
-            uint oid = U32();
-            string nsp = CStr();
-            string name = CStr();
+            var oid = U32();
+            var nsp = CStr();
+            var name = CStr();
             // as TransactionAssembler.OnType, reading pgoutput's empty namespace (pg_catalog) as "pg_catalog"
             types[oid] = $"{(nsp.Length == 0 ? "pg_catalog" : nsp)}.{name}";
             Console.WriteLine($"pgoutput Type message: oid {oid} namespace \"{nsp}\" name \"{name}\"");
@@ -129,37 +134,46 @@ foreach (var (lsn, d) in pg)
         }
         case 'R':
         {
-            uint relid = U32();
+            var relid = U32();
             string nsp = CStr(), rel = CStr();
-            char ident = (char)d[pos++];
+            var ident = (char)d[pos++];
             int n = U16();
             var cols = new List<PgColumn>();
-            for (int i = 0; i < n; i++)
+            for (var i = 0; i < n; i++)
             {
-                byte flags = d[pos++];
-                string name = CStr();
-                uint typoid = U32();
-                int typmod = I32();
+                var flags = d[pos++];
+                var name = CStr();
+                var typoid = U32();
+                var typmod = I32();
                 cols.Add(new PgColumn(name, typoid, typmod, (flags & 1) != 0, types.TryGetValue(typoid, out var tn) ? tn : null));
             }
             // as TransactionAssembler.OnRelation: under REPLICA IDENTITY FULL pgoutput flags every
             // column as key; use the real primary key when the table has one
             if (ident == 'f' && primaryKeys.TryGetValue(relid, out var key) && key.Count > 0)
-                cols = cols.Select(c => c with { IsKey = key.Contains(c.Name) }).ToList();
-            var relation = new PgRelation(relid, nsp, rel, ident, cols);
+                {
+                    cols = cols.Select(c => c with { IsKey = key.Contains(c.Name) }).ToList();
+                }
+
+                var relation = new PgRelation(relid, nsp, rel, ident, cols);
             if (relations.TryGetValue(relid, out var existing))
             {
                 if (existing.Relation.Schema == relation.Schema && existing.Relation.Table == relation.Table
                     && existing.Relation.ReplicaIdentity == relation.ReplicaIdentity && existing.Relation.Columns.SequenceEqual(relation.Columns))
-                    break;
-                if (existing.RowCount > 0 && txn is not null) Flush(relid, 0);
-            }
+                    {
+                        break;
+                    }
+
+                    if (existing.RowCount > 0 && txn is not null)
+                    {
+                        Flush(relid, 0);
+                    }
+                }
             relations[relid] = new ChangeBatchBuilder(relation);
             break;
         }
         case 'I':
         {
-            uint relid = U32();
+            var relid = U32();
             pos++; // 'N'
             var b = relations[relid];
             Touch(relid);
@@ -170,23 +184,27 @@ foreach (var (lsn, d) in pg)
         }
         case 'U':
         {
-            uint relid = U32();
+            var relid = U32();
             var b = relations[relid];
             Touch(relid);
-            byte kind = d[pos++];
-            int oldStart = -1;
+            var kind = d[pos++];
+            var oldStart = -1;
             var oldColumns = new List<(byte Kind, int Pos, int Len)>();
             if (kind is (byte)'K' or (byte)'O')
             {
                 oldStart = pos;
                 // walk the old tuple to reach the new one
                 int n = U16();
-                for (int i = 0; i < n; i++)
+                for (var i = 0; i < n; i++)
                 {
-                    byte k = d[pos++];
-                    int len = 0;
-                    if (k is (byte)'t' or (byte)'b') len = I32();
-                    oldColumns.Add((k, pos, len));
+                    var k = d[pos++];
+                    var len = 0;
+                    if (k is (byte)'t' or (byte)'b')
+                        {
+                            len = I32();
+                        }
+
+                        oldColumns.Add((k, pos, len));
                     pos += len;
                 }
                 pos++; // 'N'
@@ -205,7 +223,7 @@ foreach (var (lsn, d) in pg)
         }
         case 'D':
         {
-            uint relid = U32();
+            var relid = U32();
             pos++; // 'K' or 'O'
             var b = relations[relid];
             Touch(relid);
@@ -216,14 +234,18 @@ foreach (var (lsn, d) in pg)
         }
         case 'T':
         {
-            int n = I32();
+            var n = I32();
             pos++; // options
-            for (int i = 0; i < n; i++)
+            for (var i = 0; i < n; i++)
             {
-                uint relid = U32();
+                var relid = U32();
                 Touch(relid);
-                if (relations[relid].RowCount > 0) Flush(relid, 0);
-                Flush(relid, 1);
+                if (relations[relid].RowCount > 0)
+                    {
+                        Flush(relid, 0);
+                    }
+
+                    Flush(relid, 1);
             }
             break;
         }
@@ -256,7 +278,7 @@ if (expected.Count != actual.Count)
     Console.WriteLine($"FAIL: pgoutput has {expected.Count} transactions with changes, wal2arrow {actual.Count}");
     failures++;
 }
-for (int t = 0; t < Math.Min(expected.Count, actual.Count); t++)
+for (var t = 0; t < Math.Min(expected.Count, actual.Count); t++)
 {
     foreach (var relid in expected[t].Select(c => c.Relid).Concat(actual[t].Select(c => c.Relid)).Distinct())
     {
@@ -268,25 +290,37 @@ for (int t = 0; t < Math.Min(expected.Count, actual.Count); t++)
             failures++;
             continue;
         }
-        for (int i = 0; i < e.Count; i++)
+        for (var i = 0; i < e.Count; i++)
         {
             compared++;
             var name = relations.TryGetValue(relid, out var rb) ? rb.Relation.Table : relid.ToString();
             var problems = new List<string>();
             if (e[i].Kind != a[i].Kind)
+            {
                 problems.Add($"kind {e[i].Kind} vs {a[i].Kind}");
+            }
+
             if (e[i].Rows != a[i].Rows)
+            {
                 problems.Add($"header rows {e[i].Rows} vs {a[i].Rows}");
+            }
+
             if (e[i].Fp != a[i].Fp)
+            {
                 problems.Add($"fingerprint {e[i].Fp} vs {a[i].Fp}");
+            }
+
             problems.AddRange(CompareStreams(e[i].Stream, a[i].Stream, e[i].Fp, a[i].Fp, a[i].Kind == 1 ? 0 : a[i].Rows));
-            bool same = problems.Count == 0;
+            var same = problems.Count == 0;
             Console.WriteLine($"{(same ? "same" : "DIFF")} txn {t} {name} chunk {i} kind {a[i].Kind} rows {a[i].Rows} bytes {e[i].Stream.Length}/{a[i].Stream.Length} fp {a[i].Fp}");
             if (!same)
             {
                 failures++;
                 foreach (var problem in problems.Take(20))
+                {
                     Console.WriteLine("  " + problem);
+                }
+
                 File.WriteAllBytes($"/tmp/wal2arrow-cscheck-{t}-{name}-{i}.cs.arrow", e[i].Stream);
                 File.WriteAllBytes($"/tmp/wal2arrow-cscheck-{t}-{name}-{i}.w2a.arrow", a[i].Stream);
             }
@@ -322,7 +356,7 @@ static List<string> CompareStreams(byte[] csStream, byte[] w2aStream, string csF
 
     var csText = SchemaFingerprint.CanonicalText(cs.Schema).Split('\n');
     var w2aText = SchemaFingerprint.CanonicalText(w2a.Schema).Split('\n');
-    for (int k = 0; k < Math.Max(csText.Length, w2aText.Length); k++)
+    for (var k = 0; k < Math.Max(csText.Length, w2aText.Length); k++)
     {
         string? x = k < csText.Length ? csText[k] : null, y = k < w2aText.Length ? w2aText[k] : null;
         if (x != y)
@@ -332,9 +366,15 @@ static List<string> CompareStreams(byte[] csStream, byte[] w2aStream, string csF
         }
     }
     if (SchemaFingerprint.Compute(w2a.Schema) != w2aFp)
+    {
         problems.Add($"wal2arrow header fingerprint {w2aFp} but its schema (read by Apache.Arrow) gives {SchemaFingerprint.Compute(w2a.Schema)}");
+    }
+
     if (SchemaFingerprint.Compute(cs.Schema) != csFp)
+    {
         problems.Add($"ChangeBatchBuilder.SchemaFingerprint {csFp} but its schema (read by Apache.Arrow) gives {SchemaFingerprint.Compute(cs.Schema)}");
+    }
+
     if (cs.Batches.Count != 1 || w2a.Batches.Count != 1)
     {
         problems.Add($"record batches: C# {cs.Batches.Count}, wal2arrow {w2a.Batches.Count} (one each expected)");
@@ -342,25 +382,36 @@ static List<string> CompareStreams(byte[] csStream, byte[] w2aStream, string csF
     }
     var (eb, ab) = (cs.Batches[0], w2a.Batches[0]);
     if (eb.Length != ab.Length || ab.Length != rows)
+    {
         problems.Add($"rows: C# {eb.Length}, wal2arrow {ab.Length}, header {rows}");
+    }
+
     if (eb.ColumnCount != ab.ColumnCount)
     {
         problems.Add($"columns: C# {eb.ColumnCount}, wal2arrow {ab.ColumnCount}");
         return problems;
     }
-    for (int c = 0; c < eb.ColumnCount; c++)
+    for (var c = 0; c < eb.ColumnCount; c++)
     {
         var field = w2a.Schema.GetFieldByIndex(c).Name;
         var (x, y) = (eb.Column(c), ab.Column(c));
         if (x.GetType() != y.GetType())
+        {
             problems.Add($"column {c} '{field}': Apache.Arrow array {x.GetType().Name} vs {y.GetType().Name}");
+        }
+
         if (x.NullCount != y.NullCount)
+        {
             problems.Add($"column {c} '{field}': null count {x.NullCount} vs {y.NullCount}");
-        for (int r = 0; r < Math.Min(eb.Length, ab.Length); r++)
+        }
+
+        for (var r = 0; r < Math.Min(eb.Length, ab.Length); r++)
         {
             string? cx = Cell(x, r), cy = Cell(y, r);
             if (cx != cy)
+            {
                 problems.Add($"column {c} '{field}' row {r}: C# {Short(cx)} vs wal2arrow {Short(cy)}");
+            }
         }
     }
     return problems;
@@ -372,9 +423,15 @@ static string Short(string? cell) => cell is null ? "null" : cell.Length > 120 ?
 static string? Cell(IArrowArray array, int i)
 {
     if (array is ExtensionArray extension)
+    {
         return Cell(extension.Storage, i);
+    }
+
     if (array.IsNull(i))
+    {
         return null;
+    }
+
     switch (array)
     {
         case BooleanArray b:
@@ -386,16 +443,19 @@ static string? Cell(IArrowArray array, int i)
         case ListArray l: // MapArray too: a list of entries structs
         {
             var parts = new List<string>();
-            for (int k = l.ValueOffsets[i]; k < l.ValueOffsets[i + 1]; k++)
-                parts.Add(Cell(l.Values, k) ?? "null");
-            return "[" + string.Join(",", parts) + "]";
+            for (var k = l.ValueOffsets[i]; k < l.ValueOffsets[i + 1]; k++)
+                {
+                    parts.Add(Cell(l.Values, k) ?? "null");
+                }
+
+                return "[" + string.Join(",", parts) + "]";
         }
         case StructArray s:
             return "{" + string.Join(",", s.Fields.Select(child => Cell(child, i) ?? "null")) + "}";
     }
     if (array.Data.DataType is FixedWidthType fixedWidth)
     {
-        int width = fixedWidth.BitWidth / 8;
+        var width = fixedWidth.BitWidth / 8;
         return "0x" + Convert.ToHexStringLower(array.Data.Buffers[1].Span.Slice((array.Data.Offset + i) * width, width));
     }
     throw new NotSupportedException($"no comparison for Arrow type {array.Data.DataType.Name}");
@@ -412,27 +472,41 @@ static int ReadChunks(string[] files)
             var hex = line.Contains('\t') ? line[(line.LastIndexOf('\t') + 1)..] : line;
             var d = Convert.FromHexString(hex.Trim());
             if (d[0] != (byte)'A')
+            {
                 continue;
+            }
+
             chunks++;
-            byte kind = d[1];
-            int rows = (int)BinaryPrimitives.ReadUInt32BigEndian(d.AsSpan(12));
-            string fp = Convert.ToHexStringLower(d, 16, 8);
+            var kind = d[1];
+            var rows = (int)BinaryPrimitives.ReadUInt32BigEndian(d.AsSpan(12));
+            var fp = Convert.ToHexStringLower(d, 16, 8);
             try
             {
                 var payload = ArrowPayload.Read(d.AsMemory(28));
                 var problems = new List<string>();
                 if (SchemaFingerprint.Compute(payload.Schema) != fp)
+                {
                     problems.Add($"header fingerprint {fp}, schema gives {SchemaFingerprint.Compute(payload.Schema)}");
+                }
+
                 if (payload.Batches.Count != 1)
+                {
                     problems.Add($"{payload.Batches.Count} record batches");
+                }
+
                 if (payload.RowCount != (kind == 1 ? 0 : rows))
+                {
                     problems.Add($"header rows {rows}, batch rows {payload.RowCount}");
+                }
+
                 foreach (var batch in payload.Batches)
                 {
-                    for (int c = 0; c < batch.ColumnCount; c++)
+                    for (var c = 0; c < batch.ColumnCount; c++)
                     {
-                        for (int r = 0; r < batch.Length; r++)
+                        for (var r = 0; r < batch.Length; r++)
+                        {
                             Cell(batch.Column(c), r);
+                        }
                     }
                 }
                 if (problems.Count > 0)

@@ -60,7 +60,10 @@ internal sealed partial class PgOutputBatcher : IPgOutputHandler, IDisposable
         foreach (var state in _touched)
         {
             if (state.Builder.RowCount > 0)
+            {
                 FlushChunk(state, lsn);
+            }
+
             state.ResetTransaction();
         }
         _touched.Clear();
@@ -81,7 +84,9 @@ internal sealed partial class PgOutputBatcher : IPgOutputHandler, IDisposable
         {
             var key = _primaryKeyOf(relation.RelationId);
             if (key.Count > 0)
+            {
                 relation = relation with { Columns = relation.Columns.Select(c => c with { IsKey = key.Contains(c.Name) }).ToArray() };
+            }
         }
         if (relation.Columns.Any(c => _types.ContainsKey(c.TypeOid)))
         {
@@ -96,17 +101,24 @@ internal sealed partial class PgOutputBatcher : IPgOutputHandler, IDisposable
         // exactly from its binary send format: restart in text mode (nothing was acknowledged past
         // the committed position, so PostgreSQL sends everything again).
         if (_binaryTuples?.Invoke() == true && relation.Columns.FirstOrDefault(c => !PgTypeMapping.SupportsBinary(c)) is { } textOnly)
+        {
             throw new TextFormatNeededException(
                 $"Table {relation.Schema}.{relation.Table} column {textOnly.Name} (type {PgTypeMapping.FormatType(textOnly.TypeOid, textOnly.TypeModifier, textOnly.TypeName)}) needs pgoutput's text format; switching to text tuples.", lsn);
+        }
 
         if (_relations.TryGetValue(relation.RelationId, out var existing))
         {
             if (SameShape(existing.Builder.Relation, relation))
+            {
                 return;
+            }
             // A schema change: rows already collected in this transaction keep the old schema and
             // go out as their own chunk; later rows use the new schema.
             if (existing.Builder.RowCount > 0)
+            {
                 FlushChunk(existing, lsn);
+            }
+
             existing.Replace(relation);
             return;
         }
@@ -117,21 +129,27 @@ internal sealed partial class PgOutputBatcher : IPgOutputHandler, IDisposable
     {
         var state = Touch(relationId, lsn);
         if (state is not null)
+        {
             AppendChange(state, new RowChange(ChangeOp.Insert, newRow, default, OldTuple.None, lsn));
+        }
     }
 
     public void OnUpdate(uint relationId, OldTuple oldKind, TupleData oldRow, TupleData newRow, Lsn lsn)
     {
         var state = Touch(relationId, lsn);
         if (state is not null)
+        {
             AppendChange(state, new RowChange(ChangeOp.Update, newRow, oldRow, oldKind, lsn));
+        }
     }
 
     public void OnDelete(uint relationId, OldTuple oldKind, TupleData oldRow, Lsn lsn)
     {
         var state = Touch(relationId, lsn);
         if (state is not null)
+        {
             AppendChange(state, new RowChange(ChangeOp.Delete, oldRow, default, OldTuple.None, lsn));
+        }
     }
 
     public void OnTruncate(ReadOnlySpan<uint> relationIds, TruncateOptions options, Lsn lsn)
@@ -140,10 +158,15 @@ internal sealed partial class PgOutputBatcher : IPgOutputHandler, IDisposable
         {
             var state = Touch(relationId, lsn);
             if (state is null)
+            {
                 continue;
+            }
             // Rows before the truncate go out first, so the topic keeps the transaction's order.
             if (state.Builder.RowCount > 0)
+            {
                 FlushChunk(state, lsn);
+            }
+
             _buffer.ResetWrittenCount();
             state.Builder.WriteStream(_buffer);
             AddChunk(state, PayloadKind.Truncate, 0, options, lsn);
@@ -156,11 +179,20 @@ internal sealed partial class PgOutputBatcher : IPgOutputHandler, IDisposable
     private RelationState? Touch(uint relationId, Lsn lsn)
     {
         if (!_framer.InTransaction)
+        {
             throw new ReplicationProtocolException($"pgoutput change for relation {relationId} outside a transaction", lsn);
+        }
+
         if (!_relations.TryGetValue(relationId, out var state))
+        {
             throw new ReplicationProtocolException($"pgoutput change for relation {relationId} before its Relation message", lsn);
+        }
+
         if (_framer.Skipping)
+        {
             return null;
+        }
+
         if (!state.Touched)
         {
             state.Touched = true;
@@ -181,20 +213,28 @@ internal sealed partial class PgOutputBatcher : IPgOutputHandler, IDisposable
         AppendRow(state, change);
         var builder = state.Builder;
         if (builder.EstimatedSize <= _chunkLimit)
+        {
             return;
+        }
+
         if (builder.RowCount > 1)
         {
             builder.RemoveLastRow();
             FlushChunk(state, change.Lsn);
             AppendRow(state, change);
             if (builder.EstimatedSize <= _chunkLimit)
+            {
                 return;
+            }
         }
         // The row alone is over the bound (an upper bound): write it and check its real size.
         _buffer.ResetWrittenCount();
         var size = builder.WriteStream(_buffer);
         if (size > _chunkLimit)
+        {
             throw new RowTooLargeException($"{state.Relation.Schema}.{state.Relation.Table}", change.Lsn, size, _messageMaxBytes, ConnectorConfig.RecordOverhead);
+        }
+
         AddChunk(state, PayloadKind.Changes, 1, TruncateOptions.None, change.Lsn);
     }
 
@@ -235,8 +275,11 @@ internal sealed partial class PgOutputBatcher : IPgOutputHandler, IDisposable
     {
         var relation = state.Relation;
         if (tuple.ColumnCount != relation.Columns.Count)
+        {
             throw new ReplicationProtocolException(
                 $"pgoutput tuple for {relation.Schema}.{relation.Table} has {tuple.ColumnCount} columns but its Relation message has {relation.Columns.Count}", lsn);
+        }
+
         var builder = state.Builder;
         var column = 0;
         var old = fullOldRow;
@@ -247,7 +290,10 @@ internal sealed partial class PgOutputBatcher : IPgOutputHandler, IDisposable
             var oldKind = TupleValueKind.Null;
             ReadOnlySpan<byte> oldValue = default;
             if (haveOld)
+            {
                 old.MoveNext(out oldKind, out oldValue);
+            }
+
             if (kind == TupleValueKind.UnchangedToast && oldKind is TupleValueKind.Text or TupleValueKind.Binary)
             {
                 kind = oldKind;
@@ -294,8 +340,11 @@ internal sealed partial class PgOutputBatcher : IPgOutputHandler, IDisposable
         _buffer.ResetWrittenCount();
         var size = state.Builder.WriteStream(_buffer);
         if (size > _chunkLimit)
+        {
             throw new InvalidOperationException(
                 $"Internal error: a chunk of {rows} rows of {state.Relation.Schema}.{state.Relation.Table} is {size} bytes although its size bound kept it within {_chunkLimit}.");
+        }
+
         AddChunk(state, PayloadKind.Changes, rows, TruncateOptions.None, lsn);
     }
 
@@ -306,11 +355,16 @@ internal sealed partial class PgOutputBatcher : IPgOutputHandler, IDisposable
     private static bool SameShape(PgRelation a, PgRelation b)
     {
         if (a.Schema != b.Schema || a.Table != b.Table || a.ReplicaIdentity != b.ReplicaIdentity || a.Columns.Count != b.Columns.Count)
+        {
             return false;
+        }
+
         for (var i = 0; i < a.Columns.Count; i++)
         {
             if (a.Columns[i] != b.Columns[i])
+            {
                 return false;
+            }
         }
         return true;
     }
@@ -318,7 +372,10 @@ internal sealed partial class PgOutputBatcher : IPgOutputHandler, IDisposable
     public void Dispose()
     {
         foreach (var state in _relations.Values)
+        {
             state.Builder.Dispose();
+        }
+
         _relations.Clear();
     }
 

@@ -59,18 +59,25 @@ internal sealed class PgOutputChangeDecoder : IChangeStreamDecoder
             new("messages", "true"),
         };
         if (Streaming)
+        {
             options.Add(new("streaming", "on"));
+        }
         // Binary tuples (PostgreSQL 14+) skip the server's text formatting and our text parsing.
         _binary = _binaryAllowed && serverMajorVersion >= 14;
         if (_binary)
+        {
             options.Add(new("binary", "true"));
+        }
+
         return options;
     }
 
     public void Process(ReadOnlySpan<byte> message, Lsn lsn)
     {
         if (!Streaming || !_streamed.TryHandle(message, lsn, _batcher))
+        {
             PgOutputDecoder.Decode(message, lsn, _batcher);
+        }
     }
 
     public bool TryTakeCompleted(out SourceTransaction transaction) => _framer.TryTakeCompleted(out transaction);

@@ -37,85 +37,124 @@ internal sealed class StreamedTransactions(string spillDirectory) : IDisposable
         switch (type)
         {
             case PgOutputMessageType.StreamStart:
-            {
-                reader.ReadByte("type");
-                var xid = reader.ReadUInt32("Stream Start.xid");
-                var first = reader.ReadByte("Stream Start.first_segment");
-                reader.ExpectEnd("pgoutput Stream Start");
-                if (_current is not null)
-                    throw new ReplicationProtocolException($"pgoutput Stream Start for xid {xid} inside the stream block of xid {_current.Xid}", lsn);
-                if (handler.InTransaction)
-                    throw new ReplicationProtocolException($"pgoutput Stream Start for xid {xid} inside a transaction", lsn);
-                if (first == 1 && _transactions.Remove(xid, out var stale))
-                    stale.Dispose();
-                if (!_transactions.TryGetValue(xid, out var streamed))
                 {
-                    if (first != 1)
-                        throw new ReplicationProtocolException($"pgoutput Stream Start continues xid {xid}, whose first segment was never received", lsn);
-                    streamed = new Streamed(xid, new SpillFile(spillDirectory, $"stream-{xid}"));
-                    _transactions[xid] = streamed;
+                    reader.ReadByte("type");
+                    var xid = reader.ReadUInt32("Stream Start.xid");
+                    var first = reader.ReadByte("Stream Start.first_segment");
+                    reader.ExpectEnd("pgoutput Stream Start");
+                    if (_current is not null)
+                    {
+                        throw new ReplicationProtocolException($"pgoutput Stream Start for xid {xid} inside the stream block of xid {_current.Xid}", lsn);
+                    }
+
+                    if (handler.InTransaction)
+                    {
+                        throw new ReplicationProtocolException($"pgoutput Stream Start for xid {xid} inside a transaction", lsn);
+                    }
+
+                    if (first == 1 && _transactions.Remove(xid, out var stale))
+                    {
+                        stale.Dispose();
+                    }
+
+                    if (!_transactions.TryGetValue(xid, out var streamed))
+                    {
+                        if (first != 1)
+                        {
+                            throw new ReplicationProtocolException($"pgoutput Stream Start continues xid {xid}, whose first segment was never received", lsn);
+                        }
+
+                        streamed = new Streamed(xid, new SpillFile(spillDirectory, $"stream-{xid}"));
+                        _transactions[xid] = streamed;
+                    }
+                    _current = streamed;
+                    return true;
                 }
-                _current = streamed;
-                return true;
-            }
             case PgOutputMessageType.StreamStop:
                 reader.ReadByte("type");
                 reader.ExpectEnd("pgoutput Stream Stop");
                 if (_current is null)
+                {
                     throw new ReplicationProtocolException("pgoutput Stream Stop outside a stream block", lsn);
+                }
+
                 _current = null;
                 return true;
             case PgOutputMessageType.StreamAbort:
-            {
-                reader.ReadByte("type");
-                var xid = reader.ReadUInt32("Stream Abort.xid");
-                var subxid = reader.ReadUInt32("Stream Abort.subxid");
-                reader.ExpectEnd("pgoutput Stream Abort");
-                if (_current is not null)
-                    throw new ReplicationProtocolException($"pgoutput Stream Abort for xid {xid} inside a stream block", lsn);
-                if (!_transactions.TryGetValue(xid, out var streamed))
-                    return true; // nothing of it was kept (e.g. streamed before this connection started)
-                if (subxid == xid)
                 {
-                    _transactions.Remove(xid);
-                    streamed.Dispose();
+                    reader.ReadByte("type");
+                    var xid = reader.ReadUInt32("Stream Abort.xid");
+                    var subxid = reader.ReadUInt32("Stream Abort.subxid");
+                    reader.ExpectEnd("pgoutput Stream Abort");
+                    if (_current is not null)
+                    {
+                        throw new ReplicationProtocolException($"pgoutput Stream Abort for xid {xid} inside a stream block", lsn);
+                    }
+
+                    if (!_transactions.TryGetValue(xid, out var streamed))
+                    {
+                        return true; // nothing of it was kept (e.g. streamed before this connection started)
+                    }
+
+                    if (subxid == xid)
+                    {
+                        _transactions.Remove(xid);
+                        streamed.Dispose();
+                    }
+                    else
+                    {
+                        streamed.AbortedSubtransactions.Add(subxid);
+                        // The message's WAL position is the end of the subtransaction's abort record
+                        // (the walsender sends it at the abort's LSN); without one, assume the worst.
+                        streamed.LastSubtransactionAbort = Lsn.Max(streamed.LastSubtransactionAbort, lsn == Lsn.Zero ? Lsn.MaxValue : lsn);
+                    }
+                    return true;
                 }
-                else
-                {
-                    streamed.AbortedSubtransactions.Add(subxid);
-                    // The message's WAL position is the end of the subtransaction's abort record
-                    // (the walsender sends it at the abort's LSN); without one, assume the worst.
-                    streamed.LastSubtransactionAbort = Lsn.Max(streamed.LastSubtransactionAbort, lsn == Lsn.Zero ? Lsn.MaxValue : lsn);
-                }
-                return true;
-            }
             case PgOutputMessageType.StreamCommit:
-            {
-                reader.ReadByte("type");
-                var xid = reader.ReadUInt32("Stream Commit.xid");
-                var commit = reader.ReadCommit("pgoutput Stream Commit");
-                if (_current is not null)
-                    throw new ReplicationProtocolException($"pgoutput Stream Commit for xid {xid} inside a stream block", lsn);
-                if (!_transactions.Remove(xid, out var streamed))
-                    throw new ReplicationProtocolException($"pgoutput Stream Commit for xid {xid}, which was never streamed", lsn);
-                using (streamed)
                 {
-                    // Streamed messages carry the top-level xid, not their subtransaction's (rows carry
-                    // theirs): one written before a subtransaction rollback may belong to it. Only
-                    // PostgreSQL can tell, by decoding the transaction whole at its commit.
-                    if (streamed.FirstTransactionalMessage < streamed.LastSubtransactionAbort)
-                        throw new StreamingNotExactException(xid, commit.CommitLsn);
-                    Replay(streamed, commit, lsn, handler);
+                    reader.ReadByte("type");
+                    var xid = reader.ReadUInt32("Stream Commit.xid");
+                    var commit = reader.ReadCommit("pgoutput Stream Commit");
+                    if (_current is not null)
+                    {
+                        throw new ReplicationProtocolException($"pgoutput Stream Commit for xid {xid} inside a stream block", lsn);
+                    }
+
+                    if (!_transactions.Remove(xid, out var streamed))
+                    {
+                        throw new ReplicationProtocolException($"pgoutput Stream Commit for xid {xid}, which was never streamed", lsn);
+                    }
+
+                    using (streamed)
+                    {
+                        // Streamed messages carry the top-level xid, not their subtransaction's (rows carry
+                        // theirs): one written before a subtransaction rollback may belong to it. Only
+                        // PostgreSQL can tell, by decoding the transaction whole at its commit.
+                        if (streamed.FirstTransactionalMessage < streamed.LastSubtransactionAbort)
+                        {
+                            throw new StreamingNotExactException(xid, commit.CommitLsn);
+                        }
+
+                        Replay(streamed, commit, lsn, handler);
+                    }
+                    return true;
                 }
-                return true;
-            }
             default:
                 if (_current is null)
+                {
                     return false;
+                }
+
                 if (!type.CarriesStreamXid())
+                {
                     throw new ReplicationProtocolException($"pgoutput message type '{(char)type}' inside the stream block of xid {_current.Xid}", lsn);
+                }
+
                 if (type == PgOutputMessageType.Message)
+                {
                     NoteMessage(_current, message, lsn);
+                }
+
                 Span<byte> header = stackalloc byte[RecordHeader];
                 BinaryPrimitives.WriteInt32BigEndian(header, message.Length);
                 BinaryPrimitives.WriteUInt64BigEndian(header[4..], lsn.Value);
@@ -129,11 +168,16 @@ internal sealed class StreamedTransactions(string spillDirectory) : IDisposable
     private static void NoteMessage(Streamed streamed, ReadOnlySpan<byte> message, Lsn lsn)
     {
         if (message.Length < 14)
+        {
             throw new ReplicationProtocolException("pgoutput streamed Message too short for its flags and LSN", lsn);
+        }
+
         var flags = (LogicalMessageFlags)message[5];
         var messageLsn = new Lsn(BinaryPrimitives.ReadUInt64BigEndian(message[6..]));
         if (flags.HasFlag(LogicalMessageFlags.Transactional) && messageLsn < streamed.FirstTransactionalMessage)
+        {
             streamed.FirstTransactionalMessage = messageLsn;
+        }
     }
 
     private static void Replay(Streamed streamed, in CommitFields commit, Lsn commitMessageLsn, IPgOutputHandler handler)
@@ -148,12 +192,18 @@ internal sealed class StreamedTransactions(string spillDirectory) : IDisposable
             while (offset < end)
             {
                 if (end - offset < RecordHeader)
+                {
                     throw streamed.File.Damaged(offset);
+                }
+
                 streamed.File.Read(offset, header);
                 var length = BinaryPrimitives.ReadInt32BigEndian(header);
                 var lsn = new Lsn(BinaryPrimitives.ReadUInt64BigEndian(header[4..]));
                 if (length <= 0 || offset + RecordHeader + length > end)
+                {
                     throw streamed.File.Damaged(offset);
+                }
+
                 if (length > buffer.Length)
                 {
                     ArrayPool<byte>.Shared.Return(buffer);
@@ -165,7 +215,10 @@ internal sealed class StreamedTransactions(string spillDirectory) : IDisposable
 
                 // Changes of aborted subtransactions are dropped; Relation/Type messages always apply.
                 if (((PgOutputMessageType)message[0]).IsChange() && streamed.AbortedSubtransactions.Contains(PgOutputDecoder.StreamXid(message, lsn)))
+                {
                     continue;
+                }
+
                 PgOutputDecoder.Decode(message, lsn, handler, streamed: true);
             }
         }
@@ -179,7 +232,10 @@ internal sealed class StreamedTransactions(string spillDirectory) : IDisposable
     public void Dispose()
     {
         foreach (var streamed in _transactions.Values)
+        {
             streamed.Dispose();
+        }
+
         _transactions.Clear();
         _current = null;
     }

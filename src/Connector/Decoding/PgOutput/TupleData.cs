@@ -40,15 +40,24 @@ internal ref struct TupleData
     public static TupleData Parse(ReadOnlySpan<byte> data, Lsn lsn, out int length)
     {
         if (data.Length < 2)
+        {
             throw new ReplicationProtocolException("pgoutput TupleData truncated: no column count", lsn);
+        }
+
         int count = BinaryPrimitives.ReadInt16BigEndian(data);
         if (count < 0)
+        {
             throw new ReplicationProtocolException($"pgoutput TupleData has a negative column count {count}", lsn);
+        }
+
         var position = 2;
         for (var i = 0; i < count; i++)
         {
             if (position >= data.Length)
+            {
                 throw new ReplicationProtocolException($"pgoutput TupleData truncated at column {i + 1} of {count}", lsn);
+            }
+
             var kind = data[position++];
             switch ((TupleValueKind)kind)
             {
@@ -58,12 +67,18 @@ internal ref struct TupleData
                 case TupleValueKind.Text:
                 case TupleValueKind.Binary:
                     if (data.Length - position < 4)
+                    {
                         throw new ReplicationProtocolException($"pgoutput TupleData truncated in the length of column {i + 1}", lsn);
+                    }
+
                     var valueLength = BinaryPrimitives.ReadInt32BigEndian(data[position..]);
                     position += 4;
                     if (valueLength < 0 || data.Length - position < valueLength)
+                    {
                         throw new ReplicationProtocolException(
                             $"pgoutput TupleData column {i + 1} declares {valueLength} bytes but {data.Length - position} remain", lsn);
+                    }
+
                     position += valueLength;
                     break;
                 default:

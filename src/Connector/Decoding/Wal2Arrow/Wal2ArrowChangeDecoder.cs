@@ -68,42 +68,50 @@ internal sealed class Wal2ArrowChangeDecoder(ConnectorConfig config, Lsn committ
         switch (type)
         {
             case Wal2ArrowMessageType.Begin:
-            {
-                var version = reader.ReadByte("Begin.version");
-                if (version != FramingVersion)
-                    throw new ReplicationProtocolException($"wal2arrow framing version {version} is not supported (this connector reads version {FramingVersion}); install the plugin built from this release", lsn);
-                var xid = reader.ReadUInt32("Begin.xid");
-                var finalLsn = reader.ReadLsn("Begin.final_lsn");
-                var timestamp = reader.ReadTimestamp("Begin.timestamp");
-                reader.ExpectEnd("wal2arrow Begin");
-                _framer.Begin(xid, finalLsn, timestamp, lsn);
-                break;
-            }
+                {
+                    var version = reader.ReadByte("Begin.version");
+                    if (version != FramingVersion)
+                    {
+                        throw new ReplicationProtocolException($"wal2arrow framing version {version} is not supported (this connector reads version {FramingVersion}); install the plugin built from this release", lsn);
+                    }
+
+                    var xid = reader.ReadUInt32("Begin.xid");
+                    var finalLsn = reader.ReadLsn("Begin.final_lsn");
+                    var timestamp = reader.ReadTimestamp("Begin.timestamp");
+                    reader.ExpectEnd("wal2arrow Begin");
+                    _framer.Begin(xid, finalLsn, timestamp, lsn);
+                    break;
+                }
             case Wal2ArrowMessageType.Relation:
-            {
-                var relid = reader.ReadUInt32("Relation.relid");
-                reader.ReadBytes(8, "Relation.fingerprint");
-                reader.ReadByte("Relation.replica_identity");
-                var schema = ReadString16(ref reader, "Relation.schema");
-                var table = ReadString16(ref reader, "Relation.table");
-                reader.ReadInt16("Relation.column_count");
-                reader.ExpectEnd("wal2arrow Relation");
-                _relations[relid] = (schema, table);
-                break;
-            }
+                {
+                    var relid = reader.ReadUInt32("Relation.relid");
+                    reader.ReadBytes(8, "Relation.fingerprint");
+                    reader.ReadByte("Relation.replica_identity");
+                    var schema = ReadString16(ref reader, "Relation.schema");
+                    var table = ReadString16(ref reader, "Relation.table");
+                    reader.ReadInt16("Relation.column_count");
+                    reader.ExpectEnd("wal2arrow Relation");
+                    _relations[relid] = (schema, table);
+                    break;
+                }
             case Wal2ArrowMessageType.Truncate:
-            {
-                reader.ReadByte("Truncate.options");
-                var count = reader.ReadUInt32("Truncate.count");
-                if (count > (uint)reader.Remaining / 4)
-                    throw new ReplicationProtocolException($"wal2arrow Truncate declares {count} relations in {reader.Remaining} bytes", lsn);
-                reader.ReadBytes((int)count * 4, "Truncate.relids");
-                reader.ExpectEnd("wal2arrow Truncate");
-                if (!_framer.InTransaction)
-                    throw new ReplicationProtocolException("wal2arrow Truncate outside a transaction", lsn);
-                // The per-table truncate records follow as truncate chunks.
-                break;
-            }
+                {
+                    reader.ReadByte("Truncate.options");
+                    var count = reader.ReadUInt32("Truncate.count");
+                    if (count > (uint)reader.Remaining / 4)
+                    {
+                        throw new ReplicationProtocolException($"wal2arrow Truncate declares {count} relations in {reader.Remaining} bytes", lsn);
+                    }
+
+                    reader.ReadBytes((int)count * 4, "Truncate.relids");
+                    reader.ExpectEnd("wal2arrow Truncate");
+                    if (!_framer.InTransaction)
+                    {
+                        throw new ReplicationProtocolException("wal2arrow Truncate outside a transaction", lsn);
+                    }
+                    // The per-table truncate records follow as truncate chunks.
+                    break;
+                }
             case Wal2ArrowMessageType.Chunk:
                 Chunk(ref reader, message, lsn);
                 break;
@@ -129,15 +137,26 @@ internal sealed class Wal2ArrowChangeDecoder(ConnectorConfig config, Lsn committ
         var fingerprint = Convert.ToHexStringLower(reader.ReadBytes(8, "Chunk.fingerprint"));
         var length = reader.ReadInt32("Chunk.length");
         if (length < 0 || length != reader.Remaining)
+        {
             throw new ReplicationProtocolException($"wal2arrow chunk declares {length} stream bytes but {reader.Remaining} follow", lsn);
+        }
+
         if (!Enum.IsDefined(kind) || last > 1 || index < 0 || rows < 0
             || (truncateOptions & ~(TruncateOptions.Cascade | TruncateOptions.RestartIdentity)) != 0)
+        {
             throw new ReplicationProtocolException($"wal2arrow chunk header is malformed (kind {(byte)kind}, options 0x{(byte)truncateOptions:X2}, last {last}, index {index}, rows {rows})", lsn);
+        }
+
         if (!_relations.TryGetValue(relid, out var relation))
+        {
             throw new ReplicationProtocolException($"wal2arrow chunk for relation {relid} before its Relation message", lsn);
+        }
         // The plugin cuts chunks at ChunkLimit, so only a chunk of one row can be larger.
         if (length > config.ChunkLimit && !_framer.Skipping)
+        {
             throw new RowTooLargeException($"{relation.Schema}.{relation.Table}", lsn, length, config.MessageMaxBytes, ConnectorConfig.RecordOverhead);
+        }
+
         _framer.AddChunk(relid, relation.Schema, relation.Table, kind == Wal2ArrowChunkKind.Truncate ? PayloadKind.Truncate : PayloadKind.Changes,
             rows, fingerprint, message[ChunkHeaderLength..], kind == Wal2ArrowChunkKind.Truncate ? truncateOptions : TruncateOptions.None, lsn, (index, last == 1));
     }
@@ -146,12 +165,18 @@ internal sealed class Wal2ArrowChangeDecoder(ConnectorConfig config, Lsn committ
     {
         var flags = (LogicalMessageFlags)reader.ReadByte("Message.flags");
         if ((flags & ~LogicalMessageFlags.Transactional) != 0)
+        {
             throw new ReplicationProtocolException($"wal2arrow Message has unknown flags 0x{(byte)flags:X2}", lsn);
+        }
+
         var messageLsn = reader.ReadLsn("Message.lsn");
         var prefix = ReadString16(ref reader, "Message.prefix");
         var length = reader.ReadInt32("Message.length");
         if (length < 0)
+        {
             throw new ReplicationProtocolException($"wal2arrow Message declares a negative length {length}", lsn);
+        }
+
         var content = reader.ReadBytes(length, "Message.content");
         reader.ExpectEnd("wal2arrow Message");
         _framer.Message(flags.HasFlag(LogicalMessageFlags.Transactional), messageLsn, prefix, content, lsn);
