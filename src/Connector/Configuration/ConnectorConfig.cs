@@ -54,11 +54,13 @@ public sealed class ConnectorConfig
         key.Contains("password", StringComparison.OrdinalIgnoreCase) ||
         key.Contains("secret", StringComparison.OrdinalIgnoreCase) ||
         key.EndsWith(".key", StringComparison.OrdinalIgnoreCase) ||
-        key.Contains("sasl.jaas", StringComparison.OrdinalIgnoreCase);
+        key.Contains("sasl.jaas", StringComparison.OrdinalIgnoreCase) ||
+        key.Contains("user.info", StringComparison.OrdinalIgnoreCase) ||
+        key.Contains("auth.token", StringComparison.OrdinalIgnoreCase);
 
     /// <summary>Whether <paramref name="key"/> is a configuration key this version understands.</summary>
     public static bool IsKnownKey(string key) =>
-        s_knownKeySet.Contains(key) || (key.StartsWith("kafka.", StringComparison.Ordinal) && key.Length > "kafka.".Length);
+        s_knownKeySet.Contains(key) || OutputSettings.IsKnownKey(key) || (key.StartsWith("kafka.", StringComparison.Ordinal) && key.Length > "kafka.".Length);
 
     public required string Name { get; init; }
     public required string DatabaseHost { get; init; }
@@ -118,6 +120,9 @@ public sealed class ConnectorConfig
     /// <summary>librdkafka properties (the <c>kafka.</c> prefix removed), passed through unchanged.</summary>
     public required IReadOnlyDictionary<string, string> Kafka { get; init; }
 
+    /// <summary>The output formats (<c>output.formats</c>) and the Debezium settings.</summary>
+    public required OutputSettings Output { get; init; }
+
     /// <summary>The largest record value the producer accepts (<c>kafka.message.max.bytes</c>, librdkafka's default 1,000,000).</summary>
     public int MessageMaxBytes =>
         Kafka.TryGetValue("message.max.bytes", out var v) && int.TryParse(v, CultureInfo.InvariantCulture, out var n) ? n : 1_000_000;
@@ -131,8 +136,8 @@ public sealed class ConnectorConfig
     /// </summary>
     public int ChunkLimit => Math.Max(MessageMaxBytes - RecordOverhead, 1024);
 
-    /// <summary>The topic that holds <paramref name="schema"/>.<paramref name="table"/>'s changes.</summary>
-    public string TopicFor(string schema, string table) => $"{TopicPrefix}.{schema}.{table}";
+    /// <summary>The topic that holds <paramref name="schema"/>.<paramref name="table"/>'s Arrow records (with <c>output.arrow.topic.suffix</c>).</summary>
+    public string TopicFor(string schema, string table) => $"{TopicPrefix}.{schema}.{table}{Output.TopicSuffixes.GetValueOrDefault(OutputFormat.Arrow, "")}";
 
     /// <summary>Whether a table is selected by <c>table.include.list</c>.</summary>
     public bool Includes(string schema, string table)
@@ -171,7 +176,7 @@ public sealed class ConnectorConfig
         {
             if (!IsKnownKey(key))
             {
-                throw new ConfigurationException($"Unknown configuration key '{key}'. Known keys: {string.Join(", ", s_knownKeys)}, and kafka.* for librdkafka properties.");
+                throw new ConfigurationException($"Unknown configuration key '{key}'. Known keys: {string.Join(", ", s_knownKeys.Concat(OutputSettings.Keys))}, kafka.* for librdkafka properties and schema.registry.* for the Schema Registry client.");
             }
         }
 
@@ -318,6 +323,7 @@ public sealed class ConnectorConfig
             HeartbeatInterval = TimeSpan.FromMilliseconds(Number("heartbeat.interval.ms", 10_000, 0, 3_600_000)),
             MessagesTopic = Optional("messages.topic", $"{topicPrefix}.messages"),
             Kafka = kafka,
+            Output = OutputSettings.FromDictionary(values),
         };
     }
 

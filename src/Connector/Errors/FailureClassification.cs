@@ -33,6 +33,8 @@ public static class FailureClassification
             ConfigurationException or SourceNotReadyException or ReplicationProtocolException or RowTooLargeException or UnsafeStartException
                 => FailureKind.Fatal,
             LocalStorageException storage => storage.DiskFull ? FailureKind.Transient : FailureKind.Fatal,
+            // The registry unreachable or overloaded heals; a refused schema or credentials do not.
+            SchemaRegistrationException registry => registry.IsTransient ? FailureKind.Transient : FailureKind.Fatal,
             // The offset mirror says itself whether it may heal (a full disk) or not (a lock held by another
             // instance, permissions, corruption).
             OffsetMirrorException mirror => mirror.IsTransient ? FailureKind.Transient : FailureKind.Fatal,

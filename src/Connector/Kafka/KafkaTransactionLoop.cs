@@ -5,6 +5,7 @@ using Confluent.Kafka;
 using Microsoft.Extensions.Logging;
 using WalBridge.Connector.Configuration;
 using WalBridge.Connector.Diagnostics;
+using WalBridge.Connector.Formats;
 using WalBridge.Connector.Queue;
 using WalBridge.Connector.Transactions;
 using WalBridge.Offsets;
@@ -37,6 +38,7 @@ internal sealed partial class KafkaTransactionLoop : IDisposable
     private readonly OffsetKey _offsetKey;
     private readonly Dictionary<string, string> _kafka;
     private readonly TopicManager _topics;
+    private readonly OutputFormats _formats;
     private IProducer<byte[]?, byte[]>? _producer;
     private int _producedInTransaction;
 
@@ -50,6 +52,7 @@ internal sealed partial class KafkaTransactionLoop : IDisposable
         _kafka = new Dictionary<string, string>(config.Kafka, StringComparer.Ordinal);
         _kafka.TryAdd("client.id", $"walbridge-{config.Name}");
         _topics = new TopicManager(config, _kafka, logger);
+        _formats = new OutputFormats(config, logger);
     }
 
     public OffsetKey OffsetKey => _offsetKey;
@@ -134,23 +137,23 @@ internal sealed partial class KafkaTransactionLoop : IDisposable
                 var committed = false;
                 try
                 {
-                    _topics.EnsureTopics(first);
+                    PrepareFormats(first);
                     producer.BeginTransaction();
                     began = true;
                     _producedInTransaction = 0;
-                    Produce(producer, first);
+                    ProduceFormats(producer, first);
                     var bytes = first.ByteCount;
                     var lingerUntil = DateTime.UtcNow + _config.TransactionLinger;
                     while (batch.Count < _config.MaxSourceTransactionsPerKafkaTransaction && bytes < _config.MaxBytesPerKafkaTransaction)
                     {
                         if (input.TryRead(out var next))
                         {
-                            if (!_topics.AllExist(next))
+                            if (!FormatsPrepared(next))
                             {
                                 pending = next;
                                 break;
                             }
-                            Produce(producer, next);
+                            ProduceFormats(producer, next);
                             batch.Add(next);
                             bytes += next.ByteCount;
                             continue;
@@ -246,6 +249,44 @@ internal sealed partial class KafkaTransactionLoop : IDisposable
         }
     }
 
+    // ---- The seam to the formats stage (src/Connector/Formats): which formats' records a source transaction gives. ----
+
+    /// <summary>Creates the topics and registers the schemas <paramref name="transaction"/> needs. Blocking; before BeginTransaction.</summary>
+    private void PrepareFormats(SourceTransaction transaction)
+    {
+        if (_formats.WritesArrow)
+        {
+            _topics.EnsureTopics(transaction);
+        }
+
+        _formats.Prepare(transaction, topic => _topics.Ensure(topic, compacted: false));
+    }
+
+    /// <summary>Whether <paramref name="transaction"/> can join the open Kafka transaction (nothing to create or register first).</summary>
+    private bool FormatsPrepared(SourceTransaction transaction) =>
+        (!_formats.WritesArrow || _topics.AllExist(transaction)) && _formats.IsPrepared(transaction, _topics.IsKnown);
+
+    /// <summary>Produces every enabled format's records of <paramref name="transaction"/>: Arrow first, then the Debezium formats.</summary>
+    private void ProduceFormats(IProducer<byte[]?, byte[]> producer, SourceTransaction transaction)
+    {
+        if (_formats.WritesArrow)
+        {
+            Produce(producer, transaction);
+        }
+
+        if (_formats.WritesDebezium)
+        {
+            _formats.Produce(transaction, new Sink(this, producer));
+        }
+    }
+
+    /// <summary>The formats' records go through <see cref="ProduceWithBackPressure"/>, keyed records to librdkafka's partitioner.</summary>
+    private sealed class Sink(KafkaTransactionLoop loop, IProducer<byte[]?, byte[]> producer) : IRecordSink
+    {
+        public void Produce(string topic, byte[]? key, byte[]? value, Headers? headers) =>
+            loop.ProduceWithBackPressure(producer, new TopicPartition(topic, Partition.Any), new Message<byte[]?, byte[]> { Key = key, Value = value!, Headers = headers });
+    }
+
     private void Produce(IProducer<byte[]?, byte[]> producer, SourceTransaction transaction)
     {
         var lsn = Encoding.UTF8.GetBytes(transaction.CommitLsn.ToString());
@@ -335,6 +376,7 @@ internal sealed partial class KafkaTransactionLoop : IDisposable
         _producer?.Dispose();
         _producer = null;
         _topics.Dispose();
+        _formats.Dispose();
     }
 
     private static readonly byte[] s_contentType = Encoding.UTF8.GetBytes(KafkaHeaders.ArrowStreamContentType);

@@ -55,6 +55,9 @@ internal sealed partial class TopicManager(ConnectorConfig config, IReadOnlyDict
         return true;
     }
 
+    /// <summary>Whether <paramref name="topic"/> is known to exist (or the broker creates topics itself).</summary>
+    public bool IsKnown(string topic) => _adminUnsupported || _known.Contains(topic);
+
     /// <summary>Creates the topics of <paramref name="transaction"/> that do not exist. Blocking; outside any Kafka transaction.</summary>
     public void EnsureTopics(SourceTransaction transaction)
     {

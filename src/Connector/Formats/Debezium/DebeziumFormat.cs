@@ -1,0 +1,796 @@
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using Apache.Arrow;
+using Confluent.Kafka;
+using WalBridge.Connector.Configuration;
+using WalBridge.Connector.Errors;
+using WalBridge.Connector.Transactions;
+using WalBridge.Offsets;
+using static WalBridge.Connector.Formats.Debezium.ConnectSchema;
+
+namespace WalBridge.Connector.Formats.Debezium;
+
+/// <summary>
+/// One Debezium format (JSON or Avro): turns a source transaction's decoded payloads into Debezium change events, one
+/// record per row change, with Debezium's keys, envelope, tombstones, primary-key-change split, truncate, message and
+/// transaction metadata events, and hands them to a sink in WAL order.
+/// </summary>
+/// <remarks>
+/// Threading: the Kafka loop's thread only (the encoding's writer is reused). Lifetime: one per pipeline attempt.
+/// Errors: a value of a key column that Debezium's type cannot hold, or a record larger than
+/// <c>kafka.message.max.bytes</c>, is fatal (<see cref="RowTooLargeException"/>, <see cref="InvalidOperationException"/>
+/// naming the table and LSN); registry failures come from the encoding (<see cref="SchemaRegistrationException"/>).
+/// </remarks>
+internal sealed class DebeziumFormat : IDisposable
+{
+    private static readonly ConnectSchema s_string = Of(ConnectType.String);
+    private static readonly ConnectSchema s_optionalString = Of(ConnectType.String, optional: true);
+    private static readonly ConnectSchema s_int64 = Of(ConnectType.Int64);
+    private static readonly ConnectSchema s_optionalInt64 = Of(ConnectType.Int64, optional: true);
+
+    private readonly ConnectorConfig _config;
+    private readonly OutputSettings _settings;
+    private readonly IFormatEncoding _encoding;
+    private readonly TimeProvider _clock;
+    private readonly string _suffix;
+    private readonly string _version;
+    private readonly ConnectSchema _messageValue;
+    private readonly int _recordLimit;
+
+    public DebeziumFormat(ConnectorConfig config, IFormatEncoding encoding, TimeProvider clock)
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        ArgumentNullException.ThrowIfNull(encoding);
+        _config = config;
+        _settings = config.Output;
+        _encoding = encoding;
+        _clock = clock;
+        _suffix = _settings.TopicSuffixes[encoding.Format];
+        _version = "walbridge-" + (typeof(DebeziumFormat).Assembly.GetName().Version?.ToString(3) ?? "0");
+        _messageValue = DebeziumSchemas.MessageValue(_settings.BinaryMode);
+        _recordLimit = config.MessageMaxBytes - ConnectorConfig.RecordOverhead;
+    }
+
+    public OutputFormat Format => _encoding.Format;
+
+    /// <summary>The topic of a table's events: <c>&lt;topic.prefix&gt;.&lt;schema&gt;.&lt;table&gt;</c> and the format's suffix.</summary>
+    public string TableTopic(string schema, string table) => $"{_config.TopicPrefix}.{schema}.{table}{_suffix}";
+
+    /// <summary><c>&lt;topic.prefix&gt;.message</c> and the suffix: Debezium's logical decoding message events.</summary>
+    public string MessageTopic => $"{_config.TopicPrefix}.message{_suffix}";
+
+    /// <summary><c>&lt;topic.prefix&gt;.&lt;topic.transaction&gt;</c> and the suffix: BEGIN/END events.</summary>
+    public string TransactionTopic => $"{_config.TopicPrefix}.{_settings.TransactionTopicName}{_suffix}";
+
+    /// <summary>Every topic <paramref name="transaction"/>'s events go to.</summary>
+    public IEnumerable<string> TopicsOf(SourceTransaction transaction)
+    {
+        ArgumentNullException.ThrowIfNull(transaction);
+        var any = false;
+        foreach (var payload in transaction.Payloads)
+        {
+            any = true;
+            yield return payload.Kind == PayloadKind.Message ? MessageTopic : TableTopic(payload.Schema, payload.Table);
+        }
+        if (any && _settings.ProvideTransactionMetadata && transaction.Xid != 0)
+        {
+            yield return TransactionTopic;
+        }
+    }
+
+    /// <summary>Whether the schemas of <paramref name="layout"/> (and the shared ones) need no registry call.</summary>
+    public bool IsPrepared(TableLayout layout)
+    {
+        ArgumentNullException.ThrowIfNull(layout);
+        var topic = TableTopic(layout.Schema, layout.Table);
+        return (layout.KeySchema is null || _encoding.IsPrepared(topic + "-key", layout.KeySchema)) && _encoding.IsPrepared(topic + "-value", layout.EnvelopeSchema);
+    }
+
+    /// <summary>Registers the key and envelope schemas of <paramref name="layout"/> (Avro). Blocking; outside a Kafka transaction.</summary>
+    public void Prepare(TableLayout layout)
+    {
+        ArgumentNullException.ThrowIfNull(layout);
+        var topic = TableTopic(layout.Schema, layout.Table);
+        if (layout.KeySchema is not null)
+        {
+            _encoding.Prepare(topic + "-key", layout.KeySchema, layout.What);
+        }
+
+        _encoding.Prepare(topic + "-value", layout.EnvelopeSchema, layout.What);
+    }
+
+    /// <summary>Registers the message and transaction topics' schemas when <paramref name="transaction"/> uses them.</summary>
+    public bool IsPreparedShared(SourceTransaction transaction) => SharedSchemas(transaction).All(s => _encoding.IsPrepared(s.Subject, s.Schema));
+
+    public void PrepareShared(SourceTransaction transaction)
+    {
+        foreach (var (subject, schema) in SharedSchemas(transaction))
+        {
+            _encoding.Prepare(subject, schema, subject);
+        }
+    }
+
+    private IEnumerable<(string Subject, ConnectSchema Schema)> SharedSchemas(SourceTransaction transaction)
+    {
+        if (transaction.Payloads.Any(p => p.Kind == PayloadKind.Message))
+        {
+            yield return (MessageTopic + "-key", DebeziumSchemas.MessageKey);
+            yield return (MessageTopic + "-value", _messageValue);
+        }
+        if (_settings.ProvideTransactionMetadata && transaction.Xid != 0 && transaction.Payloads.Count > 0)
+        {
+            yield return (TransactionTopic + "-key", DebeziumSchemas.TransactionKey);
+            yield return (TransactionTopic + "-value", DebeziumSchemas.TransactionValue);
+        }
+    }
+
+    /// <summary>
+    /// Starts the events of <paramref name="transaction"/>: add its payloads in order with <see cref="TransactionEvents.Add"/>
+    /// (records go to <paramref name="sink"/> at once, in WAL order: BEGIN with transaction metadata, then each payload's
+    /// row, truncate and message events), then call <see cref="TransactionEvents.End"/> (END).
+    /// </summary>
+    /// <param name="transaction">The committed source transaction.</param>
+    /// <param name="sink">Where the records go (the open Kafka transaction).</param>
+    /// <param name="previousCommitLsn">The commit LSN of the source transaction before this one, when known (<c>source.sequence</c>).</param>
+    public TransactionEvents Start(SourceTransaction transaction, IRecordSink sink, Lsn? previousCommitLsn)
+    {
+        ArgumentNullException.ThrowIfNull(transaction);
+        ArgumentNullException.ThrowIfNull(sink);
+        return new TransactionEvents(this, transaction, sink, previousCommitLsn);
+    }
+
+    public void Dispose() => _encoding.Dispose();
+
+    /// <summary>The events of one source transaction for this format: counters, transaction metadata, common headers.</summary>
+    internal sealed class TransactionEvents(DebeziumFormat format, SourceTransaction transaction, IRecordSink sink, Lsn? previousCommitLsn)
+    {
+        private readonly byte[] _commitLsn = Encoding.UTF8.GetBytes(transaction.CommitLsn.ToString());
+        private readonly byte[] _xid = Encoding.UTF8.GetBytes(transaction.Xid.ToString(CultureInfo.InvariantCulture));
+        private readonly string _transactionId = $"{transaction.Xid}:{(ulong)transaction.CommitLsn.Value}";
+        private readonly bool _metadata = format._settings.ProvideTransactionMetadata && transaction.Xid != 0;
+        private readonly Dictionary<string, long> _perCollection = new(StringComparer.Ordinal);
+        private readonly List<string> _collections = [];
+        private readonly long _commitMicros = CommitMicros(transaction.CommitTimestamp);
+        private readonly string? _previous = previousCommitLsn is { } p ? ((ulong)p.Value).ToString(CultureInfo.InvariantCulture) : null;
+        private long _events;
+        private long _records;
+        private bool _begun;
+        private readonly List<(string Key, string Text)> _specials = [];
+
+        private static long CommitMicros(DateTimeOffset timestamp) => (timestamp.UtcTicks - DateTimeOffset.UnixEpoch.UtcTicks) / 10;
+
+        /// <summary>Produces the events of one payload.</summary>
+        public void Add(DecodedPayload item)
+        {
+            ArgumentNullException.ThrowIfNull(item);
+            if (item.Payload.Kind == PayloadKind.Message)
+            {
+                Message(item.Payload);
+            }
+            else if (item.Payload.Kind == PayloadKind.Truncate)
+            {
+                Truncate(item.Layout!);
+            }
+            else
+            {
+                foreach (var batch in item.Data!.Batches)
+                {
+                    for (var row = 0; row < batch.Length; row++)
+                    {
+                        Row(item.Layout!, batch, row);
+                    }
+                }
+            }
+        }
+
+        private void Row(TableLayout layout, RecordBatch batch, int row)
+        {
+            var op = ((StringArray)batch.Column(layout.OpColumn)).GetString(row);
+            var lsn = ((UInt64Array)batch.Column(layout.LsnColumn)).Values[row];
+            var before = batch.Column(layout.BeforeColumn) as StructArray;
+            var hasBefore = before is not null && !before.IsNull(row);
+            switch (op)
+            {
+                case "c":
+                case "r":
+                    Change(layout, op[0], batch, row, lsn, null, RowSide.Table, null);
+                    break;
+                case "u":
+                    if (hasBefore && layout.KeyColumns.Count > 0 && !SameKey(layout, batch, before!, row))
+                    {
+                        // A changed primary key: a delete of the old key, its tombstone, a create under the new key.
+                        var oldKey = Key(layout, batch, row, RowSide.Before);
+                        var newKey = Key(layout, batch, row, RowSide.Table);
+                        Change(layout, 'd', batch, row, lsn, RowSide.Before, null, oldKey, ("__debezium.newkey", newKey));
+                        Tombstone(layout, oldKey, 'd');
+                        Change(layout, 'c', batch, row, lsn, null, RowSide.Table, newKey, ("__debezium.oldkey", oldKey));
+                    }
+                    else
+                    {
+                        Change(layout, 'u', batch, row, lsn, hasBefore ? RowSide.Before : null, RowSide.Table, null);
+                    }
+                    break;
+                case "d":
+                    {
+                        var key = Key(layout, batch, row, RowSide.Table);
+                        Change(layout, 'd', batch, row, lsn, RowSide.Table, null, key);
+                        Tombstone(layout, key, 'd');
+                        break;
+                    }
+                default:
+                    throw new InvalidOperationException($"unknown _op '{op}' in {layout.Qualified} at LSN {new Lsn(lsn)}");
+            }
+        }
+
+        private void Truncate(TableLayout layout)
+        {
+            if (format._settings.SkippedOperations.Contains('t'))
+            {
+                return;
+            }
+
+            Begin();
+            var topic = format.TableTopic(layout.Schema, layout.Table);
+            var order = Count(layout.Qualified);
+            var w = format._encoding.Begin(topic + "-value", layout.EnvelopeSchema, layout.What);
+            var fields = layout.EnvelopeSchema.Fields;
+            w.BeginStruct(layout.EnvelopeSchema);
+            w.Field(fields[0]);
+            w.Null(fields[0].Schema);
+            w.Field(fields[1]);
+            w.Null(fields[1].Schema);
+            w.Field(fields[2]);
+            WriteSource(w, layout.Schema, layout.Table, transaction.Xid, (ulong)transaction.CommitLsn.Value, snapshot: false);
+            WriteTail(w, fields, 't', order, layout.Qualified);
+            w.EndStruct();
+            Emit(topic, null, format._encoding.End(), layout.Qualified, (ulong)transaction.CommitLsn.Value);
+        }
+
+        private void Message(TablePayload payload)
+        {
+            var transactional = payload.MessageTransactional;
+            if (transactional)
+            {
+                Begin();
+            }
+
+            var topic = format.MessageTopic;
+            var schema = format._messageValue;
+            var k = format._encoding.Begin(topic + "-key", DebeziumSchemas.MessageKey, topic);
+            k.BeginStruct(DebeziumSchemas.MessageKey);
+            k.Field(DebeziumSchemas.MessageKey.Fields[0]);
+            k.String(DebeziumSchemas.MessageKey.Fields[0].Schema, payload.MessagePrefix ?? "");
+            k.EndStruct();
+            var key = format._encoding.End();
+
+            long order = 0;
+            if (transactional)
+            {
+                order = Count("LOGICAL_DECODING_MESSAGE");
+            }
+
+            var w = format._encoding.Begin(topic + "-value", schema, topic);
+            var fields = schema.Fields;
+            w.BeginStruct(schema);
+            w.Field(fields[0]);
+            w.String(fields[0].Schema, "m");
+            w.Field(fields[1]);
+            w.Integer(fields[1].Schema, format._clock.GetUtcNow().ToUnixTimeMilliseconds());
+            w.Field(fields[2]);
+            WriteSource(w, "", "", transactional ? transaction.Xid : null, (ulong)payload.MessageLsn.Value, snapshot: false);
+            w.Field(fields[3]);
+            WriteTransactionBlock(w, fields[3].Schema, transactional ? order : 0, "LOGICAL_DECODING_MESSAGE", transactional);
+            w.Field(fields[4]);
+            var message = fields[4].Schema;
+            w.BeginStruct(message);
+            w.Field(message.Fields[0]);
+            w.String(message.Fields[0].Schema, payload.MessagePrefix ?? "");
+            w.Field(message.Fields[1]);
+            var content = payload.GetValue();
+            switch (format._settings.BinaryMode)
+            {
+                case BinaryHandlingMode.Bytes:
+                    w.Bytes(message.Fields[1].Schema, content);
+                    break;
+                case BinaryHandlingMode.Base64:
+                    w.String(message.Fields[1].Schema, Convert.ToBase64String(content));
+                    break;
+                case BinaryHandlingMode.Base64UrlSafe:
+                    w.String(message.Fields[1].Schema, Convert.ToBase64String(content).Replace('+', '-').Replace('/', '_'));
+                    break;
+                default:
+                    w.String(message.Fields[1].Schema, Convert.ToHexStringLower(content));
+                    break;
+            }
+            w.EndStruct();
+            w.EndStruct();
+            Emit(topic, key, format._encoding.End(), null, (ulong)payload.MessageLsn.Value);
+        }
+
+        /// <summary>The END event, when transaction metadata is on and the transaction had events.</summary>
+        public void End()
+        {
+            if (!_begun)
+            {
+                return;
+            }
+
+            var topic = format.TransactionTopic;
+            var key = TransactionKey(topic);
+            var schema = DebeziumSchemas.TransactionValue;
+            var w = format._encoding.Begin(topic + "-value", schema, topic);
+            w.BeginStruct(schema);
+            w.Field(schema.Fields[0]);
+            w.String(s_string, "END");
+            w.Field(schema.Fields[1]);
+            w.String(s_string, _transactionId);
+            w.Field(schema.Fields[2]);
+            w.Integer(s_optionalInt64, _events);
+            w.Field(schema.Fields[3]);
+            var array = schema.Fields[3].Schema;
+            var item = array.ValueSchema!;
+            w.BeginArray(array, _collections.Count);
+            foreach (var collection in _collections)
+            {
+                w.BeginStruct(item);
+                w.Field(item.Fields[0]);
+                w.String(s_string, collection);
+                w.Field(item.Fields[1]);
+                w.Integer(s_int64, _perCollection[collection]);
+                w.EndStruct();
+            }
+            w.EndArray();
+            w.Field(schema.Fields[4]);
+            w.Integer(s_int64, _commitMicros / 1000);
+            w.EndStruct();
+            Emit(topic, key, format._encoding.End(), null, (ulong)transaction.CommitLsn.Value);
+        }
+
+        private void Begin()
+        {
+            if (!_metadata || _begun)
+            {
+                return;
+            }
+
+            _begun = true;
+            var topic = format.TransactionTopic;
+            var key = TransactionKey(topic);
+            var schema = DebeziumSchemas.TransactionValue;
+            var w = format._encoding.Begin(topic + "-value", schema, topic);
+            w.BeginStruct(schema);
+            w.Field(schema.Fields[0]);
+            w.String(s_string, "BEGIN");
+            w.Field(schema.Fields[1]);
+            w.String(s_string, _transactionId);
+            w.Field(schema.Fields[2]);
+            w.Null(schema.Fields[2].Schema);
+            w.Field(schema.Fields[3]);
+            w.Null(schema.Fields[3].Schema);
+            w.Field(schema.Fields[4]);
+            w.Integer(s_int64, _commitMicros / 1000);
+            w.EndStruct();
+            Emit(topic, key, format._encoding.End(), null, (ulong)transaction.CommitLsn.Value);
+        }
+
+        private byte[] TransactionKey(string topic)
+        {
+            var schema = DebeziumSchemas.TransactionKey;
+            var k = format._encoding.Begin(topic + "-key", schema, topic);
+            k.BeginStruct(schema);
+            k.Field(schema.Fields[0]);
+            k.String(s_string, _transactionId);
+            k.EndStruct();
+            return format._encoding.End();
+        }
+
+        /// <summary>Counts a data event of <paramref name="collection"/>; returns its position among that collection's events (from 1).</summary>
+        private long Count(string collection)
+        {
+            _events++;
+            if (!_perCollection.TryGetValue(collection, out var n))
+            {
+                _collections.Add(collection);
+            }
+
+            _perCollection[collection] = ++n;
+            return n;
+        }
+
+        private void Change(TableLayout layout, char op, RecordBatch batch, int row, ulong lsn, RowSide? before, RowSide? after, byte[]? key,
+            (string Name, byte[]? Value) extraHeader = default)
+        {
+            if (format._settings.SkippedOperations.Contains(op))
+            {
+                return;
+            }
+
+            Begin();
+            var topic = format.TableTopic(layout.Schema, layout.Table);
+            key ??= Key(layout, batch, row, after ?? before ?? RowSide.Table);
+            var order = Count(layout.Qualified);
+            _specials.Clear();
+            var schema = layout.EnvelopeSchema;
+            var fields = schema.Fields;
+            var w = format._encoding.Begin(topic + "-value", schema, layout.What);
+            w.BeginStruct(schema);
+            w.Field(fields[0]);
+            WriteRow(w, layout, batch, row, before, "before.");
+            w.Field(fields[1]);
+            WriteRow(w, layout, batch, row, after, "after.");
+            w.Field(fields[2]);
+            WriteSource(w, layout.Schema, layout.Table, transaction.Xid, lsn, snapshot: op == 'r');
+            WriteTail(w, fields, op, order, layout.Qualified);
+            w.EndStruct();
+            var value = format._encoding.End();
+            var headers = new Headers();
+            if (_specials.Count > 0)
+            {
+                headers.Add(FormatHeaders.Special, SpecialHeader());
+            }
+
+            var unchanged = Unchanged(batch, layout, row);
+            if (unchanged is not null)
+            {
+                headers.Add(FormatHeaders.Unchanged, unchanged);
+            }
+
+            if (extraHeader.Name is not null && extraHeader.Value is not null)
+            {
+                headers.Add(extraHeader.Name, extraHeader.Value);
+            }
+
+            Emit(topic, key, value, layout.Qualified, lsn, headers);
+        }
+
+        private void Tombstone(TableLayout layout, byte[]? key, char op)
+        {
+            if (!format._settings.TombstonesOnDelete || format._settings.SkippedOperations.Contains(op))
+            {
+                return;
+            }
+
+            Emit(format.TableTopic(layout.Schema, layout.Table), key, null, layout.Qualified, 0);
+        }
+
+        private void WriteTail(IConnectWriter w, IReadOnlyList<ConnectField> fields, char op, long order, string collection)
+        {
+            w.Field(fields[3]);
+            WriteTransactionBlock(w, fields[3].Schema, order, collection, _metadata);
+            w.Field(fields[4]);
+            w.String(fields[4].Schema, op switch { 'c' => "c", 'u' => "u", 'd' => "d", 'r' => "r", _ => "t" });
+            var now = format._clock.GetUtcNow();
+            var micros = (now.UtcTicks - DateTimeOffset.UnixEpoch.UtcTicks) / 10;
+            w.Field(fields[5]);
+            w.Integer(fields[5].Schema, micros / 1000);
+            w.Field(fields[6]);
+            w.Integer(fields[6].Schema, micros);
+            w.Field(fields[7]);
+            w.Integer(fields[7].Schema, micros * 1000);
+        }
+
+        private void WriteTransactionBlock(IConnectWriter w, ConnectSchema schema, long collectionOrder, string collection, bool present)
+        {
+            if (!present)
+            {
+                w.Null(schema);
+                return;
+            }
+
+            w.BeginStruct(schema);
+            w.Field(schema.Fields[0]);
+            w.String(s_string, _transactionId);
+            w.Field(schema.Fields[1]);
+            w.Integer(s_int64, _events);
+            w.Field(schema.Fields[2]);
+            w.Integer(s_int64, collectionOrder);
+            w.EndStruct();
+        }
+
+        private void WriteSource(IConnectWriter w, string schemaName, string table, uint? xid, ulong lsn, bool snapshot)
+        {
+            var schema = DebeziumSchemas.Source;
+            var f = schema.Fields;
+            w.BeginStruct(schema);
+            w.Field(f[0]);
+            w.String(f[0].Schema, format._version);
+            w.Field(f[1]);
+            w.String(f[1].Schema, "postgresql");
+            w.Field(f[2]);
+            w.String(f[2].Schema, format._config.TopicPrefix);
+            w.Field(f[3]);
+            w.Integer(f[3].Schema, _commitMicros / 1000);
+            w.Field(f[4]);
+            w.String(f[4].Schema, snapshot ? "true" : "false");
+            w.Field(f[5]);
+            w.String(f[5].Schema, format._config.DatabaseName);
+            w.Field(f[6]);
+            w.String(f[6].Schema, $"[{(_previous is null ? "null" : $"\"{_previous}\"")},\"{lsn.ToString(CultureInfo.InvariantCulture)}\"]");
+            w.Field(f[7]);
+            w.Integer(f[7].Schema, _commitMicros);
+            w.Field(f[8]);
+            w.Integer(f[8].Schema, _commitMicros * 1000);
+            w.Field(f[9]);
+            w.String(f[9].Schema, schemaName);
+            w.Field(f[10]);
+            w.String(f[10].Schema, table);
+            w.Field(f[11]);
+            if (xid is { } x)
+            {
+                w.Integer(f[11].Schema, x);
+            }
+            else
+            {
+                w.Null(f[11].Schema);
+            }
+
+            w.Field(f[12]);
+            w.Integer(f[12].Schema, (long)lsn);
+            w.Field(f[13]);
+            w.Null(f[13].Schema);
+            w.Field(f[14]);
+            w.Null(f[14].Schema);
+            w.Field(f[15]);
+            w.Null(f[15].Schema);
+            w.EndStruct();
+        }
+
+        private void WriteRow(IConnectWriter w, TableLayout layout, RecordBatch batch, int row, RowSide? side, string headerPrefix)
+        {
+            if (side is null)
+            {
+                w.Null(layout.ValueSchema);
+                return;
+            }
+            var before = side == RowSide.Before ? (StructArray)batch.Column(layout.BeforeColumn) : null;
+            var specialPrefix = side == RowSide.Before ? "_before." : "";
+            var extras = RowExtras.Of(batch, layout, row);
+            w.BeginStruct(layout.ValueSchema);
+            foreach (var column in layout.Columns)
+            {
+                w.Field(column.ValueField);
+                var array = before is null ? batch.Column(column.ArrowIndex) : before.Fields[column.Member];
+                var schema = column.ValueField.Schema;
+                if (!array.IsNull(row))
+                {
+                    try
+                    {
+                        column.Codec.Write(w, schema, array, row);
+                    }
+                    catch (UnrepresentableValueException e)
+                    {
+                        // Partially written values cannot happen: codecs throw before writing anything.
+                        w.Null(schema);
+                        _specials.Add((headerPrefix + column.Name, e.Text));
+                    }
+                    continue;
+                }
+                if (extras.Special(specialPrefix + column.Name) is { } text)
+                {
+                    if (!column.Codec.TryWriteSpecial(w, schema, text))
+                    {
+                        w.Null(schema);
+                        _specials.Add((headerPrefix + column.Name, text));
+                    }
+                    continue;
+                }
+                if (extras.IsUnchanged(specialPrefix + column.Name) && column.Codec.TryWritePlaceholder(w, schema, format._settings.UnavailableValuePlaceholder))
+                {
+                    continue;
+                }
+                w.Null(schema);
+            }
+            w.EndStruct();
+        }
+
+        private byte[]? Key(TableLayout layout, RecordBatch batch, int row, RowSide side)
+        {
+            if (layout.KeySchema is not { } schema)
+            {
+                return null;
+            }
+
+            var topic = format.TableTopic(layout.Schema, layout.Table);
+            var before = side == RowSide.Before ? (StructArray)batch.Column(layout.BeforeColumn) : null;
+            var extras = RowExtras.Of(batch, layout, row);
+            var w = format._encoding.Begin(topic + "-key", schema, layout.What);
+            w.BeginStruct(schema);
+            for (var i = 0; i < layout.KeyColumns.Count; i++)
+            {
+                var column = layout.Columns[layout.KeyColumns[i]];
+                var field = schema.Fields[i];
+                w.Field(field);
+                var array = before is null ? batch.Column(column.ArrowIndex) : before.Fields[column.Member];
+                string? problem = null;
+                if (!array.IsNull(row))
+                {
+                    try
+                    {
+                        column.Codec.Write(w, field.Schema, array, row);
+                    }
+                    catch (UnrepresentableValueException e)
+                    {
+                        problem = e.Text;
+                    }
+                }
+                else if (extras.Special((before is null ? "" : "_before.") + column.Name) is { } text)
+                {
+                    if (!column.Codec.TryWriteSpecial(w, field.Schema, text))
+                    {
+                        problem = text;
+                    }
+                }
+                else
+                {
+                    problem = "NULL";
+                }
+
+                if (problem is not null)
+                {
+                    var lsn = new Lsn(((UInt64Array)batch.Column(layout.LsnColumn)).Values[row]);
+                    throw new InvalidOperationException(
+                        $"The key column {column.Name} of {layout.Qualified} holds {problem} at LSN {lsn}, which the {OutputSettings.Name(format.Format)} format's key type " +
+                        $"({field.Schema.Name ?? field.Schema.Type.ToString()}) cannot represent (Debezium stops here too). Use decimal.handling.mode=string for NaN keys, or leave the table out; nothing past this LSN was acknowledged.");
+                }
+            }
+            w.EndStruct();
+            return format._encoding.End();
+        }
+
+        private static bool SameKey(TableLayout layout, RecordBatch batch, StructArray before, int row)
+        {
+            foreach (var k in layout.KeyColumns)
+            {
+                var column = layout.Columns[k];
+                var field = batch.Schema.GetFieldByIndex(column.ArrowIndex);
+                var oldText = WalBridge.Serialization.Postgres.PgTextRenderer.Render(before.Fields[column.Member], field, row);
+                var newText = WalBridge.Serialization.Postgres.PgTextRenderer.Render(batch.Column(column.ArrowIndex), field, row);
+                if (oldText is null)
+                {
+                    continue; // not sent: unchanged
+                }
+
+                if (!string.Equals(oldText, newText, StringComparison.Ordinal))
+                {
+                    return false;
+                }
+            }
+            return true;
+        }
+
+        private byte[] SpecialHeader()
+        {
+            using var buffer = new MemoryStream();
+            using (var json = new Utf8JsonWriter(buffer, new JsonWriterOptions { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping }))
+            {
+                json.WriteStartObject();
+                foreach (var (key, text) in _specials)
+                {
+                    json.WriteString(key, text);
+                }
+                json.WriteEndObject();
+            }
+            return buffer.ToArray();
+        }
+
+        private static byte[]? Unchanged(RecordBatch batch, TableLayout layout, int row)
+        {
+            if (batch.Column(layout.UnchangedColumn) is not ListArray { Values: StringArray names } list || list.IsNull(row))
+            {
+                return null;
+            }
+
+            using var buffer = new MemoryStream();
+            using (var json = new Utf8JsonWriter(buffer, new JsonWriterOptions { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping }))
+            {
+                json.WriteStartArray();
+                for (var i = list.ValueOffsets[row]; i < list.ValueOffsets[row + 1]; i++)
+                {
+                    json.WriteStringValue(names.GetString(i));
+                }
+                json.WriteEndArray();
+            }
+            return buffer.ToArray();
+        }
+
+        private void Emit(string topic, byte[]? key, byte[]? value, string? collection, ulong lsn, Headers? headers = null)
+        {
+            var size = (key?.Length ?? 0) + (value?.Length ?? 0);
+            if (size > format._recordLimit)
+            {
+                throw new RowTooLargeException(
+                    $"A {OutputSettings.Name(format.Format)} record of {collection ?? topic} (the change at LSN {new Lsn(lsn)}) needs {size:N0} bytes, more than the {format._recordLimit:N0} bytes a record may hold " +
+                    $"(kafka.message.max.bytes={format._config.MessageMaxBytes:N0} minus {ConnectorConfig.RecordOverhead:N0}). Raise 'kafka.message.max.bytes' (and the topic's max.message.bytes) above {size + ConnectorConfig.RecordOverhead:N0}, then restart; nothing past this LSN was acknowledged.");
+            }
+
+            headers ??= [];
+            headers.Add(FormatHeaders.CommitLsn, _commitLsn);
+            headers.Add(FormatHeaders.Xid, _xid);
+            headers.Add(FormatHeaders.EventIndex, Encoding.UTF8.GetBytes(_records.ToString(CultureInfo.InvariantCulture)));
+            _records++;
+            sink.Produce(topic, key, value, headers);
+        }
+    }
+
+    private enum RowSide
+    {
+        Table,
+        Before,
+    }
+
+    /// <summary>A row's <c>_special</c> entries and <c>_unchanged</c> names (empty for most rows).</summary>
+    private readonly struct RowExtras
+    {
+        private readonly MapArray? _special;
+        private readonly ListArray? _unchanged;
+        private readonly int _row;
+
+        private RowExtras(MapArray? special, ListArray? unchanged, int row)
+        {
+            _special = special;
+            _unchanged = unchanged;
+            _row = row;
+        }
+
+        public static RowExtras Of(RecordBatch batch, TableLayout layout, int row)
+        {
+            var special = batch.Column(layout.SpecialColumn) as MapArray;
+            var unchanged = batch.Column(layout.UnchangedColumn) as ListArray;
+            return new RowExtras(special is not null && !special.IsNull(row) ? special : null, unchanged is not null && !unchanged.IsNull(row) ? unchanged : null, row);
+        }
+
+        public string? Special(string key)
+        {
+            if (_special is null)
+            {
+                return null;
+            }
+
+            var keys = (StringArray)_special.Keys;
+            var values = (StringArray)_special.Values;
+            for (var i = _special.ValueOffsets[_row]; i < _special.ValueOffsets[_row + 1]; i++)
+            {
+                if (keys.GetString(i) == key)
+                {
+                    return values.GetString(i);
+                }
+            }
+            return null;
+        }
+
+        public bool IsUnchanged(string name)
+        {
+            if (_unchanged is null || _unchanged.Values is not StringArray names)
+            {
+                return false;
+            }
+
+            for (var i = _unchanged.ValueOffsets[_row]; i < _unchanged.ValueOffsets[_row + 1]; i++)
+            {
+                if (names.GetString(i) == name)
+                {
+                    return true;
+                }
+            }
+            return false;
+        }
+    }
+}
+
+/// <summary>One payload of a source transaction, decoded: its Arrow data and table layout (both null for a message).</summary>
+internal sealed record DecodedPayload(TablePayload Payload, Serialization.Payload.ArrowPayload? Data, TableLayout? Layout);
+
+/// <summary>Headers on Debezium records besides Debezium's own (<c>__debezium.oldkey</c>/<c>__debezium.newkey</c>).</summary>
+public static class FormatHeaders
+{
+    /// <summary>The source transaction's commit LSN, e.g. <c>0/1A66DF0</c>.</summary>
+    public const string CommitLsn = "pg.commit_lsn";
+    public const string Xid = "pg.xid";
+    /// <summary>0-based position of the record among the format's records of its source transaction: with <see cref="CommitLsn"/> it identifies a record.</summary>
+    public const string EventIndex = "walbridge.event_index";
+    /// <summary>JSON object: <c>after.&lt;column&gt;</c>/<c>before.&lt;column&gt;</c> → PostgreSQL's text, for values written as null because Debezium's type has no room for them.</summary>
+    public const string Special = "walbridge.special";
+    /// <summary>JSON array: the row's <c>_unchanged</c> names (unchanged TOAST values, written as the placeholder where the type has one, else null).</summary>
+    public const string Unchanged = "walbridge.unchanged";
+}
