@@ -280,7 +280,7 @@ internal sealed class DebeziumFormat : IDisposable
             w.Field(fields[2]);
             WriteSource(w, "", "", transactional ? transaction.Xid : null, (ulong)payload.MessageLsn.Value, snapshot: false);
             w.Field(fields[3]);
-            WriteTransactionBlock(w, fields[3].Schema, transactional ? order : 0, "LOGICAL_DECODING_MESSAGE", transactional);
+            WriteTransactionBlock(w, fields[3].Schema, order, "LOGICAL_DECODING_MESSAGE", transactional && _metadata);
             w.Field(fields[4]);
             var message = fields[4].Schema;
             w.BeginStruct(message);

@@ -40,6 +40,11 @@ internal abstract class ValueCodec(ConnectSchema schema)
         ArgumentNullException.ThrowIfNull(settings);
         var pgType = field.Metadata is { } m && m.TryGetValue(PgTypeMapping.TypeKey, out var t) ? t : "";
         var extension = field.Metadata is { } x && x.TryGetValue(PgTypeMapping.ExtensionNameKey, out var e) ? e : null;
+        if (extension == "arrow.uuid" || field.DataType is GuidType)
+        {
+            return new UuidCodec();
+        }
+
         switch (field.DataType)
         {
             case BooleanType:
