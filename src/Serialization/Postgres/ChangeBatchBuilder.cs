@@ -79,6 +79,7 @@ public sealed class ChangeBatchBuilder : IDisposable
     private readonly VarBinaryBuilder _specialKeys;
     private readonly VarBinaryBuilder _specialValues;
     private readonly PooledBuffer _specialText = new();
+    private readonly ArrayBufferWriter<byte> _measure = new(1024);
     private readonly int[] _specialColumns;
     private readonly int[] _specialEnds;
     private int _specialCount;
@@ -534,6 +535,16 @@ public sealed class ChangeBatchBuilder : IDisposable
         var written = _messages.WriteRecordBatch(output, BuildRecordBatch());
         System.Array.Clear(_columns);
         Clear();
+        return written;
+    }
+
+    /// <summary>The size of the record batch message <see cref="WriteRecordBatch"/> would write now, without clearing the rows.</summary>
+    public int MeasureRecordBatch()
+    {
+        CheckWritable();
+        _measure.ResetWrittenCount();
+        var written = _messages.WriteRecordBatch(_measure, BuildRecordBatch());
+        System.Array.Clear(_columns);
         return written;
     }
 

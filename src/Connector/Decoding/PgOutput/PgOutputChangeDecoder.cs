@@ -18,6 +18,7 @@ internal sealed class PgOutputChangeDecoder : IChangeStreamDecoder
     private readonly TransactionFramer _framer;
     private readonly PgOutputBatcher _batcher;
     private readonly StreamedTransactions _streamed;
+    private readonly Func<long> _pendingBytes;
     private readonly bool _binaryAllowed;
     private readonly bool _streamingAllowed;
     private int _protocol = 1;
@@ -37,6 +38,7 @@ internal sealed class PgOutputChangeDecoder : IChangeStreamDecoder
         _framer = new TransactionFramer(config, committed, DecodingPlugin.PgOutput.Name());
         _batcher = new PgOutputBatcher(config, _framer, logger, _primaryKeys.PrimaryKey, () => _binary);
         _streamed = new StreamedTransactions(config.SpillDirectory);
+        _pendingBytes = () => _batcher.PendingBytes;
     }
 
     public DecodingPlugin Plugin => DecodingPlugin.PgOutput;
@@ -80,7 +82,18 @@ internal sealed class PgOutputChangeDecoder : IChangeStreamDecoder
         }
     }
 
-    public bool TryTakeCompleted(out SourceTransaction transaction) => _framer.TryTakeCompleted(out transaction);
+    public bool TryTakeGroup(bool inputIdle, out TransactionGroup group)
+    {
+        if (!_framer.GroupDue(inputIdle, _pendingBytes))
+        {
+            group = null!;
+            return false;
+        }
+
+        _batcher.FlushAll();
+        group = _framer.TakeGroup();
+        return true;
+    }
 
     public void Dispose()
     {
