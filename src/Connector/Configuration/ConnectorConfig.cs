@@ -304,7 +304,7 @@ public sealed class ConnectorConfig
             BinaryFormat = binaryText == "auto",
             SlotCreateTimeout = TimeSpan.FromMilliseconds(Number("slot.create.timeout.ms", 60_000, 1_000, 3_600_000)),
             TopicPrefix = topicPrefix,
-            TopicPartitions = (int)Number("topic.partitions", 1, 1, 1),
+            TopicPartitions = (int)Number("topic.partitions", 1, 1, 10_000),
             TopicReplicationFactor = (short)Number("topic.replication.factor", -1, -1, 32767),
             OffsetsTopic = Optional("offsets.topic", $"{topicPrefix}.walbridge.offsets"),
             StateDirectory = Optional("state.dir", Path.Combine(".", "state", identifier)),

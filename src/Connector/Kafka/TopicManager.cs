@@ -9,8 +9,9 @@ namespace WalBridge.Connector.Kafka;
 /// <summary>
 /// The one owner of topic names and topic creation: maps a payload to its topic (<c>&lt;topic.prefix&gt;.&lt;schema&gt;.&lt;table&gt;</c>,
 /// the messages topic, the offsets topic) and creates topics that do not exist yet with <c>topic.partitions</c>
-/// partitions (the offsets topic compacted), through one admin client. Brokers without CreateTopics (the local
-/// mock) auto-create instead.
+/// partitions (the offsets topic compacted), through one admin client. The metadata probe never auto-creates (it would
+/// create the topic with the broker's default partition count); brokers without CreateTopics fall back to their own
+/// auto-creation, and the partition count is checked after it.
 /// </summary>
 /// <remarks>
 /// Threading: used by the Kafka loop's thread only. Topics are created before a Kafka transaction begins, never
@@ -62,7 +63,12 @@ internal sealed partial class TopicManager(ConnectorConfig config, IReadOnlyDict
             return;
         }
 
-        _admin ??= new AdminClientBuilder(new AdminClientConfig(kafka.ToDictionary(kv => kv.Key, kv => kv.Value))).Build();
+        _admin ??= new AdminClientBuilder(new AdminClientConfig(kafka.ToDictionary(kv => kv.Key, kv => kv.Value))
+        {
+            // A probe that auto-creates would make the topic with the broker's default partition count, and the
+            // CreateTopics that follows would find it already there.
+            AllowAutoCreateTopics = false,
+        }).Build();
         var metadata = _admin.GetMetadata(topic, TimeSpan.FromSeconds(10));
         if (metadata.Topics.Count == 1 && metadata.Topics[0].Error.Code == ErrorCode.NoError && metadata.Topics[0].Partitions.Count > 0)
         {

@@ -22,12 +22,16 @@ public sealed class KeyPartitioner
 
     /// <param name="relation">The table; its columns flagged <see cref="PgColumn.IsKey"/> are the key, in column order.</param>
     /// <param name="partitions">The topic's partition count (1: every row goes to partition 0, nothing is computed).</param>
-    public KeyPartitioner(PgRelation relation, int partitions)
+    /// <param name="keyless">
+    /// The table has no key even though columns are flagged (REPLICA IDENTITY FULL without a primary key: pgoutput flags
+    /// every column, but the whole row is no partition key); its rows go to partition 0.
+    /// </param>
+    public KeyPartitioner(PgRelation relation, int partitions, bool keyless = false)
     {
         ArgumentNullException.ThrowIfNull(relation);
         ArgumentOutOfRangeException.ThrowIfLessThan(partitions, 1);
         Partitions = partitions;
-        KeyColumns = relation.Columns.Select((c, i) => (c, i)).Where(x => x.c.IsKey).Select(x => x.i).ToArray();
+        KeyColumns = keyless ? [] : relation.Columns.Select((c, i) => (c, i)).Where(x => x.c.IsKey).Select(x => x.i).ToArray();
         _kinds = relation.Columns.Select(c => PgTypeMapping.Resolve(c).Kind).ToArray();
     }
 

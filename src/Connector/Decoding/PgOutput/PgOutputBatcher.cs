@@ -109,12 +109,15 @@ internal sealed partial class PgOutputBatcher : IPgOutputHandler, IDisposable
         // for a domain, its base type's): the type mapping uses it for domains and enums.
         // Under REPLICA IDENTITY FULL pgoutput flags every column as key: use the real primary key
         // when the table has one (without one, the whole row is the identity).
-        if (relation.ReplicaIdentity == (char)ReplicaIdentity.Full && _primaryKeyOf is not null)
+        // Without a primary key the row has no key to partition by (partition 0, as wal2arrow does).
+        var wholeRowIdentity = relation.ReplicaIdentity == (char)ReplicaIdentity.Full;
+        if (wholeRowIdentity && _primaryKeyOf is not null)
         {
             var key = _primaryKeyOf(relation.RelationId);
             if (key.Count > 0)
             {
                 relation = relation with { Columns = relation.Columns.Select(c => c with { IsKey = key.Contains(c.Name) }).ToArray() };
+                wholeRowIdentity = false;
             }
         }
         if (relation.Columns.Any(c => _types.ContainsKey(c.TypeOid)))
@@ -151,10 +154,10 @@ internal sealed partial class PgOutputBatcher : IPgOutputHandler, IDisposable
                 }
             }
 
-            existing.Replace(relation, _partitions);
+            existing.Replace(relation, _partitions, wholeRowIdentity);
             return;
         }
-        _relations[relation.RelationId] = new RelationState(relation, _partitions);
+        _relations[relation.RelationId] = new RelationState(relation, _partitions, wholeRowIdentity);
     }
 
     public void OnInsert(uint relationId, TupleData newRow, Lsn lsn)
@@ -561,11 +564,11 @@ internal sealed partial class PgOutputBatcher : IPgOutputHandler, IDisposable
     /// <summary>A relation's schema and its builders, one per partition (created on first use).</summary>
     private sealed class RelationState : IDisposable
     {
-        public RelationState(PgRelation relation, int partitions)
+        public RelationState(PgRelation relation, int partitions, bool wholeRowIdentity)
         {
             Relation = relation;
             Partitions = new PartitionState?[partitions];
-            Partitioner = new KeyPartitioner(relation, partitions);
+            Partitioner = new KeyPartitioner(relation, partitions, keyless: wholeRowIdentity);
         }
 
         public PgRelation Relation { get; private set; }
@@ -576,10 +579,10 @@ internal sealed partial class PgOutputBatcher : IPgOutputHandler, IDisposable
         public long NextTextFallbackReport { get; set; } = 1;
 
         /// <summary>A new Relation message (schema change or rename): the next rows use the new schema.</summary>
-        public void Replace(PgRelation relation, int partitions)
+        public void Replace(PgRelation relation, int partitions, bool wholeRowIdentity)
         {
             Relation = relation;
-            Partitioner = new KeyPartitioner(relation, partitions);
+            Partitioner = new KeyPartitioner(relation, partitions, keyless: wholeRowIdentity);
             NextTextFallbackReport = 1;
             foreach (var state in Partitions)
             {
