@@ -310,7 +310,7 @@ public sealed class ConnectorConfig
             StateDirectory = Optional("state.dir", Path.Combine(".", "state", identifier)),
             MaxSourceTransactionsPerKafkaTransaction = (int)Number("transaction.max.source.transactions", 500, 1, 1_000_000),
             MaxBytesPerKafkaTransaction = Number("transaction.max.bytes", 64L << 20, 1, long.MaxValue),
-            TransactionLinger = TimeSpan.FromMilliseconds(Number("transaction.linger.ms", 5, 0, 60_000)),
+            TransactionLinger = TimeSpan.FromMilliseconds(Number("transaction.linger.ms", 0, 0, 60_000)),
             QueueMaxTransactions = (int)Number("queue.max.transactions", 256, 1, 1_000_000),
             QueueMaxBytes = Number("queue.max.bytes", 64L << 20, 1 << 20, long.MaxValue),
             TransactionMemoryBytes = Number("transaction.memory.bytes", 16L << 20, 0, long.MaxValue),
