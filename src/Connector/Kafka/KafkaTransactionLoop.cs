@@ -135,6 +135,7 @@ internal sealed partial class KafkaTransactionLoop : IDisposable
                 try
                 {
                     _topics.EnsureTopics(first);
+                    var started = System.Diagnostics.Stopwatch.GetTimestamp();
                     producer.BeginTransaction();
                     began = true;
                     _producedInTransaction = 0;
@@ -161,7 +162,7 @@ internal sealed partial class KafkaTransactionLoop : IDisposable
                             break;
                         }
                     }
-                    Commit(producer, batch, identity, bytes);
+                    Commit(producer, batch, identity, bytes, started);
                     committed = true;
                 }
                 finally
@@ -171,6 +172,7 @@ internal sealed partial class KafkaTransactionLoop : IDisposable
                         if (began)
                         {
                             TryAbort(producer);
+                            _progress.Metrics.OnKafkaTransactionAborted();
                         }
                         // Not delivered: PostgreSQL re-sends these after the restart.
                         foreach (var t in batch)
@@ -188,7 +190,7 @@ internal sealed partial class KafkaTransactionLoop : IDisposable
     }
 
     /// <summary>Writes the offset record, commits, writes the mirror and reports the commit. Blocking.</summary>
-    private void Commit(IProducer<byte[]?, byte[]> producer, List<SourceTransaction> batch, SourceIdentity identity, long bytes)
+    private void Commit(IProducer<byte[]?, byte[]> producer, List<SourceTransaction> batch, SourceIdentity identity, long bytes, long started)
     {
         var last = batch[^1];
         var record = new OffsetRecord(last.CommitLsn, last.EndLsn, last.Xid, last.CommitTimestamp, batch.Count, identity, DateTimeOffset.UtcNow);
@@ -214,6 +216,7 @@ internal sealed partial class KafkaTransactionLoop : IDisposable
 
         _mirror?.Write(_offsetKey, record);
         FaultInjection.Reach(FaultPoint.AfterMirrorWrite);
+        CommitMetrics.Report(_progress.Metrics, batch, bytes, System.Diagnostics.Stopwatch.GetElapsedTime(started));
         long rows = 0;
         long memory = 0;
         var sourceTransactions = 0;

@@ -30,15 +30,18 @@ internal sealed partial class PgOutputBatcher : IPgOutputHandler, IDisposable
     private readonly int _messageMaxBytes;
     private readonly Func<uint, IReadOnlyList<string>>? _primaryKeyOf;
     private readonly Func<bool>? _binaryTuples;
+    private readonly Diagnostics.IPipelineMetrics _metrics;
 
     /// <param name="config">The connector configuration.</param>
     /// <param name="framer">Frames the transactions the chunks belong to.</param>
     /// <param name="logger">Reports values kept as PostgreSQL text because the parser did not take them.</param>
     /// <param name="primaryKeyOf">Looks up a table's primary key (for REPLICA IDENTITY FULL relations); null to keep pgoutput's key flags.</param>
     /// <param name="binaryTuples">Whether tuples arrive in pgoutput's binary format (then text-only column types restart the stream in text).</param>
+    /// <param name="metrics">Counts the changes seen per table and operation; null counts nothing.</param>
     public PgOutputBatcher(ConnectorConfig config, TransactionFramer framer, ILogger logger,
-        Func<uint, IReadOnlyList<string>>? primaryKeyOf = null, Func<bool>? binaryTuples = null)
+        Func<uint, IReadOnlyList<string>>? primaryKeyOf = null, Func<bool>? binaryTuples = null, Diagnostics.IPipelineMetrics? metrics = null)
     {
+        _metrics = metrics ?? Diagnostics.NullPipelineMetrics.Instance;
         _framer = framer;
         _logger = logger;
         _primaryKeyOf = primaryKeyOf;
@@ -130,6 +133,7 @@ internal sealed partial class PgOutputBatcher : IPgOutputHandler, IDisposable
         var state = Touch(relationId, lsn);
         if (state is not null)
         {
+            Seen(state).Insert();
             AppendChange(state, new RowChange(ChangeOp.Insert, newRow, default, OldTuple.None, lsn));
         }
     }
@@ -139,6 +143,7 @@ internal sealed partial class PgOutputBatcher : IPgOutputHandler, IDisposable
         var state = Touch(relationId, lsn);
         if (state is not null)
         {
+            Seen(state).Update();
             AppendChange(state, new RowChange(ChangeOp.Update, newRow, oldRow, oldKind, lsn));
         }
     }
@@ -148,6 +153,7 @@ internal sealed partial class PgOutputBatcher : IPgOutputHandler, IDisposable
         var state = Touch(relationId, lsn);
         if (state is not null)
         {
+            Seen(state).Delete();
             AppendChange(state, new RowChange(ChangeOp.Delete, oldRow, default, OldTuple.None, lsn));
         }
     }
@@ -161,6 +167,7 @@ internal sealed partial class PgOutputBatcher : IPgOutputHandler, IDisposable
             {
                 continue;
             }
+            Seen(state).Truncate();
             // Rows before the truncate go out first, so the topic keeps the transaction's order.
             if (state.Builder.RowCount > 0)
             {
@@ -175,6 +182,9 @@ internal sealed partial class PgOutputBatcher : IPgOutputHandler, IDisposable
 
     public void OnMessage(bool transactional, Lsn messageLsn, string prefix, ReadOnlySpan<byte> content, Lsn lsn) =>
         _framer.Message(transactional, messageLsn, prefix, content, lsn);
+
+    private Diagnostics.ChangeCounts Seen(RelationState state) =>
+        state.Seen ??= _metrics.TableChanges(state.Relation.Schema, state.Relation.Table);
 
     private RelationState? Touch(uint relationId, Lsn lsn)
     {
@@ -389,6 +399,9 @@ internal sealed partial class PgOutputBatcher : IPgOutputHandler, IDisposable
         public PgRelation Relation => Builder.Relation;
         public bool Touched { get; set; }
 
+        /// <summary>The operations metrics' counters of this table (looked up once).</summary>
+        public Diagnostics.ChangeCounts? Seen { get; set; }
+
         /// <summary>The builder's <see cref="ChangeBatchBuilder.TextFallbacks"/> count at which the next warning is logged.</summary>
         public long NextTextFallbackReport { get; set; } = 1;
 
@@ -398,6 +411,7 @@ internal sealed partial class PgOutputBatcher : IPgOutputHandler, IDisposable
             Builder.Dispose();
             Builder = new ChangeBatchBuilder(relation, UnparsedTextPolicy.KeepAsSpecialText);
             NextTextFallbackReport = 1;
+            Seen = null;
         }
 
         public void ResetTransaction()
