@@ -96,11 +96,17 @@ public static class FailureClassification
         var database = $"PostgreSQL at {config.DatabaseHost}:{config.DatabasePort} (database.hostname, database.port)";
         for (var current = e; current is not null; current = current.InnerException)
         {
+            if (current is System.Security.Authentication.AuthenticationException)
+            {
+                return $"the TLS certificate of {database}: database.sslmode = {config.DatabaseSslMode} needs a server certificate signed by the CA in database.sslrootcert" +
+                    (config.DatabaseSslMode == "verify-full" ? $" and naming the host '{config.DatabaseHost}' (database.hostname)" : "");
+            }
+        }
+
+        for (var current = e; current is not null; current = current.InnerException)
+        {
             switch (current)
             {
-                case System.Security.Authentication.AuthenticationException:
-                    return $"the TLS certificate of {database}: database.sslmode = {config.DatabaseSslMode} needs a server certificate signed by the CA in database.sslrootcert" +
-                        (config.DatabaseSslMode == "verify-full" ? " and naming the host in database.hostname" : "");
                 case PostgresException p when p.SqlState is PostgresErrorCodes.InvalidPassword or PostgresErrorCodes.InvalidAuthorizationSpecification:
                     return $"the user and password for {database} (database.user, database.password or database.password.file) and pg_hba.conf";
                 case PostgresException p when p.SqlState is PostgresErrorCodes.CannotConnectNow or PostgresErrorCodes.AdminShutdown or PostgresErrorCodes.CrashShutdown:

@@ -50,7 +50,16 @@ public sealed class TemporaryPostgres : IAsyncDisposable
     /// Creates and starts a cluster. <paramref name="extraSettings"/> are appended to postgresql.conf.
     /// </summary>
     /// <exception cref="InvalidOperationException">PostgreSQL 15 is not installed or failed to start; the message holds its log.</exception>
-    public static async Task<TemporaryPostgres> StartAsync(IReadOnlyDictionary<string, string>? extraSettings = null, CancellationToken cancellationToken = default)
+    public static Task<TemporaryPostgres> StartAsync(IReadOnlyDictionary<string, string>? extraSettings = null, CancellationToken cancellationToken = default) =>
+        StartAsync(extraSettings, hbaFirst: null, cancellationToken);
+
+    /// <summary>
+    /// Creates and starts a cluster. <paramref name="extraSettings"/> are appended to postgresql.conf;
+    /// <paramref name="hbaFirst"/> are put at the top of pg_hba.conf (the first matching line wins), e.g. to require
+    /// TLS and SCRAM for a user.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">PostgreSQL 15 is not installed or failed to start; the message holds its log.</exception>
+    public static async Task<TemporaryPostgres> StartAsync(IReadOnlyDictionary<string, string>? extraSettings, IReadOnlyList<string>? hbaFirst, CancellationToken cancellationToken = default)
     {
         var bin = Environment.GetEnvironmentVariable("WALBRIDGE_PG_BIN") ?? DefaultBinDirectory;
         if (!File.Exists(Path.Combine(bin, "initdb")))
@@ -109,7 +118,9 @@ public sealed class TemporaryPostgres : IAsyncDisposable
 
             var conf = string.Join('\n', settings.Select(kv => $"{kv.Key} = {kv.Value}")) + '\n';
             await File.AppendAllTextAsync(Path.Combine(server.DataDirectory, "postgresql.conf"), conf, cancellationToken);
-            await File.AppendAllTextAsync(Path.Combine(server.DataDirectory, "pg_hba.conf"),
+            var hba = Path.Combine(server.DataDirectory, "pg_hba.conf");
+            var first = hbaFirst is { Count: > 0 } ? string.Join('\n', hbaFirst) + '\n' : "";
+            await File.WriteAllTextAsync(hba, first + await File.ReadAllTextAsync(hba, cancellationToken) +
                 "local replication all trust\nhost replication all 127.0.0.1/32 trust\n", cancellationToken);
 
             await RunAsync(Path.Combine(bin, "pg_ctl"), ["-D", server.DataDirectory, "-l", server.LogFile, "-w", "-t", "60", "start"], asRoot, cancellationToken);
