@@ -74,7 +74,10 @@ internal sealed partial class ConnectorPipeline(ConnectorConfig config, Progress
             CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
         using var replication = new ReplicationReader(config, progress, logger, mode);
         var reader = replication.RunAsync(committed, queue, readerStop.Token);
-        var heartbeat = new HeartbeatEmitter(config, progress, logger).RunAsync(readerStop.Token);
+        // With heartbeats off (heartbeat.interval.ms = 0) the emitter returns at once, which must not end the attempt.
+        var heartbeat = config.HeartbeatInterval > TimeSpan.Zero
+            ? new HeartbeatEmitter(config, progress, logger).RunAsync(readerStop.Token)
+            : Task.Delay(Timeout.Infinite, readerStop.Token);
         var stopRequested = Task.Delay(Timeout.Infinite, cancellationToken);
 
         try

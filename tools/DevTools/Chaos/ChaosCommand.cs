@@ -112,6 +112,8 @@ internal static partial class ChaosCommand
             ["heartbeat.interval.ms"] = "1000",
             ["transaction.max.source.transactions"] = "20",
             ["kafka.bootstrap.servers"] = broker.BootstrapServers,
+            // Any free port: other runs on this machine may use the default one.
+            ["operations.listen"] = "127.0.0.1:0",
             // The random workload's rows carry ~200 KB TOAST values (twice under REPLICA IDENTITY FULL): Kafka's default limit.
             ["kafka.message.max.bytes"] = randomMode ? "1000000" : "300000",
         };
