@@ -63,7 +63,9 @@ internal sealed partial class KafkaTransactionLoop : IDisposable
     /// </summary>
     public void Initialize()
     {
-        var producerConfig = new ProducerConfig(_kafka)
+        // A copy: ProducerConfig writes into the dictionary it is given, and the offsets reader and the admin client
+        // share _kafka (producer-only keys there make librdkafka print configuration warnings to stderr).
+        var producerConfig = new ProducerConfig(new Dictionary<string, string>(_kafka, StringComparer.Ordinal))
         {
             TransactionalId = TransactionalId,
             EnableIdempotence = true,

@@ -201,6 +201,36 @@ public sealed class TemporaryPostgres : IAsyncDisposable
             ["-D", DataDirectory, "-l", LogFile, "-w", "-t", "60", "-m", immediate ? "immediate" : "fast", "restart"], asRoot, cancellationToken);
     }
 
+    /// <summary>
+    /// Stops (<c>SIGSTOP</c>) or continues (<c>SIGCONT</c>) the server and every one of its processes: to its clients
+    /// it looks like a network partition that drops packets (connections stay open, nothing answers).
+    /// </summary>
+    public async Task FreezeAsync(bool frozen, CancellationToken cancellationToken = default)
+    {
+        var postmaster = (await File.ReadAllLinesAsync(Path.Combine(DataDirectory, "postmaster.pid"), cancellationToken))[0].Trim();
+        var signal = frozen ? "-STOP" : "-CONT";
+        // The postmaster first when stopping (it forks no new backends), last when continuing.
+        if (frozen)
+        {
+            await RunAsync("kill", [signal, postmaster], asPostgres: false, cancellationToken);
+        }
+
+        var children = new ProcessStartInfo("pgrep", ["-P", postmaster]) { RedirectStandardOutput = true, UseShellExecute = false };
+        using (var pgrep = Process.Start(children) ?? throw new InvalidOperationException("Could not start pgrep."))
+        {
+            var pids = (await pgrep.StandardOutput.ReadToEndAsync(cancellationToken)).Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+            await pgrep.WaitForExitAsync(cancellationToken);
+            if (pids.Length > 0)
+            {
+                await RunAsync("kill", [signal, .. pids], asPostgres: false, cancellationToken);
+            }
+        }
+        if (!frozen)
+        {
+            await RunAsync("kill", [signal, postmaster], asPostgres: false, cancellationToken);
+        }
+    }
+
     public async ValueTask DisposeAsync()
     {
         if (_stopped)
@@ -209,6 +239,14 @@ public sealed class TemporaryPostgres : IAsyncDisposable
         }
 
         _stopped = true;
+        try
+        {
+            // A frozen server (FreezeAsync) would not stop.
+            await FreezeAsync(false, CancellationToken.None);
+        }
+        catch (Exception e) when (e is InvalidOperationException or IOException)
+        {
+        }
         if (File.Exists(Path.Combine(DataDirectory, "postmaster.pid")))
         {
             try
