@@ -196,6 +196,42 @@ public sealed class SecurityTests(Infrastructure infrastructure, ITestOutputHelp
         Assert.DoesNotContain("CANARY-PG-wrong", FailureClassification.Describe(error), StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task Kafka_SASL_settings_pass_through_and_fail_closed_against_a_broker_without_SASL_without_printing_the_password()
+    {
+        // The local broker (librdkafka's mock cluster) speaks plaintext only: SASL_PLAINTEXT reaches librdkafka unchanged
+        // and the handshake fails, so nothing may be committed or acknowledged and the password may appear nowhere.
+        var values = Values("localhost", "verify-full", Ca, new Dictionary<string, string>
+        {
+            ["database.password"] = Password,
+            ["kafka.security.protocol"] = "SASL_PLAINTEXT",
+            ["kafka.sasl.mechanisms"] = "SCRAM-SHA-512",
+            ["kafka.sasl.username"] = "cdc",
+            ["kafka.sasl.password"] = KafkaPassword,
+        });
+        var config = ConnectorConfig.FromDictionary(values);
+        Assert.Equal("SASL_PLAINTEXT", config.Kafka["security.protocol"]);
+        var logger = new CapturingLogger();
+        var runner = new ConnectorRunner(config, logger);
+        using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(120));
+        var run = runner.RunAsync(stop.Token);
+        while (runner.Status.LastError is null && !run.IsCompleted && !stop.IsCancellationRequested)
+        {
+            await Task.Delay(200);
+        }
+
+        await stop.CancelAsync();
+        await run;
+        var error = runner.Status.LastError;
+        Assert.NotNull(error);
+        output.WriteLine(error.Message);
+        Assert.Equal(FailureKind.Transient, error.Kind);
+        Assert.Equal(0, runner.Progress.CommittedTransactions);
+        Assert.True(runner.Progress.Committed.IsZero);
+        Assert.DoesNotContain(KafkaPassword, error.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain(logger.Lines, l => l.Contains(KafkaPassword, StringComparison.Ordinal) || l.Contains(Password, StringComparison.Ordinal));
+    }
+
     private static string OperationsStateOf(ConnectorRunner runner) =>
         runner.Status.State == WalBridge.Connector.Operations.ConnectorState.Failed ? "FAILED" : runner.Status.State.ToString();
 

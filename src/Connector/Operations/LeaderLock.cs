@@ -102,7 +102,9 @@ public sealed partial class LeaderLock(ConnectorConfig config, ConnectorStatus s
             }
 
             _session = session;
+            var previous = _lost;
             _lost = new CancellationTokenSource();
+            previous.Dispose();
             if (waitingSince is { } since)
             {
                 Interlocked.Increment(ref _takeovers);
