@@ -63,7 +63,9 @@ internal sealed partial class KafkaTransactionLoop : IDisposable
     /// </summary>
     public void Initialize()
     {
-        var producerConfig = new ProducerConfig(_kafka)
+        // A copy: ProducerConfig writes into the dictionary it is given, and the offsets reader and the admin client
+        // share _kafka (producer-only keys there make librdkafka print configuration warnings to stderr).
+        var producerConfig = new ProducerConfig(new Dictionary<string, string>(_kafka, StringComparer.Ordinal))
         {
             TransactionalId = TransactionalId,
             EnableIdempotence = true,
@@ -142,6 +144,7 @@ internal sealed partial class KafkaTransactionLoop : IDisposable
                     _topics.EnsureTopics(group);
                 }
 
+                var started = System.Diagnostics.Stopwatch.GetTimestamp();
                 producer.BeginTransaction();
                 began = true;
                 _producedInTransaction = 0;
@@ -160,7 +163,7 @@ internal sealed partial class KafkaTransactionLoop : IDisposable
                         new Message<byte[]?, byte[]> { Key = record.Key, Value = record.Value, Headers = record.Headers });
                 }
 
-                Commit(producer, groups, identity, bytes);
+                Commit(producer, groups, identity, bytes, started);
                 committed = true;
             }
             finally
@@ -170,6 +173,7 @@ internal sealed partial class KafkaTransactionLoop : IDisposable
                     if (began)
                     {
                         TryAbort(producer);
+                        _progress.Metrics.OnKafkaTransactionAborted();
                     }
 
                     // Not delivered: PostgreSQL re-sends these after the restart.
@@ -207,7 +211,7 @@ internal sealed partial class KafkaTransactionLoop : IDisposable
     }
 
     /// <summary>Writes the offset record, commits, writes the mirror and reports the commit. Blocking.</summary>
-    private void Commit(IProducer<byte[]?, byte[]> producer, List<TransactionGroup> groups, SourceIdentity identity, long bytes)
+    private void Commit(IProducer<byte[]?, byte[]> producer, List<TransactionGroup> groups, SourceIdentity identity, long bytes, long started)
     {
         var position = groups[^1].Position;
         CommittedTransaction? lastTransaction = null;
@@ -247,6 +251,7 @@ internal sealed partial class KafkaTransactionLoop : IDisposable
 
         _mirror?.Write(_offsetKey, record);
         FaultInjection.Reach(FaultPoint.AfterMirrorWrite);
+        CommitMetrics.Report(_progress.Metrics, groups, bytes, System.Diagnostics.Stopwatch.GetElapsedTime(started));
         foreach (var group in groups)
         {
             group.Dispose();

@@ -105,7 +105,7 @@ internal sealed partial class ReplicationReader(ConnectorConfig config, Progress
             SpillFile.Sweep(config.SpillDirectory);
             using IChangeStreamDecoder decoder = config.Plugin == DecodingPlugin.Wal2Arrow
                 ? new Wal2ArrowChangeDecoder(config, committed)
-                : new PgOutputChangeDecoder(config, committed, mode, logger);
+                : new PgOutputChangeDecoder(config, committed, mode, logger, progress.Metrics);
 
             var slot = new RawSlot(decoder.Plugin.Name(), new ReplicationSlotOptions(config.SlotName, start));
             var options = decoder.StartOptions(connection.PostgreSqlVersion.Major);

@@ -36,6 +36,7 @@ internal sealed partial class PgOutputBatcher : IPgOutputHandler, IDisposable
     private readonly int _partitions;
     private readonly Func<uint, IReadOnlyList<string>>? _primaryKeyOf;
     private readonly Func<bool>? _binaryTuples;
+    private readonly Diagnostics.IPipelineMetrics _metrics;
     /// <summary>Counts Begin messages: identifies "the open transaction" in the builders.</summary>
     private long _transactionNumber;
     private long _commitMicros;
@@ -45,13 +46,15 @@ internal sealed partial class PgOutputBatcher : IPgOutputHandler, IDisposable
     /// <param name="logger">Reports values kept as PostgreSQL text because the parser did not take them.</param>
     /// <param name="primaryKeyOf">Looks up a table's primary key (for REPLICA IDENTITY FULL relations); null to keep pgoutput's key flags.</param>
     /// <param name="binaryTuples">Whether tuples arrive in pgoutput's binary format (then text-only column types restart the stream in text).</param>
+    /// <param name="metrics">Counts the changes seen per table and operation; null counts nothing.</param>
     public PgOutputBatcher(ConnectorConfig config, TransactionFramer framer, ILogger logger,
-        Func<uint, IReadOnlyList<string>>? primaryKeyOf = null, Func<bool>? binaryTuples = null)
+        Func<uint, IReadOnlyList<string>>? primaryKeyOf = null, Func<bool>? binaryTuples = null, Diagnostics.IPipelineMetrics? metrics = null)
     {
         _framer = framer;
         _logger = logger;
         _primaryKeyOf = primaryKeyOf;
         _binaryTuples = binaryTuples;
+        _metrics = metrics ?? Diagnostics.NullPipelineMetrics.Instance;
         _chunkLimit = config.ChunkLimit;
         _messageMaxBytes = config.MessageMaxBytes;
         _partitions = config.TopicPartitions;
@@ -165,6 +168,7 @@ internal sealed partial class PgOutputBatcher : IPgOutputHandler, IDisposable
         var relation = Touch(relationId, lsn);
         if (relation is not null)
         {
+            Seen(relation).Insert();
             AppendChange(PartitionOf(relation, newRow, default, lsn), new RowChange(ChangeOp.Insert, newRow, default, OldTuple.None, lsn));
         }
     }
@@ -177,6 +181,7 @@ internal sealed partial class PgOutputBatcher : IPgOutputHandler, IDisposable
             return;
         }
 
+        Seen(relation).Update();
         var fill = oldKind == OldTuple.Row ? oldRow : default;
         var target = PartitionOf(relation, newRow, fill, lsn);
         if (oldKind != OldTuple.None && relation.Partitioner.Spreads)
@@ -197,6 +202,7 @@ internal sealed partial class PgOutputBatcher : IPgOutputHandler, IDisposable
         var relation = Touch(relationId, lsn);
         if (relation is not null)
         {
+            Seen(relation).Delete();
             AppendChange(PartitionOf(relation, oldRow, default, lsn), new RowChange(ChangeOp.Delete, oldRow, default, OldTuple.None, lsn));
         }
     }
@@ -211,6 +217,7 @@ internal sealed partial class PgOutputBatcher : IPgOutputHandler, IDisposable
                 continue;
             }
 
+            Seen(relation).Truncate();
             // Every partition learns of the truncate, in order with its rows.
             for (var partition = 0; partition < relation.Partitions.Length; partition++)
             {
@@ -221,6 +228,9 @@ internal sealed partial class PgOutputBatcher : IPgOutputHandler, IDisposable
 
     public void OnMessage(bool transactional, Lsn messageLsn, string prefix, ReadOnlySpan<byte> content, Lsn lsn) =>
         _framer.Message(transactional, messageLsn, prefix, content, lsn);
+
+    private Diagnostics.ChangeCounts Seen(RelationState relation) =>
+        relation.Seen ??= _metrics.TableChanges(relation.Relation.Schema, relation.Relation.Table);
 
     private RelationState? Touch(uint relationId, Lsn lsn)
     {
@@ -575,6 +585,9 @@ internal sealed partial class PgOutputBatcher : IPgOutputHandler, IDisposable
         public PartitionState?[] Partitions { get; }
         public KeyPartitioner Partitioner { get; private set; }
 
+        /// <summary>The operations metrics' counters of this table (looked up once; a rename looks them up again).</summary>
+        public Diagnostics.ChangeCounts? Seen { get; set; }
+
         /// <summary>The builders' <see cref="ChangeBatchBuilder.TextFallbacks"/> count at which the next warning is logged.</summary>
         public long NextTextFallbackReport { get; set; } = 1;
 
@@ -584,6 +597,7 @@ internal sealed partial class PgOutputBatcher : IPgOutputHandler, IDisposable
             Relation = relation;
             Partitioner = new KeyPartitioner(relation, partitions, keyless: wholeRowIdentity);
             NextTextFallbackReport = 1;
+            Seen = null;
             foreach (var state in Partitions)
             {
                 state?.Replace(relation);
