@@ -21,9 +21,9 @@ internal static class CommitMetrics
         foreach (var group in groups)
         {
             sourceTransactions += group.Transactions.Count;
-            if (group.LastTransaction is { } last)
+            if (group.PositionTime > lastCommit)
             {
-                lastCommit = last.CommitTimestamp;
+                lastCommit = group.PositionTime;
             }
 
             foreach (var stream in group.Tables)

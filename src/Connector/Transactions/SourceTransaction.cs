@@ -151,6 +151,12 @@ public sealed class TransactionGroup : IDisposable
     /// </summary>
     public required Lsn Position { get; init; }
 
+    /// <summary>
+    /// When the source was known to be at <see cref="Position"/>: the last transaction's commit time, or when the later
+    /// heartbeat or non-transactional message was read (so an idle, caught-up connector reports no lag).
+    /// </summary>
+    public DateTimeOffset PositionTime { get; init; }
+
     /// <summary>The spill file holding values that did not stay in memory, if any; deleted on dispose.</summary>
     internal SpillFile? Spill { get; init; }
 

@@ -43,6 +43,8 @@ internal sealed class TransactionFramer : IDisposable
     /// <summary>Per (relation, partition): the latest batch ending in the open transaction, whose completeness is still open.</summary>
     private readonly Dictionary<(uint RelationId, int Partition), TableBatch> _held = [];
     private Lsn _position;
+    /// <summary>When the source was known to be at <see cref="_position"/>: a commit's time, or when a heartbeat or message was read.</summary>
+    private DateTimeOffset _positionTime;
     private uint _xid;
     private Lsn _finalLsn;
     private DateTimeOffset _timestamp;
@@ -219,6 +221,7 @@ internal sealed class TransactionFramer : IDisposable
             if (prefix == _config.HeartbeatPrefix && !transactional && !InTransaction && messageLsn > SkipThrough)
             {
                 _position = Lsn.Max(_position, messageLsn);
+                _positionTime = DateTimeOffset.UtcNow;
             }
 
             return;
@@ -262,6 +265,7 @@ internal sealed class TransactionFramer : IDisposable
             CommitTimestamp = DateTimeOffset.UtcNow,
         });
         _position = Lsn.Max(_position, messageLsn);
+        _positionTime = DateTimeOffset.UtcNow;
     }
 
     /// <summary>Completes the open transaction: it joins the open group (unless it is skipped).</summary>
@@ -289,8 +293,10 @@ internal sealed class TransactionFramer : IDisposable
             return;
         }
 
-        _transactions.Add(new CommittedTransaction(_xid, commit.CommitLsn, commit.EndLsn, commit.Timestamp == default ? _timestamp : commit.Timestamp, _rows));
+        var committedAt = commit.Timestamp == default ? _timestamp : commit.Timestamp;
+        _transactions.Add(new CommittedTransaction(_xid, commit.CommitLsn, commit.EndLsn, committedAt, _rows));
         _position = Lsn.Max(_position, commit.CommitLsn);
+        _positionTime = committedAt;
     }
 
     /// <summary>
@@ -311,6 +317,7 @@ internal sealed class TransactionFramer : IDisposable
             Tables = [.. _tables],
             Messages = [.. _messages],
             Position = _position,
+            PositionTime = _positionTime,
             Spill = spill,
             MemoryBytes = memory,
             ByteCount = total,
