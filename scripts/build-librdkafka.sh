@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
-# Builds librdkafka 2.15.1 from source with WalBridge's mock-broker patch and installs it
-# under .cache/librdkafka/2.15.1-<patch hash>, with .cache/librdkafka/current pointing at it.
+# Builds librdkafka 2.15.1 from source with WalBridge's mock-broker patches and installs it
+# under .cache/librdkafka/2.15.1-<patches hash>, with .cache/librdkafka/current pointing at it.
 #
-# Why from source: the NuGet mirror lacks librdkafka.redist, Debian's librdkafka is too old,
-# and the mock broker needs our read_committed patch (see scripts/patches/). The sources come
-# from the npm package @confluentinc/kafka-javascript, which vendors librdkafka.
+# Why from source: Debian's librdkafka is too old, and the mock broker needs our patches (see
+# scripts/patches/: read_committed Fetch, fencing, CreateTopics, ...). The sources come from
+# the npm package @confluentinc/kafka-javascript, which vendors librdkafka.
 #
-# Idempotent: when the library for the current patch hash is installed, only the symlink is
+# The patches are applied in the order of the `patches` list below; the hash covers their
+# names, order and contents, so changing, adding or reordering a patch rebuilds from pristine
+# sources. A patch file in scripts/patches/ that is not in the list is an error.
+#
+# Idempotent: when the library for the current patches hash is installed, only the symlink is
 # checked and the script exits. Safe to run concurrently (serialised with flock).
 set -euo pipefail
 
@@ -16,7 +20,12 @@ readonly LIBRDKAFKA_VERSION='2.15.1'
 
 script_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 repo_root="$(dirname "$script_dir")"
-patch_file="$script_dir/patches/librdkafka-${LIBRDKAFKA_VERSION}-mock-read-committed.patch"
+patch_dir="$script_dir/patches"
+# In application order: each one is made against the sources with the previous ones applied.
+readonly patches=(
+    "librdkafka-${LIBRDKAFKA_VERSION}-mock-read-committed.patch"
+    "librdkafka-${LIBRDKAFKA_VERSION}-mock-create-topics.patch"
+)
 
 cache="$repo_root/.cache"
 downloads="$cache/downloads"
@@ -29,8 +38,19 @@ install_root="$cache/librdkafka"
 log() { printf 'setup: %s\n' "$*"; }
 die() { printf 'setup: error: %s\n' "$*" >&2; exit 1; }
 
-[[ -f "$patch_file" ]] || die "patch not found: $patch_file"
-patch_hash="$(sha256sum "$patch_file" | cut -c1-12)"
+for name in "${patches[@]}"; do
+    [[ -f "$patch_dir/$name" ]] || die "patch not found: $patch_dir/$name"
+done
+for file in "$patch_dir"/librdkafka-"${LIBRDKAFKA_VERSION}"-*.patch; do
+    listed=0
+    for name in "${patches[@]}"; do
+        [[ "$(basename "$file")" == "$name" ]] && listed=1
+    done
+    (( listed )) || die "$file is not in the patches list of $(basename "${BASH_SOURCE[0]}")"
+done
+# Names and contents, in order.
+patch_hash="$(for name in "${patches[@]}"; do printf '%s\n' "$name"; cat "$patch_dir/$name"; done \
+    | sha256sum | cut -c1-12)"
 prefix_name="${LIBRDKAFKA_VERSION}-${patch_hash}"
 prefix="$install_root/$prefix_name"
 current="$install_root/current"
@@ -75,8 +95,8 @@ else
     log "reusing $tarball"
 fi
 
-# 2. Extract and patch the sources. A stamp records which patch the tree carries, so an
-#    interrupted build resumes incrementally while a changed patch gets a pristine tree.
+# 2. Extract and patch the sources. A stamp records which patches the tree carries, so an
+#    interrupted build resumes incrementally while changed patches get a pristine tree.
 stamp="$src_dir/.walbridge-patch-$patch_hash"
 if [[ ! -f "$stamp" ]]; then
     log "extracting librdkafka ${LIBRDKAFKA_VERSION} sources into $src_dir"
@@ -87,8 +107,11 @@ if [[ ! -f "$stamp" ]]; then
     rm -rf "$cache/build/.extract"
     grep -q "RD_KAFKA_VERSION 0x020f01ff" "$src_dir/src/rdkafka.h" \
         || die "unexpected librdkafka version in $tarball (want ${LIBRDKAFKA_VERSION})"
-    log "applying $(basename "$patch_file")"
-    (cd "$src_dir" && patch -p1 --forward --batch --quiet < "$patch_file")
+    for name in "${patches[@]}"; do
+        log "applying $name"
+        (cd "$src_dir" && patch -p1 --forward --batch --quiet < "$patch_dir/$name") \
+            || die "$name does not apply"
+    done
     touch "$stamp"
 fi
 

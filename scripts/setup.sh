@@ -2,7 +2,7 @@
 # Sets up everything WalBridge needs on a fresh Debian 12 machine of this kind, as root:
 #   1. Debian packages (PostgreSQL 15 server + headers, librdkafka's build deps, Node.js tools);
 #      RocksDB is not one of them: the NuGet package RocksDB bundles its native library
-#   2. librdkafka 2.15.1 built from source with our mock-broker patch (scripts/build-librdkafka.sh),
+#   2. librdkafka 2.15.1 built from source with our mock-broker patches (scripts/build-librdkafka.sh),
 #      for the test broker only (the connector uses the librdkafka.redist NuGet package)
 #   3. the wal2arrow output plugin (native/wal2arrow, PGXS) and npm apache-arrow (tools/arrow-js)
 #   4. `dotnet restore` of the solution

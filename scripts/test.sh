@@ -2,7 +2,15 @@
 # The whole test suite on a fresh machine of this kind: setup, build, every test project in
 # turn (unit, then integration against a real PostgreSQL 15 and the local broker), then a check
 # that nothing was left running. Ends with a line "N passed, N failed".
+# --long (or WALBRIDGE_LONG=1) adds the long scenarios: a 10-minute soak and Kafka down for 5 minutes (matrix P5).
 set -euo pipefail
+long="${WALBRIDGE_LONG:-0}"
+for arg in "$@"; do
+    case "$arg" in
+        --long) long=1 ;;
+        *) echo "test: unknown option '$arg' (known: --long)" >&2; exit 2 ;;
+    esac
+done
 
 script_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 repo_root="$(dirname "$script_dir")"
@@ -71,6 +79,12 @@ run_suite chaos-quick-wal2arrow "$script_dir/chaos.sh" --quick --plugin wal2arro
 run_suite random-pgoutput-binary "$script_dir/chaos.sh" --workload random --seed 101 --minutes 1 --plugin pgoutput --set binary.format=auto
 run_suite random-pgoutput-text "$script_dir/chaos.sh" --workload random --seed 202 --minutes 1 --plugin pgoutput --set binary.format=off
 run_suite random-wal2arrow "$script_dir/chaos.sh" --workload random --seed 303 --minutes 1 --plugin wal2arrow
+# Long mode only (docs/operations.md): memory, descriptors, threads and spill space flat over 10 minutes of load and
+# faults; Kafka down for 5 minutes while PostgreSQL keeps writing.
+if [[ "$long" == 1 ]]; then
+    run_suite soak-10min "$repo_root/connector" soak --minutes 10
+    run_suite chaos-kafka-outage-5min "$script_dir/chaos.sh" --quick --outage-seconds 300
+fi
 
 # Nothing the tests started may still run.
 sleep 2

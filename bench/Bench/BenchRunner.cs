@@ -430,6 +430,8 @@ internal sealed class BenchRunner(BenchOptions options, string repoRoot, Cancell
             ["topic.prefix"] = topicPrefix,
             ["state.dir"] = state,
             ["kafka.bootstrap.servers"] = bootstrap,
+            // Any free port for the operations endpoints: other runs on this machine may hold the default one.
+            ["operations.listen"] = "127.0.0.1:0",
         };
         foreach (var (key, value) in options.ConnectorSettings)
         {

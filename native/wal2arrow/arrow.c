@@ -460,13 +460,6 @@ wa_encode_schema_message(StringInfo out, const WaField *fields, int nfields,
 	pfree(offs);
 }
 
-void
-wa_write_eos(StringInfo out)
-{
-	append_le32(out, 0xFFFFFFFF);
-	append_le32(out, 0);
-}
-
 /* ---------------------------------------------------------------- builders */
 
 static inline void

@@ -1,6 +1,8 @@
 /*-------------------------------------------------------------------------
  * arrow.h
- *		Minimal Apache Arrow IPC stream writer for wal2arrow.
+ *		Minimal Apache Arrow IPC message writer for wal2arrow: the schema
+ *		message and record batch messages of a stream (the connector adds the
+ *		end-of-stream marker when it joins them into a stream).
  *
  * The plugin keeps its own encoder (the payloads are built inside PostgreSQL
  * and passed through by the connector): metadata version V5, every body buffer
@@ -109,12 +111,11 @@ extern const int *wacol_rollback(WaCol *col, const int *m);
 extern void wacol_layout(const WaCol *col, int *nodes, int *buffers);
 extern uint64 wacol_body_bytes(const WaCol *col);
 
-/* Schema and stream encoding */
+/* Schema and record batch messages */
 extern void wa_encode_schema_message(StringInfo out, const WaField *fields, int nfields,
 									 const char **meta, int nmeta);
 extern int	wa_batch_metadata_size(int nodes, int buffers);
 extern void wa_write_batch(StringInfo out, WaCol *cols, int ncols, int rows);
-extern void wa_write_eos(StringInfo out);
 
 /* Canonical text of a schema; its SHA-256 gives the schema fingerprint. */
 extern void wa_schema_canonical(StringInfo out, const WaField *fields, int nfields,

@@ -509,7 +509,9 @@ primary_key_attrs(Relation rel)
  * replica identity, except under REPLICA IDENTITY FULL (where pgoutput flags
  * every column) the primary key's columns when the table has one
  * (TransactionAssembler.OnRelation); pg.primary_key lists the flagged
- * columns in attribute order.
+ * columns in attribute order. They are also the partition key (README.md,
+ * "Partitions"), except under REPLICA IDENTITY FULL without a primary key,
+ * where the table has no key and every row goes to partition 0.
  */
 RelSchema *
 wa_build_rel_schema(Relation rel, MemoryContext parent)
@@ -525,6 +527,9 @@ wa_build_rel_schema(Relation rel, MemoryContext parent)
 	StringInfoData msg;
 	StringInfoData canonical;
 	WaField    *tablefields;
+	WaField    *before;
+	WaField    *unchanged;
+	WaField    *special;
 	int			n = 0;
 	int			nodes = 0,
 				buffers = 0;
@@ -551,6 +556,8 @@ wa_build_rel_schema(Relation rel, MemoryContext parent)
 	s->attidx = palloc(sizeof(int) * Max(desc->natts, 1));
 	s->names = palloc(sizeof(char *) * Max(desc->natts, 1));
 	s->types = palloc(sizeof(WaColType *) * Max(desc->natts, 1));
+	s->keycols = palloc(sizeof(int) * Max(desc->natts, 1));
+	s->keyout = palloc(sizeof(FmgrInfo) * Max(desc->natts, 1));
 	initStringInfo(&key);
 	for (int i = 0; i < desc->natts; i++)
 	{
@@ -569,13 +576,23 @@ wa_build_rel_schema(Relation rel, MemoryContext parent)
 			if (key.len > 0)
 				appendStringInfoChar(&key, ',');
 			appendStringInfoString(&key, s->names[n]);
+			if (!all_key)
+			{
+				/* a partition key column: its text as pgoutput prints it (the column type's output function) */
+				Oid			outfunc;
+				bool		isvarlena;
+
+				getTypeOutputInfo(att->atttypid, &outfunc, &isvarlena);
+				fmgr_info_cxt(outfunc, &s->keyout[s->nkeys], cxt);
+				s->keycols[s->nkeys++] = n;
+			}
 		}
 		n++;
 	}
 	s->ncols = n;
 
-	/* _op, _lsn, columns..., _before, _unchanged, _special */
-	s->nfields = n + 5;
+	/* _op, _lsn, _xid, _commit_lsn, _commit_ts, columns..., _before, _unchanged, _special */
+	s->nfields = n + WA_LEADING_FIELDS + WA_TRAILING_FIELDS;
 	s->fields = palloc0(sizeof(WaField) * s->nfields);
 	s->fields[0].name = "_op";
 	s->fields[0].type_id = WA_T_UTF8;
@@ -583,31 +600,46 @@ wa_build_rel_schema(Relation rel, MemoryContext parent)
 	s->fields[1].type_id = WA_T_INT;
 	s->fields[1].p1 = 64;
 	s->fields[1].p2 = 0;
-	tablefields = &s->fields[2];
+	s->fields[2].name = "_xid";
+	s->fields[2].type_id = WA_T_INT;
+	s->fields[2].p1 = 32;
+	s->fields[2].p2 = 0;
+	s->fields[3].name = "_commit_lsn";
+	s->fields[3].type_id = WA_T_INT;
+	s->fields[3].p1 = 64;
+	s->fields[3].p2 = 0;
+	s->fields[4].name = "_commit_ts";
+	s->fields[4].type_id = WA_T_TIMESTAMP;
+	s->fields[4].p1 = 2;		/* microseconds */
+	s->fields[4].tz = "UTC";
+	tablefields = &s->fields[WA_LEADING_FIELDS];
 	for (int i = 0; i < n; i++)
 		make_field(&tablefields[i], s->names[i], s->types[i]);
-	s->fields[n + 2].name = "_before";
-	s->fields[n + 2].type_id = WA_T_STRUCT;
-	s->fields[n + 2].nullable = true;
-	s->fields[n + 2].nchildren = n;
-	s->fields[n + 2].children = tablefields;
-	s->fields[n + 3].name = "_unchanged";
-	s->fields[n + 3].type_id = WA_T_LIST;
-	s->fields[n + 3].nullable = true;
-	s->fields[n + 3].nchildren = 1;
-	s->fields[n + 3].children = palloc0(sizeof(WaField));
-	s->fields[n + 3].children[0].name = "item";
-	s->fields[n + 3].children[0].type_id = WA_T_UTF8;
-	s->fields[n + 3].children[0].nullable = false;
+	before = &s->fields[n + WA_LEADING_FIELDS];
+	unchanged = before + 1;
+	special = before + 2;
+	before->name = "_before";
+	before->type_id = WA_T_STRUCT;
+	before->nullable = true;
+	before->nchildren = n;
+	before->children = tablefields;
+	unchanged->name = "_unchanged";
+	unchanged->type_id = WA_T_LIST;
+	unchanged->nullable = true;
+	unchanged->nchildren = 1;
+	unchanged->children = palloc0(sizeof(WaField));
+	unchanged->children[0].name = "item";
+	unchanged->children[0].type_id = WA_T_UTF8;
+	unchanged->children[0].nullable = false;
 	/* _special: map<utf8, utf8> (entries struct not null, key not null, value nullable) */
-	s->fields[n + 4].name = "_special";
-	s->fields[n + 4].type_id = WA_T_MAP;
-	s->fields[n + 4].p1 = 0;	/* keysSorted = false */
-	s->fields[n + 4].nullable = true;
-	s->fields[n + 4].nchildren = 1;
-	s->fields[n + 4].children = palloc0(sizeof(WaField));
+	special->name = "_special";
+	special->type_id = WA_T_MAP;
+	special->p1 = 0;	/* keysSorted = false */
+	special->nullable = true;
+	special->nchildren = 1;
+	special->children = palloc0(sizeof(WaField));
 	{
-		WaField    *entries = &s->fields[n + 4].children[0];
+		WaField    *entries = &special->children[0];
 
 		entries->name = "entries";
 		entries->type_id = WA_T_STRUCT;

@@ -1,8 +1,12 @@
 /*-------------------------------------------------------------------------
  * wal2arrow.c
- *		Logical decoding output plugin: one Apache Arrow IPC stream per
- *		committed transaction and table (cut into chunks), with the same
- *		columns, types and metadata as WalBridge's pgoutput path.
+ *		Logical decoding output plugin: the rows of every committed
+ *		transaction as Apache Arrow IPC record batches per table and Kafka
+ *		partition (cut into chunks), each table's schema message in its
+ *		Relation message, with the same columns, types and metadata as
+ *		WalBridge's pgoutput path.  The connector concatenates a schema
+ *		message, the batches of many transactions and an end-of-stream
+ *		marker into one stream without re-encoding them.
  *
  * Skeleton follows PostgreSQL's test_decoding and pgoutput: binary output,
  * options validated at startup, a protocol version checked against a
@@ -42,18 +46,18 @@ PG_MODULE_MAGIC;
 
 extern PGDLLEXPORT void _PG_output_plugin_init(OutputPluginCallbacks *cb);
 
-#define W2A_PROTO_MIN 1
-#define W2A_PROTO_MAX 1
-#define W2A_FORMAT_VERSION 1
+#define W2A_PROTO_MIN 2			/* one version: the error message names W2A_PROTO_MAX */
+#define W2A_PROTO_MAX 2
+#define W2A_FORMAT_VERSION 2
 #define W2A_DEFAULT_MAX_BYTES 1000000
 #define W2A_MAX_MAX_BYTES (MaxAllocSize - 1024 * 1024)
+#define W2A_MAX_PARTITIONS 10000
 
-/* chunk kinds */
+/* chunk kinds (a truncate is a row since framing version 2) */
 #define W2A_CHUNK_CHANGES 0
-#define W2A_CHUNK_TRUNCATE 1
-/* truncate option bits */
-#define W2A_TRUNCATE_CASCADE 1
-#define W2A_TRUNCATE_RESTART_IDENTITY 2
+
+/* microseconds from 1970-01-01 to 2000-01-01 (PostgreSQL's epoch) */
+#define W2A_UNIX_EPOCH_OFFSET_US INT64CONST(946684800000000)
 
 typedef struct RelEntry
 {
@@ -68,18 +72,34 @@ typedef struct RelEntry
 	uint8		sent_fp[8];		/* ... for this schema fingerprint */
 } RelEntry;
 
+/* The rows of one table for one partition in the transaction: one set of column builders. */
+typedef struct PartState
+{
+	WaCol	   *cols;			/* NULL until the partition gets a row */
+	int		   *mark;			/* room for wacol_mark of every builder */
+	int			rows;
+	uint32		chunk;			/* index of the next chunk */
+} PartState;
+
 typedef struct TableState
 {
 	Oid			relid;			/* hash key */
 	RelSchema  *schema;
-	WaCol	   *cols;
-	int			rows;
-	uint32		chunk;
-	bool		pending_truncate;
-	uint8		truncate_options;
-	int		   *mark;
+	PartState  *parts;			/* one per partition */
 	struct TableState *next;
 } TableState;
+
+/* One row to append: a change (values deformed) or a truncate. */
+typedef struct WaRow
+{
+	char		op;				/* c, u, d or t */
+	XLogRecPtr	lsn;
+	Datum	   *values;			/* the new row; for a delete the old key/row */
+	bool	   *nulls;
+	Datum	   *before_values;	/* the old row of an update, or NULL */
+	bool	   *before_nulls;
+	const char *truncate_options;	/* op t: "cascade", "restart_identity", both or "" */
+} WaRow;
 
 typedef struct TxnState
 {
@@ -106,6 +126,7 @@ typedef struct W2AData
 	bool		messages;
 	int64		max_rows;
 	int64		max_bytes;
+	int			partitions;
 	HTAB	   *relcache;
 	TxnState   *txn;
 } W2AData;
@@ -123,6 +144,8 @@ static void w2a_truncate(LogicalDecodingContext *ctx, ReorderBufferTXN *txn, int
 						 Relation relations[], ReorderBufferChange *change);
 static void w2a_message(LogicalDecodingContext *ctx, ReorderBufferTXN *txn, XLogRecPtr message_lsn,
 						bool transactional, const char *prefix, Size sz, const char *message);
+
+PG_FUNCTION_INFO_V1(wal2arrow_murmur2);
 
 void
 _PG_output_plugin_init(OutputPluginCallbacks *cb)
@@ -212,11 +235,13 @@ parse_options(List *options, W2AData *data)
 				pubs_given = false,
 				messages_given = false,
 				rows_given = false,
-				bytes_given = false;
+				bytes_given = false,
+				partitions_given = false;
 
 	data->max_rows = 0;
 	data->max_bytes = W2A_DEFAULT_MAX_BYTES;
 	data->messages = false;
+	data->partitions = 1;
 
 	foreach(lc, options)
 	{
@@ -233,11 +258,13 @@ parse_options(List *options, W2AData *data)
 			given = &rows_given;
 		else if (strcmp(defel->defname, "max_bytes") == 0)
 			given = &bytes_given;
+		else if (strcmp(defel->defname, "partitions") == 0)
+			given = &partitions_given;
 		else
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("unrecognized wal2arrow option \"%s\"", defel->defname),
-					 errhint("Valid options are proto_version, publication_names, max_rows, max_bytes and messages.")));
+					 errhint("Valid options are proto_version, publication_names, max_rows, max_bytes, partitions and messages.")));
 		if (*given)
 			ereport(ERROR,
 					(errcode(ERRCODE_SYNTAX_ERROR),
@@ -266,6 +293,8 @@ parse_options(List *options, W2AData *data)
 		}
 		else if (given == &rows_given)
 			data->max_rows = parse_int64_option(defel, 0, PG_INT32_MAX);
+		else if (given == &partitions_given)
+			data->partitions = (int) parse_int64_option(defel, 1, W2A_MAX_PARTITIONS);
 		else
 			data->max_bytes = parse_int64_option(defel, 0, W2A_MAX_MAX_BYTES);
 	}
@@ -278,8 +307,10 @@ parse_options(List *options, W2AData *data)
 	if (data->proto_version < W2A_PROTO_MIN || data->proto_version > W2A_PROTO_MAX)
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("client sent proto_version=%u but wal2arrow only supports protocol %d to %d",
-						data->proto_version, W2A_PROTO_MIN, W2A_PROTO_MAX)));
+				 errmsg("client sent proto_version=%u but wal2arrow only supports protocol %d",
+						data->proto_version, W2A_PROTO_MAX),
+				 errdetail("This wal2arrow writes framing version %d (Arrow record batches per table and partition, schema messages in Relation messages); framing version 1 is no longer produced.",
+						   W2A_FORMAT_VERSION)));
 	if (!pubs_given || data->publication_names == NIL)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -537,6 +568,9 @@ send_relation_if_needed(LogicalDecodingContext *ctx, W2AData *data, RelSchema *s
 	send_string16(ctx->out, s->nspname);
 	send_string16(ctx->out, s->relname);
 	pq_sendint16(ctx->out, (uint16) s->ncols);
+	/* the encoded schema message that starts every stream of the relation's batches */
+	pq_sendint32(ctx->out, (uint32) s->schema_len);
+	pq_sendbytes(ctx->out, s->schema_msg, s->schema_len);
 	OutputPluginWrite(ctx, false);
 	if (entry != NULL)
 	{
@@ -545,30 +579,164 @@ send_relation_if_needed(LogicalDecodingContext *ctx, W2AData *data, RelSchema *s
 	}
 }
 
-static void
-init_table_columns(TxnState *txs, TableState *ts, RelSchema *s)
-{
-	MemoryContext old = MemoryContextSwitchTo(txs->cxt);
-	int			marks = 0;
 
-	ts->schema = s;
-	s->refcount++;
-	ts->cols = palloc(sizeof(WaCol) * s->nfields);
-	for (int i = 0; i < s->nfields; i++)
+/* ---------------------------------------------------------------- partitions */
+
+/*
+ * Kafka's murmur2 (org.apache.kafka.common.utils.Utils.murmur2, the hash of its
+ * default partitioner): seed 0x9747b28c, 4-byte little-endian words, the tail
+ * bytes, then the final mix. The same as the connector's PartitionKey.Murmur2.
+ */
+static int32
+murmur2(const uint8 *data, int len)
+{
+	const uint32 m = 0x5bd1e995;
+	const int	r = 24;
+	uint32		h = 0x9747b28c ^ (uint32) len;
+	int			words = len / 4;
+
+	for (int i = 0; i < words; i++)
 	{
-		wacol_init(&ts->cols[i], &s->fields[i]);
-		marks += wacol_mark_size(&ts->cols[i]);
+		const uint8 *p = data + 4 * i;
+		uint32		k = p[0] | (p[1] << 8) | (p[2] << 16) | ((uint32) p[3] << 24);
+
+		k *= m;
+		k ^= k >> r;
+		k *= m;
+		h *= m;
+		h ^= k;
 	}
-	ts->mark = palloc(sizeof(int) * marks);
-	ts->rows = 0;
-	MemoryContextSwitchTo(old);
+	switch (len % 4)
+	{
+		case 3:
+			h ^= (uint32) data[4 * words + 2] << 16;
+			/* FALLTHROUGH */
+		case 2:
+			h ^= (uint32) data[4 * words + 1] << 8;
+			/* FALLTHROUGH */
+		case 1:
+			h ^= data[4 * words];
+			h *= m;
+	}
+	h ^= h >> 13;
+	h *= m;
+	h ^= h >> 15;
+	return (int32) h;
 }
 
-/* Writes the table's collected rows (or, for a truncate, no rows) as one chunk message. */
+/* SQL-callable murmur2, for the tests: wal2arrow_murmur2(bytea) RETURNS int4 */
+Datum
+wal2arrow_murmur2(PG_FUNCTION_ARGS)
+{
+	bytea	   *b = PG_GETARG_BYTEA_PP(0);
+
+	PG_RETURN_INT32(murmur2((const uint8 *) VARDATA_ANY(b), VARSIZE_ANY_EXHDR(b)));
+}
+
+/* A JSON string of PostgreSQL's text: '"' and '\' escaped, bytes below 0x20 as \u00xx (PartitionKey.AddText). */
 static void
-emit_chunk(LogicalDecodingContext *ctx, W2AData *data, TableState *ts, int kind, bool last)
+append_json_text(StringInfo key, const char *text, int len)
+{
+	static const char hex[] = "0123456789abcdef";
+	int			start = 0;
+
+	appendStringInfoChar(key, '"');
+	for (int i = 0; i < len; i++)
+	{
+		uint8		c = (uint8) text[i];
+
+		if (c != '"' && c != '\\' && c >= 0x20)
+			continue;
+		appendBinaryStringInfo(key, text + start, i - start);
+		if (c == '"' || c == '\\')
+		{
+			appendStringInfoChar(key, '\\');
+			appendStringInfoChar(key, (char) c);
+		}
+		else
+		{
+			appendStringInfoString(key, "\\u00");
+			appendStringInfoChar(key, hex[c >> 4]);
+			appendStringInfoChar(key, hex[c & 0xf]);
+		}
+		start = i + 1;
+	}
+	appendBinaryStringInfo(key, text + start, len - start);
+	appendStringInfoChar(key, '"');
+}
+
+/*
+ * The partition of a row among data->partitions (more than one): the JSON array
+ * of the text of its key columns (pg.primary_key, in that order; SQL NULL and
+ * an unchanged TOAST value PostgreSQL did not log as null), hashed with
+ * murmur2, made positive, modulo the partition count. A table without a key
+ * sends every row to partition 0.
+ */
+static int
+row_partition(W2AData *data, RelSchema *s, TupleDesc desc, Datum *values, bool *nulls)
+{
+	StringInfoData key;
+	int			enc = GetDatabaseEncoding();
+
+	if (s->nkeys == 0)
+		return 0;
+	initStringInfo(&key);
+	appendStringInfoChar(&key, '[');
+	for (int k = 0; k < s->nkeys; k++)
+	{
+		int			a = s->attidx[s->keycols[k]];
+		Form_pg_attribute att = TupleDescAttr(desc, a);
+
+		if (k > 0)
+			appendStringInfoChar(&key, ',');
+		if (nulls[a] || (att->attlen == -1 && VARATT_IS_EXTERNAL_ONDISK(DatumGetPointer(values[a]))))
+			appendStringInfoString(&key, "null");
+		else
+		{
+			char	   *text = OutputFunctionCall(&s->keyout[k], values[a]);
+
+			/* the text pgoutput sends to a UTF-8 client */
+			if (enc != PG_UTF8 && enc != PG_SQL_ASCII)
+				text = pg_server_to_any(text, strlen(text), PG_UTF8);
+			append_json_text(&key, text, strlen(text));
+		}
+	}
+	appendStringInfoChar(&key, ']');
+	return (murmur2((const uint8 *) key.data, key.len) & 0x7fffffff) % data->partitions;
+}
+
+/* ---------------------------------------------------------------- chunks */
+
+static PartState *
+get_part(TxnState *txs, TableState *ts, int p)
+{
+	PartState  *ps = &ts->parts[p];
+
+	if (ps->cols == NULL)
+	{
+		RelSchema  *s = ts->schema;
+		MemoryContext old = MemoryContextSwitchTo(txs->cxt);
+		int			marks = 0;
+
+		ps->cols = palloc(sizeof(WaCol) * s->nfields);
+		for (int i = 0; i < s->nfields; i++)
+		{
+			wacol_init(&ps->cols[i], &s->fields[i]);
+			marks += wacol_mark_size(&ps->cols[i]);
+		}
+		ps->mark = palloc(sizeof(int) * marks);
+		ps->rows = 0;
+		MemoryContextSwitchTo(old);
+	}
+	return ps;
+}
+
+/* Writes the rows collected for a table and partition as one chunk message (one record batch). */
+static void
+emit_chunk(LogicalDecodingContext *ctx, W2AData *data, TableState *ts, int p, bool last)
 {
 	RelSchema  *s = ts->schema;
+	PartState  *ps = &ts->parts[p];
 	StringInfo	out;
 	int			len_pos;
 	int			start;
@@ -579,27 +747,17 @@ emit_chunk(LogicalDecodingContext *ctx, W2AData *data, TableState *ts, int kind,
 	OutputPluginPrepareWrite(ctx, true);
 	out = ctx->out;
 	pq_sendbyte(out, 'A');
-	pq_sendbyte(out, (uint8) kind);
-	pq_sendbyte(out, kind == W2A_CHUNK_TRUNCATE ? ts->truncate_options : 0);
+	pq_sendbyte(out, W2A_CHUNK_CHANGES);
 	pq_sendint32(out, s->relid);
-	pq_sendint32(out, ts->chunk);
+	pq_sendint32(out, (uint32) p);
+	pq_sendint32(out, ps->chunk);
 	pq_sendbyte(out, last ? 1 : 0);
-	pq_sendint32(out, kind == W2A_CHUNK_TRUNCATE ? 0 : (uint32) ts->rows);
+	pq_sendint32(out, (uint32) ps->rows);
 	pq_sendbytes(out, (char *) s->fp, 8);
 	len_pos = out->len;
-	pq_sendint32(out, 0);		/* stream length, patched below */
+	pq_sendint32(out, 0);		/* record batch length, patched below */
 	start = out->len;
-	appendBinaryStringInfo(out, s->schema_msg, s->schema_len);
-	if (kind == W2A_CHUNK_TRUNCATE)
-	{
-		/* an empty batch of the table's schema */
-		for (int i = 0; i < s->nfields; i++)
-			wacol_reset(&ts->cols[i]);
-		wa_write_batch(out, ts->cols, s->nfields, 0);
-	}
-	else
-		wa_write_batch(out, ts->cols, s->nfields, ts->rows);
-	wa_write_eos(out);
+	wa_write_batch(out, ps->cols, s->nfields, ps->rows);
 	{
 		uint32		n = pg_hton32((uint32) (out->len - start));
 
@@ -607,25 +765,10 @@ emit_chunk(LogicalDecodingContext *ctx, W2AData *data, TableState *ts, int kind,
 	}
 	OutputPluginWrite(ctx, true);
 
-	ts->chunk++;
-	if (kind == W2A_CHUNK_TRUNCATE)
-		ts->pending_truncate = false;
-	else
-	{
-		for (int i = 0; i < s->nfields; i++)
-			wacol_reset(&ts->cols[i]);
-		ts->rows = 0;
-	}
-}
-
-/* Sends what is pending for a table before its rows continue (last = false). */
-static void
-flush_pending(LogicalDecodingContext *ctx, W2AData *data, TableState *ts)
-{
-	if (ts->pending_truncate)
-		emit_chunk(ctx, data, ts, W2A_CHUNK_TRUNCATE, false);
-	if (ts->rows > 0)
-		emit_chunk(ctx, data, ts, W2A_CHUNK_CHANGES, false);
+	ps->chunk++;
+	for (int i = 0; i < s->nfields; i++)
+		wacol_reset(&ps->cols[i]);
+	ps->rows = 0;
 }
 
 static TableState *
@@ -640,15 +783,15 @@ get_table_state(LogicalDecodingContext *ctx, W2AData *data, RelSchema *s)
 		ts = hash_search(txs->tables, &s->relid, HASH_ENTER, &found);
 		if (!found)
 		{
-			ts->chunk = 0;
-			ts->pending_truncate = false;
+			ts->schema = s;
+			s->refcount++;
+			ts->parts = MemoryContextAllocZero(txs->cxt, sizeof(PartState) * data->partitions);
 			ts->next = NULL;
 			if (txs->last)
 				txs->last->next = ts;
 			else
 				txs->first = ts;
 			txs->last = ts;
-			init_table_columns(txs, ts, s);
 		}
 		txs->recent = ts;
 	}
@@ -656,22 +799,32 @@ get_table_state(LogicalDecodingContext *ctx, W2AData *data, RelSchema *s)
 		(ts->schema->schema_len != s->schema_len ||
 		 memcmp(ts->schema->schema_msg, s->schema_msg, s->schema_len) != 0))
 	{
-		/* The table's Arrow schema changed inside the transaction: earlier rows go out with the old one. */
-		flush_pending(ctx, data, ts);
+		/*
+		 * The table's Arrow schema changed inside the transaction: the rows
+		 * collected with the old one go out first, each partition's as the last
+		 * chunk of its segment (the next chunks follow a new Relation message).
+		 */
+		for (int p = 0; p < data->partitions; p++)
+		{
+			if (ts->parts[p].rows > 0)
+				emit_chunk(ctx, data, ts, p, true);
+			ts->parts[p].cols = NULL;	/* builders of the new schema when needed */
+		}
 		release_schema(ts->schema);
-		init_table_columns(txs, ts, s);
+		ts->schema = s;
+		s->refcount++;
 	}
 	return ts;
 }
 
 static uint64
-stream_size(TableState *ts)
+stream_size(RelSchema *s, PartState *ps)
 {
 	uint64		body = 0;
 
-	for (int i = 0; i < ts->schema->nfields; i++)
-		body += wacol_body_bytes(&ts->cols[i]);
-	return ts->schema->schema_len + ts->schema->batch_meta_len + body + 8;
+	for (int i = 0; i < s->nfields; i++)
+		body += wacol_body_bytes(&ps->cols[i]);
+	return s->schema_len + s->batch_meta_len + body + 8;
 }
 
 static void
@@ -701,46 +854,54 @@ typedef struct RowExtras
 } RowExtras;
 
 /*
- * Appends a tuple's values to the column builders. fill: the old row under
- * REPLICA IDENTITY FULL (NULL otherwise), which supplies the values of
- * unchanged TOAST columns of the new row, as the connector's
- * TransactionAssembler.AppendTuple does with pgoutput's 'O' tuple: a new-row
- * value PostgreSQL did not log (VARATT_IS_EXTERNAL_ONDISK, pgoutput's 'u') is
- * taken from the old row when the old row's value is sent as a value, i.e. is
- * neither null nor itself external on disk (pgoutput's logicalrep_write_tuple
- * writes 'u' for such an old datum too, so the connector has nothing to fill
- * with and the column stays null + _unchanged). Under FULL the old tuple is
- * logged flattened (heapam's ExtractReplicaIdentity: toast_flatten_tuple), so
- * its values are inline (possibly compressed) and never need a TOAST fetch.
+ * Deforms a tuple. fill: the old row under REPLICA IDENTITY FULL (NULL
+ * otherwise), which supplies the values of unchanged TOAST columns of the new
+ * row, as the connector's TransactionAssembler.AppendTuple does with
+ * pgoutput's 'O' tuple: a new-row value PostgreSQL did not log
+ * (VARATT_IS_EXTERNAL_ONDISK, pgoutput's 'u') is taken from the old row when
+ * the old row's value is sent as a value, i.e. is neither null nor itself
+ * external on disk (pgoutput's logicalrep_write_tuple writes 'u' for such an
+ * old datum too, so the connector has nothing to fill with and the column
+ * stays null + _unchanged). Under FULL the old tuple is logged flattened
+ * (heapam's ExtractReplicaIdentity: toast_flatten_tuple), so its values are
+ * inline (possibly compressed) and never need a TOAST fetch.
  */
 static void
-append_tuple_values(WaCol *cols, RelSchema *s, TupleDesc desc, HeapTuple tuple, HeapTuple fill,
-					const char *qualname, RowExtras *x, int base)
+deform_row(RelSchema *s, TupleDesc desc, HeapTuple tuple, HeapTuple fill, Datum **values, bool **nulls)
 {
-	Datum	   *values = palloc(sizeof(Datum) * Max(desc->natts, 1));
-	bool	   *nulls = palloc(sizeof(bool) * Max(desc->natts, 1));
-	Datum	   *fillvalues = NULL;
-	bool	   *fillnulls = NULL;
-
-	heap_deform_tuple(tuple, desc, values, nulls);
+	*values = palloc(sizeof(Datum) * Max(desc->natts, 1));
+	*nulls = palloc(sizeof(bool) * Max(desc->natts, 1));
+	heap_deform_tuple(tuple, desc, *values, *nulls);
 	if (fill != NULL)
 	{
-		fillvalues = palloc(sizeof(Datum) * Max(desc->natts, 1));
-		fillnulls = palloc(sizeof(bool) * Max(desc->natts, 1));
+		Datum	   *fillvalues = palloc(sizeof(Datum) * Max(desc->natts, 1));
+		bool	   *fillnulls = palloc(sizeof(bool) * Max(desc->natts, 1));
+
 		heap_deform_tuple(fill, desc, fillvalues, fillnulls);
+		for (int i = 0; i < s->ncols; i++)
+		{
+			int			a = s->attidx[i];
+
+			if (!(*nulls)[a] && TupleDescAttr(desc, a)->attlen == -1
+				&& VARATT_IS_EXTERNAL_ONDISK(DatumGetPointer((*values)[a]))
+				&& !fillnulls[a] && !VARATT_IS_EXTERNAL_ONDISK(DatumGetPointer(fillvalues[a])))
+			{
+				/* unchanged TOAST value known from the full old row */
+				(*values)[a] = fillvalues[a];
+			}
+		}
 	}
+}
+
+/* Appends a deformed tuple's values to the column builders of the table's columns. */
+static void
+append_tuple_values(WaCol *cols, RelSchema *s, TupleDesc desc, Datum *values, bool *nulls,
+					const char *qualname, RowExtras *x, int base)
+{
 	for (int i = 0; i < s->ncols; i++)
 	{
 		int			a = s->attidx[i];
 		Form_pg_attribute att = TupleDescAttr(desc, a);
-
-		if (!nulls[a] && att->attlen == -1 && VARATT_IS_EXTERNAL_ONDISK(DatumGetPointer(values[a]))
-			&& fill != NULL && !fillnulls[a]
-			&& !VARATT_IS_EXTERNAL_ONDISK(DatumGetPointer(fillvalues[a])))
-		{
-			/* unchanged TOAST value known from the full old row */
-			values[a] = fillvalues[a];
-		}
 
 		if (nulls[a])
 			wacol_null(&cols[i]);
@@ -772,56 +933,80 @@ append_column_name(WaCol *col, RelSchema *s, int c)
 	}
 }
 
-/*
- * Appends one row. before: the old row of an update (NULL if none); fill: the
- * old row under REPLICA IDENTITY FULL, for unchanged TOAST values of main.
- */
 static void
-append_row(TableState *ts, TupleDesc desc, char op, XLogRecPtr lsn, HeapTuple main, HeapTuple before,
-		   HeapTuple fill)
+append_le(WaCol *col, uint64 v, int bytes)
 {
-	RelSchema  *s = ts->schema;
-	WaCol	   *cols = ts->cols;
-	int			n = s->ncols;
-	RowExtras	x;
-	char	   *qualname = psprintf("%s.%s", s->nspname, s->relname);
-	char	   *p;
+	char	   *p = wacol_fixed(col);
 
+	for (int i = 0; i < bytes; i++)
+		p[i] = (v >> (8 * i)) & 0xff;
+}
+
+/* Appends one row: _op, _lsn, the transaction's _xid, _commit_lsn, _commit_ts, the values, _before, _unchanged, _special. */
+static void
+append_row(RelSchema *s, WaCol *cols, TupleDesc desc, ReorderBufferTXN *txn, const WaRow *row)
+{
+	int			n = s->ncols;
+	WaCol	   *before = &cols[n + WA_LEADING_FIELDS];
+	WaCol	   *unchanged = before + 1;
+	WaCol	   *special = before + 2;
+	RowExtras	x;
+	char	   *qualname;
+
+	wacol_var(&cols[0], &row->op, 1);
+	append_le(&cols[1], row->lsn, 8);
+	append_le(&cols[2], txn->xid, 4);
+	append_le(&cols[3], txn->final_lsn, 8);
+	append_le(&cols[4], (uint64) (txn->xact_time.commit_time + W2A_UNIX_EPOCH_OFFSET_US), 8);
+
+	if (row->op == 't')
+	{
+		/* a truncate: every table column, _before and _unchanged null; _special holds the options */
+		WaCol	   *entries = &special->children[0];
+
+		for (int i = 0; i < n; i++)
+			wacol_null(&cols[WA_LEADING_FIELDS + i]);
+		wacol_null(before);
+		wacol_null(unchanged);
+		wacol_var(&entries->children[0], "_truncate", strlen("_truncate"));
+		wacol_var(&entries->children[1], row->truncate_options, strlen(row->truncate_options));
+		wacol_struct_valid(entries);
+		wacol_list_end(special);
+		return;
+	}
+
+	qualname = psprintf("%s.%s", s->nspname, s->relname);
 	x.unchanged = palloc(sizeof(int) * 2 * Max(n, 1));
 	x.special = palloc(sizeof(int) * 2 * Max(n, 1));
 	x.special_end = palloc(sizeof(int) * 2 * Max(n, 1));
 	x.nunchanged = x.nspecial = 0;
 	initStringInfo(&x.special_text);
 
-	wacol_var(&cols[0], &op, 1);
-	p = wacol_fixed(&cols[1]);
-	for (int i = 0; i < 8; i++)
-		p[i] = (lsn >> (8 * i)) & 0xff;
-	append_tuple_values(&cols[2], s, desc, main, fill, qualname, &x, 0);
-	if (before != NULL)
+	append_tuple_values(&cols[WA_LEADING_FIELDS], s, desc, row->values, row->nulls, qualname, &x, 0);
+	if (row->before_values != NULL)
 	{
-		append_tuple_values(cols[n + 2].children, s, desc, before, NULL, qualname, &x, n);
-		wacol_struct_valid(&cols[n + 2]);
+		append_tuple_values(before->children, s, desc, row->before_values, row->before_nulls, qualname, &x, n);
+		wacol_struct_valid(before);
 	}
 	else
-		wacol_null(&cols[n + 2]);
+		wacol_null(before);
 
 	/* _unchanged */
 	if (x.nunchanged == 0)
-		wacol_null(&cols[n + 3]);
+		wacol_null(unchanged);
 	else
 	{
 		for (int i = 0; i < x.nunchanged; i++)
-			append_column_name(&cols[n + 3].children[0], s, x.unchanged[i]);
-		wacol_list_end(&cols[n + 3]);
+			append_column_name(&unchanged->children[0], s, x.unchanged[i]);
+		wacol_list_end(unchanged);
 	}
 
 	/* _special: map entries (key, value) in column order, new row first */
 	if (x.nspecial == 0)
-		wacol_null(&cols[n + 4]);
+		wacol_null(special);
 	else
 	{
-		WaCol	   *entries = &cols[n + 4].children[0];
+		WaCol	   *entries = &special->children[0];
 		int			start = 0;
 
 		for (int i = 0; i < x.nspecial; i++)
@@ -831,8 +1016,46 @@ append_row(TableState *ts, TupleDesc desc, char op, XLogRecPtr lsn, HeapTuple ma
 			wacol_struct_valid(entries);
 			start = x.special_end[i];
 		}
-		wacol_list_end(&cols[n + 4]);
+		wacol_list_end(special);
 	}
+}
+
+/*
+ * Adds a row to a table's partition: first writes the rows collected there as
+ * a chunk (last = 0) when the chunk has max_rows rows or the row would make
+ * schema message + batch + end-of-stream marker exceed max_bytes (exact: the
+ * row is appended, measured and rolled back if needed).
+ */
+static void
+add_row(LogicalDecodingContext *ctx, W2AData *data, TableState *ts, int p, TupleDesc desc, const WaRow *row)
+{
+	RelSchema  *s = ts->schema;
+	PartState  *ps = get_part(data->txn, ts, p);
+	ReorderBufferTXN *txn = data->txn->txn;
+
+	if (data->max_rows > 0 && ps->rows >= data->max_rows)
+		emit_chunk(ctx, data, ts, p, false);
+
+	if (ps->rows > 0 && data->max_bytes > 0)
+	{
+		int		   *m = ps->mark;
+
+		for (int i = 0; i < s->nfields; i++)
+			m = wacol_mark(&ps->cols[i], m);
+		append_row(s, ps->cols, desc, txn, row);
+		if (stream_size(s, ps) > (uint64) data->max_bytes)
+		{
+			const int  *r = ps->mark;
+
+			for (int i = 0; i < s->nfields; i++)
+				r = wacol_rollback(&ps->cols[i], r);
+			emit_chunk(ctx, data, ts, p, false);
+			append_row(s, ps->cols, desc, txn, row);
+		}
+	}
+	else
+		append_row(s, ps->cols, desc, txn, row);
+	ps->rows++;
 }
 
 /* ---------------------------------------------------------------- callbacks */
@@ -861,6 +1084,7 @@ w2a_change(LogicalDecodingContext *ctx, ReorderBufferTXN *txn, Relation relation
 		   ReorderBufferChange *change)
 {
 	W2AData    *data = (W2AData *) ctx->output_plugin_private;
+	TupleDesc	desc = RelationGetDescr(relation);
 	RelEntry   *entry;
 	RelSchema  *s;
 	TableState *ts;
@@ -870,7 +1094,8 @@ w2a_change(LogicalDecodingContext *ctx, ReorderBufferTXN *txn, Relation relation
 				main,
 				before = NULL,
 				fill = NULL;
-	char		op;
+	WaRow		row;
+	int			p = 0;
 
 	if (!is_publishable_relation(relation))
 		return;
@@ -882,13 +1107,13 @@ w2a_change(LogicalDecodingContext *ctx, ReorderBufferTXN *txn, Relation relation
 		case REORDER_BUFFER_CHANGE_INSERT:
 			if (!entry->pubinsert || newtup == NULL)
 				return;
-			op = 'c';
+			row.op = 'c';
 			main = newtup;
 			break;
 		case REORDER_BUFFER_CHANGE_UPDATE:
 			if (!entry->pubupdate || newtup == NULL)
 				return;
-			op = 'u';
+			row.op = 'u';
 			main = newtup;
 			before = oldtup;
 			/* pgoutput sends the old tuple as 'O' (the whole row) exactly then */
@@ -898,7 +1123,7 @@ w2a_change(LogicalDecodingContext *ctx, ReorderBufferTXN *txn, Relation relation
 		case REORDER_BUFFER_CHANGE_DELETE:
 			if (!entry->pubdelete || oldtup == NULL)
 				return;			/* pgoutput does not send a delete without the old key */
-			op = 'd';
+			row.op = 'd';
 			main = oldtup;
 			break;
 		default:
@@ -908,33 +1133,20 @@ w2a_change(LogicalDecodingContext *ctx, ReorderBufferTXN *txn, Relation relation
 	old = MemoryContextSwitchTo(data->context);
 	s = entry_schema(data, entry, relation);
 	ts = get_table_state(ctx, data, s);
-	if (ts->pending_truncate)
-		emit_chunk(ctx, data, ts, W2A_CHUNK_TRUNCATE, false);
-	if (data->max_rows > 0 && ts->rows >= data->max_rows)
-		emit_chunk(ctx, data, ts, W2A_CHUNK_CHANGES, false);
-	if (ts->schema->needs_settings)
+	if (s->needs_settings || (data->partitions > 1 && s->nkeys > 0))
 		push_text_settings(data->txn);
 
-	if (ts->rows > 0 && data->max_bytes > 0)
-	{
-		int		   *m = ts->mark;
-
-		for (int i = 0; i < ts->schema->nfields; i++)
-			m = wacol_mark(&ts->cols[i], m);
-		append_row(ts, RelationGetDescr(relation), op, change->lsn, main, before, fill);
-		if (stream_size(ts) > (uint64) data->max_bytes)
-		{
-			const int  *r = ts->mark;
-
-			for (int i = 0; i < ts->schema->nfields; i++)
-				r = wacol_rollback(&ts->cols[i], r);
-			emit_chunk(ctx, data, ts, W2A_CHUNK_CHANGES, false);
-			append_row(ts, RelationGetDescr(relation), op, change->lsn, main, before, fill);
-		}
-	}
-	else
-		append_row(ts, RelationGetDescr(relation), op, change->lsn, main, before, fill);
-	ts->rows++;
+	row.lsn = change->lsn;
+	row.truncate_options = NULL;
+	deform_row(s, desc, main, fill, &row.values, &row.nulls);
+	row.before_values = NULL;
+	row.before_nulls = NULL;
+	if (before != NULL)
+		deform_row(s, desc, before, NULL, &row.before_values, &row.before_nulls);
+	/* an update goes to the partition of its new key, a delete to the one of its old key */
+	if (data->partitions > 1)
+		p = row_partition(data, s, desc, row.values, row.nulls);
+	add_row(ctx, data, ts, p, desc, &row);
 
 	MemoryContextSwitchTo(old);
 	MemoryContextReset(data->context);
@@ -946,46 +1158,34 @@ w2a_truncate(LogicalDecodingContext *ctx, ReorderBufferTXN *txn, int nrelations,
 {
 	W2AData    *data = (W2AData *) ctx->output_plugin_private;
 	MemoryContext old = MemoryContextSwitchTo(data->context);
-	RelSchema **schemas = palloc(sizeof(RelSchema *) * Max(nrelations, 1));
-	int			n = 0;
-	uint8		options = 0;
+	WaRow		row;
 
-	if (change->data.truncate.cascade)
-		options |= W2A_TRUNCATE_CASCADE;
-	if (change->data.truncate.restart_seqs)
-		options |= W2A_TRUNCATE_RESTART_IDENTITY;
+	memset(&row, 0, sizeof(row));
+	row.op = 't';
+	row.lsn = change->lsn;
+	if (change->data.truncate.cascade && change->data.truncate.restart_seqs)
+		row.truncate_options = "cascade,restart_identity";
+	else if (change->data.truncate.cascade)
+		row.truncate_options = "cascade";
+	else if (change->data.truncate.restart_seqs)
+		row.truncate_options = "restart_identity";
+	else
+		row.truncate_options = "";
 
 	for (int i = 0; i < nrelations; i++)
 	{
 		RelEntry   *entry;
+		TableState *ts;
 
 		if (!is_publishable_relation(relations[i]))
 			continue;
 		entry = get_rel_entry(data, relations[i]);
 		if (!entry->pubtruncate)
 			continue;
-		schemas[n++] = entry_schema(data, entry, relations[i]);
-	}
-
-	if (n > 0)
-	{
-		send_begin(ctx, data);
-		OutputPluginPrepareWrite(ctx, false);
-		pq_sendbyte(ctx->out, 'T');
-		pq_sendbyte(ctx->out, options);
-		pq_sendint32(ctx->out, (uint32) n);
-		for (int i = 0; i < n; i++)
-			pq_sendint32(ctx->out, schemas[i]->relid);
-		OutputPluginWrite(ctx, false);
-
-		for (int i = 0; i < n; i++)
-		{
-			TableState *ts = get_table_state(ctx, data, schemas[i]);
-
-			flush_pending(ctx, data, ts);
-			ts->pending_truncate = true;
-			ts->truncate_options = options;
-		}
+		ts = get_table_state(ctx, data, entry_schema(data, entry, relations[i]));
+		/* a truncate row in every partition, in WAL order with the table's other rows */
+		for (int p = 0; p < data->partitions; p++)
+			add_row(ctx, data, ts, p, RelationGetDescr(relations[i]), &row);
 	}
 	MemoryContextSwitchTo(old);
 	MemoryContextReset(data->context);
@@ -1020,12 +1220,14 @@ w2a_commit(LogicalDecodingContext *ctx, ReorderBufferTXN *txn, XLogRecPtr commit
 
 	if (txs == NULL)
 		elog(ERROR, "wal2arrow: commit without begin");
+	/* per table (first change first), per partition (ascending): the last chunk */
 	for (TableState *ts = txs->first; ts != NULL; ts = ts->next)
 	{
-		if (ts->pending_truncate)
-			emit_chunk(ctx, data, ts, W2A_CHUNK_TRUNCATE, true);
-		else if (ts->rows > 0)
-			emit_chunk(ctx, data, ts, W2A_CHUNK_CHANGES, true);
+		for (int p = 0; p < data->partitions; p++)
+		{
+			if (ts->parts[p].rows > 0)
+				emit_chunk(ctx, data, ts, p, true);
+		}
 	}
 
 	OutputPluginUpdateProgress(ctx, !txs->begin_sent);

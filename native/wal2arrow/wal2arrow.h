@@ -7,6 +7,7 @@
 #define WAL2ARROW_H
 
 #include "postgres.h"
+#include "fmgr.h"
 #include "utils/relcache.h"
 
 #include "arrow.h"
@@ -55,6 +56,11 @@ typedef struct WaColType
 	char		elemalign;
 } WaColType;
 
+/* Fields before the table's columns: _op, _lsn, _xid, _commit_lsn, _commit_ts */
+#define WA_LEADING_FIELDS 5
+/* Fields after them: _before, _unchanged, _special */
+#define WA_TRAILING_FIELDS 3
+
 /* The Arrow shape of one relation (as ChangeBatchBuilder builds it). */
 typedef struct RelSchema
 {
@@ -68,7 +74,7 @@ typedef struct RelSchema
 	int		   *attidx;			/* tuple descriptor index of each column */
 	char	  **names;
 	WaColType **types;
-	WaField    *fields;			/* nfields = ncols + 5 */
+	WaField    *fields;			/* nfields = ncols + 8 */
 	int			nfields;
 	const char **meta;
 	int			nmeta;
@@ -77,6 +83,10 @@ typedef struct RelSchema
 	uint8		fp[8];			/* schema fingerprint */
 	int			batch_meta_len; /* framed record batch metadata size */
 	bool		needs_settings; /* may call output functions that depend on DateStyle etc. */
+	/* partition key: the pg.primary_key columns, in that order (README.md, "Partitions") */
+	int			nkeys;			/* 0: every row goes to partition 0 */
+	int		   *keycols;		/* column index (0 .. ncols-1) of each key column */
+	FmgrInfo   *keyout;			/* output function of each key column's type */
 } RelSchema;
 
 extern RelSchema *wa_build_rel_schema(Relation rel, MemoryContext parent);

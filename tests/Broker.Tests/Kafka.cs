@@ -28,12 +28,12 @@ internal static class Kafka
     }
 
     /// <summary>
-    /// Reads partition 0 of <paramref name="topic"/> from the beginning until the consumer
-    /// reports end of partition; returns the values and the offset where it ended.
+    /// Reads partition <paramref name="partition"/> of <paramref name="topic"/> from the beginning
+    /// until the consumer reports end of partition; returns the values and the offset where it ended.
     /// </summary>
-    public static (List<string> Values, long EndOffset) ReadToEnd(IConsumer<Null, string> consumer, string topic)
+    public static (List<string> Values, long EndOffset) ReadToEnd(IConsumer<Null, string> consumer, string topic, int partition = 0)
     {
-        consumer.Assign(new TopicPartitionOffset(topic, 0, Offset.Beginning));
+        consumer.Assign(new TopicPartitionOffset(topic, partition, Offset.Beginning));
         var values = new List<string>();
         var clock = Stopwatch.StartNew();
         while (clock.Elapsed < Bound)
@@ -52,7 +52,7 @@ internal static class Kafka
             values.Add(result.Message.Value);
         }
 
-        Assert.Fail($"No end of partition on {topic} within {Bound}; read so far: [{string.Join(", ", values)}]");
+        Assert.Fail($"No end of partition on {topic} [{partition}] within {Bound}; read so far: [{string.Join(", ", values)}]");
         return default;
     }
 }

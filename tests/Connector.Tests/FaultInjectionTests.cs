@@ -10,9 +10,27 @@ public class FaultInjectionTests
     [InlineData("mid-produce@2:5", FaultPoint.MidProduce, 2, 5)]
     [InlineData(" before-kafka-commit@4 ", FaultPoint.BeforeKafkaCommit, 4, 1)]
     [InlineData("after-commit-message@1", FaultPoint.AfterCommitMessage, 1, 1)]
+    [InlineData("mid-stream@2", FaultPoint.MidStream, 2, 1)]
+    [InlineData("after-stream-stop", FaultPoint.AfterStreamStop, 1, 1)]
+    [InlineData("spool-replay@3", FaultPoint.SpoolReplay, 3, 1)]
     public void Specs_parse(string spec, FaultPoint point, int hit, int records)
     {
-        Assert.Equal((point, hit, records), FaultInjection.Parse(spec));
+        Assert.Equal((point, hit, records, false), FaultInjection.Parse(spec));
+    }
+
+    [Theory]
+    [InlineData("after-kafka-commit@3/term", FaultPoint.AfterKafkaCommit, 3, 1)]
+    [InlineData("mid-produce@2:4/term", FaultPoint.MidProduce, 2, 4)]
+    public void The_term_suffix_asks_for_SIGTERM_instead_of_SIGKILL(string spec, FaultPoint point, int hit, int records)
+    {
+        Assert.Equal((point, hit, records, true), FaultInjection.Parse(spec));
+    }
+
+    [Fact]
+    public void Only_the_streaming_points_are_streaming_points()
+    {
+        Assert.Equal([FaultPoint.MidStream, FaultPoint.AfterStreamStop, FaultPoint.SpoolReplay],
+            Enum.GetValues<FaultPoint>().Where(FaultInjection.IsStreamingPoint));
     }
 
     [Fact]

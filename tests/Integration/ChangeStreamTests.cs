@@ -18,7 +18,8 @@ public sealed class ChangeStreamTests(Infrastructure infrastructure)
 {
     private static readonly TimeSpan s_catchUp = TimeSpan.FromSeconds(90);
 
-    private sealed record Record(string Kind, Lsn CommitLsn, int Chunk, string? Fingerprint, ArrowPayload? Stream, byte[] Value, Headers Headers);
+    /// <summary>A record of the messages topic.</summary>
+    private sealed record Record(string Kind, Lsn CommitLsn, byte[] Value, Headers Headers);
 
     [Fact]
     public async Task An_unchanged_toasted_value_is_marked_unchanged_and_filled_under_replica_identity_full()
@@ -50,16 +51,15 @@ public sealed class ChangeStreamTests(Infrastructure infrastructure)
             await pipeline.WaitForCommittedAsync(await FloorAsync(database), s_catchUp);
         }
 
-        var plain = Records(config.TopicFor("public", "docs")).Last();
-        var updated = plain.Stream!.Batches.Single();
-        Assert.Equal("u", updated.Column("_op").Value(0));
-        Assert.True(updated.Column("body").IsNull(0), "the unchanged TOAST value must not be sent as a value under REPLICA IDENTITY DEFAULT");
-        Assert.Equal(["body"], ((IReadOnlyList<object?>)updated.Column("_unchanged").Value(0)!).Cast<string>());
-        Assert.Equal("second", updated.Column("title").Value(0));
+        var updated = TopicRows.Rows(infrastructure.Broker.BootstrapServers, config.TopicFor("public", "docs")).Last();
+        Assert.Equal("u", updated.Op);
+        Assert.True(updated.IsNull("body"), "the unchanged TOAST value must not be sent as a value under REPLICA IDENTITY DEFAULT");
+        Assert.Equal(["body"], updated.Batch.Col("_unchanged").Strings(updated.Row)!);
+        Assert.Equal("second", updated["title"]);
 
-        var full = Records(config.TopicFor("public", "docs_full")).Last().Stream!.Batches.Single();
-        Assert.Equal(body, full.Column("body").Value(0));
-        Assert.True(full.Column("_unchanged").IsNull(0));
+        var full = TopicRows.Rows(infrastructure.Broker.BootstrapServers, config.TopicFor("public", "docs_full")).Last();
+        Assert.Equal(body, full["body"]);
+        Assert.True(full.IsNull("_unchanged"));
 
         var report = await PipelineVerifier.VerifyAsync(config, null, CancellationToken.None);
         Assert.True(report.Passed, string.Join("\n", report.Tables.SelectMany(t => t.Differences)));
@@ -90,28 +90,35 @@ public sealed class ChangeStreamTests(Infrastructure infrastructure)
             await pipeline.WaitForCommittedAsync(await FloorAsync(database), s_catchUp);
         }
 
-        var records = Records(config.TopicFor("public", "t"));
-        string Shape(Record r) => string.Join(",", r.Stream!.Schema.FieldsList.Where(TopicReplay.IsTableColumn)
-            .Select(f => $"{f.Name}:{f.DataType.Name}"));
-        var shapes = records.Select(Shape).ToList();
-        Assert.Equal(7, records.Count);
-        Assert.StartsWith("id:", shapes[0], StringComparison.Ordinal);
-        Assert.Equal(["id", "a", "b"], Names(records[0]));
-        Assert.Equal(["id", "a", "b", "c"], Names(records[1]));
-        // The transaction with the DROP COLUMN: two chunks, old then new schema, same commit LSN.
-        Assert.Equal(["id", "a", "b", "c"], Names(records[2]));
-        Assert.Equal(["id", "a", "c"], Names(records[3]));
-        Assert.Equal(records[2].CommitLsn, records[3].CommitLsn);
-        Assert.Equal([0, 1], new[] { records[2].Chunk, records[3].Chunk });
-        Assert.Equal(2, records[3].Stream!.Batches.Single().Length);
-        Assert.Contains("Decimal", records[3].Stream!.Schema.FieldsList.Single(f => f.Name == "c").DataType.Name, StringComparison.OrdinalIgnoreCase);
-        Assert.Contains("Int", records[4].Stream!.Schema.FieldsList.Single(f => f.Name == "c").DataType.Name, StringComparison.OrdinalIgnoreCase);
-        Assert.Equal(["id", "label", "c"], Names(records[5]));
-        Assert.Equal(["id", "label", "c"], Names(records[6]));
+        var records = TopicRows.Records(infrastructure.Broker.BootstrapServers, config.TopicFor("public", "t"));
+        var rows = TopicRows.Rows(records);
+        string Shape(TableRecord r) => string.Join(",", r.Payload.Schema.FieldsList.Where(TopicReplay.IsTableColumn).Select(f => $"{f.Name}:{f.DataType.Name}"));
+        // Each row carries the table schema of its moment, whichever record it is in.
+        TopicRow Row(string id, string op) => rows.Single(r => r.Text("id") == id && r.Op == op);
+        Assert.Equal(["id", "a", "b"], Row("1", "c").Record.Names);
+        Assert.Equal(["id", "a", "b", "c"], Row("2", "c").Record.Names);
+        // The transaction with the DROP COLUMN: its rows before it in the old schema, after it in the new one, the
+        // second part a record of its own (a schema is per record) that continues the transaction (chunk 1).
+        var three = Row("3", "c");
+        var four = Row("4", "c");
+        var oneUpdated = rows.First(r => r.Text("id") == "1" && r.Op == "u");
+        Assert.Equal(["id", "a", "b", "c"], three.Record.Names);
+        Assert.Equal(["id", "a", "c"], four.Record.Names);
+        Assert.Equal(["id", "a", "c"], oneUpdated.Record.Names);
+        Assert.Equal(three.CommitLsn, four.CommitLsn);
+        Assert.Equal(three.CommitLsn, oneUpdated.CommitLsn);
+        Assert.NotEqual(three.Record, four.Record);
+        Assert.Equal(three.CommitLsn, four.Record.FirstCommitLsn);
+        Assert.Equal(1, four.Record.Chunk);
+        Assert.False(three.Record.ChunkLast);
+        Assert.Contains("Decimal", four.Record.Payload.Schema.Field("c").DataType.Name, StringComparison.OrdinalIgnoreCase);
+        Assert.Contains("Int", Row("5", "c").Record.Payload.Schema.Field("c").DataType.Name, StringComparison.OrdinalIgnoreCase);
+        Assert.Equal(["id", "label", "c"], Row("6", "c").Record.Names);
+        Assert.Equal(["id", "label", "c"], rows.Last().Record.Names);
         // The fingerprint changes exactly when the schema changes.
         for (var i = 1; i < records.Count; i++)
         {
-            Assert.Equal(shapes[i] == shapes[i - 1], records[i].Fingerprint == records[i - 1].Fingerprint);
+            Assert.Equal(Shape(records[i]) == Shape(records[i - 1]), records[i].Fingerprint == records[i - 1].Fingerprint);
         }
 
         var report = await PipelineVerifier.VerifyAsync(config, null, CancellationToken.None);
@@ -142,19 +149,20 @@ public sealed class ChangeStreamTests(Infrastructure infrastructure)
             await pipeline.WaitForCommittedAsync(await FloorAsync(database), s_catchUp);
         }
 
-        var parent = Records(config.TopicFor("public", "parent"));
-        var child = Records(config.TopicFor("public", "child"));
-        var solo = Records(config.TopicFor("public", "solo"));
-        // parent: rows, truncate, rows — one source transaction, chunks 0..2 in order.
-        Assert.Equal(["changes", "truncate", "changes"], parent.Select(r => r.Kind));
+        var parent = TopicRows.Rows(infrastructure.Broker.BootstrapServers, config.TopicFor("public", "parent"));
+        var child = TopicRows.Rows(infrastructure.Broker.BootstrapServers, config.TopicFor("public", "child"));
+        var solo = TopicRows.Rows(infrastructure.Broker.BootstrapServers, config.TopicFor("public", "solo"));
+        // parent: rows, the truncate as a row of its own, rows — one source transaction, in WAL order.
+        Assert.Equal(["c", "c", "t", "c"], parent.Select(r => r.Op));
         Assert.Single(parent.Select(r => r.CommitLsn).Distinct());
-        Assert.Equal([0, 1, 2], parent.Select(r => r.Chunk));
-        Assert.Equal("cascade,restart_identity", Header(parent[1].Headers, KafkaHeaders.TruncateOptions));
-        Assert.Equal(["changes", "truncate", "changes"], solo.Select(r => r.Kind));
+        Assert.Equal("cascade,restart_identity", TruncateOptionsOf(parent[2]));
+        Assert.True(parent[2].IsNull("id"));
+        Assert.Equal(["c", "t", "c"], solo.Select(r => r.Op));
         // child: truncated by CASCADE inside the first transaction, then on its own.
-        Assert.Equal(["changes", "truncate", "truncate"], child.Select(r => r.Kind));
+        Assert.Equal(["c", "t", "t"], child.Select(r => r.Op));
         Assert.Equal(parent[0].CommitLsn, child[1].CommitLsn);
         Assert.True(child[2].CommitLsn > child[1].CommitLsn);
+        Assert.Equal("", TruncateOptionsOf(child[2]));
 
         // (The test's own position markers are messages too, with another prefix.)
         var messages = Records(config.MessagesTopic).Where(m => Header(m.Headers, KafkaHeaders.MessagePrefix) == "app.audit").ToList();
@@ -162,6 +170,7 @@ public sealed class ChangeStreamTests(Infrastructure infrastructure)
         Assert.Equal(["true", "true", "false"], messages.Select(m => Header(m.Headers, KafkaHeaders.MessageTransactional)));
         Assert.Equal(parent[0].CommitLsn, messages[0].CommitLsn);
         Assert.Equal(parent[0].CommitLsn, messages[1].CommitLsn);
+        Assert.Equal(parent[0].Xid.ToString(System.Globalization.CultureInfo.InvariantCulture), Header(messages[0].Headers, KafkaHeaders.Xid));
         Assert.True(Lsn.Parse(Header(messages[0].Headers, KafkaHeaders.MessageLsn)!) < Lsn.Parse(Header(messages[1].Headers, KafkaHeaders.MessageLsn)!));
         Assert.True(messages[2].CommitLsn > messages[1].CommitLsn);
 
@@ -203,10 +212,9 @@ public sealed class ChangeStreamTests(Infrastructure infrastructure)
         var report = await PipelineVerifier.VerifyAsync(config, null, CancellationToken.None);
         Assert.True(report.Passed, string.Join("\n", report.Tables.SelectMany(t => t.Differences)));
         Assert.Equal(3, report.Tables.Count);
-        var typed = Records(config.TopicFor("public", "typed")).Last().Stream!;
-        Assert.Equal("happy", typed.Batches.Single().Column("m").Value(typed.Batches.Single().Length - 1));
+        Assert.Equal("happy", TopicRows.Rows(infrastructure.Broker.BootstrapServers, config.TopicFor("public", "typed")).Last()["m"]);
         // Generated columns are not published by PostgreSQL 15's pgoutput; the rest of the row is.
-        Assert.DoesNotContain(Records(config.TopicFor("public", "generated"))[0].Stream!.Schema.FieldsList, f => f.Name == "doubled");
+        Assert.DoesNotContain(TopicRows.Records(infrastructure.Broker.BootstrapServers, config.TopicFor("public", "generated"))[0].Payload.Schema.FieldsList, f => f.Name == "doubled");
         await DropSlotAsync(config, database);
     }
 
@@ -236,14 +244,14 @@ public sealed class ChangeStreamTests(Infrastructure infrastructure)
         if (viaRoot)
         {
             // Every partition's changes appear under the root table, in its one topic.
-            var root = Records(config.TopicFor("public", "measurements"));
-            Assert.Equal(3, root.Sum(r => r.Stream!.Batches.Sum(b => b.Length)));
-            Assert.All(root, r => Assert.Equal("measurements", r.Stream!.Schema.Metadata.Single(m => m.Key == "pg.table").Value));
+            var root = TopicRows.Records(infrastructure.Broker.BootstrapServers, config.TopicFor("public", "measurements"));
+            Assert.Equal(3, root.Sum(r => r.Payload.RowCount));
+            Assert.All(root, r => Assert.Equal("measurements", r.Payload.Schema.Metadata.Single(m => m.Key == "pg.table").Value));
         }
         else
         {
-            Assert.Equal(2, Records(config.TopicFor("public", "measurements_2024")).Sum(r => r.Stream!.Batches.Sum(b => b.Length)));
-            Assert.Equal(1, Records(config.TopicFor("public", "measurements_2025")).Sum(r => r.Stream!.Batches.Sum(b => b.Length)));
+            Assert.Equal(2, TopicRows.Records(infrastructure.Broker.BootstrapServers, config.TopicFor("public", "measurements_2024")).Sum(r => r.Payload.RowCount));
+            Assert.Equal(1, TopicRows.Records(infrastructure.Broker.BootstrapServers, config.TopicFor("public", "measurements_2025")).Sum(r => r.Payload.RowCount));
         }
         await DropSlotAsync(config, database);
     }
@@ -256,14 +264,15 @@ public sealed class ChangeStreamTests(Infrastructure infrastructure)
             var headers = message.Message.Headers;
             var kind = Header(headers, KafkaHeaders.Kind)!;
             var value = message.Message.Value ?? [];
-            records.Add(new Record(kind, Lsn.Parse(Header(headers, KafkaHeaders.CommitLsn)!),
-                int.Parse(Header(headers, KafkaHeaders.ChunkIndex) ?? "0", System.Globalization.CultureInfo.InvariantCulture),
-                Header(headers, KafkaHeaders.SchemaFingerprint), kind == "message" ? null : ArrowPayload.Read(value), value, headers));
+            records.Add(new Record(kind, Lsn.Parse(Header(headers, KafkaHeaders.CommitLsn)!), value, headers));
         }, CancellationToken.None);
         return records;
     }
 
-    private static string[] Names(Record record) => record.Stream!.Schema.FieldsList.Where(TopicReplay.IsTableColumn).Select(f => f.Name).ToArray();
+    /// <summary>A truncate row's options (its <c>_special</c> entry <c>_truncate</c>).</summary>
+    private static string? TruncateOptionsOf(TopicRow row) =>
+        WalBridge.Serialization.Postgres.PgTextRenderer.GetSpecialText(row.Batch, WalBridge.Serialization.Postgres.ChangeBatchBuilder.TruncateOptionsKey, row.Row);
+
 
     private static string? Header(Headers headers, string name) => headers.TryGetLastBytes(name, out var bytes) ? Encoding.UTF8.GetString(bytes) : null;
 

@@ -56,7 +56,7 @@ public sealed partial class CliTests(Infrastructure infrastructure)
               "database.hostname": "127.0.0.1", "database.port": {{infrastructure.Postgres.Port}},
               "database.user": "postgres", "database.password": "{{Password}}", "database.dbname": "{{database}}",
               "database.sslmode": "disable", "topic.prefix": "{{prefix}}", "state.dir": "{{state}}",
-              "kafka.bootstrap.servers": "{{infrastructure.Broker.BootstrapServers}}"
+              "kafka.bootstrap.servers": "{{infrastructure.Broker.BootstrapServers}}", "operations.listen": "127.0.0.1:0"
             }
             }
             """);
@@ -101,6 +101,8 @@ public sealed partial class CliTests(Infrastructure infrastructure)
             Assert.Contains("table public.notes", tailOutput, StringComparison.Ordinal);
             Assert.Contains("hello from the CLI test", tailOutput, StringComparison.Ordinal);
             Assert.Contains("_op", tailOutput, StringComparison.Ordinal);
+            Assert.Contains("format 2", tailOutput, StringComparison.Ordinal);
+            Assert.Contains("_commit_lsn", tailOutput, StringComparison.Ordinal);
         }
         finally
         {

@@ -123,19 +123,12 @@ public sealed class DifferentialTests(Infrastructure infrastructure)
         var lines = new List<string>();
         OffsetsTopicReader.ReadToEnd(new Dictionary<string, string> { ["bootstrap.servers"] = infrastructure.Broker.BootstrapServers }, topic, message =>
         {
-            var headers = message.Message.Headers;
-            string H(string name) => headers.TryGetLastBytes(name, out var b) ? Encoding.UTF8.GetString(b) : "-";
             var stream = ArrowPayload.Read(message.Message.Value);
-            if (H(KafkaHeaders.Kind) == "truncate")
-            {
-                lines.Add($"{H(KafkaHeaders.CommitLsn)} truncate {H(KafkaHeaders.TruncateOptions)}");
-                return;
-            }
             foreach (var batch in stream.Batches)
             {
                 for (var row = 0; row < batch.Length; row++)
                 {
-                    var line = new StringBuilder($"{H(KafkaHeaders.CommitLsn)} xid {H(KafkaHeaders.Xid)} {batch.Column("_op").Value(row)} lsn {batch.Column("_lsn").Value(row)}");
+                    var line = new StringBuilder($"{new Lsn((ulong)batch.Col("_commit_lsn").Value(row)!)} xid {batch.Col("_xid").Value(row)} {batch.Col("_op").Value(row)} lsn {batch.Col("_lsn").Value(row)}");
                     for (var c = 0; c < batch.ColumnCount; c++)
                     {
                         var field = batch.Schema.GetFieldByIndex(c);

@@ -32,6 +32,7 @@ public sealed class LargeTransactionTests(Infrastructure infrastructure, ITestOu
             $"database.user={config.DatabaseUser}", $"database.dbname={database}", "database.sslmode=disable",
             $"topic.prefix={config.TopicPrefix}", $"state.dir={config.StateDirectory}",
             $"kafka.bootstrap.servers={infrastructure.Broker.BootstrapServers}",
+            "operations.listen=127.0.0.1:0",
         ]);
         using var connector = StartConnector(configFile);
         try

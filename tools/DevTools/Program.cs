@@ -19,10 +19,11 @@ internal static class Program
         developer commands:
           demo   [--seconds N] [--plugin pgoutput|wal2arrow] [--rate N] [--verbose]
                                                           throwaway PostgreSQL + local broker, a workload, then verification
-          chaos  [--quick] [--rounds N] [--plugin pgoutput|wal2arrow] [--seed N]
+          chaos  [--quick] [--rounds N] [--plugin pgoutput|wal2arrow] [--seed N] [--outage-seconds S]
                                                           crash/fault scenarios, then verification (see scripts/chaos.sh)
           chaos  --workload random [--seed N] [--minutes M] [--plugin P] [--set key=value ...] [--without F1,F2]
                                                           the randomized end-to-end check under the same crashes (docs/chaos.md)
+          soak   [--minutes N] [--plugin P] [--seed N]    steady load and random faults on one connector; RSS, fds, threads, spill must stay flat
           broker [--brokers N]                            run the local Kafka-protocol broker (librdkafka mock cluster)
           bench  [--quick] [--json <file>] [--workloads W1,...]
                                                           throughput, latency, CPU, memory vs pg_recvlogical and a peer (docs/benchmarks.md)
@@ -44,6 +45,7 @@ internal static class Program
                 "demo" => await DemoCommand.RunAsync(rest),
                 "chaos" => await ChaosCommand.RunAsync(rest),
                 "broker" => await BrokerCommand.RunAsync(rest),
+                "soak" => await Soak.SoakCommand.RunAsync(rest),
                 "bench" => await BenchAsync(rest),
                 _ => throw new UsageException($"Unknown command '{args[0]}'."),
             };

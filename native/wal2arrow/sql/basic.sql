@@ -1,5 +1,5 @@
--- wal2arrow: framing of begin/relation/chunk/commit, publication table selection, truncate,
--- messages, schema changes inside a transaction.
+-- wal2arrow: framing (version 2) of begin/relation/chunk/commit, publication table selection,
+-- the transaction columns, truncate rows, messages, schema changes inside a transaction.
 SET client_min_messages = warning;
 
 -- helpers decoding the framing (see README.md)
@@ -9,13 +9,22 @@ CREATE FUNCTION w2a_le32(b bytea, off int) RETURNS bigint LANGUAGE sql IMMUTABLE
 $$ SELECT (get_byte(b, off + 3)::bigint << 24) | (get_byte(b, off + 2) << 16) | (get_byte(b, off + 1) << 8) | get_byte(b, off) $$;
 CREATE FUNCTION w2a_str16(b bytea, off int) RETURNS text LANGUAGE sql IMMUTABLE AS
 $$ SELECT convert_from(substring(b from off + 3 for (get_byte(b, off) << 8) | get_byte(b, off + 1)), 'UTF8') $$;
--- one line per message; for a chunk, valid = stream length, Arrow continuation marker,
--- end-of-stream marker, 8-byte alignment (the fingerprint is checked at the end: fp_doc)
+-- framing version 2: the offsets of the Relation message's tail, and its schema message
+CREATE FUNCTION w2a_rel_tail(b bytea) RETURNS int LANGUAGE sql IMMUTABLE AS
+$$ SELECT 16 + ((get_byte(b, 14) << 8) | get_byte(b, 15)) + 2
+          + ((get_byte(b, 16 + ((get_byte(b, 14) << 8) | get_byte(b, 15))) << 8)
+             | get_byte(b, 17 + ((get_byte(b, 14) << 8) | get_byte(b, 15)))) $$;
+CREATE FUNCTION w2a_schema(b bytea) RETURNS bytea LANGUAGE sql IMMUTABLE AS
+$$ SELECT CASE chr(get_byte(b, 0)) WHEN 'R' THEN substring(b from w2a_rel_tail(b) + 7) END $$;
+-- one line per message. R: valid = schema message length, Arrow continuation marker, metadata
+-- length, 8-byte alignment. A: valid = record batch length, continuation marker, 8-byte alignment,
+-- not a stream (no schema message: its flatbuffer's header type would be Schema = 1).
+-- (the fingerprint is checked at the end: fp_doc)
 CREATE FUNCTION w2a(b bytea) RETURNS text LANGUAGE plpgsql IMMUTABLE AS $$
 DECLARE
     t text := chr(get_byte(b, 0));
     s bytea;
-    schema_len int;
+    tail int;
     nsp_len int;
     ok bool;
 BEGIN
@@ -25,42 +34,43 @@ BEGIN
         RETURN format('C len=%s commit<=end=%s', length(b), substring(b from 3 for 8) <= substring(b from 11 for 8));
     ELSIF t = 'R' THEN
         nsp_len := (get_byte(b, 14) << 8) | get_byte(b, 15);
-        RETURN format('R %s.%s identity=%s columns=%s', w2a_str16(b, 14), w2a_str16(b, 16 + nsp_len),
-                      chr(get_byte(b, 13)), (get_byte(b, length(b) - 2) << 8) | get_byte(b, length(b) - 1));
-    ELSIF t = 'T' THEN
-        RETURN format('T options=%s relations=%s len=%s', get_byte(b, 1), w2a_be32(b, 2), length(b));
+        tail := w2a_rel_tail(b);
+        s := w2a_schema(b);
+        ok := w2a_be32(b, tail + 2) = length(s)
+              AND substring(s from 1 for 4) = '\xffffffff'::bytea
+              AND 8 + w2a_le32(s, 4) = length(s) AND length(s) % 8 = 0;
+        RETURN format('R %s.%s identity=%s columns=%s schema=%s', w2a_str16(b, 14), w2a_str16(b, 16 + nsp_len),
+                      chr(get_byte(b, 13)), (get_byte(b, tail) << 8) | get_byte(b, tail + 1), ok);
     ELSIF t = 'M' THEN
         RETURN format('M transactional=%s prefix=%s content=%s', get_byte(b, 1), w2a_str16(b, 10),
                       convert_from(substring(b from 17 + ((get_byte(b, 10) << 8) | get_byte(b, 11))), 'UTF8'));
     ELSIF t = 'A' THEN
-        s := substring(b from 29);
-        schema_len := 8 + w2a_le32(s, 4);
-        ok := w2a_be32(b, 24) = length(s)
+        s := substring(b from 32);
+        ok := get_byte(b, 1) = 0
+              AND w2a_be32(b, 27) = length(s)
               AND substring(s from 1 for 4) = '\xffffffff'::bytea
-              AND substring(s from length(s) - 7) = '\xffffffff00000000'::bytea
-              AND length(s) % 8 = 0 AND schema_len % 8 = 0
-              AND substring(s from schema_len + 1 for 4) = '\xffffffff'::bytea;
-        RETURN format('A %s options=%s chunk=%s last=%s rows=%s valid=%s',
-                      CASE get_byte(b, 1) WHEN 0 THEN 'changes' ELSE 'truncate' END, get_byte(b, 2),
-                      w2a_be32(b, 7), get_byte(b, 11) = 1, w2a_be32(b, 12), ok);
+              AND length(s) % 8 = 0 AND w2a_le32(s, 4) % 8 = 0
+              AND position(convert_to('_op', 'UTF8') in s) = 0;
+        RETURN format('A partition=%s chunk=%s last=%s rows=%s valid=%s',
+                      w2a_be32(b, 6), w2a_be32(b, 10), get_byte(b, 14) = 1, w2a_be32(b, 15), ok);
     END IF;
     RETURN 'unknown message ' || t;
 END $$;
 -- fingerprint carried by R and A messages
 CREATE FUNCTION w2a_fp(b bytea) RETURNS bytea LANGUAGE sql IMMUTABLE AS
-$$ SELECT CASE chr(get_byte(b, 0)) WHEN 'R' THEN substring(b from 6 for 8) WHEN 'A' THEN substring(b from 17 for 8) END $$;
--- a chunk's schema metadata pg.primary_key: in the FlatBuffers schema message the value string
--- (uint32 length, bytes, NUL, zero padding to 4) lies just before the key string "pg.primary_key"
+$$ SELECT CASE chr(get_byte(b, 0)) WHEN 'R' THEN substring(b from 6 for 8) WHEN 'A' THEN substring(b from 20 for 8) END $$;
+-- a Relation message's schema metadata pg.primary_key: in the FlatBuffers schema message the value
+-- string (uint32 length, bytes, NUL, zero padding to 4) lies just before the key string "pg.primary_key"
 CREATE FUNCTION w2a_pk(b bytea) RETURNS text LANGUAGE plpgsql IMMUTABLE AS $$
 DECLARE
     s bytea;
     p int;
     len int;
 BEGIN
-    IF chr(get_byte(b, 0)) <> 'A' THEN
+    IF chr(get_byte(b, 0)) <> 'R' THEN
         RETURN NULL;
     END IF;
-    s := substring(b from 29);
+    s := w2a_schema(b);
     p := position('\x0e000000'::bytea || convert_to('pg.primary_key', 'UTF8') in s) - 1;
     IF p < 0 THEN
         RETURN 'no pg.primary_key';
@@ -73,6 +83,11 @@ BEGIN
     END LOOP;
     RETURN 'not found';
 END $$;
+-- the bytes of b in reverse order (little-endian values in the Arrow buffers)
+CREATE FUNCTION w2a_reverse(b bytea) RETURNS bytea LANGUAGE sql IMMUTABLE AS
+$$ SELECT string_agg(substring(b from i for 1), ''::bytea ORDER BY i DESC) FROM generate_series(1, length(b)) i $$;
+-- the test helper the plugin exports: Kafka's murmur2 of the bytes
+CREATE FUNCTION wal2arrow_murmur2(bytea) RETURNS int LANGUAGE c IMMUTABLE STRICT AS 'wal2arrow', 'wal2arrow_murmur2';
 
 CREATE TABLE items (id int PRIMARY KEY, name text, price numeric(10,2));
 CREATE TABLE other (id bigint PRIMARY KEY, note text);
@@ -83,55 +98,77 @@ CREATE PUBLICATION pub_all FOR ALL TABLES;
 
 SELECT 'init' FROM pg_create_logical_replication_slot('s', 'wal2arrow');
 
--- one transaction, two tables: B, then R + A per table at commit, C
+-- one transaction, two tables: B, then R (with the schema message) + A (one record batch) per
+-- table at commit, C; one partition (the default): partition 0
 BEGIN;
 INSERT INTO items VALUES (1, 'apple', 1.25), (2, 'pear', 2.50);
 INSERT INTO other VALUES (10, 'x');
 INSERT INTO items VALUES (3, 'plum', NULL);
 COMMIT;
-SELECT w2a(data) FROM pg_logical_slot_peek_binary_changes('s', NULL, NULL, 'proto_version', '1', 'publication_names', 'pub');
+SELECT w2a(data) FROM pg_logical_slot_peek_binary_changes('s', NULL, NULL, 'proto_version', '2', 'publication_names', 'pub');
 -- the values are in the stream
 SELECT count(*) FILTER (WHERE position('apple'::bytea in data) > 0) AS apple,
        count(*) FILTER (WHERE position('plum'::bytea in data) > 0) AS plum
-FROM pg_logical_slot_peek_binary_changes('s', NULL, NULL, 'proto_version', '1', 'publication_names', 'pub');
+FROM pg_logical_slot_peek_binary_changes('s', NULL, NULL, 'proto_version', '2', 'publication_names', 'pub');
+-- every row holds its transaction: _xid (B's xid), _commit_lsn (B's final LSN) and _commit_ts
+-- (B's commit time, in microseconds since 1970) as little-endian uint32/uint64/int64 values, so
+-- the three rows of items hold each of them three times in a row
+WITH m AS (SELECT data, n FROM pg_logical_slot_peek_binary_changes('s', NULL, NULL, 'proto_version', '2', 'publication_names', 'pub')
+           WITH ORDINALITY AS c(lsn, xid, data, n)),
+     b AS (SELECT w2a_reverse(substring(data from 3 for 4)) AS xid, w2a_reverse(substring(data from 7 for 8)) AS final_lsn,
+                  w2a_reverse(int8send(('x' || encode(substring(data from 15 for 8), 'hex'))::bit(64)::bigint + 946684800000000)) AS unix_ts
+           FROM m WHERE chr(get_byte(data, 0)) = 'B')
+SELECT w2a(m.data),
+       position(b.xid || b.xid || b.xid in m.data) > 0 AS xid3,
+       position(b.final_lsn || b.final_lsn || b.final_lsn in m.data) > 0 AS commit_lsn3,
+       position(b.unix_ts || b.unix_ts || b.unix_ts in m.data) > 0 AS commit_ts3,
+       position(b.xid in m.data) > 0 AS has_xid
+FROM m, b WHERE chr(get_byte(m.data, 0)) = 'A' ORDER BY n;
 -- a publication with publish = 'insert' and only items
-SELECT w2a(data) FROM pg_logical_slot_get_binary_changes('s', NULL, NULL, 'proto_version', '1', 'publication_names', 'pub_insert_only');
+SELECT w2a(data) FROM pg_logical_slot_get_binary_changes('s', NULL, NULL, 'proto_version', '2', 'publication_names', 'pub_insert_only');
 
 -- updates and deletes; the relation message is sent once per session
 UPDATE items SET price = 3.00 WHERE id = 1;
 DELETE FROM items WHERE id = 2;
-SELECT w2a(data) FROM pg_logical_slot_peek_binary_changes('s', NULL, NULL, 'proto_version', '1', 'publication_names', 'pub');
+SELECT w2a(data) FROM pg_logical_slot_peek_binary_changes('s', NULL, NULL, 'proto_version', '2', 'publication_names', 'pub');
 -- ... not published by pub_insert_only: nothing at all (empty transactions are skipped)
-SELECT count(*) FROM pg_logical_slot_get_binary_changes('s', NULL, NULL, 'proto_version', '1', 'publication_names', 'pub_insert_only');
+SELECT count(*) FROM pg_logical_slot_get_binary_changes('s', NULL, NULL, 'proto_version', '2', 'publication_names', 'pub_insert_only');
 
 -- tables outside the publication produce nothing; FOR ALL TABLES sees them
 INSERT INTO unpublished VALUES (1);
-SELECT count(*) FROM pg_logical_slot_peek_binary_changes('s', NULL, NULL, 'proto_version', '1', 'publication_names', 'pub');
-SELECT w2a(data) FROM pg_logical_slot_get_binary_changes('s', NULL, NULL, 'proto_version', '1', 'publication_names', 'pub_all');
+SELECT count(*) FROM pg_logical_slot_peek_binary_changes('s', NULL, NULL, 'proto_version', '2', 'publication_names', 'pub');
+SELECT w2a(data) FROM pg_logical_slot_get_binary_changes('s', NULL, NULL, 'proto_version', '2', 'publication_names', 'pub_all');
 
 -- several publications at once
 INSERT INTO other VALUES (11, 'y');
-SELECT w2a(data) FROM pg_logical_slot_get_binary_changes('s', NULL, NULL, 'proto_version', '1', 'publication_names', 'pub_insert_only,pub');
+SELECT w2a(data) FROM pg_logical_slot_get_binary_changes('s', NULL, NULL, 'proto_version', '2', 'publication_names', 'pub_insert_only,pub');
 
--- truncate: rows before it go out first, then a truncate chunk (empty stream with the schema)
+-- truncate: a row (_op t, every table column null, _special {_truncate: options}) in WAL order
+-- with the table's other rows; no framing message of its own
 BEGIN;
 INSERT INTO items VALUES (4, 'fig', 4.00);
 TRUNCATE items, other RESTART IDENTITY;
 COMMIT;
-SELECT w2a(data) FROM pg_logical_slot_get_binary_changes('s', NULL, NULL, 'proto_version', '1', 'publication_names', 'pub');
--- rows after a truncate in the same transaction
+SELECT w2a(data), position('_truncate'::bytea in data) > 0 AS truncate_row,
+       position('restart_identity'::bytea in data) > 0 AS restart_identity, position('cascade'::bytea in data) > 0 AS cascade
+FROM pg_logical_slot_get_binary_changes('s', NULL, NULL, 'proto_version', '2', 'publication_names', 'pub');
+-- rows after a truncate in the same transaction (the _op values: t, then c)
 BEGIN;
 TRUNCATE items CASCADE;
 INSERT INTO items VALUES (5, 'kiwi', 5.00);
+TRUNCATE other RESTART IDENTITY CASCADE;
+TRUNCATE other;
 COMMIT;
-SELECT w2a(data) FROM pg_logical_slot_get_binary_changes('s', NULL, NULL, 'proto_version', '1', 'publication_names', 'pub');
+SELECT w2a(data), position('tc'::bytea in data) > 0 AS truncate_then_insert,
+       position('cascade,restart_identity'::bytea in data) > 0 AS both_options
+FROM pg_logical_slot_get_binary_changes('s', NULL, NULL, 'proto_version', '2', 'publication_names', 'pub');
 
 -- logical decoding messages, when asked for
 -- (a non-transactional message is decoded once later WAL is flushed: emit it first)
 SELECT 'msg' FROM pg_logical_emit_message(false, 'walbridge', 'now');
 SELECT 'msg' FROM pg_logical_emit_message(true, 'walbridge', 'hello');
-SELECT w2a(data) FROM pg_logical_slot_peek_binary_changes('s', NULL, NULL, 'proto_version', '1', 'publication_names', 'pub', 'messages', 'true');
-SELECT count(*) FROM pg_logical_slot_get_binary_changes('s', NULL, NULL, 'proto_version', '1', 'publication_names', 'pub');
+SELECT w2a(data) FROM pg_logical_slot_peek_binary_changes('s', NULL, NULL, 'proto_version', '2', 'publication_names', 'pub', 'messages', 'true');
+SELECT count(*) FROM pg_logical_slot_get_binary_changes('s', NULL, NULL, 'proto_version', '2', 'publication_names', 'pub');
 
 -- a schema change inside a transaction: rows before it go out with the old schema
 BEGIN;
@@ -140,7 +177,7 @@ ALTER TABLE items ADD COLUMN origin text;
 INSERT INTO items VALUES (7, 'date', 7.00, 'oasis');
 COMMIT;
 SELECT w2a(data), w2a_fp(data) IS DISTINCT FROM lag(w2a_fp(data)) OVER (ORDER BY n) AND w2a_fp(data) IS NOT NULL AS new_fingerprint
-FROM pg_logical_slot_get_binary_changes('s', NULL, NULL, 'proto_version', '1', 'publication_names', 'pub') WITH ORDINALITY AS c(lsn, xid, data, n)
+FROM pg_logical_slot_get_binary_changes('s', NULL, NULL, 'proto_version', '2', 'publication_names', 'pub') WITH ORDINALITY AS c(lsn, xid, data, n)
 ORDER BY n;
 
 -- replica identity full: the old row is sent; pg.primary_key stays the primary key
@@ -148,7 +185,7 @@ ALTER TABLE other REPLICA IDENTITY FULL;
 INSERT INTO other VALUES (12, 'old note');
 UPDATE other SET note = 'new note' WHERE id = 12;
 SELECT w2a(data), position('old note'::bytea in data) > 0 AS has_old_row, w2a_pk(data)
-FROM pg_logical_slot_get_binary_changes('s', NULL, NULL, 'proto_version', '1', 'publication_names', 'pub');
+FROM pg_logical_slot_get_binary_changes('s', NULL, NULL, 'proto_version', '2', 'publication_names', 'pub');
 
 -- pg.primary_key under REPLICA IDENTITY FULL (pgoutput flags every column as key): the table's
 -- primary key, in column order, as the connector's TransactionAssembler sets it (any
@@ -176,14 +213,14 @@ INSERT INTO pk_default VALUES (1, 2);
 INSERT INTO pk_index VALUES (1, 2, 3);
 UPDATE pk_multi SET d = 4;
 SELECT w2a(data), w2a_pk(data)
-FROM pg_logical_slot_get_binary_changes('s', NULL, NULL, 'proto_version', '1', 'publication_names', 'pk_pub');
+FROM pg_logical_slot_get_binary_changes('s', NULL, NULL, 'proto_version', '2', 'publication_names', 'pk_pub');
 -- the primary key is read as of the change (historic catalog): added, then dropped, in this session
 ALTER TABLE pk_none ADD CONSTRAINT pk_none_pkey PRIMARY KEY (b);
 INSERT INTO pk_none VALUES (2, 'y');
 ALTER TABLE pk_none DROP CONSTRAINT pk_none_pkey;
 INSERT INTO pk_none VALUES (3, 'z');
 SELECT w2a(data), w2a_pk(data), w2a_fp(data) IS DISTINCT FROM lag(w2a_fp(data)) OVER (ORDER BY n) AND w2a_fp(data) IS NOT NULL AS new_fingerprint
-FROM pg_logical_slot_get_binary_changes('s', NULL, NULL, 'proto_version', '1', 'publication_names', 'pk_pub') WITH ORDINALITY AS c(lsn, xid, data, n)
+FROM pg_logical_slot_get_binary_changes('s', NULL, NULL, 'proto_version', '2', 'publication_names', 'pk_pub') WITH ORDINALITY AS c(lsn, xid, data, n)
 ORDER BY n;
 
 -- the schema fingerprint (R and A messages, the connector's walbridge.schema_fingerprint header) is
@@ -194,9 +231,12 @@ CREATE PUBLICATION fp_pub FOR TABLE fp_doc;
 INSERT INTO fp_doc VALUES (1, 'a', NULL);
 SELECT w2a(data), w2a_fp(data) = substring(sha256(convert_to(
        E'walbridge.schema.v1\n'
-    || E'fields 8\n'
+    || E'fields 11\n'
     || E'field 3:_op utf8 not-null meta 0 children 0\n'
     || E'field 4:_lsn uint64 not-null meta 0 children 0\n'
+    || E'field 4:_xid uint32 not-null meta 0 children 0\n'
+    || E'field 11:_commit_lsn uint64 not-null meta 0 children 0\n'
+    || E'field 10:_commit_ts timestamp[us,3:UTC] not-null meta 0 children 0\n'
     || E'field 2:id int32 nullable meta 2 7:pg.type=7:integer 9:pg.typoid=2:23 children 0\n'
     || E'field 3:tag utf8 nullable meta 2 7:pg.type=4:text 9:pg.typoid=2:25 children 0\n'
     || E'field 1:u fixed_size_binary(16) nullable meta 4 7:pg.type=4:uuid 9:pg.typoid=4:2950 20:ARROW:extension:name=10:arrow.uuid 24:ARROW:extension:metadata=0: children 0\n'
@@ -213,7 +253,7 @@ SELECT w2a(data), w2a_fp(data) = substring(sha256(convert_to(
     || format(E'schema meta 5 9:pg.schema=6:public 8:pg.table=6:fp_doc 8:pg.relid=%s:%s 19:pg.replica_identity=1:d 14:pg.primary_key=2:id\n',
               length('fp_doc'::regclass::oid::text), 'fp_doc'::regclass::oid),
     'UTF8')) from 1 for 8) AS canonical_fingerprint
-FROM pg_logical_slot_get_binary_changes('s', NULL, NULL, 'proto_version', '1', 'publication_names', 'fp_pub')
+FROM pg_logical_slot_get_binary_changes('s', NULL, NULL, 'proto_version', '2', 'publication_names', 'fp_pub')
 WHERE chr(get_byte(data, 0)) IN ('R', 'A');
 
 SELECT 'stop' FROM pg_drop_replication_slot('s');

@@ -18,7 +18,7 @@ INSERT INTO alltypes VALUES (
     'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', '{"a": 1,  "b": [true]}', '{"b": 2, "a": 1}', '{1,NULL,3}', '{"x y",z}', '{1.50,-2.25}',
     '192.168.0.1/24', '(1.5,2)', '[2024-01-01 00:00:00+00,2024-01-02 00:00:00+00)', '12.34');
 INSERT INTO alltypes (id) VALUES (2);
-SELECT w2a(data) FROM pg_logical_slot_peek_binary_changes('ty', NULL, NULL, 'proto_version', '1', 'publication_names', 'types_pub');
+SELECT w2a(data) FROM pg_logical_slot_peek_binary_changes('ty', NULL, NULL, 'proto_version', '2', 'publication_names', 'types_pub');
 -- text values in the stream: char(n) keeps its padding, jsonb normalized, fallback text via output functions
 SELECT position('text ü'::text::bytea in data) > 0 AS utf8,
        position('ab   '::bytea in data) > 0 AS bpchar_padding,
@@ -29,7 +29,7 @@ SELECT position('text ü'::text::bytea in data) > 0 AS utf8,
        position('NaN'::bytea in data) > 0 AS unconstrained_numeric_nan,
        position('\xdeadbeef'::bytea in data) > 0 AS bytea_raw,
        position('\xa0eebc999c0b4ef8bb6d6bb9bd380a11'::bytea in data) > 0 AS uuid_raw
-FROM pg_logical_slot_get_binary_changes('ty', NULL, NULL, 'proto_version', '1', 'publication_names', 'types_pub')
+FROM pg_logical_slot_get_binary_changes('ty', NULL, NULL, 'proto_version', '2', 'publication_names', 'types_pub')
 WHERE chr(get_byte(data, 0)) = 'A';
 
 -- unchanged TOAST: the value is not sent; the column is null and listed in _unchanged
@@ -37,23 +37,23 @@ CREATE TABLE toasty (id int PRIMARY KEY, small text, payload text);
 ALTER TABLE toasty ALTER COLUMN payload SET STORAGE EXTERNAL;
 ALTER PUBLICATION types_pub ADD TABLE toasty;
 INSERT INTO toasty SELECT 1, 'a', string_agg(md5(g::text), '') FROM generate_series(1, 200) g;
-SELECT count(*) FROM pg_logical_slot_get_binary_changes('ty', NULL, NULL, 'proto_version', '1', 'publication_names', 'types_pub');
+SELECT count(*) FROM pg_logical_slot_get_binary_changes('ty', NULL, NULL, 'proto_version', '2', 'publication_names', 'types_pub');
 UPDATE toasty SET small = 'b' WHERE id = 1;
--- 'payload' appears twice in the schema (column, _before member) and once in _unchanged
+-- 'payload' appears once in the record batch: in _unchanged (the column names are in R's schema)
 SELECT w2a(data),
        (length(encode(data, 'hex')) - length(replace(encode(data, 'hex'), encode('payload', 'hex'), ''))) / length(encode('payload', 'hex')) AS payload_names,
        position(md5('1')::bytea in data) = 0 AS value_not_sent
-FROM pg_logical_slot_get_binary_changes('ty', NULL, NULL, 'proto_version', '1', 'publication_names', 'types_pub')
+FROM pg_logical_slot_get_binary_changes('ty', NULL, NULL, 'proto_version', '2', 'publication_names', 'types_pub')
 WHERE chr(get_byte(data, 0)) = 'A';
 
 -- REPLICA IDENTITY FULL: the old row (logged with its TOAST values inline) supplies the unchanged
--- value, as the connector does: 'payload' only in the schema (twice), the value twice (new row, _before)
+-- value, as the connector does: 'payload' not in the batch (not in _unchanged), the value twice (new row, _before)
 ALTER TABLE toasty REPLICA IDENTITY FULL;
 UPDATE toasty SET small = 'c' WHERE id = 1;
 SELECT w2a(data),
        (length(encode(data, 'hex')) - length(replace(encode(data, 'hex'), encode('payload', 'hex'), ''))) / length(encode('payload', 'hex')) AS payload_names,
        (length(encode(data, 'hex')) - length(replace(encode(data, 'hex'), encode((SELECT payload FROM toasty)::bytea, 'hex'), ''))) / length(encode((SELECT payload FROM toasty)::bytea, 'hex')) AS value_copies
-FROM pg_logical_slot_get_binary_changes('ty', NULL, NULL, 'proto_version', '1', 'publication_names', 'types_pub')
+FROM pg_logical_slot_get_binary_changes('ty', NULL, NULL, 'proto_version', '2', 'publication_names', 'types_pub')
 WHERE chr(get_byte(data, 0)) = 'A';
 
 SELECT 'stop' FROM pg_drop_replication_slot('ty');

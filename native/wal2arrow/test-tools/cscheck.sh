@@ -2,17 +2,20 @@
 # Cross-check of wal2arrow against WalBridge's C# ChangeBatchBuilder (cscheck/), both read with the
 # official Apache.Arrow C# reader: creates a pgoutput slot and a wal2arrow slot at the same point,
 # runs a workload (every mapped type, values Arrow cannot hold, domains, an enum, NaN floats,
-# unchanged TOAST, updates with the old row and the old key, deletes, a truncate, a schema change
+# unchanged TOAST, updates with the old row and the old key, deletes, truncates, a schema change
 # inside a transaction, REPLICA IDENTITY FULL tables with and without a primary key, with an INCLUDE
-# column, with an unchanged 1 MB TOAST value), reads both slots with psql (pgoutput in
-# text format under WalBridge's replication session settings), reads the tables' primary keys with
-# the connector's PrimaryKeyCatalog query, and runs cscheck, which feeds the pgoutput messages to
-# ChangeBatchBuilder (key flags replaced and unchanged TOAST values filled from a REPLICA IDENTITY
-# FULL old row as TransactionAssembler does) and compares every Arrow stream with the plugin's chunk
-# for the same transaction and table by meaning: schema (names, types, nullability, all metadata),
-# fingerprint, row count and every value. The encoders differ, so the bytes may. Then every chunk of
-# the other wal2arrow checks saved in $WAL2ARROW_STREAMS_DIR (*.hex, one message per line) is read
-# with Apache.Arrow too (cscheck --read).
+# column, with an unchanged 1 MB TOAST value, a key of many types whose text depends on the session
+# settings), reads both slots with psql (pgoutput in text format under WalBridge's replication
+# session settings; wal2arrow with 1 and with 3 partitions), reads the tables' primary keys with the
+# connector's PrimaryKeyCatalog query, and runs cscheck for each partition count, which feeds the
+# pgoutput messages to ChangeBatchBuilders per table and partition (rows assigned with PartitionKey;
+# key flags replaced and unchanged TOAST values filled from a REPLICA IDENTITY FULL old row as
+# TransactionAssembler does) and compares every Arrow stream with the plugin's chunk for the same
+# transaction, table and partition by meaning: schema (names, types, nullability, all metadata),
+# fingerprint, row count and every value; and the batches of all transactions concatenated behind
+# the schema message, per table, partition and schema. The encoders differ, so the bytes may. Then
+# every chunk of the other wal2arrow checks saved in $WAL2ARROW_STREAMS_DIR (*.hex, one message per
+# line) is read with Apache.Arrow too (cscheck --read).
 #   cscheck.sh BINDIR DBNAME     (PGHOST/PGPORT/PGUSER from the environment; needs dotnet)
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -28,7 +31,7 @@ dotnet build "$here/cscheck/cscheck.csproj" -c Release -o "$work/bin" -nologo -v
 psql=("$bindir/psql" -X -q -v ON_ERROR_STOP=1 -d "$db")
 "${psql[@]}" >/dev/null <<'SQL'
 SET client_min_messages = warning;
-DROP TABLE IF EXISTS cs_types, cs_toast, cs_key, cs_nopk, cs_multi, cs_deferred, cs_fulltoast;
+DROP TABLE IF EXISTS cs_types, cs_toast, cs_key, cs_nopk, cs_multi, cs_deferred, cs_fulltoast, cs_keytypes;
 DROP DOMAIN IF EXISTS cs_posint, cs_num, cs_dates, cs_text;
 DROP TYPE IF EXISTS cs_mood;
 CREATE DOMAIN cs_posint AS integer CHECK (VALUE > 0);
@@ -59,8 +62,12 @@ ALTER TABLE cs_deferred REPLICA IDENTITY FULL;
 CREATE TABLE cs_fulltoast (id int PRIMARY KEY, small text, payload text, other text);
 ALTER TABLE cs_fulltoast ALTER COLUMN payload SET STORAGE EXTERNAL;
 ALTER TABLE cs_fulltoast REPLICA IDENTITY FULL;
+-- a partition key of types whose text depends on the session settings (DateStyle, TimeZone,
+-- IntervalStyle, extra_float_digits, bytea_output) and text that needs JSON escapes
+CREATE TABLE cs_keytypes (k text, t timestamptz, f float8, b bytea, d date, i interval, n numeric, v int,
+    PRIMARY KEY (k, t, f, b, d, i, n));
 DROP PUBLICATION IF EXISTS cs_pub;
-CREATE PUBLICATION cs_pub FOR TABLE cs_types, cs_toast, cs_key, cs_nopk, cs_multi, cs_deferred, cs_fulltoast;
+CREATE PUBLICATION cs_pub FOR TABLE cs_types, cs_toast, cs_key, cs_nopk, cs_multi, cs_deferred, cs_fulltoast, cs_keytypes;
 SELECT 'init' FROM pg_create_logical_replication_slot('cs_pgo', 'pgoutput');
 SELECT 'init' FROM pg_create_logical_replication_slot('cs_w2a', 'wal2arrow');
 INSERT INTO cs_toast SELECT 1, 'a', string_agg(md5(g::text), '') FROM generate_series(1, 200) g;
@@ -128,6 +135,18 @@ UPDATE cs_fulltoast SET id = 2, other = 'x' WHERE id = 1;
 UPDATE cs_fulltoast SET payload = 'short now' WHERE id = 2;
 COMMIT;
 DELETE FROM cs_fulltoast;
+SET TimeZone = 'Asia/Kolkata'; SET DateStyle = 'SQL, DMY'; SET IntervalStyle = 'iso_8601'; SET extra_float_digits = 0; SET bytea_output = 'escape';
+INSERT INTO cs_keytypes SELECT 'k' || g || E' "q"\\\t' || chr(1) || chr(27) || 'é', '2024-01-01 10:00:00+00'::timestamptz + g * interval '1 hour',
+    0.1 * g, ('\x00ff' || lpad(to_hex(g), 2, '0'))::bytea, '2024-02-28'::date + g, g * interval '1 day 2 hours', g / 7.0, g
+FROM generate_series(1, 24) g;
+UPDATE cs_keytypes SET v = -v WHERE v % 3 = 0;
+UPDATE cs_keytypes SET k = k || '!' WHERE v % 4 = 0;
+DELETE FROM cs_keytypes WHERE v % 5 = 0;
+BEGIN;
+INSERT INTO cs_keytypes VALUES ('before truncate', 'infinity', 'NaN', '\x', 'infinity', '0', 'NaN', 0);
+TRUNCATE cs_keytypes, cs_key;
+INSERT INTO cs_keytypes VALUES ('after truncate', '-infinity', '-Infinity', '\x01', '-infinity', '-1 year', '-0.5', 1);
+COMMIT;
 SQL
 
 # the primary keys as the connector's PrimaryKeyCatalog reads them, key columns only (one line per
@@ -144,14 +163,17 @@ SQL
 SET DateStyle = ISO; SET TimeZone = UTC; SET IntervalStyle = postgres; SET extra_float_digits = 3; SET bytea_output = hex;
 SELECT lsn, encode(data, 'hex') FROM pg_logical_slot_get_binary_changes('cs_pgo', NULL, NULL, 'proto_version', '1', 'publication_names', 'cs_pub');
 SQL
-"${psql[@]}" -At -F $'\t' -c "SELECT lsn, encode(data, 'hex') FROM pg_logical_slot_get_binary_changes('cs_w2a', NULL, NULL, 'proto_version', '1', 'publication_names', 'cs_pub', 'max_bytes', '0')" >"$work/wal2arrow.txt"
+"${psql[@]}" -At -F $'\t' -c "SELECT lsn, encode(data, 'hex') FROM pg_logical_slot_peek_binary_changes('cs_w2a', NULL, NULL, 'proto_version', '2', 'publication_names', 'cs_pub', 'max_bytes', '0')" >"$work/wal2arrow-1.txt"
+"${psql[@]}" -At -F $'\t' -c "SELECT lsn, encode(data, 'hex') FROM pg_logical_slot_get_binary_changes('cs_w2a', NULL, NULL, 'proto_version', '2', 'publication_names', 'cs_pub', 'max_bytes', '0', 'partitions', '3')" >"$work/wal2arrow-3.txt"
 "${psql[@]}" -c "SELECT pg_drop_replication_slot('cs_pgo'), pg_drop_replication_slot('cs_w2a')" >/dev/null
 
-if ! dotnet "$work/bin/wal2arrow-cscheck.dll" "$work/pgoutput.txt" "$work/wal2arrow.txt" "$work/primary-keys.txt"; then
-    log "wal2arrow output differs from ChangeBatchBuilder's (streams kept in /tmp/wal2arrow-cscheck-*.arrow)"
-    exit 1
-fi
-log "C# ChangeBatchBuilder's streams and the plugin's mean the same (Apache.Arrow C# reader): schema, fingerprint, rows, values"
+for partitions in 1 3; do
+    if ! dotnet "$work/bin/wal2arrow-cscheck.dll" "$work/pgoutput.txt" "$work/wal2arrow-$partitions.txt" "$work/primary-keys.txt" "$partitions"; then
+        log "wal2arrow output ($partitions partitions) differs from ChangeBatchBuilder's (streams kept in /tmp/wal2arrow-cscheck-*.arrow)"
+        exit 1
+    fi
+done
+log "C# ChangeBatchBuilder's streams and the plugin's mean the same (Apache.Arrow C# reader): schema, fingerprint, rows, values, partitions (1 and 3)"
 
 shopt -s nullglob
 saved=("${WAL2ARROW_STREAMS_DIR:-/nonexistent}"/*.hex)

@@ -43,6 +43,9 @@ public sealed class ConnectorConfig
         "topic.replication.factor", "offsets.topic", "state.dir",
         "transaction.max.source.transactions", "transaction.max.bytes", "transaction.linger.ms",
         "queue.max.transactions", "queue.max.bytes", "transaction.memory.bytes", "status.interval.ms", "heartbeat.interval.ms", "messages.topic",
+        "database.password.file", "database.sslrootcert", "slot.failover",
+        "operations.listen", "operations.token", "operations.token.file", "operations.source.poll.interval.ms", "health.ready.max.lag.ms",
+        "ha.enabled", "ha.poll.interval.ms", "ha.session.timeout.ms",
     ];
 
     private static readonly HashSet<string> s_knownKeySet = new(s_knownKeys, StringComparer.Ordinal);
@@ -53,6 +56,7 @@ public sealed class ConnectorConfig
     public static bool IsSecretKey(string key) =>
         key.Contains("password", StringComparison.OrdinalIgnoreCase) ||
         key.Contains("secret", StringComparison.OrdinalIgnoreCase) ||
+        key.Contains("token", StringComparison.OrdinalIgnoreCase) ||
         key.EndsWith(".key", StringComparison.OrdinalIgnoreCase) ||
         key.Contains("sasl.jaas", StringComparison.OrdinalIgnoreCase) ||
         key.Contains("user.info", StringComparison.OrdinalIgnoreCase) ||
@@ -117,6 +121,36 @@ public sealed class ConnectorConfig
 
     /// <summary>Prefix shared by every WalBridge heartbeat message.</summary>
     public const string HeartbeatPrefixBase = "walbridge.heartbeat.";
+    /// <summary>The CA certificate file that verifies the server for <c>verify-ca</c>/<c>verify-full</c> (<c>database.sslrootcert</c>); null for Npgsql's default.</summary>
+    public string? DatabaseSslRootCertificate { get; init; }
+
+    /// <summary>Create (or switch) the slot as a PostgreSQL 17 failover slot, kept on physical standbys (<c>slot.failover</c>).</summary>
+    public bool SlotFailover { get; init; }
+
+    /// <summary>Where the metrics, health and admin endpoints listen (<c>operations.listen</c>); null when switched off.</summary>
+    public System.Net.IPEndPoint? OperationsListen { get; init; }
+
+    /// <summary>The bearer token the admin API and /metrics require (<c>operations.token</c> or <c>operations.token.file</c>); null for none (loopback only).</summary>
+    public string? OperationsToken { get; init; }
+
+    /// <summary>How often the source's WAL position and the slot's state are polled for the lag figures.</summary>
+    public TimeSpan SourcePollInterval { get; init; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>/health/ready answers 200 only while streaming and at most this far behind the source.</summary>
+    public TimeSpan ReadyMaxLag { get; init; } = TimeSpan.FromMinutes(1);
+
+    /// <summary>Whether instances with the same <see cref="Name"/> elect one leader (a PostgreSQL advisory lock) before touching Kafka.</summary>
+    public bool HighAvailability { get; init; } = true;
+
+    /// <summary>How often a standby tries to take the leadership, and the leader checks its lock session.</summary>
+    public TimeSpan HaPollInterval { get; init; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>How long a leader whose host vanished may keep its lock (server-side TCP keepalive of the lock session), and how long a new leader waits for the old walsender to let the slot go.</summary>
+    public TimeSpan HaSessionTimeout { get; init; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>The flat keys this configuration was built from (for the admin API's config view; print only through <see cref="Describe"/>).</summary>
+    public IReadOnlyDictionary<string, string> SourceValues { get; init; } = new Dictionary<string, string>();
+
     /// <summary>librdkafka properties (the <c>kafka.</c> prefix removed), passed through unchanged.</summary>
     public required IReadOnlyDictionary<string, string> Kafka { get; init; }
 
@@ -291,13 +325,87 @@ public sealed class ConnectorConfig
             throw new ConfigurationException($"Configuration key 'topic.prefix' may hold only letters, digits, '.', '_' and '-' (Kafka's topic name rule), found '{topicPrefix}'.");
         }
 
+        bool Flag(string key, bool fallback)
+        {
+            var text = Optional(key, fallback ? "true" : "false");
+            return text switch
+            {
+                "true" => true,
+                "false" => false,
+                _ => throw new ConfigurationException($"Configuration key '{key}' must be true or false, found '{text}'."),
+            };
+        }
+
+        string? Secret(string key)
+        {
+            var fileKey = key + ".file";
+            var direct = values.TryGetValue(key, out var v) && v.Length > 0 ? v : null;
+            if (!values.TryGetValue(fileKey, out var file) || string.IsNullOrWhiteSpace(file))
+            {
+                return direct;
+            }
+
+            if (direct is not null)
+            {
+                throw new ConfigurationException($"Configuration keys '{key}' and '{fileKey}' are both set; keep one.");
+            }
+
+            try
+            {
+                // The file's content without the line end an editor or `echo` adds.
+                return File.ReadAllText(file).TrimEnd('\r', '\n');
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                throw new ConfigurationException($"Configuration key '{fileKey}' names '{file}', which cannot be read: {e.Message}", e);
+            }
+        }
+
+        var rootCertificate = values.TryGetValue("database.sslrootcert", out var rootCert) && rootCert.Length > 0 ? rootCert : null;
+        if (rootCertificate is not null && !File.Exists(rootCertificate))
+        {
+            throw new ConfigurationException($"Configuration key 'database.sslrootcert' names '{rootCertificate}', which does not exist or cannot be read.");
+        }
+
+        var listenText = Optional("operations.listen", "127.0.0.1:8083");
+        System.Net.IPEndPoint? listen = null;
+        if (listenText != "off")
+        {
+            if (!System.Net.IPEndPoint.TryParse(listenText, out listen) || !listenText.Contains(':', StringComparison.Ordinal))
+            {
+                throw new ConfigurationException($"Configuration key 'operations.listen' must be an address and port (127.0.0.1:8083, [::1]:8083, 0.0.0.0:8083) or off, found '{listenText}'.");
+            }
+        }
+
+        var token = Secret("operations.token");
+        if (listen is not null && !System.Net.IPAddress.IsLoopback(listen.Address) && string.IsNullOrEmpty(token))
+        {
+            throw new ConfigurationException(
+                $"operations.listen = {listenText} accepts connections from other hosts, so the admin API needs a bearer token: set 'operations.token' or 'operations.token.file' (or listen on 127.0.0.1).");
+        }
+
+        if (token is not null && token.Length < 16)
+        {
+            throw new ConfigurationException("Configuration key 'operations.token' must be at least 16 characters long.");
+        }
+
         return new ConnectorConfig
         {
+            SourceValues = new Dictionary<string, string>(values, StringComparer.Ordinal),
+            DatabaseSslRootCertificate = rootCertificate,
+            SlotFailover = Flag("slot.failover", false),
+            OperationsListen = listen,
+            OperationsToken = token,
+            SourcePollInterval = TimeSpan.FromMilliseconds(Number("operations.source.poll.interval.ms", 5_000, 100, 600_000)),
+            ReadyMaxLag = TimeSpan.FromMilliseconds(Number("health.ready.max.lag.ms", 60_000, 1, 86_400_000)),
+            HighAvailability = Flag("ha.enabled", true),
+            HaPollInterval = TimeSpan.FromMilliseconds(Number("ha.poll.interval.ms", 1_000, 100, 60_000)),
+            HaSessionTimeout = TimeSpan.FromMilliseconds(Number("ha.session.timeout.ms", 10_000, 2_000, 600_000)),
             Name = name,
             DatabaseHost = Optional("database.hostname", "localhost"),
             DatabasePort = (int)Number("database.port", 5432, 1, 65535),
             DatabaseUser = Required("database.user"),
-            DatabasePassword = values.TryGetValue("database.password", out var password) ? password : null,
+            DatabasePassword = Secret("database.password"),
             DatabaseName = Required("database.dbname"),
             DatabaseSslMode = sslMode,
             Plugin = plugin,
@@ -309,13 +417,13 @@ public sealed class ConnectorConfig
             BinaryFormat = binaryText == "auto",
             SlotCreateTimeout = TimeSpan.FromMilliseconds(Number("slot.create.timeout.ms", 60_000, 1_000, 3_600_000)),
             TopicPrefix = topicPrefix,
-            TopicPartitions = (int)Number("topic.partitions", 1, 1, 1),
+            TopicPartitions = (int)Number("topic.partitions", 1, 1, 10_000),
             TopicReplicationFactor = (short)Number("topic.replication.factor", -1, -1, 32767),
             OffsetsTopic = Optional("offsets.topic", $"{topicPrefix}.walbridge.offsets"),
             StateDirectory = Optional("state.dir", Path.Combine(".", "state", identifier)),
             MaxSourceTransactionsPerKafkaTransaction = (int)Number("transaction.max.source.transactions", 500, 1, 1_000_000),
             MaxBytesPerKafkaTransaction = Number("transaction.max.bytes", 64L << 20, 1, long.MaxValue),
-            TransactionLinger = TimeSpan.FromMilliseconds(Number("transaction.linger.ms", 5, 0, 60_000)),
+            TransactionLinger = TimeSpan.FromMilliseconds(Number("transaction.linger.ms", 0, 0, 60_000)),
             QueueMaxTransactions = (int)Number("queue.max.transactions", 256, 1, 1_000_000),
             QueueMaxBytes = Number("queue.max.bytes", 64L << 20, 1 << 20, long.MaxValue),
             TransactionMemoryBytes = Number("transaction.memory.bytes", 16L << 20, 0, long.MaxValue),
@@ -357,6 +465,7 @@ public sealed class ConnectorConfig
                 _ => Npgsql.SslMode.Prefer,
             },
             ApplicationName = $"walbridge:{Name}",
+            RootCertificate = DatabaseSslRootCertificate,
             // The text forms we parse (replication) and compare with (queries) assume these session
             // settings; see docs/format.md. Floats: 3 makes the walsender print every digit; 1 is
             // PostgreSQL's default shortest exact form, which is what `SELECT col::text` shows users.

@@ -25,6 +25,10 @@ internal interface IChangeStreamDecoder : IDisposable
     /// <exception cref="ReplicationRestartException">The stream must restart with other options (not a failure).</exception>
     void Process(ReadOnlySpan<byte> message, Lsn lsn);
 
-    /// <summary>Takes the transaction the last message completed, if any.</summary>
-    bool TryTakeCompleted(out SourceTransaction transaction);
+    /// <summary>
+    /// Takes the open group of committed transactions when it is due (<see cref="TransactionFramer.GroupDue"/>), with
+    /// every batch of it written. Called after every message, and with <paramref name="inputIdle"/> when no further
+    /// message is waiting.
+    /// </summary>
+    bool TryTakeGroup(bool inputIdle, out TransactionGroup group);
 }

@@ -16,6 +16,12 @@ public enum FaultPoint
     AfterKafkaCommit,
     /// <summary>The mirror is written; PostgreSQL is not yet told.</summary>
     AfterMirrorWrite,
+    /// <summary>Streaming (pgoutput protocol 2): a change of an in-progress transaction was spilled, inside a stream block (matrix C9).</summary>
+    MidStream,
+    /// <summary>Streaming: a stream block ended (Stream Stop); the transaction has not committed yet (matrix C10).</summary>
+    AfterStreamStop,
+    /// <summary>Streaming: a streamed transaction committed and its spool is being replayed into payloads for Kafka (matrix C11).</summary>
+    SpoolReplay,
 }
 
 /// <summary>
@@ -23,15 +29,18 @@ public enum FaultPoint
 /// variable <c>WALBRIDGE_FAULT=&lt;point&gt;[@&lt;hit&gt;][:&lt;k&gt;]</c>, e.g. <c>after-kafka-commit@3</c>
 /// (the third time the point is reached) or <c>mid-produce@2:5</c> (in the second Kafka transaction,
 /// after 5 records). When a fault fires, the process writes one line to stderr and kills itself
-/// with SIGKILL: no cleanup runs, exactly like <c>kill -9</c>. Thread-safe; a no-op when unset.
+/// with SIGKILL: no cleanup runs, exactly like <c>kill -9</c>. With the suffix <c>/term</c>
+/// (<c>after-kafka-commit@3/term</c>) it sends itself SIGTERM instead and goes on: the graceful stop
+/// starts at exactly that point (matrix C16). Thread-safe; a no-op when unset.
 /// </summary>
 public static partial class FaultInjection
 {
     /// <summary>The environment variable that arms a fault point.</summary>
     public const string EnvironmentVariable = "WALBRIDGE_FAULT";
 
-    private static readonly (FaultPoint Point, int Hit, int Records)? s_armed = Parse(Environment.GetEnvironmentVariable(EnvironmentVariable));
+    private static readonly (FaultPoint Point, int Hit, int Records, bool Terminate)? s_armed = Parse(Environment.GetEnvironmentVariable(EnvironmentVariable));
     private static int s_hits;
+    private static int s_terminated;
 
     /// <summary>The names accepted in <see cref="EnvironmentVariable"/>.</summary>
     public static string NameOf(FaultPoint point) => point switch
@@ -41,8 +50,14 @@ public static partial class FaultInjection
         FaultPoint.BeforeKafkaCommit => "before-kafka-commit",
         FaultPoint.AfterKafkaCommit => "after-kafka-commit",
         FaultPoint.AfterMirrorWrite => "after-mirror-write",
+        FaultPoint.MidStream => "mid-stream",
+        FaultPoint.AfterStreamStop => "after-stream-stop",
+        FaultPoint.SpoolReplay => "spool-replay",
         _ => throw new ArgumentOutOfRangeException(nameof(point)),
     };
+
+    /// <summary>Whether <paramref name="point"/> is reached only by pgoutput's streaming of in-progress transactions (never with wal2arrow).</summary>
+    public static bool IsStreamingPoint(FaultPoint point) => point is FaultPoint.MidStream or FaultPoint.AfterStreamStop or FaultPoint.SpoolReplay;
 
     /// <summary>Whether <paramref name="point"/> is armed (lets callers skip work such as counting).</summary>
     public static bool IsArmed(FaultPoint point) => s_armed?.Point == point;
@@ -57,7 +72,7 @@ public static partial class FaultInjection
 
         if (Interlocked.Increment(ref s_hits) == armed.Hit)
         {
-            Die(point, armed.Hit);
+            Fire(armed, point, armed.Hit);
         }
     }
 
@@ -78,11 +93,11 @@ public static partial class FaultInjection
         if (hit == armed.Hit && recordsInTransaction == armed.Records)
         {
             flush();
-            Die(FaultPoint.MidProduce, hit);
+            Fire(armed, FaultPoint.MidProduce, hit);
         }
     }
 
-    internal static (FaultPoint, int, int)? Parse(string? text)
+    internal static (FaultPoint, int, int, bool)? Parse(string? text)
     {
         if (string.IsNullOrWhiteSpace(text))
         {
@@ -90,6 +105,12 @@ public static partial class FaultInjection
         }
 
         var spec = text.Trim();
+        var terminate = spec.EndsWith("/term", StringComparison.Ordinal);
+        if (terminate)
+        {
+            spec = spec[..^"/term".Length];
+        }
+
         var records = 1;
         var colon = spec.IndexOf(':', StringComparison.Ordinal);
         if (colon > 0)
@@ -108,10 +129,26 @@ public static partial class FaultInjection
         {
             if (NameOf(point) == spec)
             {
-                return (point, Math.Max(hit, 1), Math.Max(records, 1));
+                return (point, Math.Max(hit, 1), Math.Max(records, 1), terminate);
             }
         }
         throw new ArgumentException($"{EnvironmentVariable}='{text}': unknown fault point '{spec}'; known: {string.Join(", ", Enum.GetValues<FaultPoint>().Select(NameOf))}.");
+    }
+
+    private static void Fire((FaultPoint Point, int Hit, int Records, bool Terminate) armed, FaultPoint point, int hit)
+    {
+        if (!armed.Terminate)
+        {
+            Die(point, hit);
+            return;
+        }
+
+        if (Interlocked.Exchange(ref s_terminated, 1) == 0)
+        {
+            Console.Error.WriteLine($"walbridge: fault point {NameOf(point)} reached (hit {hit}); sending the process SIGTERM");
+            Console.Error.Flush();
+            _ = Kill(Environment.ProcessId, 15);
+        }
     }
 
     private static void Die(FaultPoint point, int hit)

@@ -48,6 +48,9 @@ public static class FailureClassification
                 or PostgresErrorCodes.TooManyConnections or PostgresErrorCodes.QueryCanceled or PostgresErrorCodes.IdleSessionTimeout
                     ? FailureKind.Transient
                     : FailureKind.Fatal,
+            // TLS verification failed (verify-ca/verify-full: unknown CA, wrong host name): retrying cannot fix a certificate.
+            NpgsqlException { InnerException: System.Security.Authentication.AuthenticationException } => FailureKind.Fatal,
+            System.Security.Authentication.AuthenticationException => FailureKind.Fatal,
             NpgsqlException => FailureKind.Transient, // not a server error: the connection broke or could not be made
             OperationCanceledException => FailureKind.Transient, // a timeout inside a client library, not our stop request
             AggregateException a => a.InnerExceptions.Select(Classify).DefaultIfEmpty(FailureKind.Fatal).Max(),
@@ -57,6 +60,73 @@ public static class FailureClassification
 
     /// <summary>Whether <paramref name="e"/> stops the connector.</summary>
     public static bool IsFatal(Exception e) => Classify(e) == FailureKind.Fatal;
+
+    /// <summary>
+    /// Classifies a failure of an instance that runs with high availability: once its leadership was lost (its lock
+    /// session failed), being fenced by the new leader is expected and only sends it back to waiting, so it is
+    /// transient; otherwise the rule of <see cref="Classify(Exception)"/> applies.
+    /// </summary>
+    public static FailureKind Classify(Exception e, bool leadershipLost) =>
+        leadershipLost && IsFenced(e) ? FailureKind.Transient : Classify(e);
+
+    /// <summary>Whether <paramref name="e"/> (or an exception inside it) says another producer with the same transactional.id fenced this one.</summary>
+    public static bool IsFenced(Exception e)
+    {
+        for (var current = e; current is not null; current = current.InnerException)
+        {
+            if (current is KafkaException { Error.Code: ErrorCode.Local_Fenced or ErrorCode.ProducerFenced or ErrorCode.InvalidProducerEpoch })
+            {
+                return true;
+            }
+
+            if (current is AggregateException aggregate && aggregate.InnerExceptions.Any(IsFenced))
+            {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /// <summary>
+    /// What an operator should check for <paramref name="e"/>, in a few words naming the setting or the component; null
+    /// when the failure's own message says it already (the source preconditions, the mirror, the start position).
+    /// </summary>
+    public static string? Advice(Exception e, ConnectorConfig config)
+    {
+        ArgumentNullException.ThrowIfNull(e);
+        ArgumentNullException.ThrowIfNull(config);
+        var database = $"PostgreSQL at {config.DatabaseHost}:{config.DatabasePort} (database.hostname, database.port)";
+        for (var current = e; current is not null; current = current.InnerException)
+        {
+            if (current is System.Security.Authentication.AuthenticationException)
+            {
+                return $"the TLS certificate of {database}: database.sslmode = {config.DatabaseSslMode} needs a server certificate signed by the CA in database.sslrootcert" +
+                    (config.DatabaseSslMode == "verify-full" ? $" and naming the host '{config.DatabaseHost}' (database.hostname)" : "");
+            }
+        }
+
+        for (var current = e; current is not null; current = current.InnerException)
+        {
+            switch (current)
+            {
+                case PostgresException p when p.SqlState is PostgresErrorCodes.InvalidPassword or PostgresErrorCodes.InvalidAuthorizationSpecification:
+                    return $"the user and password for {database} (database.user, database.password or database.password.file) and pg_hba.conf";
+                case PostgresException p when p.SqlState is PostgresErrorCodes.CannotConnectNow or PostgresErrorCodes.AdminShutdown or PostgresErrorCodes.CrashShutdown:
+                    return $"that {database} has finished starting or restarting";
+                case SlotInUseException:
+                    return "which process holds the slot (SELECT active_pid FROM pg_replication_slots); a stopped instance's walsender lets go within wal_sender_timeout";
+                case KafkaException:
+                    return $"that the Kafka brokers in kafka.bootstrap.servers ({(config.Kafka.TryGetValue("bootstrap.servers", out var servers) ? servers : "?")}) are up and reachable";
+                case LocalStorageException or OffsetMirrorException:
+                    return null;
+                case NpgsqlException or System.Net.Sockets.SocketException:
+                    return $"that {database} is running and reachable from this host";
+                default:
+                    break;
+            }
+        }
+        return null;
+    }
 
     private static FailureKind Classify(Error error)
     {

@@ -8,6 +8,6 @@ namespace WalBridge.Connector.Formats;
 /// </summary>
 public interface IRecordSink
 {
-    /// <summary>Produces one record; <paramref name="value"/> null is a tombstone.</summary>
-    void Produce(string topic, byte[]? key, byte[]? value, Headers? headers);
+    /// <summary>Produces one record to <paramref name="partition"/> of <paramref name="topic"/>; <paramref name="value"/> null is a tombstone.</summary>
+    void Produce(string topic, int partition, byte[]? key, byte[]? value, Headers? headers);
 }

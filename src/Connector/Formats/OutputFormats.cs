@@ -7,18 +7,18 @@ using WalBridge.Offsets;
 namespace WalBridge.Connector.Formats;
 
 /// <summary>
-/// The formats stage: the records of the Debezium formats (<c>output.formats</c> = debezium-json, debezium-avro) for
-/// each source transaction, produced by the Kafka loop into the same Kafka transaction as the Arrow records and the
-/// offsets record. Works from the decoded Arrow payloads (both plugins give the same), read through
-/// <see cref="PayloadBatches"/>. The Arrow records themselves stay the Kafka loop's.
+/// The formats stage: the records of the Debezium formats (<c>output.formats</c> = debezium-json, debezium-avro) for the
+/// transaction groups of a Kafka transaction, produced by the Kafka loop into the same Kafka transaction as the Arrow
+/// records and the offsets record. Works from the decoded changes (both plugins give the same payload, format v2),
+/// read through <see cref="PayloadBatches"/>. The Arrow records themselves stay the Kafka loop's.
 /// </summary>
 /// <remarks>
 /// <para>
 /// Where the work runs: on the Kafka loop's thread, never on the replication reader's (the pipeline's bottleneck). The
 /// loop calls <see cref="Prepare"/> before it begins a Kafka transaction (topic creation and schema registration, both
-/// blocking network calls that must not hold a transaction open) and <see cref="Produce"/> inside it. Encoding one
-/// payload at a time and handing each record to librdkafka's bounded queue keeps memory bounded whatever the
-/// transaction's size, and the reader keeps decoding the next transactions meanwhile (the queue between them).
+/// blocking network calls that must not hold a transaction open) and <see cref="Produce"/> inside it. Decoding one
+/// record batch per table partition at a time and handing each record to librdkafka's bounded queue keeps memory
+/// bounded whatever the transaction's size, and the reader keeps decoding the next transactions meanwhile.
 /// </para>
 /// <para>
 /// Lifetime: one per pipeline attempt (a failed attempt's caches and registry client are dropped with it). Threading:
@@ -32,6 +32,7 @@ internal sealed partial class OutputFormats : IDisposable
     private readonly ILogger _logger;
     private readonly List<DebeziumFormat> _formats = [];
     private readonly Dictionary<(string Schema, string Table, string Fingerprint), TableLayout> _layouts = [];
+    /// <summary>The commit LSN of the last source transaction before the one being produced (<c>source.sequence</c>).</summary>
     private Lsn? _previousCommit;
 
     public OutputFormats(ConnectorConfig config, ILogger logger, TimeProvider? clock = null)
@@ -64,134 +65,188 @@ internal sealed partial class OutputFormats : IDisposable
     /// <summary>The enabled Debezium formats.</summary>
     public IReadOnlyList<DebeziumFormat> Debezium => _formats;
 
-    /// <summary>The Debezium formats' topics <paramref name="transaction"/> writes to.</summary>
-    public IEnumerable<string> TopicsOf(SourceTransaction transaction) => _formats.SelectMany(f => f.TopicsOf(transaction)).Distinct(StringComparer.Ordinal);
+    /// <summary>The Debezium formats' topics <paramref name="group"/> writes to.</summary>
+    public IEnumerable<string> TopicsOf(TransactionGroup group) => _formats.SelectMany(f => f.TopicsOf(group)).Distinct(StringComparer.Ordinal);
 
     /// <summary>
-    /// Whether <paramref name="transaction"/> can be produced without a blocking call: every topic is known to exist and
-    /// every schema it needs is registered. When false, the loop ends its Kafka transaction before it and calls
-    /// <see cref="Prepare"/>.
+    /// The Debezium bytes <paramref name="group"/> is expected to add to a Kafka transaction: its rows times the bytes per
+    /// row the formats produced so far in this attempt (0 until they produced any). Only an estimate, because the bytes
+    /// are known only once the records are encoded, inside the transaction; the Kafka loop adds it to the group's Arrow
+    /// bytes against <c>transaction.max.bytes</c>.
     /// </summary>
-    public bool IsPrepared(SourceTransaction transaction, Func<string, bool> topicExists)
+    public long EstimatedBytes(TransactionGroup group)
     {
-        ArgumentNullException.ThrowIfNull(transaction);
-        ArgumentNullException.ThrowIfNull(topicExists);
-        if (_formats.Count == 0)
+        ArgumentNullException.ThrowIfNull(group);
+        long bytes = 0;
+        foreach (var format in _formats)
         {
-            return true;
-        }
-
-        if (!TopicsOf(transaction).All(topicExists))
-        {
-            return false;
-        }
-
-        foreach (var payload in transaction.Payloads)
-        {
-            if (payload.Kind == PayloadKind.Message)
+            if (format.ProducedRows > 0)
             {
-                continue;
-            }
-
-            if (!_layouts.TryGetValue((payload.Schema, payload.Table, payload.SchemaFingerprint), out var layout) || !_formats.All(f => f.IsPrepared(layout)))
-            {
-                return false;
+                bytes += format.ProducedBytes / format.ProducedRows * group.RowCount;
             }
         }
-        return _formats.All(f => f.IsPreparedShared(transaction));
+
+        return bytes;
     }
 
+    /// <summary>Key and value bytes of every Debezium record produced so far in this attempt.</summary>
+    public long ProducedBytes => _formats.Sum(f => f.ProducedBytes);
+
     /// <summary>
-    /// Creates the Debezium topics of <paramref name="transaction"/> (through <paramref name="ensureTopic"/>) and registers
-    /// the schemas it needs. Blocking; call outside any Kafka transaction.
+    /// Creates the Debezium topics of <paramref name="groups"/> (through <paramref name="ensureTopic"/>) and registers the
+    /// schemas they need; cheap when every topic and schema is known. Blocking; call outside any Kafka transaction.
     /// </summary>
     /// <exception cref="Errors.SchemaRegistrationException">The registry refused a schema or could not be reached.</exception>
-    public void Prepare(SourceTransaction transaction, Action<string> ensureTopic)
+    public void Prepare(IReadOnlyList<TransactionGroup> groups, Action<string> ensureTopic)
     {
-        ArgumentNullException.ThrowIfNull(transaction);
+        ArgumentNullException.ThrowIfNull(groups);
         ArgumentNullException.ThrowIfNull(ensureTopic);
         if (_formats.Count == 0)
         {
             return;
         }
 
-        foreach (var topic in TopicsOf(transaction))
+        foreach (var group in groups)
         {
-            ensureTopic(topic);
-        }
-        foreach (var payload in transaction.Payloads)
-        {
-            if (payload.Kind == PayloadKind.Message)
+            foreach (var topic in TopicsOf(group))
             {
-                continue;
+                ensureTopic(topic);
             }
 
-            var layout = Layout(payload, null);
+            foreach (var stream in group.Tables)
+            {
+                var layout = Layout(stream);
+                foreach (var format in _formats)
+                {
+                    format.Prepare(layout);
+                }
+            }
+
             foreach (var format in _formats)
             {
-                format.Prepare(layout);
+                format.PrepareShared(group);
             }
-        }
-        foreach (var format in _formats)
-        {
-            format.PrepareShared(transaction);
         }
     }
 
     /// <summary>
-    /// Produces the Debezium formats' records of <paramref name="transaction"/> to <paramref name="sink"/>: for each payload in
-    /// order, each format's events. Inside the open Kafka transaction, on the Kafka loop's thread.
+    /// Produces the Debezium formats' records of <paramref name="groups"/> to <paramref name="sink"/>: source transaction
+    /// by source transaction in commit order, each change in WAL order, each format's events of it. Inside the open
+    /// Kafka transaction, on the Kafka loop's thread. Returns the bytes produced (keys and values).
     /// </summary>
-    public void Produce(SourceTransaction transaction, IRecordSink sink)
+    public long Produce(IReadOnlyList<TransactionGroup> groups, IRecordSink sink)
     {
-        ArgumentNullException.ThrowIfNull(transaction);
+        ArgumentNullException.ThrowIfNull(groups);
         ArgumentNullException.ThrowIfNull(sink);
-        if (transaction.IsHeartbeat)
+        if (_formats.Count == 0)
         {
-            return;
+            return 0;
         }
 
-        if (_formats.Count > 0 && transaction.Payloads.Count > 0)
+        var before = ProducedBytes;
+        var events = new List<DebeziumFormat.TransactionEvents>(_formats.Count);
+        foreach (var group in groups)
         {
-            var events = _formats.Select(f => f.Start(transaction, sink, transaction.Xid == 0 ? null : _previousCommit)).ToList();
-            foreach (var payload in transaction.Payloads)
+            if (group.IsHeartbeat)
             {
-                DecodedPayload decoded;
-                if (payload.Kind == PayloadKind.Message)
-                {
-                    decoded = new DecodedPayload(payload, null, null);
-                }
-                else
-                {
-                    var data = PayloadBatches.Read(payload);
-                    decoded = new DecodedPayload(payload, data, Layout(payload, data));
-                }
-                foreach (var e in events)
-                {
-                    e.Add(decoded);
-                }
+                continue;
             }
-            foreach (var e in events)
+
+            // A change starts the events of its transaction when its commit LSN differs from the one before (a
+            // transaction's changes are contiguous in WAL order; a message outside a transaction is one of its own).
+            ulong? open = null;
+            var passed = 0;
+            foreach (var change in PayloadBatches.InWalOrder(group))
             {
-                e.End();
+                if (open != change.CommitLsn)
+                {
+                    End(events);
+                    open = change.CommitLsn;
+                    // source.sequence names the commit of the source transaction before (with or without events).
+                    passed = PassCommitsBefore(group, passed, change.CommitLsn);
+                    var transactional = change.Kind != ChangeEntryKind.Message || change.Message!.Transactional;
+                    var xid = transactional ? change.Xid : 0;
+                    foreach (var format in _formats)
+                    {
+                        events.Add(format.Start(xid, new Lsn(change.CommitLsn), change.CommitTimestamp, sink, transactional ? _previousCommit : null));
+                    }
+                }
+
+                switch (change.Kind)
+                {
+                    case ChangeEntryKind.Message:
+                        foreach (var e in events)
+                        {
+                            e.Message(change.Message!);
+                        }
+
+                        break;
+                    case ChangeEntryKind.Truncate:
+                    {
+                        var layout = Layout(change.Stream!);
+                        foreach (var e in events)
+                        {
+                            e.Truncate(layout, change);
+                        }
+
+                        break;
+                    }
+                    default:
+                    {
+                        var layout = Layout(change.Stream!);
+                        foreach (var e in events)
+                        {
+                            e.Row(layout, change);
+                        }
+
+                        break;
+                    }
+                }
+
             }
+
+            End(events);
+            PassCommitsBefore(group, passed, ulong.MaxValue);
         }
-        if (transaction.Xid != 0)
-        {
-            _previousCommit = transaction.CommitLsn;
-        }
+
+        return ProducedBytes - before;
     }
 
-    private TableLayout Layout(TablePayload payload, Serialization.Payload.ArrowPayload? data)
+    /// <summary>Remembers the commits of <paramref name="group"/>'s transactions from index <paramref name="from"/> that are before <paramref name="commitLsn"/>; returns the next index.</summary>
+    private int PassCommitsBefore(TransactionGroup group, int from, ulong commitLsn)
     {
-        var key = (payload.Schema, payload.Table, payload.SchemaFingerprint);
+        var transactions = group.Transactions;
+        while (from < transactions.Count && transactions[from].CommitLsn.Value < commitLsn)
+        {
+            _previousCommit = transactions[from].CommitLsn;
+            from++;
+        }
+
+        return from;
+    }
+
+    /// <summary>Ends the events of the open transaction, if any (END events).</summary>
+    private static void End(List<DebeziumFormat.TransactionEvents> events)
+    {
+        foreach (var e in events)
+        {
+            e.End();
+        }
+
+        events.Clear();
+    }
+
+    /// <summary>The Debezium layout of a table stream's schema, built once per (table, schema fingerprint).</summary>
+    private TableLayout Layout(TableStream stream)
+    {
+        var key = (stream.Schema, stream.Table, stream.SchemaFingerprint);
         if (!_layouts.TryGetValue(key, out var layout))
         {
-            data ??= PayloadBatches.Read(payload);
-            layout = TableLayout.Create(data.Schema, payload.SchemaFingerprint, _config.TopicPrefix, _config.Output);
+            layout = TableLayout.Create(PayloadBatches.SchemaOf(stream), stream.SchemaFingerprint, _config.TopicPrefix, _config.Output);
             _layouts[key] = layout;
-            LogLayout(_logger, layout.Qualified, payload.SchemaFingerprint, layout.Columns.Count, layout.KeyColumns.Count);
+            LogLayout(_logger, layout.Qualified, stream.SchemaFingerprint, layout.Columns.Count, layout.KeyColumns.Count);
         }
+
         return layout;
     }
 

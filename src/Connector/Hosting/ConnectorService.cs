@@ -12,6 +12,7 @@ namespace WalBridge.Connector.Hosting;
 /// </summary>
 internal sealed partial class ConnectorService(
     ConnectorConfig config,
+    ConnectorRunner runner,
     ILogger<ConnectorService> logger,
     IHostApplicationLifetime lifetime) : BackgroundService
 {
@@ -20,7 +21,6 @@ internal sealed partial class ConnectorService(
         // Let the host finish starting before the blocking parts of start-up run.
         await Task.Yield();
         LogStarting(logger, config.Name, config.SlotName, config.PublicationName, config.Plugin);
-        var runner = new ConnectorRunner(config, logger);
         try
         {
             await runner.RunAsync(stoppingToken);

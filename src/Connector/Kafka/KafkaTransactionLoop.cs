@@ -17,7 +17,8 @@ namespace WalBridge.Connector.Kafka;
 /// Owns the transactional producer: groups consecutive source transactions into one Kafka
 /// transaction, writes their payloads and one offset record, commits, writes the mirror, then
 /// publishes the committed LSN for acknowledgement. Topics are named and created by its
-/// <see cref="TopicManager"/>, before a Kafka transaction begins.
+/// <see cref="TopicManager"/>, before a Kafka transaction begins. The Debezium formats' records
+/// (<c>output.formats</c>, <see cref="OutputFormats"/>) go into the same Kafka transaction.
 /// </summary>
 /// <remarks>
 /// Threading: Confluent's transactional calls block, so <see cref="Run"/> runs on a dedicated
@@ -66,7 +67,9 @@ internal sealed partial class KafkaTransactionLoop : IDisposable
     /// </summary>
     public void Initialize()
     {
-        var producerConfig = new ProducerConfig(_kafka)
+        // A copy: ProducerConfig writes into the dictionary it is given, and the offsets reader and the admin client
+        // share _kafka (producer-only keys there make librdkafka print configuration warnings to stderr).
+        var producerConfig = new ProducerConfig(new Dictionary<string, string>(_kafka, StringComparer.Ordinal))
         {
             TransactionalId = TransactionalId,
             EnableIdempotence = true,
@@ -99,102 +102,149 @@ internal sealed partial class KafkaTransactionLoop : IDisposable
     /// Runs until the channel completes or <paramref name="cancellationToken"/> fires; returns after
     /// finishing or aborting the open Kafka transaction. Blocking: call on a dedicated thread.
     /// </summary>
+    /// <remarks>
+    /// A Kafka transaction takes the groups that are waiting (at least one, then more while they are there, up to
+    /// <c>transaction.max.source.transactions</c> and <c>transaction.max.bytes</c>, which counts the groups' Arrow bytes and
+    /// the Debezium formats' expected bytes, <see cref="OutputFormats.EstimatedBytes"/>; with <c>transaction.linger.ms</c>
+    /// it also waits that long for more). Their topics are created (and Avro schemas registered) before it begins. It
+    /// holds one record per table partition (more when over the record limit), the messages, each Debezium format's
+    /// records, and the offsets record.
+    /// </remarks>
     /// <exception cref="KafkaException">Kafka failed; the caller restarts from what is committed.</exception>
-    public void Run(ChannelReader<SourceTransaction> input, SourceIdentity identity, CancellationToken cancellationToken)
+    public void Run(ChannelReader<TransactionGroup> input, SourceIdentity identity, CancellationToken cancellationToken)
     {
         var producer = _producer ?? throw new InvalidOperationException("Initialize must be called first.");
-        var batch = new List<SourceTransaction>();
-        // A transaction taken while lingering that needs a topic not created yet starts the next Kafka transaction.
-        SourceTransaction? pending = null;
-        try
+        var groups = new List<TransactionGroup>();
+        var assembler = new RecordAssembler(_topics, _config.ChunkLimit);
+        while (true)
         {
-            while (true)
+            if (!input.TryRead(out var first))
             {
-                var first = pending;
-                pending = null;
-                if (first is null && !input.TryRead(out first))
-                {
-                    bool more;
-                    try
-                    {
-                        more = input.WaitToReadAsync(cancellationToken).AsTask().GetAwaiter().GetResult();
-                    }
-                    catch (OperationCanceledException)
-                    {
-                        return;
-                    }
-                    if (!more)
-                    {
-                        return;
-                    }
-
-                    continue;
-                }
-
-                batch.Clear();
-                batch.Add(first);
-                var began = false;
-                var committed = false;
+                bool more;
                 try
                 {
-                    PrepareFormats(first);
-                    producer.BeginTransaction();
-                    began = true;
-                    _producedInTransaction = 0;
-                    ProduceFormats(producer, first);
-                    var bytes = first.ByteCount;
-                    var lingerUntil = DateTime.UtcNow + _config.TransactionLinger;
-                    while (batch.Count < _config.MaxSourceTransactionsPerKafkaTransaction && bytes < _config.MaxBytesPerKafkaTransaction)
-                    {
-                        if (input.TryRead(out var next))
-                        {
-                            if (!FormatsPrepared(next))
-                            {
-                                pending = next;
-                                break;
-                            }
-                            ProduceFormats(producer, next);
-                            batch.Add(next);
-                            bytes += next.ByteCount;
-                            continue;
-                        }
-                        var wait = lingerUntil - DateTime.UtcNow;
-                        if (wait <= TimeSpan.Zero || !WaitForMore(input, wait, cancellationToken))
-                        {
-                            break;
-                        }
-                    }
-                    Commit(producer, batch, identity, bytes);
-                    committed = true;
+                    more = input.WaitToReadAsync(cancellationToken).AsTask().GetAwaiter().GetResult();
                 }
-                finally
+                catch (OperationCanceledException)
                 {
-                    if (!committed)
+                    return;
+                }
+
+                if (!more)
+                {
+                    return;
+                }
+
+                continue;
+            }
+
+            groups.Clear();
+            groups.Add(first);
+            var committed = false;
+            var began = false;
+            try
+            {
+                TakeMore(input, groups, cancellationToken);
+                if (_formats.WritesArrow)
+                {
+                    foreach (var group in groups)
                     {
-                        if (began)
-                        {
-                            TryAbort(producer);
-                        }
-                        // Not delivered: PostgreSQL re-sends these after the restart.
-                        foreach (var t in batch)
-                        {
-                            t.Dispose();
-                        }
+                        _topics.EnsureTopics(group);
+                    }
+                }
+
+                _formats.Prepare(groups, topic => _topics.Ensure(topic, compacted: false));
+
+                var started = System.Diagnostics.Stopwatch.GetTimestamp();
+                producer.BeginTransaction();
+                began = true;
+                _producedInTransaction = 0;
+                long bytes = 0;
+                if (_formats.WritesArrow)
+                {
+                    foreach (var record in assembler.TableRecords(groups))
+                    {
+                        bytes += record.Value.Length;
+                        ProduceWithBackPressure(producer, new TopicPartition(record.Topic, record.Partition),
+                            new Message<byte[]?, byte[]> { Key = record.Key, Value = record.Value, Headers = record.Headers });
+                    }
+
+                    foreach (var record in assembler.MessageRecords(groups))
+                    {
+                        bytes += record.Value.Length;
+                        ProduceWithBackPressure(producer, new TopicPartition(record.Topic, record.Partition),
+                            new Message<byte[]?, byte[]> { Key = record.Key, Value = record.Value, Headers = record.Headers });
+                    }
+                }
+
+                bytes += _formats.Produce(groups, new FormatSink(this, producer));
+
+                Commit(producer, groups, identity, bytes, started);
+                committed = true;
+            }
+            finally
+            {
+                if (!committed)
+                {
+                    if (began)
+                    {
+                        TryAbort(producer);
+                        _progress.Metrics.OnKafkaTransactionAborted();
+                    }
+
+                    // Not delivered: PostgreSQL re-sends these after the restart.
+                    foreach (var group in groups)
+                    {
+                        group.Dispose();
                     }
                 }
             }
         }
-        finally
+    }
+
+    /// <summary>Adds the groups that are waiting (and, with a linger time, those that arrive within it) up to the limits.</summary>
+    private void TakeMore(ChannelReader<TransactionGroup> input, List<TransactionGroup> groups, CancellationToken cancellationToken)
+    {
+        var transactions = groups[0].Transactions.Count;
+        var bytes = groups[0].ByteCount + _formats.EstimatedBytes(groups[0]);
+        var lingerUntil = DateTime.UtcNow + _config.TransactionLinger;
+        while (transactions < _config.MaxSourceTransactionsPerKafkaTransaction && bytes < _config.MaxBytesPerKafkaTransaction)
         {
-            pending?.Dispose();
+            if (input.TryRead(out var next))
+            {
+                groups.Add(next);
+                transactions += next.Transactions.Count;
+                bytes += next.ByteCount + _formats.EstimatedBytes(next);
+                continue;
+            }
+
+            var wait = lingerUntil - DateTime.UtcNow;
+            if (wait <= TimeSpan.Zero || !WaitForMore(input, wait, cancellationToken))
+            {
+                return;
+            }
         }
     }
 
     /// <summary>Writes the offset record, commits, writes the mirror and reports the commit. Blocking.</summary>
-    private void Commit(IProducer<byte[]?, byte[]> producer, List<SourceTransaction> batch, SourceIdentity identity, long bytes)
+    private void Commit(IProducer<byte[]?, byte[]> producer, List<TransactionGroup> groups, SourceIdentity identity, long bytes, long started)
     {
-        var last = batch[^1];
-        var record = new OffsetRecord(last.CommitLsn, last.EndLsn, last.Xid, last.CommitTimestamp, batch.Count, identity, DateTimeOffset.UtcNow);
+        var position = groups[^1].Position;
+        CommittedTransaction? lastTransaction = null;
+        var sourceTransactions = 0;
+        long rows = 0;
+        long memory = 0;
+        foreach (var group in groups)
+        {
+            sourceTransactions += group.Transactions.Count;
+            rows += group.RowCount;
+            memory += group.MemoryBytes;
+            lastTransaction = group.LastTransaction ?? lastTransaction;
+        }
+
+        var record = lastTransaction is { } last && last.CommitLsn == position
+            ? new OffsetRecord(last.CommitLsn, last.EndLsn, last.Xid, last.CommitTimestamp, sourceTransactions, identity, DateTimeOffset.UtcNow)
+            : new OffsetRecord(position, position, 0, DateTimeOffset.UtcNow, sourceTransactions, identity, DateTimeOffset.UtcNow);
         ProduceWithBackPressure(producer, new TopicPartition(_config.OffsetsTopic, 0), new Message<byte[]?, byte[]>
         {
             Key = _offsetKey.ToBytes(),
@@ -217,25 +267,17 @@ internal sealed partial class KafkaTransactionLoop : IDisposable
 
         _mirror?.Write(_offsetKey, record);
         FaultInjection.Reach(FaultPoint.AfterMirrorWrite);
-        long rows = 0;
-        long memory = 0;
-        var sourceTransactions = 0;
-        foreach (var t in batch)
+        CommitMetrics.Report(_progress.Metrics, groups, bytes, System.Diagnostics.Stopwatch.GetElapsedTime(started));
+        foreach (var group in groups)
         {
-            rows += t.RowCount;
-            memory += t.MemoryBytes;
-            if (!t.IsHeartbeat)
-            {
-                sourceTransactions++;
-            }
-
-            t.Dispose();
+            group.Dispose();
         }
-        _progress.OnCommitted(last.CommitLsn, batch.Count, sourceTransactions, rows, bytes, memory);
-        LogCommitted(_logger, _config.SlotName, last.CommitLsn, sourceTransactions, rows, bytes);
+
+        _progress.OnCommitted(position, groups.Count, sourceTransactions, rows, bytes, memory);
+        LogCommitted(_logger, _config.SlotName, position, sourceTransactions, rows, bytes);
     }
 
-    private static bool WaitForMore(ChannelReader<SourceTransaction> input, TimeSpan wait, CancellationToken cancellationToken)
+    private static bool WaitForMore(ChannelReader<TransactionGroup> input, TimeSpan wait, CancellationToken cancellationToken)
     {
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         timeout.CancelAfter(wait);
@@ -246,92 +288,6 @@ internal sealed partial class KafkaTransactionLoop : IDisposable
         catch (OperationCanceledException)
         {
             return false;
-        }
-    }
-
-    // ---- The seam to the formats stage (src/Connector/Formats): which formats' records a source transaction gives. ----
-
-    /// <summary>Creates the topics and registers the schemas <paramref name="transaction"/> needs. Blocking; before BeginTransaction.</summary>
-    private void PrepareFormats(SourceTransaction transaction)
-    {
-        if (_formats.WritesArrow)
-        {
-            _topics.EnsureTopics(transaction);
-        }
-
-        _formats.Prepare(transaction, topic => _topics.Ensure(topic, compacted: false));
-    }
-
-    /// <summary>Whether <paramref name="transaction"/> can join the open Kafka transaction (nothing to create or register first).</summary>
-    private bool FormatsPrepared(SourceTransaction transaction) =>
-        (!_formats.WritesArrow || _topics.AllExist(transaction)) && _formats.IsPrepared(transaction, _topics.IsKnown);
-
-    /// <summary>Produces every enabled format's records of <paramref name="transaction"/>: Arrow first, then the Debezium formats.</summary>
-    private void ProduceFormats(IProducer<byte[]?, byte[]> producer, SourceTransaction transaction)
-    {
-        if (_formats.WritesArrow)
-        {
-            Produce(producer, transaction);
-        }
-
-        if (_formats.WritesDebezium)
-        {
-            _formats.Produce(transaction, new Sink(this, producer));
-        }
-    }
-
-    /// <summary>The formats' records go through <see cref="ProduceWithBackPressure"/>, keyed records to librdkafka's partitioner.</summary>
-    private sealed class Sink(KafkaTransactionLoop loop, IProducer<byte[]?, byte[]> producer) : IRecordSink
-    {
-        public void Produce(string topic, byte[]? key, byte[]? value, Headers? headers) =>
-            loop.ProduceWithBackPressure(producer, new TopicPartition(topic, Partition.Any), new Message<byte[]?, byte[]> { Key = key, Value = value!, Headers = headers });
-    }
-
-    private void Produce(IProducer<byte[]?, byte[]> producer, SourceTransaction transaction)
-    {
-        var lsn = Encoding.UTF8.GetBytes(transaction.CommitLsn.ToString());
-        var xid = Encoding.UTF8.GetBytes(transaction.Xid.ToString(CultureInfo.InvariantCulture));
-        var timestamp = Encoding.UTF8.GetBytes(transaction.CommitTimestamp.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.ffffff'Z'", CultureInfo.InvariantCulture));
-        foreach (var payload in transaction.Payloads)
-        {
-            var topic = _topics.TopicOf(payload);
-            if (payload.Kind == PayloadKind.Message)
-            {
-                var messageHeaders = new Headers
-                {
-                    { KafkaHeaders.ContentType, s_octetStream },
-                    { KafkaHeaders.Kind, s_kindMessage },
-                    { KafkaHeaders.MessagePrefix, Encoding.UTF8.GetBytes(payload.MessagePrefix ?? "") },
-                    { KafkaHeaders.MessageLsn, Encoding.UTF8.GetBytes(payload.MessageLsn.ToString()) },
-                    { KafkaHeaders.MessageTransactional, payload.MessageTransactional ? s_true : s_false },
-                    { KafkaHeaders.CommitLsn, lsn },
-                    { KafkaHeaders.Xid, xid },
-                    { KafkaHeaders.CommitTimestamp, timestamp },
-                };
-                ProduceWithBackPressure(producer, new TopicPartition(topic, 0),
-                    new Message<byte[]?, byte[]> { Key = null, Value = payload.GetValue(), Headers = messageHeaders });
-                continue;
-            }
-            var headers = new Headers
-            {
-                { KafkaHeaders.ContentType, s_contentType },
-                { KafkaHeaders.Kind, payload.Kind == PayloadKind.Truncate ? s_kindTruncate : s_kindChanges },
-                { KafkaHeaders.CommitLsn, lsn },
-                { KafkaHeaders.Xid, xid },
-                { KafkaHeaders.CommitTimestamp, timestamp },
-                { KafkaHeaders.Table, Encoding.UTF8.GetBytes($"{payload.Schema}.{payload.Table}") },
-                { KafkaHeaders.Rows, Encoding.UTF8.GetBytes(payload.RowCount.ToString(CultureInfo.InvariantCulture)) },
-                { KafkaHeaders.ChunkIndex, Encoding.UTF8.GetBytes(payload.ChunkIndex.ToString(CultureInfo.InvariantCulture)) },
-                { KafkaHeaders.LastChunk, payload.IsLastChunk ? s_true : s_false },
-                { KafkaHeaders.SchemaFingerprint, Encoding.UTF8.GetBytes(payload.SchemaFingerprint) },
-            };
-            if (payload.Kind == PayloadKind.Truncate)
-            {
-                headers.Add(KafkaHeaders.TruncateOptions, Encoding.UTF8.GetBytes(KafkaHeaders.TruncateOptionsText(payload.TruncateOptions)));
-            }
-
-            var message = new Message<byte[]?, byte[]> { Key = null, Value = payload.GetValue(), Headers = headers };
-            ProduceWithBackPressure(producer, new TopicPartition(topic, 0), message);
         }
     }
 
@@ -358,6 +314,13 @@ internal sealed partial class KafkaTransactionLoop : IDisposable
         }
     }
 
+    /// <summary>The Debezium formats' records go through <see cref="ProduceWithBackPressure"/>, to the partition the formats chose.</summary>
+    private sealed class FormatSink(KafkaTransactionLoop loop, IProducer<byte[]?, byte[]> producer) : IRecordSink
+    {
+        public void Produce(string topic, int partition, byte[]? key, byte[]? value, Headers? headers) =>
+            loop.ProduceWithBackPressure(producer, new TopicPartition(topic, partition), new Message<byte[]?, byte[]> { Key = key, Value = value!, Headers = headers });
+    }
+
     private void TryAbort(IProducer<byte[]?, byte[]> producer)
     {
         try
@@ -379,13 +342,6 @@ internal sealed partial class KafkaTransactionLoop : IDisposable
         _formats.Dispose();
     }
 
-    private static readonly byte[] s_contentType = Encoding.UTF8.GetBytes(KafkaHeaders.ArrowStreamContentType);
-    private static readonly byte[] s_kindChanges = Encoding.UTF8.GetBytes("changes");
-    private static readonly byte[] s_kindTruncate = Encoding.UTF8.GetBytes("truncate");
-    private static readonly byte[] s_kindMessage = Encoding.UTF8.GetBytes("message");
-    private static readonly byte[] s_octetStream = Encoding.UTF8.GetBytes(KafkaHeaders.OctetStreamContentType);
-    private static readonly byte[] s_true = Encoding.UTF8.GetBytes("true");
-    private static readonly byte[] s_false = Encoding.UTF8.GetBytes("false");
 
     [LoggerMessage(EventId = 2001, Level = LogLevel.Debug, Message = "Committed Kafka transaction for slot {Slot} through {Lsn}: {SourceTransactions} source transactions, {Rows} rows, {Bytes} bytes")]
     private static partial void LogCommitted(ILogger logger, string slot, Lsn lsn, int sourceTransactions, long rows, long bytes);

@@ -9,8 +9,9 @@ namespace WalBridge.Connector.Kafka;
 /// <summary>
 /// The one owner of topic names and topic creation: maps a payload to its topic (<c>&lt;topic.prefix&gt;.&lt;schema&gt;.&lt;table&gt;</c>,
 /// the messages topic, the offsets topic) and creates topics that do not exist yet with <c>topic.partitions</c>
-/// partitions (the offsets topic compacted), through one admin client. Brokers without CreateTopics (the local
-/// mock) auto-create instead.
+/// partitions (the offsets topic compacted), through one admin client. The metadata probe never auto-creates (it would
+/// create the topic with the broker's default partition count); brokers without CreateTopics fall back to their own
+/// auto-creation, and the partition count is checked after it.
 /// </summary>
 /// <remarks>
 /// Threading: used by the Kafka loop's thread only. Topics are created before a Kafka transaction begins, never
@@ -24,47 +25,36 @@ internal sealed partial class TopicManager(ConnectorConfig config, IReadOnlyDict
     private IAdminClient? _admin;
     private bool _adminUnsupported;
 
-    /// <summary>The topic a payload goes to.</summary>
-    public string TopicOf(TablePayload payload)
+    /// <summary>The topic of a table's records.</summary>
+    public string TopicOf(string schema, string table)
     {
-        ArgumentNullException.ThrowIfNull(payload);
-        if (payload.Kind == PayloadKind.Message)
+        if (!_names.TryGetValue((schema, table), out var topic))
         {
-            return config.MessagesTopic;
+            topic = config.TopicFor(schema, table);
+            _names[(schema, table)] = topic;
         }
 
-        if (!_names.TryGetValue((payload.Schema, payload.Table), out var topic))
-        {
-            topic = config.TopicFor(payload.Schema, payload.Table);
-            _names[(payload.Schema, payload.Table)] = topic;
-        }
         return topic;
     }
 
-    /// <summary>Whether every topic <paramref name="transaction"/> writes to is known to exist.</summary>
-    public bool AllExist(SourceTransaction transaction)
-    {
-        ArgumentNullException.ThrowIfNull(transaction);
-        foreach (var payload in transaction.Payloads)
-        {
-            if (!_adminUnsupported && !_known.Contains(TopicOf(payload)))
-            {
-                return false;
-            }
-        }
-        return true;
-    }
+    /// <summary>The topic of logical decoding messages.</summary>
+    public string MessagesTopic => config.MessagesTopic;
 
     /// <summary>Whether <paramref name="topic"/> is known to exist (or the broker creates topics itself).</summary>
     public bool IsKnown(string topic) => _adminUnsupported || _known.Contains(topic);
 
-    /// <summary>Creates the topics of <paramref name="transaction"/> that do not exist. Blocking; outside any Kafka transaction.</summary>
-    public void EnsureTopics(SourceTransaction transaction)
+    /// <summary>Creates the topics <paramref name="group"/> writes to that do not exist. Blocking; outside any Kafka transaction.</summary>
+    public void EnsureTopics(TransactionGroup group)
     {
-        ArgumentNullException.ThrowIfNull(transaction);
-        foreach (var payload in transaction.Payloads)
+        ArgumentNullException.ThrowIfNull(group);
+        foreach (var stream in group.Tables)
         {
-            Ensure(TopicOf(payload), compacted: false);
+            Ensure(TopicOf(stream.Schema, stream.Table), compacted: false);
+        }
+
+        if (group.Messages.Count > 0)
+        {
+            Ensure(config.MessagesTopic, compacted: false);
         }
     }
 
@@ -76,10 +66,16 @@ internal sealed partial class TopicManager(ConnectorConfig config, IReadOnlyDict
             return;
         }
 
-        _admin ??= new AdminClientBuilder(new AdminClientConfig(kafka.ToDictionary(kv => kv.Key, kv => kv.Value))).Build();
+        _admin ??= new AdminClientBuilder(new AdminClientConfig(kafka.ToDictionary(kv => kv.Key, kv => kv.Value))
+        {
+            // A probe that auto-creates would make the topic with the broker's default partition count, and the
+            // CreateTopics that follows would find it already there.
+            AllowAutoCreateTopics = false,
+        }).Build();
         var metadata = _admin.GetMetadata(topic, TimeSpan.FromSeconds(10));
         if (metadata.Topics.Count == 1 && metadata.Topics[0].Error.Code == ErrorCode.NoError && metadata.Topics[0].Partitions.Count > 0)
         {
+            CheckPartitions(topic, metadata.Topics[0].Partitions.Count, compacted);
             _known.Add(topic);
             return;
         }
@@ -107,7 +103,31 @@ internal sealed partial class TopicManager(ConnectorConfig config, IReadOnlyDict
             _adminUnsupported = true;
             LogAdminUnsupported(logger, e.Error.Reason);
         }
+        if (!_adminUnsupported)
+        {
+            // Read back what exists now (created here, by a concurrent creator, or auto-created by the broker).
+            var created = _admin.GetMetadata(topic, TimeSpan.FromSeconds(10));
+            if (created.Topics.Count == 1 && created.Topics[0].Partitions.Count > 0)
+            {
+                CheckPartitions(topic, created.Topics[0].Partitions.Count, compacted);
+            }
+        }
+
         _known.Add(topic);
+    }
+
+    /// <summary>
+    /// A table topic needs at least <c>topic.partitions</c> partitions (rows are spread by key over that many); the
+    /// offsets topic is written to partition 0 only.
+    /// </summary>
+    private void CheckPartitions(string topic, int partitions, bool compacted)
+    {
+        if (!compacted && partitions < config.TopicPartitions)
+        {
+            throw new ConfigurationException(
+                $"Topic '{topic}' has {partitions} partition(s), but topic.partitions = {config.TopicPartitions} spreads rows over {config.TopicPartitions}. " +
+                $"Add partitions to the topic (kafka-topics.sh --alter --topic {topic} --partitions {config.TopicPartitions}; a key's rows written before stay where they are), or set topic.partitions = {partitions}.");
+        }
     }
 
     public void Dispose()

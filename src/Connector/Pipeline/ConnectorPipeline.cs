@@ -19,11 +19,17 @@ namespace WalBridge.Connector.Pipeline;
 /// Threads: the replication reader and the heartbeat are tasks; the Kafka loop runs on a dedicated thread (its calls
 /// block). They meet in the <see cref="TransactionQueue"/> and the <see cref="ProgressTracker"/>.
 /// </remarks>
-internal sealed partial class ConnectorPipeline(ConnectorConfig config, ProgressTracker progress, IOffsetMirror? mirror, ILogger logger, DecodingMode mode)
+/// <param name="config">The connector configuration.</param>
+/// <param name="progress">Shared progress (committed position, queue accounting, metrics hooks).</param>
+/// <param name="mirror">The local copy of the committed position, or null.</param>
+/// <param name="logger">For the stages' log lines.</param>
+/// <param name="mode">Which decoding options this attempt may use.</param>
+/// <param name="onStreaming">Called once the start position is decided and streaming begins (for the status), or null.</param>
+internal sealed partial class ConnectorPipeline(ConnectorConfig config, ProgressTracker progress, IOffsetMirror? mirror, ILogger logger, DecodingMode mode, Action? onStreaming = null)
 {
     public async Task RunAsync(CancellationToken cancellationToken)
     {
-        using var loop = new KafkaTransactionLoop(config, progress, mirror, logger);
+        var loop = new KafkaTransactionLoop(config, progress, mirror, logger);
         // Kafka's start-up order (invariant I3: fence first, then read what is committed) runs while
         // the source is prepared; the two are independent and both must finish before streaming.
         var kafkaStart = Task.Run(() =>
@@ -38,9 +44,12 @@ internal sealed partial class ConnectorPipeline(ConnectorConfig config, Progress
         }
         catch
         {
-            await Quietly(kafkaStart, "Kafka start-up");
+            // Report the source's failure at once: Kafka's start-up (InitTransactions may wait up to its timeout) ends
+            // on its own and only then releases its producer.
+            _ = Quietly(kafkaStart, "Kafka start-up").ContinueWith(_ => loop.Dispose(), CancellationToken.None, TaskContinuationOptions.None, TaskScheduler.Default);
             throw;
         }
+        using var disposeLoop = loop;
         progress.OnSourceReady();
         var kafkaOffset = await kafkaStart;
         Offsets.Lsn committed;
@@ -55,6 +64,7 @@ internal sealed partial class ConnectorPipeline(ConnectorConfig config, Progress
             throw;
         }
         progress.Reset(committed);
+        onStreaming?.Invoke();
 
         var queue = new TransactionQueue(config.QueueMaxTransactions, config.QueueMaxBytes, progress);
         using var kafkaStop = new CancellationTokenSource();
@@ -64,7 +74,10 @@ internal sealed partial class ConnectorPipeline(ConnectorConfig config, Progress
             CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
         using var replication = new ReplicationReader(config, progress, logger, mode);
         var reader = replication.RunAsync(committed, queue, readerStop.Token);
-        var heartbeat = new HeartbeatEmitter(config, progress, logger).RunAsync(readerStop.Token);
+        // With heartbeats off (heartbeat.interval.ms = 0) the emitter returns at once, which must not end the attempt.
+        var heartbeat = config.HeartbeatInterval > TimeSpan.Zero
+            ? new HeartbeatEmitter(config, progress, logger).RunAsync(readerStop.Token)
+            : Task.Delay(Timeout.Infinite, readerStop.Token);
         var stopRequested = Task.Delay(Timeout.Infinite, cancellationToken);
 
         try

@@ -42,6 +42,11 @@ internal static partial class StartPosition
                 "Use a new 'name' (and topic.prefix) for a new source, or restore the original source.");
         }
 
+        if (Failover.CheckTimeline(config, recorded.Timeline, kafkaOffset.CommitLsn, source.Identity.Timeline, source.TimelineHistory) is { } switchPoint)
+        {
+            LogTimelineChanged(logger, config.SlotName, recorded.Timeline, source.Identity.Timeline, switchPoint, kafkaOffset.CommitLsn);
+        }
+
         if (source.SlotCreated)
         {
             throw new UnsafeStartException(
@@ -65,6 +70,10 @@ internal static partial class StartPosition
 
     [LoggerMessage(EventId = 3102, Level = LogLevel.Information, Message = "Resuming slot {Slot} after LSN {Lsn} committed in Kafka (slot confirmed through {SlotLsn})")]
     private static partial void LogResuming(ILogger logger, string slot, Lsn lsn, Lsn slotLsn);
+
+    [LoggerMessage(EventId = 3106, Level = LogLevel.Warning,
+        Message = "Slot {Slot}: the source was promoted (timeline {Recorded} → {Current}, switch at {SwitchPoint}); Kafka's position {Lsn} is before the switch, so nothing in the topics is missing on the new primary")]
+    private static partial void LogTimelineChanged(ILogger logger, string slot, uint recorded, uint current, Lsn switchPoint, Lsn lsn);
 
     [LoggerMessage(EventId = 3103, Level = LogLevel.Warning, Message = "The local mirror for slot {Slot} says {Lsn} but Kafka says {KafkaLsn}; Kafka is the source of truth")]
     private static partial void LogMirrorDisagrees(ILogger logger, string slot, Lsn lsn, Lsn? kafkaLsn);

@@ -1,3 +1,4 @@
+using WalBridge.Connector.Diagnostics;
 using WalBridge.Offsets;
 
 namespace WalBridge.Connector.Queue;
@@ -27,6 +28,9 @@ public sealed class ProgressTracker
     public Task SourceReady => _sourceReady.Task;
 
     internal void OnSourceReady() => _sourceReady.TrySetResult();
+
+    /// <summary>Where the stages report for the operations metrics; set once before the first pipeline starts.</summary>
+    public IPipelineMetrics Metrics { get; set; } = NullPipelineMetrics.Instance;
 
     /// <summary>The commit LSN of the last source transaction committed to Kafka and mirrored.</summary>
     public Lsn Committed

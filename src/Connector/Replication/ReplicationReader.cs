@@ -105,14 +105,30 @@ internal sealed partial class ReplicationReader(ConnectorConfig config, Progress
             SpillFile.Sweep(config.SpillDirectory);
             using IChangeStreamDecoder decoder = config.Plugin == DecodingPlugin.Wal2Arrow
                 ? new Wal2ArrowChangeDecoder(config, committed)
-                : new PgOutputChangeDecoder(config, committed, mode, logger);
+                : new PgOutputChangeDecoder(config, committed, mode, logger, progress.Metrics);
 
             var slot = new RawSlot(decoder.Plugin.Name(), new ReplicationSlotOptions(config.SlotName, start));
             var options = decoder.StartOptions(connection.PostgreSqlVersion.Major);
             LogStarting(logger, config.SlotName, committed, decoder.Protocol);
 
-            await foreach (var message in connection.StartLogicalReplication(slot, stop.Token, start, options, bypassingStream: true))
+            await using var messages = connection.StartLogicalReplication(slot, stop.Token, start, options, bypassingStream: true).GetAsyncEnumerator(stop.Token);
+            while (true)
             {
+                var next = messages.MoveNextAsync();
+                // Nothing more waiting on the connection: the open group goes to Kafka now rather than after the
+                // next message (which may be a while). Under load the next message is usually buffered already,
+                // and the group keeps growing.
+                if (!next.IsCompleted && decoder.TryTakeGroup(inputIdle: true, out var idle))
+                {
+                    await HandOverAsync(idle, queue, stop.Token);
+                }
+
+                if (!await next)
+                {
+                    break;
+                }
+
+                var message = messages.Current;
                 if (!_streaming)
                 {
                     // Status updates are possible only once the stream runs; the first one reports the position
@@ -130,14 +146,9 @@ internal sealed partial class ReplicationReader(ConnectorConfig config, Progress
 
                 decoder.Process(buffer.Array.AsSpan(0, length), lsn);
                 progress.OnReceived(new Lsn((ulong)message.WalEnd));
-                if (decoder.TryTakeCompleted(out var transaction))
+                if (decoder.TryTakeGroup(inputIdle: false, out var group))
                 {
-                    if (!transaction.IsHeartbeat)
-                    {
-                        FaultInjection.Reach(FaultPoint.AfterCommitMessage);
-                    }
-
-                    await queue.EnqueueAsync(transaction, stop.Token);
+                    await HandOverAsync(group, queue, stop.Token);
                 }
             }
         }
@@ -173,6 +184,16 @@ internal sealed partial class ReplicationReader(ConnectorConfig config, Progress
                 _connectionGate.Release();
             }
         }
+    }
+
+    private static async ValueTask HandOverAsync(TransactionGroup group, TransactionQueue queue, CancellationToken cancellationToken)
+    {
+        if (!group.IsHeartbeat)
+        {
+            FaultInjection.Reach(FaultPoint.AfterCommitMessage);
+        }
+
+        await queue.EnqueueAsync(group, cancellationToken);
     }
 
     /// <summary>

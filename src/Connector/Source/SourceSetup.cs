@@ -13,7 +13,11 @@ namespace WalBridge.Connector.Source;
 /// <param name="Identity">System identifier, timeline, slot and publication.</param>
 /// <param name="SlotConfirmedFlush">The slot's <c>confirmed_flush_lsn</c> (zero when just created).</param>
 /// <param name="SlotCreated">Whether this start created the slot.</param>
-public sealed record SourceState(SourceIdentity Identity, Lsn SlotConfirmedFlush, bool SlotCreated);
+public sealed record SourceState(SourceIdentity Identity, Lsn SlotConfirmedFlush, bool SlotCreated)
+{
+    /// <summary>The current timeline's history (where each earlier timeline ended); empty on timeline 1.</summary>
+    public IReadOnlyList<TimelineSwitch> TimelineHistory { get; init; } = [];
+}
 
 /// <summary>
 /// Prepares the source before streaming: checks every precondition (each failure names what to
@@ -23,6 +27,9 @@ public sealed record SourceState(SourceIdentity Identity, Lsn SlotConfirmedFlush
 internal sealed partial class SourceSetup(ConnectorConfig config, ILogger logger)
 {
     private string PluginName => config.Plugin.Name();
+
+    /// <summary><c>server_version_num</c> of the source, read by <see cref="PrepareAsync"/>.</summary>
+    private int _serverVersion;
 
     /// <exception cref="SourceNotReadyException">A precondition fails; the message says what to change.</exception>
     /// <exception cref="NpgsqlException">The server cannot be reached (transient).</exception>
@@ -49,6 +56,9 @@ internal sealed partial class SourceSetup(ConnectorConfig config, ILogger logger
             await CheckWal2ArrowLoadableAsync(connection, cancellationToken);
         }
 
+        _serverVersion = connection.PostgreSqlVersion.Major * 10000 + connection.PostgreSqlVersion.Minor;
+        Failover.CheckServer(config, _serverVersion, await Scalar(connection, "SELECT pg_is_in_recovery()", cancellationToken) is true);
+
         await EnsurePublicationAsync(connection, cancellationToken);
         await CheckReplicaIdentitiesAsync(connection, cancellationToken);
         var (confirmedFlush, created) = await EnsureSlotAsync(connection, cancellationToken);
@@ -58,7 +68,14 @@ internal sealed partial class SourceSetup(ConnectorConfig config, ILogger logger
         await replication.Open(cancellationToken);
         var system = await replication.IdentifySystem(cancellationToken);
         var identity = new SourceIdentity(system.SystemId, system.Timeline, config.SlotName, config.PublicationName);
-        return new SourceState(identity, confirmedFlush, created);
+        IReadOnlyList<TimelineSwitch> history = [];
+        if (system.Timeline > 1)
+        {
+            var file = await replication.TimelineHistory(system.Timeline, cancellationToken);
+            history = Failover.ParseHistory(Encoding.UTF8.GetString(file.Content));
+        }
+
+        return new SourceState(identity, confirmedFlush, created) { TimelineHistory = history };
     }
 
     /// <summary>
@@ -252,6 +269,12 @@ internal sealed partial class SourceSetup(ConnectorConfig config, ILogger logger
                 }
 
                 var confirmed = reader.IsDBNull(2) ? Lsn.Zero : Lsn.Parse(reader.GetString(2));
+                await reader.DisposeAsync();
+                if (config.SlotFailover && _serverVersion >= Failover.FailoverSlotsVersion)
+                {
+                    await CheckFailoverSlotAsync(connection, cancellationToken);
+                }
+
                 return (confirmed, false);
             }
         }
@@ -272,7 +295,10 @@ internal sealed partial class SourceSetup(ConnectorConfig config, ILogger logger
             await timeout.ExecuteNonQueryAsync(cancellationToken);
         }
 
-        await using var create = new NpgsqlCommand("SELECT lsn::text FROM pg_create_logical_replication_slot($1, $2)", connection);
+        // slot.failover (PostgreSQL 17+, checked by Failover.CheckServer): the slot is synchronized to physical standbys.
+        await using var create = new NpgsqlCommand(config.SlotFailover
+            ? "SELECT lsn::text FROM pg_create_logical_replication_slot($1, $2, false, false, true)"
+            : "SELECT lsn::text FROM pg_create_logical_replication_slot($1, $2)", connection);
         create.Parameters.Add(new NpgsqlParameter { Value = config.SlotName });
         create.Parameters.Add(new NpgsqlParameter { Value = PluginName });
         create.CommandTimeout = 0;
@@ -308,6 +334,24 @@ internal sealed partial class SourceSetup(ConnectorConfig config, ILogger logger
         {
             await using var reset = new NpgsqlCommand("RESET statement_timeout", connection);
             await reset.ExecuteNonQueryAsync(CancellationToken.None);
+        }
+    }
+
+    /// <summary>PostgreSQL 17+: an existing slot must be a failover slot when slot.failover is set (it cannot be switched from SQL).</summary>
+    private async Task CheckFailoverSlotAsync(NpgsqlConnection connection, CancellationToken cancellationToken)
+    {
+        await using var query = new NpgsqlCommand("SELECT failover FROM pg_replication_slots WHERE slot_name = $1", connection);
+        query.Parameters.Add(new NpgsqlParameter { Value = config.SlotName });
+        if (await query.ExecuteScalarAsync(cancellationToken) is false)
+        {
+            throw new SourceNotReadyException(
+                $"slot.failover = true, but replication slot '{config.SlotName}' exists without failover. Switch it on a replication connection: psql \"dbname={config.DatabaseName} replication=database\" -c 'ALTER_REPLICATION_SLOT {config.SlotName} ( FAILOVER true )' (or set slot.failover = false).");
+        }
+
+        var synchronized = (string?)await Scalar(connection, "SELECT current_setting('synchronized_standby_slots', true)", cancellationToken);
+        if (string.IsNullOrEmpty(synchronized))
+        {
+            LogNoSynchronizedStandbys(logger, config.SlotName);
         }
     }
 
@@ -388,6 +432,10 @@ internal sealed partial class SourceSetup(ConnectorConfig config, ILogger logger
 
     [LoggerMessage(EventId = 1002, Level = LogLevel.Information, Message = "Created replication slot {Slot} at {Lsn}")]
     private static partial void LogSlotCreated(ILogger logger, string slot, Lsn lsn);
+
+    [LoggerMessage(EventId = 1004, Level = LogLevel.Warning,
+        Message = "Failover slot {Slot}: synchronized_standby_slots is empty, so a promoted standby may lack transactions already in Kafka (the connector then refuses to start there); list the standbys' physical slots in it")]
+    private static partial void LogNoSynchronizedStandbys(ILogger logger, string slot);
 
     [LoggerMessage(EventId = 1003, Level = LogLevel.Warning, Message = "Could not drop replication slot {Slot}: {Reason}")]
     private static partial void LogDropFailed(ILogger logger, string slot, string reason);

@@ -2,18 +2,7 @@ using WalBridge.Offsets;
 
 namespace WalBridge.Connector.Transactions;
 
-/// <summary>What a Kafka record of a table topic (or of the messages topic) carries.</summary>
-public enum PayloadKind
-{
-    /// <summary>Row changes (inserts, updates, deletes).</summary>
-    Changes,
-    /// <summary>The table was truncated at this point of the transaction; the payload has the table's schema and no rows.</summary>
-    Truncate,
-    /// <summary>A logical decoding message (<c>pg_logical_emit_message</c>); the payload is its content, unchanged.</summary>
-    Message,
-}
-
-/// <summary>The options of a TRUNCATE; the bit values are pgoutput's (and wal2arrow's) option bits.</summary>
+/// <summary>The options of a TRUNCATE; the bit values are pgoutput's option bits.</summary>
 [Flags]
 public enum TruncateOptions : byte
 {
@@ -24,116 +13,178 @@ public enum TruncateOptions : byte
     RestartIdentity = 0x02,
 }
 
-/// <summary>
-/// One Kafka record value: an Arrow IPC stream with one chunk of one table's rows of one source transaction (or a
-/// logical decoding message). Immutable once its transaction is complete; the Kafka stage decides its topic.
-/// </summary>
-public sealed class TablePayload
+/// <summary>Facts of the <see cref="TruncateOptions"/>.</summary>
+public static class TruncateOptionsText
 {
-    /// <summary>The table's namespace; empty for a message.</summary>
-    public required string Schema { get; init; }
-    /// <summary>The table's name; empty for a message.</summary>
-    public required string Table { get; init; }
-    public required PayloadKind Kind { get; init; }
-    /// <summary>0-based index of this chunk among the table's records in the transaction.</summary>
-    public required int ChunkIndex { get; init; }
-    /// <summary>Whether this is the table's last chunk in the transaction; set when the commit arrives.</summary>
-    public bool IsLastChunk { get; set; }
-    public required int RowCount { get; init; }
-    public required string SchemaFingerprint { get; init; }
-
-    /// <summary>The record value when it is held in memory; null when it was spilled to disk.</summary>
-    public byte[]? Value { get; init; }
-
-    /// <summary>Where a spilled value lives (with <see cref="SpillOffset"/> and <see cref="Length"/>).</summary>
-    internal SpillFile? Spill { get; init; }
-    internal long SpillOffset { get; init; }
-    private readonly int _spilledLength;
-
-    /// <summary>The value's length in bytes.</summary>
-    public int Length
+    /// <summary>The text of a truncate row's <c>_truncate</c> entry: <c>cascade</c>, <c>restart_identity</c>, both comma-separated, or empty.</summary>
+    public static ReadOnlySpan<byte> Utf8(TruncateOptions options) => options switch
     {
-        get => Value?.Length ?? _spilledLength;
-        init => _spilledLength = value;
+        TruncateOptions.Cascade | TruncateOptions.RestartIdentity => "cascade,restart_identity"u8,
+        TruncateOptions.Cascade => "cascade"u8,
+        TruncateOptions.RestartIdentity => "restart_identity"u8,
+        _ => ""u8,
+    };
+}
+
+/// <summary>
+/// Bytes of a record piece held in memory or, past <c>transaction.memory.bytes</c>, in the spill file of their
+/// <see cref="TransactionGroup"/>. Immutable.
+/// </summary>
+public sealed class StoredBytes
+{
+    internal StoredBytes(byte[]? memory, SpillFile? spill, long spillOffset, int length)
+    {
+        Memory = memory;
+        Spill = spill;
+        SpillOffset = spillOffset;
+        Length = length;
     }
 
-    /// <summary>The record value, read back from the spill file when it was spilled.</summary>
+    /// <summary>The bytes when held in memory; null when spilled.</summary>
+    public byte[]? Memory { get; }
+    internal SpillFile? Spill { get; }
+    internal long SpillOffset { get; }
+    public int Length { get; }
+
+    /// <summary>The bytes, read back from the spill file when they were spilled.</summary>
     /// <exception cref="Errors.LocalStorageException">The spill file cannot be read back.</exception>
-    public byte[] GetValue()
+    public byte[] Get()
     {
-        if (Value is not null)
+        if (Memory is not null)
         {
-            return Value;
+            return Memory;
         }
 
-        var value = new byte[_spilledLength];
+        var value = new byte[Length];
         Spill!.Read(SpillOffset, value);
         return value;
     }
 
-    /// <summary>For truncate records: whether CASCADE / RESTART IDENTITY were given.</summary>
-    public TruncateOptions TruncateOptions { get; init; }
-    /// <summary>For message records: the message's prefix, WAL position and whether it was transactional.</summary>
-    public string? MessagePrefix { get; init; }
-    public Lsn MessageLsn { get; init; }
-    public bool MessageTransactional { get; init; }
+    /// <summary>Copies the bytes to <paramref name="destination"/> (exactly <see cref="Length"/> bytes).</summary>
+    public void CopyTo(Span<byte> destination)
+    {
+        if (Memory is not null)
+        {
+            Memory.CopyTo(destination);
+        }
+        else
+        {
+            Spill!.Read(SpillOffset, destination[..Length]);
+        }
+    }
 }
 
 /// <summary>
-/// A committed source transaction, ready for Kafka: every payload in stream order. Handed from the replication
-/// reader to the Kafka loop through the <see cref="Queue.TransactionQueue"/>; owned by the loop after that, which
-/// disposes it (deleting its spill file) once it is committed or abandoned.
+/// One Arrow IPC record batch message (no schema, no end-of-stream marker) of one table partition: rows of one or more
+/// consecutive source transactions, each row carrying its transaction in <c>_xid</c>, <c>_commit_lsn</c> and
+/// <c>_commit_ts</c>. A transaction's rows of one table partition are cut into several batches when they would not
+/// fit one record; <see cref="FirstChunk"/> and <see cref="LastComplete"/> say where the cuts are.
 /// </summary>
-public sealed class SourceTransaction : IDisposable
+public sealed class TableBatch
 {
-    /// <summary>The spill file holding payloads that did not stay in memory, if any; deleted on dispose.</summary>
-    internal SpillFile? Spill { get; init; }
+    public required StoredBytes Bytes { get; init; }
+    public required int Rows { get; init; }
+    /// <summary>Source transactions with rows in this batch.</summary>
+    public required int Transactions { get; init; }
+    public required Lsn FirstCommitLsn { get; init; }
+    public required Lsn LastCommitLsn { get; init; }
+    /// <summary>Which piece of its first transaction's rows (of this table partition) this batch starts with: 0 when it starts with them.</summary>
+    public required int FirstChunk { get; init; }
+    /// <summary>
+    /// Whether its last transaction's rows (of this table partition) end in this batch. Decided by the framer, when it
+    /// knows: at the transaction's next batch of the table partition, or at its commit.
+    /// </summary>
+    public required bool LastComplete { get; set; }
+}
 
-    /// <summary>Payload bytes held in memory (the queue's memory budget counts these).</summary>
-    public long MemoryBytes
-    {
-        get
-        {
-            long total = 0;
-            foreach (var p in Payloads)
-            {
-                total += p.Value?.Length ?? 0;
-            }
+/// <summary>A table partition's batches of one schema (one Arrow schema message), in commit order.</summary>
+public sealed class TableStream
+{
+    public required uint RelationId { get; init; }
+    public required string Schema { get; init; }
+    public required string Table { get; init; }
+    public required int Partition { get; init; }
+    /// <summary>The encoded Arrow schema message every batch of this stream belongs to.</summary>
+    public required ReadOnlyMemory<byte> SchemaMessage { get; init; }
+    public required string SchemaFingerprint { get; init; }
+    public List<TableBatch> Batches { get; } = [];
+}
 
-            return total;
-        }
-    }
-
-    public void Dispose() => Spill?.Dispose();
-
+/// <summary>A logical decoding message (<c>pg_logical_emit_message</c>) for the messages topic.</summary>
+public sealed class LogicalMessage
+{
+    public required string Prefix { get; init; }
+    public required Lsn MessageLsn { get; init; }
+    public required bool Transactional { get; init; }
+    public required StoredBytes Content { get; init; }
+    /// <summary>Transactional: the transaction's id; otherwise 0.</summary>
     public required uint Xid { get; init; }
-    /// <summary>LSN of the commit record: the position written to the offsets topic and acknowledged to PostgreSQL.</summary>
+    /// <summary>Transactional: the transaction's commit LSN; otherwise the message's own LSN.</summary>
     public required Lsn CommitLsn { get; init; }
-    /// <summary>LSN just past the commit record.</summary>
-    public required Lsn EndLsn { get; init; }
+    /// <summary>Transactional: the commit time; otherwise when it was read.</summary>
     public required DateTimeOffset CommitTimestamp { get; init; }
-    public required IReadOnlyList<TablePayload> Payloads { get; init; }
-    public required int RowCount { get; init; }
+}
+
+/// <summary>A committed source transaction of a <see cref="TransactionGroup"/>.</summary>
+/// <param name="Xid">Its transaction id.</param>
+/// <param name="CommitLsn">The commit record's LSN.</param>
+/// <param name="EndLsn">Just past the commit record.</param>
+/// <param name="CommitTimestamp">Commit time at the source.</param>
+/// <param name="Rows">Row changes it holds (truncate rows included).</param>
+public readonly record struct CommittedTransaction(uint Xid, Lsn CommitLsn, Lsn EndLsn, DateTimeOffset CommitTimestamp, int Rows);
+
+/// <summary>
+/// A run of consecutive committed source transactions (and logical messages, heartbeats) handed from the replication
+/// reader to the Kafka loop together, through the <see cref="Queue.TransactionQueue"/>. The Kafka loop writes one or
+/// more groups in one Kafka transaction: one record per table and partition (more when over the record limit).
+/// Owned by the queue, then by the Kafka loop, which disposes it (deleting its spill file) once committed or abandoned.
+/// </summary>
+public sealed class TransactionGroup : IDisposable
+{
+    public required IReadOnlyList<CommittedTransaction> Transactions { get; init; }
+    public required IReadOnlyList<TableStream> Tables { get; init; }
+    public required IReadOnlyList<LogicalMessage> Messages { get; init; }
 
     /// <summary>
-    /// A heartbeat: no payloads, only a position. Every source transaction that committed before
-    /// <see cref="CommitLsn"/> was already handed over, so the position may be recorded and acknowledged
-    /// (an idle slot then stops pinning WAL).
+    /// The position to record in the offsets topic and acknowledge: the last transaction's commit LSN, or a later
+    /// heartbeat's or non-transactional message's LSN (every commit before it was handed over already).
     /// </summary>
-    public bool IsHeartbeat { get; init; }
+    public required Lsn Position { get; init; }
 
-    /// <summary>Total payload bytes.</summary>
-    public long ByteCount
+    /// <summary>
+    /// When the source was known to be at <see cref="Position"/>: the last transaction's commit time, or when the later
+    /// heartbeat or non-transactional message was read (so an idle, caught-up connector reports no lag).
+    /// </summary>
+    public DateTimeOffset PositionTime { get; init; }
+
+    /// <summary>The spill file holding values that did not stay in memory, if any; deleted on dispose.</summary>
+    internal SpillFile? Spill { get; init; }
+
+    /// <summary>Whether the group holds only a heartbeat position (no transaction, no message).</summary>
+    public bool IsHeartbeat => Transactions.Count == 0 && Messages.Count == 0;
+
+    /// <summary>The last committed transaction, if any.</summary>
+    public CommittedTransaction? LastTransaction => Transactions.Count > 0 ? Transactions[^1] : null;
+
+    public long RowCount
     {
         get
         {
-            long total = 0;
-            foreach (var p in Payloads)
+            long rows = 0;
+            foreach (var transaction in Transactions)
             {
-                total += p.Length;
+                rows += transaction.Rows;
             }
 
-            return total;
+            return rows;
         }
     }
+
+    /// <summary>Bytes of every batch and message.</summary>
+    public long ByteCount { get; init; }
+
+    /// <summary>Of those, the bytes held in memory (the queue's memory budget counts these).</summary>
+    public long MemoryBytes { get; init; }
+
+    public void Dispose() => Spill?.Dispose();
 }

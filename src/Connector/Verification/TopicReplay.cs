@@ -159,75 +159,257 @@ public static class TopicReplay
 {
     internal const char KeySeparator = '\u001f';
 
-    /// <summary>Reads <paramref name="topic"/> to its end and applies every change. Blocking.</summary>
+    /// <summary>
+    /// Reads <paramref name="topic"/> to its end and applies every change. Blocking. One partition is applied record by
+    /// record; several are merged row by row in source order (<c>_commit_lsn</c>, then <c>_lsn</c>), a truncate row
+    /// (present in every partition) applied once, and a key that moved partitions deleted before it is inserted.
+    /// </summary>
     public static ReplayedTable Replay(IReadOnlyDictionary<string, string> kafka, string topic, CancellationToken cancellationToken)
     {
         var table = new ReplayedTable { Topic = topic };
-        var seen = new HashSet<(string Xid, string Lsn, int Chunk)>();
-        var lastLsnByPartition = new Dictionary<int, ulong>();
-        var expectedChunk = new Dictionary<int, (string Lsn, int Next)>();
+        var partitions = new SortedDictionary<int, PartitionRecords>();
         OffsetsTopicReader.ReadToEnd(kafka, topic, message =>
         {
             table.Records++;
-            var headers = message.Message.Headers;
-            var xid = Header(headers, KafkaHeaders.Xid) ?? "?";
-            var lsnText = Header(headers, KafkaHeaders.CommitLsn) ?? "0/0";
-            var chunk = int.Parse(Header(headers, KafkaHeaders.ChunkIndex) ?? "0", CultureInfo.InvariantCulture);
-            var last = Header(headers, KafkaHeaders.LastChunk) == "true";
-            var kind = Header(headers, KafkaHeaders.Kind) ?? "changes";
-            var lsn = WalBridge.Offsets.Lsn.Parse(lsnText).Value;
             var partition = message.Partition.Value;
-
-            if (!seen.Add((xid, lsnText, chunk)))
+            if (!partitions.TryGetValue(partition, out var records))
             {
-                table.DuplicateRecords++;
-                table.Violations.Add($"duplicate record: xid {xid}, commit LSN {lsnText}, chunk {chunk} (offset {message.Offset.Value})");
-            }
-            if (lastLsnByPartition.TryGetValue(partition, out var previous) && lsn < previous)
-            {
-                table.Violations.Add($"commit LSN went backwards in partition {partition}: {lsnText} after {new WalBridge.Offsets.Lsn(previous)} (offset {message.Offset.Value})");
+                partitions[partition] = records = new PartitionRecords();
             }
 
-            lastLsnByPartition[partition] = lsn;
-            table.MaxCommitLsn = WalBridge.Offsets.Lsn.Max(table.MaxCommitLsn, new WalBridge.Offsets.Lsn(lsn));
-            if (expectedChunk.TryGetValue(partition, out var open) && open.Lsn is not null)
-            {
-                if (open.Lsn != lsnText)
-                {
-                    table.Violations.Add($"the transaction committed at {open.Lsn} has no last chunk: chunk {open.Next} expected, found commit LSN {lsnText} chunk {chunk} (offset {message.Offset.Value})");
-                }
-                else if (open.Next != chunk)
-                {
-                    table.Violations.Add($"chunk sequence broken for xid {xid}: expected chunk {open.Next}, found {chunk}");
-                }
-            }
-            else if (chunk != 0)
-            {
-                table.Violations.Add($"the transaction committed at {lsnText} (xid {xid}) starts at chunk {chunk}, not 0 (offset {message.Offset.Value})");
-            }
-            expectedChunk[partition] = last ? default : (lsnText, chunk + 1);
-            table.Transactions.Add(lsnText);
-
+            var where = $"{message.Topic}[{partition}]@{message.Offset.Value}";
+            Check(table, records, message.Message.Headers, where);
             if (message.Message.Value is null)
             {
-                table.Violations.Add($"record without value at offset {message.Offset.Value}");
+                table.Violations.Add($"record {where} has no value");
                 return;
             }
-            ApplyRecord(table, $"{message.Topic}[{partition}]@{message.Offset.Value} (commit LSN {lsnText})", kind, message.Message.Value);
+
+            records.Values.Add((where, message.Message.Value));
         }, cancellationToken);
-        foreach (var (partition, open) in expectedChunk)
+        foreach (var (partition, records) in partitions)
         {
-            if (open.Lsn is not null)
+            if (records.Open is { } open)
             {
-                table.Violations.Add($"the transaction committed at {open.Lsn} has no last chunk in partition {partition}: the topic ends after chunk {open.Next - 1}");
+                table.Violations.Add($"the transaction committed at {open.Lsn} has no last chunk in partition {partition}: the topic ends after its chunk {open.Next - 1}");
             }
         }
+
+        if (partitions.Count <= 1)
+        {
+            foreach (var records in partitions.Values)
+            {
+                foreach (var (where, value) in records.Values)
+                {
+                    ApplyRecord(table, where, "changes", value);
+                }
+            }
+
+            return table;
+        }
+
+        Merge(table, partitions.Values);
         return table;
     }
 
+    /// <summary>A partition's records as read, and its chunk sequence so far.</summary>
+    private sealed class PartitionRecords
+    {
+        public List<(string Where, byte[] Value)> Values { get; } = [];
+        public HashSet<(WalBridge.Offsets.Lsn First, int Chunk)> Seen { get; } = [];
+        public WalBridge.Offsets.Lsn Last { get; set; }
+        /// <summary>The transaction whose rows the previous record left unfinished, and the piece that must come next.</summary>
+        public (WalBridge.Offsets.Lsn Lsn, int Next)? Open { get; set; }
+    }
+
     /// <summary>
-    /// Applies one record value (<paramref name="where"/> names it: topic[partition]@offset, in every message about it). A value that is not a valid
-    /// Arrow IPC stream, or not WalBridge's payload layout, is recorded as a violation naming the record; replay goes on.
+    /// The record's place in its partition (docs/format.md, Kafka headers): never twice (first commit LSN and chunk),
+    /// commit LSNs only growing, a transaction cut over several records continued by the next record with its next piece.
+    /// </summary>
+    private static void Check(ReplayedTable table, PartitionRecords records, Headers headers, string where)
+    {
+        var format = Header(headers, KafkaHeaders.Format);
+        if (format != KafkaHeaders.CurrentFormat)
+        {
+            table.Violations.Add($"record {where} has {KafkaHeaders.Format} '{format}', not {KafkaHeaders.CurrentFormat}");
+        }
+
+        var first = WalBridge.Offsets.Lsn.Parse(Header(headers, KafkaHeaders.FirstCommitLsn) ?? "0/0");
+        var last = WalBridge.Offsets.Lsn.Parse(Header(headers, KafkaHeaders.CommitLsn) ?? "0/0");
+        var chunk = int.Parse(Header(headers, KafkaHeaders.ChunkIndex) ?? "0", CultureInfo.InvariantCulture);
+        var complete = Header(headers, KafkaHeaders.LastChunk) == "true";
+        if (!records.Seen.Add((first, chunk)))
+        {
+            table.DuplicateRecords++;
+            table.Violations.Add($"duplicate record {where}: first commit LSN {first}, chunk {chunk} again");
+        }
+
+        if (last < first)
+        {
+            table.Violations.Add($"record {where} ends at commit LSN {last}, before it starts ({first})");
+        }
+
+        if (records.Open is { } open)
+        {
+            if (first != open.Lsn || chunk != open.Next)
+            {
+                table.Violations.Add($"record {where} starts at commit LSN {first} chunk {chunk}, but the transaction committed at {open.Lsn} needs its chunk {open.Next} next");
+            }
+        }
+        else if (chunk != 0)
+        {
+            table.Violations.Add($"record {where} starts at chunk {chunk} of the transaction committed at {first}, whose earlier chunks are not before it");
+        }
+        else if (!records.Last.IsZero && first <= records.Last)
+        {
+            table.Violations.Add($"commit LSN went backwards at {where}: it starts at {first}, the record before ended at {records.Last}");
+        }
+
+        records.Open = complete ? null : (last, first == last ? chunk + 1 : 1);
+        records.Last = last;
+        table.MaxCommitLsn = WalBridge.Offsets.Lsn.Max(table.MaxCommitLsn, last);
+    }
+
+    /// <summary>Applies the rows of several partitions in source order.</summary>
+    private static void Merge(ReplayedTable table, IEnumerable<PartitionRecords> partitions)
+    {
+        var cursors = new List<RowCursor>();
+        foreach (var records in partitions)
+        {
+            var cursor = new RowCursor(table, records.Values);
+            if (cursor.MoveNext())
+            {
+                cursors.Add(cursor);
+            }
+        }
+
+        (ulong CommitLsn, ulong Lsn) lastTruncate = default;
+        (ulong CommitLsn, ulong Lsn) lastUpdate = default;
+        while (cursors.Count > 0)
+        {
+            var next = cursors[0];
+            foreach (var cursor in cursors)
+            {
+                if (cursor.CompareTo(next) < 0)
+                {
+                    next = cursor;
+                }
+            }
+
+            var view = next.View!;
+            var identity = (view.CommitLsn(next.Row), view.Lsn(next.Row));
+            var op = view.Op.GetString(next.Row);
+            // A truncate is in every partition: once. An update that moved its key to another partition left a delete
+            // of the old key in the old one: the update (applied first, see RowCursor.CompareTo) moved the row already.
+            var repeat = (op == "t" && identity == lastTruncate) || (op == "d" && identity == lastUpdate);
+            if (!repeat)
+            {
+                if (op == "t")
+                {
+                    lastTruncate = identity;
+                }
+                else if (op == "u")
+                {
+                    lastUpdate = identity;
+                }
+
+                if (next.Describe)
+                {
+                    Describe(table, view.Batch.Schema);
+                    next.Describe = false;
+                }
+
+                ApplyRow(table, view, next.Row, $"{next.Where}, row {next.Row}");
+            }
+
+            if (!next.MoveNext())
+            {
+                cursors.Remove(next);
+            }
+        }
+    }
+
+    /// <summary>Walks one partition's rows, record by record.</summary>
+    private sealed class RowCursor(ReplayedTable table, List<(string Where, byte[] Value)> records)
+    {
+        private int _record = -1;
+        private IReadOnlyList<RecordBatch> _batches = [];
+        private int _batch;
+
+        public BatchView? View { get; private set; }
+        public int Row { get; private set; }
+        public string Where { get; private set; } = "";
+        /// <summary>Whether the table must take the schema of the current record before its next row is applied.</summary>
+        public bool Describe { get; set; }
+
+        public bool MoveNext()
+        {
+            Row++;
+            while (View is null || Row >= View.Batch.Length)
+            {
+                Row = 0;
+                if (View is not null && ++_batch < _batches.Count)
+                {
+                    View = new BatchView(_batches[_batch]);
+                    continue;
+                }
+
+                if (++_record >= records.Count)
+                {
+                    return false;
+                }
+
+                Where = records[_record].Where;
+                try
+                {
+                    _batches = ArrowPayload.Read(records[_record].Value).Batches;
+                }
+                catch (ArrowPayloadException e)
+                {
+                    table.Violations.Add($"record {Where} is {e.Message}");
+                    _batches = [];
+                }
+
+                _batch = 0;
+                View = _batches.Count > 0 ? new BatchView(_batches[0]) : null;
+                Describe = true;
+                if (View is null)
+                {
+                    Row = 0;
+                    continue;
+                }
+            }
+
+            return true;
+        }
+
+        /// <summary>Source order: commit LSN, then LSN; at the same change the update before the delete of a key it moved.</summary>
+        public int CompareTo(RowCursor other)
+        {
+            var a = View!;
+            var b = other.View!;
+            var byCommit = a.CommitLsn(Row).CompareTo(b.CommitLsn(other.Row));
+            if (byCommit != 0)
+            {
+                return byCommit;
+            }
+
+            var byLsn = a.Lsn(Row).CompareTo(b.Lsn(other.Row));
+            if (byLsn != 0)
+            {
+                return byLsn;
+            }
+
+            return Rank(a.Op.GetString(Row)).CompareTo(Rank(b.Op.GetString(other.Row)));
+        }
+
+        private static int Rank(string? op) => op == "d" ? 1 : 0;
+    }
+
+    /// <summary>
+    /// Applies one record value (<paramref name="where"/> names it: topic[partition]@offset, in every message about it).
+    /// A value that is not a valid Arrow IPC stream, or not WalBridge's payload layout, is recorded as a violation naming
+    /// the record; replay goes on.
     /// </summary>
     internal static void ApplyRecord(ReplayedTable table, string where, string kind, byte[] value)
     {
@@ -244,15 +426,14 @@ public static class TopicReplay
         try
         {
             Describe(table, payload.Schema);
-            if (kind == "truncate")
-            {
-                table.Truncate();
-                table.Changes++;
-                return;
-            }
+            _ = kind;
             foreach (var batch in payload.Batches)
             {
-                Apply(table, batch, where);
+                var view = new BatchView(batch);
+                for (var row = 0; row < batch.Length; row++)
+                {
+                    ApplyRow(table, view, row, $"{where}, row {row}");
+                }
             }
         }
         catch (Exception e) when (e is ArgumentException or InvalidCastException or InvalidOperationException or KeyNotFoundException or NotSupportedException or IndexOutOfRangeException or FormatException or OverflowException)
@@ -284,59 +465,82 @@ public static class TopicReplay
         return -1;
     }
 
-    private static void Apply(ReplayedTable table, RecordBatch batch, string where)
+    /// <summary>The columns of one record batch that replay reads.</summary>
+    private sealed class BatchView
     {
-        var opIndex = IndexOf(batch.Schema, "_op");
-        if (opIndex < 0 || batch.Column(opIndex) is not StringArray op)
+        public BatchView(RecordBatch batch)
         {
-            throw new InvalidOperationException("no utf8 column _op");
+            Batch = batch;
+            var opIndex = IndexOf(batch.Schema, "_op");
+            Op = opIndex >= 0 && batch.Column(opIndex) is StringArray op ? op : throw new InvalidOperationException("no utf8 column _op");
+            LsnColumn = batch.Column(IndexOf(batch.Schema, "_lsn")) as UInt64Array ?? throw new InvalidOperationException("no uint64 column _lsn");
+            CommitLsnColumn = batch.Column(IndexOf(batch.Schema, "_commit_lsn")) as UInt64Array ?? throw new InvalidOperationException("no uint64 column _commit_lsn");
+            var beforeIndex = IndexOf(batch.Schema, "_before");
+            Before = beforeIndex >= 0 ? batch.Column(beforeIndex) as StructArray : null;
+            BeforeFields = Before is not null ? ((StructType)batch.Schema.GetFieldByIndex(beforeIndex).DataType).Fields : [];
+            Columns = Enumerable.Range(0, batch.ColumnCount).Where(i => IsTableColumn(batch.Schema.GetFieldByIndex(i))).ToArray();
         }
 
-        var beforeIndex = IndexOf(batch.Schema, "_before");
-        var before = beforeIndex >= 0 ? batch.Column(beforeIndex) as StructArray : null;
-        var beforeFields = before is not null ? ((StructType)batch.Schema.GetFieldByIndex(beforeIndex).DataType).Fields : [];
-        var columns = Enumerable.Range(0, batch.ColumnCount).Where(i => IsTableColumn(batch.Schema.GetFieldByIndex(i))).ToArray();
-        for (var row = 0; row < batch.Length; row++)
-        {
-            table.Changes++;
-            var values = new Dictionary<string, string?>(StringComparer.Ordinal);
-            // RenderCell also reads `_special` (values Arrow cannot hold natively, kept as PostgreSQL text).
-            foreach (var column in columns)
-            {
-                values[batch.Schema.GetFieldByIndex(column).Name] = PgTextRenderer.RenderCell(batch, column, row);
-            }
+        public RecordBatch Batch { get; }
+        public StringArray Op { get; }
+        public UInt64Array LsnColumn { get; }
+        public UInt64Array CommitLsnColumn { get; }
+        public StructArray? Before { get; }
+        public IReadOnlyList<Field> BeforeFields { get; }
+        public int[] Columns { get; }
 
-            var at = $"{where}, row {row}";
-            switch (op.GetString(row))
-            {
-                case "c":
-                case "r":
-                    table.Insert(values);
-                    break;
-                case "u":
+        public ulong Lsn(int row) => LsnColumn.GetValue(row) ?? 0;
+        public ulong CommitLsn(int row) => CommitLsnColumn.GetValue(row) ?? 0;
+    }
+
+    private static void ApplyRow(ReplayedTable table, BatchView view, int row, string at)
+    {
+        var batch = view.Batch;
+        table.Changes++;
+        table.Transactions.Add(new WalBridge.Offsets.Lsn(view.CommitLsn(row)).ToString());
+        var op = view.Op.GetString(row);
+        if (op == "t")
+        {
+            table.Truncate();
+            return;
+        }
+
+        var values = new Dictionary<string, string?>(StringComparer.Ordinal);
+        // RenderCell also reads `_special` (values Arrow cannot hold natively, kept as PostgreSQL text).
+        foreach (var column in view.Columns)
+        {
+            values[batch.Schema.GetFieldByIndex(column).Name] = PgTextRenderer.RenderCell(batch, column, row);
+        }
+
+        switch (op)
+        {
+            case "c":
+            case "r":
+                table.Insert(values);
+                break;
+            case "u":
+                {
+                    // With an old row (key change, or REPLICA IDENTITY FULL) the row it replaces is the
+                    // one under the old key.
+                    Dictionary<string, string?>? old = null;
+                    if (view.Before is not null && !view.Before.IsNull(row))
                     {
-                        // With an old row (key change, or REPLICA IDENTITY FULL) the row it replaces is the
-                        // one under the old key.
-                        Dictionary<string, string?>? old = null;
-                        if (before is not null && !before.IsNull(row))
+                        old = new Dictionary<string, string?>(StringComparer.Ordinal);
+                        for (var member = 0; member < view.BeforeFields.Count; member++)
                         {
-                            old = new Dictionary<string, string?>(StringComparer.Ordinal);
-                            for (var member = 0; member < beforeFields.Count; member++)
-                            {
-                                old[beforeFields[member].Name] = PgTextRenderer.RenderBeforeCell(batch, member, row);
-                            }
+                            old[view.BeforeFields[member].Name] = PgTextRenderer.RenderBeforeCell(batch, member, row);
                         }
-                        // Columns PostgreSQL did not send (unchanged TOAST) keep their old value.
-                        table.Update(old, values, UnchangedColumns(batch, row), at);
-                        break;
                     }
-                case "d":
-                    table.Delete(values, at);
+                    // Columns PostgreSQL did not send (unchanged TOAST) keep their old value.
+                    table.Update(old, values, UnchangedColumns(batch, row), at);
                     break;
-                default:
-                    table.Violations.Add($"unknown _op '{op.GetString(row)}' at {at}");
-                    break;
-            }
+                }
+            case "d":
+                table.Delete(values, at);
+                break;
+            default:
+                table.Violations.Add($"unknown _op '{op}' at {at}");
+                break;
         }
     }
 

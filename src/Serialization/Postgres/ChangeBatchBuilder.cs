@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Buffers.Binary;
 using System.Globalization;
 using System.Text;
 using System.Text.Unicode;
@@ -38,6 +39,15 @@ public sealed class ChangeBatchBuilder : IDisposable
 {
     public const string OpColumn = "_op";
     public const string LsnColumn = "_lsn";
+    public const string XidColumn = "_xid";
+    public const string CommitLsnColumn = "_commit_lsn";
+    public const string CommitTimestampColumn = "_commit_ts";
+
+    /// <summary>The <c>_special</c> key of a truncate row (<c>_op = t</c>): the TRUNCATE's options.</summary>
+    public const string TruncateOptionsKey = "_truncate";
+
+    /// <summary>Columns before the table's own: <c>_op</c>, <c>_lsn</c>, <c>_xid</c>, <c>_commit_lsn</c>, <c>_commit_ts</c>.</summary>
+    public const int LeadingColumns = 5;
     public const string BeforeColumn = "_before";
     public const string UnchangedColumn = "_unchanged";
     public const string SpecialColumn = "_special";
@@ -51,6 +61,10 @@ public sealed class ChangeBatchBuilder : IDisposable
     private readonly ArrayBuilder[] _beforeValues;
     private readonly VarBinaryBuilder _op;
     private readonly FixedWidthBuilder _lsn;
+    private readonly FixedWidthBuilder _xid;
+    private readonly FixedWidthBuilder _commitLsn;
+    private readonly FixedWidthBuilder _commitTimestamp;
+    private static readonly byte[] TruncateKeyUtf8 = Encoding.UTF8.GetBytes(TruncateOptionsKey);
     private readonly StructBuilder _before;
     private readonly ListBuilder _unchanged;
     private readonly VarBinaryBuilder _unchangedNames;
@@ -65,6 +79,9 @@ public sealed class ChangeBatchBuilder : IDisposable
     private readonly VarBinaryBuilder _specialKeys;
     private readonly VarBinaryBuilder _specialValues;
     private readonly PooledBuffer _specialText = new();
+    /// <summary>The body buffers' total length (not <see cref="_specialText"/>, a scratch buffer).</summary>
+    private readonly ByteMeter _bodyMeter = new();
+    private readonly ArrayBufferWriter<byte> _measure = new(1024);
     private readonly int[] _specialColumns;
     private readonly int[] _specialEnds;
     private int _specialCount;
@@ -74,6 +91,9 @@ public sealed class ChangeBatchBuilder : IDisposable
     private int _column;
     private ChangeOp _rowOp;
     private ulong _rowLsn;
+    private uint _transactionXid;
+    private ulong _transactionCommitLsn;
+    private long _transactionCommitMicros;
     private bool _disposed;
 
     /// <param name="relation">The table.</param>
@@ -101,10 +121,13 @@ public sealed class ChangeBatchBuilder : IDisposable
             throw new NotSupportedException($"Table {relation.Schema}.{relation.Table} has no columns: its _before struct would have no members, which Apache.Arrow cannot represent.");
         }
 
-        var fields = new List<Field>(n + 5)
+        var fields = new List<Field>(n + LeadingColumns + 3)
         {
             new(OpColumn, StringType.Default, nullable: false),
             new(LsnColumn, UInt64Type.Default, nullable: false),
+            new(XidColumn, UInt32Type.Default, nullable: false),
+            new(CommitLsnColumn, UInt64Type.Default, nullable: false),
+            new(CommitTimestampColumn, new TimestampType(TimeUnit.Microsecond, "UTC"), nullable: false),
         };
         fields.AddRange(tableFields);
         var beforeField = new Field(BeforeColumn, new StructType(tableFields), nullable: true);
@@ -129,6 +152,9 @@ public sealed class ChangeBatchBuilder : IDisposable
 
         _op = new VarBinaryBuilder(fields[0]);
         _lsn = new FixedWidthBuilder(fields[1], 8);
+        _xid = new FixedWidthBuilder(fields[2], 4);
+        _commitLsn = new FixedWidthBuilder(fields[3], 8);
+        _commitTimestamp = new FixedWidthBuilder(fields[4], 8);
         _values = tableFields.Select(BuilderFactory.Create).ToArray();
         _before = (StructBuilder)BuilderFactory.Create(beforeField);
         _beforeValues = _before.Children.ToArray();
@@ -144,6 +170,10 @@ public sealed class ChangeBatchBuilder : IDisposable
         _specialColumns = new int[2 * n];
         _specialEnds = new int[2 * n];
         _columns = new IArrowArray[fields.Count];
+        foreach (var builder in (ArrayBuilder[])[_op, _lsn, _xid, _commitLsn, _commitTimestamp, .. _values, _before, _unchanged, _special])
+        {
+            builder.Attach(_bodyMeter);
+        }
 
         _messages = new ArrowMessageWriter(Schema);
         SchemaFingerprint = Payload.SchemaFingerprint.Compute(Schema);
@@ -174,19 +204,49 @@ public sealed class ChangeBatchBuilder : IDisposable
     /// <summary>Number of completed rows.</summary>
     public int RowCount { get; private set; }
 
-    /// <summary>An upper bound of the size in bytes of the stream <see cref="WriteStream"/> would write now (completed rows only).</summary>
-    public long EstimatedSize
-    {
-        get
-        {
-            var body = _op.BodyBytes() + _lsn.BodyBytes() + _before.BodyBytes() + _unchanged.BodyBytes() + _special.BodyBytes();
-            foreach (var builder in _values)
-            {
-                body += builder.BodyBytes();
-            }
+    /// <summary>
+    /// An upper bound of the size in bytes of the stream <see cref="WriteStream"/> would write now (completed rows only).
+    /// O(1): every column buffer counts its growth into one meter as rows are appended, so the per-row size check does
+    /// not walk the columns.
+    /// </summary>
+    public long EstimatedSize =>
+        _messages.SchemaMessage.Length + _batchMetadataUpperBound + _bodyMeter.PaddedBytes + ArrowMessageWriter.EndOfStream.Length;
 
-            return _messages.SchemaMessage.Length + _batchMetadataUpperBound + body + ArrowMessageWriter.EndOfStream.Length;
+    /// <summary>
+    /// The source transaction the following rows belong to: its id, commit LSN and commit time (microseconds since
+    /// 1970-01-01 UTC), stored in <c>_xid</c>, <c>_commit_lsn</c> and <c>_commit_ts</c> of every row until the next call.
+    /// Rows of several transactions may share one batch; each row says which transaction it belongs to.
+    /// </summary>
+    public void SetTransaction(uint xid, ulong commitLsn, long commitMicrosSinceUnixEpoch)
+    {
+        _transactionXid = xid;
+        _transactionCommitLsn = commitLsn;
+        _transactionCommitMicros = commitMicrosSinceUnixEpoch;
+    }
+
+    /// <summary>
+    /// Appends a truncate row (<c>_op = t</c>) of the current transaction: every table column null, <c>_before</c> and
+    /// <c>_unchanged</c> null, and <c>_special</c> holding <see cref="TruncateOptionsKey"/> → the options
+    /// (<paramref name="options"/>: <c>cascade</c>, <c>restart_identity</c>, both comma-separated, or empty).
+    /// </summary>
+    public void AppendTruncateRow(ulong lsn, ReadOnlySpan<byte> options)
+    {
+        BeginRow(ChangeOp.Truncate, lsn);
+        foreach (var builder in _values)
+        {
+            builder.AppendNull();
         }
+
+        _column = _values.Length;
+        _before.AppendNull();
+        AppendRowTail();
+        _unchanged.AppendNull();
+        _specialKeys.Append(TruncateKeyUtf8);
+        _specialValues.Append(options);
+        _specialEntries.AppendValid();
+        _special.EndList();
+        RowCount++;
+        _rowOpen = false;
     }
 
     /// <summary>Starts a row. Throws <see cref="InvalidOperationException"/> if a row is already open.</summary>
@@ -198,7 +258,7 @@ public sealed class ChangeBatchBuilder : IDisposable
             throw new InvalidOperationException("BeginRow called while a row is open; call EndRow first.");
         }
 
-        if (op is not (ChangeOp.Insert or ChangeOp.Update or ChangeOp.Delete or ChangeOp.Read))
+        if (op is not (ChangeOp.Insert or ChangeOp.Update or ChangeOp.Delete or ChangeOp.Read or ChangeOp.Truncate))
         {
             throw new ArgumentOutOfRangeException(nameof(op), op, "Unknown change operation.");
         }
@@ -345,8 +405,7 @@ public sealed class ChangeBatchBuilder : IDisposable
             _before.AppendNull();
         }
 
-        _op.Append(OpBytes[(byte)_rowOp]);
-        _lsn.AppendInt64(unchecked((long)_rowLsn));
+        AppendRowTail();
         if (_unchangedCount == 0)
         {
             _unchanged.AppendNull();
@@ -387,6 +446,16 @@ public sealed class ChangeBatchBuilder : IDisposable
         _inBefore = false;
     }
 
+    /// <summary>The row's own leading columns: operation, LSN and its transaction.</summary>
+    private void AppendRowTail()
+    {
+        _op.Append(OpBytes[(byte)_rowOp]);
+        _lsn.AppendInt64(unchecked((long)_rowLsn));
+        BinaryPrimitives.WriteUInt32LittleEndian(_xid.AppendValue(), _transactionXid);
+        _commitLsn.AppendInt64(unchecked((long)_transactionCommitLsn));
+        _commitTimestamp.AppendInt64(_transactionCommitMicros);
+    }
+
     /// <summary>
     /// Removes the last completed row, as if it had never been appended: the builder is back in the state after the
     /// previous <see cref="EndRow"/>. Used to cut a chunk just before the row that made it too large. Throws if no row
@@ -403,6 +472,9 @@ public sealed class ChangeBatchBuilder : IDisposable
         var length = RowCount - 1;
         _op.Truncate(length);
         _lsn.Truncate(length);
+        _xid.Truncate(length);
+        _commitLsn.Truncate(length);
+        _commitTimestamp.Truncate(length);
         foreach (var builder in _values)
         {
             builder.Truncate(length);
@@ -464,6 +536,16 @@ public sealed class ChangeBatchBuilder : IDisposable
         return written;
     }
 
+    /// <summary>The size of the record batch message <see cref="WriteRecordBatch"/> would write now, without clearing the rows.</summary>
+    public int MeasureRecordBatch()
+    {
+        CheckWritable();
+        _measure.ResetWrittenCount();
+        var written = _messages.WriteRecordBatch(_measure, BuildRecordBatch());
+        System.Array.Clear(_columns);
+        return written;
+    }
+
     private void CheckWritable()
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
@@ -482,6 +564,9 @@ public sealed class ChangeBatchBuilder : IDisposable
         var c = 0;
         _columns[c++] = _op.Build();
         _columns[c++] = _lsn.Build();
+        _columns[c++] = _xid.Build();
+        _columns[c++] = _commitLsn.Build();
+        _columns[c++] = _commitTimestamp.Build();
         foreach (var builder in _values)
         {
             _columns[c++] = builder.Build();
@@ -498,6 +583,9 @@ public sealed class ChangeBatchBuilder : IDisposable
     {
         _op.Clear();
         _lsn.Clear();
+        _xid.Clear();
+        _commitLsn.Clear();
+        _commitTimestamp.Clear();
         foreach (var builder in _values)
         {
             builder.Clear();
@@ -525,6 +613,9 @@ public sealed class ChangeBatchBuilder : IDisposable
         _disposed = true;
         _op.Dispose();
         _lsn.Dispose();
+        _xid.Dispose();
+        _commitLsn.Dispose();
+        _commitTimestamp.Dispose();
         foreach (var builder in _values)
         {
             builder.Dispose();
@@ -540,7 +631,7 @@ public sealed class ChangeBatchBuilder : IDisposable
     private static byte[][] CreateOpBytes()
     {
         var result = new byte[256][];
-        foreach (var op in new[] { ChangeOp.Insert, ChangeOp.Update, ChangeOp.Delete, ChangeOp.Read })
+        foreach (var op in Enum.GetValues<ChangeOp>())
         {
             result[(byte)op] = [(byte)op];
         }

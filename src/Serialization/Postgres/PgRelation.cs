@@ -40,6 +40,8 @@ public enum ChangeOp : byte
     Update = (byte)'u',
     Delete = (byte)'d',
     Read = (byte)'r',
+    /// <summary>The table was truncated at this point (a row with every table column null).</summary>
+    Truncate = (byte)'t',
 }
 
 /// <summary>Encoding of one value in pgoutput tuple data.</summary>

@@ -119,8 +119,8 @@ public sealed class DebeziumAvroTests : IAsyncLifetime
             foreach (var relation in new[] { v1, v2 })
             {
                 var transaction = Transaction(9, 100, 1, Payload(relation, new Row(ChangeOp.Insert, 10, [.. relation.Columns.Select(_ => "1")])));
-                formats.Prepare(transaction, _ => { });
-                formats.Produce(transaction, sink);
+                PrepareGroup(formats, config, transaction);
+                ProduceGroup(formats, config, transaction, sink);
             }
             var subject = $"{prefix}.public.evolve-value";
             using var client = new CachedSchemaRegistryClient(new SchemaRegistryConfig { Url = _registry.Url });
@@ -129,7 +129,7 @@ public sealed class DebeziumAvroTests : IAsyncLifetime
             Assert.Equal("1", newer["added"]);
 
             var incompatible = Transaction(9, 100, 1, Payload(v3, new Row(ChangeOp.Insert, 10, ["1", "text"])));
-            var e = Assert.Throws<SchemaRegistrationException>(() => formats.Prepare(incompatible, _ => { }));
+            var e = Assert.Throws<SchemaRegistrationException>(() => PrepareGroup(formats, config, incompatible));
             Assert.False(e.IsTransient);
             Assert.Equal(FailureKind.Fatal, FailureClassification.Classify(e));
             Assert.Equal(subject, e.Subject);
@@ -153,16 +153,16 @@ public sealed class DebeziumAvroTests : IAsyncLifetime
         await _registry.StopAsync();
         using (var formats = new OutputFormats(config, Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance))
         {
-            var e = Assert.Throws<SchemaRegistrationException>(() => formats.Prepare(transaction, _ => { }));
+            var e = Assert.Throws<SchemaRegistrationException>(() => PrepareGroup(formats, config, transaction));
             Assert.True(e.IsTransient);
             Assert.Equal(FailureKind.Transient, FailureClassification.Classify(e));
         }
         await _registry.RestartAsync();
         using (var formats = new OutputFormats(config, Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance))
         {
-            formats.Prepare(transaction, _ => { });
+            PrepareGroup(formats, config, transaction);
             var sink = new CapturingSink();
-            formats.Produce(transaction, sink);
+            ProduceGroup(formats, config, transaction, sink);
             Assert.Equal("a", ((GenericRecord)Decode(sink.Records[0], $"{prefix}.public.customers")!["after"])["first_name"]);
         }
     }
@@ -174,12 +174,12 @@ public sealed class DebeziumAvroTests : IAsyncLifetime
         var config = Config(("output.formats", "debezium-avro"), ("schema.registry.url", secured.Url), ("schema.registry.basic.auth.user.info", "user:wrong"), ("topic.prefix", Prefix()));
         using var formats = new OutputFormats(config, Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance);
         var transaction = Transaction(9, 100, 1, Payload(Customers(), new Row(ChangeOp.Insert, 10, ["1", "a", "b", "c"])));
-        var e = Assert.Throws<SchemaRegistrationException>(() => formats.Prepare(transaction, _ => { }));
+        var e = Assert.Throws<SchemaRegistrationException>(() => PrepareGroup(formats, config, transaction));
         Assert.False(e.IsTransient);
         Assert.Equal(401, e.HttpStatus);
 
         var good = Config(("output.formats", "debezium-avro"), ("schema.registry.url", secured.Url), ("schema.registry.basic.auth.user.info", "user:secret"), ("topic.prefix", Prefix()));
         using var allowed = new OutputFormats(good, Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance);
-        allowed.Prepare(transaction, _ => { });
+        PrepareGroup(allowed, good, transaction);
     }
 }

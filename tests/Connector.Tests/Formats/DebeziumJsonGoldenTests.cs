@@ -17,7 +17,7 @@ public class DebeziumJsonGoldenTests
         JsonNode.Parse(File.ReadAllText(Path.Combine(AppContext.BaseDirectory, "Formats", "Golden", name)).Replace("<VERSION>", s_version, StringComparison.Ordinal))!;
 
     /// <summary>The previous source transaction (commit LSN 24023119), then <paramref name="transaction"/>; the records of the latter.</summary>
-    private static List<Captured> After24023119(long nowMicros, Transactions.SourceTransaction transaction, params (string, string)[] settings)
+    private static List<Captured> After24023119(long nowMicros, TestTransaction transaction, params (string, string)[] settings)
     {
         var records = Produce(Config([("output.debezium-json.schemas.enable", "false"), .. settings]), nowMicros, Transaction(554, 24023119, 1559033900000000), transaction);
         return records;
@@ -76,7 +76,7 @@ public class DebeziumJsonGoldenTests
     [Fact]
     public void Truncate_matches_the_documented_truncate_event_with_a_null_key()
     {
-        var records = After24023119(1559033904961654, Transaction(556, 46523128, 1559033904863112, Truncate(Customers())));
+        var records = After24023119(1559033904961654, Transaction(556, 46523200, 1559033904863112, Truncate(Customers(), 46523128)));
         var record = Assert.Single(records);
         Assert.Null(record.Key);
         AssertJson(Golden("truncate.json"), record.ValueText);
@@ -86,7 +86,7 @@ public class DebeziumJsonGoldenTests
     public void Truncates_are_skipped_by_default_as_in_Debezium()
     {
         var config = Config(("output.debezium-json.schemas.enable", "false"), ("skipped.operations", "t"));
-        Assert.Empty(Produce(config, 1, Transaction(556, 46523128, 1559033904863112, Truncate(Customers()))));
+        Assert.Empty(Produce(config, 1, Transaction(556, 46523200, 1559033904863112, Truncate(Customers(), 46523128))));
     }
 
     [Fact]

@@ -67,7 +67,7 @@ public class ConsumerExampleTests
                     }
                 }
 
-                seen.Add($"{table} {change} {key} {micros} {guid} {tsText} {PgTextRenderer.RenderCell(batch, 3, row)}");
+                seen.Add($"{table} {change} {key} {micros} {guid} {tsText} {PgTextRenderer.RenderCell(batch, batch.Schema.GetFieldIndex("ts"), row)}");
             }
         }
 

@@ -70,11 +70,16 @@ public class ChangeBatchBuilderTests
         using var b = new ChangeBatchBuilder(Orders);
         var fields = b.Schema.FieldsList;
         var names = fields.Select(f => f.Name).ToArray();
-        Assert.Equal(["_op", "_lsn", "id", "region", "amount", "note", "created", "ref", "doc", "_before", "_unchanged", "_special"], names);
+        Assert.Equal(["_op", "_lsn", "_xid", "_commit_lsn", "_commit_ts", "id", "region", "amount", "note", "created", "ref", "doc", "_before", "_unchanged", "_special"], names);
         Assert.False(fields[0].IsNullable);
         Assert.IsType<StringType>(fields[0].DataType);
         Assert.False(fields[1].IsNullable);
         Assert.IsType<UInt64Type>(fields[1].DataType);
+        Assert.IsType<UInt32Type>(b.Schema.Field("_xid").DataType);
+        Assert.IsType<UInt64Type>(b.Schema.Field("_commit_lsn").DataType);
+        var commitTs = Assert.IsType<TimestampType>(b.Schema.Field("_commit_ts").DataType);
+        Assert.Equal((TimeUnit.Microsecond, "UTC"), (commitTs.Unit, commitTs.Timezone));
+        Assert.All(fields.Take(ChangeBatchBuilder.LeadingColumns), f => Assert.False(f.IsNullable));
         Assert.Equal("sales", b.Schema.GetMetadata("pg.schema"));
         Assert.Equal("orders", b.Schema.GetMetadata("pg.table"));
         Assert.Equal("24576", b.Schema.GetMetadata("pg.relid"));
@@ -117,12 +122,42 @@ public class ChangeBatchBuilderTests
         var stream = PgConformanceTests.WriteAndRead(b);
         Assert.Equal(names, stream.Schema.FieldsList.Select(f => f.Name));
         Assert.Equal(b.Schema.Metadata, stream.Schema.Metadata);
-        Assert.Equal(amount.Metadata, stream.Schema.GetFieldByIndex(4).Metadata);
+        Assert.Equal(amount.Metadata, stream.Schema.GetFieldByName("amount").Metadata);
         Assert.Equal(SchemaFingerprint.CanonicalText(b.Schema), SchemaFingerprint.CanonicalText(stream.Schema));
         Assert.IsType<GuidType>(stream.Schema.Field("ref").DataType);
         Assert.Equal(uuid.Metadata, stream.Schema.Field("ref").Metadata);
         Assert.IsType<GuidType>(((StructType)stream.Schema.Field("_before").DataType).Fields[5].DataType);
         Assert.Equal(0, Assert.Single(stream.Batches).Length);
+    }
+
+    [Fact]
+    public void Rows_of_several_transactions_carry_their_own_transaction_and_a_truncate_row_its_options()
+    {
+        using var b = new ChangeBatchBuilder(Orders);
+        string?[] row = ["1", "eu", "12.50", "first", "2024-01-02 03:04:05.123456+00", null, null];
+        b.SetTransaction(700, 0x1_0000_0100, 1_700_000_000_123_456);
+        Row(b, ChangeOp.Insert, 0x1_0000_0050, row);
+        b.SetTransaction(701, 0x1_0000_0200, 1_700_000_001_000_000);
+        b.AppendTruncateRow(0x1_0000_0180, "cascade,restart_identity"u8);
+        Row(b, ChangeOp.Insert, 0x1_0000_0190, row);
+
+        var batch = Assert.Single(PgConformanceTests.WriteAndRead(b).Batches);
+        Assert.Equal(["c", "t", "c"], Enumerable.Range(0, 3).Select(i => ((StringArray)batch.Col("_op")).GetString(i)));
+        Assert.Equal([700u, 701u, 701u], ((UInt32Array)batch.Col("_xid")).Values.ToArray());
+        Assert.Equal([0x1_0000_0100UL, 0x1_0000_0200UL, 0x1_0000_0200UL], ((UInt64Array)batch.Col("_commit_lsn")).Values.ToArray());
+        Assert.Equal([1_700_000_000_123_456L, 1_700_000_001_000_000L, 1_700_000_001_000_000L], ((TimestampArray)batch.Col("_commit_ts")).Values.ToArray());
+        Assert.Equal(0x1_0000_0180UL, ((UInt64Array)batch.Col("_lsn")).GetValue(1));
+        foreach (var name in new[] { "id", "region", "amount", "note", "created", "ref", "doc", "_before", "_unchanged" })
+        {
+            Assert.True(batch.Col(name).IsNull(1), name);
+        }
+
+        var special = (MapArray)batch.Col("_special");
+        Assert.True(special.IsNull(0));
+        Assert.Equal(1, special.ValueOffsets[2] - special.ValueOffsets[1]);
+        var entry = special.ValueOffsets[1];
+        Assert.Equal("_truncate", ((StringArray)special.Keys).GetString(entry));
+        Assert.Equal("cascade,restart_identity", ((StringArray)special.Values).GetString(entry));
     }
 
     [Fact]
@@ -316,6 +351,11 @@ public class ChangeBatchBuilderTests
     public void Estimated_size_bounds_large_batches()
     {
         using var b = new ChangeBatchBuilder(Orders);
+        var empty = b.EstimatedSize;
+        Row(b, ChangeOp.Insert, 1, ["1", "eu", "1.00", new string('z', 5000), null, null, null]);
+        Assert.True(b.EstimatedSize > empty + 5000);
+        b.RemoveLastRow();
+        Assert.Equal(empty, b.EstimatedSize); // the bound follows rows taken out again
         var random = new Random(7);
         for (var i = 0; i < 5000; i++)
         {
@@ -327,6 +367,7 @@ public class ChangeBatchBuilderTests
         var written = b.WriteStream(output);
         Assert.True(estimate >= written);
         Assert.True(estimate < written * 1.1, $"estimate {estimate} is far above {written}");
+        Assert.Equal(empty, b.EstimatedSize); // written rows are cleared
         var batch = ArrowPayload.Read(output.WrittenMemory).Batches[0];
         Assert.Equal(5000, batch.Length);
         Assert.Equal(["note"], batch.Col("_unchanged").Strings(4995)!);
@@ -375,7 +416,7 @@ public class ChangeBatchBuilderTests
     {
         var relation = new PgRelation(1, "public", "t", 'd', [new PgColumn("tags", PgOid.TextArray, -1, false), new PgColumn("amounts", PgOid.NumericArray, ((10 << 16) | 2) + 4, false)]);
         using var b = new ChangeBatchBuilder(relation);
-        var tags = b.Schema.GetFieldByIndex(2);
+        var tags = b.Schema.GetFieldByName("tags");
         Assert.IsType<ListType>(tags.DataType);
         Assert.Equal("text[]", tags.GetMetadata("pg.type"));
         Assert.Equal("1009", tags.GetMetadata("pg.typoid"));
@@ -383,7 +424,7 @@ public class ChangeBatchBuilderTests
         Assert.True(tags.Children()[0].IsNullable);
         Assert.IsType<StringType>(tags.Children()[0].DataType);
         Assert.Equal("text", tags.Children()[0].GetMetadata("pg.type"));
-        var amounts = b.Schema.GetFieldByIndex(3);
+        var amounts = b.Schema.GetFieldByName("amounts");
         Assert.Equal("numeric(10,2)[]", amounts.GetMetadata("pg.type"));
         var element = Assert.IsType<Decimal128Type>(amounts.Children()[0].DataType);
         Assert.Equal((10, 2), (element.Precision, element.Scale));
@@ -417,10 +458,10 @@ public class ChangeBatchBuilderTests
         b.EndRow();
         var batch = PgConformanceTests.WriteAndRead(b).Batches[0];
         Assert.Equal(3, batch.Length);
-        Assert.Equal("{{a,b},{c,d}}", PgTextRenderer.RenderCell(batch, 2, 1));
-        Assert.Equal("{1.00,NaN}", PgTextRenderer.RenderCell(batch, 3, 1));
-        Assert.Equal("[0:1]={a,b}", PgTextRenderer.RenderCell(batch, 2, 2));
-        Assert.Equal("{2.00}", PgTextRenderer.RenderCell(batch, 3, 2));
+        Assert.Equal("{{a,b},{c,d}}", PgTextRenderer.RenderCell(batch, 5, 1));
+        Assert.Equal("{1.00,NaN}", PgTextRenderer.RenderCell(batch, 6, 1));
+        Assert.Equal("[0:1]={a,b}", PgTextRenderer.RenderCell(batch, 5, 2));
+        Assert.Equal("{2.00}", PgTextRenderer.RenderCell(batch, 6, 2));
         Assert.True(batch.Col("tags").IsNull(1));
         var (start1, end1) = ((ListArray)batch.Col("amounts")).Range(1);
         Assert.Equal(start1, end1); // the special array's elements were discarded
@@ -471,12 +512,12 @@ public class ChangeBatchBuilderTests
         Assert.Equal(2, batch.Length);
         Assert.True(batch.Col("amount").IsNull(0));
         Assert.True(batch.Col("tags").IsNull(0));
-        Assert.Equal("12.3.4", PgTextRenderer.RenderCell(batch, 3, 0));
-        Assert.Equal("{1,2,x}", PgTextRenderer.RenderCell(batch, 4, 0));
+        Assert.Equal("12.3.4", PgTextRenderer.RenderCell(batch, 6, 0));
+        Assert.Equal("{1,2,x}", PgTextRenderer.RenderCell(batch, 7, 0));
         Assert.Equal("1.00", PgTextRenderer.RenderBeforeCell(batch, 1, 0));
         Assert.Equal("{not,ints}", PgTextRenderer.RenderBeforeCell(batch, 2, 0));
-        Assert.Equal("2.50", PgTextRenderer.RenderCell(batch, 3, 1));
-        Assert.Equal("{5}", PgTextRenderer.RenderCell(batch, 4, 1));
+        Assert.Equal("2.50", PgTextRenderer.RenderCell(batch, 6, 1));
+        Assert.Equal("{5}", PgTextRenderer.RenderCell(batch, 7, 1));
         Assert.Equal(1, ((ListArray)batch.Col("tags")).Values.Length); // only row 1's element
     }
 }

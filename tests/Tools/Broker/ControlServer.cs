@@ -21,7 +21,8 @@ namespace WalBridge.Broker;
 /// <c>broker-push-errors &lt;brokerId&gt; &lt;apiKey&gt; &lt;errorCode&gt; &lt;rttMs&gt; [...]</c>;
 /// <c>clear-errors &lt;apiKey&gt;</c>;
 /// <c>shutdown</c> (replies <c>ok</c>, then completes <see cref="ShutdownRequested"/>).
-/// API keys and error codes are the numeric Kafka/librdkafka codes.
+/// API keys and error codes are the numeric Kafka/librdkafka codes (e.g. <c>push-errors 19 36</c>
+/// makes every topic of the next CreateTopics request fail with TopicAlreadyExists).
 /// </para>
 /// <para>
 /// Threading: connections are served concurrently; commands are executed one at a time.

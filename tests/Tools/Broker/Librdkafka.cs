@@ -11,8 +11,8 @@ namespace WalBridge.Broker;
 /// <remarks>
 /// <para>
 /// Why a source build: the mock cluster of the shipped librdkafka (2.16.0) still ignores aborted
-/// transactions in Fetch, so a <c>read_committed</c> consumer would see aborted records; our patch
-/// (scripts/patches) fixes that. Only the test broker uses this build: Kafka clients, in the connector
+/// transactions in Fetch, so a <c>read_committed</c> consumer would see aborted records, and it has no
+/// CreateTopics; our patches (scripts/patches) add both. Only the test broker uses this build: Kafka clients, in the connector
 /// and in the tests, use Confluent.Kafka with its <c>librdkafka.redist</c> package as shipped.
 /// </para>
 /// <para>

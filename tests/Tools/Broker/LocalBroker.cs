@@ -237,7 +237,10 @@ public sealed class LocalBroker : IAsyncDisposable
     public Task BrokerUpAsync(int brokerId, CancellationToken ct = default) =>
         SendControlAsync(FormattableString.Invariant($"broker-up {brokerId}"), ct);
 
-    /// <summary>Creates a topic with <paramref name="partitions"/> partitions.</summary>
+    /// <summary>
+    /// Creates a topic with <paramref name="partitions"/> partitions through the control channel.
+    /// Admin clients can create topics themselves with CreateTopics (see <see cref="MockCluster"/>).
+    /// </summary>
     public Task CreateTopicAsync(string name, int partitions, CancellationToken ct = default)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(name);

@@ -11,14 +11,21 @@ namespace WalBridge.Broker;
 /// </summary>
 /// <remarks>
 /// <para>
-/// Needs the patched librdkafka from <c>scripts/build-librdkafka.sh</c>: read_committed fetches
-/// and <c>rd_kafka_mock_set_auto_create_defaults</c> come from that patch. Call
-/// <see cref="Librdkafka.EnsureLoaded"/> first (the constructor does).
+/// Needs the patched librdkafka from <c>scripts/build-librdkafka.sh</c>: read_committed fetches,
+/// CreateTopics and <c>rd_kafka_mock_set_auto_create_defaults</c> come from its patches
+/// (scripts/patches). Call <see cref="Librdkafka.EnsureLoaded"/> first (the constructor does).
 /// </para>
 /// <para>
-/// Topics are auto-created on first use with one partition and replication factor
-/// min(3, brokers). Idempotent and transactional producers and consumer groups work; broker ids
-/// are 1..<c>brokers</c>.
+/// Topics are made by <see cref="CreateTopic"/>, by admin clients' CreateTopics (v0..v4: the
+/// requested partition count; the replication factor capped at the broker count, -1 for either
+/// is the default below; configs such as <c>cleanup.policy=compact</c> accepted and ignored;
+/// per-topic errors TopicAlreadyExists, InvalidPartitions, InvalidReplicationFactor,
+/// InvalidReplicaAssignment for explicit assignments, TopicException for invalid names;
+/// <c>validate_only</c> honoured; <see cref="PushRequestErrors"/> with
+/// <see cref="KafkaApiKey.CreateTopics"/> fails every topic of the next request), or else
+/// auto-created on first use with one partition and replication factor min(3, brokers).
+/// Idempotent and transactional producers and consumer groups work; broker ids are
+/// 1..<c>brokers</c>, and broker 1 is the controller (admin requests wait while it is down).
 /// </para>
 /// <para>
 /// Threading: every member may be called from any thread; librdkafka serialises access to the
@@ -57,7 +64,10 @@ public sealed partial class MockCluster : IDisposable
     /// <summary>Number of brokers (ids 1..BrokerCount).</summary>
     public int BrokerCount { get; }
 
-    /// <summary>Creates a topic (it must not exist yet).</summary>
+    /// <summary>
+    /// Creates a topic (it must not exist yet) directly, as admin clients' CreateTopics does
+    /// over the protocol.
+    /// </summary>
     /// <exception cref="KafkaMockException">librdkafka refused (e.g. topic exists).</exception>
     public void CreateTopic(string name, int partitions, int replicationFactor = -1)
     {
@@ -293,6 +303,7 @@ public enum KafkaApiKey : short
     LeaveGroup = 13,
     SyncGroup = 14,
     ApiVersions = 18,
+    CreateTopics = 19,
     InitProducerId = 22,
     AddPartitionsToTxn = 24,
     AddOffsetsToTxn = 25,

@@ -38,7 +38,7 @@ internal static partial class ChaosCommand
 
     public static async Task<int> RunAsync(string[] args)
     {
-        var options = new CliArguments(args, ["--rounds", "--plugin", "--seed", "--workload", "--minutes", "--set", "--without"], ["--quick", "--keep-logs"]);
+        var options = new CliArguments(args, ["--rounds", "--plugin", "--seed", "--workload", "--minutes", "--set", "--without", "--outage-seconds"], ["--quick", "--keep-logs"]);
         var quick = options.Flag("--quick");
         var rounds = options.Int("--rounds", quick ? 1 : 3, 1, 100);
         var plugin = options.Value("--plugin") ?? "pgoutput";
@@ -60,6 +60,10 @@ internal static partial class ChaosCommand
         }
 
         var minutes = options.Int("--minutes", 1, 1, 24 * 60);
+        // P5: Kafka down this long while PostgreSQL keeps writing (0: not run; the suite's long mode runs 300).
+        var outageSeconds = options.Int("--outage-seconds", 0, 0, 24 * 3600);
+        // Streamed transactions (and so the streaming fault points) exist only with pgoutput.
+        bool Applicable(FaultPoint point) => plugin == "pgoutput" || !FaultInjection.IsStreamingPoint(point);
         var without = (options.Value("--without") ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
         var seed = options.Int("--seed", 20261121, 0, int.MaxValue);
         // The random workload draws from the seed itself; the kill schedule from a generator of its own.
@@ -112,6 +116,8 @@ internal static partial class ChaosCommand
             ["heartbeat.interval.ms"] = "1000",
             ["transaction.max.source.transactions"] = "20",
             ["kafka.bootstrap.servers"] = broker.BootstrapServers,
+            // Any free port: other runs on this machine may use the default one.
+            ["operations.listen"] = "127.0.0.1:0",
             // The random workload's rows carry ~200 KB TOAST values (twice under REPLICA IDENTITY FULL): Kafka's default limit.
             ["kafka.message.max.bytes"] = randomMode ? "1000000" : "300000",
         };
@@ -151,7 +157,7 @@ internal static partial class ChaosCommand
 
         async Task FaultPointAsync(FaultPoint point, string label)
         {
-            var hit = random.Next(2, 5);
+            var hit = point is FaultPoint.AfterStreamStop or FaultPoint.SpoolReplay ? random.Next(1, 3) : random.Next(2, 5);
             var spec = point == FaultPoint.MidProduce
                 ? $"{FaultInjection.NameOf(point)}@{hit}:{random.Next(1, 3)}"
                 : $"{FaultInjection.NameOf(point)}@{hit}";
@@ -230,6 +236,133 @@ internal static partial class ChaosCommand
                 recovered ? null : stopped ?? $"the connector did not resume after the brokers came back; see {connector.LogPath}");
         }
 
+        // C16: the fault point sends SIGTERM instead of SIGKILL; the connector must finish or abort its open Kafka
+        // transaction, report its position and exit 0 within the host's shutdown deadline.
+        async Task TerminateAtFaultPointAsync(FaultPoint point)
+        {
+            var spec = point == FaultPoint.MidProduce
+                ? $"{FaultInjection.NameOf(point)}@{random.Next(1, 3)}:{random.Next(1, 3)}/term"
+                : $"{FaultInjection.NameOf(point)}@{(FaultInjection.IsStreamingPoint(point) ? 1 : random.Next(1, 4))}/term";
+            var log = Path.Combine(logs, $"term-{FaultInjection.NameOf(point)}.log");
+            await using var connector = ConnectorProcess.Start(configFile, spec, log);
+            var deadline = GracefulStop.HostShutdown + TimeSpan.FromSeconds(10);
+            var reached = false;
+            var clock = Stopwatch.StartNew();
+            while (!connector.HasExited && clock.Elapsed < TimeSpan.FromSeconds(90))
+            {
+                if (connector.Output.Contains("sending the process SIGTERM", StringComparison.Ordinal))
+                {
+                    reached = true;
+                    break;
+                }
+
+                await Task.Delay(50);
+            }
+            var signalled = clock.Elapsed;
+            var exited = reached && await connector.WaitForExitAsync(deadline);
+            var took = clock.Elapsed - signalled;
+            var scenario = $"SIGTERM at {spec}";
+            var violation = !reached
+                ? StoppedByItself(connector) ?? $"the fault point did not fire within 90 s; see {log}"
+                : !exited
+                    ? $"the connector did not exit within the shutdown deadline ({deadline.TotalSeconds:F0} s) of SIGTERM; see {log}"
+                    : connector.ExitCode != 0 ? $"the connector exited {connector.ExitCode} after SIGTERM; see {log}" : null;
+            if (violation is not null)
+            {
+                connector.Kill();
+            }
+
+            await CheckAckSafetyAsync(config, postgres, $"{scenario} (exit 0 after {took.TotalSeconds:F1} s)", Report, violation);
+        }
+
+        // C5: the EndTxn response is lost (delayed past the commit's timeout on every broker): the connector must not
+        // assume an outcome; a new producer's InitTransactions and the offsets topic decide (checked by verify at the end).
+        async Task EndTxnResponseLostAsync()
+        {
+            await using var connector = ConnectorProcess.Start(configFile, null, Path.Combine(logs, "endtxn-response-lost.log"));
+            await WaitStreamingAsync(connector);
+            await Task.Delay(1000);
+            for (var id = 1; id <= 3; id++)
+            {
+                await broker.BrokerPushRequestErrorsAsync(id, KafkaApiKey.EndTxn, (Confluent.Kafka.ErrorCode.NoError, (int)(KafkaTransactionLoop.TransactionCallTimeout.TotalMilliseconds + 5000)));
+            }
+
+            var recovered = await WaitForAcknowledgedProgressAsync(postgres, connector, TimeSpan.FromSeconds(180));
+            await broker.ClearRequestErrorsAsync(KafkaApiKey.EndTxn);
+
+            var stopped = recovered ? null : StoppedByItself(connector);
+            connector.Kill();
+            await CheckAckSafetyAsync(config, postgres, "EndTxn response lost (delayed past the commit timeout), then progress", Report,
+                recovered ? null : stopped ?? $"the connector did not make progress after the lost EndTxn response; see {connector.LogPath}");
+        }
+
+        // P4: a hang-style partition to PostgreSQL (every server process stopped) longer than wal_sender_timeout: the
+        // connector must not crash-loop or exit, and must resume from what Kafka committed once the server answers again.
+        async Task PostgresPartitionAsync()
+        {
+            await using var connector = ConnectorProcess.Start(configFile, null, Path.Combine(logs, "postgres-partition.log"));
+            await WaitStreamingAsync(connector);
+            await Task.Delay(1500);
+            workload.Pause();
+            await postgres.FreezeAsync(true);
+            try
+            {
+                await Task.Delay(TimeSpan.FromSeconds(25)); // wal_sender_timeout is 20 s here
+            }
+            finally
+            {
+                await postgres.FreezeAsync(false);
+                workload.Resume();
+            }
+            var alive = !connector.HasExited;
+            var recovered = alive && await WaitForAcknowledgedProgressAsync(postgres, connector, TimeSpan.FromSeconds(150));
+            var stopped = recovered ? null : StoppedByItself(connector);
+            connector.Kill();
+            await CheckAckSafetyAsync(config, postgres, "PostgreSQL unreachable (all processes stopped) for 25 s > wal_sender_timeout, then back", Report,
+                recovered ? null : stopped ?? $"the connector {(alive ? "did not resume" : "exited")} after the partition; see {connector.LogPath}");
+        }
+
+        // P5: Kafka down for minutes while PostgreSQL keeps writing: the connector waits (its memory bounded by the
+        // queue), acknowledges nothing new, and delivers everything once Kafka is back (verify at the end).
+        async Task LongKafkaOutageAsync(int seconds)
+        {
+            await using var connector = ConnectorProcess.Start(configFile, null, Path.Combine(logs, "kafka-outage-long.log"));
+            await WaitStreamingAsync(connector);
+            await Task.Delay(3000);
+            var baseline = ProcessSampler.Sample(connector.Id);
+            for (var id = 1; id <= 3; id++)
+            {
+                await broker.BrokerDownAsync(id);
+            }
+
+            var peak = baseline;
+            var outage = Stopwatch.StartNew();
+            while (outage.Elapsed < TimeSpan.FromSeconds(seconds) && !connector.HasExited)
+            {
+                await Task.Delay(2000);
+                var sample = ProcessSampler.Sample(connector.Id);
+                if (sample.RssBytes > peak.RssBytes)
+                {
+                    peak = sample;
+                }
+            }
+            var exitedDuring = connector.HasExited;
+            for (var id = 1; id <= 3; id++)
+            {
+                await broker.BrokerUpAsync(id);
+            }
+
+            var recovered = !exitedDuring && await WaitForAcknowledgedProgressAsync(postgres, connector, TimeSpan.FromSeconds(300));
+            // Bounded: the queue (queue.max.bytes), librdkafka's own queue and one transaction in memory, with room for the runtime.
+            var bound = baseline.RssBytes + config.QueueMaxBytes + (32L << 20) + config.TransactionMemoryBytes + (256L << 20);
+            var detail = $"{workload.Transactions:N0} workload transactions so far; RSS {baseline.RssBytes >> 20} MB before, peak {peak.RssBytes >> 20} MB (bound {bound >> 20} MB)";
+            var violation = exitedDuring ? StoppedByItself(connector) ?? $"the connector exited during the outage; see {connector.LogPath}"
+                : !recovered ? $"the connector did not resume after Kafka came back; see {connector.LogPath}"
+                : peak.RssBytes > bound ? $"memory grew past the bound during the outage: {detail}" : null;
+            connector.Kill();
+            await CheckAckSafetyAsync(config, postgres, $"Kafka down for {seconds} s while PostgreSQL keeps writing ({detail})", Report, violation);
+        }
+
         // In the random run a connector that stops by itself must not turn every later scenario into a timeout.
         async Task WaitStreamingAsync(ConnectorProcess connector)
         {
@@ -273,7 +406,7 @@ internal static partial class ChaosCommand
                 for (var round = 1; round == 1 || clock.Elapsed + TimeSpan.FromSeconds(60) < deadline; round++)
                 {
                     var plan = new List<Func<Task>>();
-                    foreach (var point in Enum.GetValues<FaultPoint>())
+                    foreach (var point in Enum.GetValues<FaultPoint>().Where(Applicable))
                     {
                         plan.Add(() => FaultPointAsync(point, $"r{round}"));
                     }
@@ -302,7 +435,7 @@ internal static partial class ChaosCommand
             {
                 for (var round = 1; round <= rounds; round++)
                 {
-                    foreach (var point in Enum.GetValues<FaultPoint>())
+                    foreach (var point in Enum.GetValues<FaultPoint>().Where(Applicable))
                     {
                         await FaultPointAsync(point, $"r{round}");
                     }
@@ -316,7 +449,23 @@ internal static partial class ChaosCommand
                     {
                         await PostgresRestartAsync();
                         await BrokersDownAsync();
+                        await EndTxnResponseLostAsync();
+                        if (plugin == "pgoutput")
+                        {
+                            await PostgresPartitionAsync();
+                        }
                     }
+                }
+
+                // C16: SIGTERM at every fault point: a graceful stop from exactly there, within the shutdown deadline.
+                foreach (var point in Enum.GetValues<FaultPoint>().Where(Applicable))
+                {
+                    await TerminateAtFaultPointAsync(point);
+                }
+
+                if (outageSeconds > 0)
+                {
+                    await LongKafkaOutageAsync(outageSeconds);
                 }
             }
 
@@ -356,7 +505,7 @@ internal static partial class ChaosCommand
             Report("non-vacuity: aborted Kafka transactions exist and read_committed hides them",
                 uncommitted > committed ? null : $"read_uncommitted saw {uncommitted} records, read_committed {committed}: no aborted records, the crashes tested nothing",
                 $"read_uncommitted {uncommitted:N0} records, read_committed {committed:N0}");
-            var missing = Enum.GetValues<FaultPoint>().Where(p => !firedPoints.Contains(p)).ToList();
+            var missing = Enum.GetValues<FaultPoint>().Where(Applicable).Where(p => !firedPoints.Contains(p)).ToList();
             Report("non-vacuity: every fault point fired",
                 missing.Count == 0 ? null : $"never fired: {string.Join(", ", missing.Select(FaultInjection.NameOf))}",
                 string.Join(", ", firedPoints.Select(FaultInjection.NameOf)));
@@ -564,7 +713,7 @@ internal static partial class ChaosCommand
     }
 
     /// <summary>The connector as a child process (<c>run --config</c>), its output captured to a log file.</summary>
-    private sealed partial class ConnectorProcess : IAsyncDisposable
+    internal sealed partial class ConnectorProcess : IAsyncDisposable
     {
         private readonly Process _process;
         private readonly StringBuilder _output = new();
@@ -578,6 +727,7 @@ internal static partial class ChaosCommand
         }
 
         public string LogPath { get; }
+        public int Id => _process.Id;
         public bool HasExited => _process.HasExited;
         public int ExitCode => _process.ExitCode;
 

@@ -50,7 +50,16 @@ public sealed class TemporaryPostgres : IAsyncDisposable
     /// Creates and starts a cluster. <paramref name="extraSettings"/> are appended to postgresql.conf.
     /// </summary>
     /// <exception cref="InvalidOperationException">PostgreSQL 15 is not installed or failed to start; the message holds its log.</exception>
-    public static async Task<TemporaryPostgres> StartAsync(IReadOnlyDictionary<string, string>? extraSettings = null, CancellationToken cancellationToken = default)
+    public static Task<TemporaryPostgres> StartAsync(IReadOnlyDictionary<string, string>? extraSettings = null, CancellationToken cancellationToken = default) =>
+        StartAsync(extraSettings, hbaFirst: null, cancellationToken);
+
+    /// <summary>
+    /// Creates and starts a cluster. <paramref name="extraSettings"/> are appended to postgresql.conf;
+    /// <paramref name="hbaFirst"/> are put at the top of pg_hba.conf (the first matching line wins), e.g. to require
+    /// TLS and SCRAM for a user.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">PostgreSQL 15 is not installed or failed to start; the message holds its log.</exception>
+    public static async Task<TemporaryPostgres> StartAsync(IReadOnlyDictionary<string, string>? extraSettings, IReadOnlyList<string>? hbaFirst, CancellationToken cancellationToken = default)
     {
         var bin = Environment.GetEnvironmentVariable("WALBRIDGE_PG_BIN") ?? DefaultBinDirectory;
         if (!File.Exists(Path.Combine(bin, "initdb")))
@@ -109,7 +118,9 @@ public sealed class TemporaryPostgres : IAsyncDisposable
 
             var conf = string.Join('\n', settings.Select(kv => $"{kv.Key} = {kv.Value}")) + '\n';
             await File.AppendAllTextAsync(Path.Combine(server.DataDirectory, "postgresql.conf"), conf, cancellationToken);
-            await File.AppendAllTextAsync(Path.Combine(server.DataDirectory, "pg_hba.conf"),
+            var hba = Path.Combine(server.DataDirectory, "pg_hba.conf");
+            var first = hbaFirst is { Count: > 0 } ? string.Join('\n', hbaFirst) + '\n' : "";
+            await File.WriteAllTextAsync(hba, first + await File.ReadAllTextAsync(hba, cancellationToken) +
                 "local replication all trust\nhost replication all 127.0.0.1/32 trust\n", cancellationToken);
 
             await RunAsync(Path.Combine(bin, "pg_ctl"), ["-D", server.DataDirectory, "-l", server.LogFile, "-w", "-t", "60", "start"], asRoot, cancellationToken);
@@ -190,6 +201,36 @@ public sealed class TemporaryPostgres : IAsyncDisposable
             ["-D", DataDirectory, "-l", LogFile, "-w", "-t", "60", "-m", immediate ? "immediate" : "fast", "restart"], asRoot, cancellationToken);
     }
 
+    /// <summary>
+    /// Stops (<c>SIGSTOP</c>) or continues (<c>SIGCONT</c>) the server and every one of its processes: to its clients
+    /// it looks like a network partition that drops packets (connections stay open, nothing answers).
+    /// </summary>
+    public async Task FreezeAsync(bool frozen, CancellationToken cancellationToken = default)
+    {
+        var postmaster = (await File.ReadAllLinesAsync(Path.Combine(DataDirectory, "postmaster.pid"), cancellationToken))[0].Trim();
+        var signal = frozen ? "-STOP" : "-CONT";
+        // The postmaster first when stopping (it forks no new backends), last when continuing.
+        if (frozen)
+        {
+            await RunAsync("kill", [signal, postmaster], asPostgres: false, cancellationToken);
+        }
+
+        var children = new ProcessStartInfo("pgrep", ["-P", postmaster]) { RedirectStandardOutput = true, UseShellExecute = false };
+        using (var pgrep = Process.Start(children) ?? throw new InvalidOperationException("Could not start pgrep."))
+        {
+            var pids = (await pgrep.StandardOutput.ReadToEndAsync(cancellationToken)).Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+            await pgrep.WaitForExitAsync(cancellationToken);
+            if (pids.Length > 0)
+            {
+                await RunAsync("kill", [signal, .. pids], asPostgres: false, cancellationToken);
+            }
+        }
+        if (!frozen)
+        {
+            await RunAsync("kill", [signal, postmaster], asPostgres: false, cancellationToken);
+        }
+    }
+
     public async ValueTask DisposeAsync()
     {
         if (_stopped)
@@ -198,6 +239,14 @@ public sealed class TemporaryPostgres : IAsyncDisposable
         }
 
         _stopped = true;
+        try
+        {
+            // A frozen server (FreezeAsync) would not stop.
+            await FreezeAsync(false, CancellationToken.None);
+        }
+        catch (Exception e) when (e is InvalidOperationException or IOException)
+        {
+        }
         if (File.Exists(Path.Combine(DataDirectory, "postmaster.pid")))
         {
             try

@@ -4,19 +4,24 @@ using WalBridge.Connector.Configuration;
 using WalBridge.Connector.Errors;
 using WalBridge.Connector.Transactions;
 using WalBridge.Offsets;
+using WalBridge.Serialization.Payload;
 using WalBridge.Serialization.Postgres;
 
 namespace WalBridge.Connector.Decoding.PgOutput;
 
 /// <summary>
-/// Builds the Arrow payloads of a decoded pgoutput stream: one <see cref="ChangeBatchBuilder"/> per relation collects
-/// a transaction's rows of that table, cut into chunks that each fit <see cref="ConnectorConfig.ChunkLimit"/> by the
-/// real encoded size of every row; the chunks go to the <see cref="TransactionFramer"/>, which frames the
-/// transactions.
+/// Builds the Arrow record batches of a decoded pgoutput stream: one <see cref="ChangeBatchBuilder"/> per relation and
+/// partition collects the rows of every source transaction of the open group (each row carries its transaction), cut
+/// into batches that each fit one record (<see cref="ConnectorConfig.ChunkLimit"/> with the schema message) by the
+/// real encoded size of every row. The batches go to the <see cref="TransactionFramer"/>, which frames the
+/// transactions; <see cref="FlushAll"/> writes what is open when the group is handed over.
 /// </summary>
 /// <remarks>
 /// Single-threaded: called only by the replication reader. Builders are reused, so steady-state appends allocate
-/// nothing per row. Relation and Type messages are remembered for the connection's lifetime.
+/// nothing per row. Relation and Type messages are remembered for the connection's lifetime. With more than one
+/// partition (<c>topic.partitions</c>) each row goes to the partition of its key (<see cref="KeyPartitioner"/>); an
+/// update that moves its key to another partition also leaves a delete of the old key in the old key's partition, and
+/// a truncate row goes to every partition, so that each partition alone is a complete change stream of its keys.
 /// </remarks>
 internal sealed partial class PgOutputBatcher : IPgOutputHandler, IDisposable
 {
@@ -24,50 +29,77 @@ internal sealed partial class PgOutputBatcher : IPgOutputHandler, IDisposable
     private readonly TransactionFramer _framer;
     private readonly Dictionary<uint, RelationState> _relations = [];
     private readonly Dictionary<uint, string> _types = [];
-    private readonly List<RelationState> _touched = [];
+    private readonly List<PartitionState> _open = [];
     private readonly ArrayBufferWriter<byte> _buffer = new(64 * 1024);
     private readonly int _chunkLimit;
     private readonly int _messageMaxBytes;
+    private readonly int _partitions;
     private readonly Func<uint, IReadOnlyList<string>>? _primaryKeyOf;
     private readonly Func<bool>? _binaryTuples;
+    private readonly Diagnostics.IPipelineMetrics _metrics;
+    /// <summary>Counts Begin messages: identifies "the open transaction" in the builders.</summary>
+    private long _transactionNumber;
+    private long _commitMicros;
 
     /// <param name="config">The connector configuration.</param>
-    /// <param name="framer">Frames the transactions the chunks belong to.</param>
+    /// <param name="framer">Frames the transactions the batches belong to.</param>
     /// <param name="logger">Reports values kept as PostgreSQL text because the parser did not take them.</param>
     /// <param name="primaryKeyOf">Looks up a table's primary key (for REPLICA IDENTITY FULL relations); null to keep pgoutput's key flags.</param>
     /// <param name="binaryTuples">Whether tuples arrive in pgoutput's binary format (then text-only column types restart the stream in text).</param>
+    /// <param name="metrics">Counts the changes seen per table and operation; null counts nothing.</param>
     public PgOutputBatcher(ConnectorConfig config, TransactionFramer framer, ILogger logger,
-        Func<uint, IReadOnlyList<string>>? primaryKeyOf = null, Func<bool>? binaryTuples = null)
+        Func<uint, IReadOnlyList<string>>? primaryKeyOf = null, Func<bool>? binaryTuples = null, Diagnostics.IPipelineMetrics? metrics = null)
     {
         _framer = framer;
         _logger = logger;
         _primaryKeyOf = primaryKeyOf;
         _binaryTuples = binaryTuples;
+        _metrics = metrics ?? Diagnostics.NullPipelineMetrics.Instance;
         _chunkLimit = config.ChunkLimit;
         _messageMaxBytes = config.MessageMaxBytes;
+        _partitions = config.TopicPartitions;
     }
 
     public bool InTransaction => _framer.InTransaction;
 
+    /// <summary>An upper bound of the bytes the open builders hold (for the group's size limit).</summary>
+    public long PendingBytes
+    {
+        get
+        {
+            long bytes = 0;
+            foreach (var state in _open)
+            {
+                bytes += state.Builder.EstimatedSize;
+            }
+
+            return bytes;
+        }
+    }
+
     public void OnBegin(Lsn finalLsn, DateTimeOffset commitTimestamp, uint xid, Lsn lsn)
     {
         _framer.Begin(xid, finalLsn, commitTimestamp, lsn);
-        _touched.Clear();
+        _transactionNumber++;
+        _commitMicros = (commitTimestamp - DateTimeOffset.UnixEpoch).Ticks / 10;
     }
 
-    public void OnCommit(in CommitFields commit, Lsn lsn)
+    public void OnCommit(in CommitFields commit, Lsn lsn) => _framer.Commit(commit, lsn);
+
+    /// <summary>Writes every open builder's rows as a batch: the group is being handed over (between transactions).</summary>
+    public void FlushAll()
     {
-        foreach (var state in _touched)
+        foreach (var state in _open)
         {
             if (state.Builder.RowCount > 0)
             {
-                FlushChunk(state, lsn);
+                FlushBatch(state);
             }
 
-            state.ResetTransaction();
+            state.Open = false;
         }
-        _touched.Clear();
-        _framer.Commit(commit, lsn);
+
+        _open.Clear();
     }
 
     public void OnType(uint typeOid, string typeNamespace, string typeName, Lsn lsn) =>
@@ -80,12 +112,15 @@ internal sealed partial class PgOutputBatcher : IPgOutputHandler, IDisposable
         // for a domain, its base type's): the type mapping uses it for domains and enums.
         // Under REPLICA IDENTITY FULL pgoutput flags every column as key: use the real primary key
         // when the table has one (without one, the whole row is the identity).
-        if (relation.ReplicaIdentity == (char)ReplicaIdentity.Full && _primaryKeyOf is not null)
+        // Without a primary key the row has no key to partition by (partition 0, as wal2arrow does).
+        var wholeRowIdentity = relation.ReplicaIdentity == (char)ReplicaIdentity.Full;
+        if (wholeRowIdentity && _primaryKeyOf is not null)
         {
             var key = _primaryKeyOf(relation.RelationId);
             if (key.Count > 0)
             {
                 relation = relation with { Columns = relation.Columns.Select(c => c with { IsKey = key.Contains(c.Name) }).ToArray() };
+                wholeRowIdentity = false;
             }
         }
         if (relation.Columns.Any(c => _types.ContainsKey(c.TypeOid)))
@@ -108,47 +143,67 @@ internal sealed partial class PgOutputBatcher : IPgOutputHandler, IDisposable
 
         if (_relations.TryGetValue(relation.RelationId, out var existing))
         {
-            if (SameShape(existing.Builder.Relation, relation))
+            if (SameShape(existing.Relation, relation))
             {
                 return;
             }
-            // A schema change: rows already collected in this transaction keep the old schema and
-            // go out as their own chunk; later rows use the new schema.
-            if (existing.Builder.RowCount > 0)
+            // A schema change: rows already collected keep the old schema and go out as their own batch (the
+            // transaction's next rows continue in the new schema's batches); later rows use the new schema.
+            foreach (var state in existing.Partitions)
             {
-                FlushChunk(existing, lsn);
+                if (state?.Builder.RowCount > 0)
+                {
+                    FlushBatch(state);
+                }
             }
 
-            existing.Replace(relation);
+            existing.Replace(relation, _partitions, wholeRowIdentity);
             return;
         }
-        _relations[relation.RelationId] = new RelationState(relation);
+        _relations[relation.RelationId] = new RelationState(relation, _partitions, wholeRowIdentity);
     }
 
     public void OnInsert(uint relationId, TupleData newRow, Lsn lsn)
     {
-        var state = Touch(relationId, lsn);
-        if (state is not null)
+        var relation = Touch(relationId, lsn);
+        if (relation is not null)
         {
-            AppendChange(state, new RowChange(ChangeOp.Insert, newRow, default, OldTuple.None, lsn));
+            Seen(relation).Insert();
+            AppendChange(PartitionOf(relation, newRow, default, lsn), new RowChange(ChangeOp.Insert, newRow, default, OldTuple.None, lsn));
         }
     }
 
     public void OnUpdate(uint relationId, OldTuple oldKind, TupleData oldRow, TupleData newRow, Lsn lsn)
     {
-        var state = Touch(relationId, lsn);
-        if (state is not null)
+        var relation = Touch(relationId, lsn);
+        if (relation is null)
         {
-            AppendChange(state, new RowChange(ChangeOp.Update, newRow, oldRow, oldKind, lsn));
+            return;
         }
+
+        Seen(relation).Update();
+        var fill = oldKind == OldTuple.Row ? oldRow : default;
+        var target = PartitionOf(relation, newRow, fill, lsn);
+        if (oldKind != OldTuple.None && relation.Partitioner.Spreads)
+        {
+            // The key may have moved to another partition: that partition's stream loses the old key.
+            var source = PartitionOf(relation, oldRow, default, lsn);
+            if (source != target)
+            {
+                AppendChange(source, new RowChange(ChangeOp.Delete, oldRow, default, OldTuple.None, lsn));
+            }
+        }
+
+        AppendChange(target, new RowChange(ChangeOp.Update, newRow, oldRow, oldKind, lsn));
     }
 
     public void OnDelete(uint relationId, OldTuple oldKind, TupleData oldRow, Lsn lsn)
     {
-        var state = Touch(relationId, lsn);
-        if (state is not null)
+        var relation = Touch(relationId, lsn);
+        if (relation is not null)
         {
-            AppendChange(state, new RowChange(ChangeOp.Delete, oldRow, default, OldTuple.None, lsn));
+            Seen(relation).Delete();
+            AppendChange(PartitionOf(relation, oldRow, default, lsn), new RowChange(ChangeOp.Delete, oldRow, default, OldTuple.None, lsn));
         }
     }
 
@@ -156,25 +211,26 @@ internal sealed partial class PgOutputBatcher : IPgOutputHandler, IDisposable
     {
         foreach (var relationId in relationIds)
         {
-            var state = Touch(relationId, lsn);
-            if (state is null)
+            var relation = Touch(relationId, lsn);
+            if (relation is null)
             {
                 continue;
             }
-            // Rows before the truncate go out first, so the topic keeps the transaction's order.
-            if (state.Builder.RowCount > 0)
-            {
-                FlushChunk(state, lsn);
-            }
 
-            _buffer.ResetWrittenCount();
-            state.Builder.WriteStream(_buffer);
-            AddChunk(state, PayloadKind.Truncate, 0, options, lsn);
+            Seen(relation).Truncate();
+            // Every partition learns of the truncate, in order with its rows.
+            for (var partition = 0; partition < relation.Partitions.Length; partition++)
+            {
+                AppendChange(Open(relation, partition), new RowChange(ChangeOp.Truncate, default, default, OldTuple.None, lsn, options));
+            }
         }
     }
 
     public void OnMessage(bool transactional, Lsn messageLsn, string prefix, ReadOnlySpan<byte> content, Lsn lsn) =>
         _framer.Message(transactional, messageLsn, prefix, content, lsn);
+
+    private Diagnostics.ChangeCounts Seen(RelationState relation) =>
+        relation.Seen ??= _metrics.TableChanges(relation.Relation.Schema, relation.Relation.Table);
 
     private RelationState? Touch(uint relationId, Lsn lsn)
     {
@@ -183,104 +239,224 @@ internal sealed partial class PgOutputBatcher : IPgOutputHandler, IDisposable
             throw new ReplicationProtocolException($"pgoutput change for relation {relationId} outside a transaction", lsn);
         }
 
-        if (!_relations.TryGetValue(relationId, out var state))
+        if (!_relations.TryGetValue(relationId, out var relation))
         {
             throw new ReplicationProtocolException($"pgoutput change for relation {relationId} before its Relation message", lsn);
         }
 
-        if (_framer.Skipping)
+        return _framer.Skipping ? null : relation;
+    }
+
+    /// <summary>The partition of a row by its key columns (the new row's, an unchanged TOAST key value taken from <paramref name="fill"/>).</summary>
+    private PartitionState PartitionOf(RelationState relation, TupleData row, TupleData fill, Lsn lsn)
+    {
+        var partitioner = relation.Partitioner;
+        if (!partitioner.Spreads)
         {
-            return null;
+            return Open(relation, 0);
         }
 
-        if (!state.Touched)
+        partitioner.Begin();
+        var keys = partitioner.KeyColumns;
+        var next = 0;
+        var column = 0;
+        var old = fill;
+        var haveOld = fill.ColumnCount == row.ColumnCount;
+        while (next < keys.Count && row.MoveNext(out var kind, out var value))
         {
-            state.Touched = true;
-            _touched.Add(state);
+            var oldKind = TupleValueKind.Null;
+            ReadOnlySpan<byte> oldValue = default;
+            if (haveOld)
+            {
+                old.MoveNext(out oldKind, out oldValue);
+            }
+
+            if (column == keys[next])
+            {
+                if (kind == TupleValueKind.UnchangedToast && oldKind is TupleValueKind.Text or TupleValueKind.Binary)
+                {
+                    kind = oldKind;
+                    value = oldValue;
+                }
+
+                switch (kind)
+                {
+                    case TupleValueKind.Null:
+                        partitioner.AddNull();
+                        break;
+                    case TupleValueKind.UnchangedToast:
+                        throw new ReplicationProtocolException(
+                            $"Table {relation.Relation.Schema}.{relation.Relation.Table}: key column {relation.Relation.Columns[column].Name} is a TOASTed value PostgreSQL did not send, so the row's partition is unknown. " +
+                            "With topic.partitions > 1 give the table REPLICA IDENTITY FULL (then the old value is sent), or set topic.partitions = 1.", lsn);
+                    default:
+                        if (!partitioner.AddValue(column, value, kind == TupleValueKind.Text ? TupleFormat.Text : TupleFormat.Binary))
+                        {
+                            throw new TextFormatNeededException(
+                                $"Table {relation.Relation.Schema}.{relation.Relation.Table} key column {relation.Relation.Columns[column].Name} needs pgoutput's text format to compute its partition; switching to text tuples.", lsn);
+                        }
+
+                        break;
+                }
+
+                next++;
+            }
+
+            column++;
         }
+
+        return Open(relation, partitioner.End());
+    }
+
+    /// <summary>The relation's builder for <paramref name="partition"/>, set to the open transaction.</summary>
+    private PartitionState Open(RelationState relation, int partition)
+    {
+        var state = relation.Partitions[partition] ??= new PartitionState(relation, partition);
+        if (!state.Open)
+        {
+            state.Open = true;
+            _open.Add(state);
+        }
+
+        if (state.BuilderTransaction != _transactionNumber)
+        {
+            state.BuilderTransaction = _transactionNumber;
+            state.Builder.SetTransaction(_framer.Xid, _framer.FinalLsn.Value, _commitMicros);
+        }
+
         return state;
     }
 
-    /// <summary>
-    /// Appends one change and keeps every chunk within the record limit by its real encoded size: the row is
-    /// appended first (with everything it carries: the old row, TOAST values filled in from it under REPLICA
-    /// IDENTITY FULL, <c>_special</c> and <c>_unchanged</c> entries), then the builder's size bound is checked. When
-    /// the row made the chunk too large, it is taken out again, the rows before it go out as a chunk, and the row
-    /// starts the next one. Only a row that alone exceeds the limit is fatal.
-    /// </summary>
-    private void AppendChange(RelationState state, in RowChange change)
+    /// <summary>Books a row that stays in the builder: which transactions the builder's rows belong to.</summary>
+    private void Kept(PartitionState state)
     {
-        AppendRow(state, change);
+        if (state.Transaction != _transactionNumber)
+        {
+            // The first row of the open transaction in this builder.
+            state.Transaction = _transactionNumber;
+            state.ChunksOfTransaction = 0;
+            state.TransactionRowsInBuilder = 0;
+            if (state.Builder.RowCount == 1)
+            {
+                state.FirstCommitLsn = _framer.FinalLsn;
+                state.FirstChunk = 0;
+                state.Transactions = 0;
+            }
+
+            state.Transactions++;
+        }
+        else if (state.Builder.RowCount == 1)
+        {
+            // The builder was emptied by a cut inside this transaction: its rows go on as the next piece.
+            state.FirstCommitLsn = _framer.FinalLsn;
+            state.FirstChunk = state.ChunksOfTransaction;
+            state.Transactions = 1;
+            _framer.MarkContinued(state.Relation.Relation.RelationId, state.Partition);
+        }
+
+        state.LastCommitLsn = _framer.FinalLsn;
+        state.TransactionRowsInBuilder++;
+        _framer.CountRows(1);
+    }
+
+    /// <summary>Whether the builder's last rows belong to the open transaction (which then goes on after a cut).</summary>
+    private bool EndsInOpenTransaction(PartitionState state) => state.Transaction == _transactionNumber && state.TransactionRowsInBuilder > 0;
+
+    /// <summary>
+    /// Appends one change and keeps every batch within the record limit by its real encoded size: the row is appended
+    /// first (with everything it carries: the old row, TOAST values filled in from it under REPLICA IDENTITY FULL,
+    /// <c>_special</c> and <c>_unchanged</c> entries), then the builder's size bound is checked. When the row made the
+    /// batch too large, it is taken out again, the rows before it go out as a batch, and the row starts the next one.
+    /// Only a row that alone exceeds the limit is fatal.
+    /// </summary>
+    private void AppendChange(PartitionState state, in RowChange change)
+    {
         var builder = state.Builder;
+        if (state.Full)
+        {
+            // A single large row waits alone in the builder: it goes out before the next row.
+            FlushBatch(state);
+        }
+
+        AppendRow(state, change);
         if (builder.EstimatedSize <= _chunkLimit)
         {
+            Kept(state);
             return;
         }
 
         if (builder.RowCount > 1)
         {
             builder.RemoveLastRow();
-            FlushChunk(state, change.Lsn);
+            FlushBatch(state);
             AppendRow(state, change);
             if (builder.EstimatedSize <= _chunkLimit)
             {
+                Kept(state);
                 return;
             }
         }
-        // The row alone is over the bound (an upper bound): write it and check its real size.
-        _buffer.ResetWrittenCount();
-        var size = builder.WriteStream(_buffer);
+
+        // The row alone is over the bound (an upper bound): measure its real size. It stays alone in the builder.
+        var size = state.SchemaMessageLength + builder.MeasureRecordBatch() + ArrowMessageWriter.EndOfStream.Length;
         if (size > _chunkLimit)
         {
-            throw new RowTooLargeException($"{state.Relation.Schema}.{state.Relation.Table}", change.Lsn, size, _messageMaxBytes, ConnectorConfig.RecordOverhead);
+            builder.RemoveLastRow();
+            throw new RowTooLargeException($"{state.Relation.Relation.Schema}.{state.Relation.Relation.Table}", change.Lsn, size, _messageMaxBytes, ConnectorConfig.RecordOverhead);
         }
 
-        AddChunk(state, PayloadKind.Changes, 1, TruncateOptions.None, change.Lsn);
+        Kept(state);
+        state.Full = true;
     }
 
     /// <summary>One row change as pgoutput sent it; the tuples are views of the message being decoded.</summary>
-    private readonly ref struct RowChange(ChangeOp op, TupleData row, TupleData oldRow, OldTuple oldKind, Lsn lsn)
+    private readonly ref struct RowChange(ChangeOp op, TupleData row, TupleData oldRow, OldTuple oldKind, Lsn lsn, TruncateOptions options = TruncateOptions.None)
     {
         public ChangeOp Op { get; } = op;
+        public TruncateOptions Options { get; } = options;
         public TupleData Row { get; } = row;
         public TupleData OldRow { get; } = oldRow;
         public OldTuple OldKind { get; } = oldKind;
         public Lsn Lsn { get; } = lsn;
     }
 
-    private void AppendRow(RelationState state, in RowChange change)
+    private void AppendRow(PartitionState state, in RowChange change)
     {
         var builder = state.Builder;
+        if (change.Op == ChangeOp.Truncate)
+        {
+            builder.AppendTruncateRow(change.Lsn.Value, TruncateOptionsText.Utf8(change.Options));
+            return;
+        }
+
         builder.BeginRow(change.Op, change.Lsn.Value);
         // REPLICA IDENTITY FULL: PostgreSQL sent the whole old row, so an unchanged TOAST value of the new row is
         // known: fill it in instead of marking it unchanged. A delete's old row is the row itself (no _before).
         var fill = change.OldKind == OldTuple.Row ? change.OldRow : default;
-        AppendTuple(state, change.Row, change.Lsn, fill);
+        AppendTuple(state.Relation.Relation, builder, change.Row, change.Lsn, fill);
         if (change.OldKind != OldTuple.None)
         {
             builder.BeginBefore();
-            AppendTuple(state, change.OldRow, change.Lsn, default);
+            AppendTuple(state.Relation.Relation, builder, change.OldRow, change.Lsn, default);
         }
+
         builder.EndRow();
         // Logged at the 1st, 10th, 100th, … such value of a table: visible, never a flood.
-        if (builder.TextFallbacks >= state.NextTextFallbackReport)
+        if (builder.TextFallbacks >= state.Relation.NextTextFallbackReport)
         {
-            state.NextTextFallbackReport = builder.TextFallbacks * 10L;
-            LogValueKeptAsText(_logger, $"{state.Relation.Schema}.{state.Relation.Table}", change.Lsn, builder.TextFallbacks, builder.LastTextFallback ?? "");
+            state.Relation.NextTextFallbackReport = builder.TextFallbacks * 10L;
+            LogValueKeptAsText(_logger, $"{state.Relation.Relation.Schema}.{state.Relation.Relation.Table}", change.Lsn, builder.TextFallbacks, builder.LastTextFallback ?? "");
         }
     }
 
     // fullOldRow: the old row under REPLICA IDENTITY FULL (default when none); supplies unchanged TOAST values.
-    private static void AppendTuple(RelationState state, TupleData tuple, Lsn lsn, TupleData fullOldRow)
+    private static void AppendTuple(PgRelation relation, ChangeBatchBuilder builder, TupleData tuple, Lsn lsn, TupleData fullOldRow)
     {
-        var relation = state.Relation;
         if (tuple.ColumnCount != relation.Columns.Count)
         {
             throw new ReplicationProtocolException(
                 $"pgoutput tuple for {relation.Schema}.{relation.Table} has {tuple.ColumnCount} columns but its Relation message has {relation.Columns.Count}", lsn);
         }
 
-        var builder = state.Builder;
         var column = 0;
         var old = fullOldRow;
         var haveOld = fullOldRow.ColumnCount == tuple.ColumnCount;
@@ -333,24 +509,36 @@ internal sealed partial class PgOutputBatcher : IPgOutputHandler, IDisposable
         }
     }
 
-    /// <summary>Writes the collected rows as one chunk; they fit, because every row was checked when it was appended.</summary>
-    private void FlushChunk(RelationState state, Lsn lsn)
+    /// <summary>
+    /// Writes the builder's rows as one batch. They fit, because every row was checked when it was appended. Whether the
+    /// open transaction's rows end in it is for the framer to decide (at its next batch of this partition or its commit).
+    /// </summary>
+    private void FlushBatch(PartitionState state)
     {
         var rows = state.Builder.RowCount;
         _buffer.ResetWrittenCount();
-        var size = state.Builder.WriteStream(_buffer);
+        var size = state.SchemaMessageLength + state.Builder.WriteRecordBatch(_buffer) + ArrowMessageWriter.EndOfStream.Length;
         if (size > _chunkLimit)
         {
             throw new InvalidOperationException(
-                $"Internal error: a chunk of {rows} rows of {state.Relation.Schema}.{state.Relation.Table} is {size} bytes although its size bound kept it within {_chunkLimit}.");
+                $"Internal error: a batch of {rows} rows of {state.Relation.Relation.Schema}.{state.Relation.Relation.Table} makes a {size}-byte record although its size bound kept it within {_chunkLimit}.");
         }
 
-        AddChunk(state, PayloadKind.Changes, rows, TruncateOptions.None, lsn);
-    }
+        var relation = state.Relation.Relation;
+        var open = _framer.InTransaction && EndsInOpenTransaction(state);
+        var cut = new BatchCut(rows, state.Transactions, state.FirstCommitLsn, state.LastCommitLsn, state.FirstChunk, open);
+        _framer.AddBatch(relation.RelationId, relation.Schema, relation.Table, state.Partition, state.Builder.SchemaMessage, state.Builder.SchemaFingerprint,
+            _buffer.WrittenSpan, cut, Lsn.Zero);
+        if (open)
+        {
+            // The open transaction's next rows of this partition, if any, are its next piece.
+            state.ChunksOfTransaction++;
+        }
 
-    private void AddChunk(RelationState state, PayloadKind kind, int rows, TruncateOptions options, Lsn lsn) =>
-        _framer.AddChunk(state.Relation.RelationId, state.Relation.Schema, state.Relation.Table, kind, rows,
-            state.Builder.SchemaFingerprint, _buffer.WrittenSpan, options, lsn);
+        state.Transactions = 0;
+        state.TransactionRowsInBuilder = 0;
+        state.Full = false;
+    }
 
     private static bool SameShape(PgRelation a, PgRelation b)
     {
@@ -371,9 +559,9 @@ internal sealed partial class PgOutputBatcher : IPgOutputHandler, IDisposable
 
     public void Dispose()
     {
-        foreach (var state in _relations.Values)
+        foreach (var relation in _relations.Values)
         {
-            state.Builder.Dispose();
+            relation.Dispose();
         }
 
         _relations.Clear();
@@ -383,27 +571,80 @@ internal sealed partial class PgOutputBatcher : IPgOutputHandler, IDisposable
         Message = "Table {Table} at LSN {Lsn}: a value was kept as PostgreSQL's text in _special instead of its Arrow type, because WalBridge could not convert it ({Problem}); {Count} such values so far. Nothing is lost; please report this value")]
     private static partial void LogValueKeptAsText(ILogger logger, string table, Lsn lsn, long count, string problem);
 
-    private sealed class RelationState(PgRelation relation)
+    /// <summary>A relation's schema and its builders, one per partition (created on first use).</summary>
+    private sealed class RelationState : IDisposable
     {
-        public ChangeBatchBuilder Builder { get; private set; } = new(relation, UnparsedTextPolicy.KeepAsSpecialText);
-        public PgRelation Relation => Builder.Relation;
-        public bool Touched { get; set; }
+        public RelationState(PgRelation relation, int partitions, bool wholeRowIdentity)
+        {
+            Relation = relation;
+            Partitions = new PartitionState?[partitions];
+            Partitioner = new KeyPartitioner(relation, partitions, keyless: wholeRowIdentity);
+        }
 
-        /// <summary>The builder's <see cref="ChangeBatchBuilder.TextFallbacks"/> count at which the next warning is logged.</summary>
+        public PgRelation Relation { get; private set; }
+        public PartitionState?[] Partitions { get; }
+        public KeyPartitioner Partitioner { get; private set; }
+
+        /// <summary>The operations metrics' counters of this table (looked up once; a rename looks them up again).</summary>
+        public Diagnostics.ChangeCounts? Seen { get; set; }
+
+        /// <summary>The builders' <see cref="ChangeBatchBuilder.TextFallbacks"/> count at which the next warning is logged.</summary>
         public long NextTextFallbackReport { get; set; } = 1;
 
         /// <summary>A new Relation message (schema change or rename): the next rows use the new schema.</summary>
+        public void Replace(PgRelation relation, int partitions, bool wholeRowIdentity)
+        {
+            Relation = relation;
+            Partitioner = new KeyPartitioner(relation, partitions, keyless: wholeRowIdentity);
+            NextTextFallbackReport = 1;
+            Seen = null;
+            foreach (var state in Partitions)
+            {
+                state?.Replace(relation);
+            }
+        }
+
+        public void Dispose()
+        {
+            foreach (var state in Partitions)
+            {
+                state?.Builder.Dispose();
+            }
+        }
+    }
+
+    /// <summary>One builder: a relation's rows for one partition in the open group, and where its transactions are cut.</summary>
+    private sealed class PartitionState(RelationState relation, int partition)
+    {
+        public RelationState Relation { get; } = relation;
+        public int Partition { get; } = partition;
+        public ChangeBatchBuilder Builder { get; private set; } = new(relation.Relation, UnparsedTextPolicy.KeepAsSpecialText);
+        public int SchemaMessageLength => Builder.SchemaMessage.Length;
+
+        /// <summary>Whether the builder belongs to the open group (listed for <see cref="FlushAll"/>).</summary>
+        public bool Open { get; set; }
+        /// <summary>The transaction (Begin count) the builder's next rows belong to (set with SetTransaction).</summary>
+        public long BuilderTransaction { get; set; } = -1;
+        /// <summary>The transaction (Begin count) whose rows were kept last.</summary>
+        public long Transaction { get; set; } = -1;
+        /// <summary>A single row larger than the size bound (but within the limit) waits alone in the builder.</summary>
+        public bool Full { get; set; }
+        /// <summary>Rows of that transaction in the builder now.</summary>
+        public int TransactionRowsInBuilder { get; set; }
+        /// <summary>Batches already written with rows of that transaction.</summary>
+        public int ChunksOfTransaction { get; set; }
+        /// <summary>Of the builder's rows: the first row's transaction commit LSN and piece, the last row's commit LSN, how many transactions.</summary>
+        public Lsn FirstCommitLsn { get; set; }
+        public int FirstChunk { get; set; }
+        public Lsn LastCommitLsn { get; set; }
+        public int Transactions { get; set; }
+
         public void Replace(PgRelation relation)
         {
             Builder.Dispose();
             Builder = new ChangeBatchBuilder(relation, UnparsedTextPolicy.KeepAsSpecialText);
-            NextTextFallbackReport = 1;
-        }
-
-        public void ResetTransaction()
-        {
-            Builder.Clear();
-            Touched = false;
+            // The open transaction's rows go on (in the new schema) as its next piece; the new builder needs its transaction.
+            BuilderTransaction = -1;
         }
     }
 }

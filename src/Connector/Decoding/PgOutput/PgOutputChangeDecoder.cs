@@ -18,6 +18,7 @@ internal sealed class PgOutputChangeDecoder : IChangeStreamDecoder
     private readonly TransactionFramer _framer;
     private readonly PgOutputBatcher _batcher;
     private readonly StreamedTransactions _streamed;
+    private readonly Func<long> _pendingBytes;
     private readonly bool _binaryAllowed;
     private readonly bool _streamingAllowed;
     private int _protocol = 1;
@@ -27,7 +28,8 @@ internal sealed class PgOutputChangeDecoder : IChangeStreamDecoder
     /// <param name="committed">The position already in Kafka.</param>
     /// <param name="mode">Whether binary tuples and streaming of in-progress transactions may be asked for.</param>
     /// <param name="logger">For values kept as text (see <see cref="PgOutputBatcher"/>).</param>
-    public PgOutputChangeDecoder(ConnectorConfig config, Lsn committed, DecodingMode mode, ILogger logger)
+    /// <param name="metrics">Counts the changes seen per table and operation; null counts nothing.</param>
+    public PgOutputChangeDecoder(ConnectorConfig config, Lsn committed, DecodingMode mode, ILogger logger, Diagnostics.IPipelineMetrics? metrics = null)
     {
         ArgumentNullException.ThrowIfNull(mode);
         _config = config;
@@ -35,8 +37,9 @@ internal sealed class PgOutputChangeDecoder : IChangeStreamDecoder
         _streamingAllowed = mode.StreamingAllowed(committed);
         _primaryKeys = new PrimaryKeyCatalog(config);
         _framer = new TransactionFramer(config, committed, DecodingPlugin.PgOutput.Name());
-        _batcher = new PgOutputBatcher(config, _framer, logger, _primaryKeys.PrimaryKey, () => _binary);
+        _batcher = new PgOutputBatcher(config, _framer, logger, _primaryKeys.PrimaryKey, () => _binary, metrics);
         _streamed = new StreamedTransactions(config.SpillDirectory);
+        _pendingBytes = () => _batcher.PendingBytes;
     }
 
     public DecodingPlugin Plugin => DecodingPlugin.PgOutput;
@@ -80,7 +83,18 @@ internal sealed class PgOutputChangeDecoder : IChangeStreamDecoder
         }
     }
 
-    public bool TryTakeCompleted(out SourceTransaction transaction) => _framer.TryTakeCompleted(out transaction);
+    public bool TryTakeGroup(bool inputIdle, out TransactionGroup group)
+    {
+        if (!_framer.GroupDue(inputIdle, _pendingBytes))
+        {
+            group = null!;
+            return false;
+        }
+
+        _batcher.FlushAll();
+        group = _framer.TakeGroup();
+        return true;
+    }
 
     public void Dispose()
     {

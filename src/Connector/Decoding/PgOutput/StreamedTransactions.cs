@@ -79,6 +79,7 @@ internal sealed class StreamedTransactions(string spillDirectory) : IDisposable
                 }
 
                 _current = null;
+                Diagnostics.FaultInjection.Reach(Diagnostics.FaultPoint.AfterStreamStop);
                 return true;
             case PgOutputMessageType.StreamAbort:
                 {
@@ -160,6 +161,7 @@ internal sealed class StreamedTransactions(string spillDirectory) : IDisposable
                 BinaryPrimitives.WriteUInt64BigEndian(header[4..], lsn.Value);
                 _current.File.Append(header);
                 _current.File.Append(message);
+                Diagnostics.FaultInjection.Reach(Diagnostics.FaultPoint.MidStream);
                 return true;
         }
     }
@@ -189,6 +191,7 @@ internal sealed class StreamedTransactions(string spillDirectory) : IDisposable
             Span<byte> header = stackalloc byte[RecordHeader];
             long offset = 0;
             var end = streamed.File.Length;
+            var halfway = false;
             while (offset < end)
             {
                 if (end - offset < RecordHeader)
@@ -212,6 +215,11 @@ internal sealed class StreamedTransactions(string spillDirectory) : IDisposable
                 var message = buffer.AsSpan(0, length);
                 streamed.File.Read(offset + RecordHeader, message);
                 offset += RecordHeader + length;
+                if (!halfway && offset * 2 >= end)
+                {
+                    halfway = true;
+                    Diagnostics.FaultInjection.Reach(Diagnostics.FaultPoint.SpoolReplay);
+                }
 
                 // Changes of aborted subtransactions are dropped; Relation/Type messages always apply.
                 if (((PgOutputMessageType)message[0]).IsChange() && streamed.AbortedSubtransactions.Contains(PgOutputDecoder.StreamXid(message, lsn)))

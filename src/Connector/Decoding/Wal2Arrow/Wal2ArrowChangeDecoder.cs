@@ -6,44 +6,42 @@ using WalBridge.Connector.Errors;
 using WalBridge.Connector.Source;
 using WalBridge.Connector.Transactions;
 using WalBridge.Offsets;
+using WalBridge.Serialization.Payload;
 
 namespace WalBridge.Connector.Decoding.Wal2Arrow;
 
-/// <summary>The wal2arrow framing's message types (native/wal2arrow/README.md).</summary>
+/// <summary>The wal2arrow framing's message types (native/wal2arrow/README.md, framing version 2).</summary>
 internal enum Wal2ArrowMessageType : byte
 {
     Begin = (byte)'B',
+    /// <summary>A relation: names, fingerprint and its encoded Arrow schema message.</summary>
     Relation = (byte)'R',
-    Truncate = (byte)'T',
-    /// <summary>One chunk: a header, then an Arrow IPC stream passed to Kafka untouched.</summary>
+    /// <summary>One chunk: a header, then one Arrow IPC record batch message passed to Kafka untouched.</summary>
     Chunk = (byte)'A',
     Message = (byte)'M',
     Commit = (byte)'C',
 }
 
-/// <summary>What a wal2arrow chunk holds.</summary>
+/// <summary>What a wal2arrow chunk holds (framing version 2: only rows; a truncate is a row of its own).</summary>
 internal enum Wal2ArrowChunkKind : byte
 {
     Changes = 0,
-    Truncate = 1,
 }
 
 /// <summary>
-/// Reads the framing of our output plugin (native/wal2arrow/README.md): the Arrow IPC streams are built inside
-/// PostgreSQL and passed to Kafka byte for byte, never decoded or re-encoded here; the small framed messages around
-/// them give the transaction, table and chunk headers. Transactions are framed by the shared
-/// <see cref="TransactionFramer"/>, exactly as for pgoutput. Strict: unknown message types, versions or truncated
-/// messages are errors.
+/// Reads the framing of our output plugin (native/wal2arrow/README.md, version 2): each relation's encoded Arrow schema
+/// message and the record batch messages of its rows are built inside PostgreSQL and passed to Kafka byte for byte — a
+/// record is the schema message, batches of several transactions and the end-of-stream marker, concatenated, never
+/// decoded or re-encoded here; the small framed messages around them give the transaction, table, partition and chunk.
+/// Transactions are framed by the shared <see cref="TransactionFramer"/>, exactly as for pgoutput. Strict: unknown
+/// message types, versions or truncated messages are errors.
 /// </summary>
 internal sealed class Wal2ArrowChangeDecoder(ConnectorConfig config, Lsn committed) : IChangeStreamDecoder
 {
     /// <summary>The framing version this reader understands (the plugin's <c>proto_version</c>).</summary>
-    public const int FramingVersion = 1;
+    public const int FramingVersion = 2;
 
-    /// <summary>Bytes of a chunk message before its Arrow stream.</summary>
-    private const int ChunkHeaderLength = 28;
-
-    private readonly Dictionary<uint, (string Schema, string Table)> _relations = [];
+    private readonly Dictionary<uint, RelationInfo> _relations = [];
     private readonly TransactionFramer _framer = new(config, committed, DecodingPlugin.Wal2Arrow.Name());
 
     public DecodingPlugin Plugin => DecodingPlugin.Wal2Arrow;
@@ -54,12 +52,23 @@ internal sealed class Wal2ArrowChangeDecoder(ConnectorConfig config, Lsn committ
     [
         new("proto_version", FramingVersion.ToString(CultureInfo.InvariantCulture)),
         new("publication_names", SourceSetup.QuoteIdentifier(config.PublicationName)),
-        // Chunks must fit a Kafka record with its headers.
+        // A batch with the schema message and the end-of-stream marker must fit a Kafka record with its headers.
         new("max_bytes", config.ChunkLimit.ToString(CultureInfo.InvariantCulture)),
         new("messages", "true"),
+        new("partitions", config.TopicPartitions.ToString(CultureInfo.InvariantCulture)),
     ];
 
-    public bool TryTakeCompleted(out SourceTransaction transaction) => _framer.TryTakeCompleted(out transaction);
+    public bool TryTakeGroup(bool inputIdle, out TransactionGroup group)
+    {
+        if (!_framer.GroupDue(inputIdle))
+        {
+            group = null!;
+            return false;
+        }
+
+        group = _framer.TakeGroup();
+        return true;
+    }
 
     public void Process(ReadOnlySpan<byte> message, Lsn lsn)
     {
@@ -83,37 +92,10 @@ internal sealed class Wal2ArrowChangeDecoder(ConnectorConfig config, Lsn committ
                     break;
                 }
             case Wal2ArrowMessageType.Relation:
-                {
-                    var relid = reader.ReadUInt32("Relation.relid");
-                    reader.ReadBytes(8, "Relation.fingerprint");
-                    reader.ReadByte("Relation.replica_identity");
-                    var schema = ReadString16(ref reader, "Relation.schema");
-                    var table = ReadString16(ref reader, "Relation.table");
-                    reader.ReadInt16("Relation.column_count");
-                    reader.ExpectEnd("wal2arrow Relation");
-                    _relations[relid] = (schema, table);
-                    break;
-                }
-            case Wal2ArrowMessageType.Truncate:
-                {
-                    reader.ReadByte("Truncate.options");
-                    var count = reader.ReadUInt32("Truncate.count");
-                    if (count > (uint)reader.Remaining / 4)
-                    {
-                        throw new ReplicationProtocolException($"wal2arrow Truncate declares {count} relations in {reader.Remaining} bytes", lsn);
-                    }
-
-                    reader.ReadBytes((int)count * 4, "Truncate.relids");
-                    reader.ExpectEnd("wal2arrow Truncate");
-                    if (!_framer.InTransaction)
-                    {
-                        throw new ReplicationProtocolException("wal2arrow Truncate outside a transaction", lsn);
-                    }
-                    // The per-table truncate records follow as truncate chunks.
-                    break;
-                }
+                Relation(ref reader, lsn);
+                break;
             case Wal2ArrowMessageType.Chunk:
-                Chunk(ref reader, message, lsn);
+                Chunk(ref reader, lsn);
                 break;
             case Wal2ArrowMessageType.Message:
                 Message(ref reader, lsn);
@@ -126,11 +108,35 @@ internal sealed class Wal2ArrowChangeDecoder(ConnectorConfig config, Lsn committ
         }
     }
 
-    private void Chunk(ref ProtocolReader reader, ReadOnlySpan<byte> message, Lsn lsn)
+    private void Relation(ref ProtocolReader reader, Lsn lsn)
+    {
+        var relid = reader.ReadUInt32("Relation.relid");
+        var fingerprint = Convert.ToHexStringLower(reader.ReadBytes(8, "Relation.fingerprint"));
+        reader.ReadByte("Relation.replica_identity");
+        var schema = ReadString16(ref reader, "Relation.schema");
+        var table = ReadString16(ref reader, "Relation.table");
+        reader.ReadInt16("Relation.column_count");
+        var schemaLength = reader.ReadInt32("Relation.schema_message_length");
+        if (schemaLength <= 0 || schemaLength != reader.Remaining)
+        {
+            throw new ReplicationProtocolException($"wal2arrow Relation {schema}.{table} declares a {schemaLength}-byte schema message but {reader.Remaining} bytes follow", lsn);
+        }
+
+        var schemaMessage = reader.ReadBytes(schemaLength, "Relation.schema_message").ToArray();
+        reader.ExpectEnd("wal2arrow Relation");
+        var changed = _relations.TryGetValue(relid, out var known) && known.Fingerprint != fingerprint;
+        _relations[relid] = new RelationInfo(schema, table, fingerprint, schemaMessage);
+        if (changed && _framer.InTransaction)
+        {
+            _framer.RelationChanged(relid);
+        }
+    }
+
+    private void Chunk(ref ProtocolReader reader, Lsn lsn)
     {
         var kind = (Wal2ArrowChunkKind)reader.ReadByte("Chunk.kind");
-        var truncateOptions = (TruncateOptions)reader.ReadByte("Chunk.truncate_options");
         var relid = reader.ReadUInt32("Chunk.relid");
+        var partition = reader.ReadInt32("Chunk.partition");
         var index = reader.ReadInt32("Chunk.index");
         var last = reader.ReadByte("Chunk.last");
         var rows = reader.ReadInt32("Chunk.rows");
@@ -138,27 +144,41 @@ internal sealed class Wal2ArrowChangeDecoder(ConnectorConfig config, Lsn committ
         var length = reader.ReadInt32("Chunk.length");
         if (length < 0 || length != reader.Remaining)
         {
-            throw new ReplicationProtocolException($"wal2arrow chunk declares {length} stream bytes but {reader.Remaining} follow", lsn);
+            throw new ReplicationProtocolException($"wal2arrow chunk declares {length} batch bytes but {reader.Remaining} follow", lsn);
         }
 
-        if (!Enum.IsDefined(kind) || last > 1 || index < 0 || rows < 0
-            || (truncateOptions & ~(TruncateOptions.Cascade | TruncateOptions.RestartIdentity)) != 0)
+        if (!Enum.IsDefined(kind) || last > 1 || index < 0 || rows < 0 || partition < 0 || partition >= config.TopicPartitions)
         {
-            throw new ReplicationProtocolException($"wal2arrow chunk header is malformed (kind {(byte)kind}, options 0x{(byte)truncateOptions:X2}, last {last}, index {index}, rows {rows})", lsn);
+            throw new ReplicationProtocolException(
+                $"wal2arrow chunk header is malformed (kind {(byte)kind}, partition {partition} of {config.TopicPartitions}, last {last}, index {index}, rows {rows})", lsn);
         }
 
         if (!_relations.TryGetValue(relid, out var relation))
         {
             throw new ReplicationProtocolException($"wal2arrow chunk for relation {relid} before its Relation message", lsn);
         }
-        // The plugin cuts chunks at ChunkLimit, so only a chunk of one row can be larger.
-        if (length > config.ChunkLimit && !_framer.Skipping)
+
+        if (fingerprint != relation.Fingerprint)
         {
-            throw new RowTooLargeException($"{relation.Schema}.{relation.Table}", lsn, length, config.MessageMaxBytes, ConnectorConfig.RecordOverhead);
+            throw new ReplicationProtocolException($"wal2arrow chunk of {relation.Schema}.{relation.Table} has schema fingerprint {fingerprint}, its Relation message {relation.Fingerprint}", lsn);
         }
 
-        _framer.AddChunk(relid, relation.Schema, relation.Table, kind == Wal2ArrowChunkKind.Truncate ? PayloadKind.Truncate : PayloadKind.Changes,
-            rows, fingerprint, message[ChunkHeaderLength..], kind == Wal2ArrowChunkKind.Truncate ? truncateOptions : TruncateOptions.None, lsn, (index, last == 1));
+        var batch = reader.ReadBytes(length, "Chunk.batch");
+        // The plugin cuts batches so that a record (schema, batch, end marker) fits; only a batch of one row can be larger.
+        var size = relation.SchemaMessage.Length + length + ArrowMessageWriter.EndOfStream.Length;
+        if (size > config.ChunkLimit && !_framer.Skipping)
+        {
+            throw new RowTooLargeException($"{relation.Schema}.{relation.Table}", lsn, size, config.MessageMaxBytes, ConnectorConfig.RecordOverhead);
+        }
+
+        if (!_framer.Skipping)
+        {
+            _framer.CountRows(rows);
+        }
+
+        // A batch holds one transaction's rows of one table partition: piece `index` of them.
+        var cut = new BatchCut(rows, 1, _framer.FinalLsn, _framer.FinalLsn, index, EndsInOpenTransaction: true);
+        _framer.AddBatch(relid, relation.Schema, relation.Table, partition, relation.SchemaMessage, relation.Fingerprint, batch, cut, lsn, (index, last == 1));
     }
 
     private void Message(ref ProtocolReader reader, Lsn lsn)
@@ -189,4 +209,7 @@ internal sealed class Wal2ArrowChangeDecoder(ConnectorConfig config, Lsn committ
     }
 
     public void Dispose() => _framer.Dispose();
+
+    /// <summary>A relation as its Relation message describes it, with its encoded Arrow schema message.</summary>
+    private sealed record RelationInfo(string Schema, string Table, string Fingerprint, byte[] SchemaMessage);
 }

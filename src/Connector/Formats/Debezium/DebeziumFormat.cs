@@ -12,15 +12,24 @@ using static WalBridge.Connector.Formats.Debezium.ConnectSchema;
 namespace WalBridge.Connector.Formats.Debezium;
 
 /// <summary>
-/// One Debezium format (JSON or Avro): turns a source transaction's decoded payloads into Debezium change events, one
-/// record per row change, with Debezium's keys, envelope, tombstones, primary-key-change split, truncate, message and
-/// transaction metadata events, and hands them to a sink in WAL order.
+/// One Debezium format (JSON or Avro): turns a source transaction's changes (rows of its table partitions, truncates and
+/// messages in WAL order, from <see cref="PayloadBatches"/>) into Debezium change events, one record per row change, with
+/// Debezium's keys, envelope, tombstones, primary-key-change split, truncate, message and transaction metadata events,
+/// and hands them to a sink in WAL order.
 /// </summary>
 /// <remarks>
+/// <para>
+/// Partitions: a row's events go to the partition of its Arrow row (the connector's partitioner, the murmur2 of the
+/// documented key encoding, <see cref="Serialization.Payload.PartitionKey"/>), so a key's Debezium events and Arrow rows
+/// share a partition number; a primary-key change's delete and tombstone go to the old key's partition. Events without a
+/// row key (truncate, message, BEGIN/END) go to partition 0, as keyless tables' rows do.
+/// </para>
+/// <para>
 /// Threading: the Kafka loop's thread only (the encoding's writer is reused). Lifetime: one per pipeline attempt.
 /// Errors: a value of a key column that Debezium's type cannot hold, or a record larger than
 /// <c>kafka.message.max.bytes</c>, is fatal (<see cref="RowTooLargeException"/>, <see cref="InvalidOperationException"/>
 /// naming the table and LSN); registry failures come from the encoding (<see cref="SchemaRegistrationException"/>).
+/// </para>
 /// </remarks>
 internal sealed class DebeziumFormat : IDisposable
 {
@@ -54,6 +63,12 @@ internal sealed class DebeziumFormat : IDisposable
 
     public OutputFormat Format => _encoding.Format;
 
+    /// <summary>Key and value bytes of every record produced so far (the Kafka loop's transaction size and metrics).</summary>
+    public long ProducedBytes { get; private set; }
+
+    /// <summary>Rows whose events were produced so far (with <see cref="ProducedBytes"/>, the bytes per row to expect).</summary>
+    public long ProducedRows { get; private set; }
+
     /// <summary>The topic of a table's events: <c>&lt;topic.prefix&gt;.&lt;schema&gt;.&lt;table&gt;</c> and the format's suffix.</summary>
     public string TableTopic(string schema, string table) => $"{_config.TopicPrefix}.{schema}.{table}{_suffix}";
 
@@ -63,23 +78,31 @@ internal sealed class DebeziumFormat : IDisposable
     /// <summary><c>&lt;topic.prefix&gt;.&lt;topic.transaction&gt;</c> and the suffix: BEGIN/END events.</summary>
     public string TransactionTopic => $"{_config.TopicPrefix}.{_settings.TransactionTopicName}{_suffix}";
 
-    /// <summary>Every topic <paramref name="transaction"/>'s events go to.</summary>
-    public IEnumerable<string> TopicsOf(SourceTransaction transaction)
+    /// <summary>Every topic the events of <paramref name="group"/> may go to.</summary>
+    public IEnumerable<string> TopicsOf(TransactionGroup group)
     {
-        ArgumentNullException.ThrowIfNull(transaction);
-        var any = false;
-        foreach (var payload in transaction.Payloads)
+        ArgumentNullException.ThrowIfNull(group);
+        foreach (var stream in group.Tables)
         {
-            any = true;
-            yield return payload.Kind == PayloadKind.Message ? MessageTopic : TableTopic(payload.Schema, payload.Table);
+            yield return TableTopic(stream.Schema, stream.Table);
         }
-        if (any && _settings.ProvideTransactionMetadata && transaction.Xid != 0)
+
+        if (group.Messages.Count > 0)
+        {
+            yield return MessageTopic;
+        }
+
+        if (HasTransactionMetadata(group))
         {
             yield return TransactionTopic;
         }
     }
 
-    /// <summary>Whether the schemas of <paramref name="layout"/> (and the shared ones) need no registry call.</summary>
+    /// <summary>Whether <paramref name="group"/> may have BEGIN/END events: metadata is on and a transaction has rows or transactional messages.</summary>
+    private bool HasTransactionMetadata(TransactionGroup group) =>
+        _settings.ProvideTransactionMetadata && (group.Tables.Count > 0 || group.Messages.Any(m => m.Transactional));
+
+    /// <summary>Whether the schemas of <paramref name="layout"/> need no registry call.</summary>
     public bool IsPrepared(TableLayout layout)
     {
         ArgumentNullException.ThrowIfNull(layout);
@@ -100,25 +123,24 @@ internal sealed class DebeziumFormat : IDisposable
         _encoding.Prepare(topic + "-value", layout.EnvelopeSchema, layout.What);
     }
 
-    /// <summary>Registers the message and transaction topics' schemas when <paramref name="transaction"/> uses them.</summary>
-    public bool IsPreparedShared(SourceTransaction transaction) => SharedSchemas(transaction).All(s => _encoding.IsPrepared(s.Subject, s.Schema));
-
-    public void PrepareShared(SourceTransaction transaction)
+    /// <summary>Registers the message and transaction topics' schemas when <paramref name="group"/> uses them. Blocking.</summary>
+    public void PrepareShared(TransactionGroup group)
     {
-        foreach (var (subject, schema) in SharedSchemas(transaction))
+        foreach (var (subject, schema) in SharedSchemas(group))
         {
             _encoding.Prepare(subject, schema, subject);
         }
     }
 
-    private IEnumerable<(string Subject, ConnectSchema Schema)> SharedSchemas(SourceTransaction transaction)
+    private IEnumerable<(string Subject, ConnectSchema Schema)> SharedSchemas(TransactionGroup group)
     {
-        if (transaction.Payloads.Any(p => p.Kind == PayloadKind.Message))
+        if (group.Messages.Count > 0)
         {
             yield return (MessageTopic + "-key", DebeziumSchemas.MessageKey);
             yield return (MessageTopic + "-value", _messageValue);
         }
-        if (_settings.ProvideTransactionMetadata && transaction.Xid != 0 && transaction.Payloads.Count > 0)
+
+        if (HasTransactionMetadata(group))
         {
             yield return (TransactionTopic + "-key", DebeziumSchemas.TransactionKey);
             yield return (TransactionTopic + "-value", DebeziumSchemas.TransactionValue);
@@ -126,33 +148,35 @@ internal sealed class DebeziumFormat : IDisposable
     }
 
     /// <summary>
-    /// Starts the events of <paramref name="transaction"/>: add its payloads in order with <see cref="TransactionEvents.Add"/>
-    /// (records go to <paramref name="sink"/> at once, in WAL order: BEGIN with transaction metadata, then each payload's
-    /// row, truncate and message events), then call <see cref="TransactionEvents.End"/> (END).
+    /// Starts the events of one source transaction (or of one message outside a transaction, <paramref name="xid"/> 0):
+    /// add its changes in WAL order with <see cref="TransactionEvents.Row"/>, <see cref="TransactionEvents.Truncate"/> and
+    /// <see cref="TransactionEvents.Message"/> (records go to <paramref name="sink"/> at once: BEGIN with transaction
+    /// metadata, then each change's events), then call <see cref="TransactionEvents.End"/> (END).
     /// </summary>
-    /// <param name="transaction">The committed source transaction.</param>
+    /// <param name="xid">The transaction's id; 0 for a non-transactional message.</param>
+    /// <param name="commitLsn">Its commit LSN (a non-transactional message's own LSN).</param>
+    /// <param name="commitTimestamp">Its commit time.</param>
     /// <param name="sink">Where the records go (the open Kafka transaction).</param>
     /// <param name="previousCommitLsn">The commit LSN of the source transaction before this one, when known (<c>source.sequence</c>).</param>
-    public TransactionEvents Start(SourceTransaction transaction, IRecordSink sink, Lsn? previousCommitLsn)
+    public TransactionEvents Start(uint xid, Lsn commitLsn, DateTimeOffset commitTimestamp, IRecordSink sink, Lsn? previousCommitLsn)
     {
-        ArgumentNullException.ThrowIfNull(transaction);
         ArgumentNullException.ThrowIfNull(sink);
-        return new TransactionEvents(this, transaction, sink, previousCommitLsn);
+        return new TransactionEvents(this, xid, commitLsn, commitTimestamp, sink, previousCommitLsn);
     }
 
     public void Dispose() => _encoding.Dispose();
 
     /// <summary>The events of one source transaction for this format: counters, transaction metadata, common headers.</summary>
-    internal sealed class TransactionEvents(DebeziumFormat format, SourceTransaction transaction, IRecordSink sink, Lsn? previousCommitLsn)
+    internal sealed class TransactionEvents(DebeziumFormat format, uint xid, Lsn commitLsn, DateTimeOffset commitTimestamp, IRecordSink sink, Lsn? previousCommitLsn)
     {
-        private readonly byte[] _commitLsn = Encoding.UTF8.GetBytes(transaction.CommitLsn.ToString());
-        private readonly byte[] _xid = Encoding.UTF8.GetBytes(transaction.Xid.ToString(CultureInfo.InvariantCulture));
-        private readonly string _transactionId = $"{transaction.Xid}:{(ulong)transaction.CommitLsn.Value}";
-        private readonly bool _metadata = format._settings.ProvideTransactionMetadata && transaction.Xid != 0;
+        private readonly byte[] _commitLsn = Encoding.UTF8.GetBytes(commitLsn.ToString());
+        private readonly byte[] _xid = Encoding.UTF8.GetBytes(xid.ToString(CultureInfo.InvariantCulture));
+        private readonly string _transactionId = $"{xid}:{commitLsn.Value}";
+        private readonly bool _metadata = format._settings.ProvideTransactionMetadata && xid != 0;
         private readonly Dictionary<string, long> _perCollection = new(StringComparer.Ordinal);
         private readonly List<string> _collections = [];
-        private readonly long _commitMicros = CommitMicros(transaction.CommitTimestamp);
-        private readonly string? _previous = previousCommitLsn is { } p ? ((ulong)p.Value).ToString(CultureInfo.InvariantCulture) : null;
+        private readonly long _commitMicros = CommitMicros(commitTimestamp);
+        private readonly string? _previous = previousCommitLsn is { } p ? p.Value.ToString(CultureInfo.InvariantCulture) : null;
         private long _events;
         private long _records;
         private bool _begun;
@@ -160,71 +184,55 @@ internal sealed class DebeziumFormat : IDisposable
 
         private static long CommitMicros(DateTimeOffset timestamp) => (timestamp.UtcTicks - DateTimeOffset.UnixEpoch.UtcTicks) / 10;
 
-        /// <summary>Produces the events of one payload.</summary>
-        public void Add(DecodedPayload item)
+        /// <summary>Produces the events of one row change (<see cref="ChangeEntryKind.Row"/>).</summary>
+        public void Row(TableLayout layout, in ChangeEntry change)
         {
-            ArgumentNullException.ThrowIfNull(item);
-            if (item.Payload.Kind == PayloadKind.Message)
-            {
-                Message(item.Payload);
-            }
-            else if (item.Payload.Kind == PayloadKind.Truncate)
-            {
-                Truncate(item.Layout!);
-            }
-            else
-            {
-                foreach (var batch in item.Data!.Batches)
-                {
-                    for (var row = 0; row < batch.Length; row++)
-                    {
-                        Row(item.Layout!, batch, row);
-                    }
-                }
-            }
-        }
-
-        private void Row(TableLayout layout, RecordBatch batch, int row)
-        {
-            var op = ((StringArray)batch.Column(layout.OpColumn)).GetString(row);
-            var lsn = ((UInt64Array)batch.Column(layout.LsnColumn)).Values[row];
+            ArgumentNullException.ThrowIfNull(layout);
+            var batch = change.Batch!;
+            var row = change.Row;
+            var lsn = change.Lsn;
+            var partition = change.Stream!.Partition;
             var before = batch.Column(layout.BeforeColumn) as StructArray;
             var hasBefore = before is not null && !before.IsNull(row);
-            switch (op)
+            format.ProducedRows++;
+            switch (change.Op)
             {
-                case "c":
-                case "r":
-                    Change(layout, op[0], batch, row, lsn, null, RowSide.Table, null);
+                case 'c':
+                case 'r':
+                    Change(layout, change.Op, batch, row, lsn, partition, null, RowSide.Table, null);
                     break;
-                case "u":
+                case 'u':
                     if (hasBefore && layout.KeyColumns.Count > 0 && !SameKey(layout, batch, before!, row))
                     {
-                        // A changed primary key: a delete of the old key, its tombstone, a create under the new key.
+                        // A changed primary key: a delete of the old key, its tombstone, a create under the new key (Debezium's
+                        // events). The old key's partition holds the delete the connector's partitioner wrote for it.
                         var oldKey = Key(layout, batch, row, RowSide.Before);
                         var newKey = Key(layout, batch, row, RowSide.Table);
-                        Change(layout, 'd', batch, row, lsn, RowSide.Before, null, oldKey, ("__debezium.newkey", newKey));
-                        Tombstone(layout, oldKey, 'd');
-                        Change(layout, 'c', batch, row, lsn, null, RowSide.Table, newKey, ("__debezium.oldkey", oldKey));
+                        Change(layout, 'd', batch, row, lsn, change.OldPartition, RowSide.Before, null, oldKey, ("__debezium.newkey", newKey));
+                        Tombstone(layout, oldKey, 'd', change.OldPartition);
+                        Change(layout, 'c', batch, row, lsn, partition, null, RowSide.Table, newKey, ("__debezium.oldkey", oldKey));
                     }
                     else
                     {
-                        Change(layout, 'u', batch, row, lsn, hasBefore ? RowSide.Before : null, RowSide.Table, null);
+                        Change(layout, 'u', batch, row, lsn, partition, hasBefore ? RowSide.Before : null, RowSide.Table, null);
                     }
                     break;
-                case "d":
+                case 'd':
                     {
                         var key = Key(layout, batch, row, RowSide.Table);
-                        Change(layout, 'd', batch, row, lsn, RowSide.Table, null, key);
-                        Tombstone(layout, key, 'd');
+                        Change(layout, 'd', batch, row, lsn, partition, RowSide.Table, null, key);
+                        Tombstone(layout, key, 'd', partition);
                         break;
                     }
                 default:
-                    throw new InvalidOperationException($"unknown _op '{op}' in {layout.Qualified} at LSN {new Lsn(lsn)}");
+                    throw new InvalidOperationException($"unknown _op '{change.Op}' in {layout.Qualified} at LSN {new Lsn(lsn)}");
             }
         }
 
-        private void Truncate(TableLayout layout)
+        /// <summary>Produces the truncate event of a table (<see cref="ChangeEntryKind.Truncate"/>: once per table, not per partition).</summary>
+        public void Truncate(TableLayout layout, in ChangeEntry change)
         {
+            ArgumentNullException.ThrowIfNull(layout);
             if (format._settings.SkippedOperations.Contains('t'))
             {
                 return;
@@ -241,15 +249,17 @@ internal sealed class DebeziumFormat : IDisposable
             w.Field(fields[1]);
             w.Null(fields[1].Schema);
             w.Field(fields[2]);
-            WriteSource(w, layout.Schema, layout.Table, transaction.Xid, (ulong)transaction.CommitLsn.Value, snapshot: false);
+            WriteSource(w, layout.Schema, layout.Table, xid, change.Lsn, snapshot: false);
             WriteTail(w, fields, 't', order, layout.Qualified);
             w.EndStruct();
-            Emit(topic, null, format._encoding.End(), layout.Qualified, (ulong)transaction.CommitLsn.Value);
+            Emit(topic, 0, null, format._encoding.End(), layout.Qualified, change.Lsn);
         }
 
-        private void Message(TablePayload payload)
+        /// <summary>Produces the event of a logical decoding message.</summary>
+        public void Message(LogicalMessage payload)
         {
-            var transactional = payload.MessageTransactional;
+            ArgumentNullException.ThrowIfNull(payload);
+            var transactional = payload.Transactional;
             if (transactional)
             {
                 Begin();
@@ -260,7 +270,7 @@ internal sealed class DebeziumFormat : IDisposable
             var k = format._encoding.Begin(topic + "-key", DebeziumSchemas.MessageKey, topic);
             k.BeginStruct(DebeziumSchemas.MessageKey);
             k.Field(DebeziumSchemas.MessageKey.Fields[0]);
-            k.String(DebeziumSchemas.MessageKey.Fields[0].Schema, payload.MessagePrefix ?? "");
+            k.String(DebeziumSchemas.MessageKey.Fields[0].Schema, payload.Prefix);
             k.EndStruct();
             var key = format._encoding.End();
 
@@ -278,16 +288,16 @@ internal sealed class DebeziumFormat : IDisposable
             w.Field(fields[1]);
             w.Integer(fields[1].Schema, format._clock.GetUtcNow().ToUnixTimeMilliseconds());
             w.Field(fields[2]);
-            WriteSource(w, "", "", transactional ? transaction.Xid : null, (ulong)payload.MessageLsn.Value, snapshot: false);
+            WriteSource(w, "", "", transactional ? xid : null, payload.MessageLsn.Value, snapshot: false);
             w.Field(fields[3]);
             WriteTransactionBlock(w, fields[3].Schema, order, "LOGICAL_DECODING_MESSAGE", transactional && _metadata);
             w.Field(fields[4]);
             var message = fields[4].Schema;
             w.BeginStruct(message);
             w.Field(message.Fields[0]);
-            w.String(message.Fields[0].Schema, payload.MessagePrefix ?? "");
+            w.String(message.Fields[0].Schema, payload.Prefix);
             w.Field(message.Fields[1]);
-            var content = payload.GetValue();
+            var content = payload.Content.Get();
             switch (format._settings.BinaryMode)
             {
                 case BinaryHandlingMode.Bytes:
@@ -305,7 +315,7 @@ internal sealed class DebeziumFormat : IDisposable
             }
             w.EndStruct();
             w.EndStruct();
-            Emit(topic, key, format._encoding.End(), null, (ulong)payload.MessageLsn.Value);
+            Emit(topic, 0, key, format._encoding.End(), null, payload.MessageLsn.Value);
         }
 
         /// <summary>The END event, when transaction metadata is on and the transaction had events.</summary>
@@ -344,7 +354,7 @@ internal sealed class DebeziumFormat : IDisposable
             w.Field(schema.Fields[4]);
             w.Integer(s_int64, _commitMicros / 1000);
             w.EndStruct();
-            Emit(topic, key, format._encoding.End(), null, (ulong)transaction.CommitLsn.Value);
+            Emit(topic, 0, key, format._encoding.End(), null, commitLsn.Value);
         }
 
         private void Begin()
@@ -371,7 +381,7 @@ internal sealed class DebeziumFormat : IDisposable
             w.Field(schema.Fields[4]);
             w.Integer(s_int64, _commitMicros / 1000);
             w.EndStruct();
-            Emit(topic, key, format._encoding.End(), null, (ulong)transaction.CommitLsn.Value);
+            Emit(topic, 0, key, format._encoding.End(), null, commitLsn.Value);
         }
 
         private byte[] TransactionKey(string topic)
@@ -398,7 +408,7 @@ internal sealed class DebeziumFormat : IDisposable
             return n;
         }
 
-        private void Change(TableLayout layout, char op, RecordBatch batch, int row, ulong lsn, RowSide? before, RowSide? after, byte[]? key,
+        private void Change(TableLayout layout, char op, RecordBatch batch, int row, ulong lsn, int partition, RowSide? before, RowSide? after, byte[]? key,
             (string Name, byte[]? Value) extraHeader = default)
         {
             if (format._settings.SkippedOperations.Contains(op))
@@ -420,7 +430,7 @@ internal sealed class DebeziumFormat : IDisposable
             w.Field(fields[1]);
             WriteRow(w, layout, batch, row, after, "after.");
             w.Field(fields[2]);
-            WriteSource(w, layout.Schema, layout.Table, transaction.Xid, lsn, snapshot: op == 'r');
+            WriteSource(w, layout.Schema, layout.Table, xid, lsn, snapshot: op == 'r');
             WriteTail(w, fields, op, order, layout.Qualified);
             w.EndStruct();
             var value = format._encoding.End();
@@ -441,17 +451,17 @@ internal sealed class DebeziumFormat : IDisposable
                 headers.Add(extraHeader.Name, extraHeader.Value);
             }
 
-            Emit(topic, key, value, layout.Qualified, lsn, headers);
+            Emit(topic, partition, key, value, layout.Qualified, lsn, headers);
         }
 
-        private void Tombstone(TableLayout layout, byte[]? key, char op)
+        private void Tombstone(TableLayout layout, byte[]? key, char op, int partition)
         {
             if (!format._settings.TombstonesOnDelete || format._settings.SkippedOperations.Contains(op))
             {
                 return;
             }
 
-            Emit(format.TableTopic(layout.Schema, layout.Table), key, null, layout.Qualified, 0);
+            Emit(format.TableTopic(layout.Schema, layout.Table), partition, key, null, layout.Qualified, 0);
         }
 
         private void WriteTail(IConnectWriter w, IReadOnlyList<ConnectField> fields, char op, long order, string collection)
@@ -694,7 +704,7 @@ internal sealed class DebeziumFormat : IDisposable
             return buffer.ToArray();
         }
 
-        private void Emit(string topic, byte[]? key, byte[]? value, string? collection, ulong lsn, Headers? headers = null)
+        private void Emit(string topic, int partition, byte[]? key, byte[]? value, string? collection, ulong lsn, Headers? headers = null)
         {
             var size = (key?.Length ?? 0) + (value?.Length ?? 0);
             if (size > format._recordLimit)
@@ -709,7 +719,8 @@ internal sealed class DebeziumFormat : IDisposable
             headers.Add(FormatHeaders.Xid, _xid);
             headers.Add(FormatHeaders.EventIndex, Encoding.UTF8.GetBytes(_records.ToString(CultureInfo.InvariantCulture)));
             _records++;
-            sink.Produce(topic, key, value, headers);
+            format.ProducedBytes += size;
+            sink.Produce(topic, partition, key, value, headers);
         }
     }
 
@@ -777,9 +788,6 @@ internal sealed class DebeziumFormat : IDisposable
         }
     }
 }
-
-/// <summary>One payload of a source transaction, decoded: its Arrow data and table layout (both null for a message).</summary>
-internal sealed record DecodedPayload(TablePayload Payload, Serialization.Payload.ArrowPayload? Data, TableLayout? Layout);
 
 /// <summary>Headers on Debezium records besides Debezium's own (<c>__debezium.oldkey</c>/<c>__debezium.newkey</c>).</summary>
 public static class FormatHeaders

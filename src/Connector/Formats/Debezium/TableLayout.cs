@@ -9,7 +9,7 @@ namespace WalBridge.Connector.Formats.Debezium;
 internal sealed record LayoutColumn(int ArrowIndex, int Member, string Name, ValueCodec Codec, ConnectField ValueField);
 
 /// <summary>
-/// Everything the Debezium formats derive from one Arrow payload schema (docs/format.md) of a table: the positions of
+/// Everything the Debezium formats derive from one Arrow payload schema (docs/format.md, format version 2) of a table: the positions of
 /// WalBridge's own columns, a codec per table column, and the Connect schemas of the key (<c>&lt;prefix&gt;.&lt;schema&gt;.&lt;table&gt;.Key</c>,
 /// the <c>pg.primary_key</c> columns, required), the row (<c>….Value</c>, every column optional) and the envelope
 /// (<c>….Envelope</c>). Built once per (table, schema fingerprint); immutable.
@@ -44,9 +44,12 @@ internal sealed class TableLayout
         ArgumentNullException.ThrowIfNull(settings);
         var fields = arrow.FieldsList;
         var count = fields.Count;
-        if (count < 5 || fields[0].Name != ChangeBatchBuilder.OpColumn || fields[count - 3].Name != ChangeBatchBuilder.BeforeColumn || fields[count - 1].Name != ChangeBatchBuilder.SpecialColumn)
+        var first = ChangeBatchBuilder.LeadingColumns;
+        if (count < first + 4 || fields[0].Name != ChangeBatchBuilder.OpColumn || fields[1].Name != ChangeBatchBuilder.LsnColumn
+            || fields[first - 1].Name != ChangeBatchBuilder.CommitTimestampColumn || fields[count - 3].Name != ChangeBatchBuilder.BeforeColumn
+            || fields[count - 1].Name != ChangeBatchBuilder.SpecialColumn)
         {
-            throw new InvalidOperationException($"the Arrow schema ({count} fields) does not have WalBridge's payload layout (_op, _lsn, columns, _before, _unchanged, _special)");
+            throw new InvalidOperationException($"the Arrow schema ({count} fields) does not have WalBridge's payload layout (_op, _lsn, _xid, _commit_lsn, _commit_ts, columns, _before, _unchanged, _special)");
         }
 
         var schemaName = Meta(arrow.Metadata, "pg.schema") ?? "";
@@ -54,10 +57,10 @@ internal sealed class TableLayout
         var identity = Meta(arrow.Metadata, "pg.replica_identity") ?? "d";
         var keyNames = (Meta(arrow.Metadata, "pg.primary_key") ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries);
         var columns = new List<LayoutColumn>();
-        for (var i = 2; i < count - 3; i++)
+        for (var i = first; i < count - 3; i++)
         {
             var codec = ValueCodec.For(fields[i], settings);
-            columns.Add(new LayoutColumn(i, i - 2, fields[i].Name, codec, new ConnectField(fields[i].Name, codec.Schema)));
+            columns.Add(new LayoutColumn(i, i - first, fields[i].Name, codec, new ConnectField(fields[i].Name, codec.Schema)));
         }
         var keys = new List<int>();
         foreach (var name in keyNames)
