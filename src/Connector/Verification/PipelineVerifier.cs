@@ -84,15 +84,44 @@ public static class PipelineVerifier
         return new VerificationReport(tables, problems, offsets, maxDataLsn);
     }
 
-    /// <summary>Topics named <c>&lt;topic.prefix&gt;.&lt;schema&gt;.&lt;table&gt;</c>, without the offsets and messages topics.</summary>
+    /// <summary>
+    /// The Arrow table topics: named <c>&lt;topic.prefix&gt;.&lt;schema&gt;.&lt;table&gt;</c> and the Arrow format's suffix
+    /// (<c>output.arrow.topic.suffix</c>), without the offsets and messages topics and without the Debezium formats'
+    /// topics (those end with their own suffix, <c>output.&lt;format&gt;.topic.suffix</c>). None when <c>output.formats</c>
+    /// leaves Arrow out.
+    /// </summary>
     internal static List<string> TableTopics(Dictionary<string, string> kafka, ConnectorConfig config)
     {
+        ArgumentNullException.ThrowIfNull(config);
+        if (!config.Output.Includes(OutputFormat.Arrow))
+        {
+            return [];
+        }
+
         using var admin = new AdminClientBuilder(new AdminClientConfig(kafka)).Build();
         var metadata = admin.GetMetadata(TimeSpan.FromSeconds(15));
-        return metadata.Topics
-            .Select(t => t.Topic)
-            .Where(t => t.StartsWith(config.TopicPrefix + ".", StringComparison.Ordinal) && t != config.OffsetsTopic && t != config.MessagesTopic
-                        && t[(config.TopicPrefix.Length + 1)..].Contains('.', StringComparison.Ordinal))
+        return ArrowTableTopics(metadata.Topics.Select(t => t.Topic), config);
+    }
+
+    /// <summary>Of <paramref name="topics"/>, the Arrow table topics of <paramref name="config"/> (see <see cref="TableTopics"/>).</summary>
+    internal static List<string> ArrowTableTopics(IEnumerable<string> topics, ConnectorConfig config)
+    {
+        ArgumentNullException.ThrowIfNull(topics);
+        ArgumentNullException.ThrowIfNull(config);
+        var output = config.Output;
+        var arrowSuffix = output.TopicSuffixes.GetValueOrDefault(OutputFormat.Arrow, "");
+        // A Debezium suffix that ends with the Arrow one (".json" beside "", ".cdc.avro" beside ".avro") would
+        // otherwise match as an Arrow topic of a table whose name ends with the rest.
+        var debeziumSuffixes = output.Formats.Where(f => f != OutputFormat.Arrow)
+            .Select(f => output.TopicSuffixes[f])
+            .Where(s => s.Length > arrowSuffix.Length && s.EndsWith(arrowSuffix, StringComparison.Ordinal))
+            .ToArray();
+        var prefix = config.TopicPrefix + ".";
+        return topics
+            .Where(t => t.Length > prefix.Length + arrowSuffix.Length && t.StartsWith(prefix, StringComparison.Ordinal) && t.EndsWith(arrowSuffix, StringComparison.Ordinal)
+                        && t != config.OffsetsTopic && t != config.MessagesTopic
+                        && t[prefix.Length..^arrowSuffix.Length].Contains('.', StringComparison.Ordinal)
+                        && !debeziumSuffixes.Any(s => t.EndsWith(s, StringComparison.Ordinal)))
             .Order(StringComparer.Ordinal)
             .ToList();
     }
