@@ -6,6 +6,7 @@ using Confluent.SchemaRegistry;
 using Confluent.SchemaRegistry.Serdes;
 using Npgsql;
 using WalBridge.Connector.Kafka;
+using WalBridge.Connector.Verification;
 using WalBridge.Offsets;
 using WalBridge.SchemaRegistry;
 
@@ -83,6 +84,79 @@ public sealed class OutputFormatsTests(Infrastructure infrastructure)
         OffsetsTopicReader.ReadToEnd(kafka, $"{config.TopicPrefix}.transaction.json", m => transactions.Add((string)JsonNode.Parse(m.Message.Value!)!["status"]!), CancellationToken.None);
         Assert.Equal(12, transactions.Count);
         Assert.Equal(6, transactions.Count(s => s == "END"));
+    }
+
+    [Fact]
+    public async Task Debezium_events_share_their_Arrow_rows_partitions_and_verify_replays_only_the_Arrow_topics()
+    {
+        await using var registry = await LocalSchemaRegistry.StartOrExternalAsync();
+        var database = await infrastructure.CreateDatabaseAsync("fmtparts");
+        await infrastructure.Postgres.ExecuteAsync("CREATE TABLE items (id int4 PRIMARY KEY, label text)", database);
+        var config = infrastructure.Config(database, "fmp", new Dictionary<string, string>
+        {
+            ["output.formats"] = "arrow,debezium-json,debezium-avro",
+            ["schema.registry.url"] = registry.Url,
+            ["output.debezium-json.schemas.enable"] = "false",
+            ["topic.partitions"] = "3",
+            ["skipped.operations"] = "none",
+        });
+        await using (var pipeline = await RunningPipeline.StartAsync(config))
+        {
+            await infrastructure.Postgres.ExecuteAsync("INSERT INTO items SELECT g, 'item ' || g FROM generate_series(1, 30) g", database);
+            // Primary-key changes: most move their key to another partition.
+            await infrastructure.Postgres.ExecuteAsync("UPDATE items SET id = id + 100 WHERE id <= 10", database);
+            await infrastructure.Postgres.ExecuteAsync("DELETE FROM items WHERE id = 30", database);
+            await infrastructure.Postgres.ExecuteAsync("TRUNCATE items", database);
+            await infrastructure.Postgres.ExecuteAsync("INSERT INTO items VALUES (1, 'again'), (2, 'again')", database);
+            var floor = Lsn.Parse(await infrastructure.Postgres.ScalarAsync<string>("SELECT pg_current_wal_insert_lsn()::text", database));
+            await pipeline.WaitForCommittedAsync(floor, TimeSpan.FromSeconds(90));
+        }
+
+        var kafka = new Dictionary<string, string> { ["bootstrap.servers"] = infrastructure.Broker.BootstrapServers };
+        var jsonTopic = $"{config.TopicPrefix}.public.items.json";
+        using (var admin = new AdminClientBuilder(new AdminClientConfig(kafka)).Build())
+        {
+            var metadata = admin.GetMetadata(TimeSpan.FromSeconds(10));
+            Assert.Equal(3, metadata.Topics.Single(t => t.Topic == jsonTopic).Partitions.Count);
+            Assert.Equal(3, metadata.Topics.Single(t => t.Topic == $"{config.TopicPrefix}.public.items.avro").Partitions.Count);
+        }
+
+        // Where the Arrow rows of each key are (inserts and updates carry the new key, deletes the old one).
+        var arrowPartition = new Dictionary<string, int>(StringComparer.Ordinal);
+        foreach (var row in TopicRows.Rows(infrastructure.Broker.BootstrapServers, config.TopicFor("public", "items")).Where(r => r.Op != "t"))
+        {
+            var id = row.Text("id")!;
+            Assert.True(arrowPartition.TryAdd(id, row.Record.Partition) || arrowPartition[id] == row.Record.Partition, $"key {id} is in two Arrow partitions");
+        }
+
+        var events = new List<(int Partition, string Key, string? Op, string? Lsn)>();
+        OffsetsTopicReader.ReadToEnd(kafka, jsonTopic, m =>
+        {
+            var key = m.Message.Key is null ? "null" : Encoding.UTF8.GetString(m.Message.Key);
+            var value = m.Message.Value is null ? null : JsonNode.Parse(m.Message.Value)!;
+            events.Add((m.Partition.Value, key, (string?)value?["op"], value?["source"]?["lsn"]?.ToString()));
+        }, CancellationToken.None);
+        foreach (var e in events.Where(e => e.Key != "null"))
+        {
+            var id = JsonNode.Parse(e.Key)!["id"]!.ToString();
+            Assert.Equal(arrowPartition[id], e.Partition);
+        }
+
+        var ops = events.Where(e => e.Op is not null).GroupBy(e => e.Op!).ToDictionary(g => g.Key, g => g.Count());
+        Assert.Equal(30 + 10 + 2, ops["c"]); // inserts, and the creates of the ten changed keys
+        Assert.Equal(10 + 1, ops["d"]);      // the deletes of the ten old keys (not twice), the delete of 30
+        Assert.Equal(1, ops["t"]);           // one truncate event, although every partition has the truncate row
+        Assert.False(ops.ContainsKey("u"));
+        Assert.Equal(11, events.Count(e => e.Op is null));
+        // A primary-key change's delete, tombstone and create share the change's LSN.
+        foreach (var change in events.Where(e => e.Op == "d").GroupBy(e => e.Lsn).Where(g => events.Count(e => e.Lsn == g.Key && e.Op == "c") == 1))
+        {
+            Assert.Single(change);
+        }
+
+        var report = await PipelineVerifier.VerifyAsync(config, null, CancellationToken.None);
+        Assert.True(report.Passed, string.Join("\n", report.Tables.SelectMany(t => t.Differences).Concat(report.OffsetProblems)));
+        Assert.Equal([$"public.items"], report.Tables.Select(t => t.Table));
     }
 
     private static string? Header(ConsumeResult<byte[]?, byte[]?> message, string name) =>
