@@ -84,6 +84,66 @@ public sealed class OutputFormatsTests(Infrastructure infrastructure)
         OffsetsTopicReader.ReadToEnd(kafka, $"{config.TopicPrefix}.transaction.json", m => transactions.Add((string)JsonNode.Parse(m.Message.Value!)!["status"]!), CancellationToken.None);
         Assert.Equal(12, transactions.Count);
         Assert.Equal(6, transactions.Count(s => s == "END"));
+
+        // verify rebuilds the table from every format (the Debezium ones from their events) and compares each with the source.
+        var report = await PipelineVerifier.VerifyAsync(config, null, CancellationToken.None);
+        Assert.True(report.Passed, string.Join("\n", report.Tables.SelectMany(t => t.Differences).Concat(report.OffsetProblems)));
+        Assert.Equal(["arrow", "debezium-json", "debezium-avro"], report.Tables.Select(t => t.Format));
+        Assert.All(report.Tables, t => Assert.Equal(4, t.SourceRows));
+    }
+
+    [Fact]
+    public async Task Verify_rebuilds_every_type_from_both_Debezium_formats()
+    {
+        await using var registry = await LocalSchemaRegistry.StartOrExternalAsync();
+        var database = await infrastructure.CreateDatabaseAsync("fmttypes");
+        await infrastructure.Postgres.ExecuteAsync("""
+            CREATE TABLE kinds (id int8 PRIMARY KEY, s int2, f4 real, f8 float8, n numeric, n2 numeric(12,3), b bool, by bytea, d date, t time, t3 time(3),
+                                ts timestamp, ts3 timestamp(3), tz timestamptz, u uuid, j jsonb, ta text[], ia int4[], iv interval, big text, e varchar(20));
+            ALTER TABLE kinds ALTER COLUMN big SET STORAGE EXTERNAL;
+            CREATE TABLE bag (a int4, b text);
+            ALTER TABLE bag REPLICA IDENTITY FULL;
+            """, database);
+        var config = infrastructure.Config(database, "fmk", new Dictionary<string, string>
+        {
+            ["output.formats"] = "arrow,debezium-json,debezium-avro",
+            ["schema.registry.url"] = registry.Url,
+            ["topic.partitions"] = "2",
+            ["skipped.operations"] = "none",
+        });
+        await using (var pipeline = await RunningPipeline.StartAsync(config))
+        {
+            await infrastructure.Postgres.ExecuteAsync("""
+                INSERT INTO kinds VALUES
+                  (1, -3, 1.5, 0.1, 'NaN', 12.5, true, '\x00ff', '2024-02-29', '12:34:56.789012', '01:02:03.4', '2024-01-02 03:04:05.678901', '1999-12-31 23:59:59.9',
+                   '2024-06-01 12:00:00.5+02', 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', '{"k": [1, 2.5]}', '{a,NULL,"b c",""}', '{1,NULL,3}', '1 year 2 mons 3 days', repeat('x', 10000), 'é'),
+                  (2, NULL, 'Infinity', 1e20, 123.456, -0.001, false, '', '0044-03-15 BC', '24:00:00', NULL, 'infinity', '-infinity',
+                   '1970-01-01 00:00:00+00', NULL, 'null', '{}', '{}', NULL, 'short', NULL),
+                  (3, 7, -0.25, 1e-7, 1e30, 0, NULL, NULL, NULL, '00:00:00', NULL, '0001-01-01 00:00:00', NULL, NULL, NULL, NULL, NULL, NULL, '-5 minutes', NULL, 'x');
+                UPDATE kinds SET s = 99 WHERE id = 1;
+                UPDATE kinds SET id = 10 WHERE id = 3;
+                DELETE FROM kinds WHERE id = 2;
+                INSERT INTO bag VALUES (1, 'a'), (1, 'a'), (2, NULL);
+                UPDATE bag SET b = 'z' WHERE a = 2;
+                DELETE FROM bag WHERE ctid = (SELECT min(ctid) FROM bag WHERE a = 1);
+                """, database);
+            var floor = Lsn.Parse(await infrastructure.Postgres.ScalarAsync<string>("SELECT pg_current_wal_insert_lsn()::text", database));
+            await pipeline.WaitForCommittedAsync(floor, TimeSpan.FromSeconds(90));
+        }
+
+        var lines = new List<string>();
+        var report = await PipelineVerifier.VerifyAsync(config, lines.Add, CancellationToken.None);
+        Assert.True(report.Passed, string.Join("\n", lines));
+        Assert.Equal(6, report.Tables.Count);
+        var json = report.Tables.Single(t => t.Format == "debezium-json" && t.Table == "public.kinds");
+        Assert.Equal(2, json.SourceRows);
+        Assert.Equal(["iv"], json.Uncompared.Keys);
+
+        // A change the connector did not stream (it is stopped) is a difference in every format's rebuilt table.
+        await infrastructure.Postgres.ExecuteAsync("UPDATE kinds SET ts3 = '1999-12-31 23:59:59.8' WHERE id = 1", database);
+        var changed = await PipelineVerifier.VerifyAsync(config, null, CancellationToken.None);
+        Assert.Equal(["arrow", "debezium-json", "debezium-avro"], changed.Tables.Where(t => !t.Matches).Select(t => t.Format));
+        Assert.All(changed.Tables.Where(t => !t.Matches), t => Assert.Equal("ts3", Assert.Single(t.Mismatches).Column));
     }
 
     [Fact]
@@ -156,7 +216,7 @@ public sealed class OutputFormatsTests(Infrastructure infrastructure)
 
         var report = await PipelineVerifier.VerifyAsync(config, null, CancellationToken.None);
         Assert.True(report.Passed, string.Join("\n", report.Tables.SelectMany(t => t.Differences).Concat(report.OffsetProblems)));
-        Assert.Equal([$"public.items"], report.Tables.Select(t => t.Table));
+        Assert.Equal([("arrow", "public.items"), ("debezium-json", "public.items"), ("debezium-avro", "public.items")], report.Tables.Select(t => (t.Format, t.Table)));
     }
 
     private static string? Header(ConsumeResult<byte[]?, byte[]?> message, string name) =>

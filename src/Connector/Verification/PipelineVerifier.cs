@@ -18,7 +18,8 @@ public sealed record VerificationReport(
 
 /// <summary>
 /// Audits a pipeline end to end with <c>read_committed</c> reads: every table topic replayed and
-/// compared with the source table, no (transaction, table, chunk) twice, commit LSNs increasing per
+/// compared with the source table (the Arrow topics, and each enabled Debezium format's topics rebuilt
+/// from their events, <see cref="DebeziumReplay"/>), no (transaction, table, chunk) twice, commit LSNs increasing per
 /// partition, and the offsets topic consistent with the data and the source. The source should be
 /// quiet while it runs (rows that change during the audit show up as differences).
 /// </summary>
@@ -53,6 +54,13 @@ public static class PipelineVerifier
             }
         }
 
+        foreach (var format in config.Output.Formats.Where(f => f != OutputFormat.Arrow))
+        {
+            var (comparisons, maxLsn) = await VerifyDebeziumAsync(kafka, config, format, connection, progress, cancellationToken);
+            tables.AddRange(comparisons);
+            maxDataLsn = Lsn.Max(maxDataLsn, maxLsn);
+        }
+
         var problems = new List<string>();
         var offsets = await Task.Run(() => ReadOffsets(kafka, config, problems, cancellationToken), cancellationToken);
         if (offsets is null)
@@ -82,6 +90,47 @@ public static class PipelineVerifier
         }
 
         return new VerificationReport(tables, problems, offsets, maxDataLsn);
+    }
+
+    /// <summary>Rebuilds every table topic of a Debezium format (<see cref="DebeziumReplay"/>) and compares it with the source.</summary>
+    private static async Task<(List<TableComparison> Tables, Lsn MaxCommitLsn)> VerifyDebeziumAsync(Dictionary<string, string> kafka, ConnectorConfig config, OutputFormat format,
+        NpgsqlConnection connection, Action<string>? progress, CancellationToken cancellationToken)
+    {
+        var name = OutputSettings.Name(format);
+        var all = await Task.Run(() =>
+        {
+            using var admin = new AdminClientBuilder(new AdminClientConfig(kafka)).Build();
+            return admin.GetMetadata(TimeSpan.FromSeconds(15)).Topics.Select(t => t.Topic).ToList();
+        }, cancellationToken);
+        using var registry = format == OutputFormat.DebeziumAvro ? new Confluent.SchemaRegistry.CachedSchemaRegistryClient(config.Output.SchemaRegistry) : null;
+        var tables = new List<TableComparison>();
+        var maxLsn = Lsn.Zero;
+        foreach (var topic in DebeziumReplay.TableTopics(all, config, format))
+        {
+            var rebuilt = await DebeziumReplay.ReplayAsync(kafka, topic, format, config, connection, registry, cancellationToken);
+            var replayed = rebuilt.Table;
+            if (replayed.Columns.Count == 0)
+            {
+                continue; // only tombstones, or empty
+            }
+
+            maxLsn = Lsn.Max(maxLsn, replayed.MaxCommitLsn);
+            var comparison = await SourceComparison.CompareAsync(connection, replayed, cancellationToken, rebuilt.Uncompared.Keys.ToArray()) with
+            {
+                Format = name,
+                Uncompared = rebuilt.Uncompared,
+            };
+            tables.Add(comparison);
+            progress?.Invoke(
+                $"{name} {comparison.Table}: {comparison.SourceRows:N0} source rows, {comparison.TopicRows:N0} rebuilt from {comparison.Changes:N0} events in {comparison.Transactions:N0} transactions: {(comparison.Matches ? "match" : "MISMATCH")}" +
+                (rebuilt.Uncompared.Count > 0 ? $" (not compared: {string.Join(", ", rebuilt.Uncompared.Select(u => $"{u.Key}, {u.Value}"))})" : ""));
+            foreach (var difference in comparison.Differences)
+            {
+                progress?.Invoke($"    {difference}");
+            }
+        }
+
+        return (tables, maxLsn);
     }
 
     /// <summary>

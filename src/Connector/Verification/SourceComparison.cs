@@ -22,6 +22,12 @@ public sealed record TableComparison(string Table, int SourceRows, int TopicRows
     /// <summary>How many differences there are in all (replay violations included), listed or not.</summary>
     public int DifferenceCount { get; init; }
 
+    /// <summary>The format the table was rebuilt from (<c>arrow</c>, <c>debezium-json</c>, <c>debezium-avro</c>).</summary>
+    public string Format { get; init; } = "arrow";
+
+    /// <summary>Columns left out of the comparison, with the reason (a Debezium format's lossy representation).</summary>
+    public IReadOnlyDictionary<string, string> Uncompared { get; init; } = new Dictionary<string, string>();
+
     /// <summary>Records the topic held more than once (same transaction, table and chunk).</summary>
     public int DuplicateRecords { get; init; }
 
@@ -42,7 +48,12 @@ public static class SourceComparison
     /// <summary>How many differences are listed per table before the rest are only counted.</summary>
     public const int MaxListed = 10;
 
-    public static async Task<TableComparison> CompareAsync(NpgsqlConnection connection, ReplayedTable replayed, CancellationToken cancellationToken)
+    /// <param name="connection">The source.</param>
+    /// <param name="replayed">The rebuilt table.</param>
+    /// <param name="cancellationToken">Stops the queries.</param>
+    /// <param name="uncompared">Columns not to compare (their values in <paramref name="replayed"/> still identify rows of a table without a key).</param>
+    public static async Task<TableComparison> CompareAsync(NpgsqlConnection connection, ReplayedTable replayed, CancellationToken cancellationToken,
+        IReadOnlyCollection<string>? uncompared = null)
     {
         ArgumentNullException.ThrowIfNull(connection);
         ArgumentNullException.ThrowIfNull(replayed);
@@ -94,7 +105,8 @@ public static class SourceComparison
             return Result();
         }
         var inSource = sourceColumns.Select(c => c.Name).ToHashSet(StringComparer.Ordinal);
-        var compared = replayed.Columns.Where(inSource.Contains).ToArray();
+        var skipped = uncompared ?? [];
+        var compared = replayed.Columns.Where(c => inSource.Contains(c) && !skipped.Contains(c)).ToArray();
         var booleans = sourceColumns.Where(c => c.Boolean).Select(c => c.Name).ToHashSet(StringComparer.Ordinal);
         // Without a key (under REPLICA IDENTITY FULL pg.primary_key then names every column) the whole row is the identity.
         var keyless = replayed.KeyColumns.Count == 0 || replayed.KeyColumns.ToHashSet(StringComparer.Ordinal).SetEquals(replayed.Columns);
