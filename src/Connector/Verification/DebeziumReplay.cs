@@ -398,6 +398,70 @@ public static class DebeziumReplay
         _ => double.Parse(text, CultureInfo.InvariantCulture),
     };
 
+    /// <summary>
+    /// The fewest significant digits (as <c>d.dddE±x</c>) that read back as <paramref name="value"/> and are not exactly
+    /// halfway to a neighbouring float: PostgreSQL's shortest output (Ryu) leaves such a tie out, .NET's "R" takes it.
+    /// </summary>
+    private static string Shortest(double value, bool single)
+    {
+        for (var digits = 1; digits <= (single ? 9 : 17); digits++)
+        {
+            var format = "E" + (digits - 1).ToString(CultureInfo.InvariantCulture);
+            var candidate = single ? ((float)value).ToString(format, CultureInfo.InvariantCulture) : value.ToString(format, CultureInfo.InvariantCulture);
+            var back = double.Parse(candidate, NumberStyles.Float, CultureInfo.InvariantCulture);
+            if ((single ? (float)back == (float)value : back == value) && !IsHalfway(candidate, value, single))
+            {
+                return candidate;
+            }
+        }
+
+        return single ? ((float)value).ToString("E8", CultureInfo.InvariantCulture) : value.ToString("E16", CultureInfo.InvariantCulture);
+    }
+
+    /// <summary>Whether the decimal <paramref name="candidate"/> is exactly the midpoint of <paramref name="value"/> and its neighbour on the candidate's side.</summary>
+    private static bool IsHalfway(string candidate, double value, bool single)
+    {
+        var text = candidate.TrimStart('-');
+        var e = text.IndexOfAny(['E', 'e']);
+        var mantissa = text[..e].Replace(".", "", StringComparison.Ordinal);
+        var power10 = int.Parse(text[(e + 1)..], NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture) - (mantissa.Length - 1);
+        var n = BigInteger.Parse(mantissa, CultureInfo.InvariantCulture);
+        var magnitude = Math.Abs(value);
+        var candidateValue = double.Parse(text, NumberStyles.Float, CultureInfo.InvariantCulture);
+        var decimalAbove = candidateValue > magnitude || (candidateValue == magnitude && CompareExact(n, power10, magnitude) > 0);
+        var neighbour = single
+            ? (double)(decimalAbove ? MathF.BitIncrement((float)magnitude) : MathF.BitDecrement((float)magnitude))
+            : (decimalAbove ? Math.BitIncrement(magnitude) : Math.BitDecrement(magnitude));
+        var (na, ea) = Exact(magnitude);
+        var (nb, eb) = Exact(neighbour);
+        var low = Math.Min(Math.Min(ea, eb), 0);
+        var scale10 = Math.Max(-power10, 0);
+        // 2·candidate = value + neighbour, both sides times 2^-low · 10^scale10 (integers).
+        var left = 2 * n * BigInteger.Pow(10, power10 + scale10) * BigInteger.Pow(2, -low);
+        var right = ((na << (ea - low)) + (nb << (eb - low))) * BigInteger.Pow(10, scale10);
+        return left == right;
+    }
+
+    /// <summary>The sign of <c>n·10^power10 − value</c>, exactly.</summary>
+    private static int CompareExact(BigInteger n, int power10, double value)
+    {
+        var (m, e) = Exact(value);
+        var low = Math.Min(e, 0);
+        var scale10 = Math.Max(-power10, 0);
+        var left = n * BigInteger.Pow(10, power10 + scale10) * BigInteger.Pow(2, -low);
+        var right = (m << (e - low)) * BigInteger.Pow(10, scale10);
+        return left.CompareTo(right);
+    }
+
+    /// <summary>A finite non-negative double as <c>m·2^e</c> exactly.</summary>
+    private static (BigInteger Mantissa, int Exponent) Exact(double value)
+    {
+        var bits = BitConverter.DoubleToInt64Bits(value) & long.MaxValue;
+        var biased = (int)(bits >> 52);
+        var fraction = bits & ((1L << 52) - 1);
+        return biased == 0 ? (fraction, -1074) : (fraction | (1L << 52), biased - 1075);
+    }
+
     /// <summary>PostgreSQL's shortest exact float text: fixed notation for decimal exponents from -4 below the type's digits (15, or 6 for float4), else <c>1e+20</c>.</summary>
     private static string Float(double value, bool single)
     {
@@ -411,7 +475,7 @@ public static class DebeziumReplay
             return value > 0 ? "Infinity" : "-Infinity";
         }
 
-        var shortest = single ? ((float)value).ToString("R", CultureInfo.InvariantCulture) : value.ToString("R", CultureInfo.InvariantCulture);
+        var shortest = Shortest(value, single);
 
         // Digits and decimal exponent of the shortest round-trip form.
         var negative = shortest.StartsWith('-');

@@ -10,14 +10,16 @@ using WalBridge.Connector.Queue;
 using WalBridge.Connector.Source;
 using WalBridge.Connector.Verification;
 using WalBridge.DevTools.Embedded;
+using WalBridge.SchemaRegistry;
 
 namespace WalBridge.DevTools.Demo;
 
 /// <summary>
 /// <c>connector demo</c>: everything on embedded defaults. Starts a throwaway PostgreSQL and the
 /// local broker, creates sample tables, runs a mixed workload while the bridge streams, then reads
-/// every topic back with <c>read_committed</c> and compares with the source. Stops everything it
-/// started, also on failure or Ctrl-C.
+/// every topic back with <c>read_committed</c> and compares with the source: with <c>--formats</c>, each
+/// format's topics (the Debezium ones rebuilt from their events; debezium-avro with the test Schema Registry), one
+/// <c>verified:</c> line per format. Stops everything it started, also on failure or Ctrl-C.
 /// </summary>
 internal static class DemoCommand
 {
@@ -25,7 +27,7 @@ internal static class DemoCommand
 
     public static async Task<int> RunAsync(string[] args)
     {
-        var options = new CliArguments(args, ["--seconds", "--plugin", "--rate"], ["--verbose"]);
+        var options = new CliArguments(args, ["--seconds", "--plugin", "--rate", "--formats"], ["--verbose"]);
         var seconds = options.Int("--seconds", 30, 1, 86_400);
         var plugin = options.Value("--plugin") ?? "pgoutput";
         if (plugin is not ("pgoutput" or "wal2arrow"))
@@ -34,6 +36,14 @@ internal static class DemoCommand
         }
 
         var rate = options.Int("--rate", 200, 1, 100_000);
+        var formats = options.Value("--formats") ?? "arrow";
+        var formatList = formats.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
+        if (formatList.Length == 0 || formatList.Any(f => OutputSettings.Parse(f) is null))
+        {
+            throw new UsageException($"--formats takes a comma-separated list of arrow, debezium-json and debezium-avro, found '{formats}'.");
+        }
+
+        var avro = formatList.Contains(OutputSettings.Name(OutputFormat.DebeziumAvro));
 
         using var cancel = new CancellationTokenSource();
         Console.CancelKeyPress += (_, e) =>
@@ -45,8 +55,11 @@ internal static class DemoCommand
         Say(clock, "starting a throwaway PostgreSQL 15 and the local Kafka-protocol broker (3 brokers)…");
         var postgresTask = TemporaryPostgres.StartAsync(cancellationToken: cancel.Token);
         var brokerTask = LocalBroker.StartAsync(3, cancel.Token);
+        // debezium-avro needs a Schema Registry: the test registry in its own process (or SCHEMA_REGISTRY_URL's).
+        var registryTask = avro ? LocalSchemaRegistry.StartOrExternalAsync(cancel.Token) : Task.FromResult<LocalSchemaRegistry?>(null)!;
         TemporaryPostgres? postgres = null;
         LocalBroker? broker = null;
+        LocalSchemaRegistry? registry = null;
         var stateDirectory = Path.Combine(Path.GetTempPath(), $"walbridge-demo-state-{Guid.NewGuid():N}");
         try
         {
@@ -56,14 +69,21 @@ internal static class DemoCommand
             }
             finally
             {
-                broker = await brokerTask;
+                try
+                {
+                    broker = await brokerTask;
+                }
+                finally
+                {
+                    registry = await registryTask;
+                }
             }
-            Say(clock, $"PostgreSQL on 127.0.0.1:{postgres.Port}, broker at {broker.BootstrapServers}");
+            Say(clock, $"PostgreSQL on 127.0.0.1:{postgres.Port}, broker at {broker.BootstrapServers}" + (registry is null ? "" : $", Schema Registry at {registry.Url}"));
 
             await postgres.ExecuteAsync($"CREATE DATABASE {Database}", cancellationToken: cancel.Token);
             await postgres.ExecuteAsync(DemoWorkload.Schema, Database, cancel.Token);
 
-            var config = ConnectorConfig.FromDictionary(new Dictionary<string, string>
+            var settings = new Dictionary<string, string>
             {
                 ["name"] = "demo",
                 ["database.hostname"] = postgres.Host,
@@ -75,7 +95,14 @@ internal static class DemoCommand
                 ["topic.prefix"] = "demo",
                 ["state.dir"] = stateDirectory,
                 ["kafka.bootstrap.servers"] = broker.BootstrapServers,
-            });
+                ["output.formats"] = string.Join(",", formatList),
+            };
+            if (registry is not null)
+            {
+                settings["schema.registry.url"] = registry.Url;
+            }
+
+            var config = ConnectorConfig.FromDictionary(settings);
 
             using var loggerFactory = LoggerFactory.Create(b => b
                 .AddSimpleConsole(o => { o.SingleLine = true; o.TimestampFormat = "HH:mm:ss.fff "; })
@@ -90,7 +117,7 @@ internal static class DemoCommand
                 await connector;
             }
 
-            Say(clock, $"streaming tables {string.Join(", ", DemoWorkload.Tables.Select(t => $"public.{t}"))} → topics demo.public.*; workload for {seconds} s at about {rate} transactions/s");
+            Say(clock, $"streaming tables {string.Join(", ", DemoWorkload.Tables.Select(t => $"public.{t}"))} → topics demo.public.* as {string.Join(", ", formatList)}; workload for {seconds} s at about {rate} transactions/s");
             var workload = new DemoWorkload(postgres.ConnectionString(Database));
             var workloadTask = workload.RunAsync(TimeSpan.FromSeconds(seconds), rate, cancel.Token);
             var lastRows = 0L;
@@ -142,33 +169,63 @@ internal static class DemoCommand
             await using var connection = new NpgsqlConnection(config.ConnectionString(replication: false));
             await connection.OpenAsync(cancel.Token);
             var results = new List<TableComparison>();
-            foreach (var table in DemoWorkload.Tables)
+            if (config.Output.Includes(OutputFormat.Arrow))
             {
-                var replayed = await Task.Run(() => TopicReplay.Replay(kafka, config.TopicFor("public", table), cancel.Token), cancel.Token);
-                if (replayed.Columns.Count == 0)
+                foreach (var table in DemoWorkload.Tables)
                 {
-                    replayed.Schema = "public";
-                    replayed.Table = table;
-                    replayed.Violations.Add("the topic holds no records");
-                }
-                var comparison = await SourceComparison.CompareAsync(connection, replayed, cancel.Token);
-                results.Add(comparison);
-                Say(clock, $"  {comparison.Table}: {comparison.SourceRows:N0} source rows, {comparison.TopicRows:N0} rebuilt from {comparison.Changes:N0} changes in {comparison.Transactions:N0} transactions: {(comparison.Matches ? "match" : "MISMATCH")}");
-                foreach (var difference in comparison.Differences)
-                {
-                    Console.WriteLine($"      {difference}");
+                    var replayed = await Task.Run(() => TopicReplay.Replay(kafka, config.TopicFor("public", table), cancel.Token), cancel.Token);
+                    if (replayed.Columns.Count == 0)
+                    {
+                        replayed.Schema = "public";
+                        replayed.Table = table;
+                        replayed.Violations.Add("the topic holds no records");
+                    }
+
+                    results.Add(Show(clock, await SourceComparison.CompareAsync(connection, replayed, cancel.Token), null));
                 }
             }
 
-            if (results.All(r => r.Matches))
+            using var registryClient = registry is null ? null : new Confluent.SchemaRegistry.CachedSchemaRegistryClient(config.Output.SchemaRegistry);
+            foreach (var format in config.Output.Formats.Where(f => f != OutputFormat.Arrow))
             {
-                Console.WriteLine(
-                    $"verified: {results.Count} tables, {results.Sum(r => r.SourceRows):N0} rows equal to the source, rebuilt from {results.Sum(r => r.Changes):N0} changes " +
-                    $"in {runner.Progress.CommittedTransactions:N0} source transactions, each exactly once (read_committed)");
-                return 0;
+                foreach (var table in DemoWorkload.Tables)
+                {
+                    var topic = $"{config.TopicPrefix}.public.{table}{config.Output.TopicSuffixes[format]}";
+                    var rebuilt = await DebeziumReplay.ReplayAsync(kafka, topic, format, config, connection, registryClient, cancel.Token);
+                    if (rebuilt.Table.Columns.Count == 0)
+                    {
+                        rebuilt.Table.Schema = "public";
+                        rebuilt.Table.Table = table;
+                        rebuilt.Table.Violations.Add("the topic holds no change events");
+                    }
+
+                    var comparison = await SourceComparison.CompareAsync(connection, rebuilt.Table, cancel.Token, rebuilt.Uncompared.Keys.ToArray()) with
+                    {
+                        Format = OutputSettings.Name(format),
+                        Uncompared = rebuilt.Uncompared,
+                    };
+                    results.Add(Show(clock, comparison, topic));
+                }
             }
-            Console.WriteLine($"MISMATCH: {results.Count(r => !r.Matches)} of {results.Count} tables differ from the source (details above)");
-            return 1;
+
+            var passed = true;
+            foreach (var format in results.GroupBy(r => r.Format))
+            {
+                var tables = format.ToList();
+                if (tables.All(r => r.Matches))
+                {
+                    Console.WriteLine(
+                        $"verified: {(formatList.Length > 1 || format.Key != "arrow" ? format.Key + ": " : "")}{tables.Count} tables, {tables.Sum(r => r.SourceRows):N0} rows equal to the source, rebuilt from {tables.Sum(r => r.Changes):N0} changes " +
+                        $"in {runner.Progress.CommittedTransactions:N0} source transactions, each exactly once (read_committed)");
+                }
+                else
+                {
+                    Console.WriteLine($"MISMATCH: {format.Key}: {tables.Count(r => !r.Matches)} of {tables.Count} tables differ from the source (details above)");
+                    passed = false;
+                }
+            }
+
+            return passed ? 0 : 1;
         }
         catch (OperationCanceledException) when (cancel.IsCancellationRequested)
         {
@@ -182,10 +239,15 @@ internal static class DemoCommand
         }
         finally
         {
-            Say(clock, "stopping PostgreSQL and the broker…");
+            Say(clock, registry is null ? "stopping PostgreSQL and the broker…" : "stopping PostgreSQL, the broker and the Schema Registry…");
             if (broker is not null)
             {
                 await broker.DisposeAsync();
+            }
+
+            if (registry is not null)
+            {
+                await registry.DisposeAsync();
             }
 
             if (postgres is not null)
@@ -201,6 +263,20 @@ internal static class DemoCommand
             {
             }
         }
+    }
+
+    /// <summary>Prints one table's comparison (and its differences) and returns it.</summary>
+    private static TableComparison Show(Stopwatch clock, TableComparison comparison, string? topic)
+    {
+        var what = topic is null ? comparison.Table : $"{comparison.Table} ({comparison.Format}, {topic})";
+        Say(clock, $"  {what}: {comparison.SourceRows:N0} source rows, {comparison.TopicRows:N0} rebuilt from {comparison.Changes:N0} changes in {comparison.Transactions:N0} transactions: {(comparison.Matches ? "match" : "MISMATCH")}" +
+                   (comparison.Uncompared.Count > 0 ? $" (not compared: {string.Join(", ", comparison.Uncompared.Keys)})" : ""));
+        foreach (var difference in comparison.Differences)
+        {
+            Console.WriteLine($"      {difference}");
+        }
+
+        return comparison;
     }
 
     private static void Say(Stopwatch clock, string text) => Console.WriteLine($"[{clock.Elapsed.TotalSeconds,6:F1}s] {text}");
