@@ -46,6 +46,19 @@ public class VerifierTopicsTests
     }
 
     [Fact]
+    public void Each_Debezium_format_replays_its_own_table_topics_only()
+    {
+        var config = Config(("output.formats", "arrow,debezium-json,debezium-avro"), ("schema.registry.url", "http://127.0.0.1:9"));
+        Assert.Equal(["shop.public.items.json"], DebeziumReplay.TableTopics(s_topics, config, OutputFormat.DebeziumJson));
+        Assert.Equal(["shop.public.items.avro"], DebeziumReplay.TableTopics(s_topics, config, OutputFormat.DebeziumAvro));
+
+        // A Debezium format alone keeps Debezium's names: every table topic, not its message and transaction topics.
+        var alone = Config(("output.formats", "debezium-json"));
+        Assert.Equal(["shop.public.items", "shop.public.odd.name"],
+            DebeziumReplay.TableTopics(["shop.public.items", "shop.public.odd.name", "shop.transaction", "shop.message", "shop.walbridge.offsets", "other.public.items"], alone, OutputFormat.DebeziumJson));
+    }
+
+    [Fact]
     public void Without_Arrow_there_are_no_Arrow_table_topics()
     {
         Assert.Empty(PipelineVerifier.TableTopics([], Config(("output.formats", "debezium-json"))));

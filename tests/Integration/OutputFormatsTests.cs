@@ -119,10 +119,12 @@ public sealed class OutputFormatsTests(Infrastructure infrastructure)
                    '2024-06-01 12:00:00.5+02', 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', '{"k": [1, 2.5]}', '{a,NULL,"b c",""}', '{1,NULL,3}', '1 year 2 mons 3 days', repeat('x', 10000), 'é'),
                   (2, NULL, 'Infinity', 1e20, 123.456, -0.001, false, '', '0044-03-15 BC', '24:00:00', NULL, 'infinity', '-infinity',
                    '1970-01-01 00:00:00+00', NULL, 'null', '{}', '{}', NULL, 'short', NULL),
-                  (3, 7, -0.25, 1e-7, 1e30, 0, NULL, NULL, NULL, '00:00:00', NULL, '0001-01-01 00:00:00', NULL, NULL, NULL, NULL, NULL, NULL, '-5 minutes', NULL, 'x');
-                UPDATE kinds SET s = 99 WHERE id = 1;
+                  (3, 7, -0.25, 1e-7, 1e30, 0, NULL, NULL, NULL, '00:00:00', NULL, '0001-01-01 00:00:00', NULL, NULL, NULL, NULL, NULL, NULL, '-5 minutes', NULL, 'x'),
+                  (4, 1, 1, 1, 1, 1, true, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL);
+                -- 2.5893367489750208e+16 is halfway to a neighbour at 16 digits: PostgreSQL prints 17.
+                UPDATE kinds SET s = 99, f8 = 2.5893367489750208e+16 WHERE id = 1;
                 UPDATE kinds SET id = 10 WHERE id = 3;
-                DELETE FROM kinds WHERE id = 2;
+                DELETE FROM kinds WHERE id = 4;
                 INSERT INTO bag VALUES (1, 'a'), (1, 'a'), (2, NULL);
                 UPDATE bag SET b = 'z' WHERE a = 2;
                 DELETE FROM bag WHERE ctid = (SELECT min(ctid) FROM bag WHERE a = 1);
@@ -136,7 +138,7 @@ public sealed class OutputFormatsTests(Infrastructure infrastructure)
         Assert.True(report.Passed, string.Join("\n", lines));
         Assert.Equal(6, report.Tables.Count);
         var json = report.Tables.Single(t => t.Format == "debezium-json" && t.Table == "public.kinds");
-        Assert.Equal(2, json.SourceRows);
+        Assert.Equal(3, json.SourceRows);
         Assert.Equal(["iv"], json.Uncompared.Keys);
 
         // A change the connector did not stream (it is stopped) is a difference in every format's rebuilt table.

@@ -40,9 +40,6 @@ internal sealed partial class TopicManager(ConnectorConfig config, IReadOnlyDict
     /// <summary>The topic of logical decoding messages.</summary>
     public string MessagesTopic => config.MessagesTopic;
 
-    /// <summary>Whether <paramref name="topic"/> is known to exist (or the broker creates topics itself).</summary>
-    public bool IsKnown(string topic) => _adminUnsupported || _known.Contains(topic);
-
     /// <summary>Creates the topics <paramref name="group"/> writes to that do not exist. Blocking; outside any Kafka transaction.</summary>
     public void EnsureTopics(TransactionGroup group)
     {

@@ -697,7 +697,8 @@ public static class DebeziumReplay
             JsonValueKind.Object => element.EnumerateObject().ToDictionary(p => p.Name, p => FromJson(p.Value), StringComparer.Ordinal),
             JsonValueKind.Array => element.EnumerateArray().Select(FromJson).ToList(),
             JsonValueKind.String => element.GetString(),
-            JsonValueKind.Number => element.TryGetInt64(out var integer) ? integer : element.GetDouble(),
+            // (object) keeps a long a long: the conditional's common type would be double, losing digits past 2^53.
+            JsonValueKind.Number => element.TryGetInt64(out var integer) ? (object)integer : element.GetDouble(),
             JsonValueKind.True => true,
             JsonValueKind.False => false,
             _ => null,

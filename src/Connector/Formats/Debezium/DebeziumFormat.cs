@@ -102,14 +102,6 @@ internal sealed class DebeziumFormat : IDisposable
     private bool HasTransactionMetadata(TransactionGroup group) =>
         _settings.ProvideTransactionMetadata && (group.Tables.Count > 0 || group.Messages.Any(m => m.Transactional));
 
-    /// <summary>Whether the schemas of <paramref name="layout"/> need no registry call.</summary>
-    public bool IsPrepared(TableLayout layout)
-    {
-        ArgumentNullException.ThrowIfNull(layout);
-        var topic = TableTopic(layout.Schema, layout.Table);
-        return (layout.KeySchema is null || _encoding.IsPrepared(topic + "-key", layout.KeySchema)) && _encoding.IsPrepared(topic + "-value", layout.EnvelopeSchema);
-    }
-
     /// <summary>Registers the key and envelope schemas of <paramref name="layout"/> (Avro). Blocking; outside a Kafka transaction.</summary>
     public void Prepare(TableLayout layout)
     {

@@ -12,9 +12,6 @@ internal interface IFormatEncoding : IDisposable
 {
     OutputFormat Format { get; }
 
-    /// <summary>Whether <paramref name="schema"/> can be written under <paramref name="subject"/> without a registry call.</summary>
-    bool IsPrepared(string subject, ConnectSchema schema);
-
     /// <summary>Makes <paramref name="schema"/> writable (Avro: registers it). Blocking; call outside a Kafka transaction.</summary>
     /// <exception cref="Errors.SchemaRegistrationException">The registry refused it or could not be reached.</exception>
     void Prepare(string subject, ConnectSchema schema, string what);
@@ -32,8 +29,6 @@ internal sealed class JsonEncoding(bool schemasEnabled) : IFormatEncoding
     private readonly ConditionalWeakTable<ConnectSchema, byte[]> _schemas = new();
 
     public OutputFormat Format => OutputFormat.DebeziumJson;
-
-    public bool IsPrepared(string subject, ConnectSchema schema) => true;
 
     public void Prepare(string subject, ConnectSchema schema, string what)
     {
@@ -74,8 +69,6 @@ internal sealed class AvroEncoding(SchemaRegistration registry) : IFormatEncodin
 
     /// <summary>The Avro schema text registered for <paramref name="schema"/>.</summary>
     public string SchemaText(ConnectSchema schema) => _texts.GetValue(schema, AvroSchemaText.Of);
-
-    public bool IsPrepared(string subject, ConnectSchema schema) => _ids.ContainsKey((subject, schema));
 
     public void Prepare(string subject, ConnectSchema schema, string what)
     {
