@@ -16,6 +16,7 @@ using WalBridge.Connector.Source;
 using WalBridge.Connector.Verification;
 using WalBridge.DevTools.Embedded;
 using WalBridge.Offsets;
+using WalBridge.SchemaRegistry;
 
 namespace WalBridge.DevTools.Chaos;
 
@@ -126,6 +127,16 @@ internal static partial class ChaosCommand
             var (key, value) = ConfigSource.ParseOverride(assignment);
             values[key] = value;
         }
+        // --set output.formats=…debezium-avro… without a registry: the test Schema Registry (or SCHEMA_REGISTRY_URL's).
+        await using var registry = values.TryGetValue("output.formats", out var formats) && formats.Contains("debezium-avro", StringComparison.Ordinal)
+                                   && !values.ContainsKey("schema.registry.url")
+            ? await LocalSchemaRegistry.StartOrExternalAsync()
+            : null;
+        if (registry is not null)
+        {
+            values["schema.registry.url"] = registry.Url;
+        }
+
         await File.WriteAllLinesAsync(configFile, values.Select(kv => $"{kv.Key}={kv.Value}"));
         var config = ConnectorConfig.FromDictionary(values);
 
