@@ -24,7 +24,7 @@ internal static class Program
           chaos  --workload random [--seed N] [--minutes M] [--plugin P] [--set key=value ...] [--without F1,F2]
                                                           the randomized end-to-end check under the same crashes (docs/chaos.md)
           broker [--brokers N]                            run the local Kafka-protocol broker (librdkafka mock cluster)
-          bench  [--quick] [--json <file>] [--workloads W1,...]
+          bench  [--quick] [--scale F] [--compression] [--json <file>] [--workloads W1,...]
                                                           throughput, latency, CPU, memory vs pg_recvlogical and a peer (docs/benchmarks.md)
         """;
 
