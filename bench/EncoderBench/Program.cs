@@ -1,8 +1,9 @@
 // Prints encoder throughput figures: pgoutput text values → ChangeBatchBuilder → Arrow IPC stream (Apache.Arrow's writer),
 // and reading back with Apache.Arrow's reader. bench/EncoderBench/compare.sh runs another commit's build beside this one.
-// Then the record designs of issue 11 side by side (Designs.cs): (a) one record batch per source transaction inside one
-// stream, (b) one record batch with per-row _xid/_commit_lsn/_commit_ts (implemented), and (b) with Arrow body compression.
-// Usage: dotnet run -c Release --project bench/EncoderBench [rows-per-batch] [batches] [--designs-only] [--scale F]
+// With --designs (after those figures) or --designs-only: the record designs of issue 11 side by side (Designs.cs): (a) one
+// record batch per source transaction inside one stream, (b) one record batch with per-row _xid/_commit_lsn/_commit_ts
+// (implemented), and (b) with Arrow body compression; --scale F scales their record counts.
+// Usage: dotnet run -c Release --project bench/EncoderBench [rows-per-batch] [batches] [--designs | --designs-only] [--scale F]
 using System.Buffers;
 using System.Diagnostics;
 using System.Globalization;
@@ -110,5 +111,8 @@ builder.WriteStream(output);
 var t2 = GC.GetAllocatedBytesForCurrentThread();
 Console.WriteLine($"allocated on this thread: {t1 - t0:N0} bytes appending {rowsPerBatch} rows, {t2 - t1:N0} bytes writing the stream");
 
-Console.WriteLine();
-Designs.Run(scale);
+if (args.Contains("--designs"))
+{
+    Console.WriteLine();
+    Designs.Run(scale);
+}
