@@ -34,6 +34,7 @@ internal sealed partial class PgOutputBatcher : IPgOutputHandler, IDisposable
     private readonly int _chunkLimit;
     private readonly int _messageMaxBytes;
     private readonly int _partitions;
+    private readonly ArrowCompression _compression;
     private readonly Func<uint, IReadOnlyList<string>>? _primaryKeyOf;
     private readonly Func<bool>? _binaryTuples;
     private readonly Diagnostics.IPipelineMetrics _metrics;
@@ -58,6 +59,7 @@ internal sealed partial class PgOutputBatcher : IPgOutputHandler, IDisposable
         _chunkLimit = config.ChunkLimit;
         _messageMaxBytes = config.MessageMaxBytes;
         _partitions = config.TopicPartitions;
+        _compression = config.ArrowCompression;
     }
 
     public bool InTransaction => _framer.InTransaction;
@@ -310,7 +312,7 @@ internal sealed partial class PgOutputBatcher : IPgOutputHandler, IDisposable
     /// <summary>The relation's builder for <paramref name="partition"/>, set to the open transaction.</summary>
     private PartitionState Open(RelationState relation, int partition)
     {
-        var state = relation.Partitions[partition] ??= new PartitionState(relation, partition);
+        var state = relation.Partitions[partition] ??= new PartitionState(relation, partition, _compression);
         if (!state.Open)
         {
             state.Open = true;
@@ -614,11 +616,11 @@ internal sealed partial class PgOutputBatcher : IPgOutputHandler, IDisposable
     }
 
     /// <summary>One builder: a relation's rows for one partition in the open group, and where its transactions are cut.</summary>
-    private sealed class PartitionState(RelationState relation, int partition)
+    private sealed class PartitionState(RelationState relation, int partition, ArrowCompression compression)
     {
         public RelationState Relation { get; } = relation;
         public int Partition { get; } = partition;
-        public ChangeBatchBuilder Builder { get; private set; } = new(relation.Relation, UnparsedTextPolicy.KeepAsSpecialText);
+        public ChangeBatchBuilder Builder { get; private set; } = new(relation.Relation, UnparsedTextPolicy.KeepAsSpecialText, compression);
         public int SchemaMessageLength => Builder.SchemaMessage.Length;
 
         /// <summary>Whether the builder belongs to the open group (listed for <see cref="FlushAll"/>).</summary>
@@ -642,7 +644,7 @@ internal sealed partial class PgOutputBatcher : IPgOutputHandler, IDisposable
         public void Replace(PgRelation relation)
         {
             Builder.Dispose();
-            Builder = new ChangeBatchBuilder(relation, UnparsedTextPolicy.KeepAsSpecialText);
+            Builder = new ChangeBatchBuilder(relation, UnparsedTextPolicy.KeepAsSpecialText, compression);
             // The open transaction's rows go on (in the new schema) as its next piece; the new builder needs its transaction.
             BuilderTransaction = -1;
         }
