@@ -30,6 +30,18 @@ public readonly record struct Lsn(ulong Value) : IComparable<Lsn>
     public override string ToString() =>
         string.Create(CultureInfo.InvariantCulture, $"{(uint)(Value >> 32):X}/{(uint)Value:X}");
 
+    /// <summary>The <see cref="ToString"/> form as UTF-8 bytes (a Kafka header value), without an intermediate string.</summary>
+    public byte[] ToUtf8()
+    {
+        Span<byte> text = stackalloc byte[17];
+        var high = (uint)(Value >> 32);
+        var low = (uint)Value;
+        high.TryFormat(text, out var written, "X", CultureInfo.InvariantCulture);
+        text[written++] = (byte)'/';
+        low.TryFormat(text[written..], out var lowWritten, "X", CultureInfo.InvariantCulture);
+        return text[..(written + lowWritten)].ToArray();
+    }
+
     /// <summary>Parses <c>XXX/XXX</c>; throws <see cref="FormatException"/> naming the input otherwise.</summary>
     public static Lsn Parse(string text)
     {

@@ -66,33 +66,38 @@ public sealed class ChunkingTests(Infrastructure infrastructure)
         }
         Assert.Equal(2000 + 4 + 2 + 1, expected.Count);
 
-        var records = KafkaRecord.ReadAll(infrastructure.Broker.BootstrapServers, config.TopicFor("public", "chunked"));
-        var transactions = records.GroupBy(r => r.Header(KafkaHeaders.CommitLsn)).ToList();
-        Assert.Equal(2, transactions.Count);
-        var big = transactions[0].ToList();
+        var records = TopicRows.Records(infrastructure.Broker.BootstrapServers, config.TopicFor("public", "chunked"));
+        var commits = TopicRows.Rows(records).Select(r => r.CommitLsn).Distinct().ToList();
+        Assert.Equal(2, commits.Count);
+        Assert.True(commits[1] > commits[0]);
+        // The big transaction: consecutive records of its chunks 0, 1, 2, ..., each within the limit and filled.
+        var big = TopicRows.PiecesOf(records, commits[0]);
         Assert.True(big.Count >= 3, $"the big transaction arrived as {big.Count} record(s)");
-        Assert.Equal(records.Take(big.Count), big); // its chunks are consecutive in the partition
+        Assert.Equal(records.Take(big.Count), big);
         for (var i = 0; i < big.Count; i++)
         {
             var record = big[i];
             Assert.True(record.Value.Length <= Limit, $"chunk {i} is {record.Value.Length} bytes, more than kafka.message.max.bytes={Limit}");
-            Assert.Equal(i.ToString(CultureInfo.InvariantCulture), record.Header(KafkaHeaders.ChunkIndex));
-            Assert.Equal(i == big.Count - 1 ? "true" : "false", record.Header(KafkaHeaders.LastChunk));
-            Assert.Equal(big[0].Header(KafkaHeaders.Xid), record.Header(KafkaHeaders.Xid));
-            Assert.Equal(big[0].Header(KafkaHeaders.SchemaFingerprint), record.Header(KafkaHeaders.SchemaFingerprint));
+            Assert.Equal(commits[0], record.FirstCommitLsn);
+            Assert.Equal(i, record.Chunk);
+            Assert.Equal(big[0].Fingerprint, record.Fingerprint);
             Assert.Equal("changes", record.Header(KafkaHeaders.Kind));
+            Assert.Equal(KafkaHeaders.CurrentFormat, record.Header(KafkaHeaders.Format));
         }
+        Assert.Single(TopicRows.Rows(big).Select(r => r.Xid).Distinct());
         // Chunks are filled: all but the last hold more than half the limit.
         Assert.All(big.SkipLast(1), r => Assert.True(r.Value.Length > Limit / 2, $"a chunk of only {r.Value.Length} bytes"));
 
-        var small = Assert.Single(transactions[1]);
-        Assert.Equal("0", small.Header(KafkaHeaders.ChunkIndex));
-        Assert.Equal("true", small.Header(KafkaHeaders.LastChunk));
-        Assert.True(Lsn.Parse(small.Header(KafkaHeaders.CommitLsn)) > Lsn.Parse(big[0].Header(KafkaHeaders.CommitLsn)));
+        // The small transaction: whole in one record (with the big one's last rows, or alone as chunk 0).
+        var small = Assert.Single(TopicRows.PiecesOf(records, commits[1]));
+        Assert.Equal(commits[1], small.CommitLsn);
+        Assert.True(small.ChunkLast);
+        Assert.True(small.FirstCommitLsn == commits[1] ? small.Chunk == 0 : small == big[^1]);
 
         // Together, decoded by apache-arrow: exactly the transactions' rows, in order.
         var documents = ArrowJsDump.Dump(records.Select(r => r.Value).ToList());
         var seen = new List<(string Op, string Id, string? V)>();
+        var seenCommits = new List<string>();
         for (var d = 0; d < documents.Count; d++)
         {
             var rows = (int)documents[d]["rows"]!;
@@ -101,11 +106,15 @@ public sealed class ChunkingTests(Infrastructure infrastructure)
             var ops = ArrowJsDump.Column(documents[d], "_op");
             var ids = ArrowJsDump.Column(documents[d], "id");
             var values = ArrowJsDump.Column(documents[d], "v");
+            var rowCommits = ArrowJsDump.Column(documents[d], "_commit_lsn");
             for (var row = 0; row < rows; row++)
             {
                 seen.Add(((string)ops[row]!, ((int)ids[row]!).ToString(CultureInfo.InvariantCulture), (string?)values[row]));
+                seenCommits.Add((string)rowCommits[row]!);
             }
         }
+
+        Assert.Equal([.. Enumerable.Repeat(commits[0].Value.ToString(CultureInfo.InvariantCulture), expected.Count - 1), commits[1].Value.ToString(CultureInfo.InvariantCulture)], seenCommits);
         Assert.Equal(expected.Count, seen.Count);
         for (var i = 0; i < expected.Count; i++)
         {
@@ -159,15 +168,16 @@ public sealed class ChunkingTests(Infrastructure infrastructure)
             await pipeline.WaitForCommittedAsync(floor, s_catchUp);
         }
 
-        var records = KafkaRecord.ReadAll(infrastructure.Broker.BootstrapServers, config.TopicFor("public", "notes"));
+        var records = TopicRows.Records(infrastructure.Broker.BootstrapServers, config.TopicFor("public", "notes"));
         Assert.All(records, r => Assert.True(r.Value.Length <= limit - ConnectorConfig.RecordOverhead,
             $"a record of {r.Value.Length:N0} bytes exceeds the record limit"));
         // The update transaction: its three rows in more than one record, chunk headers in order.
-        var update = records.GroupBy(r => r.Header(KafkaHeaders.CommitLsn)).ElementAt(1).ToList();
+        var commits = TopicRows.Rows(records).Select(r => r.CommitLsn).Distinct().ToList();
+        Assert.Equal(3, commits.Count);
+        var update = TopicRows.PiecesOf(records, commits[1]);
         Assert.True(update.Count >= 2, $"the update transaction arrived in {update.Count} record(s)");
-        Assert.Equal(3, update.Sum(r => int.Parse(r.Header(KafkaHeaders.Rows), CultureInfo.InvariantCulture)));
-        Assert.Equal(Enumerable.Range(0, update.Count).Select(i => i.ToString(CultureInfo.InvariantCulture)), update.Select(r => r.Header(KafkaHeaders.ChunkIndex)));
-        Assert.Equal([.. Enumerable.Repeat("false", update.Count - 1), "true"], update.Select(r => r.Header(KafkaHeaders.LastChunk)));
+        Assert.Equal(3, TopicRows.Rows(update).Count(r => r.CommitLsn == commits[1]));
+        Assert.All(TopicRows.Rows(update).Where(r => r.CommitLsn == commits[1]), r => Assert.Equal("u", r.Op));
 
         var report = await PipelineVerifier.VerifyAsync(config, null, CancellationToken.None);
         Assert.True(report.Passed, string.Join("\n", report.Tables.SelectMany(t => t.Differences)));

@@ -101,6 +101,8 @@ public sealed partial class CliTests(Infrastructure infrastructure)
             Assert.Contains("table public.notes", tailOutput, StringComparison.Ordinal);
             Assert.Contains("hello from the CLI test", tailOutput, StringComparison.Ordinal);
             Assert.Contains("_op", tailOutput, StringComparison.Ordinal);
+            Assert.Contains("format 2", tailOutput, StringComparison.Ordinal);
+            Assert.Contains("_commit_lsn", tailOutput, StringComparison.Ordinal);
         }
         finally
         {

@@ -73,8 +73,8 @@ public sealed class OldRowPlacementTests(Infrastructure infrastructure)
         {
             var fields = document["fields"]!.AsArray();
             var ops = ArrowJsDump.Column(document, "_op");
-            var first = ArrowJsDump.Column(document, fields[2]!["name"]!.GetValue<string>());
-            var second = ArrowJsDump.Column(document, fields[3]!["name"]!.GetValue<string>());
+            var first = ArrowJsDump.Column(document, fields[5]!["name"]!.GetValue<string>());
+            var second = ArrowJsDump.Column(document, fields[6]!["name"]!.GetValue<string>());
             var before = ArrowJsDump.Column(document, "_before");
             for (var row = 0; row < ops.Count; row++)
             {

@@ -56,6 +56,34 @@ internal static class TopicRows
         return [.. records.OrderBy(r => r.Partition).ThenBy(r => r.Offset)];
     }
 
+    /// <summary>
+    /// The records holding rows of the source transaction committed at <paramref name="commitLsn"/>, in order, checked
+    /// against the chunk headers (docs/format.md): every piece after the first starts its record with the transaction's
+    /// next chunk number; only the record with its last rows says <c>walbridge.chunk_last = true</c>.
+    /// </summary>
+    public static List<TableRecord> PiecesOf(IReadOnlyList<TableRecord> records, Lsn commitLsn)
+    {
+        var pieces = records.Where(r => Rows([r]).Any(row => row.CommitLsn == commitLsn)).ToList();
+        Assert.NotEmpty(pieces);
+        for (var k = 0; k < pieces.Count; k++)
+        {
+            if (k > 0)
+            {
+                Assert.Equal(commitLsn, pieces[k].FirstCommitLsn);
+                Assert.Equal(k, pieces[k].Chunk);
+            }
+
+            if (k < pieces.Count - 1)
+            {
+                Assert.Equal(commitLsn, pieces[k].CommitLsn);
+                Assert.False(pieces[k].ChunkLast, $"piece {k} of the transaction committed at {commitLsn} says it is the last");
+            }
+        }
+
+        Assert.True(pieces[^1].ChunkLast);
+        return pieces;
+    }
+
     /// <summary>Every row of <paramref name="topic"/>, by partition then offset then batch order.</summary>
     public static List<TopicRow> Rows(string bootstrapServers, string topic) => Rows(Records(bootstrapServers, topic));
 

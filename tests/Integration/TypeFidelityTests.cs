@@ -269,7 +269,7 @@ public sealed class TypeFidelityTests(Infrastructure infrastructure)
             {
                 var full = table == "every_type_full";
                 var records = KafkaRecord.ReadAll(infrastructure.Broker.BootstrapServers, config.TopicFor("public", table));
-                Assert.Equal(3, records.Count); // one record per source transaction (everything fits one record)
+                // Three source transactions, all rows in one partition, in commit order (several may share a record).
                 var documents = ArrowJsDump.Dump(records.Select(r => r.Value).ToList());
                 var checkedValues = 0;
                 var specials = 0;
@@ -293,6 +293,9 @@ public sealed class TypeFidelityTests(Infrastructure infrastructure)
                     }
                 }
                 Assert.Equal(changes.Count, change);
+                var commitLsns = documents.SelectMany(d => ArrowJsDump.Column(d, "_commit_lsn").Select(c => ulong.Parse((string)c!, CultureInfo.InvariantCulture))).ToList();
+                Assert.Equal(3, commitLsns.Distinct().Count());
+                Assert.Equal(commitLsns.Order(), commitLsns);
                 // Every row's columns were compared; the lossless paths were really taken.
                 Assert.True(checkedValues > changes.Count * 40, $"{table}: only {checkedValues} values compared");
                 Assert.True(specials >= 20, $"{table}: only {specials} values came from _special");
@@ -348,7 +351,7 @@ public sealed class TypeFidelityTests(Infrastructure infrastructure)
     {
         var fields = document["fields"]!.AsArray().Select(f => f!.AsObject()).ToList();
         var names = fields.Select(f => (string)f["name"]!).ToList();
-        string[] expectedNames = ["_op", "_lsn", .. s_columns.Select(c => c.Name), "_before", "_unchanged", "_special"];
+        string[] expectedNames = ["_op", "_lsn", "_xid", "_commit_lsn", "_commit_ts", .. s_columns.Select(c => c.Name), "_before", "_unchanged", "_special"];
         Assert.Equal(expectedNames, names);
         var metadata = document["metadata"]!.AsArray().ToDictionary(p => (string)p![0]!, p => (string?)p![1]);
         Assert.Equal("public", metadata["pg.schema"]);
@@ -359,7 +362,7 @@ public sealed class TypeFidelityTests(Infrastructure infrastructure)
         var before = fields[^3]["children"]!.AsArray();
         for (var i = 0; i < s_columns.Length; i++)
         {
-            foreach (var field in new[] { fields[i + 2], before[i]!.AsObject() })
+            foreach (var field in new[] { fields[i + 5], before[i]!.AsObject() })
             {
                 Assert.True(s_columns[i].Arrow == Signature(field), $"{s_columns[i].Name}: apache-arrow reads {Signature(field)}, expected {s_columns[i].Arrow}");
                 Assert.Equal(s_columns[i].PgType, ArrowJsDump.Meta(field, "pg.type"));
@@ -368,6 +371,9 @@ public sealed class TypeFidelityTests(Infrastructure infrastructure)
         }
         Assert.Equal("Utf8", Signature(fields[0]));
         Assert.Equal("UInt64", Signature(fields[1]));
+        Assert.Equal("UInt32", Signature(fields[2]));
+        Assert.Equal("UInt64", Signature(fields[3]));
+        Assert.Equal("Timestamp:MICROSECOND:UTC", Signature(fields[4]));
         Assert.Equal("List<Utf8>", Signature(fields[^2]));
         Assert.Equal("Map", (string)fields[^1]["typeId"]!);
     }
@@ -427,7 +433,7 @@ public sealed class TypeFidelityTests(Infrastructure infrastructure)
         for (var i = 0; i < s_columns.Length; i++)
         {
             var name = s_columns[i].Name;
-            var field = fields[i + 2]!.AsObject();
+            var field = fields[i + 5]!.AsObject();
             var cell = ArrowJsDump.Column(document, name)[row];
             if (cell is null && unchangedNames.Contains(name))
             {

@@ -15,6 +15,7 @@ public class LsnTests
         Assert.Equal(value, lsn.Value);
         Assert.Equal(text, lsn.ToString());
         Assert.Equal(lsn, Lsn.Parse(lsn.ToString()));
+        Assert.Equal(text, System.Text.Encoding.UTF8.GetString(lsn.ToUtf8()));
     }
 
     [Fact]

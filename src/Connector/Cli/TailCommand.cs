@@ -70,11 +70,21 @@ internal static class TailCommand
     {
         var headers = result.Message.Headers;
         string H(string name) => headers.TryGetLastBytes(name, out var b) ? Encoding.UTF8.GetString(b) : "-";
-        Console.WriteLine(
-            $"── {result.Topic}[{result.Partition.Value}]@{result.Offset.Value}  {H(KafkaHeaders.Kind)}  table {H(KafkaHeaders.Table)}  " +
-            $"commit_lsn {H(KafkaHeaders.CommitLsn)}  xid {H(KafkaHeaders.Xid)}  commit_ts {H(KafkaHeaders.CommitTimestamp)}  " +
-            $"rows {H(KafkaHeaders.Rows)}  chunk {H(KafkaHeaders.ChunkIndex)}{(H(KafkaHeaders.LastChunk) == "true" ? " (last)" : "")}  " +
-            $"schema {H(KafkaHeaders.SchemaFingerprint)}");
+        var where = $"── {result.Topic}[{result.Partition.Value}]@{result.Offset.Value}  {H(KafkaHeaders.Kind)}";
+        Console.WriteLine(H(KafkaHeaders.Kind) == "message"
+            ? $"{where}  prefix {H(KafkaHeaders.MessagePrefix)}  message_lsn {H(KafkaHeaders.MessageLsn)}  transactional {H(KafkaHeaders.MessageTransactional)}  " +
+              $"commit_lsn {H(KafkaHeaders.CommitLsn)}  xid {H(KafkaHeaders.Xid)}  commit_ts {H(KafkaHeaders.CommitTimestamp)}"
+            : $"{where}  table {H(KafkaHeaders.Table)}  format {H(KafkaHeaders.Format)}  " +
+              $"commit_lsn {H(KafkaHeaders.FirstCommitLsn)}..{H(KafkaHeaders.CommitLsn)}  transactions {H(KafkaHeaders.Transactions)}  " +
+              $"rows {H(KafkaHeaders.Rows)}  chunk {H(KafkaHeaders.ChunkIndex)}{(H(KafkaHeaders.LastChunk) == "true" ? " (last)" : "")}  " +
+              $"schema {H(KafkaHeaders.SchemaFingerprint)}");
+        if (H(KafkaHeaders.Kind) == "message")
+        {
+            Console.WriteLine(Encoding.UTF8.GetString(result.Message.Value!));
+            Console.WriteLine();
+            return;
+        }
+
         ArrowPayload payload;
         try
         {
@@ -130,12 +140,14 @@ internal static class TailCommand
         return text.Length > 40 ? text[..39] + "…" : text;
     }
 
-    /// <summary>The connector's own columns: <c>_op</c>, <c>_lsn</c>, <c>_before</c> (the old row), <c>_unchanged</c> (a list of names), <c>_special</c> (name → text).</summary>
+    /// <summary>The connector's own columns: <c>_op</c>, <c>_lsn</c>, <c>_xid</c>, <c>_commit_lsn</c>, <c>_commit_ts</c>, <c>_before</c> (the old row), <c>_unchanged</c> (a list of names), <c>_special</c> (name → text).</summary>
     private static string? Own(IArrowArray column, Field field, int row) => column switch
     {
         _ when column.IsNull(row) => null,
         StringArray a => a.GetString(row),
         UInt64Array a => a.Values[row].ToString(CultureInfo.InvariantCulture),
+        UInt32Array a => a.Values[row].ToString(CultureInfo.InvariantCulture),
+        TimestampArray a => a.GetTimestamp(row)?.UtcDateTime.ToString("yyyy-MM-dd HH:mm:ss.ffffff", CultureInfo.InvariantCulture),
         MapArray { Keys: StringArray keys, Values: StringArray values } a =>
             "[" + string.Join(",", Enumerable.Range(a.ValueOffsets[row], a.ValueOffsets[row + 1] - a.ValueOffsets[row])
                 .Select(i => $"{keys.GetString(i)}={values.GetString(i)}")) + "]",

@@ -29,6 +29,10 @@ internal sealed class RecordAssembler(TopicManager topics, int chunkLimit)
     private static readonly byte[] s_false = Encoding.UTF8.GetBytes("false");
 
     private readonly List<TableBatch> _batches = [];
+    /// <summary>Per table: its record key and <c>pg.table</c> header value (both "schema.table"), encoded once.</summary>
+    private readonly Dictionary<(string Schema, string Table), byte[]> _tableNames = [];
+    /// <summary>Per schema fingerprint: its header value, encoded once.</summary>
+    private readonly Dictionary<string, byte[]> _fingerprints = new(StringComparer.Ordinal);
 
     /// <summary>The table records of <paramref name="groups"/>, in commit order per table partition.</summary>
     public IEnumerable<OutgoingRecord> TableRecords(IReadOnlyList<TransactionGroup> groups)
@@ -52,7 +56,11 @@ internal sealed class RecordAssembler(TopicManager topics, int chunkLimit)
         foreach (var ((schema, table, partition), lane) in lanes)
         {
             var topic = topics.TopicOf(schema, table);
-            var key = Encoding.UTF8.GetBytes($"{schema}.{table}");
+            if (!_tableNames.TryGetValue((schema, table), out var key))
+            {
+                _tableNames[(schema, table)] = key = Encoding.UTF8.GetBytes($"{schema}.{table}");
+            }
+
             TableStream? current = null;
             long size = 0;
             foreach (var stream in lane)
@@ -144,19 +152,24 @@ internal sealed class RecordAssembler(TopicManager topics, int chunkLimit)
         ArrowMessageWriter.EndOfStream.CopyTo(span[offset..]);
         var first = _batches[0];
         var last = _batches[^1];
+        if (!_fingerprints.TryGetValue(stream.SchemaFingerprint, out var fingerprint))
+        {
+            _fingerprints[stream.SchemaFingerprint] = fingerprint = Encoding.UTF8.GetBytes(stream.SchemaFingerprint);
+        }
+
         var headers = new Headers
         {
             { KafkaHeaders.ContentType, s_contentType },
             { KafkaHeaders.Format, s_format },
             { KafkaHeaders.Kind, s_kindChanges },
-            { KafkaHeaders.Table, Encoding.UTF8.GetBytes($"{stream.Schema}.{stream.Table}") },
-            { KafkaHeaders.FirstCommitLsn, Encoding.UTF8.GetBytes(first.FirstCommitLsn.ToString()) },
-            { KafkaHeaders.CommitLsn, Encoding.UTF8.GetBytes(last.LastCommitLsn.ToString()) },
+            { KafkaHeaders.Table, key },
+            { KafkaHeaders.FirstCommitLsn, first.FirstCommitLsn.ToUtf8() },
+            { KafkaHeaders.CommitLsn, last.LastCommitLsn.ToUtf8() },
             { KafkaHeaders.Transactions, Encoding.UTF8.GetBytes(transactions.ToString(CultureInfo.InvariantCulture)) },
             { KafkaHeaders.Rows, Encoding.UTF8.GetBytes(rows.ToString(CultureInfo.InvariantCulture)) },
             { KafkaHeaders.ChunkIndex, Encoding.UTF8.GetBytes(first.FirstChunk.ToString(CultureInfo.InvariantCulture)) },
             { KafkaHeaders.LastChunk, last.LastComplete ? s_true : s_false },
-            { KafkaHeaders.SchemaFingerprint, Encoding.UTF8.GetBytes(stream.SchemaFingerprint) },
+            { KafkaHeaders.SchemaFingerprint, fingerprint },
         };
         _batches.Clear();
         return new OutgoingRecord(topic, partition, key, value, headers);

@@ -18,6 +18,9 @@ internal sealed class BitmapBuilder : IDisposable
 
     public int ByteLength => _bytes.Length;
 
+    /// <summary>Counts this bitmap's bytes into <paramref name="meter"/>.</summary>
+    public void Attach(ByteMeter meter) => _bytes.Attach(meter);
+
     public void Append(bool bit)
     {
         var length = Length;
@@ -117,6 +120,9 @@ internal abstract class ArrayBuilder : IDisposable
     /// <summary>Bytes the IPC body needs for this array (and its children) at most, each buffer padded to 8.</summary>
     public abstract long BodyBytes();
 
+    /// <summary>Counts this array's buffers (and its children's) into <paramref name="meter"/> from now on.</summary>
+    public virtual void Attach(ByteMeter meter) => Validity.Attach(meter);
+
     /// <summary>The validity bitmap, or an empty buffer when there are no nulls (Arrow allows omitting it then).</summary>
     private protected ArrowBuffer ValidityBuffer => NullCount == 0 ? ArrowBuffer.Empty : new ArrowBuffer(Validity.Memory);
 
@@ -174,6 +180,12 @@ internal sealed class FixedWidthBuilder : ArrayBuilder
 
     public override long BodyBytes() => Pad(Validity.ByteLength) + Pad(_data.Length);
 
+    public override void Attach(ByteMeter meter)
+    {
+        base.Attach(meter);
+        _data.Attach(meter);
+    }
+
     public override void Dispose()
     {
         base.Dispose();
@@ -211,6 +223,12 @@ internal sealed class BooleanBuilder : ArrayBuilder
     public override ArrayData BuildData() => CreateData(_values.Memory);
 
     public override long BodyBytes() => Pad(Validity.ByteLength) + Pad(_values.ByteLength);
+
+    public override void Attach(ByteMeter meter)
+    {
+        base.Attach(meter);
+        _values.Attach(meter);
+    }
 
     public override void Dispose()
     {
@@ -277,6 +295,13 @@ internal sealed class VarBinaryBuilder : ArrayBuilder
 
     public override long BodyBytes() => Pad(Validity.ByteLength) + Pad(_offsets.Length) + Pad(_data.Length);
 
+    public override void Attach(ByteMeter meter)
+    {
+        base.Attach(meter);
+        _offsets.Attach(meter);
+        _data.Attach(meter);
+    }
+
     public override void Dispose()
     {
         base.Dispose();
@@ -341,6 +366,13 @@ internal sealed class ListBuilder : ArrayBuilder
 
     public override long BodyBytes() => Pad(Validity.ByteLength) + Pad(_offsets.Length) + Values.BodyBytes();
 
+    public override void Attach(ByteMeter meter)
+    {
+        base.Attach(meter);
+        _offsets.Attach(meter);
+        Values.Attach(meter);
+    }
+
     public override void Dispose()
     {
         base.Dispose();
@@ -396,6 +428,15 @@ internal sealed class StructBuilder : ArrayBuilder
         }
 
         return CreateData();
+    }
+
+    public override void Attach(ByteMeter meter)
+    {
+        base.Attach(meter);
+        foreach (var child in _children)
+        {
+            child.Attach(meter);
+        }
     }
 
     public override long BodyBytes()

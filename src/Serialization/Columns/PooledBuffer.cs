@@ -13,8 +13,31 @@ namespace WalBridge.Serialization.Columns;
 internal sealed class PooledBuffer : IDisposable
 {
     private byte[] _array = [];
+    private int _length;
+    private ByteMeter? _meter;
 
-    public int Length { get; private set; }
+    public int Length
+    {
+        get => _length;
+        private set
+        {
+            if (_meter is { } meter)
+            {
+                meter.Bytes += value - _length;
+            }
+
+            _length = value;
+        }
+    }
+
+    /// <summary>Counts this buffer's length into <paramref name="meter"/> from now on (its current length included).</summary>
+    public void Attach(ByteMeter meter)
+    {
+        ArgumentNullException.ThrowIfNull(meter);
+        _meter = meter;
+        meter.Bytes += _length;
+        meter.Buffers++;
+    }
 
     public int Capacity => _array.Length;
 
@@ -39,7 +62,8 @@ internal sealed class PooledBuffer : IDisposable
             Ensure((long)Length + 1);
         }
 
-        _array[Length++] = value;
+        _array[_length] = value;
+        Length = _length + 1;
     }
 
     /// <summary>The last byte (the buffer must not be empty).</summary>
@@ -106,4 +130,21 @@ internal sealed class PooledBuffer : IDisposable
         _array = [];
         Length = 0;
     }
+}
+
+/// <summary>
+/// The total length of a set of <see cref="PooledBuffer"/>s, kept up to date as they grow and shrink, so that a size
+/// bound over many columns costs O(1) per row instead of a walk over every column.
+/// </summary>
+/// <remarks>Not thread-safe: shared by the buffers of one builder, used on its thread.</remarks>
+internal sealed class ByteMeter
+{
+    /// <summary>The sum of the attached buffers' lengths.</summary>
+    public long Bytes { get; set; }
+
+    /// <summary>How many buffers are attached (each is padded to 8 bytes in the IPC body: at most 7 bytes each).</summary>
+    public int Buffers { get; set; }
+
+    /// <summary>An upper bound of the IPC body the attached buffers need, each padded to 8.</summary>
+    public long PaddedBytes => Bytes + (7L * Buffers);
 }

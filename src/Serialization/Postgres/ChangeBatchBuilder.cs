@@ -79,6 +79,8 @@ public sealed class ChangeBatchBuilder : IDisposable
     private readonly VarBinaryBuilder _specialKeys;
     private readonly VarBinaryBuilder _specialValues;
     private readonly PooledBuffer _specialText = new();
+    /// <summary>The body buffers' total length (not <see cref="_specialText"/>, a scratch buffer).</summary>
+    private readonly ByteMeter _bodyMeter = new();
     private readonly ArrayBufferWriter<byte> _measure = new(1024);
     private readonly int[] _specialColumns;
     private readonly int[] _specialEnds;
@@ -168,6 +170,10 @@ public sealed class ChangeBatchBuilder : IDisposable
         _specialColumns = new int[2 * n];
         _specialEnds = new int[2 * n];
         _columns = new IArrowArray[fields.Count];
+        foreach (var builder in (ArrayBuilder[])[_op, _lsn, _xid, _commitLsn, _commitTimestamp, .. _values, _before, _unchanged, _special])
+        {
+            builder.Attach(_bodyMeter);
+        }
 
         _messages = new ArrowMessageWriter(Schema);
         SchemaFingerprint = Payload.SchemaFingerprint.Compute(Schema);
@@ -198,21 +204,13 @@ public sealed class ChangeBatchBuilder : IDisposable
     /// <summary>Number of completed rows.</summary>
     public int RowCount { get; private set; }
 
-    /// <summary>An upper bound of the size in bytes of the stream <see cref="WriteStream"/> would write now (completed rows only).</summary>
-    public long EstimatedSize
-    {
-        get
-        {
-            var body = _op.BodyBytes() + _lsn.BodyBytes() + _xid.BodyBytes() + _commitLsn.BodyBytes() + _commitTimestamp.BodyBytes()
-                + _before.BodyBytes() + _unchanged.BodyBytes() + _special.BodyBytes();
-            foreach (var builder in _values)
-            {
-                body += builder.BodyBytes();
-            }
-
-            return _messages.SchemaMessage.Length + _batchMetadataUpperBound + body + ArrowMessageWriter.EndOfStream.Length;
-        }
-    }
+    /// <summary>
+    /// An upper bound of the size in bytes of the stream <see cref="WriteStream"/> would write now (completed rows only).
+    /// O(1): every column buffer counts its growth into one meter as rows are appended, so the per-row size check does
+    /// not walk the columns.
+    /// </summary>
+    public long EstimatedSize =>
+        _messages.SchemaMessage.Length + _batchMetadataUpperBound + _bodyMeter.PaddedBytes + ArrowMessageWriter.EndOfStream.Length;
 
     /// <summary>
     /// The source transaction the following rows belong to: its id, commit LSN and commit time (microseconds since

@@ -351,6 +351,11 @@ public class ChangeBatchBuilderTests
     public void Estimated_size_bounds_large_batches()
     {
         using var b = new ChangeBatchBuilder(Orders);
+        var empty = b.EstimatedSize;
+        Row(b, ChangeOp.Insert, 1, ["1", "eu", "1.00", new string('z', 5000), null, null, null]);
+        Assert.True(b.EstimatedSize > empty + 5000);
+        b.RemoveLastRow();
+        Assert.Equal(empty, b.EstimatedSize); // the bound follows rows taken out again
         var random = new Random(7);
         for (var i = 0; i < 5000; i++)
         {
@@ -362,6 +367,7 @@ public class ChangeBatchBuilderTests
         var written = b.WriteStream(output);
         Assert.True(estimate >= written);
         Assert.True(estimate < written * 1.1, $"estimate {estimate} is far above {written}");
+        Assert.Equal(empty, b.EstimatedSize); // written rows are cleared
         var batch = ArrowPayload.Read(output.WrittenMemory).Batches[0];
         Assert.Equal(5000, batch.Length);
         Assert.Equal(["note"], batch.Col("_unchanged").Strings(4995)!);
