@@ -78,7 +78,7 @@ run_suite chaos-quick-wal2arrow "$script_dir/chaos.sh" --quick --plugin wal2arro
 # each must end with "mismatches 0, duplicates 0". Reproduce or extend one with the same line and --minutes M.
 run_suite random-pgoutput-binary "$script_dir/chaos.sh" --workload random --seed 101 --minutes 1 --plugin pgoutput --set binary.format=auto --set topic.partitions=3
 run_suite random-pgoutput-text "$script_dir/chaos.sh" --workload random --seed 202 --minutes 1 --plugin pgoutput --set binary.format=off
-run_suite random-wal2arrow "$script_dir/chaos.sh" --workload random --seed 303 --minutes 1 --plugin wal2arrow
+run_suite random-wal2arrow "$script_dir/chaos.sh" --workload random --seed 303 --minutes 1 --plugin wal2arrow --set topic.partitions=3
 # Long mode only (docs/operations.md): memory, descriptors, threads and spill space flat over 10 minutes of load and
 # faults; Kafka down for 5 minutes while PostgreSQL keeps writing.
 if [[ "$long" == 1 ]]; then
