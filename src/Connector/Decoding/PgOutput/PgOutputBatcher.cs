@@ -287,9 +287,17 @@ internal sealed partial class PgOutputBatcher : IPgOutputHandler, IDisposable
                         partitioner.AddNull();
                         break;
                     case TupleValueKind.UnchangedToast:
-                        throw new ReplicationProtocolException(
-                            $"Table {relation.Relation.Schema}.{relation.Relation.Table}: key column {relation.Relation.Columns[column].Name} is a TOASTed value PostgreSQL did not send, so the row's partition is unknown. " +
-                            "With topic.partitions > 1 give the table REPLICA IDENTITY FULL (then the old value is sent), or set topic.partitions = 1.", lsn);
+                        // A key column over ~2 kB left unchanged by an update: PostgreSQL sends neither its value nor
+                        // the old key. Stopping would stop the stream for good on a valid change, so it hashes as
+                        // null, as the wal2arrow plugin does (docs/format.md, partitions), and says so.
+                        partitioner.AddNull();
+                        if (!relation.ToastedKeyReported)
+                        {
+                            relation.ToastedKeyReported = true;
+                            LogToastedKey(_logger, $"{relation.Relation.Schema}.{relation.Relation.Table}", lsn, relation.Relation.Columns[column].Name);
+                        }
+
+                        break;
                     default:
                         if (!partitioner.AddValue(column, value, kind == TupleValueKind.Text ? TupleFormat.Text : TupleFormat.Binary))
                         {
@@ -569,6 +577,10 @@ internal sealed partial class PgOutputBatcher : IPgOutputHandler, IDisposable
         _relations.Clear();
     }
 
+    [LoggerMessage(EventId = 1302, Level = LogLevel.Warning,
+        Message = "Table {Table} at LSN {Lsn}: key column {Column} is an unchanged TOASTed value PostgreSQL did not send, so this update's partition was computed with it as null and may differ from the key's other rows. REPLICA IDENTITY FULL sends the value; topic.partitions = 1 avoids the question. Reported once per table")]
+    private static partial void LogToastedKey(ILogger logger, string table, Lsn lsn, string column);
+
     [LoggerMessage(EventId = 1301, Level = LogLevel.Warning,
         Message = "Table {Table} at LSN {Lsn}: a value was kept as PostgreSQL's text in _special instead of its Arrow type, because WalBridge could not convert it ({Problem}); {Count} such values so far. Nothing is lost; please report this value")]
     private static partial void LogValueKeptAsText(ILogger logger, string table, Lsn lsn, long count, string problem);
@@ -586,6 +598,9 @@ internal sealed partial class PgOutputBatcher : IPgOutputHandler, IDisposable
         public PgRelation Relation { get; private set; }
         public PartitionState?[] Partitions { get; }
         public KeyPartitioner Partitioner { get; private set; }
+
+        /// <summary>Whether the warning about an unsent TOASTed key value was logged for this table.</summary>
+        public bool ToastedKeyReported { get; set; }
 
         /// <summary>The operations metrics' counters of this table (looked up once; a rename looks them up again).</summary>
         public Diagnostics.ChangeCounts? Seen { get; set; }
