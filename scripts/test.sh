@@ -73,12 +73,12 @@ run_suite() {
 }
 run_suite wal2arrow-regress "$script_dir/build-wal2arrow.sh" --check
 run_suite chaos-quick "$script_dir/chaos.sh" --quick
-run_suite chaos-quick-wal2arrow "$script_dir/chaos.sh" --quick --plugin wal2arrow
+run_suite chaos-quick-wal2arrow "$script_dir/chaos.sh" --quick --plugin wal2arrow --set topic.partitions=3
 # The randomized end-to-end check (docs/chaos.md), a fixed seed per plugin and pgoutput tuple format, one minute each:
 # each must end with "mismatches 0, duplicates 0". Reproduce or extend one with the same line and --minutes M.
-run_suite random-pgoutput-binary "$script_dir/chaos.sh" --workload random --seed 101 --minutes 1 --plugin pgoutput --set binary.format=auto
+run_suite random-pgoutput-binary "$script_dir/chaos.sh" --workload random --seed 101 --minutes 1 --plugin pgoutput --set binary.format=auto --set topic.partitions=3
 run_suite random-pgoutput-text "$script_dir/chaos.sh" --workload random --seed 202 --minutes 1 --plugin pgoutput --set binary.format=off
-run_suite random-wal2arrow "$script_dir/chaos.sh" --workload random --seed 303 --minutes 1 --plugin wal2arrow
+run_suite random-wal2arrow "$script_dir/chaos.sh" --workload random --seed 303 --minutes 1 --plugin wal2arrow --set topic.partitions=3
 # Long mode only (docs/operations.md): memory, descriptors, threads and spill space flat over 10 minutes of load and
 # faults; Kafka down for 5 minutes while PostgreSQL keeps writing.
 if [[ "$long" == 1 ]]; then

@@ -6,15 +6,21 @@ namespace WalBridge.Bench;
 internal sealed class BenchOptions
 {
     public const string Usage = """
-        usage: connector bench [--quick] [--json <file>] [--workloads W1,W2,...] [--paths p1,p2,...]
-                               [--docs <file>] [--no-docs] [--connector-set key=value ...] [--keep-logs]
+        usage: connector bench [--quick] [--scale <factor>] [--json <file>] [--workloads W1,W2,...] [--paths p1,p2,...]
+                               [--compression] [--docs <file>] [--no-docs] [--connector-set key=value ...] [--keep-logs]
 
           --quick            scaled-down workloads (the whole run takes under 3 minutes)
+          --scale <factor>   a further factor on every workload's size and duration (e.g. 0.05 for a smoke run)
           --json <file>      write every figure as JSON
           --workloads        a subset of W1 (1M inserts, 1,000-row transactions), W2 (100,000 single-row
                              transactions), W3 (updates and deletes, REPLICA IDENTITY FULL, 2 KB text + jsonb),
-                             W4 (one 5M-row transaction), W5 (latency at 1,000 transactions/s for 30 s)
+                             W4 (one 5M-row transaction), W5 (latency at 1,000 transactions/s for 30 s),
+                             W5b (10,000 single-row transactions/s offered for 30 s: achieved rate, latency, lag)
           --paths            a subset of peek, pg_recvlogical, peer, pgoutput, wal2arrow
+          --compression      compare compression instead: W1–W3 (or the --workloads among them) through each
+                             WalBridge path with kafka.compression.type none, lz4, zstd and (pgoutput only)
+                             arrow.compression lz4_frame, zstd; pg_recvlogical as the baseline (default paths:
+                             pg_recvlogical, pgoutput, wal2arrow)
           --docs <file>      write the Markdown report and its chart there (default for a full run with
                              every workload: docs/benchmarks.md in the repository; a quick or partial run
                              writes none unless asked)
@@ -25,8 +31,10 @@ internal sealed class BenchOptions
         """;
 
     public bool Quick { get; private init; }
+    public double Scale { get; private init; } = 1.0;
+    public bool Compression { get; private init; }
     public string? JsonFile { get; private init; }
-    public IReadOnlyList<string> Workloads { get; private init; } = ["W1", "W2", "W3", "W4", "W5"];
+    public IReadOnlyList<string> Workloads { get; private init; } = Workload.Ids;
     public IReadOnlyList<string> Paths { get; private init; } = PathNames.All;
     public string? DocsFile { get; private init; }
     public bool NoDocs { get; private init; }
@@ -36,12 +44,14 @@ internal sealed class BenchOptions
     public IReadOnlyDictionary<string, string> ConnectorSettings { get; private init; } = new Dictionary<string, string>();
 
     /// <summary>Whether every workload and path runs (only such a run may replace docs/benchmarks.md by default).</summary>
-    public bool Complete => Workloads.Count == 5 && Paths.Count == PathNames.All.Count;
+    public bool Complete => Workloads.Count == Workload.Ids.Count && Paths.Count == PathNames.All.Count && !Compression && Scale == 1.0;
 
     /// <exception cref="ArgumentException">A usage error, with its explanation.</exception>
     public static BenchOptions Parse(IReadOnlyList<string> args)
     {
         var quick = false;
+        var compression = false;
+        var scale = 1.0;
         var noDocs = false;
         var keep = false;
         var help = false;
@@ -80,6 +90,17 @@ internal sealed class BenchOptions
                 case "--quick":
                     quick = true;
                     break;
+                case "--compression":
+                    compression = true;
+                    break;
+                case "--scale":
+                    var text = Value();
+                    if (!double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out scale) || scale <= 0 || scale > 10)
+                    {
+                        throw new ArgumentException($"--scale takes a factor above 0 and at most 10, found '{text}'.");
+                    }
+
+                    break;
                 case "--no-docs":
                     noDocs = true;
                     break;
@@ -99,10 +120,10 @@ internal sealed class BenchOptions
                     render = Value();
                     break;
                 case "--workloads":
-                    workloads = List(Value(), ["W1", "W2", "W3", "W4", "W5"], "--workloads", upper: true);
+                    workloads = List(Value(), Workload.Ids, "--workloads");
                     break;
                 case "--paths":
-                    paths = List(Value(), PathNames.All, "--paths", upper: false);
+                    paths = List(Value(), PathNames.All, "--paths");
                     break;
                 case "--connector-set":
                     var setting = Value();
@@ -118,31 +139,42 @@ internal sealed class BenchOptions
                     throw new ArgumentException($"Unknown argument '{args[i]}'.");
             }
         }
+        if (compression)
+        {
+            workloads = workloads is null ? Workload.CompressionIds : workloads.Where(Workload.CompressionIds.Contains).ToList();
+            if (workloads.Count == 0)
+            {
+                throw new ArgumentException($"--compression measures {string.Join(", ", Workload.CompressionIds)} only.");
+            }
+
+            paths ??= [PathNames.PgRecvLogical, PathNames.OursPgOutput, PathNames.OursWal2Arrow];
+        }
+
         return new BenchOptions
         {
             Quick = quick,
+            Scale = scale,
+            Compression = compression,
             JsonFile = json,
             DocsFile = docs,
             NoDocs = noDocs,
             KeepLogs = keep,
             Help = help,
             RenderFrom = render,
-            Workloads = workloads ?? ["W1", "W2", "W3", "W4", "W5"],
+            Workloads = workloads ?? Workload.Ids,
             Paths = paths ?? PathNames.All,
             ConnectorSettings = settings,
         };
     }
 
-    private static List<string> List(string text, IReadOnlyList<string> allowed, string option, bool upper)
+    /// <summary>The items of a comma-separated list, each matched to <paramref name="allowed"/> ignoring case.</summary>
+    private static List<string> List(string text, IReadOnlyList<string> allowed, string option)
     {
-        var items = text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
-            .Select(s => upper ? s.ToUpperInvariant() : s.ToLowerInvariant()).ToList();
-        foreach (var item in items)
+        var items = new List<string>();
+        foreach (var given in text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
         {
-            if (!allowed.Contains(item, StringComparer.Ordinal))
-            {
-                throw new ArgumentException($"{option}: unknown '{item}' (choose from {string.Join(", ", allowed)}).");
-            }
+            items.Add(allowed.FirstOrDefault(a => string.Equals(a, given, StringComparison.OrdinalIgnoreCase))
+                ?? throw new ArgumentException($"{option}: unknown '{given}' (choose from {string.Join(", ", allowed)})."));
         }
         if (items.Count == 0)
         {

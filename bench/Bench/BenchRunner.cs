@@ -35,10 +35,12 @@ internal sealed class BenchRunner(BenchOptions options, string repoRoot, Cancell
             Commit = await CommandOutputAsync("git", ["-C", repoRoot, "rev-parse", "--short", "HEAD"]) ?? "unknown",
             StartedUtc = DateTime.UtcNow,
             Quick = options.Quick,
+            Scale = options.Scale,
+            Compression = options.Compression,
             Machine = machine,
             ConnectorSettings = options.ConnectorSettings,
         };
-        Progress($"bench: {(options.Quick ? "quick" : "full")} run of {string.Join(", ", options.Workloads)} on {MachineInfo.Describe(machine)}, commit {report.Commit}");
+        Progress($"bench: {(options.Quick ? "quick" : "full")}{(options.Scale != 1.0 ? $" ×{options.Scale:G3}" : "")}{(options.Compression ? " compression" : "")} run of {string.Join(", ", options.Workloads)} on {MachineInfo.Describe(machine)}, commit {report.Commit}");
         Progress($"bench: work directory {_work}");
         if (options.Paths.Contains(PathNames.Peer))
         {
@@ -57,7 +59,7 @@ internal sealed class BenchRunner(BenchOptions options, string repoRoot, Cancell
         {
             var version = await _postgres.ScalarAsync<string>("SHOW server_version", cancellationToken: cancellation);
             Progress($"bench: PostgreSQL {version} on port {_postgres.Port} ({_postgres.Directory})");
-            foreach (var workload in Workload.Create(options.Quick).Where(w => options.Workloads.Contains(w.Id)))
+            foreach (var workload in Workload.Create(options.Quick, options.Scale).Where(w => options.Workloads.Contains(w.Id)))
             {
                 cancellation.ThrowIfCancellationRequested();
                 var result = workload.IsLatency ? await RunLatencyAsync(workload) : await RunThroughputAsync(workload);
@@ -65,6 +67,10 @@ internal sealed class BenchRunner(BenchOptions options, string repoRoot, Cancell
                 report.Workloads.Add(result);
                 Console.WriteLine();
                 Console.WriteLine(Reporting.TextTable(result));
+                if (Reporting.StageTable(result) is { } stages)
+                {
+                    Console.WriteLine(stages);
+                }
             }
         }
         finally
@@ -86,6 +92,38 @@ internal sealed class BenchRunner(BenchOptions options, string repoRoot, Cancell
     }
 
     private void Progress(string line) => Console.WriteLine($"[{_clock.Elapsed.TotalSeconds,7:F1}s] {line}");
+
+    /// <summary>One measured run of a path: its settings beyond the defaults (the compression comparison's variants).</summary>
+    private sealed record PathRun(string Path, string? Variant, IReadOnlyDictionary<string, string> Settings, string Suffix);
+
+    private static readonly IReadOnlyDictionary<string, string> NoSettings = new Dictionary<string, string>();
+
+    /// <summary>The runs of a throughput workload: each path once, or with --compression each WalBridge path per variant.</summary>
+    private IEnumerable<PathRun> PathRuns()
+    {
+        foreach (var path in options.Paths)
+        {
+            if (!options.Compression || !PathNames.IsOurs(path))
+            {
+                yield return new PathRun(path, null, NoSettings, "");
+                continue;
+            }
+
+            yield return new PathRun(path, "none", NoSettings, "");
+            foreach (var codec in new[] { "lz4", "zstd" })
+            {
+                yield return new PathRun(path, $"kafka.compression.type={codec}", new Dictionary<string, string> { ["kafka.compression.type"] = codec }, $"_k{codec}");
+            }
+
+            if (path == PathNames.OursPgOutput)
+            {
+                foreach (var (codec, suffix) in new[] { ("lz4_frame", "_alz4"), ("zstd", "_azstd") })
+                {
+                    yield return new PathRun(path, $"arrow.compression={codec}", new Dictionary<string, string> { ["arrow.compression"] = codec }, suffix);
+                }
+            }
+        }
+    }
 
     // ---------------------------------------------------------------------------------------------
     // Throughput workloads (W1–W4): a drained backlog.
@@ -110,20 +148,21 @@ internal sealed class BenchRunner(BenchOptions options, string repoRoot, Cancell
         var needsKafka = options.Paths.Any(p => p is PathNames.Peer || PathNames.IsOurs(p));
         await using var broker = needsKafka ? await LocalBroker.StartAsync(3, cancellation) : null;
 
-        // One slot per path, all before the workload: every path sees the same WAL.
-        var slots = new Dictionary<string, string>(StringComparer.Ordinal);
-        foreach (var path in options.Paths)
+        // One slot per run, all before the workload: every run sees the same WAL.
+        var runs = PathRuns().ToList();
+        var slots = new Dictionary<PathRun, string>();
+        foreach (var run in runs)
         {
-            var slot = $"{database}_{path}";
+            var slot = $"{database}_{run.Path}{run.Suffix}";
             try
             {
-                await ExecuteLongAsync(database, $"SELECT pg_create_logical_replication_slot('{slot}', '{(path == PathNames.OursWal2Arrow ? "wal2arrow" : "pgoutput")}')");
-                slots[path] = slot;
+                await ExecuteLongAsync(database, $"SELECT pg_create_logical_replication_slot('{slot}', '{(run.Path == PathNames.OursWal2Arrow ? "wal2arrow" : "pgoutput")}')");
+                slots[run] = slot;
             }
             catch (PostgresException e)
             {
-                result.Paths.Add(new PathResult { Path = path, Error = $"cannot create slot {slot}: {e.MessageText}" });
-                Progress($"{workload.Id}: {PathNames.Display(path)}: cannot create its slot: {e.MessageText}");
+                result.Paths.Add(new PathResult { Path = run.Path, Variant = run.Variant, Error = $"cannot create slot {slot}: {e.MessageText}" });
+                Progress($"{workload.Id}: {PathNames.Display(run.Path)}: cannot create its slot: {e.MessageText}");
             }
         }
 
@@ -141,10 +180,17 @@ internal sealed class BenchRunner(BenchOptions options, string repoRoot, Cancell
         Progress($"{workload.Id}: workload written in {result.GenerateSeconds:F1} s: {workload.Rows:N0} row changes in {workload.Transactions:N0} transactions, {result.WalBytes / 1048576.0:F0} MB of WAL; target {target}");
 
         long? pgoutputBytes = null;
-        foreach (var path in options.Paths.Where(slots.ContainsKey))
+        foreach (var run in runs.Where(slots.ContainsKey))
         {
             cancellation.ThrowIfCancellationRequested();
-            var slot = slots[path];
+            var slot = slots[run];
+            var path = run.Path;
+            if (path == PathNames.PgRecvLogical && pgoutputBytes is null)
+            {
+                // pg_recvlogical writes to /dev/null: its wire bytes are what peek counts on the same slot (not timed).
+                pgoutputBytes = await PgOutputBytesAsync(database, slot);
+            }
+
             PathResult measured;
             try
             {
@@ -153,12 +199,12 @@ internal sealed class BenchRunner(BenchOptions options, string repoRoot, Cancell
                     PathNames.Peek => await PeekAsync(database, slot, workload),
                     PathNames.PgRecvLogical => await PgRecvLogicalAsync(database, slot, workload, target),
                     PathNames.Peer => await PeerAsync(database, slot, workload, target, broker!),
-                    _ => await ConnectorAsync(database, slot, path, workload, target, broker!),
+                    _ => await ConnectorAsync(database, slot, run, workload, target, broker!),
                 };
             }
             catch (Exception e) when (e is not OperationCanceledException || !cancellation.IsCancellationRequested)
             {
-                measured = new PathResult { Path = path, Error = e.Message };
+                measured = new PathResult { Path = path, Variant = run.Variant, Error = e.Message };
             }
             if (path == PathNames.Peek && measured.Error is null)
             {
@@ -168,14 +214,19 @@ internal sealed class BenchRunner(BenchOptions options, string repoRoot, Cancell
             if (path == PathNames.PgRecvLogical && measured.Error is null && pgoutputBytes is { } bytes)
             {
                 measured.PayloadBytes = bytes;
+                measured.KafkaBytes = bytes;
                 measured.PayloadMegabytesPerSecond = bytes / 1048576.0 / measured.Seconds;
-                measured.Note = "payload = the pgoutput stream's bytes, counted by peek";
+                measured.Note = "payload = the pgoutput stream's bytes (wire bytes), counted by peek";
+                Figures(measured);
             }
             result.Paths.Add(measured);
             Progress($"{workload.Id}: {Reporting.ProgressLine(measured)}");
             await DropSlotAsync(database, slot);
         }
-        result.Paths.Sort((a, b) => PathNames.All.ToList().IndexOf(a.Path).CompareTo(PathNames.All.ToList().IndexOf(b.Path)));
+        var order = PathNames.All.ToList();
+        var sorted = result.Paths.OrderBy(p => order.IndexOf(p.Path)).ToList(); // stable: variants keep their order
+        result.Paths.Clear();
+        result.Paths.AddRange(sorted);
         await _postgres.ExecuteAsync($"DROP DATABASE {database} WITH (FORCE)", cancellationToken: cancellation);
         return result;
     }
@@ -262,10 +313,31 @@ internal sealed class BenchRunner(BenchOptions options, string repoRoot, Cancell
             Seconds = seconds,
             Rows = workload.Rows,
             PayloadBytes = bytes,
+            KafkaBytes = bytes,
             Records = messages,
             CpuSeconds = cpu,
             Note = $"{messages:N0} pgoutput messages decoded inside the backend (CPU = that backend's)",
         });
+    }
+
+    /// <summary>The bytes of the slot's pgoutput stream, counted by peek (the slot is not advanced).</summary>
+    private async Task<long?> PgOutputBytesAsync(string database, string slot)
+    {
+        try
+        {
+            await using var connection = new NpgsqlConnection(_postgres.ConnectionString(database));
+            await connection.OpenAsync(cancellation);
+            await using var command = new NpgsqlCommand(
+                "SELECT coalesce(sum(length(data)), 0) FROM pg_logical_slot_peek_binary_changes($1, NULL, NULL, " +
+                $"'proto_version', '1', 'publication_names', '{Publication}')", connection)
+            { CommandTimeout = 0 };
+            command.Parameters.Add(new NpgsqlParameter { Value = slot });
+            return Convert.ToInt64(await command.ExecuteScalarAsync(cancellation), CultureInfo.InvariantCulture);
+        }
+        catch (PostgresException)
+        {
+            return null;
+        }
     }
 
     // --- pg_recvlogical --------------------------------------------------------------------------
@@ -403,6 +475,7 @@ internal sealed class BenchRunner(BenchOptions options, string repoRoot, Cancell
             PeakRssMegabytes = child.Sampler.PeakRssBytes / 1048576.0,
             Note = "payload = JSON message values, one per row, acknowledged by Kafka (acks=all)",
         });
+        await ReadBackAsync(result, broker, $"{database}_peer.public.{workload.Table}");
         if (rows != workload.Rows)
         {
             result.Error = $"the peer delivered {rows:N0} rows, expected {workload.Rows:N0}";
@@ -413,7 +486,7 @@ internal sealed class BenchRunner(BenchOptions options, string repoRoot, Cancell
 
     // --- WalBridge (the connector as a child process) -------------------------------------------
 
-    private string WriteConnectorConfig(string database, string slot, string plugin, string topicPrefix, string bootstrap)
+    private string WriteConnectorConfig(string database, string slot, string plugin, string topicPrefix, string bootstrap, IReadOnlyDictionary<string, string>? extra = null)
     {
         var state = Path.Combine(_work, $"{topicPrefix}-state");
         var values = new Dictionary<string, string>(StringComparer.Ordinal)
@@ -433,7 +506,7 @@ internal sealed class BenchRunner(BenchOptions options, string repoRoot, Cancell
             // Any free port for the operations endpoints: other runs on this machine may hold the default one.
             ["operations.listen"] = "127.0.0.1:0",
         };
-        foreach (var (key, value) in options.ConnectorSettings)
+        foreach (var (key, value) in options.ConnectorSettings.Concat(extra ?? NoSettings))
         {
             values[key] = value;
         }
@@ -443,17 +516,38 @@ internal sealed class BenchRunner(BenchOptions options, string repoRoot, Cancell
         return file;
     }
 
-    private static ChildProcess StartConnector(string configFile, string log)
+    /// <param name="configFile">The connector's configuration.</param>
+    /// <param name="log">Where its output goes.</param>
+    /// <param name="stageTrace">The stage trace file (<c>WALBRIDGE_STAGE_TRACE</c>), or null for none.</param>
+    private static ChildProcess StartConnector(string configFile, string log, string? stageTrace = null)
     {
         // Our own build of the connector (copied next to this program by the project reference).
-        var dll = typeof(TemporaryPostgres).Assembly.Location;
-        return ChildProcess.Start("dotnet", [dll, "run", "--config", configFile], log);
+        // (WalBridge.Connector.dll: the dev tools' assembly, where TemporaryPostgres lives, has no `run` command.)
+        var dll = typeof(WalBridge.Connector.Configuration.ConnectorConfig).Assembly.Location;
+        var environment = stageTrace is null ? null : new Dictionary<string, string> { ["WALBRIDGE_STAGE_TRACE"] = stageTrace };
+        return ChildProcess.Start("dotnet", [dll, "run", "--config", configFile], log, environment);
     }
 
-    private async Task<PathResult> ConnectorAsync(string database, string slot, string path, Workload workload, Lsn target, LocalBroker broker)
+    /// <summary>Reads a topic back (read_committed) into the result's record, byte and row figures.</summary>
+    private async Task<ReadBackResult> ReadBackAsync(PathResult result, LocalBroker broker, string topic)
     {
-        var prefix = $"{database}_{path}";
-        var config = WriteConnectorConfig(database, slot, path, prefix, broker.BootstrapServers);
+        var back = await Task.Run(() => KafkaProbe.ReadBack(broker.BootstrapServers, topic, TimeSpan.FromMinutes(5)), cancellation);
+        result.KafkaBytes = back.RecordBytes;
+        result.FetchedBytes = back.FetchedBytes;
+        if (back.Rows > 0)
+        {
+            result.KafkaBytesPerRow = back.RecordBytes / (double)back.Rows;
+            result.FetchedBytesPerRow = back.FetchedBytes / (double?)back.Rows;
+        }
+
+        return back;
+    }
+
+    private async Task<PathResult> ConnectorAsync(string database, string slot, PathRun run, Workload workload, Lsn target, LocalBroker broker)
+    {
+        var path = run.Path;
+        var prefix = $"{database}_{path}{run.Suffix}";
+        var config = WriteConnectorConfig(database, slot, path, prefix, broker.BootstrapServers, run.Settings);
         var log = Path.Combine(_work, $"{prefix}.log");
         PathResult result;
         var brokerCpu = new ProcSampler(broker.ProcessId);
@@ -498,6 +592,7 @@ internal sealed class BenchRunner(BenchOptions options, string repoRoot, Cancell
             result = new PathResult
             {
                 Path = path,
+                Variant = run.Variant,
                 Seconds = seconds,
                 StartupSeconds = startup,
                 CpuSeconds = child.Sampler.CpuSeconds,
@@ -508,14 +603,14 @@ internal sealed class BenchRunner(BenchOptions options, string repoRoot, Cancell
             };
         }
         var topic = $"{prefix}.public.{workload.Table}";
-        var (records, bytes, rows) = await Task.Run(() => KafkaProbe.ReadBack(broker.BootstrapServers, topic, TimeSpan.FromMinutes(5)), cancellation);
-        result.Rows = rows;
-        result.Records = records;
-        result.PayloadBytes = bytes;
+        var back = await ReadBackAsync(result, broker, topic);
+        result.Rows = back.Rows;
+        result.Records = back.Records;
+        result.PayloadBytes = back.ValueBytes;
         Figures(result);
-        if (rows != workload.Rows)
+        if (back.Rows != workload.Rows)
         {
-            result.Error = $"read_committed shows {rows:N0} rows in {topic}, expected {workload.Rows:N0}";
+            result.Error = $"read_committed shows {back.Rows:N0} rows in {topic}, expected {workload.Rows:N0}";
         }
 
         return result;
@@ -523,6 +618,11 @@ internal sealed class BenchRunner(BenchOptions options, string repoRoot, Cancell
 
     private static PathResult Figures(PathResult result)
     {
+        if (result.KafkaBytes is { } kafkaBytes && result.Rows is > 0 && result.KafkaBytesPerRow is null)
+        {
+            result.KafkaBytesPerRow = kafkaBytes / (double)result.Rows;
+        }
+
         if (result.Seconds is > 0 && result.Rows is { } rows)
         {
             result.RowsPerSecond = rows / result.Seconds;
@@ -586,9 +686,10 @@ internal sealed class BenchRunner(BenchOptions options, string repoRoot, Cancell
         var prefix = $"{database}_{path}";
         var topic = $"{prefix}.public.{workload.Table}";
         var log = Path.Combine(_work, $"{prefix}.log");
+        var stageTrace = Path.Combine(_work, $"{prefix}-stages.csv");
         var ours = PathNames.IsOurs(path);
         await using var child = ours
-            ? StartConnector(WriteConnectorConfig(database, slot, path, prefix, broker.BootstrapServers), log)
+            ? StartConnector(WriteConnectorConfig(database, slot, path, prefix, broker.BootstrapServers), log, stageTrace)
             : StartPeer(database, slot, prefix, broker.BootstrapServers, null, log);
         var ready = child.WhenPrinted(ours ? "Streaming slot" : "ready");
         if (await Task.WhenAny(ready, child.Exited, Task.Delay(TimeSpan.FromSeconds(90), cancellation)) != ready)
@@ -598,104 +699,144 @@ internal sealed class BenchRunner(BenchOptions options, string repoRoot, Cancell
 
         var startup = child.Clock.Elapsed.TotalSeconds;
 
-        // Warm-up: one row, so the topic exists and the consumer is attached before measuring.
-        await using var connection = new NpgsqlConnection(_postgres.ConnectionString(database));
-        await connection.OpenAsync(cancellation);
-        await using var insert = new NpgsqlCommand(Workload.LatencyInsertSql, connection);
-        var id = new NpgsqlParameter<long> { TypedValue = firstId };
-        insert.Parameters.Add(id);
-        await insert.PrepareAsync(cancellation);
-        await insert.ExecuteNonQueryAsync(cancellation);
-        await KafkaProbe.WaitForTopicAsync(broker.BootstrapServers, topic, TimeSpan.FromSeconds(60));
-        using var consumer = new LatencyConsumer(broker.BootstrapServers, topic, json: !ours);
-        var warm = Stopwatch.StartNew();
-        while (consumer.Seen == 0)
+        // The writers: each its own connection and prepared insert, paced at its share of the rate.
+        var insertSql = Workload.LatencyInsertSql(workload.Table);
+        var writers = new List<(NpgsqlConnection Connection, NpgsqlCommand Insert, NpgsqlParameter<long> Id)>();
+        try
         {
-            if (warm.Elapsed > TimeSpan.FromSeconds(60) || child.HasExited)
+            for (var w = 0; w < workload.LatencyWriters; w++)
             {
-                throw new TimeoutException($"the warm-up row did not become visible in {topic}; see {log}");
+                var connection = new NpgsqlConnection(_postgres.ConnectionString(database));
+                await connection.OpenAsync(cancellation);
+                var insert = new NpgsqlCommand(insertSql, connection);
+                var id = new NpgsqlParameter<long> { TypedValue = firstId };
+                insert.Parameters.Add(id);
+                await insert.PrepareAsync(cancellation);
+                writers.Add((connection, insert, id));
             }
 
-            await Task.Delay(20, cancellation);
-        }
-        await Task.Delay(500, cancellation);
-
-        await using var walsender = new WalSenderWatch(_postgres, database, slot);
-        await walsender.SampleAsync();
-        child.Sampler.Sample();
-        var cpuBefore = child.Sampler.CpuSeconds;
-        var walsenderBefore = walsender.CpuSeconds;
-        var brokerCpu = new ProcSampler(broker.ProcessId);
-        brokerCpu.Sample();
-        var brokerBefore = brokerCpu.CpuSeconds;
-        consumer.Since = DateTime.UtcNow;
-
-        var total = (long)workload.LatencyRate * workload.LatencySeconds;
-        var clock = Stopwatch.StartNew();
-        var sent = 0L;
-        var nextSample = TimeSpan.Zero;
-        while (sent < total)
-        {
-            var due = Math.Min(total, (long)(clock.Elapsed.TotalSeconds * workload.LatencyRate) + 1);
-            while (sent < due)
+            // Warm-up: one row, so the topic exists and the consumer is attached before measuring.
+            await writers[0].Insert.ExecuteNonQueryAsync(cancellation);
+            await KafkaProbe.WaitForTopicAsync(broker.BootstrapServers, topic, TimeSpan.FromSeconds(60));
+            using var consumer = new LatencyConsumer(broker.BootstrapServers, topic, json: !ours);
+            var warm = Stopwatch.StartNew();
+            while (consumer.Seen == 0)
             {
-                id.TypedValue = firstId + 1 + sent;
-                await insert.ExecuteNonQueryAsync(cancellation);
-                sent++;
+                if (warm.Elapsed > TimeSpan.FromSeconds(60) || child.HasExited)
+                {
+                    throw new TimeoutException($"the warm-up row did not become visible in {topic}; see {log}");
+                }
+
+                await Task.Delay(20, cancellation);
             }
-            if (clock.Elapsed >= nextSample)
+            await Task.Delay(500, cancellation);
+
+            await using var walsender = new WalSenderWatch(_postgres, database, slot);
+            await walsender.SampleAsync();
+            child.Sampler.Sample();
+            var cpuBefore = child.Sampler.CpuSeconds;
+            var walsenderBefore = walsender.CpuSeconds;
+            var brokerCpu = new ProcSampler(broker.ProcessId);
+            brokerCpu.Sample();
+            var brokerBefore = brokerCpu.CpuSeconds;
+            consumer.Since = DateTime.UtcNow;
+
+            var total = (long)workload.LatencyRate * workload.LatencySeconds;
+            var clock = Stopwatch.StartNew();
+            var sent = new long[writers.Count];
+            async Task WriteAsync(int w)
+            {
+                var share = total / writers.Count + (w < total % writers.Count ? 1 : 0);
+                var rate = workload.LatencyRate / (double)writers.Count;
+                var (_, insert, id) = writers[w];
+                while (sent[w] < share)
+                {
+                    var due = Math.Min(share, (long)(clock.Elapsed.TotalSeconds * rate) + 1);
+                    while (sent[w] < due)
+                    {
+                        id.TypedValue = firstId + 1 + w + (sent[w] * writers.Count);
+                        await insert.ExecuteNonQueryAsync(cancellation);
+                        sent[w]++;
+                    }
+
+                    await Task.Delay(1, cancellation);
+                }
+            }
+
+            var writing = Task.WhenAll(Enumerable.Range(0, writers.Count).Select(w => Task.Run(() => WriteAsync(w), cancellation)));
+            while (!writing.IsCompleted)
             {
                 child.Sampler.Sample();
                 await walsender.SampleAsync();
-                nextSample = clock.Elapsed + TimeSpan.FromSeconds(1);
+                await Task.WhenAny(writing, Task.Delay(TimeSpan.FromSeconds(1), cancellation));
             }
-            await Task.Delay(1, cancellation);
-        }
-        var writeSeconds = clock.Elapsed.TotalSeconds;
-        var drain = Stopwatch.StartNew();
-        while (consumer.Samples < total && drain.Elapsed < TimeSpan.FromSeconds(30) && !child.HasExited)
-        {
-            await Task.Delay(50, cancellation);
-        }
 
-        child.Sampler.Sample();
-        await walsender.SampleAsync();
-        var cpu = child.Sampler.CpuSeconds - cpuBefore;
-        brokerCpu.Sample();
-        await child.StopAsync(TimeSpan.FromSeconds(30));
+            await writing;
+            var writeSeconds = clock.Elapsed.TotalSeconds;
+            var lag = total - consumer.Samples;
+            var drain = Stopwatch.StartNew();
+            while (consumer.Samples < total && drain.Elapsed < TimeSpan.FromSeconds(30) && !child.HasExited)
+            {
+                await Task.Delay(10, cancellation);
+            }
 
-        var latencies = consumer.Latencies.Order().ToArray();
-        var result = new PathResult
-        {
-            Path = path,
-            Seconds = writeSeconds,
-            StartupSeconds = startup,
-            Rows = latencies.Length,
-            RowsPerSecond = total / writeSeconds,
-            CpuSeconds = cpu,
-            CpuSecondsPerMillionRows = cpu / (total / 1e6),
-            WalSenderCpuSeconds = walsender.CpuSeconds - walsenderBefore,
-            BrokerCpuSeconds = brokerCpu.CpuSeconds - brokerBefore,
-            PeakRssMegabytes = child.Sampler.PeakRssBytes / 1048576.0,
-            LatencySamples = latencies.Length,
-            Note = ours ? "latency = receive time − pg.commit_ts header" : "latency = receive time − the row's sent_us (clock_timestamp() in the insert)",
-        };
-        if (latencies.Length > 0)
-        {
-            result.LatencyP50Ms = Percentile(latencies, 0.50);
-            result.LatencyP99Ms = Percentile(latencies, 0.99);
-            result.LatencyMaxMs = latencies[^1];
-        }
-        if (latencies.Length < total)
-        {
-            result.Error = $"only {latencies.Length:N0} of {total:N0} transactions became visible within 30 s of the end of the workload";
-        }
+            var drainSeconds = drain.Elapsed.TotalSeconds;
+            child.Sampler.Sample();
+            await walsender.SampleAsync();
+            var cpu = child.Sampler.CpuSeconds - cpuBefore;
+            brokerCpu.Sample();
+            await child.StopAsync(TimeSpan.FromSeconds(30));
 
-        return result;
+            var samples = consumer.Taken;
+            var latencies = samples.Select(x => x.LatencyMs).Order().ToArray();
+            var result = new PathResult
+            {
+                Path = path,
+                Seconds = writeSeconds,
+                StartupSeconds = startup,
+                Rows = latencies.Length,
+                RowsPerSecond = total / writeSeconds,
+                OfferedRate = workload.LatencyRate,
+                LagAtEnd = lag,
+                DrainSeconds = consumer.Samples >= total ? drainSeconds : null,
+                CpuSeconds = cpu,
+                CpuSecondsPerMillionRows = cpu / (total / 1e6),
+                WalSenderCpuSeconds = walsender.CpuSeconds - walsenderBefore,
+                BrokerCpuSeconds = brokerCpu.CpuSeconds - brokerBefore,
+                PeakRssMegabytes = child.Sampler.PeakRssBytes / 1048576.0,
+                LatencySamples = latencies.Length,
+                Note = ours ? "latency = receive time − the row's _commit_ts" : "latency = receive time − the row's sent_us (clock_timestamp() in the insert)",
+            };
+            if (latencies.Length > 0)
+            {
+                result.LatencyP50Ms = Stages.Percentile(latencies, 0.50);
+                result.LatencyP99Ms = Stages.Percentile(latencies, 0.99);
+                result.LatencyMaxMs = latencies[^1];
+            }
+
+            if (ours)
+            {
+                result.LatencyStages = Stages.Breakdown(stageTrace, samples);
+            }
+
+            await ReadBackAsync(result, broker, topic);
+            if (latencies.Length < total)
+            {
+                result.Error = $"only {latencies.Length:N0} of {total:N0} transactions became visible within 30 s of the end of the workload";
+            }
+
+            return result;
+        }
+        finally
+        {
+            foreach (var (connection, insert, _) in writers)
+            {
+                await insert.DisposeAsync();
+                await connection.DisposeAsync();
+            }
+        }
     }
 
-    private static double Percentile(double[] sorted, double q) =>
-        sorted[Math.Clamp((int)Math.Ceiling(q * sorted.Length) - 1, 0, sorted.Length - 1)];
 
     // ---------------------------------------------------------------------------------------------
 

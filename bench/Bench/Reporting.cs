@@ -25,7 +25,11 @@ internal static class Reporting
     };
 
     private static readonly string[] Headers =
-        ["path", "time s", "rows/s", "MB/s", "CPU s/M rows", "walsender CPU s", "peak RSS MB", "p50 ms", "p99 ms", "max ms", "× pg_recvlogical", "× peer"];
+        ["path", "time s", "rows/s", "MB/s", "Kafka B/row", "CPU s/M rows", "walsender CPU s", "peak RSS MB", "p50 ms", "p99 ms", "max ms", "× pg_recvlogical", "× peer"];
+
+    private static readonly string[] LiveHeaders = ["live", "offered txn/s", "achieved txn/s", "p50 ms", "p99 ms", "lag at end", "drained after s", "Kafka B/row"];
+
+    private static readonly string[] CompressionHeaders = ["compression", "rows/s", "× pg_recvlogical", "Kafka B/row", "fetched B/row", "CPU s/M rows", "broker CPU s", "peak RSS MB"];
 
     private static string Num(double? value, string format) => value is { } v ? v.ToString(format, Invariant) : "–";
 
@@ -33,10 +37,11 @@ internal static class Reporting
 
     private static string[] Cells(PathResult p) =>
     [
-        PathNames.Display(p.Path),
+        p.Label,
         Num(p.Seconds, "F2"),
         Num(p.RowsPerSecond, "N0"),
         Num(p.PayloadMegabytesPerSecond, "F1"),
+        Num(p.KafkaBytesPerRow, "N0"),
         Num(p.CpuSecondsPerMillionRows, "F2"),
         Num(p.WalSenderCpuSeconds, "F2"),
         Num(p.PeakRssMegabytes, "F0"),
@@ -52,16 +57,25 @@ internal static class Reporting
     {
         if (p.Error is not null)
         {
-            return $"{PathNames.Display(p.Path)}: FAILED: {p.Error}";
+            return $"{p.Label}: FAILED: {p.Error}";
         }
 
         if (p.Seconds is null)
         {
-            return $"{PathNames.Display(p.Path)}: {p.Note}";
+            return $"{p.Label}: {p.Note}";
         }
 
         var text = new StringBuilder();
-        text.Append(CultureInfo.InvariantCulture, $"{PathNames.Display(p.Path)}: {p.Rows:N0} rows in {p.Seconds:F2} s = {p.RowsPerSecond:N0} rows/s");
+        text.Append(CultureInfo.InvariantCulture, $"{p.Label}: {p.Rows:N0} rows in {p.Seconds:F2} s = {p.RowsPerSecond:N0} rows/s");
+        if (p.KafkaBytesPerRow is { } perRow)
+        {
+            text.Append(CultureInfo.InvariantCulture, $", {perRow:N0} Kafka B/row");
+        }
+
+        if (p.FetchedBytesPerRow is { } fetched)
+        {
+            text.Append(CultureInfo.InvariantCulture, $" ({fetched:N0} fetched)");
+        }
         if (p.PayloadMegabytesPerSecond is { } mb)
         {
             text.Append(CultureInfo.InvariantCulture, $", {mb:F1} MB/s");
@@ -87,6 +101,11 @@ internal static class Reporting
             text.Append(CultureInfo.InvariantCulture, $", latency p50 {p50:F1} / p99 {p.LatencyP99Ms:F1} / max {p.LatencyMaxMs:F1} ms");
         }
 
+        if (p.OfferedRate is { } offered)
+        {
+            text.Append(CultureInfo.InvariantCulture, $", offered {offered:N0}/s, lag at end {p.LagAtEnd:N0}, drained {(p.DrainSeconds is { } d ? $"after {d:F2} s" : "not within 30 s")}");
+        }
+
         return text.ToString();
     }
 
@@ -94,8 +113,8 @@ internal static class Reporting
     public static string TextTable(WorkloadResult w)
     {
         var rows = new List<string[]> { Headers };
-        rows.AddRange(w.Paths.Select(p => p.Error is not null ? [PathNames.Display(p.Path), $"FAILED: {p.Error}"]
-            : p.Seconds is null ? [PathNames.Display(p.Path), p.Note ?? "not measured"] : Cells(p)));
+        rows.AddRange(w.Paths.Select(p => p.Error is not null ? [p.Label, $"FAILED: {p.Error}"]
+            : p.Seconds is null ? [p.Label, p.Note ?? "not measured"] : Cells(p)));
         var widths = Enumerable.Range(0, Headers.Length)
             .Select(i => rows.Where(r => r.Length == Headers.Length).Max(r => r[i].Length)).ToArray();
         var text = new StringBuilder();
@@ -117,7 +136,106 @@ internal static class Reporting
 
             text.AppendLine();
         }
+
+        foreach (var extra in new[] { LiveRows(w), CompressionRows(w) })
+        {
+            if (extra is not null)
+            {
+                text.AppendLine();
+                text.Append(Aligned(extra));
+            }
+        }
+
         return text.ToString().TrimEnd();
+    }
+
+    /// <summary>Rows of cells as aligned text (first column left, others right), two spaces of indent.</summary>
+    private static string Aligned(List<string[]> rows)
+    {
+        var widths = Enumerable.Range(0, rows[0].Length).Select(i => rows.Max(r => r[i].Length)).ToArray();
+        var text = new StringBuilder();
+        foreach (var row in rows)
+        {
+            text.Append("  ");
+            for (var i = 0; i < row.Length; i++)
+            {
+                text.Append(i == 0 ? row[i].PadRight(widths[i]) : "  " + row[i].PadLeft(widths[i]));
+            }
+
+            text.AppendLine();
+        }
+
+        return text.ToString();
+    }
+
+    /// <summary>Live workloads (W5, W5b): offered and achieved rate, latency, lag when writing stopped, drain time.</summary>
+    private static List<string[]>? LiveRows(WorkloadResult w)
+    {
+        var live = w.Paths.Where(p => p.Error is null && p.OfferedRate is not null).ToList();
+        if (live.Count == 0)
+        {
+            return null;
+        }
+
+        var rows = new List<string[]> { LiveHeaders };
+        rows.AddRange(live.Select(p => new[]
+        {
+            p.Label, Num(p.OfferedRate, "N0"), Num(p.RowsPerSecond, "N0"), Num(p.LatencyP50Ms, "F1"), Num(p.LatencyP99Ms, "F1"),
+            Num(p.LagAtEnd, "N0"), Num(p.DrainSeconds, "F2"), Num(p.KafkaBytesPerRow, "N0"),
+        }));
+        return rows;
+    }
+
+    /// <summary>The compression comparison: one row per run with its settings.</summary>
+    private static List<string[]>? CompressionRows(WorkloadResult w)
+    {
+        if (!w.Paths.Any(p => p.Variant is not null))
+        {
+            return null;
+        }
+
+        var rows = new List<string[]> { CompressionHeaders };
+        rows.AddRange(w.Paths.Where(p => p.Error is null && p.Seconds is not null).Select(p => new[]
+        {
+            p.Label, Num(p.RowsPerSecond, "N0"), Ratio(p.RatioVsPgRecvLogical), Num(p.KafkaBytesPerRow, "N0"), Num(p.FetchedBytesPerRow, "N0"),
+            Num(p.CpuSecondsPerMillionRows, "F2"), Num(p.BrokerCpuSeconds, "F2"), Num(p.PeakRssMegabytes, "F0"),
+        }));
+        return rows;
+    }
+
+    private static List<string[]>? StageRows(WorkloadResult w)
+    {
+        var traced = w.Paths.Where(p => p.Error is null && p.LatencyStages is { Count: > 0 }).ToList();
+        if (traced.Count == 0)
+        {
+            return null;
+        }
+
+        List<string[]> rows = [["stage (p50 / p99 / mean ms)", .. traced.Select(p => p.Label)]];
+        foreach (var stage in traced[0].LatencyStages!.Select(s => s.Stage))
+        {
+            rows.Add([stage, .. traced.Select(p => p.LatencyStages!.Find(s => s.Stage == stage) is { } f
+                ? string.Create(Invariant, $"{f.P50Ms:F2} / {f.P99Ms:F2} / {f.MeanMs:F2}") : "–")]);
+        }
+
+        rows.Add(["total (commit → visible)", .. traced.Select(p => string.Create(Invariant, $"{p.LatencyP50Ms:F2} / {p.LatencyP99Ms:F2} / –"))]);
+        return rows;
+    }
+
+    /// <summary>The latency breakdown of a live workload's WalBridge paths for the terminal, or null without one.</summary>
+    public static string? StageTable(WorkloadResult w) =>
+        StageRows(w) is { } rows ? $"  {w.Id} commit → visible, per stage (WALBRIDGE_STAGE_TRACE)\n" + Aligned(rows).TrimEnd() : null;
+
+    private static void MarkdownTable(StringBuilder md, List<string[]> rows)
+    {
+        md.AppendLine("| " + string.Join(" | ", rows[0]) + " |");
+        md.AppendLine("|---|" + string.Concat(Enumerable.Repeat("--:|", rows[0].Length - 1)));
+        foreach (var row in rows.Skip(1))
+        {
+            md.AppendLine("| " + string.Join(" | ", row.Select(c => c.Replace("|", "\\|", StringComparison.Ordinal))) + " |");
+        }
+
+        md.AppendLine();
     }
 
     /// <summary>Reads a report written by <see cref="WriteJson"/> (to render the Markdown again).</summary>
@@ -141,7 +259,7 @@ internal static class Reporting
     /// </summary>
     public static async Task<string?> WriteChartAsync(BenchReport report, string png)
     {
-        var throughput = report.Workloads.Where(w => w.Id != "W5").ToList();
+        var throughput = report.Workloads.Where(w => !w.Id.StartsWith("W5", StringComparison.Ordinal)).ToList();
         if (throughput.Count == 0)
         {
             return "no throughput workload ran";
@@ -235,6 +353,7 @@ internal static class Reporting
         md.AppendLine("```sh");
         md.AppendLine("./connector bench                       # full run (about 15 minutes); rewrites this file and its chart");
         md.AppendLine("./connector bench --quick --json /tmp/b.json   # scaled down, under 3 minutes; every figure as JSON");
+        md.AppendLine("./connector bench --compression --json /tmp/c.json   # W1–W3 with Kafka and Arrow compression variants");
         md.AppendLine("```");
         md.AppendLine();
         md.AppendLine("## Latest run");
@@ -255,15 +374,15 @@ internal static class Reporting
         md.AppendLine();
         md.AppendLine(chartProblem is null ? "![rows/s per workload and path](benchmarks/rows-per-second.png)" : $"(no chart: {chartProblem})");
         md.AppendLine();
-        md.AppendLine("| workload | path | time s | rows/s | MB/s | CPU s/M rows | walsender CPU s | peak RSS MB | p50 ms | p99 ms | max ms | × pg_recvlogical | × peer |");
-        md.AppendLine("|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|");
+        md.AppendLine("| workload | path | time s | rows/s | MB/s | Kafka B/row | CPU s/M rows | walsender CPU s | peak RSS MB | p50 ms | p99 ms | max ms | × pg_recvlogical | × peer |");
+        md.AppendLine("|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|");
         foreach (var w in report.Workloads)
         {
             foreach (var p in w.Paths)
             {
                 if (p.Error is not null)
                 {
-                    md.AppendLine(CultureInfo.InvariantCulture, $"| {w.Id} | {PathNames.Display(p.Path)} | failed: {p.Error.Replace("|", "\\|", StringComparison.Ordinal)} |||||||||||");
+                    md.AppendLine(CultureInfo.InvariantCulture, $"| {w.Id} | {p.Label} | failed: {p.Error.Replace("|", "\\|", StringComparison.Ordinal)} ||||||||||||");
                     continue;
                 }
                 if (p.Seconds is null)
@@ -283,6 +402,19 @@ internal static class Reporting
             }
         }
         md.AppendLine();
+        foreach (var w in report.Workloads)
+        {
+            foreach (var (title, rows) in (List<(string, List<string[]>?)>)[("live load", LiveRows(w)), ("commit → visible per stage, WalBridge (p50 / p99 / mean ms)", StageRows(w)), ("compression", CompressionRows(w))])
+            {
+                if (rows is not null)
+                {
+                    md.AppendLine(CultureInfo.InvariantCulture, $"**{w.Id}, {title}**");
+                    md.AppendLine();
+                    MarkdownTable(md, rows);
+                }
+            }
+        }
+
         md.AppendLine("Workloads:");
         md.AppendLine();
         foreach (var w in report.Workloads)
@@ -319,11 +451,31 @@ internal static class Reporting
               The JSON also has `broker_cpu_seconds` (the local broker process while a Kafka path ran) and `startup_seconds`.
             - **Ratios**: rows/s of a path divided by pg_recvlogical's and by the peer's on the same workload (above 1 = faster).
               For W5, `× peer` is the peer's p99 divided by this path's.
+            - **Kafka B/row**: the table topic read back with `read_committed`, value + key + header keys and values of every
+              record, divided by the rows (WalBridge and the peer alike); for pg_recvlogical and peek the pgoutput stream's bytes
+              (what crosses the replication connection). The JSON also has `fetched_bytes_per_row`: what the read-back consumer
+              received from the brokers (librdkafka's `rxbytes`), i.e. the record batches as stored (Kafka's `compression.type`
+              shows there), plus transaction markers and protocol framing.
             - **W5 latency**: for each Kafka path in turn, the consumer streams live; 1,000 single-row transactions per second
               (`synchronous_commit=on`) for 30 s; a `read_committed` consumer (`fetch.wait.max.ms=2`, because the mock broker
-              holds an empty fetch for the full wait) records receive time minus commit time (`pg.commit_ts` header for WalBridge,
-              the row's `sent_us` = `clock_timestamp()` in the insert for the peer, whose JSON has no commit time).
+              holds an empty fetch for the full wait) records, per row, receive time minus commit time (the row's `_commit_ts`
+              for WalBridge, the row's `sent_us` = `clock_timestamp()` in the insert for the peer, whose JSON has no commit time).
               Time, rows/s and CPU there are for the 30 s of live load.
+            - **Per-stage breakdown (W5, W5b, WalBridge)**: the connector runs with `WALBRIDGE_STAGE_TRACE=<file>`
+              (src/Connector/Diagnostics/StageTrace.cs: per Kafka transaction, when its groups were handed over by the
+              replication reader, taken by the Kafka loop, begun, produced, acknowledged, committed); each row the consumer saw
+              is joined by its `_commit_lsn`. Stages: PG commit → handed over (walsender decoding and sending, our reading,
+              decoding and framing), queue wait, linger + begin, produce, broker acks (flush), Kafka commit, Kafka commit →
+              visible (the consumer's fetch). They add up to the row's latency; p50s of stages do not add up to the total's p50.
+            - **W5b sustained load**: 10,000 single-row transactions per second offered for 30 s by 4 connections (each paced at
+              2,500/s); achieved = transactions written ÷ seconds of writing (below the offer when PostgreSQL or the machine
+              cannot take it), latency as W5, **lag at end** = transactions written but not yet visible when writing stopped,
+              **drained after** = seconds until the last one was visible.
+            - **Compression (`--compression`)**: W1–W3 through each WalBridge path with `kafka.compression.type` none, lz4, zstd
+              and, for the pgoutput path, `arrow.compression` lz4_frame and zstd (the wal2arrow plugin's batches are passed
+              through uncompressed, so only Kafka's compression applies to them); rows/s, Kafka B/row (uncompressed record
+              bytes as consumers see them: Arrow body compression shows here), fetched B/row (Kafka compression shows here),
+              connector CPU per million rows, broker CPU.
             - The machines are noisy: compare ratios within one run, not absolute figures across runs.
             """);
         md.AppendLine();

@@ -19,10 +19,18 @@ internal sealed class Workload
     public string? PrepareSql { get; init; }
     public string? BulkSql { get; init; }
     public string? FinalSql { get; init; }
-    /// <summary>W5: transactions per second and seconds of the live workload.</summary>
+    /// <summary>W5, W5b: transactions per second offered and seconds of the live workload.</summary>
     public int LatencyRate { get; init; }
     public int LatencySeconds { get; init; }
+    /// <summary>Connections writing the live workload together (each paced at its share of the rate).</summary>
+    public int LatencyWriters { get; init; } = 1;
     public bool IsLatency => LatencyRate > 0;
+
+    /// <summary>Every workload id, in run order.</summary>
+    public static readonly IReadOnlyList<string> Ids = ["W1", "W2", "W3", "W4", "W5", "W5b"];
+
+    /// <summary>The throughput workloads the compression comparison runs by default.</summary>
+    public static readonly IReadOnlyList<string> CompressionIds = ["W1", "W2", "W3"];
 
     private const string Columns =
         "id bigint PRIMARY KEY, account int NOT NULL, amount numeric(12,2) NOT NULL, note text NOT NULL, label text NOT NULL, " +
@@ -36,17 +44,22 @@ internal sealed class Workload
 
     private static string N(long value) => value.ToString(CultureInfo.InvariantCulture);
 
-    public static IReadOnlyList<Workload> Create(bool quick)
+    /// <param name="quick">Scaled-down workloads.</param>
+    /// <param name="scale">A further factor on every size and duration (1 = as documented; smoke runs use e.g. 0.05).</param>
+    public static IReadOnlyList<Workload> Create(bool quick, double scale = 1.0)
     {
         const int TxRows = 1000;
-        var w1Rows = quick ? 100_000L : 1_000_000L;
+        long Scaled(long full, long min) => Math.Max(min, (long)Math.Round(full * scale));
+        // W1 and W3 are whole 1,000-row transactions, W3 at least 2,000 rows (its delete loop needs two transactions).
+        var w1Rows = Scaled(quick ? 100_000L : 1_000_000L, 2 * TxRows) / TxRows * TxRows;
         var w1Tx = w1Rows / TxRows;
-        var w2Tx = quick ? 10_000L : 100_000L;
-        var w3Rows = quick ? 10_000L : 100_000L;
+        var w2Tx = Scaled(quick ? 10_000L : 100_000L, 10);
+        var w3Rows = Scaled(quick ? 10_000L : 100_000L, 4 * TxRows) / (2 * TxRows) * (2 * TxRows);
         var w3Updates = w3Rows / TxRows;
         var w3Deletes = w3Rows / 2 / TxRows;
-        var w4Rows = quick ? 500_000L : 5_000_000L;
-        var w5Seconds = quick ? 5 : 30;
+        var w4Rows = Scaled(quick ? 500_000L : 5_000_000L, 1000);
+        var w5Seconds = (int)Scaled(quick ? 5 : 30, 2);
+        const int W5bRate = 10_000;
         return
         [
             new Workload
@@ -110,12 +123,24 @@ internal sealed class Workload
                 LatencyRate = 1000,
                 LatencySeconds = w5Seconds,
             },
+            new Workload
+            {
+                Id = "W5b",
+                Title = $"sustained: {W5bRate:N0} single-row transactions/s offered for {w5Seconds} s, synchronous_commit=on, 4 writers",
+                Table = "w5b",
+                Rows = (long)W5bRate * w5Seconds,
+                Transactions = (long)W5bRate * w5Seconds,
+                SchemaSql = $"CREATE TABLE w5b ({Columns}, sent_us bigint NOT NULL)",
+                LatencyRate = W5bRate,
+                LatencySeconds = w5Seconds,
+                LatencyWriters = 4,
+            },
         ];
     }
 
-    /// <summary>W5's single-row insert; $1 is the id, <c>sent_us</c> is the wall clock when the row is written.</summary>
-    public const string LatencyInsertSql =
-        "INSERT INTO w5 SELECT g, (g % 100000)::int, round((g % 1000000) / 100.0, 2), md5(g::text) || md5((g + 1)::text), " +
+    /// <summary>The live workloads' single-row insert into <paramref name="table"/>; $1 is the id, <c>sent_us</c> is the wall clock when the row is written.</summary>
+    public static string LatencyInsertSql(string table) =>
+        $"INSERT INTO {table} SELECT g, (g % 100000)::int, round((g % 1000000) / 100.0, 2), md5(g::text) || md5((g + 1)::text), " +
         "'customer-' || (g % 5000), clock_timestamp(), g % 2 = 0, (g % 1000)::int, (extract(epoch FROM clock_timestamp()) * 1000000)::bigint " +
         "FROM (SELECT $1::bigint AS g) s";
 }

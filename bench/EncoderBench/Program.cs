@@ -1,6 +1,9 @@
 // Prints encoder throughput figures: pgoutput text values → ChangeBatchBuilder → Arrow IPC stream (Apache.Arrow's writer),
 // and reading back with Apache.Arrow's reader. bench/EncoderBench/compare.sh runs another commit's build beside this one.
-// Usage: dotnet run -c Release --project bench/EncoderBench [rows-per-batch] [batches]
+// With --designs (after those figures) or --designs-only: the record designs of issue 11 side by side (Designs.cs): (a) one
+// record batch per source transaction inside one stream, (b) one record batch with per-row _xid/_commit_lsn/_commit_ts
+// (implemented), and (b) with Arrow body compression; --scale F scales their record counts.
+// Usage: dotnet run -c Release --project bench/EncoderBench [rows-per-batch] [batches] [--designs | --designs-only] [--scale F]
 using System.Buffers;
 using System.Diagnostics;
 using System.Globalization;
@@ -8,8 +11,17 @@ using System.Text;
 using WalBridge.Serialization.Payload;
 using WalBridge.Serialization.Postgres;
 
-var rowsPerBatch = args.Length > 0 ? int.Parse(args[0], CultureInfo.InvariantCulture) : 1000;
-var batches = args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 2000;
+var designsOnly = args.Contains("--designs-only");
+var scaleAt = Array.IndexOf(args, "--scale");
+var scale = scaleAt >= 0 ? double.Parse(args[scaleAt + 1], CultureInfo.InvariantCulture) : 1.0;
+var numbers = args.Where((a, i) => !a.StartsWith("--", StringComparison.Ordinal) && (scaleAt < 0 || i != scaleAt + 1)).ToArray();
+var rowsPerBatch = numbers.Length > 0 ? int.Parse(numbers[0], CultureInfo.InvariantCulture) : 1000;
+var batches = numbers.Length > 1 ? int.Parse(numbers[1], CultureInfo.InvariantCulture) : 2000;
+if (designsOnly)
+{
+    Designs.Run(scale);
+    return;
+}
 
 var relation = new PgRelation(16384, "public", "orders", 'd',
 [
@@ -98,3 +110,9 @@ output.ResetWrittenCount();
 builder.WriteStream(output);
 var t2 = GC.GetAllocatedBytesForCurrentThread();
 Console.WriteLine($"allocated on this thread: {t1 - t0:N0} bytes appending {rowsPerBatch} rows, {t2 - t1:N0} bytes writing the stream");
+
+if (args.Contains("--designs"))
+{
+    Console.WriteLine();
+    Designs.Run(scale);
+}

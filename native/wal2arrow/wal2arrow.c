@@ -1146,6 +1146,32 @@ w2a_change(LogicalDecodingContext *ctx, ReorderBufferTXN *txn, Relation relation
 	/* an update goes to the partition of its new key, a delete to the one of its old key */
 	if (data->partitions > 1)
 		p = row_partition(data, s, desc, row.values, row.nulls);
+
+	/*
+	 * An update whose key moved to another partition: that partition's stream
+	 * loses the old key, so it gets a delete of the old key (or row, under
+	 * FULL) at the same LSN, as the connector's pgoutput path writes it
+	 * (README.md, partitions). The old tuple is sent only when the key
+	 * changed (or always, under FULL).
+	 */
+	if (row.op == 'u' && before != NULL && data->partitions > 1 && s->nkeys > 0)
+	{
+		int			from = row_partition(data, s, desc, row.before_values, row.before_nulls);
+
+		if (from != p)
+		{
+			WaRow		gone;
+
+			gone.op = 'd';
+			gone.lsn = row.lsn;
+			gone.values = row.before_values;
+			gone.nulls = row.before_nulls;
+			gone.before_values = NULL;
+			gone.before_nulls = NULL;
+			gone.truncate_options = NULL;
+			add_row(ctx, data, ts, from, desc, &gone);
+		}
+	}
 	add_row(ctx, data, ts, p, desc, &row);
 
 	MemoryContextSwitchTo(old);

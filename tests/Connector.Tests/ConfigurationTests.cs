@@ -1,4 +1,5 @@
 using WalBridge.Connector.Configuration;
+using WalBridge.Serialization.Payload;
 
 namespace WalBridge.Connector.Tests;
 
@@ -145,5 +146,62 @@ public class ConfigurationTests
         Assert.DoesNotContain("hunter2", text, StringComparison.Ordinal);
         Assert.DoesNotContain("p4ss", text, StringComparison.Ordinal);
         Assert.Contains("database.password=********", text, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Arrow_compression_is_off_by_default()
+    {
+        Assert.Equal(ArrowCompression.None, ConnectorConfig.FromDictionary(Minimal()).ArrowCompression);
+    }
+
+    [Theory]
+    [InlineData("none", ArrowCompression.None)]
+    [InlineData("lz4_frame", ArrowCompression.Lz4Frame)]
+    [InlineData("zstd", ArrowCompression.Zstd)]
+    public void Arrow_compression_takes_the_arrow_codec_names(string value, ArrowCompression expected)
+    {
+        var values = Minimal();
+        values["arrow.compression"] = value;
+        Assert.Equal(expected, ConnectorConfig.FromDictionary(values).ArrowCompression);
+    }
+
+    [Theory]
+    [InlineData("lz4")]
+    [InlineData("gzip")]
+    [InlineData("ZSTD")]
+    public void Other_arrow_compressions_are_rejected_with_the_choices(string value)
+    {
+        var values = Minimal();
+        values["arrow.compression"] = value;
+        var e = Assert.Throws<ConfigurationException>(() => ConnectorConfig.FromDictionary(values));
+        Assert.Contains("'arrow.compression'", e.Message, StringComparison.Ordinal);
+        Assert.Contains("none, lz4_frame, zstd", e.Message, StringComparison.Ordinal);
+    }
+
+    /// <summary>The plugin's batches are passed through as PostgreSQL encoded them: the setting cannot apply, so it is refused.</summary>
+    [Theory]
+    [InlineData("lz4_frame")]
+    [InlineData("zstd")]
+    public void Arrow_compression_is_refused_with_the_wal2arrow_plugin(string value)
+    {
+        var values = Minimal();
+        values["plugin"] = "wal2arrow";
+        values["arrow.compression"] = value;
+        var e = Assert.Throws<ConfigurationException>(() => ConnectorConfig.FromDictionary(values));
+        Assert.Contains("'arrow.compression'", e.Message, StringComparison.Ordinal);
+        Assert.Contains("wal2arrow", e.Message, StringComparison.Ordinal);
+        Assert.Contains("kafka.compression.type", e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Wal2arrow_takes_no_arrow_compression_and_kafka_compression_passes_through()
+    {
+        var values = Minimal();
+        values["plugin"] = "wal2arrow";
+        values["arrow.compression"] = "none";
+        values["kafka.compression.type"] = "zstd";
+        var config = ConnectorConfig.FromDictionary(values);
+        Assert.Equal(ArrowCompression.None, config.ArrowCompression);
+        Assert.Equal("zstd", config.Kafka["compression.type"]);
     }
 }

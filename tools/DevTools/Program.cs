@@ -25,7 +25,7 @@ internal static class Program
                                                           the randomized end-to-end check under the same crashes (docs/chaos.md)
           soak   [--minutes N] [--plugin P] [--seed N]    steady load and random faults on one connector; RSS, fds, threads, spill must stay flat
           broker [--brokers N]                            run the local Kafka-protocol broker (librdkafka mock cluster)
-          bench  [--quick] [--json <file>] [--workloads W1,...]
+          bench  [--quick] [--scale F] [--compression] [--json <file>] [--workloads W1,...]
                                                           throughput, latency, CPU, memory vs pg_recvlogical and a peer (docs/benchmarks.md)
         """;
 

@@ -17,7 +17,19 @@
 // Usage: node dump.js <stream file>…   (one JSON document per line)
 'use strict';
 const fs = require('fs');
-const { RecordBatchReader, Type, makeVector, TimeUnit, DateUnit, IntervalUnit, Precision } = require('apache-arrow');
+const { RecordBatchReader, Type, makeVector, TimeUnit, DateUnit, IntervalUnit, Precision, compressionRegistry, CompressionType } = require('apache-arrow');
+const lz4 = require('lz4js');
+const fzstd = require('fzstd');
+
+// Compressed record batch bodies (WalBridge's arrow.compression = lz4_frame | zstd): apache-arrow reads them only
+// with a codec the application registers (it ships none). These are pure-JS decoders from npm; each gets one
+// buffer's compressed bytes (the 8-byte length prefix already removed) and returns the uncompressed bytes. Two
+// details apache-arrow leaves to the codec: an empty buffer (Apache.Arrow writes a prefix of 0 and no frame) arrives
+// as zero bytes, and the result must be 8-byte aligned, because typed arrays are laid over it without a copy.
+const aligned = (out) => (out.byteOffset % 8 === 0 ? out : new Uint8Array(out));
+const codec = (decompress) => ({ decode: (bytes) => (bytes.length === 0 ? new Uint8Array(0) : aligned(decompress(bytes))) });
+compressionRegistry.set(CompressionType.LZ4_FRAME, codec((bytes) => lz4.decompress(bytes)));
+compressionRegistry.set(CompressionType.ZSTD, codec((bytes) => fzstd.decompress(bytes)));
 
 const typeName = (t) => Type[t.typeId] ?? String(t.typeId);
 

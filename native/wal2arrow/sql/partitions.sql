@@ -36,10 +36,14 @@ FROM (SELECT k, w2a_partitions_of(msgs, k) AS parts
 SELECT w2a_be32(m, 6) AS partition, count(*) AS chunks, sum(w2a_be32(m, 15)) AS rows
 FROM pt_msgs, unnest(msgs) m WHERE chr(get_byte(m, 0)) = 'A' GROUP BY 1 ORDER BY 1;
 
--- an update that changes the key goes to the partition of the NEW key (the old key is in _before)
+-- an update that changes the key goes to the partition of the NEW key (the old key is in _before);
+-- when that is another partition, the old key's partition gets a delete of the old key
+SELECT w2a_partition_of('["key-005"]', 3) AS old_partition, w2a_partition_of('["key-105"]', 3) AS new_partition;
 UPDATE pt SET k = 'key-105' WHERE k = 'key-005';
 SELECT w2a(data), w2a_be32(data, 6) = w2a_partition_of('["key-105"]', 3) AS new_key_partition,
-       position('key-005'::bytea in data) > 0 AS old_key_in_before
+       w2a_be32(data, 6) = w2a_partition_of('["key-005"]', 3) AS old_key_partition,
+       position('key-105'::bytea in data) > 0 AS has_new_key,
+       position('key-005'::bytea in data) > 0 AS has_old_key
 FROM pg_logical_slot_get_binary_changes('pt', NULL, NULL, 'proto_version', '2', 'publication_names', 'pt_pub', 'partitions', '3')
 WHERE chr(get_byte(data, 0)) = 'A';
 

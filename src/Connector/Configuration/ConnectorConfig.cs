@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text.RegularExpressions;
+using WalBridge.Serialization.Payload;
 
 namespace WalBridge.Connector.Configuration;
 
@@ -46,6 +47,7 @@ public sealed class ConnectorConfig
         "database.password.file", "database.sslrootcert", "slot.failover",
         "operations.listen", "operations.token", "operations.token.file", "operations.source.poll.interval.ms", "health.ready.max.lag.ms",
         "ha.enabled", "ha.poll.interval.ms", "ha.session.timeout.ms",
+        "arrow.compression",
     ];
 
     private static readonly HashSet<string> s_knownKeySet = new(s_knownKeys, StringComparer.Ordinal);
@@ -150,6 +152,13 @@ public sealed class ConnectorConfig
 
     /// <summary>The flat keys this configuration was built from (for the admin API's config view; print only through <see cref="Describe"/>).</summary>
     public IReadOnlyDictionary<string, string> SourceValues { get; init; } = new Dictionary<string, string>();
+    /// <summary>
+    /// Arrow IPC body compression of the record batches the connector encodes (<c>arrow.compression</c>: none, lz4_frame,
+    /// zstd; default none). Only the pgoutput path encodes batches: the wal2arrow plugin's are passed through as the
+    /// plugin encoded them, so any value but none is rejected with <c>plugin=wal2arrow</c>. Kafka's own record-batch
+    /// compression is <c>kafka.compression.type</c>, independent of this and valid with both plugins.
+    /// </summary>
+    public ArrowCompression ArrowCompression { get; init; }
 
     /// <summary>librdkafka properties (the <c>kafka.</c> prefix removed), passed through unchanged.</summary>
     public required IReadOnlyDictionary<string, string> Kafka { get; init; }
@@ -288,6 +297,16 @@ public sealed class ConnectorConfig
         if (viaRootText is not ("true" or "false"))
         {
             throw new ConfigurationException($"Configuration key 'publication.via.partition.root' must be true or false, found '{viaRootText}'.");
+        }
+
+        var compressionText = Optional("arrow.compression", ArrowCompression.None.Name());
+        var compression = ArrowCompressions.Parse(compressionText) ?? throw new ConfigurationException(
+            $"Configuration key 'arrow.compression' must be one of {string.Join(", ", Enum.GetValues<ArrowCompression>().Select(c => c.Name()))}, found '{compressionText}'.");
+        if (compression != ArrowCompression.None && plugin == DecodingPlugin.Wal2Arrow)
+        {
+            throw new ConfigurationException(
+                $"Configuration key 'arrow.compression' ({compressionText}) applies only to plugin=pgoutput: the wal2arrow plugin's record batches are " +
+                "passed through as PostgreSQL encoded them, uncompressed. Remove it, or compress Kafka's record batches with kafka.compression.type (lz4, zstd).");
         }
 
         var kafka = new Dictionary<string, string>(StringComparer.Ordinal);
@@ -430,6 +449,7 @@ public sealed class ConnectorConfig
             StatusInterval = TimeSpan.FromMilliseconds(Number("status.interval.ms", 1_000, 100, 600_000)),
             HeartbeatInterval = TimeSpan.FromMilliseconds(Number("heartbeat.interval.ms", 10_000, 0, 3_600_000)),
             MessagesTopic = Optional("messages.topic", $"{topicPrefix}.messages"),
+            ArrowCompression = compression,
             Kafka = kafka,
             Output = OutputSettings.FromDictionary(values),
         };

@@ -40,6 +40,8 @@ internal sealed partial class KafkaTransactionLoop : IDisposable
     private readonly Dictionary<string, string> _kafka;
     private readonly TopicManager _topics;
     private readonly OutputFormats _formats;
+    /// <summary>Stage times for latency breakdowns; null unless <c>WALBRIDGE_STAGE_TRACE</c> is set.</summary>
+    private readonly StageTrace? _trace = StageTrace.Open();
     private IProducer<byte[]?, byte[]>? _producer;
     private int _producedInTransaction;
 
@@ -140,6 +142,7 @@ internal sealed partial class KafkaTransactionLoop : IDisposable
 
             groups.Clear();
             groups.Add(first);
+            _trace?.Dequeued();
             var committed = false;
             var began = false;
             try
@@ -158,6 +161,7 @@ internal sealed partial class KafkaTransactionLoop : IDisposable
                 var started = System.Diagnostics.Stopwatch.GetTimestamp();
                 producer.BeginTransaction();
                 began = true;
+                _trace?.Began();
                 _producedInTransaction = 0;
                 long bytes = 0;
                 if (_formats.WritesArrow)
@@ -179,6 +183,7 @@ internal sealed partial class KafkaTransactionLoop : IDisposable
 
                 bytes += _formats.Produce(groups, new FormatSink(this, producer));
 
+                _trace?.Produced();
                 Commit(producer, groups, identity, bytes, started);
                 committed = true;
             }
@@ -256,6 +261,7 @@ internal sealed partial class KafkaTransactionLoop : IDisposable
         // per-record delivery handler is used, because Confluent.Kafka would keep every
         // in-flight value alive until its report.
         var unsent = producer.Flush(TransactionCallTimeout);
+        _trace?.Flushed();
         FaultInjection.Reach(FaultPoint.BeforeKafkaCommit);
         if (unsent != 0)
         {
@@ -263,6 +269,8 @@ internal sealed partial class KafkaTransactionLoop : IDisposable
         }
 
         producer.CommitTransaction(TransactionCallTimeout);
+        _trace?.Committed(groups.Where(g => g.Transactions.Count > 0)
+            .Select(g => (g.Transactions[0].CommitLsn.Value, g.Transactions[^1].CommitLsn.Value, g.Transactions.Count, g.RowCount, g.HandedOverMicros)));
         FaultInjection.Reach(FaultPoint.AfterKafkaCommit);
 
         _mirror?.Write(_offsetKey, record);

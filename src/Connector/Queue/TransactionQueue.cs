@@ -40,6 +40,11 @@ internal sealed class TransactionQueue
     public async ValueTask EnqueueAsync(TransactionGroup group, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(group);
+        if (Diagnostics.StageTrace.Enabled)
+        {
+            group.HandedOverMicros = Diagnostics.StageTrace.Now();
+        }
+
         // Over the byte budget, wait for commits (at least one group may always wait, whatever its size).
         while (_progress.QueuedMemoryBytes > _maxBytes && _progress.Queued > 0)
         {

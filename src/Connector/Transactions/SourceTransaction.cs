@@ -186,5 +186,8 @@ public sealed class TransactionGroup : IDisposable
     /// <summary>Of those, the bytes held in memory (the queue's memory budget counts these).</summary>
     public long MemoryBytes { get; init; }
 
+    /// <summary>When the replication reader handed the group over (UTC microseconds); set only while <see cref="Diagnostics.StageTrace"/> is on.</summary>
+    internal long HandedOverMicros { get; set; }
+
     public void Dispose() => Spill?.Dispose();
 }

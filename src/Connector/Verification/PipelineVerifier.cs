@@ -17,11 +17,12 @@ public sealed record VerificationReport(
 }
 
 /// <summary>
-/// Audits a pipeline end to end with <c>read_committed</c> reads: every table topic replayed and
-/// compared with the source table (the Arrow topics, and each enabled Debezium format's topics rebuilt
-/// from their events, <see cref="DebeziumReplay"/>), no (transaction, table, chunk) twice, commit LSNs increasing per
-/// partition, and the offsets topic consistent with the data and the source. The source should be
-/// quiet while it runs (rows that change during the audit show up as differences).
+/// Audits a pipeline end to end with <c>read_committed</c> reads: every table topic replayed (its
+/// partitions merged in source order) and compared with the source table — the Arrow topics, and each
+/// enabled Debezium format's topics rebuilt from their events (<see cref="DebeziumReplay"/>) — the header
+/// rules of each Arrow partition (<see cref="RecordSequence"/>: no (first commit LSN, chunk) twice, commit
+/// LSNs increasing, chunks continued), and the offsets topic consistent with the data and the source. The
+/// source should be quiet while it runs (rows that change during the audit show up as differences).
 /// </summary>
 public static class PipelineVerifier
 {

@@ -189,9 +189,9 @@ public static class TopicReplay
         }, cancellationToken);
         foreach (var (partition, records) in partitions)
         {
-            if (records.Open is { } open)
+            if (records.Sequence.End(partition.ToString(CultureInfo.InvariantCulture)) is { } unfinished)
             {
-                table.Violations.Add($"the transaction committed at {open.Lsn} has no last chunk in partition {partition}: the topic ends after its chunk {open.Next - 1}");
+                table.Violations.Add(unfinished);
             }
         }
 
@@ -216,58 +216,19 @@ public static class TopicReplay
     private sealed class PartitionRecords
     {
         public List<(string Where, byte[] Value)> Values { get; } = [];
-        public HashSet<(WalBridge.Offsets.Lsn First, int Chunk)> Seen { get; } = [];
-        public WalBridge.Offsets.Lsn Last { get; set; }
-        /// <summary>The transaction whose rows the previous record left unfinished, and the piece that must come next.</summary>
-        public (WalBridge.Offsets.Lsn Lsn, int Next)? Open { get; set; }
+        public RecordSequence Sequence { get; } = new();
     }
 
-    /// <summary>
-    /// The record's place in its partition (docs/format.md, Kafka headers): never twice (first commit LSN and chunk),
-    /// commit LSNs only growing, a transaction cut over several records continued by the next record with its next piece.
-    /// </summary>
+    /// <summary>The record's place in its partition: <see cref="RecordSequence"/>'s rules.</summary>
     private static void Check(ReplayedTable table, PartitionRecords records, Headers headers, string where)
     {
-        var format = Header(headers, KafkaHeaders.Format);
-        if (format != KafkaHeaders.CurrentFormat)
-        {
-            table.Violations.Add($"record {where} has {KafkaHeaders.Format} '{format}', not {KafkaHeaders.CurrentFormat}");
-        }
-
-        var first = WalBridge.Offsets.Lsn.Parse(Header(headers, KafkaHeaders.FirstCommitLsn) ?? "0/0");
-        var last = WalBridge.Offsets.Lsn.Parse(Header(headers, KafkaHeaders.CommitLsn) ?? "0/0");
-        var chunk = int.Parse(Header(headers, KafkaHeaders.ChunkIndex) ?? "0", CultureInfo.InvariantCulture);
-        var complete = Header(headers, KafkaHeaders.LastChunk) == "true";
-        if (!records.Seen.Add((first, chunk)))
+        var place = records.Sequence.Add(headers, where, table.Violations);
+        if (place.Duplicate)
         {
             table.DuplicateRecords++;
-            table.Violations.Add($"duplicate record {where}: first commit LSN {first}, chunk {chunk} again");
         }
 
-        if (last < first)
-        {
-            table.Violations.Add($"record {where} ends at commit LSN {last}, before it starts ({first})");
-        }
-
-        if (records.Open is { } open)
-        {
-            if (first != open.Lsn || chunk != open.Next)
-            {
-                table.Violations.Add($"record {where} starts at commit LSN {first} chunk {chunk}, but the transaction committed at {open.Lsn} needs its chunk {open.Next} next");
-            }
-        }
-        else if (chunk != 0)
-        {
-            table.Violations.Add($"record {where} starts at chunk {chunk} of the transaction committed at {first}, whose earlier chunks are not before it");
-        }
-        else if (!records.Last.IsZero && first <= records.Last)
-        {
-            table.Violations.Add($"commit LSN went backwards at {where}: it starts at {first}, the record before ended at {records.Last}");
-        }
-
-        records.Open = complete ? null : (last, first == last ? chunk + 1 : 1);
-        records.Last = last;
-        table.MaxCommitLsn = WalBridge.Offsets.Lsn.Max(table.MaxCommitLsn, last);
+        table.MaxCommitLsn = WalBridge.Offsets.Lsn.Max(table.MaxCommitLsn, place.CommitLsn);
     }
 
     /// <summary>Applies the rows of several partitions in source order.</summary>
@@ -586,9 +547,6 @@ public static class TopicReplay
         }
         return builder.ToString();
     }
-
-    private static string? Header(Headers headers, string name) =>
-        headers.TryGetLastBytes(name, out var bytes) ? Encoding.UTF8.GetString(bytes) : null;
 
     internal static string? Meta(IReadOnlyDictionary<string, string>? metadata, string key) =>
         metadata is not null && metadata.TryGetValue(key, out var value) ? value : null;

@@ -11,9 +11,10 @@ namespace WalBridge.Serialization.Payload;
 /// </summary>
 /// <remarks>
 /// <para>The schema message, any number of record batch messages and the end-of-stream marker concatenated in this order
-/// are a valid Arrow IPC stream (metadata V5, uncompressed, no dictionaries), whichever writer instance or process
-/// encoded each batch of the same schema: a stream can be assembled from pieces without re-encoding them. A whole stream
-/// is <see cref="WriteStream"/>.</para>
+/// are a valid Arrow IPC stream (metadata V5, no dictionaries), whichever writer instance or process encoded each batch
+/// of the same schema: a stream can be assembled from pieces without re-encoding them. A whole stream is
+/// <see cref="WriteStream"/>. With <see cref="ArrowCompression"/> other than none the batch bodies are compressed (each
+/// batch message says so itself, so such batches may be mixed with uncompressed ones); the schema message is the same.</para>
 /// <para>Not thread-safe. Batches are written straight into the caller's <see cref="IBufferWriter{T}"/>; the writer keeps
 /// nothing of them.</para>
 /// </remarks>
@@ -25,15 +26,21 @@ public sealed class ArrowMessageWriter : IDisposable
     private readonly BatchWriter _writer;
     private readonly byte[] _schemaMessage;
 
-    public ArrowMessageWriter(Schema schema)
+    /// <param name="schema">The schema of every batch.</param>
+    /// <param name="compression">Body compression of the record batches this writer encodes.</param>
+    public ArrowMessageWriter(Schema schema, ArrowCompression compression = ArrowCompression.None)
     {
         ArgumentNullException.ThrowIfNull(schema);
         Schema = schema;
+        Compression = compression;
         _schemaMessage = ArrowSerializationHelpers.SerializeSchema(schema);
-        _writer = new BatchWriter(_stream, schema);
+        _writer = new BatchWriter(_stream, schema, ArrowCompressions.WriterOptions(compression));
     }
 
     public Schema Schema { get; }
+
+    /// <summary>Body compression of the record batches this writer encodes.</summary>
+    public ArrowCompression Compression { get; }
 
     /// <summary>The framed schema message (continuation marker, metadata length, flatbuffer, padding), encoded once.</summary>
     public ReadOnlyMemory<byte> SchemaMessage => _schemaMessage;
@@ -77,7 +84,7 @@ public sealed class ArrowMessageWriter : IDisposable
     {
         var buffer = new ArrayBufferWriter<byte>(8);
         using var stream = new BufferWriterStream { Target = buffer };
-        using var writer = new BatchWriter(stream, new Schema([], null));
+        using var writer = new BatchWriter(stream, new Schema([], null), options: null);
         writer.WriteEnd();
         return buffer.WrittenSpan.ToArray();
     }
@@ -85,8 +92,8 @@ public sealed class ArrowMessageWriter : IDisposable
     /// <summary>Apache.Arrow's stream writer with the schema marked as already written: it writes batch messages only.</summary>
     private sealed class BatchWriter : ArrowStreamWriter
     {
-        public BatchWriter(Stream stream, Schema schema)
-            : base(stream, schema, leaveOpen: true)
+        public BatchWriter(Stream stream, Schema schema, IpcOptions? options)
+            : base(stream, schema, leaveOpen: true, options)
         {
             HasWrittenSchema = true;
         }

@@ -7,9 +7,11 @@ namespace WalBridge.Serialization.Payload;
 /// One Kafka record value read with Apache.Arrow's <see cref="ArrowStreamReader"/>: the schema and the record batches of
 /// the Arrow IPC stream. <c>arrow.uuid</c> columns are read as Apache.Arrow's <see cref="GuidArray"/> (the extension is
 /// registered in <see cref="Context"/>); every other column has its plain Arrow type (<c>arrow.json</c> stays a
-/// <c>StringArray</c> whose field carries the extension metadata).
+/// <c>StringArray</c> whose field carries the extension metadata). Compressed bodies (LZ4_FRAME, ZSTD: the
+/// <c>arrow.compression</c> setting) are decompressed.
 /// </summary>
-/// <remarks>The arrays are zero-copy views of the value: keep that memory unchanged while using them.</remarks>
+/// <remarks>The arrays of uncompressed batches are zero-copy views of the value: keep that memory unchanged while using
+/// them (those of compressed batches are decompressed copies).</remarks>
 public sealed class ArrowPayload
 {
     private ArrowPayload(Schema schema, IReadOnlyList<RecordBatch> batches)
@@ -18,7 +20,7 @@ public sealed class ArrowPayload
         Batches = batches;
     }
 
-    /// <summary>Apache.Arrow's reading context for payloads: the default allocator, no compression, <c>arrow.uuid</c> registered.</summary>
+    /// <summary>Apache.Arrow's reading context for payloads: the default allocator, the LZ4_FRAME and ZSTD codecs, <c>arrow.uuid</c> registered.</summary>
     public static ArrowContext Context { get; } = CreateContext();
 
     public Schema Schema { get; }
@@ -66,7 +68,7 @@ public sealed class ArrowPayload
     {
         var registry = new ExtensionTypeRegistry();
         registry.Register(GuidExtensionDefinition.Instance);
-        return new ArrowContext(extensionRegistry: registry);
+        return new ArrowContext(compressionCodecFactory: ArrowCompressions.CodecFactory, extensionRegistry: registry);
     }
 }
 

@@ -98,7 +98,8 @@ public sealed class ChangeBatchBuilder : IDisposable
 
     /// <param name="relation">The table.</param>
     /// <param name="unparsedText">What <see cref="AppendValue"/> does with a text value the parser does not take.</param>
-    public ChangeBatchBuilder(PgRelation relation, UnparsedTextPolicy unparsedText = UnparsedTextPolicy.Throw)
+    /// <param name="compression">Body compression of the record batches written (<c>arrow.compression</c>).</param>
+    public ChangeBatchBuilder(PgRelation relation, UnparsedTextPolicy unparsedText = UnparsedTextPolicy.Throw, ArrowCompression compression = ArrowCompression.None)
     {
         ArgumentNullException.ThrowIfNull(relation);
         Relation = relation;
@@ -175,7 +176,7 @@ public sealed class ChangeBatchBuilder : IDisposable
             builder.Attach(_bodyMeter);
         }
 
-        _messages = new ArrowMessageWriter(Schema);
+        _messages = new ArrowMessageWriter(Schema, compression);
         SchemaFingerprint = Payload.SchemaFingerprint.Compute(Schema);
 
         // The record batch metadata does not depend on the values, only on the layout and on two integers (the row count,
@@ -209,8 +210,23 @@ public sealed class ChangeBatchBuilder : IDisposable
     /// O(1): every column buffer counts its growth into one meter as rows are appended, so the per-row size check does
     /// not walk the columns.
     /// </summary>
+    /// <remarks>With compression the bound is that of the uncompressed body plus what a codec may add (see
+    /// <see cref="CompressionSlack"/>): chunks are cut by it, so a compressed record is at most as large as an
+    /// uncompressed one would be, usually much smaller.</remarks>
     public long EstimatedSize =>
-        _messages.SchemaMessage.Length + _batchMetadataUpperBound + _bodyMeter.PaddedBytes + ArrowMessageWriter.EndOfStream.Length;
+        _messages.SchemaMessage.Length + _batchMetadataUpperBound + _bodyMeter.PaddedBytes + ArrowMessageWriter.EndOfStream.Length +
+        (_messages.Compression == ArrowCompression.None ? 0 : CompressionSlack(_bodyMeter.Bytes, _bodyMeter.Buffers));
+
+    /// <summary>
+    /// What body compression may add to <paramref name="bytes"/> in <paramref name="buffers"/> buffers at most: each
+    /// compressed buffer starts with its 8-byte uncompressed length, and incompressible data may grow by a frame header
+    /// and per-block overhead (LZ4 frame: 19 bytes and 4 per 64 KB block; Zstandard: about 1/256 and a few bytes per
+    /// block). Generous: an overestimate only cuts chunks a little early.
+    /// </summary>
+    private static long CompressionSlack(long bytes, int buffers) => (buffers * 64L) + (bytes / 128) + 64;
+
+    /// <summary>Body compression of the record batches written.</summary>
+    public ArrowCompression Compression => _messages.Compression;
 
     /// <summary>
     /// The source transaction the following rows belong to: its id, commit LSN and commit time (microseconds since

@@ -102,6 +102,25 @@ public class DebeziumPartitionTests
         Assert.Equal(1, (long)end["event_count"]!);
     }
 
+    [Theory]
+    [InlineData("lz4_frame")]
+    [InlineData("zstd")]
+    public void Compressed_batches_give_the_same_events(string compression)
+    {
+        var rows = Enumerable.Range(1, 20).Select(id => Insert((ulong)(1000 + id), id)).ToArray();
+        var transaction = Transaction(9, 5000, 1, Payload(Customers(), rows));
+        using (var uncompressedGroup = Group(Partitioned(), transaction))
+        using (var compressedGroup = Group(Partitioned(("arrow.compression", compression)), transaction))
+        {
+            // The batches really are encoded differently.
+            Assert.NotEqual(uncompressedGroup.Tables.SelectMany(t => t.Batches).Sum(b => b.Bytes.Length), compressedGroup.Tables.SelectMany(t => t.Batches).Sum(b => b.Bytes.Length));
+        }
+
+        var plain = Produce(Partitioned(), 1, transaction);
+        var compressed = Produce(Partitioned(("arrow.compression", compression)), 1, transaction);
+        Assert.Equal(plain.Select(r => (r.Topic, r.Partition, r.KeyText, r.ValueText)), compressed.Select(r => (r.Topic, r.Partition, r.KeyText, r.ValueText)));
+    }
+
     [Fact]
     public void Transactions_of_one_group_are_each_bracketed_and_their_events_follow_WAL_order_across_tables()
     {

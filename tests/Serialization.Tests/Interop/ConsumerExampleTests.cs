@@ -5,7 +5,10 @@ using WalBridge.Serialization.Postgres;
 
 namespace WalBridge.Serialization.Tests.Interop;
 
-/// <summary>docs/format.md "Consumer examples / .NET (Apache.Arrow)", run on a payload of the builder.</summary>
+/// <summary>
+/// A payload of the builder read with plain Apache.Arrow, typed arrays and <c>_special</c> by hand (docs/format.md; the .NET
+/// consumer recipe itself is compiled from the document and run by tests/Integration/ConsumerRecipeTests).
+/// </summary>
 public class ConsumerExampleTests
 {
     [Fact]
@@ -33,7 +36,7 @@ public class ConsumerExampleTests
         ReadOnlyMemory<byte> value = output.WrittenMemory.ToArray();
         var seen = new List<string>();
 
-        // ---- the example, as in docs/format.md (record.Message.Value → value; results collected in `seen`)
+        // ---- reading it (record.Message.Value → value; results collected in `seen`)
         var registry = new ExtensionTypeRegistry();
         registry.Register(GuidExtensionDefinition.Instance);
         var context = new ArrowContext(extensionRegistry: registry);

@@ -56,6 +56,30 @@ public class SchemaFingerprintTests
     }
 
     [Fact]
+    public void The_documented_example_is_the_canonical_text_and_fingerprint_of_the_code()
+    {
+        var document = File.ReadAllText(DocsFormat());
+        using var builder = new ChangeBatchBuilder(FpDoc);
+        Assert.Contains("```\n" + SchemaFingerprint.CanonicalText(builder.Schema) + "```\n\nand its fingerprint `" + builder.SchemaFingerprint + "`", document, StringComparison.Ordinal);
+    }
+
+    /// <summary>docs/format.md of this repository.</summary>
+    private static string DocsFormat()
+    {
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+        {
+            var candidate = Path.Combine(dir.FullName, "docs", "format.md");
+            if (File.Exists(candidate))
+            {
+                return candidate;
+            }
+        }
+
+        Assert.Fail($"docs/format.md not found above {AppContext.BaseDirectory}");
+        return "";
+    }
+
+    [Fact]
     public void The_fingerprint_of_the_schema_Apache_Arrow_reads_back_is_the_same()
     {
         using var builder = new ChangeBatchBuilder(FpDoc);

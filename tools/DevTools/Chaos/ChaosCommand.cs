@@ -90,7 +90,7 @@ internal static partial class ChaosCommand
 
         Console.WriteLine(randomMode
             ? $"chaos: random workload, seed {seed}, {minutes} minute(s), plugin {plugin}{string.Concat(options.Values("--set").Select(v => ", " + v))}{(without.Length > 0 ? ", without " + string.Join(",", without) : "")}; connector logs in {logs}"
-            : $"chaos: {(quick ? "quick" : "full")} run, {rounds} round(s); connector logs in {logs}");
+            : $"chaos: {(quick ? "quick" : "full")} run, {rounds} round(s), plugin {plugin}{string.Concat(options.Values("--set").Select(v => ", " + v))}; connector logs in {logs}");
         // A small logical_decoding_work_mem makes PostgreSQL stream the large transactions
         // (protocol 2) while they are in progress, so the spill path and subtransaction aborts run too.
         await using var postgres = await TemporaryPostgres.StartAsync(new Dictionary<string, string>
@@ -651,7 +651,7 @@ internal static partial class ChaosCommand
     }
 
     /// <summary>
-    /// Records of the table topics as read_committed and read_uncommitted consumers see them. With
+    /// Records of the table topics (every partition) as read_committed and read_uncommitted consumers see them. With
     /// <paramref name="stopEarly"/>, topic by topic until one shows aborted records (read_uncommitted sees a
     /// superset of read_committed in every topic, so one is enough for "aborted records exist").
     /// </summary>
@@ -688,21 +688,34 @@ internal static partial class ChaosCommand
             {
                 using var consumer = new ConsumerBuilder<byte[]?, byte[]?>(consumerConfig).Build();
                 var topic = config.TopicFor("public", table);
-                // A table the connector never got to (it stopped early) has no topic: nothing to count.
+                // Every partition with records (topic.partitions of them); a table the connector never got to (it
+                // stopped early) has no topic: nothing to count.
+                var pending = new HashSet<int>();
                 try
                 {
-                    if (consumer.QueryWatermarkOffsets(new TopicPartition(topic, 0), TimeSpan.FromSeconds(10)).High.Value <= 0)
+                    using var admin = new DependentAdminClientBuilder(consumer.Handle).Build();
+                    var partitions = admin.GetMetadata(topic, TimeSpan.FromSeconds(10)).Topics.FirstOrDefault(t => t.Topic == topic)?.Partitions ?? [];
+                    foreach (var partition in partitions)
                     {
-                        continue;
+                        if (consumer.QueryWatermarkOffsets(new TopicPartition(topic, partition.PartitionId), TimeSpan.FromSeconds(10)).High.Value > 0)
+                        {
+                            pending.Add(partition.PartitionId);
+                        }
                     }
                 }
                 catch (KafkaException)
                 {
                     continue;
                 }
-                consumer.Assign(new TopicPartitionOffset(topic, 0, Offset.Beginning));
+
+                if (pending.Count == 0)
+                {
+                    continue;
+                }
+
+                consumer.Assign(pending.Select(p => new TopicPartitionOffset(topic, p, Offset.Beginning)));
                 var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
-                while (DateTime.UtcNow < deadline)
+                while (pending.Count > 0 && DateTime.UtcNow < deadline)
                 {
                     var result = consumer.Consume(TimeSpan.FromMilliseconds(200));
                     if (result is null)
@@ -712,7 +725,8 @@ internal static partial class ChaosCommand
 
                     if (result.IsPartitionEOF)
                     {
-                        break;
+                        pending.Remove(result.Partition.Value);
+                        continue;
                     }
 
                     total++;

@@ -73,11 +73,25 @@ internal static class RandomCheck
 
             independentMismatches = Print(seed, "apache-arrow", comparisons);
             independentDuplicates = comparisons.Sum(t => t.DuplicateRecords);
+            // What no rebuilt table shows: topics no table came out of, tables only one reader rebuilt, partition counts.
+            var problems = replayed.TopicViolations.ToList();
+            var theirs = comparisons.Select(t => t.Table).ToHashSet(StringComparer.Ordinal);
+            var mine = ours.Tables.Select(t => t.Table).ToHashSet(StringComparer.Ordinal);
+            problems.AddRange(mine.Except(theirs).Order(StringComparer.Ordinal).Select(t => $"our reader rebuilt {t}, the independent reader did not"));
+            problems.AddRange(theirs.Except(mine).Order(StringComparer.Ordinal).Select(t => $"the independent reader rebuilt {t}, our reader did not"));
+            problems.AddRange(replayed.PartitionsByTopic.Where(p => p.Value != config.TopicPartitions).Select(p => $"{p.Key} has {p.Value} partitions, not topic.partitions={config.TopicPartitions}"));
+            foreach (var problem in problems)
+            {
+                Console.WriteLine($"         VIOLATION seed {seed} [apache-arrow] {problem}");
+            }
+
+            independentMismatches += problems.Count;
             messageInsertLsns = replayed.InsertCommitLsns.GetValueOrDefault($"public.{RandomWorkload.MessagesTable}") ?? messageInsertLsns;
             transactionMismatches = await CheckTransactionsAsync(config, connection, seed, replayed.TransactionsByTopic, report);
             report("random: the independent reader (apache-arrow JS, values rendered by PostgreSQL) rebuilds every table equal to PostgreSQL's values",
                 independentMismatches == 0 && independentDuplicates == 0 ? null : $"{independentMismatches} mismatches, {independentDuplicates} duplicate records (listed above with seed {seed})",
-                $"{comparisons.Count} tables, {comparisons.Sum(t => (long)t.SourceRows):N0} rows from {replayed.Records:N0} records, {replayed.RenderedBySql:N0} values rendered by PostgreSQL; " +
+                $"{comparisons.Count} tables, {comparisons.Sum(t => (long)t.SourceRows):N0} rows from {replayed.Rows:N0} rows in {replayed.Records:N0} records over {config.TopicPartitions} partition(s) " +
+                $"({replayed.KeyMoves:N0} keys moved between partitions, {replayed.Truncates:N0} truncates), {replayed.RenderedBySql:N0} values rendered by PostgreSQL; " +
                 $"apache-arrow {replayed.DecodeTime.TotalSeconds:F1} s, replay {replayed.ApplyTime.TotalSeconds:F1} s, rendering {replayed.RenderTime.TotalSeconds:F1} s");
         }
 
@@ -167,8 +181,9 @@ internal static class RandomCheck
     }
 
     /// <summary>
-    /// Every transaction the source says committed (<c>rnd_txlog</c>: label, xid, the tables it changed) is in the topic
-    /// of each table it changed, with one commit LSN; no table topic holds a transaction that did not commit.
+    /// Every transaction the source says committed (<c>rnd_txlog</c>: label, xid, the tables it changed) has rows in the
+    /// topic of each table it changed, with one commit LSN, and in no other table topic; no table topic holds a transaction
+    /// that did not commit. The topics' transactions are the independent reader's (the rows' <c>_xid</c> and <c>_commit_lsn</c>).
     /// </summary>
     private static async Task<long> CheckTransactionsAsync(ConnectorConfig config, NpgsqlConnection connection, int seed,
         Dictionary<string, Dictionary<string, string>> byTopic, Action<string, string?, string> report)
@@ -176,6 +191,8 @@ internal static class RandomCheck
         var problems = new List<string>();
         long mismatches = 0, checkedChanges = 0;
         var committed = new HashSet<string>(StringComparer.Ordinal);
+        var changedTopics = new Dictionary<string, HashSet<string>>(StringComparer.Ordinal);
+        var labels = new Dictionary<string, string>(StringComparer.Ordinal);
         var logTopic = config.TopicFor("public", RandomWorkload.TransactionsTable);
         var logged = byTopic.GetValueOrDefault(logTopic) ?? [];
         await using (var command = new NpgsqlCommand($"SELECT label, xid, tables FROM {RandomWorkload.TransactionsTable} ORDER BY xid", connection))
@@ -186,11 +203,14 @@ internal static class RandomCheck
                 var label = reader.GetString(0);
                 var xid = ((ulong)reader.GetInt64(1) & 0xFFFF_FFFF).ToString(System.Globalization.CultureInfo.InvariantCulture);
                 committed.Add(xid);
+                labels[xid] = label;
                 logged.TryGetValue(xid, out var lsn);
+                var topics = changedTopics[xid] = new HashSet<string>(StringComparer.Ordinal);
                 foreach (var table in reader.GetString(2).Split(',', StringSplitOptions.RemoveEmptyEntries))
                 {
                     checkedChanges++;
                     var topic = config.TopicFor("public", table);
+                    topics.Add(topic);
                     var found = byTopic.GetValueOrDefault(topic)?.GetValueOrDefault(xid);
                     if (found is null)
                     {
@@ -207,11 +227,26 @@ internal static class RandomCheck
         }
         foreach (var (topic, transactions) in byTopic)
         {
-            foreach (var (xid, lsn) in transactions.Where(t => !committed.Contains(t.Key)))
+            foreach (var (xid, lsn) in transactions.OrderBy(t => WalBridge.Offsets.Lsn.Parse(t.Value)))
             {
-                mismatches++;
-                problems.Add($"MISMATCH seed {seed} [transactions] {topic} holds xid {xid} (commit LSN {lsn}), which did not commit in the source");
+                if (!committed.Contains(xid))
+                {
+                    mismatches++;
+                    problems.Add($"MISMATCH seed {seed} [transactions] {topic} holds xid {xid} (commit LSN {lsn}), which did not commit in the source");
+                }
+                else if (!changedTopics[xid].Contains(topic))
+                {
+                    mismatches++;
+                    problems.Add($"MISMATCH seed {seed} [transactions] {topic} holds rows of transaction {labels[xid]} (xid {xid}, commit LSN {lsn}), which changed only {string.Join(",", changedTopics[xid].Order(StringComparer.Ordinal))}");
+                }
             }
+        }
+
+        // An empty log would make every check above pass: the workload commits transactions in every run.
+        if (committed.Count == 0 || logged.Count == 0)
+        {
+            mismatches++;
+            problems.Add($"MISMATCH seed {seed} [transactions] nothing to check: {committed.Count} committed transactions in {RandomWorkload.TransactionsTable}, {logged.Count} in {logTopic}");
         }
         foreach (var problem in problems.Take(40))
         {
@@ -223,7 +258,7 @@ internal static class RandomCheck
             Console.WriteLine($"         … seed {seed} [transactions] {problems.Count - 40} more");
         }
 
-        report("random: every committed transaction is in the topic of each table it changed, no other transaction is",
+        report("random: every committed transaction has rows in the topic of each table it changed and in no other, no other transaction has",
             mismatches == 0 ? null : $"{mismatches} mismatches (listed above with seed {seed})",
             $"{committed.Count:N0} committed transactions, {checkedChanges:N0} (transaction, table) pairs");
         return mismatches;

@@ -292,6 +292,15 @@ foreach (var (lsn, d) in pg)
             // as TransactionAssembler.OnUpdate: only the whole old row ('O', REPLICA IDENTITY FULL) fills
             var columns = Filled(Columns(), kind == (byte)'O' ? old : null);
             var p = PartitionOf(r, columns);   // the new key's partition
+            if (old is not null && PartitionOf(r, old) is var from && from != p)
+            {
+                // the key moved to another partition: that one gets a delete of the old key first
+                var gone = Part(r, from);
+                rowsPerPartition[from]++;
+                gone.BeginRow(ChangeOp.Delete, lsn);
+                Append(gone, old);
+                gone.EndRow();
+            }
             var b = Part(r, p);
             rowsPerPartition[p]++;
             b.BeginRow(ChangeOp.Update, lsn);

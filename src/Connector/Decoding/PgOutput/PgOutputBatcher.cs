@@ -34,6 +34,7 @@ internal sealed partial class PgOutputBatcher : IPgOutputHandler, IDisposable
     private readonly int _chunkLimit;
     private readonly int _messageMaxBytes;
     private readonly int _partitions;
+    private readonly ArrowCompression _compression;
     private readonly Func<uint, IReadOnlyList<string>>? _primaryKeyOf;
     private readonly Func<bool>? _binaryTuples;
     private readonly Diagnostics.IPipelineMetrics _metrics;
@@ -58,6 +59,7 @@ internal sealed partial class PgOutputBatcher : IPgOutputHandler, IDisposable
         _chunkLimit = config.ChunkLimit;
         _messageMaxBytes = config.MessageMaxBytes;
         _partitions = config.TopicPartitions;
+        _compression = config.ArrowCompression;
     }
 
     public bool InTransaction => _framer.InTransaction;
@@ -285,9 +287,17 @@ internal sealed partial class PgOutputBatcher : IPgOutputHandler, IDisposable
                         partitioner.AddNull();
                         break;
                     case TupleValueKind.UnchangedToast:
-                        throw new ReplicationProtocolException(
-                            $"Table {relation.Relation.Schema}.{relation.Relation.Table}: key column {relation.Relation.Columns[column].Name} is a TOASTed value PostgreSQL did not send, so the row's partition is unknown. " +
-                            "With topic.partitions > 1 give the table REPLICA IDENTITY FULL (then the old value is sent), or set topic.partitions = 1.", lsn);
+                        // A key column over ~2 kB left unchanged by an update: PostgreSQL sends neither its value nor
+                        // the old key. Stopping would stop the stream for good on a valid change, so it hashes as
+                        // null, as the wal2arrow plugin does (docs/format.md, partitions), and says so.
+                        partitioner.AddNull();
+                        if (!relation.ToastedKeyReported)
+                        {
+                            relation.ToastedKeyReported = true;
+                            LogToastedKey(_logger, $"{relation.Relation.Schema}.{relation.Relation.Table}", lsn, relation.Relation.Columns[column].Name);
+                        }
+
+                        break;
                     default:
                         if (!partitioner.AddValue(column, value, kind == TupleValueKind.Text ? TupleFormat.Text : TupleFormat.Binary))
                         {
@@ -310,7 +320,7 @@ internal sealed partial class PgOutputBatcher : IPgOutputHandler, IDisposable
     /// <summary>The relation's builder for <paramref name="partition"/>, set to the open transaction.</summary>
     private PartitionState Open(RelationState relation, int partition)
     {
-        var state = relation.Partitions[partition] ??= new PartitionState(relation, partition);
+        var state = relation.Partitions[partition] ??= new PartitionState(relation, partition, _compression);
         if (!state.Open)
         {
             state.Open = true;
@@ -567,6 +577,10 @@ internal sealed partial class PgOutputBatcher : IPgOutputHandler, IDisposable
         _relations.Clear();
     }
 
+    [LoggerMessage(EventId = 1302, Level = LogLevel.Warning,
+        Message = "Table {Table} at LSN {Lsn}: key column {Column} is an unchanged TOASTed value PostgreSQL did not send, so this update's partition was computed with it as null and may differ from the key's other rows. REPLICA IDENTITY FULL sends the value; topic.partitions = 1 avoids the question. Reported once per table")]
+    private static partial void LogToastedKey(ILogger logger, string table, Lsn lsn, string column);
+
     [LoggerMessage(EventId = 1301, Level = LogLevel.Warning,
         Message = "Table {Table} at LSN {Lsn}: a value was kept as PostgreSQL's text in _special instead of its Arrow type, because WalBridge could not convert it ({Problem}); {Count} such values so far. Nothing is lost; please report this value")]
     private static partial void LogValueKeptAsText(ILogger logger, string table, Lsn lsn, long count, string problem);
@@ -584,6 +598,9 @@ internal sealed partial class PgOutputBatcher : IPgOutputHandler, IDisposable
         public PgRelation Relation { get; private set; }
         public PartitionState?[] Partitions { get; }
         public KeyPartitioner Partitioner { get; private set; }
+
+        /// <summary>Whether the warning about an unsent TOASTed key value was logged for this table.</summary>
+        public bool ToastedKeyReported { get; set; }
 
         /// <summary>The operations metrics' counters of this table (looked up once; a rename looks them up again).</summary>
         public Diagnostics.ChangeCounts? Seen { get; set; }
@@ -614,11 +631,11 @@ internal sealed partial class PgOutputBatcher : IPgOutputHandler, IDisposable
     }
 
     /// <summary>One builder: a relation's rows for one partition in the open group, and where its transactions are cut.</summary>
-    private sealed class PartitionState(RelationState relation, int partition)
+    private sealed class PartitionState(RelationState relation, int partition, ArrowCompression compression)
     {
         public RelationState Relation { get; } = relation;
         public int Partition { get; } = partition;
-        public ChangeBatchBuilder Builder { get; private set; } = new(relation.Relation, UnparsedTextPolicy.KeepAsSpecialText);
+        public ChangeBatchBuilder Builder { get; private set; } = new(relation.Relation, UnparsedTextPolicy.KeepAsSpecialText, compression);
         public int SchemaMessageLength => Builder.SchemaMessage.Length;
 
         /// <summary>Whether the builder belongs to the open group (listed for <see cref="FlushAll"/>).</summary>
@@ -642,7 +659,7 @@ internal sealed partial class PgOutputBatcher : IPgOutputHandler, IDisposable
         public void Replace(PgRelation relation)
         {
             Builder.Dispose();
-            Builder = new ChangeBatchBuilder(relation, UnparsedTextPolicy.KeepAsSpecialText);
+            Builder = new ChangeBatchBuilder(relation, UnparsedTextPolicy.KeepAsSpecialText, compression);
             // The open transaction's rows go on (in the new schema) as its next piece; the new builder needs its transaction.
             BuilderTransaction = -1;
         }
