@@ -99,7 +99,8 @@ public sealed class OutputFormatsTests(Infrastructure infrastructure)
         var database = await infrastructure.CreateDatabaseAsync("fmttypes");
         await infrastructure.Postgres.ExecuteAsync("""
             CREATE TABLE kinds (id int8 PRIMARY KEY, s int2, f4 real, f8 float8, n numeric, n2 numeric(12,3), b bool, by bytea, d date, t time, t3 time(3),
-                                ts timestamp, ts3 timestamp(3), tz timestamptz, u uuid, j jsonb, ta text[], ia int4[], iv interval, big text, e varchar(20));
+                                ts timestamp, ts3 timestamp(3), tz timestamptz, u uuid, j jsonb, ta text[], ia int4[], iv interval, big text, e varchar(20),
+                                gen int8 GENERATED ALWAYS AS (id * 2) STORED);
             ALTER TABLE kinds ALTER COLUMN big SET STORAGE EXTERNAL;
             CREATE TABLE bag (a int4, b text);
             ALTER TABLE bag REPLICA IDENTITY FULL;
@@ -125,6 +126,8 @@ public sealed class OutputFormatsTests(Infrastructure infrastructure)
                 UPDATE kinds SET s = 99, f8 = 2.5893367489750208e+16 WHERE id = 1;
                 UPDATE kinds SET id = 10 WHERE id = 3;
                 DELETE FROM kinds WHERE id = 4;
+                ALTER TABLE kinds ADD COLUMN added text;
+                UPDATE kinds SET added = 'new' WHERE id = 1;
                 INSERT INTO bag VALUES (1, 'a'), (1, 'a'), (2, NULL);
                 UPDATE bag SET b = 'z' WHERE a = 2;
                 DELETE FROM bag WHERE ctid = (SELECT min(ctid) FROM bag WHERE a = 1);

@@ -110,6 +110,8 @@ public static class DebeziumReplay
         // Source order: a transaction's events by their index, transactions by commit LSN.
         records.Sort((a, b) => a.CommitLsn != b.CommitLsn ? a.CommitLsn.CompareTo(b.CommitLsn) : a.Index.CompareTo(b.Index));
         Dictionary<string, Column>? columns = null;
+        string[]? keyNames = null;
+        string schemaName = "", tableName = "";
         foreach (var record in records)
         {
             if (record.Value is null)
@@ -124,17 +126,29 @@ public static class DebeziumReplay
                 continue;
             }
 
-            if (columns is null)
+            // The table's columns are the fields of the row struct (the published ones: not generated columns); a
+            // change of them (ALTER TABLE) comes with the events written after it.
+            var fields = (value.GetValueOrDefault("after") ?? value.GetValueOrDefault("before")) as Dictionary<string, object?>;
+            if (columns is null || (fields is not null && fields.Keys.Any(f => !columns.ContainsKey(Name(columns, f)))))
             {
                 var source = value.GetValueOrDefault("source") as Dictionary<string, object?>;
-                var schemaName = source?.GetValueOrDefault("schema") as string ?? "";
-                var tableName = source?.GetValueOrDefault("table") as string ?? "";
+                schemaName = source?.GetValueOrDefault("schema") as string ?? "";
+                tableName = source?.GetValueOrDefault("table") as string ?? "";
                 columns = await ColumnsAsync(connection, schemaName, tableName, config.Output, cancellationToken);
-                var keyNames = record.Key is null ? [] : (await decoder.KeyAsync(record.Key) as Dictionary<string, object?>)?.Keys.Select(k => Name(columns, k)).ToArray() ?? [];
-                table.SetSchema(schemaName, tableName, columns.Values.OrderBy(c => c.Number).Select(c => c.Name).ToArray(), keyNames);
-                foreach (var column in columns.Values.Where(c => c.Uncompared is not null))
+            }
+
+            if (fields is not null)
+            {
+                var names = fields.Keys.Select(f => Name(columns, f)).OrderBy(n => columns.TryGetValue(n, out var c) ? c.Number : int.MaxValue).ToArray();
+                if (keyNames is null || !names.SequenceEqual(table.Columns, StringComparer.Ordinal))
                 {
-                    uncompared[column.Name] = column.Uncompared!;
+                    keyNames ??= record.Key is null ? [] : (await decoder.KeyAsync(record.Key) as Dictionary<string, object?>)?.Keys.Select(k => Name(columns, k)).ToArray() ?? [];
+                    table.SetSchema(schemaName, tableName, names, keyNames);
+                    uncompared.Clear();
+                    foreach (var name in names.Where(n => columns.TryGetValue(n, out var c) && c.Uncompared is not null))
+                    {
+                        uncompared[name] = columns[name].Uncompared!;
+                    }
                 }
             }
 
