@@ -74,6 +74,7 @@ run_suite() {
 run_suite wal2arrow-regress "$script_dir/build-wal2arrow.sh" --check
 run_suite chaos-quick "$script_dir/chaos.sh" --quick
 run_suite chaos-quick-wal2arrow "$script_dir/chaos.sh" --quick --plugin wal2arrow --set topic.partitions=3
+run_suite chaos-quick-formats "$script_dir/chaos.sh" --quick --set output.formats=arrow,debezium-avro
 # The randomized end-to-end check (docs/chaos.md), a fixed seed per plugin and pgoutput tuple format, one minute each:
 # each must end with "mismatches 0, duplicates 0". Reproduce or extend one with the same line and --minutes M.
 run_suite random-pgoutput-binary "$script_dir/chaos.sh" --workload random --seed 101 --minutes 1 --plugin pgoutput --set binary.format=auto --set topic.partitions=3
