@@ -1,7 +1,10 @@
 namespace WalBridge.Serialization.Postgres;
 
-/// <summary>Proleptic Gregorian calendar arithmetic on astronomical years (1 BC = year 0), as PostgreSQL uses.</summary>
-internal static class PgCalendar
+/// <summary>
+/// Proleptic Gregorian calendar arithmetic on astronomical years (1 BC = year 0), as PostgreSQL uses: the one definition,
+/// shared by the parsers, the PostgreSQL text renderer and the Debezium text forms. Pure functions, thread-safe.
+/// </summary>
+public static class PgCalendar
 {
     /// <summary>Days from 1970-01-01 to PostgreSQL's epoch 2000-01-01.</summary>
     public const int PgEpochDays = 10957;
@@ -22,6 +25,7 @@ internal static class PgCalendar
         return (era * 146097) + doe - 719468;
     }
 
+    /// <summary>Days since 1970-01-01 to (astronomical year, month, day).</summary>
     public static (long Year, int Month, int Day) CivilFromDays(long days)
     {
         days += 719468;

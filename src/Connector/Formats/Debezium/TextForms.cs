@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Numerics;
 using System.Text;
+using WalBridge.Serialization.Postgres;
 
 namespace WalBridge.Connector.Formats.Debezium;
 
@@ -164,26 +165,6 @@ internal static class TextForms
         return negative ? "-" + digits : digits;
     }
 
-    /// <summary>Days since 1970-01-01 to (astronomical year, month, day), proleptic Gregorian.</summary>
-    public static (long Year, int Month, int Day) CivilFromDays(long days)
-    {
-        days += 719468;
-        var era = (days >= 0 ? days : days - 146096) / 146097;
-        var doe = days - (era * 146097);
-        var yoe = (doe - (doe / 1460) + (doe / 36524) - (doe / 146096)) / 365;
-        var year = yoe + (era * 400);
-        var doy = doe - ((365 * yoe) + (yoe / 4) - (yoe / 100));
-        var mp = ((5 * doy) + 2) / 153;
-        var day = (int)(doy - (((153 * mp) + 2) / 5) + 1);
-        var month = (int)(mp < 10 ? mp + 3 : mp - 9);
-        return (year + (month <= 2 ? 1 : 0), month, day);
-    }
-
-    public static long FloorDiv(long a, long b)
-    {
-        var q = a / b;
-        return (a % b != 0) && ((a < 0) != (b < 0)) ? q - 1 : q;
-    }
 
     /// <summary>
     /// Debezium's <c>io.debezium.time.ZonedTimestamp</c> text of microseconds since the epoch, UTC, as Java's ISO formatter
@@ -193,8 +174,8 @@ internal static class TextForms
     /// </summary>
     public static string IsoTimestamp(long micros, int fractionDigits)
     {
-        var days = FloorDiv(micros, 86_400_000_000L);
-        var timeOfDay = micros - (days * 86_400_000_000L);
+        var days = PgCalendar.FloorDiv(micros, PgCalendar.MicrosPerDay);
+        var timeOfDay = micros - (days * PgCalendar.MicrosPerDay);
         var sb = new StringBuilder(32);
         AppendIsoDate(sb, days);
         sb.Append('T');
@@ -206,7 +187,7 @@ internal static class TextForms
     public static void AppendIsoDate(StringBuilder sb, long days)
     {
         ArgumentNullException.ThrowIfNull(sb);
-        var (year, month, day) = CivilFromDays(days);
+        var (year, month, day) = PgCalendar.CivilFromDays(days);
         if (year > 9999)
         {
             sb.Append('+').Append(year.ToString(CultureInfo.InvariantCulture));

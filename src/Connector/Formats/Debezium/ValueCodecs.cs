@@ -407,7 +407,7 @@ internal sealed class TimestampCodec : ValueCodec
     public override void Write(IConnectWriter writer, ConnectSchema schema, IArrowArray array, int row)
     {
         var micros = ((TimestampArray)array).Values[row];
-        writer.Integer(schema, _millis ? TextForms.FloorDiv(micros, 1000) : micros);
+        writer.Integer(schema, _millis ? PgCalendar.FloorDiv(micros, 1000) : micros);
     }
 
     public override bool TryWriteSpecial(IConnectWriter writer, ConnectSchema schema, string text)
