@@ -49,11 +49,94 @@ public sealed record OffsetRecord(
     [property: JsonPropertyName("source")] SourceIdentity Source,
     [property: JsonPropertyName("written_at")] DateTimeOffset WrittenAt)
 {
+    /// <summary>The snapshot's progress while one runs (and in the record that completes it); null when none is pending.</summary>
+    [JsonPropertyName("snapshot")]
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public SnapshotState? Snapshot { get; init; }
+
     public byte[] ToBytes() => JsonSerializer.SerializeToUtf8Bytes(this, OffsetJsonContext.Default.OffsetRecord);
 
     public static OffsetRecord FromBytes(ReadOnlySpan<byte> bytes) =>
         JsonSerializer.Deserialize(bytes, OffsetJsonContext.Default.OffsetRecord)
         ?? throw new FormatException("The offsets record value is empty.");
+}
+
+/// <summary>
+/// The progress of a snapshot (docs/format.md, snapshots), carried in every offsets record written while it runs, so
+/// the progress commits atomically with the snapshot rows it describes. Immutable.
+/// </summary>
+/// <param name="Lsn">The slot's consistent point: the rows read are the tables' state there, and streaming starts after it.</param>
+/// <param name="StartedAt">When the snapshot began.</param>
+/// <param name="Complete">Whether every table's chunks and the end markers are committed.</param>
+/// <param name="Exported">Whether the rows were read in the slot's exported snapshot (false once a resumption read the rest from the tables' current state).</param>
+/// <param name="Tables">Per table, in the order they are read.</param>
+public sealed record SnapshotState(
+    [property: JsonPropertyName("lsn"), JsonConverter(typeof(LsnJsonConverter))] Lsn Lsn,
+    [property: JsonPropertyName("started_at")] DateTimeOffset StartedAt,
+    [property: JsonPropertyName("complete")] bool Complete,
+    [property: JsonPropertyName("exported")] bool Exported,
+    [property: JsonPropertyName("tables")] IReadOnlyList<SnapshotTableState> Tables);
+
+/// <summary>One table's snapshot progress: which of its chunks are committed.</summary>
+/// <param name="Table"><c>schema.table</c> (unquoted).</param>
+/// <param name="Chunks">How many chunks the table was cut into when the snapshot began.</param>
+/// <param name="PagesPerChunk">Heap pages per chunk (chunk i reads pages [i·n, (i+1)·n), the last one every page after); 0 for a table read as one chunk.</param>
+/// <param name="Done">Committed chunks as inclusive ranges <c>[first, last]</c>, sorted, not overlapping.</param>
+/// <param name="Rows">Rows committed so far.</param>
+/// <param name="EstimatedRows">The row estimate from the statistics when the snapshot began.</param>
+public sealed record SnapshotTableState(
+    [property: JsonPropertyName("table")] string Table,
+    [property: JsonPropertyName("chunks")] int Chunks,
+    [property: JsonPropertyName("pages_per_chunk")] long PagesPerChunk,
+    [property: JsonPropertyName("done")] IReadOnlyList<int[]> Done,
+    [property: JsonPropertyName("rows")] long Rows,
+    [property: JsonPropertyName("estimated_rows")] long EstimatedRows)
+{
+    /// <summary>Whether chunk <paramref name="chunk"/> is committed.</summary>
+    public bool IsDone(int chunk)
+    {
+        foreach (var range in Done)
+        {
+            if (range.Length == 2 && chunk >= range[0] && chunk <= range[1])
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    /// <summary>Committed chunks.</summary>
+    public int DoneCount => Done.Sum(r => r.Length == 2 ? r[1] - r[0] + 1 : 0);
+
+    /// <summary>This state with <paramref name="chunk"/> committed (ranges merged) and <paramref name="rows"/> more rows.</summary>
+    public SnapshotTableState WithDone(int chunk, long rows)
+    {
+        var set = new SortedSet<int>();
+        foreach (var range in Done)
+        {
+            for (var i = range[0]; i <= range[1]; i++)
+            {
+                set.Add(i);
+            }
+        }
+
+        set.Add(chunk);
+        var merged = new List<int[]>();
+        foreach (var i in set)
+        {
+            if (merged.Count > 0 && merged[^1][1] == i - 1)
+            {
+                merged[^1][1] = i;
+            }
+            else
+            {
+                merged.Add([i, i]);
+            }
+        }
+
+        return this with { Done = merged, Rows = Rows + rows };
+    }
 }
 
 /// <summary>Writes an <see cref="Lsn"/> as PostgreSQL's text form so the topic is readable with any tool.</summary>
@@ -71,4 +154,5 @@ public sealed class LsnJsonConverter : JsonConverter<Lsn>
 
 [JsonSerializable(typeof(OffsetKey))]
 [JsonSerializable(typeof(OffsetRecord))]
+[JsonSerializable(typeof(SnapshotState))]
 internal sealed partial class OffsetJsonContext : JsonSerializerContext;

@@ -29,6 +29,38 @@ public static class DecodingPlugins
         Enum.GetValues<DecodingPlugin>().Cast<DecodingPlugin?>().FirstOrDefault(p => p!.Value.Name() == name);
 }
 
+/// <summary>What happens to the rows that exist before streaming starts (<c>snapshot.mode</c>, Debezium's names).</summary>
+public enum SnapshotMode
+{
+    /// <summary>Snapshot the published tables once (when no position is committed), then stream.</summary>
+    Initial,
+    /// <summary>Stream only: rows that existed before the slot are not delivered.</summary>
+    NoData,
+    /// <summary>Snapshot once, then stop (exit 0) without streaming.</summary>
+    InitialOnly,
+    /// <summary>As <see cref="Initial"/>, and snapshot again when the slot was lost or recreated instead of refusing to start.</summary>
+    WhenNeeded,
+}
+
+/// <summary>The one place a <see cref="SnapshotMode"/> is named.</summary>
+public static class SnapshotModes
+{
+    public static string Name(this SnapshotMode mode) => mode switch
+    {
+        SnapshotMode.Initial => "initial",
+        SnapshotMode.NoData => "no_data",
+        SnapshotMode.InitialOnly => "initial_only",
+        SnapshotMode.WhenNeeded => "when_needed",
+        _ => throw new ArgumentOutOfRangeException(nameof(mode), mode, "Unknown snapshot mode."),
+    };
+
+    public static SnapshotMode? Parse(string name) =>
+        Enum.GetValues<SnapshotMode>().Cast<SnapshotMode?>().FirstOrDefault(m => m!.Value.Name() == name);
+
+    /// <summary>Whether the mode delivers the rows that exist when no position is committed yet.</summary>
+    public static bool TakesInitialSnapshot(this SnapshotMode mode) => mode != SnapshotMode.NoData;
+}
+
 /// <summary>
 /// The validated connector configuration. Built once at start-up from flat dotted keys
 /// (Kafka Connect / Debezium names); immutable afterwards.
@@ -48,6 +80,7 @@ public sealed class ConnectorConfig
         "operations.listen", "operations.token", "operations.token.file", "operations.source.poll.interval.ms", "health.ready.max.lag.ms",
         "ha.enabled", "ha.poll.interval.ms", "ha.session.timeout.ms",
         "arrow.compression",
+        "snapshot.mode", "snapshot.max.threads", "snapshot.chunk.rows",
     ];
 
     private static readonly HashSet<string> s_knownKeySet = new(s_knownKeys, StringComparer.Ordinal);
@@ -91,6 +124,13 @@ public sealed class ConnectorConfig
     /// parse, used while every streamed column's type arrives exactly in it; <c>off</c> keeps text.
     /// </summary>
     public required bool BinaryFormat { get; init; }
+
+    /// <summary><c>snapshot.mode</c>: whether (and when) existing rows are delivered as a snapshot.</summary>
+    public SnapshotMode SnapshotMode { get; init; } = SnapshotMode.Initial;
+    /// <summary><c>snapshot.max.threads</c>: how many sessions read snapshot chunks in parallel.</summary>
+    public int SnapshotMaxThreads { get; init; } = 2;
+    /// <summary><c>snapshot.chunk.rows</c>: about how many rows one snapshot chunk (one Kafka transaction) holds.</summary>
+    public long SnapshotChunkRows { get; init; } = 100_000;
 
     /// <summary>How long creating the slot may wait for transactions that were running to end.</summary>
     public required TimeSpan SlotCreateTimeout { get; init; }
@@ -299,6 +339,9 @@ public sealed class ConnectorConfig
             throw new ConfigurationException($"Configuration key 'publication.via.partition.root' must be true or false, found '{viaRootText}'.");
         }
 
+        var snapshotModeText = Optional("snapshot.mode", SnapshotMode.Initial.Name());
+        var snapshotMode = SnapshotModes.Parse(snapshotModeText) ?? throw new ConfigurationException(
+            $"Configuration key 'snapshot.mode' must be initial, no_data, initial_only or when_needed, found '{snapshotModeText}'.");
         var compressionText = Optional("arrow.compression", ArrowCompression.None.Name());
         var compression = ArrowCompressions.Parse(compressionText) ?? throw new ConfigurationException(
             $"Configuration key 'arrow.compression' must be one of {string.Join(", ", Enum.GetValues<ArrowCompression>().Select(c => c.Name()))}, found '{compressionText}'.");
@@ -450,6 +493,9 @@ public sealed class ConnectorConfig
             HeartbeatInterval = TimeSpan.FromMilliseconds(Number("heartbeat.interval.ms", 10_000, 0, 3_600_000)),
             MessagesTopic = Optional("messages.topic", $"{topicPrefix}.messages"),
             ArrowCompression = compression,
+            SnapshotMode = snapshotMode,
+            SnapshotMaxThreads = (int)Number("snapshot.max.threads", 2, 1, 64),
+            SnapshotChunkRows = Number("snapshot.chunk.rows", 100_000, 100, 100_000_000),
             Kafka = kafka,
             Output = OutputSettings.FromDictionary(values),
         };

@@ -168,7 +168,7 @@ internal sealed partial class OutputFormats : IDisposable
                     var xid = transactional ? change.Xid : 0;
                     foreach (var format in _formats)
                     {
-                        events.Add(format.Start(xid, new Lsn(change.CommitLsn), change.CommitTimestamp, sink, transactional ? _previousCommit : null));
+                        events.Add(format.Start(xid, new Lsn(change.CommitLsn), change.CommitTimestamp, sink, transactional ? _previousCommit : null, group.Snapshot?.Chunk ?? -1));
                     }
                 }
 

@@ -25,6 +25,11 @@ internal sealed partial class ConnectorService(
         {
             await runner.RunAsync(stoppingToken);
             LogStopped(logger, config.SlotName, runner.Progress.Committed);
+            if (!stoppingToken.IsCancellationRequested)
+            {
+                // The job is done (snapshot.mode = initial_only): exit 0.
+                lifetime.StopApplication();
+            }
         }
         catch (Exception e)
         {

@@ -44,6 +44,21 @@ public static class KafkaHeaders
     /// <summary>Message records: <c>true</c> when emitted inside a transaction (delivered with it), <c>false</c> otherwise.</summary>
     public const string MessageTransactional = "pg.message_transactional";
 
+    /// <summary>
+    /// Snapshot records: <c>read</c> on a record of snapshot rows (<c>_op = r</c>), <c>start</c> or <c>end</c> on a table's
+    /// snapshot markers (<see cref="Kind"/> <c>snapshot</c>, no rows). Absent on streamed changes.
+    /// </summary>
+    public const string Snapshot = "walbridge.snapshot";
+    /// <summary>Snapshot rows: which chunk of the table's snapshot the record belongs to (with <see cref="ChunkIndex"/>, the piece of that chunk).</summary>
+    public const string SnapshotChunk = "walbridge.snapshot.chunk";
+    /// <summary>Snapshot records: the snapshot's consistent point (the rows' <c>_commit_lsn</c>).</summary>
+    public const string SnapshotLsn = "walbridge.snapshot.lsn";
+
+    /// <summary><see cref="Kind"/> of table records holding changes (snapshot rows included).</summary>
+    public const string KindChanges = "changes";
+    /// <summary><see cref="Kind"/> of snapshot markers.</summary>
+    public const string KindSnapshot = "snapshot";
+
     /// <summary>A timestamp header value: ISO-8601 UTC with microseconds.</summary>
     public static string Timestamp(DateTimeOffset value) =>
         value.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.ffffff'Z'", CultureInfo.InvariantCulture);

@@ -179,6 +179,13 @@ internal sealed partial class KafkaTransactionLoop : IDisposable
                         ProduceWithBackPressure(producer, new TopicPartition(record.Topic, record.Partition),
                             new Message<byte[]?, byte[]> { Key = record.Key, Value = record.Value, Headers = record.Headers });
                     }
+
+                    foreach (var record in assembler.MarkerRecords(groups))
+                    {
+                        bytes += record.Value.Length;
+                        ProduceWithBackPressure(producer, new TopicPartition(record.Topic, record.Partition),
+                            new Message<byte[]?, byte[]> { Key = record.Key, Value = record.Value, Headers = record.Headers });
+                    }
                 }
 
                 bytes += _formats.Produce(groups, new FormatSink(this, producer));
@@ -208,13 +215,24 @@ internal sealed partial class KafkaTransactionLoop : IDisposable
     }
 
     /// <summary>Adds the groups that are waiting (and, with a linger time, those that arrive within it) up to the limits.</summary>
+    /// <remarks>A snapshot group (a chunk or markers) is always alone: its offsets record describes exactly it.</remarks>
     private void TakeMore(ChannelReader<TransactionGroup> input, List<TransactionGroup> groups, CancellationToken cancellationToken)
     {
+        if (groups[0].Snapshot is not null)
+        {
+            return;
+        }
+
         var transactions = groups[0].Transactions.Count;
         var bytes = groups[0].ByteCount + _formats.EstimatedBytes(groups[0]);
         var lingerUntil = DateTime.UtcNow + _config.TransactionLinger;
         while (transactions < _config.MaxSourceTransactionsPerKafkaTransaction && bytes < _config.MaxBytesPerKafkaTransaction)
         {
+            if (input.TryPeek(out var peeked) && peeked.Snapshot is not null)
+            {
+                return;
+            }
+
             if (input.TryRead(out var next))
             {
                 groups.Add(next);
@@ -247,9 +265,10 @@ internal sealed partial class KafkaTransactionLoop : IDisposable
             lastTransaction = group.LastTransaction ?? lastTransaction;
         }
 
-        var record = lastTransaction is { } last && last.CommitLsn == position
+        var snapshot = _progress.Snapshot.After(groups);
+        var record = (lastTransaction is { } last && last.CommitLsn == position
             ? new OffsetRecord(last.CommitLsn, last.EndLsn, last.Xid, last.CommitTimestamp, sourceTransactions, identity, DateTimeOffset.UtcNow)
-            : new OffsetRecord(position, position, 0, DateTimeOffset.UtcNow, sourceTransactions, identity, DateTimeOffset.UtcNow);
+            : new OffsetRecord(position, position, 0, DateTimeOffset.UtcNow, sourceTransactions, identity, DateTimeOffset.UtcNow)) with { Snapshot = snapshot };
         ProduceWithBackPressure(producer, new TopicPartition(_config.OffsetsTopic, 0), new Message<byte[]?, byte[]>
         {
             Key = _offsetKey.ToBytes(),
@@ -275,6 +294,7 @@ internal sealed partial class KafkaTransactionLoop : IDisposable
 
         _mirror?.Write(_offsetKey, record);
         FaultInjection.Reach(FaultPoint.AfterMirrorWrite);
+        _progress.Snapshot.OnCommitted(snapshot);
         CommitMetrics.Report(_progress.Metrics, groups, bytes, System.Diagnostics.Stopwatch.GetElapsedTime(started));
         foreach (var group in groups)
         {

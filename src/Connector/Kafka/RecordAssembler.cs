@@ -22,7 +22,11 @@ internal sealed class RecordAssembler(TopicManager topics, int chunkLimit)
 {
     private static readonly byte[] s_contentType = Encoding.UTF8.GetBytes(KafkaHeaders.ArrowStreamContentType);
     private static readonly byte[] s_format = Encoding.UTF8.GetBytes(KafkaHeaders.CurrentFormat);
-    private static readonly byte[] s_kindChanges = Encoding.UTF8.GetBytes("changes");
+    private static readonly byte[] s_kindChanges = Encoding.UTF8.GetBytes(KafkaHeaders.KindChanges);
+    private static readonly byte[] s_kindSnapshot = Encoding.UTF8.GetBytes(KafkaHeaders.KindSnapshot);
+    private static readonly byte[] s_snapshotRead = Encoding.UTF8.GetBytes("read");
+    private static readonly byte[] s_snapshotStart = Encoding.UTF8.GetBytes("start");
+    private static readonly byte[] s_snapshotEnd = Encoding.UTF8.GetBytes("end");
     private static readonly byte[] s_kindMessage = Encoding.UTF8.GetBytes("message");
     private static readonly byte[] s_octetStream = Encoding.UTF8.GetBytes(KafkaHeaders.OctetStreamContentType);
     private static readonly byte[] s_true = Encoding.UTF8.GetBytes("true");
@@ -33,10 +37,13 @@ internal sealed class RecordAssembler(TopicManager topics, int chunkLimit)
     private readonly Dictionary<(string Schema, string Table), byte[]> _tableNames = [];
     /// <summary>Per schema fingerprint: its header value, encoded once.</summary>
     private readonly Dictionary<string, byte[]> _fingerprints = new(StringComparer.Ordinal);
+    /// <summary>The snapshot chunk of the groups being assembled (a snapshot group is alone in its Kafka transaction), or null.</summary>
+    private SnapshotPart? _snapshot;
 
     /// <summary>The table records of <paramref name="groups"/>, in commit order per table partition.</summary>
     public IEnumerable<OutgoingRecord> TableRecords(IReadOnlyList<TransactionGroup> groups)
     {
+        _snapshot = groups.Count == 1 && groups[0].Snapshot is { Chunk: >= 0 } part ? part : null;
         // Every table partition's streams across the groups, in the order they first appear.
         var lanes = new Dictionary<(string Schema, string Table, int Partition), List<TableStream>>();
         foreach (var group in groups)
@@ -120,6 +127,43 @@ internal sealed class RecordAssembler(TopicManager topics, int chunkLimit)
         }
     }
 
+    /// <summary>The snapshot markers of <paramref name="groups"/>: each in every partition of its table's topic, no rows.</summary>
+    public IEnumerable<OutgoingRecord> MarkerRecords(IReadOnlyList<TransactionGroup> groups)
+    {
+        foreach (var group in groups)
+        {
+            if (group.Snapshot is not { } part)
+            {
+                continue;
+            }
+
+            foreach (var marker in part.Markers)
+            {
+                var topic = topics.TopicOf(marker.Schema, marker.Table);
+                var key = Encoding.UTF8.GetBytes($"{marker.Schema}.{marker.Table}");
+                var value = new byte[marker.SchemaMessage.Length + ArrowMessageWriter.EndOfStream.Length];
+                marker.SchemaMessage.Span.CopyTo(value);
+                ArrowMessageWriter.EndOfStream.CopyTo(value.AsSpan(marker.SchemaMessage.Length));
+                for (var partition = 0; partition < marker.Partitions; partition++)
+                {
+                    var headers = new Headers
+                    {
+                        { KafkaHeaders.ContentType, s_contentType },
+                        { KafkaHeaders.Format, s_format },
+                        { KafkaHeaders.Kind, s_kindSnapshot },
+                        { KafkaHeaders.Table, key },
+                        { KafkaHeaders.Snapshot, marker.Kind == SnapshotMarkerKind.Start ? s_snapshotStart : s_snapshotEnd },
+                        { KafkaHeaders.SnapshotLsn, part.Lsn.ToUtf8() },
+                        { KafkaHeaders.CommitLsn, part.Lsn.ToUtf8() },
+                        { KafkaHeaders.Rows, Encoding.UTF8.GetBytes(marker.Rows.ToString(CultureInfo.InvariantCulture)) },
+                        { KafkaHeaders.SchemaFingerprint, Encoding.UTF8.GetBytes(marker.SchemaFingerprint) },
+                    };
+                    yield return new OutgoingRecord(topic, partition, key, value, headers);
+                }
+            }
+        }
+    }
+
     /// <summary>One record of the collected batches (then cleared): schema message, batches, end-of-stream marker.</summary>
     private OutgoingRecord Record(string topic, int partition, byte[] key, TableStream stream)
     {
@@ -171,6 +215,13 @@ internal sealed class RecordAssembler(TopicManager topics, int chunkLimit)
             { KafkaHeaders.LastChunk, last.LastComplete ? s_true : s_false },
             { KafkaHeaders.SchemaFingerprint, fingerprint },
         };
+        if (_snapshot is { } snapshot)
+        {
+            headers.Add(KafkaHeaders.Snapshot, s_snapshotRead);
+            headers.Add(KafkaHeaders.SnapshotChunk, Encoding.UTF8.GetBytes(snapshot.Chunk.ToString(CultureInfo.InvariantCulture)));
+            headers.Add(KafkaHeaders.SnapshotLsn, snapshot.Lsn.ToUtf8());
+        }
+
         _batches.Clear();
         return new OutgoingRecord(topic, partition, key, value, headers);
     }

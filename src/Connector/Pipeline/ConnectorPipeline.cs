@@ -5,6 +5,7 @@ using WalBridge.Connector.Errors;
 using WalBridge.Connector.Kafka;
 using WalBridge.Connector.Queue;
 using WalBridge.Connector.Replication;
+using WalBridge.Connector.Snapshot;
 using WalBridge.Connector.Source;
 using WalBridge.Offsets.Mirror;
 
@@ -27,7 +28,9 @@ namespace WalBridge.Connector.Pipeline;
 /// <param name="onStreaming">Called once the start position is decided and streaming begins (for the status), or null.</param>
 internal sealed partial class ConnectorPipeline(ConnectorConfig config, ProgressTracker progress, IOffsetMirror? mirror, ILogger logger, DecodingMode mode, Action? onStreaming = null)
 {
-    public async Task RunAsync(CancellationToken cancellationToken)
+    /// <summary>Runs the attempt until a stop request or the first failure.</summary>
+    /// <returns>True when the job is finished (<c>snapshot.mode = initial_only</c>: the snapshot is complete); false after a stop request.</returns>
+    public async Task<bool> RunAsync(CancellationToken cancellationToken)
     {
         var loop = new KafkaTransactionLoop(config, progress, mirror, logger);
         // Kafka's start-up order (invariant I3: fence first, then read what is committed) runs while
@@ -50,20 +53,52 @@ internal sealed partial class ConnectorPipeline(ConnectorConfig config, Progress
             throw;
         }
         using var disposeLoop = loop;
-        progress.OnSourceReady();
         var kafkaOffset = await kafkaStart;
+        if (kafkaOffset is null && config.SnapshotMode.TakesInitialSnapshot() && !source.SlotCreated && !config.SlotFailover)
+        {
+            // The slot exists but nothing is committed in Kafka (an earlier start stopped before its first commit): a new
+            // slot exports the snapshot that the stream continues without a gap; the old one holds nothing delivered.
+            LogRecreatingSlot(logger, config.SlotName);
+            await source.DisposeExportAsync();
+            var setup = new SourceSetup(config, logger);
+            await setup.DropSlotAsync(cancellationToken);
+            source = await setup.PrepareAsync(cancellationToken);
+        }
+
+        progress.OnSourceReady();
         Offsets.Lsn committed;
+        bool resnapshot;
         try
         {
-            committed = StartPosition.Decide(config, source, kafkaOffset, mirror, loop.OffsetKey, logger);
+            committed = StartPosition.Decide(config, source, kafkaOffset, mirror, loop.OffsetKey, logger, out resnapshot);
         }
         catch (UnsafeStartException) when (source.SlotCreated)
         {
             // The slot this start created would only pin WAL: remove it again.
+            await source.DisposeExportAsync();
             await new SourceSetup(config, logger).DropSlotAsync(CancellationToken.None);
             throw;
         }
+        catch
+        {
+            await source.DisposeExportAsync();
+            throw;
+        }
+
+        var snapshot = SnapshotStartOf(source, kafkaOffset, resnapshot);
+        if (snapshot?.Export is null)
+        {
+            await source.DisposeExportAsync();
+        }
+
+        if (snapshot is null && config.SnapshotMode == SnapshotMode.InitialOnly)
+        {
+            LogNothingToSnapshot(logger, config.SlotName, committed);
+            return true;
+        }
+
         progress.Reset(committed);
+        progress.Snapshot.Load(snapshot?.Resume);
         onStreaming?.Invoke();
 
         var queue = new TransactionQueue(config.QueueMaxTransactions, config.QueueMaxBytes, progress);
@@ -73,7 +108,10 @@ internal sealed partial class ConnectorPipeline(ConnectorConfig config, Progress
             () => loop.Run(queue.Reader, source.Identity, kafkaStop.Token),
             CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
         using var replication = new ReplicationReader(config, progress, logger, mode);
-        var reader = replication.RunAsync(committed, queue, readerStop.Token);
+        // The snapshot (when one is due) first, then the stream from where it ends: the reader's task covers both.
+        var reader = snapshot is null
+            ? replication.RunAsync(committed, queue, readerStop.Token)
+            : SnapshotThenStreamAsync(snapshot, replication, queue, readerStop.Token);
         // With heartbeats off (heartbeat.interval.ms = 0) the emitter returns at once, which must not end the attempt.
         var heartbeat = config.HeartbeatInterval > TimeSpan.Zero
             ? new HeartbeatEmitter(config, progress, logger).RunAsync(readerStop.Token)
@@ -83,7 +121,8 @@ internal sealed partial class ConnectorPipeline(ConnectorConfig config, Progress
         try
         {
             var first = await Task.WhenAny(kafka, reader, heartbeat, stopRequested);
-            if (first == stopRequested)
+            var finished = first == reader && reader.IsCompletedSuccessfully && config.SnapshotMode == SnapshotMode.InitialOnly;
+            if (first == stopRequested || finished)
             {
                 // Graceful stop: the Kafka loop finishes (or aborts) its open transaction, the final
                 // position goes to PostgreSQL on the still-open stream, then streaming stops.
@@ -97,7 +136,12 @@ internal sealed partial class ConnectorPipeline(ConnectorConfig config, Progress
                 await readerStop.CancelAsync();
                 queue.Complete();
                 await Task.WhenAll(Quietly(kafka, "Kafka loop"), Quietly(reader, "replication reader"), Quietly(heartbeat, "heartbeat"));
-                return;
+                if (finished)
+                {
+                    LogSnapshotOnlyDone(logger, config.SlotName, progress.Committed);
+                }
+
+                return finished;
             }
 
             await kafkaStop.CancelAsync();
@@ -113,6 +157,51 @@ internal sealed partial class ConnectorPipeline(ConnectorConfig config, Progress
             queue.DisposeRemaining();
         }
     }
+
+    /// <summary>
+    /// Whether this attempt snapshots, and how (the one rule, <c>snapshot.mode</c>): an interrupted snapshot recorded in
+    /// Kafka resumes; with no position in Kafka a mode that takes an initial snapshot reads the tables (in the slot's
+    /// exported snapshot when this start created the slot); <c>when_needed</c> also after a gap in the slot.
+    /// </summary>
+    private SnapshotStart? SnapshotStartOf(SourceState source, Offsets.OffsetRecord? kafkaOffset, bool resnapshot)
+    {
+        if (kafkaOffset?.Snapshot is { Complete: false } pending && !resnapshot)
+        {
+            return new SnapshotStart(pending.Lsn, null, pending, "resumed");
+        }
+
+        if ((kafkaOffset is null && config.SnapshotMode.TakesInitialSnapshot()) || resnapshot)
+        {
+            var lsn = source.Export?.ConsistentPoint ?? source.SlotConfirmedFlush;
+            return new SnapshotStart(lsn, source.Export, null, resnapshot ? "when_needed" : "initial");
+        }
+
+        return null;
+    }
+
+    /// <summary>The snapshot, then (unless <c>initial_only</c>) the stream after its consistent point.</summary>
+    private async Task SnapshotThenStreamAsync(SnapshotStart snapshot, ReplicationReader replication, TransactionQueue queue, CancellationToken cancellationToken)
+    {
+        await new SnapshotRunner(config, progress, logger).RunAsync(snapshot, queue, cancellationToken);
+        if (config.SnapshotMode == SnapshotMode.InitialOnly)
+        {
+            return;
+        }
+
+        await replication.RunAsync(Offsets.Lsn.Max(progress.Committed, snapshot.Lsn), queue, cancellationToken);
+    }
+
+    [LoggerMessage(EventId = 3108, Level = LogLevel.Warning,
+        Message = "Slot {Slot} exists but Kafka holds no position for it: dropping and creating it again, so the initial snapshot is exported by the slot the stream continues from")]
+    private static partial void LogRecreatingSlot(ILogger logger, string slot);
+
+    [LoggerMessage(EventId = 3109, Level = LogLevel.Information,
+        Message = "snapshot.mode = initial_only: the snapshot of slot {Slot} is complete (committed through {Lsn}); stopping without streaming. The slot keeps WAL from then on: drop it (SELECT pg_drop_replication_slot('<slot>');) unless streaming will follow")]
+    private static partial void LogSnapshotOnlyDone(ILogger logger, string slot, Offsets.Lsn lsn);
+
+    [LoggerMessage(EventId = 3110, Level = LogLevel.Information,
+        Message = "snapshot.mode = initial_only: slot {Slot} has no snapshot to take (Kafka holds position {Lsn}); stopping")]
+    private static partial void LogNothingToSnapshot(ILogger logger, string slot, Offsets.Lsn lsn);
 
     /// <summary>
     /// Waits for a part that is being stopped. Its failure, unless it is the <paramref name="cause"/> reported by the

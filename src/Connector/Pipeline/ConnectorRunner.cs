@@ -55,7 +55,7 @@ public sealed partial class ConnectorRunner
     /// <summary>The polled source figures (WAL position, slot state).</summary>
     public SourceMonitor Source { get; }
 
-    /// <summary>Runs until cancelled (returns normally) or a fatal error (throws).</summary>
+    /// <summary>Runs until cancelled or, with <c>snapshot.mode = initial_only</c>, the snapshot is complete (returns normally), or a fatal error (throws).</summary>
     public async Task RunAsync(CancellationToken cancellationToken)
     {
         RocksDbOffsetMirror? mirror = null;
@@ -104,8 +104,8 @@ public sealed partial class ConnectorRunner
 
                     Status.Enter(ConnectorState.Starting);
                     using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, operatorStop, _leader?.LostToken ?? CancellationToken.None);
-                    await new ConnectorPipeline(_config, Progress, mirror, _logger, _mode, () => Status.Enter(ConnectorState.Streaming)).RunAsync(stop.Token);
-                    if (cancellationToken.IsCancellationRequested)
+                    var finished = await new ConnectorPipeline(_config, Progress, mirror, _logger, _mode, () => Status.Enter(ConnectorState.Streaming)).RunAsync(stop.Token);
+                    if (cancellationToken.IsCancellationRequested || finished)
                     {
                         return;
                     }

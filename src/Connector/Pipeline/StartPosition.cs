@@ -14,9 +14,21 @@ namespace WalBridge.Connector.Pipeline;
 internal static partial class StartPosition
 {
     /// <summary>The position to stream after: everything at or before it is in Kafka.</summary>
+    /// <param name="config">The configuration (slot name, snapshot mode, failover).</param>
+    /// <param name="source">What the source looks like now.</param>
+    /// <param name="kafkaOffset">The position committed in Kafka, or null.</param>
+    /// <param name="mirror">The local mirror (only compared).</param>
+    /// <param name="key">This connector's offsets key.</param>
+    /// <param name="logger">For the decision's log line.</param>
+    /// <param name="resnapshot">
+    /// Set when <c>snapshot.mode = when_needed</c> turns a start that would lose data (the slot was lost, recreated or
+    /// moved past Kafka's position) into a new snapshot: the gap is logged, and the returned position is where the new
+    /// slot starts.
+    /// </param>
     /// <exception cref="UnsafeStartException">The slot and Kafka disagree in a way that loses data, or the source is another system.</exception>
-    public static Lsn Decide(ConnectorConfig config, SourceState source, OffsetRecord? kafkaOffset, IOffsetMirror? mirror, OffsetKey key, ILogger logger)
+    public static Lsn Decide(ConnectorConfig config, SourceState source, OffsetRecord? kafkaOffset, IOffsetMirror? mirror, OffsetKey key, ILogger logger, out bool resnapshot)
     {
+        resnapshot = false;
         ArgumentNullException.ThrowIfNull(config);
         ArgumentNullException.ThrowIfNull(source);
         if (mirror is not null)
@@ -47,6 +59,14 @@ internal static partial class StartPosition
             LogTimelineChanged(logger, config.SlotName, recorded.Timeline, source.Identity.Timeline, switchPoint, kafkaOffset.CommitLsn);
         }
 
+        if (config.SnapshotMode == SnapshotMode.WhenNeeded && (source.SlotCreated || source.SlotConfirmedFlush > kafkaOffset.CommitLsn))
+        {
+            // The changes between Kafka's position and the slot's are gone from the slot: a new snapshot replaces them.
+            LogResnapshot(logger, config.SlotName, kafkaOffset.CommitLsn, source.SlotConfirmedFlush, source.SlotReplaced ? "was invalidated and replaced" : source.SlotCreated ? "did not exist and was created" : "is ahead of Kafka");
+            resnapshot = true;
+            return source.SlotConfirmedFlush;
+        }
+
         if (source.SlotCreated)
         {
             throw new UnsafeStartException(
@@ -64,6 +84,10 @@ internal static partial class StartPosition
         LogResuming(logger, config.SlotName, kafkaOffset.CommitLsn, source.SlotConfirmedFlush);
         return kafkaOffset.CommitLsn;
     }
+
+    [LoggerMessage(EventId = 3107, Level = LogLevel.Warning,
+        Message = "Slot {Slot} {What}: changes after {KafkaLsn} up to {SlotLsn} cannot be read from it (a gap); snapshot.mode = when_needed takes a new snapshot, whose start and end markers tell consumers which rows are current")]
+    private static partial void LogResnapshot(ILogger logger, string slot, Lsn kafkaLsn, Lsn slotLsn, string what);
 
     [LoggerMessage(EventId = 3101, Level = LogLevel.Information, Message = "No committed position in Kafka for slot {Slot}: starting at the slot's position {Lsn}")]
     private static partial void LogFirstStart(ILogger logger, string slot, Lsn lsn);

@@ -29,6 +29,9 @@ public sealed class ProgressTracker
 
     internal void OnSourceReady() => _sourceReady.TrySetResult();
 
+    /// <summary>The committed progress of a running snapshot (chunks in Kafka), shared by the snapshot readers and the Kafka loop.</summary>
+    public SnapshotProgress Snapshot { get; } = new();
+
     /// <summary>Where the stages report for the operations metrics; set once before the first pipeline starts.</summary>
     public IPipelineMetrics Metrics { get; set; } = NullPipelineMetrics.Instance;
 

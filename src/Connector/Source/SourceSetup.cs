@@ -15,8 +15,39 @@ namespace WalBridge.Connector.Source;
 /// <param name="SlotCreated">Whether this start created the slot.</param>
 public sealed record SourceState(SourceIdentity Identity, Lsn SlotConfirmedFlush, bool SlotCreated)
 {
+    /// <summary>
+    /// When this start created the slot with an exported snapshot (<c>snapshot.mode</c> other than <c>no_data</c>): the
+    /// snapshot, valid until it is disposed. Null otherwise.
+    /// </summary>
+    public ExportedSnapshot? Export { get; init; }
+
+    /// <summary>Closes the exported snapshot's connection, if any (idempotent).</summary>
+    public async ValueTask DisposeExportAsync()
+    {
+        if (Export is not null)
+        {
+            await Export.DisposeAsync();
+        }
+    }
+
+    /// <summary>Whether the slot was invalidated and replaced by this start (<c>snapshot.mode = when_needed</c>): changes since Kafka's position are lost.</summary>
+    public bool SlotReplaced { get; init; }
+
     /// <summary>The current timeline's history (where each earlier timeline ended); empty on timeline 1.</summary>
     public IReadOnlyList<TimelineSwitch> TimelineHistory { get; init; } = [];
+}
+
+/// <summary>
+/// The snapshot a new slot exported: the tables' state at the slot's consistent point. Sessions import it with
+/// <c>SET TRANSACTION SNAPSHOT</c> while the replication connection that created the slot stays open and idle;
+/// disposing closes that connection, after which the name is no longer valid.
+/// </summary>
+/// <param name="Name">The snapshot's name for <c>SET TRANSACTION SNAPSHOT</c>.</param>
+/// <param name="ConsistentPoint">The slot's consistent point: streaming delivers exactly the transactions committed after it.</param>
+/// <param name="Connection">The replication connection holding the snapshot.</param>
+public sealed record ExportedSnapshot(string Name, Lsn ConsistentPoint, LogicalReplicationConnection Connection) : IAsyncDisposable
+{
+    public ValueTask DisposeAsync() => Connection.DisposeAsync();
 }
 
 /// <summary>
@@ -61,9 +92,10 @@ internal sealed partial class SourceSetup(ConnectorConfig config, ILogger logger
 
         await EnsurePublicationAsync(connection, cancellationToken);
         await CheckReplicaIdentitiesAsync(connection, cancellationToken);
-        var (confirmedFlush, created) = await EnsureSlotAsync(connection, cancellationToken);
+        var (confirmedFlush, created, export, replaced) = await EnsureSlotAsync(connection, cancellationToken);
         await CheckWalSenderAsync(connection, cancellationToken);
 
+        // The exporting connection must run no other command while the snapshot is imported: identify on another one.
         await using var replication = new LogicalReplicationConnection(config.ConnectionString(replication: true));
         await replication.Open(cancellationToken);
         var system = await replication.IdentifySystem(cancellationToken);
@@ -75,7 +107,7 @@ internal sealed partial class SourceSetup(ConnectorConfig config, ILogger logger
             history = Failover.ParseHistory(Encoding.UTF8.GetString(file.Content));
         }
 
-        return new SourceState(identity, confirmedFlush, created) { TimelineHistory = history };
+        return new SourceState(identity, confirmedFlush, created) { TimelineHistory = history, Export = export, SlotReplaced = replaced };
     }
 
     /// <summary>
@@ -238,8 +270,9 @@ internal sealed partial class SourceSetup(ConnectorConfig config, ILogger logger
         }
     }
 
-    private async Task<(Lsn ConfirmedFlush, bool Created)> EnsureSlotAsync(NpgsqlConnection connection, CancellationToken cancellationToken)
+    private async Task<(Lsn ConfirmedFlush, bool Created, ExportedSnapshot? Export, bool Replaced)> EnsureSlotAsync(NpgsqlConnection connection, CancellationToken cancellationToken)
     {
+        var replaced = false;
         await using (var query = new NpgsqlCommand(
             "SELECT plugin, database, confirmed_flush_lsn::text, slot_type, wal_status FROM pg_replication_slots WHERE slot_name = $1", connection))
         {
@@ -262,10 +295,22 @@ internal sealed partial class SourceSetup(ConnectorConfig config, ILogger logger
                         $"Replication slot '{config.SlotName}' belongs to database '{database}', not '{config.DatabaseName}'. Choose another slot.name.");
                 }
 
+                if (!reader.IsDBNull(4) && reader.GetString(4) == "lost" && config.SnapshotMode == SnapshotMode.WhenNeeded)
+                {
+                    // when_needed: replace the invalidated slot and snapshot again; the gap is named by StartPosition.
+                    await reader.DisposeAsync();
+                    LogSlotLostReplacing(logger, config.SlotName);
+                    await using var drop = new NpgsqlCommand("SELECT pg_drop_replication_slot($1)", connection);
+                    drop.Parameters.Add(new NpgsqlParameter { Value = config.SlotName });
+                    await drop.ExecuteNonQueryAsync(cancellationToken);
+                    replaced = true;
+                    goto create;
+                }
+
                 if (!reader.IsDBNull(4) && reader.GetString(4) == "lost")
                 {
                     throw new SourceNotReadyException(
-                        $"Replication slot '{config.SlotName}' is invalidated (wal_status 'lost': the WAL it needed was removed, see max_slot_wal_keep_size). Changes were lost; re-snapshot into new topics with a new slot.name.");
+                        $"Replication slot '{config.SlotName}' is invalidated (wal_status 'lost': the WAL it needed was removed, see max_slot_wal_keep_size). Changes were lost; set snapshot.mode = when_needed to replace the slot and snapshot the tables again, or re-snapshot into new topics with a new slot.name.");
                 }
 
                 var confirmed = reader.IsDBNull(2) ? Lsn.Zero : Lsn.Parse(reader.GetString(2));
@@ -275,9 +320,11 @@ internal sealed partial class SourceSetup(ConnectorConfig config, ILogger logger
                     await CheckFailoverSlotAsync(connection, cancellationToken);
                 }
 
-                return (confirmed, false);
+                return (confirmed, false, null, false);
             }
         }
+
+    create:
 
         var used = Convert.ToInt64(await Scalar(connection, "SELECT count(*) FROM pg_replication_slots", cancellationToken), CultureInfo.InvariantCulture);
         var max = long.Parse((string)(await Scalar(connection, "SHOW max_replication_slots", cancellationToken))!, CultureInfo.InvariantCulture);
@@ -295,7 +342,14 @@ internal sealed partial class SourceSetup(ConnectorConfig config, ILogger logger
             await timeout.ExecuteNonQueryAsync(cancellationToken);
         }
 
+        if (config.SnapshotMode.TakesInitialSnapshot() && !config.SlotFailover)
+        {
+            var export = await CreateSlotWithSnapshotAsync(connection, cancellationToken);
+            return (export.ConsistentPoint, true, export, replaced);
+        }
+
         // slot.failover (PostgreSQL 17+, checked by Failover.CheckServer): the slot is synchronized to physical standbys.
+        // Created from SQL, it exports no snapshot: a snapshot then reads the tables' current state (docs/format.md, snapshots).
         await using var create = new NpgsqlCommand(config.SlotFailover
             ? "SELECT lsn::text FROM pg_create_logical_replication_slot($1, $2, false, false, true)"
             : "SELECT lsn::text FROM pg_create_logical_replication_slot($1, $2)", connection);
@@ -306,7 +360,7 @@ internal sealed partial class SourceSetup(ConnectorConfig config, ILogger logger
         {
             var lsn = Lsn.Parse((string)(await create.ExecuteScalarAsync(cancellationToken))!);
             LogSlotCreated(logger, config.SlotName, lsn);
-            return (lsn, true);
+            return (lsn, true, null, replaced);
         }
         catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.QueryCanceled)
         {
@@ -336,6 +390,61 @@ internal sealed partial class SourceSetup(ConnectorConfig config, ILogger logger
             await reset.ExecuteNonQueryAsync(CancellationToken.None);
         }
     }
+
+    /// <summary>
+    /// Creates the slot on a replication connection with <c>EXPORT_SNAPSHOT</c>: the snapshot it returns is the tables'
+    /// state at the slot's consistent point, the one point where a snapshot and the stream meet without a gap or an
+    /// overlap. The connection stays open (idle) in the returned <see cref="ExportedSnapshot"/>.
+    /// </summary>
+    private async Task<ExportedSnapshot> CreateSlotWithSnapshotAsync(NpgsqlConnection connection, CancellationToken cancellationToken)
+    {
+        var replication = new LogicalReplicationConnection(config.ConnectionString(replication: true));
+        try
+        {
+            await replication.Open(cancellationToken);
+            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            timeout.CancelAfter(config.SlotCreateTimeout);
+            ReplicationSlotOptions options;
+            try
+            {
+                options = await Npgsql.Replication.Internal.LogicalReplicationConnectionExtensions.CreateLogicalReplicationSlot(
+                    replication, config.SlotName, PluginName, isTemporary: false, LogicalSlotSnapshotInitMode.Export, twoPhase: false, timeout.Token);
+            }
+            catch (OperationCanceledException e) when (!cancellationToken.IsCancellationRequested)
+            {
+                var blockers = await BlockersAsync(connection, cancellationToken);
+                throw new SourceNotReadyException(
+                    $"Creating replication slot '{config.SlotName}' waited {config.SlotCreateTimeout.TotalSeconds:F0} s (slot.create.timeout.ms) for transactions that were already running to end. " +
+                    $"Blocking: {blockers}. Commit or end them (SELECT pg_terminate_backend(<pid>);), then start the connector again.", e);
+            }
+
+            // Npgsql exposes the exported snapshot's name through the slot object built from the command's result.
+            var slot = new ExportingSlot(PluginName, options);
+            var lsn = new Lsn((ulong)slot.ConsistentPoint);
+            LogSlotCreatedWithSnapshot(logger, config.SlotName, lsn, slot.SnapshotName ?? "");
+            return new ExportedSnapshot(slot.SnapshotName ?? throw new ReplicationProtocolException("CREATE_REPLICATION_SLOT returned no snapshot name", lsn), lsn, replication);
+        }
+        catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.UndefinedFile || e.MessageText.Contains("could not access file", StringComparison.Ordinal))
+        {
+            await replication.DisposeAsync();
+            throw new SourceNotReadyException(
+                $"Cannot create replication slot '{config.SlotName}' with plugin '{PluginName}': {e.MessageText}. Install the plugin into the server's library folder (native/wal2arrow/README.md) or point dynamic_library_path at it, or use plugin = pgoutput.", e);
+        }
+        catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.InsufficientPrivilege)
+        {
+            await replication.DisposeAsync();
+            throw new SourceNotReadyException(
+                $"User '{config.DatabaseUser}' may not create replication slots: {e.MessageText}. Grant it: ALTER ROLE \"{config.DatabaseUser}\" WITH REPLICATION;", e);
+        }
+        catch
+        {
+            await replication.DisposeAsync();
+            throw;
+        }
+    }
+
+    /// <summary>Npgsql's slot type for a plugin it has no class for (wal2arrow): it reads the exported snapshot's name from the result.</summary>
+    private sealed class ExportingSlot(string plugin, ReplicationSlotOptions options) : Npgsql.Replication.Internal.LogicalReplicationSlot(plugin, options);
 
     /// <summary>PostgreSQL 17+: an existing slot must be a failover slot when slot.failover is set (it cannot be switched from SQL).</summary>
     private async Task CheckFailoverSlotAsync(NpgsqlConnection connection, CancellationToken cancellationToken)
@@ -436,6 +545,12 @@ internal sealed partial class SourceSetup(ConnectorConfig config, ILogger logger
     [LoggerMessage(EventId = 1004, Level = LogLevel.Warning,
         Message = "Failover slot {Slot}: synchronized_standby_slots is empty, so a promoted standby may lack transactions already in Kafka (the connector then refuses to start there); list the standbys' physical slots in it")]
     private static partial void LogNoSynchronizedStandbys(ILogger logger, string slot);
+
+    [LoggerMessage(EventId = 1005, Level = LogLevel.Information, Message = "Created replication slot {Slot} at {Lsn} with exported snapshot {SnapshotName}")]
+    private static partial void LogSlotCreatedWithSnapshot(ILogger logger, string slot, Lsn lsn, string snapshotName);
+
+    [LoggerMessage(EventId = 1006, Level = LogLevel.Warning, Message = "Replication slot {Slot} is invalidated (wal_status lost); snapshot.mode = when_needed: replacing it and snapshotting the tables again")]
+    private static partial void LogSlotLostReplacing(ILogger logger, string slot);
 
     [LoggerMessage(EventId = 1003, Level = LogLevel.Warning, Message = "Could not drop replication slot {Slot}: {Reason}")]
     private static partial void LogDropFailed(ILogger logger, string slot, string reason);

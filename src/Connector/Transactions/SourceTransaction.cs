@@ -160,8 +160,11 @@ public sealed class TransactionGroup : IDisposable
     /// <summary>The spill file holding values that did not stay in memory, if any; deleted on dispose.</summary>
     internal SpillFile? Spill { get; init; }
 
+    /// <summary>A snapshot chunk or snapshot markers (the group is then written alone in its Kafka transaction); null for streamed changes.</summary>
+    public SnapshotPart? Snapshot { get; init; }
+
     /// <summary>Whether the group holds only a heartbeat position (no transaction, no message).</summary>
-    public bool IsHeartbeat => Transactions.Count == 0 && Messages.Count == 0;
+    public bool IsHeartbeat => Transactions.Count == 0 && Messages.Count == 0 && Snapshot is null;
 
     /// <summary>The last committed transaction, if any.</summary>
     public CommittedTransaction? LastTransaction => Transactions.Count > 0 ? Transactions[^1] : null;

@@ -303,7 +303,8 @@ internal sealed class TransactionFramer : IDisposable
     /// Hands the open group over (between transactions only) and starts a new one. The decoder must have added every
     /// batch of the group's transactions first.
     /// </summary>
-    public TransactionGroup TakeGroup()
+    /// <param name="snapshot">When the group is a snapshot chunk: what it contributes to the snapshot.</param>
+    public TransactionGroup TakeGroup(SnapshotPart? snapshot = null)
     {
         if (InTransaction)
         {
@@ -321,6 +322,7 @@ internal sealed class TransactionFramer : IDisposable
             Spill = spill,
             MemoryBytes = memory,
             ByteCount = total,
+            Snapshot = snapshot,
         };
         _transactions.Clear();
         _tables.Clear();

@@ -72,7 +72,7 @@ public static class DebeziumReplay
         var records = new List<Event>();
         var table = new ReplayedTable { Topic = topic };
         var lastPerPartition = new Dictionary<int, ulong>();
-        var seen = new HashSet<(ulong, long)>();
+        var seen = new HashSet<(ulong, int, long)>();
         OffsetsTopicReader.ReadToEnd(kafka, topic, message =>
         {
             table.Records++;
@@ -88,7 +88,8 @@ public static class DebeziumReplay
 
             var commit = WalBridge.Offsets.Lsn.Parse(commitText).Value;
             var index = long.Parse(indexText, CultureInfo.InvariantCulture);
-            if (!seen.Add((commit, index)))
+            var snapshotChunk = int.Parse(Header(headers, "walbridge.snapshot.chunk") ?? "-1", CultureInfo.InvariantCulture);
+            if (!seen.Add((commit, snapshotChunk, index)))
             {
                 table.DuplicateRecords++;
                 table.Violations.Add($"duplicate record {where}: event {index} of the transaction committed at {commitText} again");
@@ -160,8 +161,10 @@ public static class DebeziumReplay
             switch (op)
             {
                 case "c":
-                case "r":
                     table.Insert(Row(converter, columns, value.GetValueOrDefault("after"), specials, "after."));
+                    break;
+                case "r":
+                    table.Read(Row(converter, columns, value.GetValueOrDefault("after"), specials, "after."));
                     break;
                 case "u":
                     {

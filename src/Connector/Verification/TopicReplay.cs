@@ -90,8 +90,23 @@ public sealed class ReplayedTable
         }
     }
 
-    /// <summary>An insert (or snapshot read).</summary>
+    /// <summary>An insert.</summary>
     public void Insert(Dictionary<string, string?> values) => Add(values);
+
+    /// <summary>
+    /// A snapshot read (<c>_op = r</c>): the row's state, an upsert for a table with a key (docs/format.md: after a resumed
+    /// snapshot a read may repeat what a change already delivered), an insert without one.
+    /// </summary>
+    public void Read(Dictionary<string, string?> values)
+    {
+        ArgumentNullException.ThrowIfNull(values);
+        if (KeyColumns.Count > 0)
+        {
+            Rows.Remove(KeyOf(IdentityColumns, values));
+        }
+
+        Add(values);
+    }
 
     /// <summary>
     /// An update: the row under <paramref name="oldValues"/>' key (the old row PostgreSQL sent, with a
@@ -476,8 +491,10 @@ public static class TopicReplay
         switch (op)
         {
             case "c":
-            case "r":
                 table.Insert(values);
+                break;
+            case "r":
+                table.Read(values);
                 break;
             case "u":
                 {

@@ -208,7 +208,13 @@ public static class ArrowJsReplay
                 }
 
                 Table.MaxCommitLsn = Lsn.Max(Table.MaxCommitLsn, place.CommitLsn);
-                if (Header(headers, KafkaHeaders.Kind) is var kind && kind != "changes")
+                if (Header(headers, KafkaHeaders.Kind) == KafkaHeaders.KindSnapshot)
+                {
+                    // A snapshot marker (no rows): its place was checked above.
+                    return;
+                }
+
+                if (Header(headers, KafkaHeaders.Kind) is var kind && kind != KafkaHeaders.KindChanges)
                 {
                     Table.Violations.Add($"record {where} has {KafkaHeaders.Kind} '{kind}', not 'changes'");
                 }
@@ -385,7 +391,15 @@ public static class ArrowJsReplay
                             Table.Violations.Add($"an insert at {where} puts key ({TopicReplay.ShowKey(key)}) in partition {partition}, but a row with it is in partition {lives}");
                         }
 
-                        Table.Insert(values);
+                        if (cursor.Op == "r")
+                        {
+                            Table.Read(values);
+                        }
+                        else
+                        {
+                            Table.Insert(values);
+                        }
+
                         _keyPartitions[key] = partition;
                         if (trackInserts.Contains(layout.Qualified) && cursor.FirstTableValue() is { } first)
                         {

@@ -23,6 +23,9 @@ namespace WalBridge.DevTools.Demo;
 /// </summary>
 internal static class DemoCommand
 {
+    /// <summary>Rows in the demo's tables before the connector starts (its initial snapshot).</summary>
+    private const int PrefilledCustomers = 20_000;
+    private const int PrefilledOrders = 40_000;
     private const string Database = "demo";
 
     public static async Task<int> RunAsync(string[] args)
@@ -82,6 +85,8 @@ internal static class DemoCommand
 
             await postgres.ExecuteAsync($"CREATE DATABASE {Database}", cancellationToken: cancel.Token);
             await postgres.ExecuteAsync(DemoWorkload.Schema, Database, cancel.Token);
+            await postgres.ExecuteAsync(DemoWorkload.Prefill(PrefilledCustomers, PrefilledOrders), Database, cancel.Token);
+            Say(clock, $"pre-filled {PrefilledCustomers:N0} customers and {PrefilledOrders:N0} orders: the connector delivers them as its initial snapshot (snapshot.mode = initial)");
 
             var settings = new Dictionary<string, string>
             {
@@ -96,6 +101,8 @@ internal static class DemoCommand
                 ["state.dir"] = stateDirectory,
                 ["kafka.bootstrap.servers"] = broker.BootstrapServers,
                 ["output.formats"] = string.Join(",", formatList),
+                // Several chunks per table, so the demo shows the snapshot's chunks and progress.
+                ["snapshot.chunk.rows"] = "10000",
             };
             if (registry is not null)
             {
@@ -122,6 +129,8 @@ internal static class DemoCommand
             var workloadTask = workload.RunAsync(TimeSpan.FromSeconds(seconds), rate, cancel.Token);
             var lastRows = 0L;
             var lastTick = clock.Elapsed;
+            var snapshotShown = false;
+            var snapshotDoneShown = false;
             while (!workloadTask.IsCompleted)
             {
                 await Task.WhenAny(workloadTask, Task.Delay(1000, cancel.Token));
@@ -135,6 +144,18 @@ internal static class DemoCommand
                 var rowsPerSecond = (progress.CommittedRows - lastRows) / Math.Max((now - lastTick).TotalSeconds, 0.001);
                 lastRows = progress.CommittedRows;
                 lastTick = now;
+                if (progress.Snapshot.Committed is { } snapshot)
+                {
+                    Say(clock, $"snapshot at {snapshot.Lsn}: " + string.Join(", ", snapshot.Tables.Select(t =>
+                        $"{t.Table} {t.Rows:N0} of ~{t.EstimatedRows:N0} rows ({t.DoneCount} of {t.Chunks} chunks)")) + " committed");
+                    snapshotShown = true;
+                }
+                else if (snapshotShown && !snapshotDoneShown)
+                {
+                    Say(clock, "snapshot complete: every pre-filled row is in Kafka; streaming continues from its consistent point");
+                    snapshotDoneShown = true;
+                }
+
                 Say(clock, $"source {workload.Transactions,7:N0} txns {workload.Rows,8:N0} rows │ kafka {progress.CommittedTransactions,7:N0} txns {progress.CommittedRows,8:N0} rows {progress.CommittedBytes / 1048576.0,7:N1} MB in {progress.KafkaTransactions:N0} Kafka txns │ {rowsPerSecond,7:N0} rows/s │ lag {Math.Max(0, workload.Transactions - progress.CommittedTransactions):N0} txns");
             }
             if (connector.IsCompleted)

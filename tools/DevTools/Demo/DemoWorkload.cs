@@ -44,6 +44,24 @@ internal sealed class DemoWorkload(string connectionString)
         );
         """;
 
+    /// <summary>
+    /// Rows that exist before the connector starts, so every demo run delivers them through the snapshot: customers
+    /// (with nulls in every nullable column now and then) and orders.
+    /// </summary>
+    public static string Prefill(int customers, int orders) => $"""
+        INSERT INTO customers (name, email, tier, visits, balance, rating, score, active, birthday, created_at, updated_at, avatar, external_id)
+        SELECT 'prefilled ' || i, CASE WHEN i % 7 = 0 THEN NULL ELSE 'user' || i || '@example.com' END, (i % 5)::int2, i % 1000,
+               (i * 1.37)::numeric(12,2), (i % 97) / 7.0, i / 3.0, i % 2 = 0, date '1970-01-01' + (i % 20000),
+               timestamptz '2024-01-01 00:00:00+00' + i * interval '1 minute', timestamp '2024-01-01' + i * interval '1 second',
+               CASE WHEN i % 5 = 0 THEN NULL ELSE decode(md5(i::text), 'hex') END, md5(i::text)::uuid
+        FROM generate_series(1, {customers}) AS i;
+        INSERT INTO orders (customer_id, amount, status, quantity, placed_at, note)
+        SELECT 1 + i % {customers}, (i % 10000) / 10.0, (ARRAY['new','paid','shipped','delivered','cancelled'])[1 + i % 5], i % 9,
+               timestamptz '2024-06-01 00:00:00+00' + i * interval '1 second', CASE WHEN i % 3 = 0 THEN NULL ELSE 'prefilled order ' || i END
+        FROM generate_series(1, {orders}) AS i;
+        ANALYZE customers, orders;
+        """;
+
     private static readonly string[] s_names = ["Ada Lovelace", "Grace Hopper", "Edsger Dijkstra", "Barbara Liskov", "Donald Knuth", "Zoë Ångström", "李小龙", "Ñandú Pérez", "O'Brien \"Quoted\"", "tab\there"];
     private static readonly string[] s_statuses = ["new", "paid", "shipped", "delivered", "cancelled"];
 

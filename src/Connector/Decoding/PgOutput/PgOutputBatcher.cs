@@ -175,6 +175,24 @@ internal sealed partial class PgOutputBatcher : IPgOutputHandler, IDisposable
         }
     }
 
+    /// <summary>A snapshot row (<c>_op = r</c>) of a relation described with <see cref="OnRelation"/>, inside a Begin/Commit of the snapshot chunk.</summary>
+    public void OnRead(uint relationId, TupleData row, Lsn lsn)
+    {
+        var relation = Touch(relationId, lsn);
+        if (relation is not null)
+        {
+            AppendChange(PartitionOf(relation, row, default, lsn), new RowChange(ChangeOp.Read, row, default, OldTuple.None, lsn));
+        }
+    }
+
+    /// <summary>The Arrow schema message and fingerprint the relation's rows are written with (for snapshot markers); the relation must be described.</summary>
+    public (ReadOnlyMemory<byte> Message, string Fingerprint) SchemaOf(uint relationId)
+    {
+        var relation = _relations[relationId];
+        var state = relation.Partitions[0] ??= new PartitionState(relation, 0, _compression);
+        return (state.Builder.SchemaMessage, state.Builder.SchemaFingerprint);
+    }
+
     public void OnUpdate(uint relationId, OldTuple oldKind, TupleData oldRow, TupleData newRow, Lsn lsn)
     {
         var relation = Touch(relationId, lsn);

@@ -150,17 +150,19 @@ internal sealed class DebeziumFormat : IDisposable
     /// <param name="commitTimestamp">Its commit time.</param>
     /// <param name="sink">Where the records go (the open Kafka transaction).</param>
     /// <param name="previousCommitLsn">The commit LSN of the source transaction before this one, when known (<c>source.sequence</c>).</param>
-    public TransactionEvents Start(uint xid, Lsn commitLsn, DateTimeOffset commitTimestamp, IRecordSink sink, Lsn? previousCommitLsn)
+    /// <param name="snapshotChunk">For snapshot rows: their chunk of the table's snapshot (every chunk shares the snapshot's commit LSN), else -1.</param>
+    public TransactionEvents Start(uint xid, Lsn commitLsn, DateTimeOffset commitTimestamp, IRecordSink sink, Lsn? previousCommitLsn, int snapshotChunk = -1)
     {
         ArgumentNullException.ThrowIfNull(sink);
-        return new TransactionEvents(this, xid, commitLsn, commitTimestamp, sink, previousCommitLsn);
+        return new TransactionEvents(this, xid, commitLsn, commitTimestamp, sink, previousCommitLsn, snapshotChunk);
     }
 
     public void Dispose() => _encoding.Dispose();
 
     /// <summary>The events of one source transaction for this format: counters, transaction metadata, common headers.</summary>
-    internal sealed class TransactionEvents(DebeziumFormat format, uint xid, Lsn commitLsn, DateTimeOffset commitTimestamp, IRecordSink sink, Lsn? previousCommitLsn)
+    internal sealed class TransactionEvents(DebeziumFormat format, uint xid, Lsn commitLsn, DateTimeOffset commitTimestamp, IRecordSink sink, Lsn? previousCommitLsn, int snapshotChunk)
     {
+        private readonly byte[]? _snapshotChunk = snapshotChunk >= 0 ? Encoding.UTF8.GetBytes(snapshotChunk.ToString(CultureInfo.InvariantCulture)) : null;
         private readonly byte[] _commitLsn = Encoding.UTF8.GetBytes(commitLsn.ToString());
         private readonly byte[] _xid = Encoding.UTF8.GetBytes(xid.ToString(CultureInfo.InvariantCulture));
         private readonly string _transactionId = $"{xid}:{commitLsn.Value}";
@@ -710,6 +712,11 @@ internal sealed class DebeziumFormat : IDisposable
             headers.Add(FormatHeaders.CommitLsn, _commitLsn);
             headers.Add(FormatHeaders.Xid, _xid);
             headers.Add(FormatHeaders.EventIndex, Encoding.UTF8.GetBytes(_records.ToString(CultureInfo.InvariantCulture)));
+            if (_snapshotChunk is not null)
+            {
+                headers.Add(FormatHeaders.SnapshotChunk, _snapshotChunk);
+            }
+
             _records++;
             format.ProducedBytes += size;
             sink.Produce(topic, partition, key, value, headers);
@@ -789,6 +796,8 @@ public static class FormatHeaders
     public const string Xid = "pg.xid";
     /// <summary>0-based position of the record among the format's records of its source transaction: with <see cref="CommitLsn"/> it identifies a record.</summary>
     public const string EventIndex = "walbridge.event_index";
+    /// <summary>Snapshot events: the chunk of the table's snapshot (with the commit LSN and event index, an event's identity).</summary>
+    public const string SnapshotChunk = "walbridge.snapshot.chunk";
     /// <summary>JSON object: <c>after.&lt;column&gt;</c>/<c>before.&lt;column&gt;</c> → PostgreSQL's text, for values written as null because Debezium's type has no room for them.</summary>
     public const string Special = "walbridge.special";
     /// <summary>JSON array: the row's <c>_unchanged</c> names (unchanged TOAST values, written as the placeholder where the type has one, else null).</summary>

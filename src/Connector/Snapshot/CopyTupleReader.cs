@@ -1,0 +1,347 @@
+using System.Buffers;
+using System.Buffers.Binary;
+using WalBridge.Connector.Errors;
+using WalBridge.Offsets;
+
+namespace WalBridge.Connector.Snapshot;
+
+/// <summary>
+/// Reads the rows of a <c>COPY … TO STDOUT</c> stream (binary or text format) and hands each one over as a pgoutput
+/// TupleData image (column count, then per column <c>n</c>, or <c>b</c>/<c>t</c> with length and bytes), so snapshot
+/// rows take exactly the path streamed rows take through <see cref="Decoding.PgOutput.PgOutputBatcher"/>.
+/// </summary>
+/// <remarks>
+/// Written by hand because Npgsql's binary exporter decodes every value into a .NET object, while the Arrow builders
+/// take the raw send-format bytes (the binary COPY format carries exactly what pgoutput's binary tuples carry). Not
+/// thread-safe. Buffers are rented from <see cref="ArrayPool{T}.Shared"/> and returned by <see cref="Dispose"/>; the
+/// span a <see cref="TryNext"/> returns is valid until the next call.
+/// </remarks>
+internal sealed class CopyTupleReader : IDisposable
+{
+    /// <summary>The binary COPY signature: <c>PGCOPY\n\377\r\n\0</c>.</summary>
+    private static readonly byte[] s_signature = [(byte)'P', (byte)'G', (byte)'C', (byte)'O', (byte)'P', (byte)'Y', (byte)'\n', 0xFF, (byte)'\r', (byte)'\n', 0];
+    private readonly Stream _stream;
+    private readonly bool _binary;
+    private readonly int _columns;
+    private readonly string _table;
+    private readonly Lsn _lsn;
+    private byte[] _input = ArrayPool<byte>.Shared.Rent(1 << 20);
+    private byte[] _output = ArrayPool<byte>.Shared.Rent(1 << 16);
+    private int _start;
+    private int _end;
+    private bool _headerRead;
+    private bool _eof;
+
+    /// <param name="stream">The COPY data (Npgsql's raw copy stream).</param>
+    /// <param name="binary">Whether it is <c>FORMAT binary</c> (else text).</param>
+    /// <param name="columns">Columns per row.</param>
+    /// <param name="table">Names the table in errors.</param>
+    /// <param name="lsn">Names the snapshot's LSN in errors.</param>
+    public CopyTupleReader(Stream stream, bool binary, int columns, string table, Lsn lsn)
+    {
+        _stream = stream;
+        _binary = binary;
+        _columns = columns;
+        _table = table;
+        _lsn = lsn;
+        _headerRead = !binary;
+    }
+
+    /// <summary>Whether the stream ended (binary: the trailer was read).</summary>
+    public bool Ended { get; private set; }
+
+    /// <summary>Reads more of the stream; false at its end.</summary>
+    public async ValueTask<bool> FillAsync(CancellationToken cancellationToken)
+    {
+        if (_eof)
+        {
+            return false;
+        }
+
+        if (_start > 0)
+        {
+            Buffer.BlockCopy(_input, _start, _input, 0, _end - _start);
+            _end -= _start;
+            _start = 0;
+        }
+
+        if (_end == _input.Length)
+        {
+            // One row larger than the buffer: grow (the record limit bounds what a row may be).
+            var larger = ArrayPool<byte>.Shared.Rent(_input.Length * 2);
+            Buffer.BlockCopy(_input, 0, larger, 0, _end);
+            ArrayPool<byte>.Shared.Return(_input);
+            _input = larger;
+        }
+
+        var read = await _stream.ReadAsync(_input.AsMemory(_end), cancellationToken);
+        if (read == 0)
+        {
+            _eof = true;
+            if (!_binary)
+            {
+                Ended = _start == _end;
+            }
+
+            return false;
+        }
+
+        _end += read;
+        return true;
+    }
+
+    /// <summary>The next complete row as a TupleData image, or false when more input is needed (or the stream ended).</summary>
+    /// <exception cref="ReplicationProtocolException">The COPY data is malformed.</exception>
+    public bool TryNext(out ReadOnlySpan<byte> tuple) => _binary ? TryNextBinary(out tuple) : TryNextText(out tuple);
+
+    private bool TryNextBinary(out ReadOnlySpan<byte> tuple)
+    {
+        tuple = default;
+        var data = _input.AsSpan(_start, _end - _start);
+        if (!_headerRead)
+        {
+            // Signature (11 bytes), flags (int32), header extension length (int32) and the extension.
+            if (data.Length < 19)
+            {
+                return false;
+            }
+
+            if (!data[..11].SequenceEqual(s_signature))
+            {
+                throw Malformed("does not start with the binary COPY signature");
+            }
+
+            var extension = BinaryPrimitives.ReadInt32BigEndian(data[15..]);
+            if (extension < 0 || data.Length < 19 + extension)
+            {
+                if (extension < 0)
+                {
+                    throw Malformed($"has a negative header extension length {extension}");
+                }
+
+                return false;
+            }
+
+            _start += 19 + extension;
+            _headerRead = true;
+            data = data[(19 + extension)..];
+        }
+
+        if (data.Length < 2)
+        {
+            return false;
+        }
+
+        int count = BinaryPrimitives.ReadInt16BigEndian(data);
+        if (count == -1)
+        {
+            Ended = true;
+            _start += 2;
+            return false;
+        }
+
+        if (count != _columns)
+        {
+            throw Malformed($"has a row of {count} columns, {_columns} expected");
+        }
+
+        // Input per column: int32 length (-1 null) + bytes; output: kind byte (+ int32 length + bytes).
+        var position = 2;
+        var outputLength = 2;
+        for (var i = 0; i < count; i++)
+        {
+            if (data.Length < position + 4)
+            {
+                return false;
+            }
+
+            var length = BinaryPrimitives.ReadInt32BigEndian(data[position..]);
+            position += 4;
+            if (length < -1)
+            {
+                throw Malformed($"has a negative length {length} in column {i + 1}");
+            }
+
+            if (length > 0)
+            {
+                if (data.Length - position < length)
+                {
+                    return false;
+                }
+
+                position += length;
+            }
+
+            outputLength += length < 0 ? 1 : 5 + length;
+        }
+
+        EnsureOutput(outputLength);
+        var output = _output.AsSpan();
+        BinaryPrimitives.WriteInt16BigEndian(output, (short)count);
+        var read = 2;
+        var written = 2;
+        for (var i = 0; i < count; i++)
+        {
+            var length = BinaryPrimitives.ReadInt32BigEndian(data[read..]);
+            read += 4;
+            if (length < 0)
+            {
+                output[written++] = (byte)'n';
+                continue;
+            }
+
+            output[written] = (byte)'b';
+            BinaryPrimitives.WriteInt32BigEndian(output[(written + 1)..], length);
+            data.Slice(read, length).CopyTo(output[(written + 5)..]);
+            read += length;
+            written += 5 + length;
+        }
+
+        _start += position;
+        tuple = output[..written];
+        return true;
+    }
+
+    private bool TryNextText(out ReadOnlySpan<byte> tuple)
+    {
+        tuple = default;
+        var data = _input.AsSpan(_start, _end - _start);
+        var newline = data.IndexOf((byte)'\n');
+        if (newline < 0)
+        {
+            if (_eof && data.Length > 0)
+            {
+                throw Malformed("ends inside a row");
+            }
+
+            return false;
+        }
+
+        var line = data[..newline];
+        // Unescaping only shrinks a field; kind and length add 5 bytes per column.
+        EnsureOutput(2 + line.Length + 5 * _columns);
+        var output = _output.AsSpan();
+        var written = 2;
+        var columns = 0;
+        var field = 0;
+        while (true)
+        {
+            var tab = line[field..].IndexOf((byte)'\t');
+            var raw = tab < 0 ? line[field..] : line.Slice(field, tab);
+            columns++;
+            if (columns > _columns)
+            {
+                throw Malformed($"has a row of more than {_columns} columns");
+            }
+
+            if (raw.Length == 2 && raw[0] == '\\' && raw[1] == 'N')
+            {
+                output[written++] = (byte)'n';
+            }
+            else
+            {
+                output[written] = (byte)'t';
+                var length = Unescape(raw, output[(written + 5)..]);
+                BinaryPrimitives.WriteInt32BigEndian(output[(written + 1)..], length);
+                written += 5 + length;
+            }
+
+            if (tab < 0)
+            {
+                break;
+            }
+
+            field += tab + 1;
+        }
+
+        if (columns != _columns)
+        {
+            throw Malformed($"has a row of {columns} columns, {_columns} expected");
+        }
+
+        BinaryPrimitives.WriteInt16BigEndian(output, (short)columns);
+        _start += newline + 1;
+        tuple = output[..written];
+        return true;
+    }
+
+    /// <summary>COPY's text escapes: <c>\b \f \n \r \t \v \\</c>, octal <c>\ddd</c> and hexadecimal <c>\xhh</c>; any other escaped character stands for itself.</summary>
+    private int Unescape(ReadOnlySpan<byte> raw, Span<byte> destination)
+    {
+        var written = 0;
+        for (var i = 0; i < raw.Length; i++)
+        {
+            var b = raw[i];
+            if (b != '\\')
+            {
+                destination[written++] = b;
+                continue;
+            }
+
+            if (++i >= raw.Length)
+            {
+                throw Malformed("has a backslash at the end of a field");
+            }
+
+            b = raw[i];
+            switch (b)
+            {
+                case (byte)'b': destination[written++] = 0x08; break;
+                case (byte)'f': destination[written++] = 0x0C; break;
+                case (byte)'n': destination[written++] = 0x0A; break;
+                case (byte)'r': destination[written++] = 0x0D; break;
+                case (byte)'t': destination[written++] = 0x09; break;
+                case (byte)'v': destination[written++] = 0x0B; break;
+                case >= (byte)'0' and <= (byte)'7':
+                {
+                    var value = b - '0';
+                    for (var n = 0; n < 2 && i + 1 < raw.Length && raw[i + 1] is >= (byte)'0' and <= (byte)'7'; n++)
+                    {
+                        value = value * 8 + (raw[++i] - '0');
+                    }
+
+                    destination[written++] = (byte)value;
+                    break;
+                }
+                case (byte)'x' when i + 1 < raw.Length && IsHex(raw[i + 1]):
+                {
+                    var value = Hex(raw[++i]);
+                    if (i + 1 < raw.Length && IsHex(raw[i + 1]))
+                    {
+                        value = value * 16 + Hex(raw[++i]);
+                    }
+
+                    destination[written++] = (byte)value;
+                    break;
+                }
+                default: destination[written++] = b; break;
+            }
+        }
+
+        return written;
+    }
+
+    private static bool IsHex(byte b) => b is >= (byte)'0' and <= (byte)'9' or >= (byte)'a' and <= (byte)'f' or >= (byte)'A' and <= (byte)'F';
+
+    private static int Hex(byte b) => b <= '9' ? b - '0' : (b | 0x20) - 'a' + 10;
+
+    private void EnsureOutput(int length)
+    {
+        if (_output.Length < length)
+        {
+            ArrayPool<byte>.Shared.Return(_output);
+            _output = ArrayPool<byte>.Shared.Rent(length);
+        }
+    }
+
+    private ReplicationProtocolException Malformed(string what) =>
+        new($"The snapshot COPY data of {_table} {what}", _lsn);
+
+    public void Dispose()
+    {
+        ArrayPool<byte>.Shared.Return(_input);
+        ArrayPool<byte>.Shared.Return(_output);
+        _input = [];
+        _output = [];
+    }
+}

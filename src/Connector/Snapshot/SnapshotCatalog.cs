@@ -1,0 +1,158 @@
+using Npgsql;
+using WalBridge.Connector.Configuration;
+using WalBridge.Connector.Source;
+using WalBridge.Serialization.Postgres;
+
+namespace WalBridge.Connector.Snapshot;
+
+/// <summary>A published table as the snapshot reads it.</summary>
+/// <param name="Relation">The relation exactly as pgoutput's Relation message describes it (same columns, key flags, type names), so snapshot rows have the streamed rows' schema.</param>
+/// <param name="PrimaryKey">The primary key's columns (empty without one).</param>
+/// <param name="Partitioned">A partitioned root (published via the root): read as one chunk through the root.</param>
+/// <param name="Pages">Heap pages when the snapshot began.</param>
+/// <param name="EstimatedRows">Rows by the statistics (<c>reltuples</c>), or estimated from the pages when never analysed.</param>
+/// <param name="RowFilter">The publication's row filter for the table (PostgreSQL 15+), or null.</param>
+internal sealed record SnapshotTable(PgRelation Relation, IReadOnlyList<string> PrimaryKey, bool Partitioned, long Pages, long EstimatedRows, string? RowFilter)
+{
+    /// <summary><c>schema.table</c>, unquoted: the name in the offsets record and the log.</summary>
+    public string Name => $"{Relation.Schema}.{Relation.Table}";
+
+    public string QuotedName => $"{SourceSetup.QuoteIdentifier(Relation.Schema)}.{SourceSetup.QuoteIdentifier(Relation.Table)}";
+
+    /// <summary>Whether every column's binary send format is read exactly (then binary COPY, else text COPY).</summary>
+    public bool Binary => Relation.Columns.All(PgTypeMapping.SupportsBinary);
+
+    /// <summary>
+    /// The <c>COPY</c> reading chunk <paramref name="chunk"/> of <paramref name="chunks"/>: heap pages
+    /// [chunk·n, (chunk+1)·n) by a TID range scan (the last chunk takes every page after, so rows on pages added since the
+    /// plan are read too); the whole table when <paramref name="pagesPerChunk"/> is 0.
+    /// </summary>
+    public string CopyCommand(int chunk, int chunks, long pagesPerChunk, bool binary)
+    {
+        var columns = string.Join(", ", Relation.Columns.Select(c => SourceSetup.QuoteIdentifier(c.Name)));
+        var conditions = new List<string>();
+        if (pagesPerChunk > 0 && !Partitioned)
+        {
+            if (chunk > 0)
+            {
+                conditions.Add($"ctid >= '({chunk * pagesPerChunk},0)'::tid");
+            }
+
+            if (chunk < chunks - 1)
+            {
+                conditions.Add($"ctid < '({(chunk + 1) * pagesPerChunk},0)'::tid");
+            }
+        }
+
+        if (RowFilter is not null)
+        {
+            conditions.Add($"({RowFilter})");
+        }
+
+        var where = conditions.Count > 0 ? " WHERE " + string.Join(" AND ", conditions) : "";
+        return $"COPY (SELECT {columns} FROM {(Partitioned ? "" : "ONLY ")}{QuotedName}{where}) TO STDOUT{(binary ? " (FORMAT binary)" : "")}";
+    }
+}
+
+/// <summary>Reads the published tables and their layout from the catalog, as pgoutput would describe them.</summary>
+internal static class SnapshotCatalog
+{
+    /// <summary>Rows per heap page assumed for a table never analysed (<c>reltuples</c> −1) to cut it into chunks.</summary>
+    private const long RowsPerPageGuess = 60;
+
+    /// <summary>The publication's tables, in name order.</summary>
+    public static async Task<List<SnapshotTable>> LoadAsync(NpgsqlConnection connection, ConnectorConfig config, CancellationToken cancellationToken)
+    {
+        var v15 = connection.PostgreSqlVersion.Major >= 15;
+        var tables = new List<(uint Oid, string Schema, string Table, char Identity, char Kind, long Pages, double Tuples, string[]? Columns, string? Filter)>();
+        await using (var query = new NpgsqlCommand($"""
+            SELECT c.oid, n.nspname, c.relname, c.relreplident, c.relkind,
+                   greatest(c.relpages::bigint, pg_relation_size(c.oid) / current_setting('block_size')::bigint),
+                   c.reltuples::float8, {(v15 ? "t.attnames, t.rowfilter" : "NULL::text[], NULL::text")}
+            FROM pg_publication_tables t
+            JOIN pg_namespace n ON n.nspname = t.schemaname
+            JOIN pg_class c ON c.relnamespace = n.oid AND c.relname = t.tablename
+            WHERE t.pubname = $1
+            ORDER BY n.nspname, c.relname
+            """, connection))
+        {
+            query.Parameters.Add(new NpgsqlParameter { Value = config.PublicationName });
+            await using var reader = await query.ExecuteReaderAsync(cancellationToken);
+            while (await reader.ReadAsync(cancellationToken))
+            {
+                tables.Add(((uint)reader.GetFieldValue<uint>(0), reader.GetString(1), reader.GetString(2), reader.GetChar(3), reader.GetChar(4),
+                    reader.GetInt64(5), reader.GetDouble(6), reader.IsDBNull(7) ? null : reader.GetFieldValue<string[]>(7), reader.IsDBNull(8) ? null : reader.GetString(8)));
+            }
+        }
+
+        var result = new List<SnapshotTable>(tables.Count);
+        foreach (var t in tables)
+        {
+            var (columns, primaryKey) = await ColumnsAsync(connection, t.Oid, t.Identity, t.Columns, cancellationToken);
+            var estimated = t.Tuples >= 0 ? (long)t.Tuples : t.Pages * RowsPerPageGuess;
+            result.Add(new SnapshotTable(new PgRelation(t.Oid, t.Schema, t.Table, t.Identity, columns), primaryKey, t.Kind == 'p', t.Pages, estimated, t.Filter));
+        }
+
+        return result;
+    }
+
+    /// <summary>How many chunks and pages per chunk a table is cut into: about <c>snapshot.chunk.rows</c> rows each.</summary>
+    public static (int Chunks, long PagesPerChunk) Plan(SnapshotTable table, long chunkRows)
+    {
+        if (table.Partitioned || table.Pages == 0 || table.EstimatedRows <= chunkRows)
+        {
+            return (1, 0);
+        }
+
+        var chunks = (long)Math.Ceiling(table.EstimatedRows / (double)chunkRows);
+        var pagesPerChunk = Math.Max(1, (long)Math.Ceiling(table.Pages / (double)chunks));
+        return ((int)Math.Min(int.MaxValue, (table.Pages + pagesPerChunk - 1) / pagesPerChunk), pagesPerChunk);
+    }
+
+    /// <summary>
+    /// The columns pgoutput sends (attribute order; no dropped or generated columns; the publication's column list),
+    /// their key flags by the replica identity, and for types from OID 10000 on the name pgoutput's Type message gives
+    /// (a domain's ultimate base type).
+    /// </summary>
+    private static async Task<(List<PgColumn> Columns, List<string> PrimaryKey)> ColumnsAsync(
+        NpgsqlConnection connection, uint oid, char identity, string[]? published, CancellationToken cancellationToken)
+    {
+        await using var query = new NpgsqlCommand("""
+            SELECT a.attname, a.atttypid, a.atttypmod,
+                   a.attnum = ANY (coalesce((SELECT i.indkey::int2[] FROM pg_index i
+                        WHERE i.indrelid = a.attrelid AND CASE $2 WHEN 'i' THEN i.indisreplident WHEN 'd' THEN i.indisprimary ELSE false END LIMIT 1), '{}')),
+                   a.attnum = ANY (coalesce((SELECT i.indkey::int2[] FROM pg_index i WHERE i.indrelid = a.attrelid AND i.indisprimary), '{}')),
+                   CASE WHEN a.atttypid >= 10000 THEN (
+                       WITH RECURSIVE d(o) AS (SELECT a.atttypid UNION ALL SELECT t.typbasetype FROM pg_type t JOIN d ON t.oid = d.o WHERE t.typtype = 'd')
+                       SELECT tn.nspname || '.' || tt.typname FROM d JOIN pg_type tt ON tt.oid = d.o JOIN pg_namespace tn ON tn.oid = tt.typnamespace
+                       WHERE tt.typtype <> 'd' LIMIT 1)
+                   END
+            FROM pg_attribute a
+            WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = ''
+            ORDER BY a.attnum
+            """, connection);
+        query.Parameters.Add(new NpgsqlParameter { Value = oid, NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Oid });
+        query.Parameters.Add(new NpgsqlParameter { Value = identity.ToString(), NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Char });
+        var columns = new List<PgColumn>();
+        var primaryKey = new List<string>();
+        await using var reader = await query.ExecuteReaderAsync(cancellationToken);
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            var name = reader.GetString(0);
+            if (published is not null && !published.Contains(name, StringComparer.Ordinal))
+            {
+                continue;
+            }
+
+            var key = identity == 'f' || reader.GetBoolean(3);
+            if (reader.GetBoolean(4))
+            {
+                primaryKey.Add(name);
+            }
+
+            columns.Add(new PgColumn(name, reader.GetFieldValue<uint>(1), reader.GetInt32(2), key, reader.IsDBNull(5) ? null : reader.GetString(5)));
+        }
+
+        return (columns, primaryKey);
+    }
+}
