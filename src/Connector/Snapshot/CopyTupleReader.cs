@@ -6,9 +6,10 @@ using WalBridge.Offsets;
 namespace WalBridge.Connector.Snapshot;
 
 /// <summary>
-/// Reads the rows of a <c>COPY … TO STDOUT</c> stream (binary or text format) and hands each one over as a pgoutput
-/// TupleData image (column count, then per column <c>n</c>, or <c>b</c>/<c>t</c> with length and bytes), so snapshot
-/// rows take exactly the path streamed rows take through <see cref="Decoding.PgOutput.PgOutputBatcher"/>.
+/// Reads the rows of a <c>COPY … TO STDOUT (FORMAT binary)</c> stream and hands each one over as a pgoutput TupleData
+/// image (column count, then per column <c>n</c>, or <c>b</c>/<c>t</c> with length and bytes), so snapshot rows take
+/// exactly the path streamed rows take through <see cref="Decoding.PgOutput.PgOutputBatcher"/>. A column whose type
+/// is kept as PostgreSQL's text is selected as <c>col::text</c>, whose binary form is that text (kind <c>t</c>).
 /// </summary>
 /// <remarks>
 /// Written by hand because Npgsql's binary exporter decodes every value into a .NET object, while the Arrow builders
@@ -21,7 +22,7 @@ internal sealed class CopyTupleReader : IDisposable
     /// <summary>The binary COPY signature: <c>PGCOPY\n\377\r\n\0</c>.</summary>
     private static readonly byte[] s_signature = [(byte)'P', (byte)'G', (byte)'C', (byte)'O', (byte)'P', (byte)'Y', (byte)'\n', 0xFF, (byte)'\r', (byte)'\n', 0];
     private readonly Stream _stream;
-    private readonly bool _binary;
+    private readonly bool[] _text;
     private readonly int _columns;
     private readonly string _table;
     private readonly Lsn _lsn;
@@ -33,21 +34,19 @@ internal sealed class CopyTupleReader : IDisposable
     private bool _eof;
 
     /// <param name="stream">The COPY data (Npgsql's raw copy stream).</param>
-    /// <param name="binary">Whether it is <c>FORMAT binary</c> (else text).</param>
-    /// <param name="columns">Columns per row.</param>
+    /// <param name="text">Per column: whether it is selected as text (kind <c>t</c>; else its binary send format, kind <c>b</c>).</param>
     /// <param name="table">Names the table in errors.</param>
     /// <param name="lsn">Names the snapshot's LSN in errors.</param>
-    public CopyTupleReader(Stream stream, bool binary, int columns, string table, Lsn lsn)
+    public CopyTupleReader(Stream stream, bool[] text, string table, Lsn lsn)
     {
         _stream = stream;
-        _binary = binary;
-        _columns = columns;
+        _text = text;
+        _columns = text.Length;
         _table = table;
         _lsn = lsn;
-        _headerRead = !binary;
     }
 
-    /// <summary>Whether the stream ended (binary: the trailer was read).</summary>
+    /// <summary>Whether the stream's trailer was read.</summary>
     public bool Ended { get; private set; }
 
     /// <summary>Reads more of the stream; false at its end.</summary>
@@ -78,11 +77,6 @@ internal sealed class CopyTupleReader : IDisposable
         if (read == 0)
         {
             _eof = true;
-            if (!_binary)
-            {
-                Ended = _start == _end;
-            }
-
             return false;
         }
 
@@ -92,9 +86,7 @@ internal sealed class CopyTupleReader : IDisposable
 
     /// <summary>The next complete row as a TupleData image, or false when more input is needed (or the stream ended).</summary>
     /// <exception cref="ReplicationProtocolException">The COPY data is malformed.</exception>
-    public bool TryNext(out ReadOnlySpan<byte> tuple) => _binary ? TryNextBinary(out tuple) : TryNextText(out tuple);
-
-    private bool TryNextBinary(out ReadOnlySpan<byte> tuple)
+    public bool TryNext(out ReadOnlySpan<byte> tuple)
     {
         tuple = default;
         var data = _input.AsSpan(_start, _end - _start);
@@ -190,7 +182,7 @@ internal sealed class CopyTupleReader : IDisposable
                 continue;
             }
 
-            output[written] = (byte)'b';
+            output[written] = _text[i] ? (byte)'t' : (byte)'b';
             BinaryPrimitives.WriteInt32BigEndian(output[(written + 1)..], length);
             data.Slice(read, length).CopyTo(output[(written + 5)..]);
             read += length;
@@ -201,129 +193,6 @@ internal sealed class CopyTupleReader : IDisposable
         tuple = output[..written];
         return true;
     }
-
-    private bool TryNextText(out ReadOnlySpan<byte> tuple)
-    {
-        tuple = default;
-        var data = _input.AsSpan(_start, _end - _start);
-        var newline = data.IndexOf((byte)'\n');
-        if (newline < 0)
-        {
-            if (_eof && data.Length > 0)
-            {
-                throw Malformed("ends inside a row");
-            }
-
-            return false;
-        }
-
-        var line = data[..newline];
-        // Unescaping only shrinks a field; kind and length add 5 bytes per column.
-        EnsureOutput(2 + line.Length + 5 * _columns);
-        var output = _output.AsSpan();
-        var written = 2;
-        var columns = 0;
-        var field = 0;
-        while (true)
-        {
-            var tab = line[field..].IndexOf((byte)'\t');
-            var raw = tab < 0 ? line[field..] : line.Slice(field, tab);
-            columns++;
-            if (columns > _columns)
-            {
-                throw Malformed($"has a row of more than {_columns} columns");
-            }
-
-            if (raw.Length == 2 && raw[0] == '\\' && raw[1] == 'N')
-            {
-                output[written++] = (byte)'n';
-            }
-            else
-            {
-                output[written] = (byte)'t';
-                var length = Unescape(raw, output[(written + 5)..]);
-                BinaryPrimitives.WriteInt32BigEndian(output[(written + 1)..], length);
-                written += 5 + length;
-            }
-
-            if (tab < 0)
-            {
-                break;
-            }
-
-            field += tab + 1;
-        }
-
-        if (columns != _columns)
-        {
-            throw Malformed($"has a row of {columns} columns, {_columns} expected");
-        }
-
-        BinaryPrimitives.WriteInt16BigEndian(output, (short)columns);
-        _start += newline + 1;
-        tuple = output[..written];
-        return true;
-    }
-
-    /// <summary>COPY's text escapes: <c>\b \f \n \r \t \v \\</c>, octal <c>\ddd</c> and hexadecimal <c>\xhh</c>; any other escaped character stands for itself.</summary>
-    private int Unescape(ReadOnlySpan<byte> raw, Span<byte> destination)
-    {
-        var written = 0;
-        for (var i = 0; i < raw.Length; i++)
-        {
-            var b = raw[i];
-            if (b != '\\')
-            {
-                destination[written++] = b;
-                continue;
-            }
-
-            if (++i >= raw.Length)
-            {
-                throw Malformed("has a backslash at the end of a field");
-            }
-
-            b = raw[i];
-            switch (b)
-            {
-                case (byte)'b': destination[written++] = 0x08; break;
-                case (byte)'f': destination[written++] = 0x0C; break;
-                case (byte)'n': destination[written++] = 0x0A; break;
-                case (byte)'r': destination[written++] = 0x0D; break;
-                case (byte)'t': destination[written++] = 0x09; break;
-                case (byte)'v': destination[written++] = 0x0B; break;
-                case >= (byte)'0' and <= (byte)'7':
-                {
-                    var value = b - '0';
-                    for (var n = 0; n < 2 && i + 1 < raw.Length && raw[i + 1] is >= (byte)'0' and <= (byte)'7'; n++)
-                    {
-                        value = value * 8 + (raw[++i] - '0');
-                    }
-
-                    destination[written++] = (byte)value;
-                    break;
-                }
-                case (byte)'x' when i + 1 < raw.Length && IsHex(raw[i + 1]):
-                {
-                    var value = Hex(raw[++i]);
-                    if (i + 1 < raw.Length && IsHex(raw[i + 1]))
-                    {
-                        value = value * 16 + Hex(raw[++i]);
-                    }
-
-                    destination[written++] = (byte)value;
-                    break;
-                }
-                default: destination[written++] = b; break;
-            }
-        }
-
-        return written;
-    }
-
-    private static bool IsHex(byte b) => b is >= (byte)'0' and <= (byte)'9' or >= (byte)'a' and <= (byte)'f' or >= (byte)'A' and <= (byte)'F';
-
-    private static int Hex(byte b) => b <= '9' ? b - '0' : (b | 0x20) - 'a' + 10;
 
     private void EnsureOutput(int length)
     {

@@ -19,17 +19,18 @@ internal sealed record SnapshotTable(PgRelation Relation, IReadOnlyList<string> 
 
     public string QuotedName => $"{SourceSetup.QuoteIdentifier(Relation.Schema)}.{SourceSetup.QuoteIdentifier(Relation.Table)}";
 
-    /// <summary>Whether every column's binary send format is read exactly (then binary COPY, else text COPY).</summary>
-    public bool Binary => Relation.Columns.All(PgTypeMapping.SupportsBinary);
+    /// <summary>Per column: whether it is read as PostgreSQL's text (its type is kept as text, or its binary send format is not parsed exactly).</summary>
+    public bool[] TextColumns() => Relation.Columns.Select(c => !PgTypeMapping.SupportsBinary(c)).ToArray();
 
     /// <summary>
     /// The <c>COPY</c> reading chunk <paramref name="chunk"/> of <paramref name="chunks"/>: heap pages
     /// [chunk·n, (chunk+1)·n) by a TID range scan (the last chunk takes every page after, so rows on pages added since the
     /// plan are read too); the whole table when <paramref name="pagesPerChunk"/> is 0.
     /// </summary>
-    public string CopyCommand(int chunk, int chunks, long pagesPerChunk, bool binary)
+    public string CopyCommand(int chunk, int chunks, long pagesPerChunk)
     {
-        var columns = string.Join(", ", Relation.Columns.Select(c => SourceSetup.QuoteIdentifier(c.Name)));
+        var text = TextColumns();
+        var columns = string.Join(", ", Relation.Columns.Select((c, i) => SourceSetup.QuoteIdentifier(c.Name) + (text[i] ? "::text" : "")));
         var conditions = new List<string>();
         if (pagesPerChunk > 0 && !Partitioned)
         {
@@ -50,7 +51,7 @@ internal sealed record SnapshotTable(PgRelation Relation, IReadOnlyList<string> 
         }
 
         var where = conditions.Count > 0 ? " WHERE " + string.Join(" AND ", conditions) : "";
-        return $"COPY (SELECT {columns} FROM {(Partitioned ? "" : "ONLY ")}{QuotedName}{where}) TO STDOUT{(binary ? " (FORMAT binary)" : "")}";
+        return $"COPY (SELECT {columns} FROM {(Partitioned ? "" : "ONLY ")}{QuotedName}{where}) TO STDOUT (FORMAT binary)";
     }
 }
 

@@ -174,7 +174,7 @@ internal sealed partial class SnapshotRunner(ConnectorConfig config, ProgressTra
         {
             await using var connection = new NpgsqlConnection(config.ConnectionString(replication: false));
             await connection.OpenAsync(cancellationToken);
-            // Text COPY must print floats exactly as the walsender does for pgoutput (ConnectionString's replication settings).
+            // Columns read as text must print as the walsender prints them for pgoutput (ConnectionString's replication settings).
             await using (var settings = new NpgsqlCommand("SET extra_float_digits = 3", connection))
             {
                 await settings.ExecuteNonQueryAsync(cancellationToken);
@@ -266,11 +266,10 @@ internal sealed partial class SnapshotRunner(ConnectorConfig config, ProgressTra
     private static async Task<long> ReadChunkAsync(NpgsqlConnection connection, PgOutputBatcher batcher, ChunkWork item, Lsn lsn, TableCounter counter, CancellationToken cancellationToken)
     {
         var table = item.Table;
-        var binary = table.Binary;
         var relationId = table.Relation.RelationId;
         long rows = 0;
-        await using var copy = await connection.BeginRawBinaryCopyAsync(table.CopyCommand(item.Chunk, item.Chunks, item.PagesPerChunk, binary), cancellationToken);
-        using var reader = new CopyTupleReader(copy, binary, table.Relation.Columns.Count, table.Name, lsn);
+        await using var copy = await connection.BeginRawBinaryCopyAsync(table.CopyCommand(item.Chunk, item.Chunks, item.PagesPerChunk), cancellationToken);
+        using var reader = new CopyTupleReader(copy, table.TextColumns(), table.Name, lsn);
         while (true)
         {
             var drained = Drain(reader, batcher, relationId, lsn);
