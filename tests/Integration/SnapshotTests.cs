@@ -42,7 +42,8 @@ public sealed class SnapshotTests(Infrastructure infrastructure)
             ["snapshot.max.threads"] = "3",
             ["topic.partitions"] = "3",
         });
-        await using (var pipeline = await RunningPipeline.StartAsync(config))
+        var log = new CapturingLogger();
+        await using (var pipeline = await RunningPipeline.StartAsync(config, log))
         {
             await infrastructure.Postgres.ExecuteAsync("""
                 UPDATE big SET label = 'changed' WHERE id % 1000 = 0;
@@ -50,7 +51,14 @@ public sealed class SnapshotTests(Infrastructure infrastructure)
                 INSERT INTO big VALUES (20001, 'after', 1, 'ok', NULL, now(), NULL);
                 INSERT INTO keyless VALUES (7, 'after');
                 """, database);
-            await pipeline.WaitForCommittedAsync(await FloorAsync(database), s_catchUp);
+            try
+            {
+                await pipeline.WaitForCommittedAsync(await FloorAsync(database), s_catchUp);
+            }
+            catch (TimeoutException e)
+            {
+                throw new TimeoutException(e.Message + "\n" + string.Join("\n", log.Lines.TakeLast(60)), e);
+            }
         }
 
         var report = await PipelineVerifier.VerifyAsync(config, null, CancellationToken.None);
@@ -66,7 +74,8 @@ public sealed class SnapshotTests(Infrastructure infrastructure)
             Assert.Equal("start", inPartition[0].Header(KafkaHeaders.Snapshot));
             var end = inPartition.FindIndex(r => r.Header(KafkaHeaders.Kind) == KafkaHeaders.KindSnapshot && r.Header(KafkaHeaders.Snapshot) == "end");
             Assert.True(end > 0);
-            Assert.Equal("12000", inPartition[end].Header(KafkaHeaders.Rows));
+            Assert.Equal("12000", inPartition[end].Header(KafkaHeaders.SnapshotRows));
+            Assert.Equal("0", inPartition[end].Header(KafkaHeaders.Rows));
             Assert.All(inPartition.Take(end).Skip(1), r => Assert.Equal("read", r.Header(KafkaHeaders.Snapshot)));
             Assert.DoesNotContain(inPartition.Skip(end + 1), r => r.Headers.TryGetLastBytes(KafkaHeaders.Snapshot, out _));
         }

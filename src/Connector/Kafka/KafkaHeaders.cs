@@ -54,6 +54,9 @@ public static class KafkaHeaders
     /// <summary>Snapshot records: the snapshot's consistent point (the rows' <c>_commit_lsn</c>).</summary>
     public const string SnapshotLsn = "walbridge.snapshot.lsn";
 
+    /// <summary>Snapshot markers: the table's snapshot rows (end marker: delivered; start marker: the statistics' estimate).</summary>
+    public const string SnapshotRows = "walbridge.snapshot.rows";
+
     /// <summary><see cref="Kind"/> of table records holding changes (snapshot rows included).</summary>
     public const string KindChanges = "changes";
     /// <summary><see cref="Kind"/> of snapshot markers.</summary>

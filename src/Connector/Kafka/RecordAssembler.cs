@@ -24,6 +24,7 @@ internal sealed class RecordAssembler(TopicManager topics, int chunkLimit)
     private static readonly byte[] s_format = Encoding.UTF8.GetBytes(KafkaHeaders.CurrentFormat);
     private static readonly byte[] s_kindChanges = Encoding.UTF8.GetBytes(KafkaHeaders.KindChanges);
     private static readonly byte[] s_kindSnapshot = Encoding.UTF8.GetBytes(KafkaHeaders.KindSnapshot);
+    private static readonly byte[] s_zero = Encoding.UTF8.GetBytes("0");
     private static readonly byte[] s_snapshotRead = Encoding.UTF8.GetBytes("read");
     private static readonly byte[] s_snapshotStart = Encoding.UTF8.GetBytes("start");
     private static readonly byte[] s_snapshotEnd = Encoding.UTF8.GetBytes("end");
@@ -155,7 +156,8 @@ internal sealed class RecordAssembler(TopicManager topics, int chunkLimit)
                         { KafkaHeaders.Snapshot, marker.Kind == SnapshotMarkerKind.Start ? s_snapshotStart : s_snapshotEnd },
                         { KafkaHeaders.SnapshotLsn, part.Lsn.ToUtf8() },
                         { KafkaHeaders.CommitLsn, part.Lsn.ToUtf8() },
-                        { KafkaHeaders.Rows, Encoding.UTF8.GetBytes(marker.Rows.ToString(CultureInfo.InvariantCulture)) },
+                        { KafkaHeaders.Rows, s_zero },
+                        { KafkaHeaders.SnapshotRows, Encoding.UTF8.GetBytes(marker.Rows.ToString(CultureInfo.InvariantCulture)) },
                         { KafkaHeaders.SchemaFingerprint, Encoding.UTF8.GetBytes(marker.SchemaFingerprint) },
                     };
                     yield return new OutgoingRecord(topic, partition, key, value, headers);

@@ -53,6 +53,12 @@ internal sealed partial class TopicManager(ConnectorConfig config, IReadOnlyDict
         {
             Ensure(config.MessagesTopic, compacted: false);
         }
+
+        // Snapshot markers come before a table's first rows: their topics are created here too.
+        foreach (var marker in group.Snapshot?.Markers ?? [])
+        {
+            Ensure(TopicOf(marker.Schema, marker.Table), compacted: false);
+        }
     }
 
     /// <summary>Creates <paramref name="topic"/> when it does not exist. Blocking; outside any Kafka transaction.</summary>

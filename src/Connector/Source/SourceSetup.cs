@@ -92,20 +92,25 @@ internal sealed partial class SourceSetup(ConnectorConfig config, ILogger logger
 
         await EnsurePublicationAsync(connection, cancellationToken);
         await CheckReplicaIdentitiesAsync(connection, cancellationToken);
-        var (confirmedFlush, created, export, replaced) = await EnsureSlotAsync(connection, cancellationToken);
+        // A free WAL sender first: creating the slot with an exported snapshot takes one itself.
         await CheckWalSenderAsync(connection, cancellationToken);
-
-        // The exporting connection must run no other command while the snapshot is imported: identify on another one.
-        await using var replication = new LogicalReplicationConnection(config.ConnectionString(replication: true));
-        await replication.Open(cancellationToken);
-        var system = await replication.IdentifySystem(cancellationToken);
-        var identity = new SourceIdentity(system.SystemId, system.Timeline, config.SlotName, config.PublicationName);
+        // Identified before the slot is created: the connection exporting the snapshot may run no other command, and
+        // the identifying connection is closed again so the export needs only one WAL sender.
+        SourceIdentity identity;
         IReadOnlyList<TimelineSwitch> history = [];
-        if (system.Timeline > 1)
+        await using (var replication = new LogicalReplicationConnection(config.ConnectionString(replication: true)))
         {
-            var file = await replication.TimelineHistory(system.Timeline, cancellationToken);
-            history = Failover.ParseHistory(Encoding.UTF8.GetString(file.Content));
+            await replication.Open(cancellationToken);
+            var system = await replication.IdentifySystem(cancellationToken);
+            identity = new SourceIdentity(system.SystemId, system.Timeline, config.SlotName, config.PublicationName);
+            if (system.Timeline > 1)
+            {
+                var file = await replication.TimelineHistory(system.Timeline, cancellationToken);
+                history = Failover.ParseHistory(Encoding.UTF8.GetString(file.Content));
+            }
         }
+
+        var (confirmedFlush, created, export, replaced) = await EnsureSlotAsync(connection, cancellationToken);
 
         return new SourceState(identity, confirmedFlush, created) { TimelineHistory = history, Export = export, SlotReplaced = replaced };
     }
