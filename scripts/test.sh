@@ -23,6 +23,7 @@ dotnet build Connector.sln -c Release --nologo -v q -clp:ErrorsOnly
 
 projects=(
     tests/Serialization.Tests
+    tests/Client.Tests
     tests/Offsets.Tests
     tests/Connector.Tests
     tests/Broker.Tests

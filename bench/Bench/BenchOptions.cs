@@ -16,7 +16,9 @@ internal sealed class BenchOptions
                              transactions), W3 (updates and deletes, REPLICA IDENTITY FULL, 2 KB text + jsonb),
                              W4 (one 5M-row transaction), W5 (latency at 1,000 transactions/s for 30 s),
                              W5b (10,000 single-row transactions/s offered for 30 s: achieved rate, latency, lag)
-          --paths            a subset of peek, pg_recvlogical, peer, pgoutput, wal2arrow
+          --paths            a subset of peek, pg_recvlogical, peer, pgoutput, wal2arrow, walbridge-debezium-json,
+                             walbridge-debezium-avro (the Debezium formats: W1 and W2 only, pgoutput plugin, the
+                             format alone; debezium-avro with the test Schema Registry or SCHEMA_REGISTRY_URL's)
           --compression      compare compression instead: W1–W3 (or the --workloads among them) through each
                              WalBridge path with kafka.compression.type none, lz4, zstd and (pgoutput only)
                              arrow.compression lz4_frame, zstd; pg_recvlogical as the baseline (default paths:
@@ -195,10 +197,44 @@ internal static class PathNames
     public const string Peer = "peer";
     public const string OursPgOutput = "pgoutput";
     public const string OursWal2Arrow = "wal2arrow";
+    /// <summary>The connector with <c>output.formats=debezium-json</c> alone (plugin pgoutput): one JSON record per row.</summary>
+    public const string OursDebeziumJson = "walbridge-debezium-json";
+    /// <summary>The connector with <c>output.formats=debezium-avro</c> alone (plugin pgoutput), schemas in the test Schema Registry.</summary>
+    public const string OursDebeziumAvro = "walbridge-debezium-avro";
 
-    public static readonly IReadOnlyList<string> All = [Peek, PgRecvLogical, Peer, OursPgOutput, OursWal2Arrow];
+    public static readonly IReadOnlyList<string> All = [Peek, PgRecvLogical, Peer, OursPgOutput, OursWal2Arrow, OursDebeziumJson, OursDebeziumAvro];
 
+    /// <summary>The workloads the Debezium paths run (issue 13: the peer's one-message-per-row shape on W1 and W2).</summary>
+    public static readonly IReadOnlyList<string> DebeziumWorkloads = ["W1", "W2"];
+
+    /// <summary>The connector's Arrow paths (the compression variants and the latency workloads apply to these).</summary>
     public static bool IsOurs(string path) => path is OursPgOutput or OursWal2Arrow;
+
+    public static bool IsDebezium(string path) => path is OursDebeziumJson or OursDebeziumAvro;
+
+    /// <summary>Every path that runs the connector.</summary>
+    public static bool IsConnector(string path) => IsOurs(path) || IsDebezium(path);
+
+    /// <summary>Whether <paramref name="path"/> is measured on <paramref name="workload"/>.</summary>
+    public static bool Runs(string path, string workload) => !IsDebezium(path) || DebeziumWorkloads.Contains(workload);
+
+    /// <summary>The logical decoding plugin of a path's slot.</summary>
+    public static string Plugin(string path) => path == OursWal2Arrow ? "wal2arrow" : "pgoutput";
+
+    /// <summary>A path's name where PostgreSQL allows only lower-case letters, digits and underscores (slot names).</summary>
+    public static string Identifier(string path) => path.Replace('-', '_');
+
+    /// <summary>The connector settings a path adds to the defaults.</summary>
+    public static IReadOnlyDictionary<string, string> Settings(string path, string? schemaRegistryUrl) => path switch
+    {
+        OursDebeziumJson => new Dictionary<string, string> { ["output.formats"] = "debezium-json" },
+        OursDebeziumAvro => new Dictionary<string, string>
+        {
+            ["output.formats"] = "debezium-avro",
+            ["schema.registry.url"] = schemaRegistryUrl ?? throw new InvalidOperationException("debezium-avro needs the Schema Registry, which did not start"),
+        },
+        _ => new Dictionary<string, string>(),
+    };
 
     /// <summary>How the report names a path.</summary>
     public static string Display(string path) => path switch
@@ -208,6 +244,8 @@ internal static class PathNames
         Peer => "peer: pg-logical-replication → kafkajs",
         OursPgOutput => "WalBridge, pgoutput",
         OursWal2Arrow => "WalBridge, wal2arrow",
+        OursDebeziumJson => "WalBridge, debezium-json",
+        OursDebeziumAvro => "WalBridge, debezium-avro",
         _ => path,
     };
 }

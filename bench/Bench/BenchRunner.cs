@@ -4,6 +4,7 @@ using Npgsql;
 using WalBridge.Broker;
 using WalBridge.DevTools.Embedded;
 using WalBridge.Offsets;
+using WalBridge.SchemaRegistry;
 
 namespace WalBridge.Bench;
 
@@ -23,6 +24,7 @@ internal sealed class BenchRunner(BenchOptions options, string repoRoot, Cancell
     private TemporaryPostgres _postgres = null!;
     private string? _peerScript;
     private string? _peerUnavailable;
+    private LocalSchemaRegistry? _registry;
 
     private TimeSpan PathTimeout => options.Quick ? TimeSpan.FromSeconds(180) : TimeSpan.FromMinutes(20);
 
@@ -45,6 +47,13 @@ internal sealed class BenchRunner(BenchOptions options, string repoRoot, Cancell
         if (options.Paths.Contains(PathNames.Peer))
         {
             await PreparePeerAsync();
+        }
+
+        if (options.Paths.Contains(PathNames.OursDebeziumAvro) && options.Workloads.Any(w => PathNames.Runs(PathNames.OursDebeziumAvro, w)))
+        {
+            // As the demo does: the test registry in its own process, or SCHEMA_REGISTRY_URL's.
+            _registry = await LocalSchemaRegistry.StartOrExternalAsync(cancellation);
+            Progress($"bench: Schema Registry at {_registry.Url}");
         }
 
         _postgres = await TemporaryPostgres.StartAsync(new Dictionary<string, string>
@@ -76,6 +85,11 @@ internal sealed class BenchRunner(BenchOptions options, string repoRoot, Cancell
         finally
         {
             await _postgres.DisposeAsync();
+            if (_registry is not null)
+            {
+                await _registry.DisposeAsync();
+            }
+
             if (!options.KeepLogs)
             {
                 try
@@ -99,13 +113,13 @@ internal sealed class BenchRunner(BenchOptions options, string repoRoot, Cancell
     private static readonly IReadOnlyDictionary<string, string> NoSettings = new Dictionary<string, string>();
 
     /// <summary>The runs of a throughput workload: each path once, or with --compression each WalBridge path per variant.</summary>
-    private IEnumerable<PathRun> PathRuns()
+    private IEnumerable<PathRun> PathRuns(Workload workload)
     {
-        foreach (var path in options.Paths)
+        foreach (var path in options.Paths.Where(p => PathNames.Runs(p, workload.Id)))
         {
             if (!options.Compression || !PathNames.IsOurs(path))
             {
-                yield return new PathRun(path, null, NoSettings, "");
+                yield return new PathRun(path, null, PathNames.Settings(path, _registry?.Url), "");
                 continue;
             }
 
@@ -145,18 +159,17 @@ internal sealed class BenchRunner(BenchOptions options, string repoRoot, Cancell
         }
         await _postgres.ExecuteAsync($"CREATE PUBLICATION {Publication} FOR ALL TABLES", database, cancellation);
 
-        var needsKafka = options.Paths.Any(p => p is PathNames.Peer || PathNames.IsOurs(p));
-        await using var broker = needsKafka ? await LocalBroker.StartAsync(3, cancellation) : null;
-
         // One slot per run, all before the workload: every run sees the same WAL.
-        var runs = PathRuns().ToList();
+        var runs = PathRuns(workload).ToList();
+        var needsKafka = runs.Any(r => r.Path is PathNames.Peer || PathNames.IsConnector(r.Path));
+        await using var broker = needsKafka ? await LocalBroker.StartAsync(3, cancellation) : null;
         var slots = new Dictionary<PathRun, string>();
         foreach (var run in runs)
         {
-            var slot = $"{database}_{run.Path}{run.Suffix}";
+            var slot = $"{database}_{PathNames.Identifier(run.Path)}{run.Suffix}";
             try
             {
-                await ExecuteLongAsync(database, $"SELECT pg_create_logical_replication_slot('{slot}', '{(run.Path == PathNames.OursWal2Arrow ? "wal2arrow" : "pgoutput")}')");
+                await ExecuteLongAsync(database, $"SELECT pg_create_logical_replication_slot('{slot}', '{PathNames.Plugin(run.Path)}')");
                 slots[run] = slot;
             }
             catch (PostgresException e)
@@ -546,8 +559,8 @@ internal sealed class BenchRunner(BenchOptions options, string repoRoot, Cancell
     private async Task<PathResult> ConnectorAsync(string database, string slot, PathRun run, Workload workload, Lsn target, LocalBroker broker)
     {
         var path = run.Path;
-        var prefix = $"{database}_{path}{run.Suffix}";
-        var config = WriteConnectorConfig(database, slot, path, prefix, broker.BootstrapServers, run.Settings);
+        var prefix = $"{database}_{PathNames.Identifier(path)}{run.Suffix}";
+        var config = WriteConnectorConfig(database, slot, PathNames.Plugin(path), prefix, broker.BootstrapServers, run.Settings);
         var log = Path.Combine(_work, $"{prefix}.log");
         PathResult result;
         var brokerCpu = new ProcSampler(broker.ProcessId);
@@ -653,7 +666,7 @@ internal sealed class BenchRunner(BenchOptions options, string repoRoot, Cancell
         await _postgres.ExecuteAsync($"CREATE PUBLICATION {Publication} FOR ALL TABLES", database, cancellation);
         await using var broker = await LocalBroker.StartAsync(3, cancellation);
         var nextId = 0L;
-        foreach (var path in options.Paths)
+        foreach (var path in options.Paths.Where(p => PathNames.Runs(p, workload.Id)))
         {
             cancellation.ThrowIfCancellationRequested();
             if (path is PathNames.Peek or PathNames.PgRecvLogical)

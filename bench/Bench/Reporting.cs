@@ -391,7 +391,7 @@ internal static class Reporting
                 }
 
                 var cells = Cells(p);
-                var ours = PathNames.IsOurs(p.Path);
+                var ours = PathNames.IsConnector(p.Path);
                 md.Append(CultureInfo.InvariantCulture, $"| {w.Id} | {(ours ? $"**{cells[0]}**" : cells[0])} |");
                 foreach (var cell in cells.Skip(1))
                 {
