@@ -34,6 +34,37 @@ public class ReplayedTableTests
     }
 
     [Fact]
+    public void Snapshot_reads_upsert_by_key_and_a_later_snapshot_removes_the_rows_it_does_not_read()
+    {
+        var table = new ReplayedTable { Topic = "t" };
+        table.SetSchema("public", "t", ["id", "v"], ["id"]);
+        table.Read(Row(("id", "1"), ("v", "a")), 100);
+        table.Read(Row(("id", "2"), ("v", "b")), 100);
+        table.Read(Row(("id", "1"), ("v", "again")), 100);
+        table.Insert(Row(("id", "3"), ("v", "c")));
+        Assert.Equal(3, table.RowCount);
+        Assert.Equal("again", table.Rows["1"].Single()["v"]);
+
+        // A re-snapshot at 300 reads 1 and 3 only: 2 was deleted in the gap before it.
+        table.Read(Row(("id", "3"), ("v", "c2")), 300);
+        table.Read(Row(("id", "1"), ("v", "a2")), 300);
+        Assert.Equal(["1", "3"], table.Rows.Keys.Order(StringComparer.Ordinal).ToArray());
+        Assert.Equal("c2", table.Rows["3"].Single()["v"]);
+    }
+
+    [Fact]
+    public void Snapshot_reads_of_a_table_without_a_key_are_rows_of_their_own()
+    {
+        var table = Keyless("a", "b");
+        table.Read(Row(("a", "1"), ("b", "x")), 100);
+        table.Read(Row(("a", "1"), ("b", "x")), 100);
+        Assert.Equal(2, table.RowCount);
+        // A re-snapshot replaces them, identical rows included.
+        table.Read(Row(("a", "1"), ("b", "x")), 200);
+        Assert.Equal(1, table.RowCount);
+    }
+
+    [Fact]
     public void A_change_of_a_row_the_table_does_not_hold_is_reported()
     {
         var table = Keyless("a");

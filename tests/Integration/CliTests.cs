@@ -95,7 +95,7 @@ public sealed partial class CliTests(Infrastructure infrastructure)
             Assert.DoesNotContain(Password, text, StringComparison.Ordinal);
 
             // tail decodes the record as a table.
-            using var tail = Start(["tail", "--bootstrap-servers", infrastructure.Broker.BootstrapServers, "--topic", $"{prefix}.public.notes", "--from-beginning", "--max", "1"]);
+            using var tail = Start(["tail", "--bootstrap-servers", infrastructure.Broker.BootstrapServers, "--topic", $"{prefix}.public.notes", "--from-beginning", "--max", "3"]);
             var (tailExit, tailOutput) = await WaitAsync(tail, TimeSpan.FromSeconds(60));
             Assert.Equal(0, tailExit);
             Assert.Contains("table public.notes", tailOutput, StringComparison.Ordinal);

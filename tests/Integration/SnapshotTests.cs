@@ -64,7 +64,7 @@ public sealed class SnapshotTests(Infrastructure infrastructure)
         var report = await PipelineVerifier.VerifyAsync(config, null, CancellationToken.None);
         Assert.True(report.Passed, string.Join("\n", report.Tables.SelectMany(t => t.Differences).Concat(report.OffsetProblems)));
 
-        var records = TopicRows.Records(infrastructure.Broker.BootstrapServers, config.TopicFor("public", "big"));
+        var records = TopicRows.Records(infrastructure.Broker.BootstrapServers, config.TopicFor("public", "big"), snapshotMarkers: true);
         var markers = records.Where(r => r.Header(KafkaHeaders.Kind) == KafkaHeaders.KindSnapshot).ToList();
         // A start and an end marker in each of the 3 partitions, the start before every snapshot row of its partition.
         Assert.Equal(6, markers.Count);
@@ -107,7 +107,7 @@ public sealed class SnapshotTests(Infrastructure infrastructure)
             await pipeline.WaitForCommittedAsync(await FloorAsync(database), s_catchUp);
         }
 
-        var records = TopicRows.Records(infrastructure.Broker.BootstrapServers, config.TopicFor("public", "big"));
+        var records = TopicRows.Records(infrastructure.Broker.BootstrapServers, config.TopicFor("public", "big"), snapshotMarkers: true);
         Assert.DoesNotContain(records, r => r.Header(KafkaHeaders.Kind) == KafkaHeaders.KindSnapshot);
         var rows = TopicRows.Rows(records);
         Assert.Equal(["c"], rows.Select(r => r.Op).ToArray());
@@ -188,6 +188,42 @@ public sealed class SnapshotTests(Infrastructure infrastructure)
         Assert.All(report.Tables, t => Assert.Equal(0, t.DuplicateRecords));
         var rows = TopicRows.Rows(infrastructure.Broker.BootstrapServers, config.TopicFor("public", "big"));
         Assert.Equal(12000, rows.Count(r => r.Op == "r"));
+        await DropSlotAsync(config, database);
+    }
+
+    [Fact]
+    public async Task When_needed_snapshots_again_after_the_slot_was_dropped_and_the_replay_drops_rows_deleted_in_the_gap()
+    {
+        var database = await infrastructure.CreateDatabaseAsync("needed");
+        await infrastructure.Postgres.ExecuteAsync(Tables, database);
+        var config = infrastructure.Config(database, "needed", new Dictionary<string, string> { ["snapshot.mode"] = "when_needed", ["snapshot.chunk.rows"] = "4000" });
+        await using (var pipeline = await RunningPipeline.StartAsync(config))
+        {
+            await infrastructure.Postgres.ExecuteAsync("INSERT INTO big VALUES (60001, 'first run', 1, 'ok', NULL, now(), NULL)", database);
+            await pipeline.WaitForCommittedAsync(await FloorAsync(database), s_catchUp);
+        }
+
+        // The gap: the slot goes, and changes happen that no slot keeps.
+        await infrastructure.Postgres.ExecuteAsync($"""
+            SELECT pg_drop_replication_slot('{config.SlotName}');
+            DELETE FROM big WHERE id <= 100;
+            UPDATE big SET label = 'in the gap' WHERE id BETWEEN 101 AND 200;
+            INSERT INTO big VALUES (60002, 'gap', 1, 'ok', NULL, now(), NULL);
+            """, database);
+        var log = new CapturingLogger();
+        await using (var pipeline = await RunningPipeline.StartAsync(config, log))
+        {
+            await infrastructure.Postgres.ExecuteAsync("INSERT INTO big VALUES (60003, 'second run', 1, 'ok', NULL, now(), NULL)", database);
+            await pipeline.WaitForCommittedAsync(await FloorAsync(database), s_catchUp);
+        }
+
+        Assert.Contains(log.Lines, l => l.Contains("when_needed takes a new snapshot", StringComparison.Ordinal));
+        var records = TopicRows.Records(infrastructure.Broker.BootstrapServers, config.TopicFor("public", "big"), snapshotMarkers: true);
+        var starts = records.Where(r => r.Header(KafkaHeaders.Kind) == KafkaHeaders.KindSnapshot && r.Header(KafkaHeaders.Snapshot) == "start")
+            .Select(r => r.Header(KafkaHeaders.SnapshotLsn)).ToList();
+        Assert.Equal(2, starts.Distinct().Count());
+        var report = await PipelineVerifier.VerifyAsync(config, null, CancellationToken.None);
+        Assert.True(report.Passed, string.Join("\n", report.Tables.SelectMany(t => t.Differences).Concat(report.OffsetProblems)));
         await DropSlotAsync(config, database);
     }
 

@@ -44,12 +44,17 @@ internal sealed record TopicRow(TableRecord Record, RecordBatch Batch, int Row)
 /// <summary>Reads table topics of payload format v2 for assertions.</summary>
 internal static class TopicRows
 {
-    /// <summary>Every committed record of <paramref name="topic"/>, by partition then offset.</summary>
-    public static List<TableRecord> Records(string bootstrapServers, string topic)
+    /// <summary>Every committed record of <paramref name="topic"/>, by partition then offset; snapshot markers only when <paramref name="snapshotMarkers"/>.</summary>
+    public static List<TableRecord> Records(string bootstrapServers, string topic, bool snapshotMarkers = false)
     {
         var records = new List<TableRecord>();
         OffsetsTopicReader.ReadToEnd(new Dictionary<string, string> { ["bootstrap.servers"] = bootstrapServers }, topic, message =>
         {
+            if (!snapshotMarkers && message.Message.Headers.TryGetLastBytes(KafkaHeaders.Kind, out var kind) && Encoding.UTF8.GetString(kind) == KafkaHeaders.KindSnapshot)
+            {
+                return;
+            }
+
             var value = message.Message.Value ?? [];
             records.Add(new TableRecord(message.Partition.Value, message.Offset.Value, message.Message.Headers, value, ArrowPayload.Read(value)));
         }, CancellationToken.None, TimeSpan.FromSeconds(120));

@@ -117,7 +117,8 @@ internal sealed partial class SnapshotRunner(ConnectorConfig config, ProgressTra
             if (start.Export is not null)
             {
                 // The exported snapshot lives as long as the connection that created the slot: close it once every session holds it.
-                while (!imported.IsSet && !workers.Any(w => w.IsCompleted))
+                // Every session signals once it holds the snapshot (or failed): a session done early must not close it for the others.
+                while (!imported.IsSet && !workers.Any(w => w.IsFaulted || w.IsCanceled))
                 {
                     await Task.Delay(10, stop.Token);
                 }
@@ -146,6 +147,12 @@ internal sealed partial class SnapshotRunner(ConnectorConfig config, ProgressTra
         finally
         {
             await stop.CancelAsync();
+            if (start.Export is not null)
+            {
+                // Closed after the import on success; on any failure here too, so the exporting connection never lingers.
+                await start.Export.DisposeAsync();
+            }
+
             try
             {
                 await reporter;

@@ -164,7 +164,7 @@ public static class DebeziumReplay
                     table.Insert(Row(converter, columns, value.GetValueOrDefault("after"), specials, "after."));
                     break;
                 case "r":
-                    table.Read(Row(converter, columns, value.GetValueOrDefault("after"), specials, "after."));
+                    table.Read(Row(converter, columns, value.GetValueOrDefault("after"), specials, "after."), record.CommitLsn);
                     break;
                 case "u":
                     {

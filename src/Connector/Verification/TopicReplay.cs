@@ -97,9 +97,17 @@ public sealed class ReplayedTable
     /// A snapshot read (<c>_op = r</c>): the row's state, an upsert for a table with a key (docs/format.md: after a resumed
     /// snapshot a read may repeat what a change already delivered), an insert without one.
     /// </summary>
-    public void Read(Dictionary<string, string?> values)
+    /// <param name="values">The row.</param>
+    /// <param name="snapshotLsn">Its snapshot's LSN (<c>_commit_lsn</c>). The first read of a later snapshot over rows already held (a
+    /// <c>when_needed</c> re-snapshot after a gap) starts the table anew: that snapshot holds the complete table.</param>
+    public void Read(Dictionary<string, string?> values, ulong snapshotLsn)
     {
         ArgumentNullException.ThrowIfNull(values);
+        if (snapshotLsn != _snapshotLsn)
+        {
+            _snapshotLsn = snapshotLsn;
+            Rows.Clear();
+        }
         // Without a primary key the identity is the whole row (pg.primary_key lists every column): identical rows are
         // separate rows there, so a read adds one.
         if (KeyColumns.Count > 0 && KeyColumns.Count < Columns.Count)
@@ -129,6 +137,9 @@ public sealed class ReplayedTable
         }
         Add(values);
     }
+
+    /// <summary>The LSN of the snapshot whose rows were read last (zero before any).</summary>
+    private ulong _snapshotLsn;
 
     /// <summary>A delete: one row with the key of <paramref name="values"/> (the old key or old row) goes.</summary>
     public void Delete(Dictionary<string, string?> values, string where) => Take(KeyOf(IdentityColumns, values), where, "delete");
@@ -496,7 +507,7 @@ public static class TopicReplay
                 table.Insert(values);
                 break;
             case "r":
-                table.Read(values);
+                table.Read(values, view.CommitLsn(row));
                 break;
             case "u":
                 {

@@ -393,7 +393,7 @@ public static class ArrowJsReplay
 
                         if (cursor.Op == "r")
                         {
-                            Table.Read(values);
+                            Table.Read(values, cursor.CommitLsn);
                         }
                         else
                         {
