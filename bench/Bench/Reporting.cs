@@ -446,6 +446,11 @@ internal static class Reporting
               `read_committed`: the rows (`walbridge.rows` headers) must equal the workload's, and the value sizes give the payload.
               "streaming after" in the progress lines (JSON `startup_seconds`) is the part spent before streaming began
               (process start, checks, Kafka `InitTransactions`).
+            - **WalBridge, debezium-json / debezium-avro** (W1 and W2 only): the same, with the pgoutput plugin and
+              `output.formats=debezium-json` or `debezium-avro` alone (no Arrow topic; Debezium's topic names; every other
+              setting at its default, so JSON carries its schema in every record, `schemas.enable=true`); debezium-avro
+              registers its schemas in the test Schema Registry (`tests/Tools/SchemaRegistry`, its own process, started for the
+              run as the demo starts it; `SCHEMA_REGISTRY_URL` for a real one). Rows read back = records (one per insert).
             - **CPU s/M rows**: user + system CPU of the client process (`/proc/<pid>/stat`) per million row changes;
               **walsender CPU s**: the server process decoding for that path; **peak RSS**: `VmHWM` of the client process.
               The JSON also has `broker_cpu_seconds` (the local broker process while a Kafka path ran) and `startup_seconds`.

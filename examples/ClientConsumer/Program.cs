@@ -51,8 +51,7 @@ try
         }
 
         applied[result.TopicPartition] = headers.Identity;
-        consumer.StoreOffset(result);
-        consumer.Commit();
+        consumer.Commit(result);   // the record is handled: a restart goes on after it
     }
 }
 catch (OperationCanceledException)

@@ -58,8 +58,9 @@ public sealed class WalBridgeRecord : IDisposable
 
         try
         {
-            Schema.Metadata.TryGetValue("pg.schema", out var schemaName);
-            Schema.Metadata.TryGetValue("pg.table", out var tableName);
+            string? schemaName = null, tableName = null;
+            _ = Schema.Metadata?.TryGetValue("pg.schema", out schemaName);
+            _ = Schema.Metadata?.TryGetValue("pg.table", out tableName);
             Table = headers?.Table ?? $"{schemaName}.{tableName}";
             var layout = ColumnLayout.For(Schema);
             _batches = [.. batches.Select(b => new ChangeBatch(this, layout, b))];
@@ -102,7 +103,7 @@ public sealed class WalBridgeRecord : IDisposable
 
     /// <summary>The replica identity key columns (<c>pg.primary_key</c>); empty when the table has none.</summary>
     public IReadOnlyList<string> PrimaryKey =>
-        Schema.Metadata.TryGetValue("pg.primary_key", out var key) && key.Length > 0 ? key.Split(',') : [];
+        Schema.Metadata is { } metadata && metadata.TryGetValue("pg.primary_key", out var key) && key.Length > 0 ? key.Split(',') : [];
 
     /// <summary>The rows of all batches.</summary>
     public int Count { get; }

@@ -46,6 +46,8 @@ internal sealed class DebeziumFormat : IDisposable
     private readonly string _version;
     private readonly ConnectSchema _messageValue;
     private readonly int _recordLimit;
+    /// <summary>Per layout its topic and subject names, built once instead of for every event (they are per-row hot).</summary>
+    private readonly Dictionary<TableLayout, TableNames> _names = new(ReferenceEqualityComparer.Instance);
 
     public DebeziumFormat(ConnectorConfig config, IFormatEncoding encoding, TimeProvider clock)
     {
@@ -71,6 +73,21 @@ internal sealed class DebeziumFormat : IDisposable
 
     /// <summary>The topic of a table's events: <c>&lt;topic.prefix&gt;.&lt;schema&gt;.&lt;table&gt;</c> and the format's suffix.</summary>
     public string TableTopic(string schema, string table) => $"{_config.TopicPrefix}.{schema}.{table}{_suffix}";
+
+    /// <summary>A table's topic and its TopicNameStrategy subjects (<c>&lt;topic&gt;-key</c>, <c>&lt;topic&gt;-value</c>).</summary>
+    private sealed record TableNames(string Topic, string KeySubject, string ValueSubject);
+
+    private TableNames Names(TableLayout layout)
+    {
+        if (!_names.TryGetValue(layout, out var names))
+        {
+            var topic = TableTopic(layout.Schema, layout.Table);
+            names = new TableNames(topic, topic + "-key", topic + "-value");
+            _names[layout] = names;
+        }
+
+        return names;
+    }
 
     /// <summary><c>&lt;topic.prefix&gt;.message</c> and the suffix: Debezium's logical decoding message events.</summary>
     public string MessageTopic => $"{_config.TopicPrefix}.message{_suffix}";
@@ -106,13 +123,13 @@ internal sealed class DebeziumFormat : IDisposable
     public void Prepare(TableLayout layout)
     {
         ArgumentNullException.ThrowIfNull(layout);
-        var topic = TableTopic(layout.Schema, layout.Table);
+        var names = Names(layout);
         if (layout.KeySchema is not null)
         {
-            _encoding.Prepare(topic + "-key", layout.KeySchema, layout.What);
+            _encoding.Prepare(names.KeySubject, layout.KeySchema, layout.What);
         }
 
-        _encoding.Prepare(topic + "-value", layout.EnvelopeSchema, layout.What);
+        _encoding.Prepare(names.ValueSubject, layout.EnvelopeSchema, layout.What);
     }
 
     /// <summary>Registers the message and transaction topics' schemas when <paramref name="group"/> uses them. Blocking.</summary>
@@ -170,7 +187,8 @@ internal sealed class DebeziumFormat : IDisposable
         private readonly Dictionary<string, long> _perCollection = new(StringComparer.Ordinal);
         private readonly List<string> _collections = [];
         private readonly long _commitMicros = CommitMicros(commitTimestamp);
-        private readonly string? _previous = previousCommitLsn is { } p ? p.Value.ToString(CultureInfo.InvariantCulture) : null;
+        /// <summary><c>source.sequence</c> up to the change's LSN: <c>["&lt;previous commit LSN&gt;","</c>, the same for every event of the transaction.</summary>
+        private readonly string _sequencePrefix = previousCommitLsn is { } p ? $"[\"{p.Value.ToString(CultureInfo.InvariantCulture)}\",\"" : "[null,\"";
         private long _events;
         private long _records;
         private bool _begun;
@@ -233,9 +251,9 @@ internal sealed class DebeziumFormat : IDisposable
             }
 
             Begin();
-            var topic = format.TableTopic(layout.Schema, layout.Table);
+            var names = format.Names(layout);
             var order = Count(layout.Qualified);
-            var w = format._encoding.Begin(topic + "-value", layout.EnvelopeSchema, layout.What);
+            var w = format._encoding.Begin(names.ValueSubject, layout.EnvelopeSchema, layout.What);
             var fields = layout.EnvelopeSchema.Fields;
             w.BeginStruct(layout.EnvelopeSchema);
             w.Field(fields[0]);
@@ -246,7 +264,7 @@ internal sealed class DebeziumFormat : IDisposable
             WriteSource(w, layout.Schema, layout.Table, xid, change.Lsn, snapshot: false);
             WriteTail(w, fields, 't', order, layout.Qualified);
             w.EndStruct();
-            Emit(topic, 0, null, format._encoding.End(), layout.Qualified, change.Lsn);
+            Emit(names.Topic, 0, null, format._encoding.End(), layout.Qualified, change.Lsn);
         }
 
         /// <summary>Produces the event of a logical decoding message.</summary>
@@ -411,13 +429,13 @@ internal sealed class DebeziumFormat : IDisposable
             }
 
             Begin();
-            var topic = format.TableTopic(layout.Schema, layout.Table);
+            var names = format.Names(layout);
             key ??= Key(layout, batch, row, after ?? before ?? RowSide.Table);
             var order = Count(layout.Qualified);
             _specials.Clear();
             var schema = layout.EnvelopeSchema;
             var fields = schema.Fields;
-            var w = format._encoding.Begin(topic + "-value", schema, layout.What);
+            var w = format._encoding.Begin(names.ValueSubject, schema, layout.What);
             w.BeginStruct(schema);
             w.Field(fields[0]);
             WriteRow(w, layout, batch, row, before, "before.");
@@ -445,7 +463,7 @@ internal sealed class DebeziumFormat : IDisposable
                 headers.Add(extraHeader.Name, extraHeader.Value);
             }
 
-            Emit(topic, partition, key, value, layout.Qualified, lsn, headers);
+            Emit(names.Topic, partition, key, value, layout.Qualified, lsn, headers);
         }
 
         private void Tombstone(TableLayout layout, byte[]? key, char op, int partition)
@@ -455,7 +473,7 @@ internal sealed class DebeziumFormat : IDisposable
                 return;
             }
 
-            Emit(format.TableTopic(layout.Schema, layout.Table), partition, key, null, layout.Qualified, 0);
+            Emit(format.Names(layout).Topic, partition, key, null, layout.Qualified, 0);
         }
 
         private void WriteTail(IConnectWriter w, IReadOnlyList<ConnectField> fields, char op, long order, string collection)
@@ -510,7 +528,7 @@ internal sealed class DebeziumFormat : IDisposable
             w.Field(f[5]);
             w.String(f[5].Schema, format._config.DatabaseName);
             w.Field(f[6]);
-            w.String(f[6].Schema, $"[{(_previous is null ? "null" : $"\"{_previous}\"")},\"{lsn.ToString(CultureInfo.InvariantCulture)}\"]");
+            w.String(f[6].Schema, string.Concat(_sequencePrefix, lsn.ToString(CultureInfo.InvariantCulture), "\"]"));
             w.Field(f[7]);
             w.Integer(f[7].Schema, _commitMicros);
             w.Field(f[8]);
@@ -595,10 +613,9 @@ internal sealed class DebeziumFormat : IDisposable
                 return null;
             }
 
-            var topic = format.TableTopic(layout.Schema, layout.Table);
             var before = side == RowSide.Before ? (StructArray)batch.Column(layout.BeforeColumn) : null;
             var extras = RowExtras.Of(batch, layout, row);
-            var w = format._encoding.Begin(topic + "-key", schema, layout.What);
+            var w = format._encoding.Begin(format.Names(layout).KeySubject, schema, layout.What);
             w.BeginStruct(schema);
             for (var i = 0; i < layout.KeyColumns.Count; i++)
             {
@@ -698,6 +715,14 @@ internal sealed class DebeziumFormat : IDisposable
             return buffer.ToArray();
         }
 
+        /// <summary>The decimal digits of <paramref name="index"/> as the header's bytes, without a string in between.</summary>
+        private static byte[] EventIndex(long index)
+        {
+            Span<byte> digits = stackalloc byte[20];
+            System.Buffers.Text.Utf8Formatter.TryFormat(index, digits, out var written);
+            return digits[..written].ToArray();
+        }
+
         private void Emit(string topic, int partition, byte[]? key, byte[]? value, string? collection, ulong lsn, Headers? headers = null)
         {
             var size = (key?.Length ?? 0) + (value?.Length ?? 0);
@@ -711,7 +736,7 @@ internal sealed class DebeziumFormat : IDisposable
             headers ??= [];
             headers.Add(FormatHeaders.CommitLsn, _commitLsn);
             headers.Add(FormatHeaders.Xid, _xid);
-            headers.Add(FormatHeaders.EventIndex, Encoding.UTF8.GetBytes(_records.ToString(CultureInfo.InvariantCulture)));
+            headers.Add(FormatHeaders.EventIndex, EventIndex(_records));
             if (_snapshotChunk is not null)
             {
                 headers.Add(FormatHeaders.SnapshotChunk, _snapshotChunk);

@@ -64,6 +64,9 @@ internal sealed class AvroEncoding(SchemaRegistration registry) : IFormatEncodin
     private readonly AvroConnectWriter _writer = new();
     private readonly ConditionalWeakTable<ConnectSchema, string> _texts = new();
     private readonly Dictionary<(string Subject, ConnectSchema Schema), int> _ids = new();
+    private string? _lastSubject;
+    private ConnectSchema? _lastSchema;
+    private int _lastId;
 
     public OutputFormat Format => OutputFormat.DebeziumAvro;
 
@@ -80,9 +83,18 @@ internal sealed class AvroEncoding(SchemaRegistration registry) : IFormatEncodin
 
     public IConnectWriter Begin(string subject, ConnectSchema schema, string what)
     {
-        Prepare(subject, schema, what);
+        // Consecutive events mostly share their subject (the same string instance: the format caches names per table),
+        // so the id of the last one is reused without hashing the subject for every row.
+        if (!ReferenceEquals(subject, _lastSubject) || !ReferenceEquals(schema, _lastSchema))
+        {
+            Prepare(subject, schema, what);
+            _lastId = _ids[(subject, schema)];
+            _lastSubject = subject;
+            _lastSchema = schema;
+        }
+
         _writer.Reset();
-        _writer.WireHeader(_ids[(subject, schema)]);
+        _writer.WireHeader(_lastId);
         return _writer;
     }
 

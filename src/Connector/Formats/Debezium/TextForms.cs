@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Globalization;
 using System.Numerics;
 using System.Text;
@@ -198,9 +199,33 @@ internal static class TextForms
         }
         else
         {
-            sb.Append(year.ToString("0000", CultureInfo.InvariantCulture));
+            AppendPadded(sb, year, 4);
         }
-        sb.Append('-').Append(month.ToString("00", CultureInfo.InvariantCulture)).Append('-').Append(day.ToString("00", CultureInfo.InvariantCulture));
+        AppendPadded(sb.Append('-'), month, 2);
+        AppendPadded(sb.Append('-'), day, 2);
+    }
+
+    /// <summary>
+    /// Appends a non-negative <paramref name="value"/> with at least <paramref name="width"/> digits, zero-padded: what
+    /// <c>ToString("00…")</c> prints, without the string and the format parsing (one timestamp per row is hot).
+    /// </summary>
+    private static void AppendPadded(StringBuilder sb, long value, int width)
+    {
+        Debug.Assert(value >= 0, "callers pass non-negative fields");
+        Span<char> digits = stackalloc char[20];
+        var at = digits.Length;
+        do
+        {
+            digits[--at] = (char)('0' + (value % 10));
+            value /= 10;
+        }
+        while (value > 0);
+        while (digits.Length - at < width)
+        {
+            digits[--at] = '0';
+        }
+
+        sb.Append(digits[at..]);
     }
 
     /// <summary>
@@ -212,18 +237,42 @@ internal static class TextForms
         ArgumentNullException.ThrowIfNull(sb);
         var seconds = micros / 1_000_000;
         var fraction = micros % 1_000_000;
-        sb.Append((seconds / 3600).ToString("00", CultureInfo.InvariantCulture)).Append(':')
-            .Append((seconds / 60 % 60).ToString("00", CultureInfo.InvariantCulture)).Append(':')
-            .Append((seconds % 60).ToString("00", CultureInfo.InvariantCulture));
-        if (fractionDigits > 0)
+        if (micros < 0)
         {
-            var nanos = (fraction * 1000).ToString("000000000", CultureInfo.InvariantCulture);
-            sb.Append('.').Append(nanos, 0, Math.Min(fractionDigits, 9));
+            // Not a time of day (never passed today): the general form, with its minus signs.
+            sb.Append((seconds / 3600).ToString("00", CultureInfo.InvariantCulture)).Append(':')
+                .Append((seconds / 60 % 60).ToString("00", CultureInfo.InvariantCulture)).Append(':')
+                .Append((seconds % 60).ToString("00", CultureInfo.InvariantCulture));
+            if (fractionDigits > 0)
+            {
+                sb.Append('.').Append((fraction * 1000).ToString("000000000", CultureInfo.InvariantCulture), 0, Math.Min(fractionDigits, 9));
+            }
+            else if (fraction != 0)
+            {
+                sb.Append('.').Append((fraction * 1000).ToString("000000000", CultureInfo.InvariantCulture).TrimEnd('0'));
+            }
+
+            return;
         }
-        else if (fraction != 0)
+
+        AppendPadded(sb, seconds / 3600, 2);
+        AppendPadded(sb.Append(':'), seconds / 60 % 60, 2);
+        AppendPadded(sb.Append(':'), seconds % 60, 2);
+        if (fractionDigits <= 0 && fraction == 0)
         {
-            sb.Append('.').Append((fraction * 1000).ToString("000000000", CultureInfo.InvariantCulture).TrimEnd('0'));
+            return;
         }
+
+        // The nanoseconds as nine digits: all of them cut to fractionDigits, or (0) the significant ones.
+        Span<char> nanos = stackalloc char[9];
+        var value = fraction * 1000;
+        for (var i = 8; i >= 0; i--)
+        {
+            nanos[i] = (char)('0' + (value % 10));
+            value /= 10;
+        }
+
+        sb.Append('.').Append(fractionDigits > 0 ? nanos[..Math.Min(fractionDigits, 9)] : nanos.TrimEnd('0'));
     }
 
     /// <summary>
