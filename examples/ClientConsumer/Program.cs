@@ -38,6 +38,12 @@ try
         var result = consumer.Consume(stop.Token);
         using var record = result.Message.Value;   // the record owns its Arrow batches: dispose it when done
         var headers = record.Headers!;
+        if (headers.Marker != SnapshotMarker.None)
+        {
+            Console.WriteLine($"{result.TopicPartitionOffset}: {record.Table} snapshot {headers.Marker.ToString().ToLowerInvariant()} at {headers.CommitLsn} ({headers.SnapshotRows} rows)");
+            continue;
+        }
+
         if (applied.TryGetValue(result.TopicPartition, out var last) && headers.Identity.CompareTo(last) <= 0)
         {
             continue;

@@ -27,6 +27,16 @@ public static class WalBridgeFormat
     public const string KindHeader = "walbridge.kind";
     /// <summary>The <see cref="KindHeader"/> of table records.</summary>
     public const string ChangesKind = "changes";
+    /// <summary>The <see cref="KindHeader"/> of snapshot markers (no rows; <see cref="SnapshotHeader"/> says start or end).</summary>
+    public const string SnapshotKind = "snapshot";
+    /// <summary>Header: <c>read</c> on records of snapshot rows, <c>start</c>/<c>end</c> on snapshot markers; absent on streamed changes.</summary>
+    public const string SnapshotHeader = "walbridge.snapshot";
+    /// <summary>Header: the chunk of the table's snapshot a record of snapshot rows belongs to.</summary>
+    public const string SnapshotChunkHeader = "walbridge.snapshot.chunk";
+    /// <summary>Header: the snapshot's LSN (its consistent point, the rows' commit LSN).</summary>
+    public const string SnapshotLsnHeader = "walbridge.snapshot.lsn";
+    /// <summary>Header on snapshot markers: the table's snapshot rows (end: delivered; start: estimated).</summary>
+    public const string SnapshotRowsHeader = "walbridge.snapshot.rows";
     /// <summary>Header: <c>schema.table</c>.</summary>
     public const string TableHeader = "pg.table";
     /// <summary>Header: the commit LSN of the first source transaction with rows in the record.</summary>

@@ -11,8 +11,11 @@ namespace WalBridge.Client;
 public sealed class WalBridgeRecordHeaders
 {
     private WalBridgeRecordHeaders(int format, string table, Lsn firstCommitLsn, Lsn commitLsn, int transactions, int rows,
-        int chunk, bool chunkLast, string schemaFingerprint)
+        int chunk, bool chunkLast, string schemaFingerprint, SnapshotMarker marker = SnapshotMarker.None, int snapshotChunk = -1, long snapshotRows = 0)
     {
+        Marker = marker;
+        SnapshotChunk = snapshotChunk;
+        SnapshotRows = snapshotRows;
         Format = format;
         Table = table;
         FirstCommitLsn = firstCommitLsn;
@@ -51,9 +54,27 @@ public sealed class WalBridgeRecordHeaders
     /// <summary><c>walbridge.schema_fingerprint</c>: changes exactly when the table's Arrow schema changes.</summary>
     public string SchemaFingerprint { get; }
 
+    /// <summary>Whether the record is a snapshot marker (<c>walbridge.kind = snapshot</c>: no rows), and which.</summary>
+    public SnapshotMarker Marker { get; }
+
+    /// <summary>
+    /// <c>walbridge.snapshot.chunk</c>: for a record of snapshot rows (<c>_op = r</c>), the chunk of the table's snapshot it
+    /// was read in (informational: chunks are read in parallel and committed in any order); -1 for streamed changes and markers.
+    /// </summary>
+    public int SnapshotChunk { get; }
+
+    /// <summary>Whether the record holds snapshot rows.</summary>
+    public bool IsSnapshot => SnapshotChunk >= 0;
+
+    /// <summary>Snapshot markers: <c>walbridge.snapshot.rows</c> (end: the rows the snapshot delivered for the table; start: the estimate); else 0.</summary>
+    public long SnapshotRows { get; }
+
     /// <summary>
     /// The record's identity within its partition, (<see cref="FirstCommitLsn"/>, <see cref="Chunk"/>): it grows strictly
-    /// from record to record, so a record whose identity is not greater than the last one applied is a repeat to skip.
+    /// from record to record, so a record whose identity is not greater than the last one applied is a repeat to skip. A
+    /// snapshot counts as one transaction per partition at the snapshot LSN whose records are numbered on in
+    /// <see cref="Chunk"/>. Markers are outside the sequence (identity (snapshot LSN, 0)): skip or apply them by
+    /// <see cref="Marker"/>.
     /// </summary>
     public (Lsn FirstCommitLsn, int Chunk) Identity => (FirstCommitLsn, Chunk);
 
@@ -94,9 +115,35 @@ public sealed class WalBridgeRecordHeaders
         }
 
         var kind = Text(headers, WalBridgeFormat.KindHeader);
+        if (kind == WalBridgeFormat.SnapshotKind)
+        {
+            var marker = Required(headers, WalBridgeFormat.SnapshotHeader) switch
+            {
+                "start" => SnapshotMarker.Start,
+                "end" => SnapshotMarker.End,
+                var other => throw Malformed(WalBridgeFormat.SnapshotHeader, other, "start or end"),
+            };
+            var at = LsnHeader(headers, WalBridgeFormat.SnapshotLsnHeader);
+            var rowsText = Required(headers, WalBridgeFormat.SnapshotRowsHeader);
+            var snapshotRows = long.TryParse(rowsText, NumberStyles.None, CultureInfo.InvariantCulture, out var parsed) ? parsed : throw Malformed(WalBridgeFormat.SnapshotRowsHeader, rowsText, "a non-negative integer");
+            return new WalBridgeRecordHeaders(WalBridgeFormat.SupportedVersion, Required(headers, WalBridgeFormat.TableHeader), at, at, 0,
+                Count(headers, WalBridgeFormat.RowsHeader), 0, true, Required(headers, WalBridgeFormat.SchemaFingerprintHeader), marker, -1, snapshotRows);
+        }
+
         if (kind is not null && kind != WalBridgeFormat.ChangesKind)
         {
-            throw new WalBridgeFormatException($"The record's {WalBridgeFormat.KindHeader} is '{kind}', not '{WalBridgeFormat.ChangesKind}': it is not a table record.");
+            throw new WalBridgeFormatException($"The record's {WalBridgeFormat.KindHeader} is '{kind}', not '{WalBridgeFormat.ChangesKind}' or '{WalBridgeFormat.SnapshotKind}': it is not a table record.");
+        }
+
+        var snapshotChunk = -1;
+        if (Text(headers, WalBridgeFormat.SnapshotHeader) is { } snapshot)
+        {
+            if (snapshot != "read")
+            {
+                throw Malformed(WalBridgeFormat.SnapshotHeader, snapshot, "read on a record of rows");
+            }
+
+            snapshotChunk = Count(headers, WalBridgeFormat.SnapshotChunkHeader);
         }
 
         var chunkLast = Required(headers, WalBridgeFormat.ChunkLastHeader) switch
@@ -114,7 +161,9 @@ public sealed class WalBridgeRecordHeaders
             Count(headers, WalBridgeFormat.RowsHeader),
             Count(headers, WalBridgeFormat.ChunkHeader),
             chunkLast,
-            Required(headers, WalBridgeFormat.SchemaFingerprintHeader));
+            Required(headers, WalBridgeFormat.SchemaFingerprintHeader),
+            SnapshotMarker.None,
+            snapshotChunk);
     }
 
     private static string? Text(Headers headers, string name) =>
@@ -137,4 +186,15 @@ public sealed class WalBridgeRecordHeaders
 
     private static WalBridgeFormatException Malformed(string name, string value, string expected) =>
         new($"The record's {name} header is '{value}', not {expected}.");
+}
+
+/// <summary>Which snapshot marker a record is (docs/format.md, <em>Snapshots</em>).</summary>
+public enum SnapshotMarker
+{
+    /// <summary>Not a marker: a record of rows.</summary>
+    None,
+    /// <summary>The table's snapshot begins: the <c>r</c> rows that follow are its state at the snapshot LSN.</summary>
+    Start,
+    /// <summary>Every snapshot row of the table is before it: the consumer holds the complete table.</summary>
+    End,
 }

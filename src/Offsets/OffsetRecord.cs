@@ -92,6 +92,17 @@ public sealed record SnapshotTableState(
     [property: JsonPropertyName("rows")] long Rows,
     [property: JsonPropertyName("estimated_rows")] long EstimatedRows)
 {
+    /// <summary>
+    /// Per topic partition: how many records of snapshot rows are committed there. A snapshot is one source transaction
+    /// per partition (at the snapshot LSN) whose records are numbered 0, 1, 2, … in <c>walbridge.chunk</c>, so a record's
+    /// identity (first commit LSN, chunk) keeps growing across chunks and restarts; a resumed snapshot continues the count.
+    /// </summary>
+    [JsonPropertyName("pieces")]
+    public IReadOnlyList<int> Pieces { get; init; } = [];
+
+    /// <summary>Records of snapshot rows committed in <paramref name="partition"/>: the next one's <c>walbridge.chunk</c>.</summary>
+    public int PiecesIn(int partition) => partition < Pieces.Count ? Pieces[partition] : 0;
+
     /// <summary>Whether chunk <paramref name="chunk"/> is committed.</summary>
     public bool IsDone(int chunk)
     {
@@ -109,9 +120,23 @@ public sealed record SnapshotTableState(
     /// <summary>Committed chunks.</summary>
     public int DoneCount => Done.Sum(r => r.Length == 2 ? r[1] - r[0] + 1 : 0);
 
-    /// <summary>This state with <paramref name="chunk"/> committed (ranges merged) and <paramref name="rows"/> more rows.</summary>
-    public SnapshotTableState WithDone(int chunk, long rows)
+    /// <summary>
+    /// This state with <paramref name="chunk"/> committed (ranges merged), <paramref name="rows"/> more rows and, per
+    /// partition, <paramref name="records"/> more records.
+    /// </summary>
+    public SnapshotTableState WithDone(int chunk, long rows, IReadOnlyDictionary<int, int>? records = null)
     {
+        var pieces = Pieces.ToList();
+        foreach (var (partition, count) in records ?? new Dictionary<int, int>())
+        {
+            while (pieces.Count <= partition)
+            {
+                pieces.Add(0);
+            }
+
+            pieces[partition] += count;
+        }
+
         var set = new SortedSet<int>();
         foreach (var range in Done)
         {
@@ -135,7 +160,7 @@ public sealed record SnapshotTableState(
             }
         }
 
-        return this with { Done = merged, Rows = Rows + rows };
+        return this with { Done = merged, Rows = Rows + rows, Pieces = pieces };
     }
 }
 

@@ -25,6 +25,12 @@ public class ContractTests
         Assert.Equal(KafkaHeaders.ChunkIndex, WalBridgeFormat.ChunkHeader);
         Assert.Equal(KafkaHeaders.LastChunk, WalBridgeFormat.ChunkLastHeader);
         Assert.Equal(KafkaHeaders.SchemaFingerprint, WalBridgeFormat.SchemaFingerprintHeader);
+        Assert.Equal(KafkaHeaders.KindChanges, WalBridgeFormat.ChangesKind);
+        Assert.Equal(KafkaHeaders.KindSnapshot, WalBridgeFormat.SnapshotKind);
+        Assert.Equal(KafkaHeaders.Snapshot, WalBridgeFormat.SnapshotHeader);
+        Assert.Equal(KafkaHeaders.SnapshotChunk, WalBridgeFormat.SnapshotChunkHeader);
+        Assert.Equal(KafkaHeaders.SnapshotLsn, WalBridgeFormat.SnapshotLsnHeader);
+        Assert.Equal(KafkaHeaders.SnapshotRows, WalBridgeFormat.SnapshotRowsHeader);
     }
 
     [Fact]

@@ -216,21 +216,26 @@ public sealed class SnapshotUnitTests
     };
 
     [Fact]
-    public void Snapshot_records_share_their_lsn_but_not_their_chunk_and_markers_come_once()
+    public void Snapshot_records_are_numbered_on_at_their_lsn_and_markers_come_once()
     {
         var sequence = new RecordSequence();
         var violations = new List<string>();
         sequence.Add(Marker("0/100", "start"), "m1", violations);
-        sequence.Add(SnapshotHeaders("0/100", 0), "r0", violations);
-        sequence.Add(SnapshotHeaders("0/100", 2, 0, last: false), "r2a", violations);
-        sequence.Add(SnapshotHeaders("0/100", 2, 1), "r2b", violations);
-        sequence.Add(SnapshotHeaders("0/100", 1), "r1", violations);
+        sequence.Add(SnapshotHeaders("0/100", 3, 0), "r0", violations);
+        sequence.Add(SnapshotHeaders("0/100", 0, 1), "r1", violations);
+        sequence.Add(SnapshotHeaders("0/100", 0, 2), "r2", violations);
         sequence.Add(Marker("0/100", "end"), "m2", violations);
         Assert.Empty(violations);
 
-        Assert.True(sequence.Add(SnapshotHeaders("0/100", 1), "again", violations).Duplicate);
+        Assert.True(sequence.Add(SnapshotHeaders("0/100", 1, 1), "again", violations).Duplicate);
         Assert.True(sequence.Add(Marker("0/100", "end"), "again-marker", violations).Duplicate);
         Assert.Equal(2, violations.Count(v => v.StartsWith("duplicate record", StringComparison.Ordinal)));
+
+        var gap = new RecordSequence();
+        var gapViolations = new List<string>();
+        gap.Add(SnapshotHeaders("0/100", 0, 0), "r0", gapViolations);
+        gap.Add(SnapshotHeaders("0/100", 1, 2), "r2", gapViolations);
+        Assert.Contains(gapViolations, v => v.Contains("but 1 comes next", StringComparison.Ordinal));
     }
 
     [Theory]

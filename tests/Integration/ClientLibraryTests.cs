@@ -151,6 +151,7 @@ public sealed class ClientLibraryTests(Infrastructure infrastructure)
         consumer.Assign(Enumerable.Range(0, Partitions).Select(p => new TopicPartitionOffset(topic, p, Offset.Beginning)));
         var reading = Enumerable.Range(0, Partitions).ToHashSet();
         records = [];
+        var markers = new List<(int Partition, SnapshotMarker Marker)>();
         var changes = new List<SeenChange>();
         var deadline = DateTime.UtcNow.AddSeconds(120);
         while (reading.Count > 0)
@@ -169,6 +170,14 @@ public sealed class ClientLibraryTests(Infrastructure infrastructure)
             }
 
             using var record = result.Message.Value;
+            if (record.Headers!.Marker != SnapshotMarker.None)
+            {
+                // The (empty) initial snapshot's markers: a start then an end in each partition, no rows.
+                Assert.Empty(record.Batches.SelectMany(b => Enumerable.Range(0, b.Length)));
+                markers.Add((result.Partition.Value, record.Headers.Marker));
+                continue;
+            }
+
             var seen = new SeenRecord(result.Partition.Value, record.Headers!, []);
             foreach (var change in record.Changes)
             {
@@ -184,6 +193,11 @@ public sealed class ClientLibraryTests(Infrastructure infrastructure)
 
             records.Add(seen);
             changes.AddRange(seen.Changes);
+        }
+
+        foreach (var partition in Enumerable.Range(0, Partitions))
+        {
+            Assert.Equal([SnapshotMarker.Start, SnapshotMarker.End], markers.Where(m => m.Partition == partition).Select(m => m.Marker));
         }
 
         return changes;

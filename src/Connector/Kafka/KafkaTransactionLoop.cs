@@ -166,7 +166,7 @@ internal sealed partial class KafkaTransactionLoop : IDisposable
                 long bytes = 0;
                 if (_formats.WritesArrow)
                 {
-                    foreach (var record in assembler.TableRecords(groups))
+                    foreach (var record in assembler.TableRecords(groups, _progress.Snapshot.Committed))
                     {
                         bytes += record.Value.Length;
                         ProduceWithBackPressure(producer, new TopicPartition(record.Topic, record.Partition),
@@ -191,7 +191,7 @@ internal sealed partial class KafkaTransactionLoop : IDisposable
                 bytes += _formats.Produce(groups, new FormatSink(this, producer));
 
                 _trace?.Produced();
-                Commit(producer, groups, identity, bytes, started);
+                Commit(producer, groups, identity, bytes, started, _formats.WritesArrow ? assembler.SnapshotRecords : new Dictionary<(string, int), int>());
                 committed = true;
             }
             finally
@@ -250,7 +250,8 @@ internal sealed partial class KafkaTransactionLoop : IDisposable
     }
 
     /// <summary>Writes the offset record, commits, writes the mirror and reports the commit. Blocking.</summary>
-    private void Commit(IProducer<byte[]?, byte[]> producer, List<TransactionGroup> groups, SourceIdentity identity, long bytes, long started)
+    private void Commit(IProducer<byte[]?, byte[]> producer, List<TransactionGroup> groups, SourceIdentity identity, long bytes, long started,
+        IReadOnlyDictionary<(string Table, int Partition), int> snapshotRecords)
     {
         var position = groups[^1].Position;
         CommittedTransaction? lastTransaction = null;
@@ -265,7 +266,7 @@ internal sealed partial class KafkaTransactionLoop : IDisposable
             lastTransaction = group.LastTransaction ?? lastTransaction;
         }
 
-        var snapshot = _progress.Snapshot.After(groups);
+        var snapshot = _progress.Snapshot.After(groups, snapshotRecords);
         var record = (lastTransaction is { } last && last.CommitLsn == position
             ? new OffsetRecord(last.CommitLsn, last.EndLsn, last.Xid, last.CommitTimestamp, sourceTransactions, identity, DateTimeOffset.UtcNow)
             : new OffsetRecord(position, position, 0, DateTimeOffset.UtcNow, sourceTransactions, identity, DateTimeOffset.UtcNow)) with { Snapshot = snapshot };

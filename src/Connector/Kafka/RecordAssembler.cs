@@ -40,11 +40,24 @@ internal sealed class RecordAssembler(TopicManager topics, int chunkLimit)
     private readonly Dictionary<string, byte[]> _fingerprints = new(StringComparer.Ordinal);
     /// <summary>The snapshot chunk of the groups being assembled (a snapshot group is alone in its Kafka transaction), or null.</summary>
     private SnapshotPart? _snapshot;
+    /// <summary>The committed snapshot state the chunk's records are numbered from.</summary>
+    private WalBridge.Offsets.SnapshotState? _snapshotState;
+    private readonly Dictionary<(string Table, int Partition), int> _snapshotRecords = [];
+
+    /// <summary>After <see cref="TableRecords"/> of a snapshot chunk: its records per table partition (for the snapshot's progress).</summary>
+    public IReadOnlyDictionary<(string Table, int Partition), int> SnapshotRecords => _snapshotRecords;
 
     /// <summary>The table records of <paramref name="groups"/>, in commit order per table partition.</summary>
-    public IEnumerable<OutgoingRecord> TableRecords(IReadOnlyList<TransactionGroup> groups)
+    /// <param name="groups">The Kafka transaction's groups.</param>
+    /// <param name="snapshot">
+    /// The committed snapshot progress: a snapshot chunk's records continue the numbering of their partition's snapshot
+    /// records (<c>walbridge.chunk</c>, docs/format.md, snapshots); null when no snapshot runs.
+    /// </param>
+    public IEnumerable<OutgoingRecord> TableRecords(IReadOnlyList<TransactionGroup> groups, WalBridge.Offsets.SnapshotState? snapshot = null)
     {
         _snapshot = groups.Count == 1 && groups[0].Snapshot is { Chunk: >= 0 } part ? part : null;
+        _snapshotState = snapshot;
+        _snapshotRecords.Clear();
         // Every table partition's streams across the groups, in the order they first appear.
         var lanes = new Dictionary<(string Schema, string Table, int Partition), List<TableStream>>();
         foreach (var group in groups)
@@ -203,6 +216,18 @@ internal sealed class RecordAssembler(TopicManager topics, int chunkLimit)
             _fingerprints[stream.SchemaFingerprint] = fingerprint = Encoding.UTF8.GetBytes(stream.SchemaFingerprint);
         }
 
+        var chunk = first.FirstChunk;
+        var lastComplete = last.LastComplete;
+        if (_snapshot is { } part)
+        {
+            // The snapshot is one transaction per partition: its records are numbered on across chunks, each complete.
+            var table = $"{stream.Schema}.{stream.Table}";
+            _snapshotRecords.TryGetValue((table, partition), out var before);
+            chunk = (_snapshotState?.Tables.FirstOrDefault(t => t.Table == table)?.PiecesIn(partition) ?? 0) + before;
+            _snapshotRecords[(table, partition)] = before + 1;
+            lastComplete = true;
+        }
+
         var headers = new Headers
         {
             { KafkaHeaders.ContentType, s_contentType },
@@ -213,15 +238,15 @@ internal sealed class RecordAssembler(TopicManager topics, int chunkLimit)
             { KafkaHeaders.CommitLsn, last.LastCommitLsn.ToUtf8() },
             { KafkaHeaders.Transactions, Encoding.UTF8.GetBytes(transactions.ToString(CultureInfo.InvariantCulture)) },
             { KafkaHeaders.Rows, Encoding.UTF8.GetBytes(rows.ToString(CultureInfo.InvariantCulture)) },
-            { KafkaHeaders.ChunkIndex, Encoding.UTF8.GetBytes(first.FirstChunk.ToString(CultureInfo.InvariantCulture)) },
-            { KafkaHeaders.LastChunk, last.LastComplete ? s_true : s_false },
+            { KafkaHeaders.ChunkIndex, Encoding.UTF8.GetBytes(chunk.ToString(CultureInfo.InvariantCulture)) },
+            { KafkaHeaders.LastChunk, lastComplete ? s_true : s_false },
             { KafkaHeaders.SchemaFingerprint, fingerprint },
         };
-        if (_snapshot is { } snapshot)
+        if (_snapshot is { } snapshotPart)
         {
             headers.Add(KafkaHeaders.Snapshot, s_snapshotRead);
-            headers.Add(KafkaHeaders.SnapshotChunk, Encoding.UTF8.GetBytes(snapshot.Chunk.ToString(CultureInfo.InvariantCulture)));
-            headers.Add(KafkaHeaders.SnapshotLsn, snapshot.Lsn.ToUtf8());
+            headers.Add(KafkaHeaders.SnapshotChunk, Encoding.UTF8.GetBytes(snapshotPart.Chunk.ToString(CultureInfo.InvariantCulture)));
+            headers.Add(KafkaHeaders.SnapshotLsn, snapshotPart.Lsn.ToUtf8());
         }
 
         _batches.Clear();

@@ -65,7 +65,6 @@ internal sealed partial class ConnectorPipeline(ConnectorConfig config, Progress
             source = await setup.PrepareAsync(cancellationToken);
         }
 
-        progress.OnSourceReady();
         Offsets.Lsn committed;
         bool resnapshot;
         try
@@ -96,6 +95,14 @@ internal sealed partial class ConnectorPipeline(ConnectorConfig config, Progress
             LogNothingToSnapshot(logger, config.SlotName, committed);
             return true;
         }
+
+        if (snapshot is null || snapshot.Resume is not null)
+        {
+            // Kafka holds a position: every change committed from now on is delivered.
+            progress.OnSourceReady();
+        }
+        // Otherwise a new snapshot signals it once its plan is committed (SnapshotRunner): only then does a restart find a
+        // position to continue from instead of a slot without one (which it would recreate).
 
         progress.Reset(committed);
         progress.Snapshot.Load(snapshot?.Resume);

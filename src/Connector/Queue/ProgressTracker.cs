@@ -22,8 +22,9 @@ public sealed class ProgressTracker
     private readonly TaskCompletionSource _sourceReady = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     /// <summary>
-    /// Completes once the replication slot and publication exist: from then on every committed
-    /// change of a published table is kept by the slot and will be delivered.
+    /// Completes once the replication slot and publication exist and Kafka holds a position for them (with a new
+    /// snapshot: once its plan is committed): from then on every committed change of a published table is kept by the
+    /// slot and will be delivered.
     /// </summary>
     public Task SourceReady => _sourceReady.Task;
 

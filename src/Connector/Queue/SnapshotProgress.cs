@@ -42,7 +42,9 @@ public sealed class SnapshotProgress
     /// state with their chunks added; the completing state once; null when no snapshot is pending. Does not change
     /// <see cref="Committed"/>.
     /// </summary>
-    public SnapshotState? After(IReadOnlyList<TransactionGroup> groups)
+    /// <param name="groups">The Kafka transaction's groups.</param>
+    /// <param name="records">Records of snapshot rows the transaction holds per table partition (numbered from <see cref="SnapshotTableState.PiecesIn"/>).</param>
+    public SnapshotState? After(IReadOnlyList<TransactionGroup> groups, IReadOnlyDictionary<(string Table, int Partition), int>? records = null)
     {
         ArgumentNullException.ThrowIfNull(groups);
         SnapshotState? state;
@@ -77,7 +79,8 @@ public sealed class SnapshotProgress
                     throw new InvalidOperationException($"Snapshot chunk of {table}, which the snapshot's plan does not list.");
                 }
 
-                tables[index] = tables[index].WithDone(part.Chunk, part.Rows);
+                var added = records?.Where(r => r.Key.Table == table).ToDictionary(r => r.Key.Partition, r => r.Value);
+                tables[index] = tables[index].WithDone(part.Chunk, part.Rows, added);
                 state = state with { Tables = tables };
             }
 

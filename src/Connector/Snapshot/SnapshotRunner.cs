@@ -95,12 +95,14 @@ internal sealed partial class SnapshotRunner(ConnectorConfig config, ProgressTra
         var counters = planned.ToDictionary(t => t.Table, t => new TableCounter(t.EstimatedRows, t.Rows, work.Count(w => w.Table.Name == t.Table)), StringComparer.Ordinal);
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         var reporter = ReportProgressAsync(counters, stop.Token);
+        var anchored = Task.CompletedTask;
         try
         {
             if (start.Resume is null)
             {
                 // The start markers come first: any committed chunk implies they are in Kafka.
                 await queue.EnqueueAsync(MarkerGroup(start, tables, state, SnapshotMarkerKind.Start, begins: state), cancellationToken);
+                anchored = AnchorAsync(start.Lsn, stop.Token);
             }
 
             var channel = Channel.CreateUnbounded<ChunkWork>();
@@ -156,11 +158,22 @@ internal sealed partial class SnapshotRunner(ConnectorConfig config, ProgressTra
             try
             {
                 await reporter;
+                await anchored;
             }
             catch (OperationCanceledException)
             {
             }
         }
+    }
+
+    /// <summary>
+    /// Once the plan (with the start markers) is committed, Kafka holds a position: from then on a restart resumes this
+    /// snapshot and streams every later change, so the source counts as ready (<see cref="ProgressTracker.SourceReady"/>).
+    /// </summary>
+    private async Task AnchorAsync(Lsn lsn, CancellationToken cancellationToken)
+    {
+        await progress.Snapshot.WaitUntilAsync((state, completed) => state is not null || completed == lsn, cancellationToken);
+        progress.OnSourceReady();
     }
 
     /// <summary>A new snapshot's plan: every table cut into chunks by its statistics.</summary>

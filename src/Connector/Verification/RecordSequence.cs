@@ -26,11 +26,13 @@ public readonly record struct RecordPlace(Lsn FirstCommitLsn, Lsn CommitLsn, int
 /// <remarks>Not thread-safe: one instance per partition being read.</remarks>
 public sealed class RecordSequence
 {
-    private readonly HashSet<(Lsn First, int SnapshotChunk, int Chunk)> _seen = [];
+    private readonly HashSet<(Lsn First, int Chunk)> _seen = [];
     private readonly HashSet<(Lsn Lsn, string Marker)> _markers = [];
     private Lsn _last;
     /// <summary>Whether the previous record held snapshot rows (those of one snapshot share their commit LSN).</summary>
     private bool _lastWasSnapshot;
+    /// <summary>The <c>walbridge.chunk</c> of the last record of snapshot rows.</summary>
+    private int _lastChunk;
     /// <summary>The transaction whose rows the previous record left unfinished, and the piece that must come next.</summary>
     private (Lsn Lsn, int Next)? _open;
 
@@ -67,26 +69,48 @@ public sealed class RecordSequence
             return new RecordPlace(at, at, 0, true, 0, 0, again);
         }
 
-        var snapshotChunk = Header(headers, KafkaHeaders.Snapshot) == "read"
-            ? int.Parse(Header(headers, KafkaHeaders.SnapshotChunk) ?? "-1", CultureInfo.InvariantCulture)
-            : -1;
+        var snapshotRows = Header(headers, KafkaHeaders.Snapshot) == "read";
         var first = Lsn.Parse(Header(headers, KafkaHeaders.FirstCommitLsn) ?? "0/0");
         var last = Lsn.Parse(Header(headers, KafkaHeaders.CommitLsn) ?? "0/0");
         var chunk = int.Parse(Header(headers, KafkaHeaders.ChunkIndex) ?? "0", CultureInfo.InvariantCulture);
         var complete = Header(headers, KafkaHeaders.LastChunk) == "true";
         var transactions = int.TryParse(Header(headers, KafkaHeaders.Transactions), NumberStyles.None, CultureInfo.InvariantCulture, out var t) ? t : -1;
         var rows = long.TryParse(Header(headers, KafkaHeaders.Rows), NumberStyles.None, CultureInfo.InvariantCulture, out var r) ? r : -1;
-        var duplicate = !_seen.Add((first, snapshotChunk, chunk));
+        var duplicate = !_seen.Add((first, chunk));
         if (duplicate)
         {
-            violations.Add(snapshotChunk >= 0
-                ? $"duplicate record {where}: snapshot chunk {snapshotChunk} piece {chunk} of the snapshot at {first} again"
-                : $"duplicate record {where}: first commit LSN {first}, chunk {chunk} again");
+            violations.Add($"duplicate record {where}: first commit LSN {first}, chunk {chunk} again");
         }
 
         if (last < first)
         {
             violations.Add($"record {where} ends at commit LSN {last}, before it starts ({first})");
+        }
+
+        if (snapshotRows)
+        {
+            // A snapshot is one transaction per partition whose records are numbered on, each complete (docs/format.md, snapshots).
+            var next = _lastWasSnapshot && first == _last ? _lastChunk + 1 : 0;
+            if (!duplicate && chunk != next)
+            {
+                violations.Add($"record {where} is snapshot record {chunk} of the snapshot at {first}, but {next} comes next");
+            }
+
+            if (next == 0 && !_last.IsZero && first <= _last)
+            {
+                violations.Add($"commit LSN went backwards at {where}: the snapshot at {first} after {_last}");
+            }
+
+            if (!complete)
+            {
+                violations.Add($"record {where} of snapshot rows is not complete ({KafkaHeaders.LastChunk} false)");
+            }
+
+            _open = null;
+            _last = last;
+            _lastChunk = duplicate ? _lastChunk : chunk;
+            _lastWasSnapshot = true;
+            return new RecordPlace(first, last, chunk, complete, transactions, rows, duplicate);
         }
 
         if (_open is { } open)
@@ -100,7 +124,7 @@ public sealed class RecordSequence
         {
             violations.Add($"record {where} starts at chunk {chunk} of the transaction committed at {first}, whose earlier chunks are not before it");
         }
-        else if (!_last.IsZero && first <= _last && !(snapshotChunk >= 0 && _lastWasSnapshot && first == _last))
+        else if (!_last.IsZero && first <= _last)
         {
             violations.Add($"commit LSN went backwards at {where}: it starts at {first}, the record before ended at {_last}");
         }
@@ -108,7 +132,7 @@ public sealed class RecordSequence
         // The next piece: of the same transaction when the record holds only it, else the second of its last transaction.
         _open = complete ? null : (last, first == last ? chunk + 1 : 1);
         _last = last;
-        _lastWasSnapshot = snapshotChunk >= 0;
+        _lastWasSnapshot = false;
         return new RecordPlace(first, last, chunk, complete, transactions, rows, duplicate);
     }
 
