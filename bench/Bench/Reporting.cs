@@ -29,7 +29,7 @@ internal static class Reporting
 
     private static readonly string[] LiveHeaders = ["live", "offered txn/s", "achieved txn/s", "p50 ms", "p99 ms", "lag at end", "drained after s", "Kafka B/row"];
 
-    private static readonly string[] SnapshotHeaders = ["snapshot", "sessions", "time s", "rows/s", "× COPY", "CPU s", "peak RSS MB", "Kafka B/row", "startup s"];
+    private static readonly string[] SnapshotHeaders = ["snapshot", "sessions", "time s", "rows/s", "× COPY", "CPU s", "peak RSS MB", "Kafka B/row", "begins after s"];
 
     private static readonly string[] CompressionHeaders = ["compression", "rows/s", "× pg_recvlogical", "Kafka B/row", "fetched B/row", "CPU s/M rows", "broker CPU s", "peak RSS MB"];
 
@@ -506,7 +506,8 @@ internal static class Reporting
               (event 1504, written after the Kafka transaction with the end markers and the completed offsets record has
               committed). The topic is then read back with `read_committed` and must hold every row. `× COPY` (JSON
               `ratio_vs_copy`) = rows/s ÷ the baseline's with the same sessions; CPU s = the connector process over its whole
-              run (the baseline: the reading process; its note has the backends' CPU).
+              run (the baseline: the reading process; its note has the backends' CPU); "begins after s" (JSON `startup_seconds`):
+              process start until the log says the snapshot begins (event 1501: checks, Kafka, the slot and its exported snapshot).
             - The machines are noisy: compare ratios within one run, not absolute figures across runs.
             """);
         md.AppendLine();
