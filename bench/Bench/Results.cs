@@ -91,7 +91,7 @@ internal sealed class WorkloadResult
     /// <summary>Fills the ratios of every path against pg_recvlogical and the peer.</summary>
     public void ComputeRatios(bool latency)
     {
-        foreach (var path in Paths.Where(p => p.Error is null && p.SnapshotThreads is not null && p.Path != PathNames.CopyBaseline))
+        foreach (var path in Paths.Where(p => p.Error is null && p.SnapshotThreads is not null))
         {
             var copy = Paths.Find(p => p.Path == PathNames.CopyBaseline && p.SnapshotThreads == path.SnapshotThreads && p.Error is null);
             if (copy?.RowsPerSecond is > 0 && path.RowsPerSecond is not null)
