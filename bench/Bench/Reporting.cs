@@ -375,6 +375,7 @@ internal static class Reporting
         md.AppendLine("./connector bench                       # full run (about 15 minutes); rewrites this file and its chart");
         md.AppendLine("./connector bench --quick --json /tmp/b.json   # scaled down, under 3 minutes; every figure as JSON");
         md.AppendLine("./connector bench --compression --json /tmp/c.json   # W1–W3 with Kafka and Arrow compression variants");
+        md.AppendLine("./connector bench --workloads W6 --json /tmp/w6.json   # the initial snapshot against binary COPY");
         md.AppendLine("```");
         md.AppendLine();
         md.AppendLine("## Latest run");
