@@ -15,7 +15,9 @@ internal sealed class BenchOptions
           --workloads        a subset of W1 (1M inserts, 1,000-row transactions), W2 (100,000 single-row
                              transactions), W3 (updates and deletes, REPLICA IDENTITY FULL, 2 KB text + jsonb),
                              W4 (one 5M-row transaction), W5 (latency at 1,000 transactions/s for 30 s),
-                             W5b (10,000 single-row transactions/s offered for 30 s: achieved rate, latency, lag)
+                             W5b (10,000 single-row transactions/s offered for 30 s: achieved rate, latency, lag),
+                             W6 (initial snapshot of a 5M-row table, snapshot.max.threads 2 and 4, against binary
+                             COPY to /dev/null with as many sessions; WalBridge paths only)
           --paths            a subset of peek, pg_recvlogical, peer, pgoutput, wal2arrow, walbridge-debezium-json,
                              walbridge-debezium-avro (the Debezium formats: W1 and W2 only, pgoutput plugin, the
                              format alone; debezium-avro with the test Schema Registry or SCHEMA_REGISTRY_URL's)
@@ -204,6 +206,9 @@ internal static class PathNames
 
     public static readonly IReadOnlyList<string> All = [Peek, PgRecvLogical, Peer, OursPgOutput, OursWal2Arrow, OursDebeziumJson, OursDebeziumAvro];
 
+    /// <summary>W6's baseline (not a --paths choice: it always runs with W6): the snapshot's COPY commands into /dev/null.</summary>
+    public const string CopyBaseline = "copy";
+
     /// <summary>The workloads the Debezium paths run (issue 13: the peer's one-message-per-row shape on W1 and W2).</summary>
     public static readonly IReadOnlyList<string> DebeziumWorkloads = ["W1", "W2"];
 
@@ -216,7 +221,11 @@ internal static class PathNames
     public static bool IsConnector(string path) => IsOurs(path) || IsDebezium(path);
 
     /// <summary>Whether <paramref name="path"/> is measured on <paramref name="workload"/>.</summary>
-    public static bool Runs(string path, string workload) => !IsDebezium(path) || DebeziumWorkloads.Contains(workload);
+    public static bool Runs(string path, string workload) =>
+        workload == SnapshotWorkload ? IsOurs(path) : !IsDebezium(path) || DebeziumWorkloads.Contains(workload);
+
+    /// <summary>The initial snapshot workload: the WalBridge Arrow paths only (the others have no snapshot).</summary>
+    public const string SnapshotWorkload = "W6";
 
     /// <summary>The logical decoding plugin of a path's slot.</summary>
     public static string Plugin(string path) => path == OursWal2Arrow ? "wal2arrow" : "pgoutput";
@@ -246,6 +255,7 @@ internal static class PathNames
         OursWal2Arrow => "WalBridge, wal2arrow",
         OursDebeziumJson => "WalBridge, debezium-json",
         OursDebeziumAvro => "WalBridge, debezium-avro",
+        CopyBaseline => "binary COPY → /dev/null",
         _ => path,
     };
 }

@@ -71,7 +71,9 @@ internal sealed class BenchRunner(BenchOptions options, string repoRoot, Cancell
             foreach (var workload in Workload.Create(options.Quick, options.Scale).Where(w => options.Workloads.Contains(w.Id)))
             {
                 cancellation.ThrowIfCancellationRequested();
-                var result = workload.IsLatency ? await RunLatencyAsync(workload) : await RunThroughputAsync(workload);
+                var result = workload.IsLatency ? await RunLatencyAsync(workload)
+                    : workload.IsSnapshot ? await RunSnapshotAsync(workload)
+                    : await RunThroughputAsync(workload);
                 result.ComputeRatios(workload.IsLatency);
                 report.Workloads.Add(result);
                 Console.WriteLine();
@@ -501,6 +503,15 @@ internal sealed class BenchRunner(BenchOptions options, string repoRoot, Cancell
 
     private string WriteConnectorConfig(string database, string slot, string plugin, string topicPrefix, string bootstrap, IReadOnlyDictionary<string, string>? extra = null)
     {
+        var values = ConnectorValues(database, slot, plugin, topicPrefix, bootstrap, extra);
+        var file = Path.Combine(_work, $"{topicPrefix}.properties");
+        File.WriteAllLines(file, values.Select(kv => $"{kv.Key}={kv.Value}"));
+        return file;
+    }
+
+    /// <summary>A path's connector configuration: the bench's defaults, then --connector-set, then the run's own settings.</summary>
+    private Dictionary<string, string> ConnectorValues(string database, string slot, string plugin, string topicPrefix, string bootstrap, IReadOnlyDictionary<string, string>? extra = null)
+    {
         var state = Path.Combine(_work, $"{topicPrefix}-state");
         var values = new Dictionary<string, string>(StringComparer.Ordinal)
         {
@@ -524,9 +535,7 @@ internal sealed class BenchRunner(BenchOptions options, string repoRoot, Cancell
             values[key] = value;
         }
 
-        var file = Path.Combine(_work, $"{topicPrefix}.properties");
-        File.WriteAllLines(file, values.Select(kv => $"{kv.Key}={kv.Value}"));
-        return file;
+        return values;
     }
 
     /// <param name="configFile">The connector's configuration.</param>
@@ -649,6 +658,261 @@ internal sealed class BenchRunner(BenchOptions options, string repoRoot, Cancell
                 result.CpuSecondsPerMillionRows = cpu / (rows / 1e6);
             }
         }
+        return result;
+    }
+
+    // ---------------------------------------------------------------------------------------------
+    // W6: the initial snapshot of a loaded table, against binary COPY of the same chunks into /dev/null.
+
+    private async Task<WorkloadResult> RunSnapshotAsync(Workload workload)
+    {
+        var result = new WorkloadResult { Id = workload.Id, Title = workload.Title, Rows = workload.Rows, Transactions = workload.Transactions };
+        var database = workload.Id.ToLowerInvariant();
+        Progress($"{workload.Id}: {workload.Title}");
+        await _postgres.ExecuteAsync($"DROP DATABASE IF EXISTS {database}", cancellationToken: cancellation);
+        await _postgres.ExecuteAsync($"CREATE DATABASE {database}", cancellationToken: cancellation);
+        await _postgres.ExecuteAsync(workload.SchemaSql, database, cancellation);
+        var load = Stopwatch.StartNew();
+        await ExecuteLongAsync(database, workload.PrepareSql!);
+        // Frozen (no reader sets hint bits, so the first run pays nothing the later ones do not), analysed (the chunk
+        // plan is sized from pg_class), checkpointed; VACUUM also brings the table into the page cache.
+        await ExecuteLongAsync(database, $"VACUUM (FREEZE, ANALYZE) {workload.Table}");
+        await ExecuteLongAsync(database, "CHECKPOINT");
+        result.GenerateSeconds = load.Elapsed.TotalSeconds;
+        var tableBytes = await _postgres.ScalarAsync<long>($"SELECT pg_table_size('{workload.Table}')", database, cancellation);
+        Progress($"{workload.Id}: loaded {workload.Rows:N0} rows ({tableBytes / 1048576.0:F0} MB of heap) in {result.GenerateSeconds:F1} s (not measured)");
+        await _postgres.ExecuteAsync($"CREATE PUBLICATION {Publication} FOR ALL TABLES", database, cancellation);
+
+        var paths = options.Paths.Where(p => PathNames.Runs(p, workload.Id)).ToList();
+        await using var broker = paths.Count > 0 ? await LocalBroker.StartAsync(3, cancellation) : null;
+        foreach (var threads in workload.SnapshotThreads)
+        {
+            cancellation.ThrowIfCancellationRequested();
+            var variant = $"snapshot.max.threads={threads}";
+            PathResult baseline;
+            try
+            {
+                baseline = await CopyBaselineAsync(database, workload, threads);
+            }
+            catch (Exception e) when (e is not OperationCanceledException || !cancellation.IsCancellationRequested)
+            {
+                baseline = new PathResult { Path = PathNames.CopyBaseline, Variant = variant, SnapshotThreads = threads, Error = e.Message };
+            }
+
+            result.Paths.Add(baseline);
+            Progress($"{workload.Id}: {Reporting.ProgressLine(baseline)}");
+            foreach (var path in paths)
+            {
+                cancellation.ThrowIfCancellationRequested();
+                var slot = $"{database}_{PathNames.Identifier(path)}_t{threads}";
+                PathResult measured;
+                try
+                {
+                    measured = await SnapshotConnectorAsync(database, slot, path, threads, workload, broker!);
+                }
+                catch (Exception e) when (e is not OperationCanceledException || !cancellation.IsCancellationRequested)
+                {
+                    measured = new PathResult { Path = path, Variant = variant, SnapshotThreads = threads, Error = e.Message };
+                }
+
+                result.Paths.Add(measured);
+                Progress($"{workload.Id}: {Reporting.ProgressLine(measured)}");
+                await DropSlotAsync(database, slot);
+            }
+        }
+
+        await _postgres.ExecuteAsync($"DROP DATABASE {database} WITH (FORCE)", cancellationToken: cancellation);
+        return result;
+    }
+
+    /// <summary>
+    /// The baseline: the COPY commands the connector's snapshot runs (SnapshotCatalog: same columns, same TID ranges, same
+    /// chunk plan), on <paramref name="threads"/> sessions that share one exported snapshot and take the chunks from one
+    /// queue, as the connector's sessions do; the bytes are read (Npgsql raw binary copy) and discarded.
+    /// </summary>
+    private async Task<PathResult> CopyBaselineAsync(string database, Workload workload, int threads)
+    {
+        // The connector's configuration (publication, snapshot.chunk.rows with --connector-set) gives the same plan.
+        var config = WalBridge.Connector.Configuration.ConnectorConfig.FromDictionary(
+            ConnectorValues(database, $"{database}_copy", "pgoutput", $"{database}_copy", "127.0.0.1:9092"));
+        await using var coordinator = new NpgsqlConnection(_postgres.ConnectionString(database));
+        await coordinator.OpenAsync(cancellation);
+        await using (var begin = new NpgsqlCommand("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", coordinator))
+        {
+            await begin.ExecuteNonQueryAsync(cancellation);
+        }
+
+        string exported;
+        await using (var export = new NpgsqlCommand("SELECT pg_export_snapshot()", coordinator))
+        {
+            exported = (string)(await export.ExecuteScalarAsync(cancellation))!;
+        }
+
+        var tables = await WalBridge.Connector.Snapshot.SnapshotCatalog.LoadAsync(coordinator, config, cancellation);
+        var commands = new System.Collections.Concurrent.ConcurrentQueue<string>();
+        foreach (var table in tables)
+        {
+            var (chunks, pagesPerChunk) = WalBridge.Connector.Snapshot.SnapshotCatalog.Plan(table, config.SnapshotChunkRows);
+            for (var chunk = 0; chunk < chunks; chunk++)
+            {
+                commands.Enqueue(table.CopyCommand(chunk, chunks, pagesPerChunk));
+            }
+        }
+
+        var chunkCount = commands.Count;
+        var sessions = new List<(NpgsqlConnection Connection, ProcSampler Backend)>();
+        try
+        {
+            for (var i = 0; i < Math.Min(threads, Math.Max(1, chunkCount)); i++)
+            {
+                var connection = new NpgsqlConnection(_postgres.ConnectionString(database));
+                await connection.OpenAsync(cancellation);
+                await using (var begin = new NpgsqlCommand($"BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET TRANSACTION SNAPSHOT '{exported}'", connection))
+                {
+                    await begin.ExecuteNonQueryAsync(cancellation);
+                }
+
+                int pid;
+                await using (var backend = new NpgsqlCommand("SELECT pg_backend_pid()", connection))
+                {
+                    pid = (int)(await backend.ExecuteScalarAsync(cancellation))!;
+                }
+
+                sessions.Add((connection, new ProcSampler(pid)));
+            }
+
+            foreach (var (_, backend) in sessions)
+            {
+                backend.Sample();
+            }
+
+            var backendsBefore = sessions.Sum(s => s.Backend.CpuSeconds);
+            using var self = Process.GetCurrentProcess();
+            var cpuBefore = self.TotalProcessorTime;
+            var clock = Stopwatch.StartNew();
+            async Task<long> SessionAsync(NpgsqlConnection connection)
+            {
+                var buffer = new byte[1 << 16];
+                long bytes = 0;
+                while (commands.TryDequeue(out var command))
+                {
+                    await using var copy = await connection.BeginRawBinaryCopyAsync(command, cancellation);
+                    int read;
+                    while ((read = await copy.ReadAsync(buffer, cancellation)) > 0)
+                    {
+                        bytes += read;
+                    }
+                }
+
+                return bytes;
+            }
+
+            var copied = await Task.WhenAll(sessions.Select(s => Task.Run(() => SessionAsync(s.Connection), cancellation)));
+            var seconds = clock.Elapsed.TotalSeconds;
+            self.Refresh();
+            var cpu = (self.TotalProcessorTime - cpuBefore).TotalSeconds;
+            foreach (var (_, backend) in sessions)
+            {
+                backend.Sample();
+            }
+
+            var backendCpu = sessions.Sum(s => s.Backend.CpuSeconds) - backendsBefore;
+            return Figures(new PathResult
+            {
+                Path = PathNames.CopyBaseline,
+                Variant = $"snapshot.max.threads={threads}",
+                SnapshotThreads = threads,
+                Seconds = seconds,
+                Rows = workload.Rows,
+                PayloadBytes = copied.Sum(),
+                CpuSeconds = cpu,
+                Note = string.Create(CultureInfo.InvariantCulture,
+                    $"{chunkCount} COPY chunks on {sessions.Count} sessions in one exported snapshot, {copied.Sum() / 1048576.0:F0} MB of binary COPY data discarded; CPU = the reading process (Npgsql); the backends used {backendCpu:F2} CPU s"),
+            });
+        }
+        finally
+        {
+            foreach (var (connection, _) in sessions)
+            {
+                await connection.DisposeAsync();
+            }
+        }
+    }
+
+    /// <summary>
+    /// The connector with a new slot (it creates it with an exported snapshot) and <c>snapshot.mode=initial</c>, timed from
+    /// process start until its log says the snapshot is complete (event 1504, written once the Kafka transaction holding
+    /// the end markers and the offsets record with the completed snapshot has committed); then the topic is read back.
+    /// </summary>
+    private async Task<PathResult> SnapshotConnectorAsync(string database, string slot, string path, int threads, Workload workload, LocalBroker broker)
+    {
+        var prefix = slot;
+        var settings = new Dictionary<string, string>
+        {
+            ["snapshot.mode"] = "initial",
+            ["snapshot.max.threads"] = threads.ToString(CultureInfo.InvariantCulture),
+        };
+        var config = WriteConnectorConfig(database, slot, PathNames.Plugin(path), prefix, broker.BootstrapServers, settings);
+        var log = Path.Combine(_work, $"{prefix}.log");
+        var brokerCpu = new ProcSampler(broker.ProcessId);
+        brokerCpu.Sample();
+        var brokerBefore = brokerCpu.CpuSeconds;
+        PathResult result;
+        await using (var child = StartConnector(config, log))
+        {
+            var begins = child.WhenPrinted($"Snapshot of slot {slot} at ");
+            var complete = child.WhenPrinted(" complete: ");
+            var deadline = DateTime.UtcNow + PathTimeout;
+            double? startup = null;
+            while (!complete.IsCompleted)
+            {
+                child.Sampler.Sample();
+                if (startup is null && begins.IsCompleted)
+                {
+                    startup = child.Clock.Elapsed.TotalSeconds;
+                }
+
+                if (child.HasExited)
+                {
+                    throw new InvalidOperationException($"the connector exited with {child.ExitCode} before its snapshot completed: {child.LastLines(6)} (log {log})");
+                }
+
+                if (DateTime.UtcNow > deadline)
+                {
+                    throw new TimeoutException($"the connector's snapshot did not complete within {PathTimeout.TotalSeconds:F0} s; see {log}");
+                }
+
+                await Task.WhenAny(complete, child.Exited, Task.Delay(PollInterval, cancellation));
+            }
+
+            var seconds = child.Clock.Elapsed.TotalSeconds;
+            child.Sampler.Sample();
+            brokerCpu.Sample();
+            var stopped = await child.StopAsync(TimeSpan.FromSeconds(30));
+            result = new PathResult
+            {
+                Path = path,
+                Variant = $"snapshot.max.threads={threads}",
+                SnapshotThreads = threads,
+                Seconds = seconds,
+                StartupSeconds = startup,
+                CpuSeconds = child.Sampler.CpuSeconds,
+                BrokerCpuSeconds = brokerCpu.CpuSeconds - brokerBefore,
+                PeakRssMegabytes = child.Sampler.PeakRssBytes / 1048576.0,
+                Note = stopped ? null : "did not stop within 30 s of SIGTERM (killed)",
+            };
+        }
+
+        var back = await ReadBackAsync(result, broker, $"{prefix}.public.{workload.Table}");
+        result.Rows = back.Rows;
+        result.Records = back.Records;
+        result.PayloadBytes = back.ValueBytes;
+        Figures(result);
+        if (back.Rows != workload.Rows)
+        {
+            result.Error = $"read_committed shows {back.Rows:N0} rows in {prefix}.public.{workload.Table}, expected {workload.Rows:N0}";
+        }
+
         return result;
     }
 

@@ -29,6 +29,8 @@ internal static class Reporting
 
     private static readonly string[] LiveHeaders = ["live", "offered txn/s", "achieved txn/s", "p50 ms", "p99 ms", "lag at end", "drained after s", "Kafka B/row"];
 
+    private static readonly string[] SnapshotHeaders = ["snapshot", "sessions", "time s", "rows/s", "× COPY", "CPU s", "peak RSS MB", "Kafka B/row", "begins after s"];
+
     private static readonly string[] CompressionHeaders = ["compression", "rows/s", "× pg_recvlogical", "Kafka B/row", "fetched B/row", "CPU s/M rows", "broker CPU s", "peak RSS MB"];
 
     private static string Num(double? value, string format) => value is { } v ? v.ToString(format, Invariant) : "–";
@@ -137,7 +139,7 @@ internal static class Reporting
             text.AppendLine();
         }
 
-        foreach (var extra in new[] { LiveRows(w), CompressionRows(w) })
+        foreach (var extra in new[] { LiveRows(w), CompressionRows(w), SnapshotRows(w) })
         {
             if (extra is not null)
             {
@@ -186,10 +188,29 @@ internal static class Reporting
         return rows;
     }
 
+    /// <summary>W6: each snapshot run and its COPY baseline, with the sessions, the ratio to the baseline, CPU and memory.</summary>
+    private static List<string[]>? SnapshotRows(WorkloadResult w)
+    {
+        var runs = w.Paths.Where(p => p.Error is null && p.Seconds is not null && p.SnapshotThreads is not null).ToList();
+        if (runs.Count == 0)
+        {
+            return null;
+        }
+
+        var rows = new List<string[]> { SnapshotHeaders };
+        rows.AddRange(runs.Select(p => new[]
+        {
+            PathNames.Display(p.Path), Num(p.SnapshotThreads, "F0"), Num(p.Seconds, "F2"), Num(p.RowsPerSecond, "N0"),
+            Ratio(p.RatioVsCopy), Num(p.CpuSeconds, "F2"), Num(p.PeakRssMegabytes, "F0"),
+            Num(p.KafkaBytesPerRow, "N0"), Num(p.StartupSeconds, "F2"),
+        }));
+        return rows;
+    }
+
     /// <summary>The compression comparison: one row per run with its settings.</summary>
     private static List<string[]>? CompressionRows(WorkloadResult w)
     {
-        if (!w.Paths.Any(p => p.Variant is not null))
+        if (!w.Paths.Any(p => p.Variant is not null && p.SnapshotThreads is null))
         {
             return null;
         }
@@ -259,7 +280,7 @@ internal static class Reporting
     /// </summary>
     public static async Task<string?> WriteChartAsync(BenchReport report, string png)
     {
-        var throughput = report.Workloads.Where(w => !w.Id.StartsWith("W5", StringComparison.Ordinal)).ToList();
+        var throughput = report.Workloads.Where(w => !w.Id.StartsWith("W5", StringComparison.Ordinal) && w.Id != PathNames.SnapshotWorkload).ToList();
         if (throughput.Count == 0)
         {
             return "no throughput workload ran";
@@ -354,6 +375,7 @@ internal static class Reporting
         md.AppendLine("./connector bench                       # full run (about 15 minutes); rewrites this file and its chart");
         md.AppendLine("./connector bench --quick --json /tmp/b.json   # scaled down, under 3 minutes; every figure as JSON");
         md.AppendLine("./connector bench --compression --json /tmp/c.json   # W1–W3 with Kafka and Arrow compression variants");
+        md.AppendLine("./connector bench --workloads W6 --json /tmp/w6.json   # the initial snapshot against binary COPY");
         md.AppendLine("```");
         md.AppendLine();
         md.AppendLine("## Latest run");
@@ -404,7 +426,7 @@ internal static class Reporting
         md.AppendLine();
         foreach (var w in report.Workloads)
         {
-            foreach (var (title, rows) in (List<(string, List<string[]>?)>)[("live load", LiveRows(w)), ("commit → visible per stage, WalBridge (p50 / p99 / mean ms)", StageRows(w)), ("compression", CompressionRows(w))])
+            foreach (var (title, rows) in (List<(string, List<string[]>?)>)[("live load", LiveRows(w)), ("commit → visible per stage, WalBridge (p50 / p99 / mean ms)", StageRows(w)), ("compression", CompressionRows(w)), ("initial snapshot against binary COPY to /dev/null", SnapshotRows(w))])
             {
                 if (rows is not null)
                 {
@@ -481,6 +503,17 @@ internal static class Reporting
               through uncompressed, so only Kafka's compression applies to them); rows/s, Kafka B/row (uncompressed record
               bytes as consumers see them: Arrow body compression shows here), fetched B/row (Kafka compression shows here),
               connector CPU per million rows, broker CPU.
+            - **W6 initial snapshot**: the table is loaded, `VACUUM (FREEZE, ANALYZE)`d and checkpointed before any slot exists.
+              Per `snapshot.max.threads` value (2, the default, and 4): first the **baseline**, the COPY commands the snapshot
+              runs (`COPY (SELECT <columns> FROM ONLY w6 WHERE ctid >= '(a,0)'::tid AND ctid < '(b,0)'::tid) TO STDOUT
+              (FORMAT binary)`, the same chunk plan from src/Connector/Snapshot/SnapshotCatalog.cs) on as many sessions sharing
+              one exported snapshot and one chunk queue, the bytes read with Npgsql and discarded; then each WalBridge path with
+              a new slot and `snapshot.mode=initial`, timed from process start until the log line that the snapshot is complete
+              (event 1504, written after the Kafka transaction with the end markers and the completed offsets record has
+              committed). The topic is then read back with `read_committed` and must hold every row. `× COPY` (JSON
+              `ratio_vs_copy`) = rows/s ÷ the baseline's with the same sessions; CPU s = the connector process over its whole
+              run (the baseline: the reading process; its note has the backends' CPU); "begins after s" (JSON `startup_seconds`):
+              process start until the log says the snapshot begins (event 1501: checks, Kafka, the slot and its exported snapshot).
             - The machines are noisy: compare ratios within one run, not absolute figures across runs.
             """);
         md.AppendLine();

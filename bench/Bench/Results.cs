@@ -57,6 +57,11 @@ internal sealed class PathResult
     public double? RatioVsPgRecvLogical { get; set; }
     /// <summary>Throughput: rows/s divided by the peer's. Latency (W5): the peer's p99 divided by this path's (above 1 = faster).</summary>
     public double? RatioVsPeer { get; set; }
+    /// <summary>W6: the sessions reading the snapshot (<c>snapshot.max.threads</c>; the baseline's COPY sessions).</summary>
+    public int? SnapshotThreads { get; set; }
+    /// <summary>W6: rows/s divided by the binary COPY baseline's with as many sessions, in the same run.</summary>
+    [System.Text.Json.Serialization.JsonPropertyName("ratio_vs_copy")]
+    public double? RatioVsCopy { get; set; }
     public string? Note { get; set; }
     public string? Error { get; set; }
 }
@@ -86,6 +91,15 @@ internal sealed class WorkloadResult
     /// <summary>Fills the ratios of every path against pg_recvlogical and the peer.</summary>
     public void ComputeRatios(bool latency)
     {
+        foreach (var path in Paths.Where(p => p.Error is null && p.SnapshotThreads is not null))
+        {
+            var copy = Paths.Find(p => p.Path == PathNames.CopyBaseline && p.SnapshotThreads == path.SnapshotThreads && p.Error is null);
+            if (copy?.RowsPerSecond is > 0 && path.RowsPerSecond is not null)
+            {
+                path.RatioVsCopy = path.RowsPerSecond / copy.RowsPerSecond;
+            }
+        }
+
         var recv = Find(PathNames.PgRecvLogical);
         var peer = Find(PathNames.Peer);
         foreach (var path in Paths.Where(p => p.Error is null))

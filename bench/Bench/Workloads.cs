@@ -25,9 +25,12 @@ internal sealed class Workload
     /// <summary>Connections writing the live workload together (each paced at its share of the rate).</summary>
     public int LatencyWriters { get; init; } = 1;
     public bool IsLatency => LatencyRate > 0;
+    /// <summary>W6: the <c>snapshot.max.threads</c> values the initial snapshot of the loaded table is measured with (empty for the other workloads).</summary>
+    public IReadOnlyList<int> SnapshotThreads { get; init; } = [];
+    public bool IsSnapshot => SnapshotThreads.Count > 0;
 
     /// <summary>Every workload id, in run order.</summary>
-    public static readonly IReadOnlyList<string> Ids = ["W1", "W2", "W3", "W4", "W5", "W5b"];
+    public static readonly IReadOnlyList<string> Ids = ["W1", "W2", "W3", "W4", "W5", "W5b", "W6"];
 
     /// <summary>The throughput workloads the compression comparison runs by default.</summary>
     public static readonly IReadOnlyList<string> CompressionIds = ["W1", "W2", "W3"];
@@ -60,6 +63,7 @@ internal sealed class Workload
         var w4Rows = Scaled(quick ? 500_000L : 5_000_000L, 1000);
         var w5Seconds = (int)Scaled(quick ? 5 : 30, 2);
         const int W5bRate = 10_000;
+        var w6Rows = Scaled(quick ? 200_000L : 5_000_000L, 1000);
         return
         [
             new Workload
@@ -134,6 +138,18 @@ internal sealed class Workload
                 LatencyRate = W5bRate,
                 LatencySeconds = w5Seconds,
                 LatencyWriters = 4,
+            },
+            new Workload
+            {
+                Id = "W6",
+                Title = $"initial snapshot of a {w6Rows:N0}-row, 8-column table, snapshot.max.threads 2 (default) and 4",
+                Table = "w6",
+                Rows = w6Rows,
+                Transactions = 0,
+                SchemaSql = $"CREATE TABLE w6 ({Columns})",
+                // Loaded, frozen (no hint-bit writes while reading) and analysed (the chunk plan reads pg_class) before any slot exists.
+                PrepareSql = Rows8("w6", "1", N(w6Rows)),
+                SnapshotThreads = [2, 4],
             },
         ];
     }
