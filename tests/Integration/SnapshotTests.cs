@@ -132,7 +132,7 @@ public sealed class SnapshotTests(Infrastructure infrastructure)
     }
 
     [Fact]
-    public async Task A_connector_killed_inside_the_snapshot_resumes_from_its_committed_chunks_without_duplicates()
+    public async Task A_connector_killed_inside_the_snapshot_starts_it_over_in_a_new_exported_snapshot_and_verify_holds()
     {
         var database = await infrastructure.CreateDatabaseAsync("snapkill");
         await infrastructure.Postgres.ExecuteAsync(Tables, database);
@@ -164,7 +164,7 @@ public sealed class SnapshotTests(Infrastructure infrastructure)
         await using (var second = ConnectorProcess.Start(values))
         {
             await second.WaitForOutputAsync("complete:", s_catchUp);
-            Assert.Contains("resumes: 3 of", second.Output, StringComparison.Ordinal);
+            Assert.Contains("was interrupted with 3 of", second.Output, StringComparison.Ordinal);
             await infrastructure.Postgres.ExecuteAsync("INSERT INTO big VALUES (50001, 'after resume', 1, 'ok', NULL, now(), NULL)", database);
             var floor = await FloorAsync(database);
             var deadline = DateTime.UtcNow + s_catchUp;
@@ -186,8 +186,14 @@ public sealed class SnapshotTests(Infrastructure infrastructure)
         var report = await PipelineVerifier.VerifyAsync(config, null, CancellationToken.None);
         Assert.True(report.Passed, string.Join("\n", report.Tables.SelectMany(t => t.Differences).Concat(report.OffsetProblems)));
         Assert.All(report.Tables, t => Assert.Equal(0, t.DuplicateRecords));
-        var rows = TopicRows.Rows(infrastructure.Broker.BootstrapServers, config.TopicFor("public", "big"));
-        Assert.Equal(12000, rows.Count(r => r.Op == "r"));
+        // The interrupted snapshot's committed rows, then the complete new snapshot at its own LSN (a start marker each).
+        var records = TopicRows.Records(infrastructure.Broker.BootstrapServers, config.TopicFor("public", "big"), snapshotMarkers: true);
+        var starts = records.Where(r => r.Header(KafkaHeaders.Kind) == KafkaHeaders.KindSnapshot && r.Header(KafkaHeaders.Snapshot) == "start")
+            .Select(r => Lsn.Parse(r.Header(KafkaHeaders.SnapshotLsn))).Distinct().Order().ToList();
+        Assert.Equal(2, starts.Count);
+        var rows = TopicRows.Rows(records.Where(r => r.Header(KafkaHeaders.Kind) == KafkaHeaders.KindChanges));
+        Assert.Equal(12000, rows.Count(r => r.Op == "r" && r.CommitLsn == starts[1]));
+        Assert.InRange(rows.Count(r => r.Op == "r" && r.CommitLsn == starts[0]), 1, 11999);
         await DropSlotAsync(config, database);
     }
 

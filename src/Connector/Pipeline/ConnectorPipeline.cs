@@ -84,7 +84,21 @@ internal sealed partial class ConnectorPipeline(ConnectorConfig config, Progress
             throw;
         }
 
-        var snapshot = SnapshotStartOf(source, kafkaOffset, resnapshot);
+        var restarted = false;
+        if (kafkaOffset?.Snapshot is { Complete: false } interrupted && !resnapshot && !config.SlotFailover)
+        {
+            // The interrupted snapshot's exported snapshot died with its session. Reading the remaining chunks from the
+            // tables' current state would let the stream replay changes those rows already show (and repeat rows of
+            // tables without a key); a new slot exports a new snapshot and the snapshot starts over in it, exactly.
+            LogRestartingSnapshot(logger, config.SlotName, interrupted.Lsn, interrupted.Tables.Sum(t => t.DoneCount), interrupted.Tables.Sum(t => t.Chunks));
+            await source.DisposeExportAsync();
+            var setup = new SourceSetup(config, logger);
+            await setup.DropSlotAsync(cancellationToken);
+            source = await setup.PrepareAsync(cancellationToken);
+            restarted = source.Export is not null;
+        }
+
+        var snapshot = SnapshotStartOf(source, kafkaOffset, resnapshot || restarted);
         if (snapshot?.Export is null)
         {
             await source.DisposeExportAsync();
@@ -167,8 +181,10 @@ internal sealed partial class ConnectorPipeline(ConnectorConfig config, Progress
 
     /// <summary>
     /// Whether this attempt snapshots, and how (the one rule, <c>snapshot.mode</c>): an interrupted snapshot recorded in
-    /// Kafka resumes; with no position in Kafka a mode that takes an initial snapshot reads the tables (in the slot's
-    /// exported snapshot when this start created the slot); <c>when_needed</c> also after a gap in the slot.
+    /// Kafka starts over in a new slot's exported snapshot (<paramref name="resnapshot"/>), or, where no slot can export
+    /// one (<c>slot.failover</c>), resumes with its remaining chunks read from the tables' current state; with no position
+    /// in Kafka a mode that takes an initial snapshot reads the tables (in the slot's exported snapshot when this start
+    /// created the slot); <c>when_needed</c> also after a gap in the slot.
     /// </summary>
     private SnapshotStart? SnapshotStartOf(SourceState source, Offsets.OffsetRecord? kafkaOffset, bool resnapshot)
     {
@@ -197,6 +213,10 @@ internal sealed partial class ConnectorPipeline(ConnectorConfig config, Progress
 
         await replication.RunAsync(Offsets.Lsn.Max(progress.Committed, snapshot.Lsn), queue, cancellationToken);
     }
+
+    [LoggerMessage(EventId = 3111, Level = LogLevel.Warning,
+        Message = "Slot {Slot}: the snapshot at {Lsn} was interrupted with {Done} of {Chunks} chunks committed; its exported snapshot is gone, so it starts over in a new slot's exported snapshot (the committed chunks are read again; consumers start the tables anew at the new start markers)")]
+    private static partial void LogRestartingSnapshot(ILogger logger, string slot, Offsets.Lsn lsn, int done, int chunks);
 
     [LoggerMessage(EventId = 3108, Level = LogLevel.Warning,
         Message = "Slot {Slot} exists but Kafka holds no position for it: dropping and creating it again, so the initial snapshot is exported by the slot the stream continues from")]
