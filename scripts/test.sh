@@ -76,6 +76,9 @@ run_suite wal2arrow-regress "$script_dir/build-wal2arrow.sh" --check
 run_suite chaos-quick "$script_dir/chaos.sh" --quick
 run_suite chaos-quick-wal2arrow "$script_dir/chaos.sh" --quick --plugin wal2arrow --set topic.partitions=3
 run_suite chaos-quick-formats "$script_dir/chaos.sh" --quick --set output.formats=arrow,debezium-avro
+# Crashes inside the initial snapshot (docs/chaos.md): 200,000 pre-filled rows, writes going on, both plugins.
+run_suite chaos-quick-snapshot "$script_dir/chaos.sh" --quick --prefill 200000 --set snapshot.chunk.rows=20000
+run_suite chaos-quick-snapshot-wal2arrow "$script_dir/chaos.sh" --quick --prefill 200000 --plugin wal2arrow --set snapshot.chunk.rows=20000 --set topic.partitions=3
 # The randomized end-to-end check (docs/chaos.md), a fixed seed per plugin and pgoutput tuple format, one minute each:
 # each must end with "mismatches 0, duplicates 0". Reproduce or extend one with the same line and --minutes M.
 run_suite random-pgoutput-binary "$script_dir/chaos.sh" --workload random --seed 101 --minutes 1 --plugin pgoutput --set binary.format=auto --set topic.partitions=3

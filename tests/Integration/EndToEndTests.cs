@@ -210,11 +210,21 @@ internal sealed class RunningPipeline : IAsyncDisposable
 
     public ProgressTracker Progress => _runner.Progress;
 
-    /// <summary>Starts the connector and returns once its slot exists (changes from then on are kept).</summary>
-    public static async Task<RunningPipeline> StartAsync(ConnectorConfig config, Microsoft.Extensions.Logging.ILogger? logger = null)
+    /// <summary>
+    /// Starts the connector and returns once its slot exists (changes from then on are kept) and, unless
+    /// <paramref name="duringSnapshot"/>, its initial snapshot is complete (so a test that stops it at once finds a
+    /// finished snapshot, and streaming, at its next start).
+    /// </summary>
+    public static async Task<RunningPipeline> StartAsync(ConnectorConfig config, Microsoft.Extensions.Logging.ILogger? logger = null, bool duringSnapshot = false)
     {
         var pipeline = new RunningPipeline(config, logger);
         await Task.WhenAny(pipeline.Progress.SourceReady, pipeline._task).WaitAsync(TimeSpan.FromSeconds(60));
+        if (!duringSnapshot && !pipeline._task.IsCompleted)
+        {
+            await Task.WhenAny(pipeline.Progress.Snapshot.WaitUntilAsync((pending, _) => pending is null, CancellationToken.None), pipeline._task)
+                .WaitAsync(TimeSpan.FromSeconds(120));
+        }
+
         if (pipeline._task.IsCompleted)
         {
             await pipeline._task;

@@ -11,7 +11,7 @@ namespace WalBridge.Integration.Tests;
 /// <summary>
 /// Issue 14: the operations endpoints of a running connector (a child process, as a service manager runs it): the
 /// metrics move the right way while Kafka is down and after it is back, the health checks follow, the admin API
-/// pauses, resumes and restarts, refuses without the bearer token, masks secrets, answers 501 for snapshots, and
+/// pauses, resumes and restarts, refuses without the bearer token, masks secrets, answers 501 for snapshots on demand, and
 /// <c>connector status</c> prints the same.
 /// </summary>
 [Collection(InfrastructureCollection.Name)]
@@ -85,12 +85,15 @@ public sealed class OperationsTests(Infrastructure infrastructure, ITestOutputHe
         Assert.Equal(1, ConnectorProcess.Sample(metrics, "walbridge_connector_state", "state=\"streaming\""));
         Assert.NotNull(ConnectorProcess.Sample(metrics, "walbridge_queue_capacity_transactions"));
         Assert.NotNull(ConnectorProcess.Sample(metrics, "process_working_set_bytes"));
-        // Snapshots do not exist: their families are exported, without series.
+        // The initial snapshot (of empty tables here) is complete: each published table has its series.
         foreach (var family in new[] { "walbridge_snapshot_running", "walbridge_snapshot_rows_scanned_total", "walbridge_snapshot_completed" })
         {
             Assert.Contains($"# TYPE {family} ", metrics, StringComparison.Ordinal);
-            Assert.Null(ConnectorProcess.Sample(metrics, family));
+            Assert.Contains($"{family}{{table=", metrics, StringComparison.Ordinal);
         }
+
+        Assert.All(metrics.Split('\n').Where(l => l.StartsWith("walbridge_snapshot_running{", StringComparison.Ordinal)), l => Assert.EndsWith(" 0", l, StringComparison.Ordinal));
+        Assert.All(metrics.Split('\n').Where(l => l.StartsWith("walbridge_snapshot_completed{", StringComparison.Ordinal)), l => Assert.EndsWith(" 1", l, StringComparison.Ordinal));
         Assert.DoesNotContain("CANARY-PG", metrics, StringComparison.Ordinal);
         await WaitForReadyAsync(connector, ready: true);
 
@@ -158,7 +161,7 @@ public sealed class OperationsTests(Infrastructure infrastructure, ITestOutputHe
         using (var snapshot = await connector.Http.PostAsync($"connectors/{database}/snapshot", null))
         {
             Assert.Equal(HttpStatusCode.NotImplemented, snapshot.StatusCode);
-            Assert.Contains("Snapshots are not implemented", await snapshot.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+            Assert.Contains("Snapshots on demand", await snapshot.Content.ReadAsStringAsync(), StringComparison.Ordinal);
         }
 
         // Config: secrets masked; an unknown connector is 404.

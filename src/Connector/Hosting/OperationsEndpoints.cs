@@ -82,8 +82,9 @@ internal static partial class OperationsEndpoints
             var remote = Remote(context);
             LogAdminRequest(logger, "snapshot", remote);
             return Results.Json(Error(501,
-                "Snapshots are not implemented in this version of WalBridge: there is no initial or incremental snapshot and no snapshot signal to write. " +
-                "The connector streams changes from the slot's creation on; to load existing rows, copy them into the topics another way."), statusCode: 501);
+                "Snapshots on demand (incremental snapshots of chosen tables while streaming) are not implemented in this version of WalBridge. " +
+                "The initial snapshot is taken by snapshot.mode (initial, initial_only, when_needed) when Kafka holds no position for the connector; " +
+                "to load a table again, stop the connector and start it with a new name and topic.prefix."), statusCode: 501);
         });
         app.MapFallback((HttpContext context) => Results.Json(Error(404, $"No endpoint {context.Request.Method} {context.Request.Path}."), statusCode: 404));
     }

@@ -15,8 +15,7 @@ namespace WalBridge.Connector.Operations;
 /// </summary>
 /// <remarks>
 /// One registry per connector (no process-wide state). Thread-safe; <see cref="WriteAsync"/> may run concurrently with
-/// every hook. Snapshot progress: the families are defined and exported without series, because this version takes no
-/// snapshots.
+/// every hook. Snapshot progress comes from the committed snapshot state (<c>ProgressTracker.Snapshot</c>) at each scrape.
 /// </remarks>
 public sealed class ConnectorMetrics : IPipelineMetrics
 {
@@ -38,6 +37,8 @@ public sealed class ConnectorMetrics : IPipelineMetrics
     private readonly Counter _errors;
     private readonly Counter _fenced;
     private long _lastCommitTicks;
+    /// <summary>Per table: the snapshot (by LSN) and rows the counter counted last; touched only in the collect callback.</summary>
+    private readonly Dictionary<string, (Offsets.Lsn Lsn, long Rows)> _snapshotRows = new(StringComparer.Ordinal);
 
     public ConnectorMetrics(ConnectorConfig config, ConnectorStatus status, ProgressTracker progress, SourceMonitor monitor, Func<long> takeovers)
     {
@@ -85,13 +86,12 @@ public sealed class ConnectorMetrics : IPipelineMetrics
             _errors.WithLabels(ClassName(kind));
         }
 
-        // Snapshots do not exist yet: the families are defined (and exported without series) so dashboards and alerts
-        // can be written now.
-        factory.CreateGauge("walbridge_snapshot_running", "1 while a snapshot of the table runs (snapshots are not implemented in this version: no series).",
+        // From the committed snapshot progress (Queue/SnapshotProgress): what is in Kafka, not what was read.
+        var snapshotRunning = factory.CreateGauge("walbridge_snapshot_running", "1 while the table's snapshot has chunks not yet committed to Kafka.",
             new GaugeConfiguration { LabelNames = ["table"] });
-        factory.CreateCounter("walbridge_snapshot_rows_scanned_total", "Rows read by the table's snapshot (snapshots are not implemented in this version: no series).",
+        var snapshotRows = factory.CreateCounter("walbridge_snapshot_rows_scanned_total", "Snapshot rows of the table committed to Kafka (a restarted snapshot counts its rows again).",
             new CounterConfiguration { LabelNames = ["table"] });
-        factory.CreateGauge("walbridge_snapshot_completed", "1 once the table's snapshot completed (snapshots are not implemented in this version: no series).",
+        var snapshotCompleted = factory.CreateGauge("walbridge_snapshot_completed", "1 once the table's snapshot is complete in Kafka (every chunk committed).",
             new GaugeConfiguration { LabelNames = ["table"] });
 
         var state = factory.CreateGauge("walbridge_connector_state", "1 for the connector's current state.", new GaugeConfiguration { LabelNames = ["state"] });
@@ -145,6 +145,28 @@ public sealed class ConnectorMetrics : IPipelineMetrics
                 retained.Set(source.RetainedWalBytes);
                 safeWal.Set(source.SafeWalSize ?? double.NaN);
                 slotActive.Set(source.SlotActive ? 1 : 0);
+            }
+
+            if (progress.Snapshot.Committed is { } snapshot)
+            {
+                foreach (var table in snapshot.Tables)
+                {
+                    var done = table.DoneCount == table.Chunks;
+                    snapshotRunning.WithLabels(table.Table).Set(done ? 0 : 1);
+                    snapshotCompleted.WithLabels(table.Table).Set(done ? 1 : 0);
+                    var counted = _snapshotRows.TryGetValue(table.Table, out var seen) && seen.Lsn == snapshot.Lsn ? seen.Rows : 0;
+                    snapshotRows.WithLabels(table.Table).Inc(Math.Max(0, table.Rows - counted));
+                    _snapshotRows[table.Table] = (snapshot.Lsn, table.Rows);
+                }
+            }
+            else
+            {
+                // No snapshot pending: those that ran in this process are complete.
+                foreach (var table in _snapshotRows.Keys)
+                {
+                    snapshotRunning.WithLabels(table).Set(0);
+                    snapshotCompleted.WithLabels(table).Set(1);
+                }
             }
 
             queueDepth.Set(progress.Queued);

@@ -59,6 +59,14 @@ internal static partial class StartPosition
             LogTimelineChanged(logger, config.SlotName, recorded.Timeline, source.Identity.Timeline, switchPoint, kafkaOffset.CommitLsn);
         }
 
+        if (kafkaOffset.Snapshot is { Complete: false } pending)
+        {
+            // A snapshot is in progress and nothing was streamed after its LSN: the pipeline starts it over in a new slot
+            // (which may already be ahead, or have been recreated, by an earlier such start), so no change can be missing.
+            LogSnapshotPending(logger, config.SlotName, pending.Lsn, source.SlotConfirmedFlush);
+            return kafkaOffset.CommitLsn;
+        }
+
         if (config.SnapshotMode == SnapshotMode.WhenNeeded && (source.SlotCreated || source.SlotConfirmedFlush > kafkaOffset.CommitLsn))
         {
             // The changes between Kafka's position and the slot's are gone from the slot: a new snapshot replaces them.
@@ -84,6 +92,10 @@ internal static partial class StartPosition
         LogResuming(logger, config.SlotName, kafkaOffset.CommitLsn, source.SlotConfirmedFlush);
         return kafkaOffset.CommitLsn;
     }
+
+    [LoggerMessage(EventId = 3112, Level = LogLevel.Information,
+        Message = "Slot {Slot}: Kafka holds an unfinished snapshot at {Lsn} and nothing streamed after it (slot at {SlotLsn})")]
+    private static partial void LogSnapshotPending(ILogger logger, string slot, Lsn lsn, Lsn slotLsn);
 
     [LoggerMessage(EventId = 3107, Level = LogLevel.Warning,
         Message = "Slot {Slot} {What}: changes after {KafkaLsn} up to {SlotLsn} cannot be read from it (a gap); snapshot.mode = when_needed takes a new snapshot, whose start and end markers tell consumers which rows are current")]

@@ -24,6 +24,16 @@ internal sealed class ChaosWorkload(string connectionString, int seed) : IChaosW
         CREATE TABLE documents (id int PRIMARY KEY, revision int NOT NULL, body text NOT NULL);
         """;
 
+    /// <summary>
+    /// Rows that exist before the connector first starts (<c>chaos --prefill N</c>), so the crashes of the first scenarios
+    /// land inside the initial snapshot: ledger rows with ids from 10⁹ on, which the workload's own ids never reach.
+    /// </summary>
+    public static string Prefill(long rows) => $"""
+        INSERT INTO ledger SELECT 1000000000 + g, g % 500, (g % 100000) / 100.0, CASE WHEN g % 4 = 0 THEN NULL ELSE 'prefilled ' || g END
+        FROM generate_series(1, {rows}) AS g;
+        ANALYZE ledger;
+        """;
+
     private readonly Random _random = new(seed);
     private readonly SemaphoreSlim _gate = new(0, 1);
     private volatile bool _paused;
