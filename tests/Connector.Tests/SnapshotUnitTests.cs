@@ -160,6 +160,7 @@ public sealed class SnapshotUnitTests
         Assert.True(end!.Complete);
         progress.OnCommitted(end);
         Assert.Null(progress.Committed);
+        Assert.Same(end, progress.LastCompleted);
         await progress.WaitUntilAsync((_, completed) => completed == s_lsn, CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(5));
         // A completed snapshot recorded in Kafka is nothing pending.
         progress.Load(end);

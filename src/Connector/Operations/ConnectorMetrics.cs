@@ -147,25 +147,17 @@ public sealed class ConnectorMetrics : IPipelineMetrics
                 slotActive.Set(source.SlotActive ? 1 : 0);
             }
 
-            if (progress.Snapshot.Committed is { } snapshot)
+            // The running snapshot, else the last one this process completed (a fast one may end between two scrapes).
+            if ((progress.Snapshot.Committed ?? progress.Snapshot.LastCompleted) is { } snapshot)
             {
                 foreach (var table in snapshot.Tables)
                 {
-                    var done = table.DoneCount == table.Chunks;
+                    var done = snapshot.Complete || table.DoneCount == table.Chunks;
                     snapshotRunning.WithLabels(table.Table).Set(done ? 0 : 1);
                     snapshotCompleted.WithLabels(table.Table).Set(done ? 1 : 0);
                     var counted = _snapshotRows.TryGetValue(table.Table, out var seen) && seen.Lsn == snapshot.Lsn ? seen.Rows : 0;
                     snapshotRows.WithLabels(table.Table).Inc(Math.Max(0, table.Rows - counted));
-                    _snapshotRows[table.Table] = (snapshot.Lsn, table.Rows);
-                }
-            }
-            else
-            {
-                // No snapshot pending: those that ran in this process are complete.
-                foreach (var table in _snapshotRows.Keys)
-                {
-                    snapshotRunning.WithLabels(table).Set(0);
-                    snapshotCompleted.WithLabels(table).Set(1);
+                    _snapshotRows[table.Table] = (snapshot.Lsn, Math.Max(counted, table.Rows));
                 }
             }
 

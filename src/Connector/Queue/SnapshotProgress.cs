@@ -13,6 +13,7 @@ public sealed class SnapshotProgress
     private readonly object _gate = new();
     private SnapshotState? _committed;
     private Lsn _completed;
+    private SnapshotState? _lastCompleted;
     private TaskCompletionSource _changed = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     /// <summary>The committed state, or null when no snapshot is pending (none ran, or the last one completed).</summary>
@@ -23,6 +24,18 @@ public sealed class SnapshotProgress
             lock (_gate)
             {
                 return _committed;
+            }
+        }
+    }
+
+    /// <summary>The last snapshot this process completed (its final state), or null.</summary>
+    public SnapshotState? LastCompleted
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _lastCompleted;
             }
         }
     }
@@ -101,6 +114,7 @@ public sealed class SnapshotProgress
             if (state is { Complete: true })
             {
                 _completed = state.Lsn;
+                _lastCompleted = state;
             }
 
             _committed = state is { Complete: false } ? state : null;
