@@ -4,7 +4,7 @@ using WalBridge.Connector.Configuration;
 namespace WalBridge.Connector;
 
 /// <summary>
-/// The connector's command line: <c>run</c> (the service), <c>verify</c>, <c>status</c> and <c>tail</c>. The developer tools
+/// The connector's command line: <c>run</c> (the service), <c>verify</c>, <c>status</c>, <c>snapshot</c> and <c>tail</c>. The developer tools
 /// (<c>demo</c>, <c>chaos</c>, <c>bench</c>, <c>broker</c>) are a separate program, tools/DevTools; the
 /// <c>./connector</c> script reaches both.
 /// </summary>
@@ -17,6 +17,8 @@ internal static class Program
           run    --config <file> [--set key=value ...]    run the connector (a generic-host service)
           verify --config <file> [--set key=value ...]    audit the topics against the source (read_committed)
           status --config <file> [--set key=value ...]    ask a running connector (operations.listen) for its status and configuration
+          snapshot --config <file> --tables <schema.table,...> [--set key=value ...]
+                                                          ask the connector for incremental snapshots of tables (writes a signal to signal.data.collection)
           tail   --bootstrap-servers <list> --topic <t> [--from-beginning] [--max N]
                                                           print a table topic's Arrow payloads as rows
 
@@ -42,6 +44,7 @@ internal static class Program
                 "tail" => await TailCommand.RunAsync(rest),
                 "verify" => await VerifyCommand.RunAsync(rest),
                 "status" => await StatusCommand.RunAsync(rest),
+                "snapshot" => await SnapshotCommand.RunAsync(rest),
                 _ => throw new UsageException($"Unknown command '{args[0]}'."),
             };
         }

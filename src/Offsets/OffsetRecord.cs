@@ -54,6 +54,14 @@ public sealed record OffsetRecord(
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public SnapshotState? Snapshot { get; init; }
 
+    /// <summary>
+    /// Incremental snapshots (docs/format.md, incremental snapshots): the tables queued or being read while streaming
+    /// runs, and the signals already handled; null when none ever ran.
+    /// </summary>
+    [JsonPropertyName("incremental")]
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public IncrementalSnapshotState? Incremental { get; init; }
+
     public byte[] ToBytes() => JsonSerializer.SerializeToUtf8Bytes(this, OffsetJsonContext.Default.OffsetRecord);
 
     public static OffsetRecord FromBytes(ReadOnlySpan<byte> bytes) =>
@@ -164,6 +172,61 @@ public sealed record SnapshotTableState(
     }
 }
 
+/// <summary>
+/// The progress of incremental snapshots (read in key order inside watermark windows while streaming runs), carried in
+/// every offsets record, so a table's progress commits atomically with the rows it describes. Immutable.
+/// </summary>
+/// <param name="Tables">Tables queued or being read, in the order they are read (a table leaves once its end marker is committed).</param>
+/// <param name="Signals">Ids of the signals already handled (the latest <see cref="MaxSignals"/>), so none is carried out twice.</param>
+public sealed record IncrementalSnapshotState(
+    [property: JsonPropertyName("tables")] IReadOnlyList<IncrementalTableState> Tables,
+    [property: JsonPropertyName("signals")] IReadOnlyList<string> Signals)
+{
+    /// <summary>How many handled signal ids are kept.</summary>
+    public const int MaxSignals = 1000;
+
+    /// <summary>No table pending, no signal handled.</summary>
+    public static IncrementalSnapshotState Empty { get; } = new([], []);
+
+    /// <summary>The table being read (the first one), or null when none is queued.</summary>
+    [JsonIgnore]
+    public IncrementalTableState? Current => Tables.Count > 0 ? Tables[0] : null;
+
+    /// <summary>This state with <paramref name="signal"/> handled (the oldest ids beyond <see cref="MaxSignals"/> dropped).</summary>
+    public IncrementalSnapshotState WithSignal(string signal)
+    {
+        var signals = Signals.Where(s => s != signal).Append(signal).ToList();
+        return this with { Signals = signals.Count > MaxSignals ? signals[^MaxSignals..] : signals };
+    }
+}
+
+/// <summary>One table's incremental snapshot.</summary>
+/// <param name="Table"><c>schema.table</c> (unquoted).</param>
+/// <param name="Signal">The id of the signal that asked for it.</param>
+/// <param name="Lsn">The commit LSN of the window that wrote its start marker (the markers' <c>walbridge.snapshot.lsn</c>); zero before.</param>
+/// <param name="LastKey">PostgreSQL's text of the key columns of the last row read (the next window reads after it); null before the first.</param>
+/// <param name="Rows">Rows delivered so far.</param>
+/// <param name="Retry">
+/// Keys to read again (each PostgreSQL's text of the key columns): rows changed by an update that left a TOAST value
+/// unsent while the table was being read, whose complete row a consumer may not hold yet.
+/// </param>
+public sealed record IncrementalTableState(
+    [property: JsonPropertyName("table")] string Table,
+    [property: JsonPropertyName("signal")] string Signal,
+    [property: JsonPropertyName("lsn"), JsonConverter(typeof(LsnJsonConverter))] Lsn Lsn,
+    [property: JsonPropertyName("last_key")] IReadOnlyList<string?>? LastKey,
+    [property: JsonPropertyName("rows")] long Rows,
+    [property: JsonPropertyName("retry")] IReadOnlyList<IReadOnlyList<string?>> Retry)
+{
+    /// <summary>Whether the key range is read to its end (only keys to read again may be left).</summary>
+    [JsonPropertyName("exhausted")]
+    public bool Exhausted { get; init; }
+
+    /// <summary>Whether the start marker is committed (the window that wrote it set <see cref="Lsn"/>).</summary>
+    [JsonIgnore]
+    public bool Started => !Lsn.IsZero;
+}
+
 /// <summary>Writes an <see cref="Lsn"/> as PostgreSQL's text form so the topic is readable with any tool.</summary>
 public sealed class LsnJsonConverter : JsonConverter<Lsn>
 {
@@ -180,4 +243,5 @@ public sealed class LsnJsonConverter : JsonConverter<Lsn>
 [JsonSerializable(typeof(OffsetKey))]
 [JsonSerializable(typeof(OffsetRecord))]
 [JsonSerializable(typeof(SnapshotState))]
+[JsonSerializable(typeof(IncrementalSnapshotState))]
 internal sealed partial class OffsetJsonContext : JsonSerializerContext;

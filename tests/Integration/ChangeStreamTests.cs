@@ -48,7 +48,7 @@ public sealed class ChangeStreamTests(Infrastructure infrastructure)
                 await using var update = new NpgsqlCommand($"UPDATE {table} SET title = 'second' WHERE id = 1", connection);
                 await update.ExecuteNonQueryAsync();
             }
-            await pipeline.WaitForCommittedAsync(await FloorAsync(database), s_catchUp);
+            await pipeline.WaitForCommittedAsync(await infrastructure.FloorAsync(database), s_catchUp);
         }
 
         var updated = TopicRows.Rows(infrastructure.Broker.BootstrapServers, config.TopicFor("public", "docs")).Last();
@@ -63,7 +63,7 @@ public sealed class ChangeStreamTests(Infrastructure infrastructure)
 
         var report = await PipelineVerifier.VerifyAsync(config, null, CancellationToken.None);
         Assert.True(report.Passed, string.Join("\n", report.Tables.SelectMany(t => t.Differences)));
-        await DropSlotAsync(config, database);
+        await infrastructure.DropSlotAsync(config, database);
     }
 
     [Fact]
@@ -87,7 +87,7 @@ public sealed class ChangeStreamTests(Infrastructure infrastructure)
             await infrastructure.Postgres.ExecuteAsync("ALTER TABLE t RENAME COLUMN a TO label", database);
             await infrastructure.Postgres.ExecuteAsync("INSERT INTO t VALUES (6, 'six', 6)", database);
             await infrastructure.Postgres.ExecuteAsync("UPDATE t SET c = c", database);
-            await pipeline.WaitForCommittedAsync(await FloorAsync(database), s_catchUp);
+            await pipeline.WaitForCommittedAsync(await infrastructure.FloorAsync(database), s_catchUp);
         }
 
         var records = TopicRows.Records(infrastructure.Broker.BootstrapServers, config.TopicFor("public", "t"));
@@ -123,7 +123,7 @@ public sealed class ChangeStreamTests(Infrastructure infrastructure)
 
         var report = await PipelineVerifier.VerifyAsync(config, null, CancellationToken.None);
         Assert.True(report.Passed, string.Join("\n", report.Tables.SelectMany(t => t.Differences)));
-        await DropSlotAsync(config, database);
+        await infrastructure.DropSlotAsync(config, database);
     }
 
     [Fact]
@@ -146,7 +146,7 @@ public sealed class ChangeStreamTests(Infrastructure infrastructure)
                 """, database);
             await infrastructure.Postgres.ExecuteAsync("SELECT pg_logical_emit_message(false, 'app.audit', 'outside')", database);
             await infrastructure.Postgres.ExecuteAsync("TRUNCATE child", database);
-            await pipeline.WaitForCommittedAsync(await FloorAsync(database), s_catchUp);
+            await pipeline.WaitForCommittedAsync(await infrastructure.FloorAsync(database), s_catchUp);
         }
 
         var parent = TopicRows.Rows(infrastructure.Broker.BootstrapServers, config.TopicFor("public", "parent"));
@@ -176,7 +176,7 @@ public sealed class ChangeStreamTests(Infrastructure infrastructure)
 
         var report = await PipelineVerifier.VerifyAsync(config, null, CancellationToken.None);
         Assert.True(report.Passed, string.Join("\n", report.Tables.SelectMany(t => t.Differences)));
-        await DropSlotAsync(config, database);
+        await infrastructure.DropSlotAsync(config, database);
     }
 
     [Fact]
@@ -206,7 +206,7 @@ public sealed class ChangeStreamTests(Infrastructure infrastructure)
             // An enum value added while streaming.
             await infrastructure.Postgres.ExecuteAsync("ALTER TYPE mood ADD VALUE 'happy'", database);
             await infrastructure.Postgres.ExecuteAsync("INSERT INTO typed VALUES (2, 'happy', '{}', 7, '{happy}'); UPDATE typed SET m = 'happy' WHERE id = 1", database);
-            await pipeline.WaitForCommittedAsync(await FloorAsync(database), s_catchUp);
+            await pipeline.WaitForCommittedAsync(await infrastructure.FloorAsync(database), s_catchUp);
         }
 
         var report = await PipelineVerifier.VerifyAsync(config, null, CancellationToken.None);
@@ -215,7 +215,7 @@ public sealed class ChangeStreamTests(Infrastructure infrastructure)
         Assert.Equal("happy", TopicRows.Rows(infrastructure.Broker.BootstrapServers, config.TopicFor("public", "typed")).Last()["m"]);
         // Generated columns are not published by PostgreSQL 15's pgoutput; the rest of the row is.
         Assert.DoesNotContain(TopicRows.Records(infrastructure.Broker.BootstrapServers, config.TopicFor("public", "generated"))[0].Payload.Schema.FieldsList, f => f.Name == "doubled");
-        await DropSlotAsync(config, database);
+        await infrastructure.DropSlotAsync(config, database);
     }
 
     [Theory]
@@ -238,7 +238,7 @@ public sealed class ChangeStreamTests(Infrastructure infrastructure)
         {
             await infrastructure.Postgres.ExecuteAsync(
                 "INSERT INTO measurements VALUES (1, '2024-06-01', 10), (2, '2025-06-01', 20); UPDATE measurements SET v = 11 WHERE id = 1", database);
-            await pipeline.WaitForCommittedAsync(await FloorAsync(database), s_catchUp);
+            await pipeline.WaitForCommittedAsync(await infrastructure.FloorAsync(database), s_catchUp);
         }
 
         if (viaRoot)
@@ -253,7 +253,7 @@ public sealed class ChangeStreamTests(Infrastructure infrastructure)
             Assert.Equal(2, TopicRows.Records(infrastructure.Broker.BootstrapServers, config.TopicFor("public", "measurements_2024")).Sum(r => r.Payload.RowCount));
             Assert.Equal(1, TopicRows.Records(infrastructure.Broker.BootstrapServers, config.TopicFor("public", "measurements_2025")).Sum(r => r.Payload.RowCount));
         }
-        await DropSlotAsync(config, database);
+        await infrastructure.DropSlotAsync(config, database);
     }
 
     private List<Record> Records(string topic)
@@ -273,31 +273,5 @@ public sealed class ChangeStreamTests(Infrastructure infrastructure)
     private static string? TruncateOptionsOf(TopicRow row) =>
         WalBridge.Serialization.Postgres.PgTextRenderer.GetSpecialText(row.Batch, WalBridge.Serialization.Postgres.ChangeBatchBuilder.TruncateOptionsKey, row.Row);
 
-
     private static string? Header(Headers headers, string name) => headers.TryGetLastBytes(name, out var bytes) ? Encoding.UTF8.GetString(bytes) : null;
-
-    /// <summary>A position before a fresh marker commit: committed past it means everything before arrived.</summary>
-    private async Task<Lsn> FloorAsync(string database)
-    {
-        await using var connection = new NpgsqlConnection(infrastructure.Postgres.ConnectionString(database));
-        await connection.OpenAsync();
-        await using var transaction = await connection.BeginTransactionAsync();
-        await using var marker = new NpgsqlCommand("SELECT pg_logical_emit_message(true, 'test.marker', ''), pg_current_wal_insert_lsn()::text", connection, transaction);
-        await using var reader = await marker.ExecuteReaderAsync();
-        await reader.ReadAsync();
-        var lsn = Lsn.Parse(reader.GetString(1));
-        await reader.CloseAsync();
-        await transaction.CommitAsync();
-        return lsn;
-    }
-
-    private async Task DropSlotAsync(ConnectorConfig config, string database)
-    {
-        await infrastructure.Postgres.ExecuteAsync(
-            $"SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = '{config.SlotName}'", database);
-        if (Directory.Exists(config.StateDirectory))
-        {
-            Directory.Delete(config.StateDirectory, recursive: true);
-        }
-    }
 }

@@ -62,6 +62,33 @@ public sealed class Infrastructure : IAsyncLifetime
         return WalBridge.Connector.Configuration.ConnectorConfig.FromDictionary(values);
     }
 
+    /// <summary>A position before a fresh marker commit: committed past it means everything before arrived.</summary>
+    public async Task<WalBridge.Offsets.Lsn> FloorAsync(string database)
+    {
+        await using var connection = new Npgsql.NpgsqlConnection(Postgres.ConnectionString(database));
+        await connection.OpenAsync();
+        await using var transaction = await connection.BeginTransactionAsync();
+        await using var marker = new Npgsql.NpgsqlCommand("SELECT pg_logical_emit_message(true, 'test.marker', ''), pg_current_wal_insert_lsn()::text", connection, transaction);
+        await using var reader = await marker.ExecuteReaderAsync();
+        await reader.ReadAsync();
+        var lsn = WalBridge.Offsets.Lsn.Parse(reader.GetString(1));
+        await reader.CloseAsync();
+        await transaction.CommitAsync();
+        return lsn;
+    }
+
+    /// <summary>Removes a test's slot (when no connector holds it) and its state directory.</summary>
+    public async Task DropSlotAsync(WalBridge.Connector.Configuration.ConnectorConfig config, string database)
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        await Postgres.ExecuteAsync(
+            $"SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = '{config.SlotName}' AND NOT active", database);
+        if (Directory.Exists(config.StateDirectory))
+        {
+            Directory.Delete(config.StateDirectory, recursive: true);
+        }
+    }
+
     /// <summary>A fresh database with a unique name.</summary>
     public async Task<string> CreateDatabaseAsync(string prefix)
     {

@@ -54,7 +54,7 @@ public sealed class SnapshotTests(Infrastructure infrastructure)
                 """, database);
             try
             {
-                await pipeline.WaitForCommittedAsync(await FloorAsync(database), s_catchUp);
+                await pipeline.WaitForCommittedAsync(await infrastructure.FloorAsync(database), s_catchUp);
             }
             catch (TimeoutException e)
             {
@@ -93,7 +93,7 @@ public sealed class SnapshotTests(Infrastructure infrastructure)
 
         var keyless = TopicRows.Rows(infrastructure.Broker.BootstrapServers, config.TopicFor("public", "keyless"));
         Assert.Equal(500, keyless.Count(r => r.Op == "r"));
-        await DropSlotAsync(config, database);
+        await infrastructure.DropSlotAsync(config, database);
     }
 
     [Fact]
@@ -105,14 +105,14 @@ public sealed class SnapshotTests(Infrastructure infrastructure)
         await using (var pipeline = await RunningPipeline.StartAsync(config))
         {
             await infrastructure.Postgres.ExecuteAsync("INSERT INTO big VALUES (30001, 'new', 1, 'ok', NULL, now(), NULL)", database);
-            await pipeline.WaitForCommittedAsync(await FloorAsync(database), s_catchUp);
+            await pipeline.WaitForCommittedAsync(await infrastructure.FloorAsync(database), s_catchUp);
         }
 
         var records = TopicRows.Records(infrastructure.Broker.BootstrapServers, config.TopicFor("public", "big"), snapshotMarkers: true);
         Assert.DoesNotContain(records, r => r.Header(KafkaHeaders.Kind) == KafkaHeaders.KindSnapshot);
         var rows = TopicRows.Rows(records);
         Assert.Equal(["c"], rows.Select(r => r.Op).ToArray());
-        await DropSlotAsync(config, database);
+        await infrastructure.DropSlotAsync(config, database);
     }
 
     [Fact]
@@ -129,7 +129,7 @@ public sealed class SnapshotTests(Infrastructure infrastructure)
         var rows = TopicRows.Rows(infrastructure.Broker.BootstrapServers, config.TopicFor("public", "big"));
         Assert.Equal(12000, rows.Count(r => r.Op == "r"));
         Assert.DoesNotContain(rows, r => r.Op != "r");
-        await DropSlotAsync(config, database);
+        await infrastructure.DropSlotAsync(config, database);
     }
 
     [Fact]
@@ -167,7 +167,7 @@ public sealed class SnapshotTests(Infrastructure infrastructure)
             await second.WaitForOutputAsync("complete:", s_catchUp);
             Assert.Contains("was interrupted with 3 of", second.Output, StringComparison.Ordinal);
             await infrastructure.Postgres.ExecuteAsync("INSERT INTO big VALUES (50001, 'after resume', 1, 'ok', NULL, now(), NULL)", database);
-            var floor = await FloorAsync(database);
+            var floor = await infrastructure.FloorAsync(database);
             var deadline = DateTime.UtcNow + s_catchUp;
             while (DateTime.UtcNow < deadline)
             {
@@ -195,7 +195,7 @@ public sealed class SnapshotTests(Infrastructure infrastructure)
         var rows = TopicRows.Rows(records.Where(r => r.Header(KafkaHeaders.Kind) == KafkaHeaders.KindChanges));
         Assert.Equal(12000, rows.Count(r => r.Op == "r" && r.CommitLsn == starts[1]));
         Assert.InRange(rows.Count(r => r.Op == "r" && r.CommitLsn == starts[0]), 1, 11999);
-        await DropSlotAsync(config, database);
+        await infrastructure.DropSlotAsync(config, database);
     }
 
     [Fact]
@@ -207,7 +207,7 @@ public sealed class SnapshotTests(Infrastructure infrastructure)
         await using (var pipeline = await RunningPipeline.StartAsync(config))
         {
             await infrastructure.Postgres.ExecuteAsync("INSERT INTO big VALUES (60001, 'first run', 1, 'ok', NULL, now(), NULL)", database);
-            await pipeline.WaitForCommittedAsync(await FloorAsync(database), s_catchUp);
+            await pipeline.WaitForCommittedAsync(await infrastructure.FloorAsync(database), s_catchUp);
         }
 
         // The gap: the slot goes, and changes happen that no slot keeps.
@@ -221,7 +221,7 @@ public sealed class SnapshotTests(Infrastructure infrastructure)
         await using (var pipeline = await RunningPipeline.StartAsync(config, log))
         {
             await infrastructure.Postgres.ExecuteAsync("INSERT INTO big VALUES (60003, 'second run', 1, 'ok', NULL, now(), NULL)", database);
-            await pipeline.WaitForCommittedAsync(await FloorAsync(database), s_catchUp);
+            await pipeline.WaitForCommittedAsync(await infrastructure.FloorAsync(database), s_catchUp);
         }
 
         Assert.Contains(log.Lines, l => l.Contains("when_needed takes a new snapshot", StringComparison.Ordinal));
@@ -231,7 +231,7 @@ public sealed class SnapshotTests(Infrastructure infrastructure)
         Assert.Equal(2, starts.Distinct().Count());
         var report = await PipelineVerifier.VerifyAsync(config, null, CancellationToken.None);
         Assert.True(report.Passed, string.Join("\n", report.Tables.SelectMany(t => t.Differences).Concat(report.OffsetProblems)));
-        await DropSlotAsync(config, database);
+        await infrastructure.DropSlotAsync(config, database);
     }
 
     [Fact]
@@ -240,29 +240,5 @@ public sealed class SnapshotTests(Infrastructure infrastructure)
         var error = Assert.Throws<ConfigurationException>(() => infrastructure.Config("db", "bad", new Dictionary<string, string> { ["snapshot.mode"] = "always" }));
         Assert.Contains("snapshot.mode", error.Message, StringComparison.Ordinal);
         Assert.Contains("when_needed", error.Message, StringComparison.Ordinal);
-    }
-
-    private async Task<Lsn> FloorAsync(string database)
-    {
-        await using var connection = new NpgsqlConnection(infrastructure.Postgres.ConnectionString(database));
-        await connection.OpenAsync();
-        await using var transaction = await connection.BeginTransactionAsync();
-        await using var marker = new NpgsqlCommand("SELECT pg_logical_emit_message(true, 'test.marker', ''), pg_current_wal_insert_lsn()::text", connection, transaction);
-        await using var reader = await marker.ExecuteReaderAsync();
-        await reader.ReadAsync();
-        var lsn = Lsn.Parse(reader.GetString(1));
-        await reader.CloseAsync();
-        await transaction.CommitAsync();
-        return lsn;
-    }
-
-    private async Task DropSlotAsync(ConnectorConfig config, string database)
-    {
-        await infrastructure.Postgres.ExecuteAsync(
-            $"SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = '{config.SlotName}' AND NOT active", database);
-        if (Directory.Exists(config.StateDirectory))
-        {
-            Directory.Delete(config.StateDirectory, recursive: true);
-        }
     }
 }

@@ -76,10 +76,10 @@ public sealed class StreamedSubtransactionTests(Infrastructure infrastructure)
                 INSERT INTO events VALUES (-2, 'kept');
                 COMMIT;
                 """, database);
-            await pipeline.WaitForCommittedAsync(await FloorAsync(database), s_catchUp);
+            await pipeline.WaitForCommittedAsync(await infrastructure.FloorAsync(database), s_catchUp);
             // Once Kafka holds everything the stream read again, the next message brings streaming back.
             await infrastructure.Postgres.ExecuteAsync("INSERT INTO events VALUES (-3, 'after the resumption')", database);
-            await pipeline.WaitForCommittedAsync(await FloorAsync(database), s_catchUp);
+            await pipeline.WaitForCommittedAsync(await infrastructure.FloorAsync(database), s_catchUp);
         }
 
         if (plugin == "pgoutput")
@@ -96,7 +96,7 @@ public sealed class StreamedSubtransactionTests(Infrastructure infrastructure)
         var report = await PipelineVerifier.VerifyAsync(config, null, CancellationToken.None);
         Assert.True(report.Passed, string.Join("\n", report.Tables.SelectMany(t => t.Differences)));
         Assert.Equal(3002, report.Tables.Single().SourceRows);
-        await DropSlotAsync(config, database);
+        await infrastructure.DropSlotAsync(config, database);
     }
 
     private List<(string Prefix, string Content)> Messages(ConnectorConfig config)
@@ -108,30 +108,5 @@ public sealed class StreamedSubtransactionTests(Infrastructure infrastructure)
             messages.Add((prefix, Encoding.UTF8.GetString(message.Message.Value ?? [])));
         }, CancellationToken.None);
         return messages;
-    }
-
-    /// <summary>A position before a fresh marker commit: committed past it means everything before arrived.</summary>
-    private async Task<Lsn> FloorAsync(string database)
-    {
-        await using var connection = new NpgsqlConnection(infrastructure.Postgres.ConnectionString(database));
-        await connection.OpenAsync();
-        await using var transaction = await connection.BeginTransactionAsync();
-        await using var marker = new NpgsqlCommand("SELECT pg_logical_emit_message(true, 'test.marker', ''), pg_current_wal_insert_lsn()::text", connection, transaction);
-        await using var reader = await marker.ExecuteReaderAsync();
-        await reader.ReadAsync();
-        var lsn = Lsn.Parse(reader.GetString(1));
-        await reader.CloseAsync();
-        await transaction.CommitAsync();
-        return lsn;
-    }
-
-    private async Task DropSlotAsync(ConnectorConfig config, string database)
-    {
-        await infrastructure.Postgres.ExecuteAsync(
-            $"SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = '{config.SlotName}'", database);
-        if (Directory.Exists(config.StateDirectory))
-        {
-            Directory.Delete(config.StateDirectory, recursive: true);
-        }
     }
 }

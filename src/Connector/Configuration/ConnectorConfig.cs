@@ -81,6 +81,7 @@ public sealed class ConnectorConfig
         "ha.enabled", "ha.poll.interval.ms", "ha.session.timeout.ms",
         "arrow.compression",
         "snapshot.mode", "snapshot.max.threads", "snapshot.chunk.rows",
+        "signal.data.collection", "signal.poll.interval.ms", "incremental.snapshot.chunk.size",
     ];
 
     private static readonly HashSet<string> s_knownKeySet = new(s_knownKeys, StringComparer.Ordinal);
@@ -131,6 +132,15 @@ public sealed class ConnectorConfig
     public int SnapshotMaxThreads { get; init; } = 2;
     /// <summary><c>snapshot.chunk.rows</c>: about how many rows one snapshot chunk (one Kafka transaction) holds.</summary>
     public long SnapshotChunkRows { get; init; } = 100_000;
+    /// <summary>
+    /// <c>signal.data.collection</c>: the signal table (<c>schema.table</c>, Debezium's <c>id</c>, <c>type</c>,
+    /// <c>data</c> columns) whose <c>execute-snapshot</c> rows start incremental snapshots; null when none is used.
+    /// </summary>
+    public string? SignalDataCollection { get; init; }
+    /// <summary><c>signal.poll.interval.ms</c>: how often the signal table is read.</summary>
+    public TimeSpan SignalPollInterval { get; init; } = TimeSpan.FromSeconds(1);
+    /// <summary><c>incremental.snapshot.chunk.size</c>: rows read in one watermark window of an incremental snapshot.</summary>
+    public int IncrementalChunkSize { get; init; } = 1024;
 
     /// <summary>How long creating the slot may wait for transactions that were running to end.</summary>
     public required TimeSpan SlotCreateTimeout { get; init; }
@@ -496,9 +506,29 @@ public sealed class ConnectorConfig
             SnapshotMode = snapshotMode,
             SnapshotMaxThreads = (int)Number("snapshot.max.threads", 2, 1, 64),
             SnapshotChunkRows = Number("snapshot.chunk.rows", 100_000, 100, 100_000_000),
+            SignalDataCollection = SignalTable(values.TryGetValue("signal.data.collection", out var signal) ? signal : null),
+            SignalPollInterval = TimeSpan.FromMilliseconds(Number("signal.poll.interval.ms", 1_000, 50, 600_000)),
+            IncrementalChunkSize = (int)Number("incremental.snapshot.chunk.size", 1024, 1, 1_000_000),
             Kafka = kafka,
             Output = OutputSettings.FromDictionary(values),
         };
+    }
+
+    /// <summary><c>signal.data.collection</c> checked: empty is none; otherwise exactly <c>schema.table</c>.</summary>
+    private static string? SignalTable(string? value)
+    {
+        if (string.IsNullOrWhiteSpace(value))
+        {
+            return null;
+        }
+
+        var parts = value.Trim().Split('.');
+        if (parts.Length != 2 || parts.Any(p => !Regex.IsMatch(p, "^[A-Za-z_][A-Za-z0-9_$]{0,62}$")))
+        {
+            throw new ConfigurationException($"Configuration key 'signal.data.collection' must name the signal table as schema.table (unquoted identifiers), found '{value}'.");
+        }
+
+        return $"{parts[0]}.{parts[1]}";
     }
 
     /// <summary>The configuration as printable <c>key=value</c> lines, secrets masked.</summary>

@@ -22,6 +22,8 @@ public enum FaultPoint
     AfterStreamStop,
     /// <summary>Streaming: a streamed transaction committed and its spool is being replayed into payloads for Kafka (matrix C11).</summary>
     SpoolReplay,
+    /// <summary>An incremental snapshot's low watermark is written; its chunk is not read yet and its high watermark not written.</summary>
+    InsideWatermarkWindow,
 }
 
 /// <summary>
@@ -53,6 +55,7 @@ public static partial class FaultInjection
         FaultPoint.MidStream => "mid-stream",
         FaultPoint.AfterStreamStop => "after-stream-stop",
         FaultPoint.SpoolReplay => "spool-replay",
+        FaultPoint.InsideWatermarkWindow => "inside-watermark-window",
         _ => throw new ArgumentOutOfRangeException(nameof(point)),
     };
 

@@ -72,7 +72,7 @@ internal static partial class OperationsEndpoints
         app.MapPost("/connectors/{name}/resume", (string name, HttpContext context) => Known(config, name) ?? Control(context, logger, "resume", runner.Status.Resume));
         app.MapPut("/connectors/{name}/resume", (string name, HttpContext context) => Known(config, name) ?? Control(context, logger, "resume", runner.Status.Resume));
         app.MapPost("/connectors/{name}/restart", (string name, HttpContext context) => Known(config, name) ?? Control(context, logger, "restart", runner.Status.RequestRestart));
-        app.MapPost("/connectors/{name}/snapshot", (string name, HttpContext context) =>
+        app.MapPost("/connectors/{name}/snapshot", async (string name, HttpContext context) =>
         {
             if (Known(config, name) is { } unknown)
             {
@@ -81,10 +81,39 @@ internal static partial class OperationsEndpoints
 
             var remote = Remote(context);
             LogAdminRequest(logger, "snapshot", remote);
-            return Results.Json(Error(501,
-                "Snapshots on demand (incremental snapshots of chosen tables while streaming) are not implemented in this version of WalBridge. " +
-                "The initial snapshot is taken by snapshot.mode (initial, initial_only, when_needed) when Kafka holds no position for the connector; " +
-                "to load a table again, stop the connector and start it with a new name and topic.prefix."), statusCode: 501);
+            // {"tables": ["schema.table", ...]}, or Debezium's signal data {"data-collections": [...]}.
+            List<string> tables;
+            try
+            {
+                using var body = await System.Text.Json.JsonDocument.ParseAsync(context.Request.Body, cancellationToken: context.RequestAborted);
+                var list = body.RootElement.ValueKind == System.Text.Json.JsonValueKind.Object
+                    && (body.RootElement.TryGetProperty("tables", out var t) || body.RootElement.TryGetProperty("data-collections", out t))
+                    && t.ValueKind == System.Text.Json.JsonValueKind.Array ? t : default;
+                if (list.ValueKind != System.Text.Json.JsonValueKind.Array || list.EnumerateArray().Any(e => e.ValueKind != System.Text.Json.JsonValueKind.String))
+                {
+                    return Results.Json(Error(400, "The body must be a JSON object like {\"tables\": [\"public.orders\"]}."), statusCode: 400);
+                }
+
+                tables = list.EnumerateArray().Select(e => e.GetString()!).ToList();
+            }
+            catch (System.Text.Json.JsonException e)
+            {
+                return Results.Json(Error(400, $"The body is not JSON ({e.Message}); send {{\"tables\": [\"schema.table\"]}}."), statusCode: 400);
+            }
+
+            try
+            {
+                var id = await Snapshot.SignalTable.WriteAsync(config, tables, logger, context.RequestAborted);
+                return Results.Json(new Dictionary<string, object?> { ["signal"] = id, ["tables"] = tables, ["signal.data.collection"] = config.SignalDataCollection }, statusCode: 202);
+            }
+            catch (ConfigurationException e)
+            {
+                return Results.Json(Error(400, e.Message), statusCode: 400);
+            }
+            catch (Npgsql.NpgsqlException e)
+            {
+                return Results.Json(Error(503, $"The signal could not be written to the source: {e.Message}"), statusCode: 503);
+            }
         });
         app.MapFallback((HttpContext context) => Results.Json(Error(404, $"No endpoint {context.Request.Method} {context.Request.Path}."), statusCode: 404));
     }

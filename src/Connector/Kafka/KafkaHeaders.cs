@@ -54,6 +54,15 @@ public static class KafkaHeaders
     /// <summary>Snapshot records: the snapshot's consistent point (the rows' <c>_commit_lsn</c>).</summary>
     public const string SnapshotLsn = "walbridge.snapshot.lsn";
 
+    /// <summary>
+    /// Snapshot markers: <c>incremental</c> on an incremental snapshot's markers (its rows are upserts inside the stream,
+    /// docs/format.md "Incremental snapshots"); absent on the initial snapshot's.
+    /// </summary>
+    public const string SnapshotMode = "walbridge.snapshot.mode";
+
+    /// <summary>The <see cref="SnapshotMode"/> value of incremental snapshot markers.</summary>
+    public const string SnapshotModeIncremental = "incremental";
+
     /// <summary>Snapshot markers: the table's snapshot rows (end marker: delivered; start marker: the statistics' estimate).</summary>
     public const string SnapshotRows = "walbridge.snapshot.rows";
 

@@ -267,9 +267,11 @@ internal sealed partial class KafkaTransactionLoop : IDisposable
         }
 
         var snapshot = _progress.Snapshot.After(groups, snapshotRecords);
+        // The incremental snapshots' progress as of the last group that carries it (the stream's), else as committed.
+        var incremental = groups.LastOrDefault(g => g.Incremental is not null)?.Incremental ?? _progress.Incremental;
         var record = (lastTransaction is { } last && last.CommitLsn == position
             ? new OffsetRecord(last.CommitLsn, last.EndLsn, last.Xid, last.CommitTimestamp, sourceTransactions, identity, DateTimeOffset.UtcNow)
-            : new OffsetRecord(position, position, 0, DateTimeOffset.UtcNow, sourceTransactions, identity, DateTimeOffset.UtcNow)) with { Snapshot = snapshot };
+            : new OffsetRecord(position, position, 0, DateTimeOffset.UtcNow, sourceTransactions, identity, DateTimeOffset.UtcNow)) with { Snapshot = snapshot, Incremental = incremental };
         ProduceWithBackPressure(producer, new TopicPartition(_config.OffsetsTopic, 0), new Message<byte[]?, byte[]>
         {
             Key = _offsetKey.ToBytes(),
@@ -296,6 +298,7 @@ internal sealed partial class KafkaTransactionLoop : IDisposable
         _mirror?.Write(_offsetKey, record);
         FaultInjection.Reach(FaultPoint.AfterMirrorWrite);
         _progress.Snapshot.OnCommitted(snapshot);
+        _progress.Incremental = incremental;
         CommitMetrics.Report(_progress.Metrics, groups, bytes, System.Diagnostics.Stopwatch.GetElapsedTime(started));
         foreach (var group in groups)
         {

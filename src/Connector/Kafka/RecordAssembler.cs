@@ -24,6 +24,7 @@ internal sealed class RecordAssembler(TopicManager topics, int chunkLimit)
     private static readonly byte[] s_format = Encoding.UTF8.GetBytes(KafkaHeaders.CurrentFormat);
     private static readonly byte[] s_kindChanges = Encoding.UTF8.GetBytes(KafkaHeaders.KindChanges);
     private static readonly byte[] s_kindSnapshot = Encoding.UTF8.GetBytes(KafkaHeaders.KindSnapshot);
+    private static readonly byte[] s_incremental = Encoding.UTF8.GetBytes(KafkaHeaders.SnapshotModeIncremental);
     private static readonly byte[] s_zero = Encoding.UTF8.GetBytes("0");
     private static readonly byte[] s_snapshotRead = Encoding.UTF8.GetBytes("read");
     private static readonly byte[] s_snapshotStart = Encoding.UTF8.GetBytes("start");
@@ -146,12 +147,8 @@ internal sealed class RecordAssembler(TopicManager topics, int chunkLimit)
     {
         foreach (var group in groups)
         {
-            if (group.Snapshot is not { } part)
-            {
-                continue;
-            }
-
-            foreach (var marker in part.Markers)
+            var markers = group.Snapshot is { } part ? part.Markers.Select(m => (Marker: m, Lsn: part.Lsn)) : [];
+            foreach (var (marker, snapshotLsn) in markers.Concat(group.StreamMarkers.Select(m => (Marker: m, Lsn: m.SnapshotLsn))))
             {
                 var topic = topics.TopicOf(marker.Schema, marker.Table);
                 var key = Encoding.UTF8.GetBytes($"{marker.Schema}.{marker.Table}");
@@ -167,12 +164,17 @@ internal sealed class RecordAssembler(TopicManager topics, int chunkLimit)
                         { KafkaHeaders.Kind, s_kindSnapshot },
                         { KafkaHeaders.Table, key },
                         { KafkaHeaders.Snapshot, marker.Kind == SnapshotMarkerKind.Start ? s_snapshotStart : s_snapshotEnd },
-                        { KafkaHeaders.SnapshotLsn, part.Lsn.ToUtf8() },
-                        { KafkaHeaders.CommitLsn, part.Lsn.ToUtf8() },
+                        { KafkaHeaders.SnapshotLsn, snapshotLsn.ToUtf8() },
+                        { KafkaHeaders.CommitLsn, snapshotLsn.ToUtf8() },
                         { KafkaHeaders.Rows, s_zero },
                         { KafkaHeaders.SnapshotRows, Encoding.UTF8.GetBytes(marker.Rows.ToString(CultureInfo.InvariantCulture)) },
                         { KafkaHeaders.SchemaFingerprint, Encoding.UTF8.GetBytes(marker.SchemaFingerprint) },
                     };
+                    if (marker.Incremental)
+                    {
+                        headers.Add(KafkaHeaders.SnapshotMode, s_incremental);
+                    }
+
                     yield return new OutgoingRecord(topic, partition, key, value, headers);
                 }
             }

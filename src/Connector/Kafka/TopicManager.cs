@@ -55,7 +55,7 @@ internal sealed partial class TopicManager(ConnectorConfig config, IReadOnlyDict
         }
 
         // Snapshot markers come before a table's first rows: their topics are created here too.
-        foreach (var marker in group.Snapshot?.Markers ?? [])
+        foreach (var marker in (group.Snapshot?.Markers ?? []).Concat(group.StreamMarkers))
         {
             Ensure(TopicOf(marker.Schema, marker.Table), compacted: false);
         }

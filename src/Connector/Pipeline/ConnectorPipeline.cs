@@ -7,6 +7,7 @@ using WalBridge.Connector.Queue;
 using WalBridge.Connector.Replication;
 using WalBridge.Connector.Snapshot;
 using WalBridge.Connector.Source;
+using WalBridge.Connector.Transactions;
 using WalBridge.Offsets.Mirror;
 
 namespace WalBridge.Connector.Pipeline;
@@ -120,7 +121,17 @@ internal sealed partial class ConnectorPipeline(ConnectorConfig config, Progress
 
         progress.Reset(committed);
         progress.Snapshot.Load(snapshot?.Resume);
+        progress.Incremental = kafkaOffset?.Incremental;
         onStreaming?.Invoke();
+        var windows = new SnapshotWindows(config.SlotName, kafkaOffset?.Incremental);
+        var incremental = new IncrementalSnapshotRunner(config, progress, windows, logger);
+        if (source.AddedTables.Count > 0 && kafkaOffset is not null && config.SnapshotMode.TakesInitialSnapshot() && (snapshot is null || snapshot.Resume is not null))
+        {
+            // Tables newly selected by table.include.list: their existing rows come through an incremental snapshot.
+            var added = string.Join(", ", source.AddedTables);
+            LogAddedTables(logger, config.SlotName, added);
+            incremental.Request(new SnapshotRequest(SignalTable.NewId("auto"), source.AddedTables));
+        }
 
         var queue = new TransactionQueue(config.QueueMaxTransactions, config.QueueMaxBytes, progress);
         using var kafkaStop = new CancellationTokenSource();
@@ -128,7 +139,7 @@ internal sealed partial class ConnectorPipeline(ConnectorConfig config, Progress
         var kafka = Task.Factory.StartNew(
             () => loop.Run(queue.Reader, source.Identity, kafkaStop.Token),
             CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
-        using var replication = new ReplicationReader(config, progress, logger, mode);
+        using var replication = new ReplicationReader(config, progress, logger, mode, windows);
         // The snapshot (when one is due) first, then the stream from where it ends: the reader's task covers both.
         var reader = snapshot is null
             ? replication.RunAsync(committed, queue, readerStop.Token)
@@ -138,10 +149,14 @@ internal sealed partial class ConnectorPipeline(ConnectorConfig config, Progress
             ? new HeartbeatEmitter(config, progress, logger).RunAsync(readerStop.Token)
             : Task.Delay(Timeout.Infinite, readerStop.Token);
         var stopRequested = Task.Delay(Timeout.Infinite, cancellationToken);
+        // Incremental snapshots run while streaming does, once an initial snapshot (if any) is complete; never with initial_only.
+        var snapshots = config.SnapshotMode == SnapshotMode.InitialOnly
+            ? Task.Delay(Timeout.Infinite, readerStop.Token)
+            : IncrementalAfterAsync(snapshot, incremental, readerStop.Token);
 
         try
         {
-            var first = await Task.WhenAny(kafka, reader, heartbeat, stopRequested);
+            var first = await Task.WhenAny(kafka, reader, heartbeat, snapshots, stopRequested);
             var finished = first == reader && reader.IsCompletedSuccessfully && config.SnapshotMode == SnapshotMode.InitialOnly;
             if (first == stopRequested || finished)
             {
@@ -156,7 +171,7 @@ internal sealed partial class ConnectorPipeline(ConnectorConfig config, Progress
 
                 await readerStop.CancelAsync();
                 queue.Complete();
-                await Task.WhenAll(Quietly(kafka, "Kafka loop"), Quietly(reader, "replication reader"), Quietly(heartbeat, "heartbeat"));
+                await Task.WhenAll(Quietly(kafka, "Kafka loop"), Quietly(reader, "replication reader"), Quietly(heartbeat, "heartbeat"), Quietly(snapshots, "incremental snapshots"));
                 if (finished)
                 {
                     LogSnapshotOnlyDone(logger, config.SlotName, progress.Committed);
@@ -169,7 +184,7 @@ internal sealed partial class ConnectorPipeline(ConnectorConfig config, Progress
             await readerStop.CancelAsync();
             queue.Complete();
             // The first failure is the cause; the others only saw the cancellation it caused.
-            await Task.WhenAll(Quietly(kafka, "Kafka loop", first), Quietly(reader, "replication reader", first), Quietly(heartbeat, "heartbeat", first));
+            await Task.WhenAll(Quietly(kafka, "Kafka loop", first), Quietly(reader, "replication reader", first), Quietly(heartbeat, "heartbeat", first), Quietly(snapshots, "incremental snapshots", first));
             await first;
             throw new InvalidOperationException("The pipeline stopped without an error or a stop request.");
         }
@@ -213,6 +228,21 @@ internal sealed partial class ConnectorPipeline(ConnectorConfig config, Progress
 
         await replication.RunAsync(Offsets.Lsn.Max(progress.Committed, snapshot.Lsn), queue, cancellationToken);
     }
+
+    /// <summary>The incremental snapshots' runner, after the initial snapshot (when one runs in this attempt) is complete.</summary>
+    private async Task IncrementalAfterAsync(SnapshotStart? snapshot, IncrementalSnapshotRunner incremental, CancellationToken cancellationToken)
+    {
+        if (snapshot is not null)
+        {
+            await progress.Snapshot.WaitUntilAsync((_, completed) => completed == snapshot.Lsn, cancellationToken);
+        }
+
+        await incremental.RunAsync(cancellationToken);
+    }
+
+    [LoggerMessage(EventId = 3113, Level = LogLevel.Information,
+        Message = "Slot {Slot}: table.include.list newly selects {Tables}; their existing rows follow in an incremental snapshot")]
+    private static partial void LogAddedTables(ILogger logger, string slot, string tables);
 
     [LoggerMessage(EventId = 3111, Level = LogLevel.Warning,
         Message = "Slot {Slot}: the snapshot at {Lsn} was interrupted with {Done} of {Chunks} chunks committed; its exported snapshot is gone, so it starts over in a new slot's exported snapshot (the committed chunks are read again; consumers start the tables anew at the new start markers)")]

@@ -33,6 +33,18 @@ public sealed class ProgressTracker
     /// <summary>The committed progress of a running snapshot (chunks in Kafka), shared by the snapshot readers and the Kafka loop.</summary>
     public SnapshotProgress Snapshot { get; } = new();
 
+    /// <summary>
+    /// The incremental snapshots' progress in the last committed offsets record (loaded at the start of an attempt, set
+    /// by the Kafka loop after each commit); null when none ever ran.
+    /// </summary>
+    public IncrementalSnapshotState? Incremental
+    {
+        get => Volatile.Read(ref _incremental);
+        set => Volatile.Write(ref _incremental, value);
+    }
+
+    private IncrementalSnapshotState? _incremental;
+
     /// <summary>Where the stages report for the operations metrics; set once before the first pipeline starts.</summary>
     public IPipelineMetrics Metrics { get; set; } = NullPipelineMetrics.Instance;
 

@@ -29,7 +29,12 @@ namespace WalBridge.Connector.Replication;
 /// restart. Threading: <see cref="RunAsync"/> runs as one task; <see cref="SendFinalStatusAsync"/> may be called
 /// from another, and is serialised with the connection's teardown.
 /// </remarks>
-internal sealed partial class ReplicationReader(ConnectorConfig config, ProgressTracker progress, ILogger logger, DecodingMode mode) : IDisposable
+/// <param name="config">The connector configuration.</param>
+/// <param name="progress">Shared progress.</param>
+/// <param name="logger">For the reader's log lines.</param>
+/// <param name="mode">Which decoding options this attempt may use.</param>
+/// <param name="windows">The attempt's incremental snapshot windows (the decoders report watermarks and watched batches to them), or null.</param>
+internal sealed partial class ReplicationReader(ConnectorConfig config, ProgressTracker progress, ILogger logger, DecodingMode mode, SnapshotWindows? windows = null) : IDisposable
 {
     /// <summary>Guards <see cref="_connection"/>: a final status update never meets a connection being disposed.</summary>
     private readonly SemaphoreSlim _connectionGate = new(1, 1);
@@ -104,8 +109,8 @@ internal sealed partial class ReplicationReader(ConnectorConfig config, Progress
 
             SpillFile.Sweep(config.SpillDirectory);
             using IChangeStreamDecoder decoder = config.Plugin == DecodingPlugin.Wal2Arrow
-                ? new Wal2ArrowChangeDecoder(config, committed)
-                : new PgOutputChangeDecoder(config, committed, mode, logger, progress.Metrics);
+                ? new Wal2ArrowChangeDecoder(config, committed, logger, windows)
+                : new PgOutputChangeDecoder(config, committed, mode, logger, progress.Metrics, windows);
 
             var slot = new RawSlot(decoder.Plugin.Name(), new ReplicationSlotOptions(config.SlotName, start));
             var options = decoder.StartOptions(connection.PostgreSqlVersion.Major);

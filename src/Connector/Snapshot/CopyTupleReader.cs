@@ -37,14 +37,23 @@ internal sealed class CopyTupleReader : IDisposable
     /// <param name="text">Per column: whether it is selected as text (kind <c>t</c>; else its binary send format, kind <c>b</c>).</param>
     /// <param name="table">Names the table in errors.</param>
     /// <param name="lsn">Names the snapshot's LSN in errors.</param>
-    public CopyTupleReader(Stream stream, bool[] text, string table, Lsn lsn)
+    /// <param name="trailing">Columns after the table's that are text and not part of the row (an incremental snapshot's key texts, <see cref="TrailingText"/>).</param>
+    public CopyTupleReader(Stream stream, bool[] text, string table, Lsn lsn, int trailing = 0)
     {
         _stream = stream;
         _text = text;
         _columns = text.Length;
+        _trailing = trailing;
+        _trailingText = new string?[trailing];
         _table = table;
         _lsn = lsn;
     }
+
+    private readonly int _trailing;
+    private readonly string?[] _trailingText;
+
+    /// <summary>The trailing columns' text of the row <see cref="TryNext"/> returned last (a new array per call).</summary>
+    public string?[] TrailingText() => (string?[])_trailingText.Clone();
 
     /// <summary>Whether the stream's trailer was read.</summary>
     public bool Ended { get; private set; }
@@ -132,9 +141,9 @@ internal sealed class CopyTupleReader : IDisposable
             return false;
         }
 
-        if (count != _columns)
+        if (count != _columns + _trailing)
         {
-            throw Malformed($"has a row of {count} columns, {_columns} expected");
+            throw Malformed($"has a row of {count} columns, {_columns + _trailing} expected");
         }
 
         // Input per column: int32 length (-1 null) + bytes; output: kind byte (+ int32 length + bytes).
@@ -169,13 +178,20 @@ internal sealed class CopyTupleReader : IDisposable
 
         EnsureOutput(outputLength);
         var output = _output.AsSpan();
-        BinaryPrimitives.WriteInt16BigEndian(output, (short)count);
+        BinaryPrimitives.WriteInt16BigEndian(output, (short)_columns);
         var read = 2;
         var written = 2;
         for (var i = 0; i < count; i++)
         {
             var length = BinaryPrimitives.ReadInt32BigEndian(data[read..]);
             read += 4;
+            if (i >= _columns)
+            {
+                _trailingText[i - _columns] = length < 0 ? null : System.Text.Encoding.UTF8.GetString(data.Slice(read, length));
+                read += Math.Max(0, length);
+                continue;
+            }
+
             if (length < 0)
             {
                 output[written++] = (byte)'n';

@@ -53,6 +53,52 @@ internal sealed record SnapshotTable(PgRelation Relation, IReadOnlyList<string> 
         var where = conditions.Count > 0 ? " WHERE " + string.Join(" AND ", conditions) : "";
         return $"COPY (SELECT {columns} FROM {(Partitioned ? "" : "ONLY ")}{QuotedName}{where}) TO STDOUT (FORMAT binary)";
     }
+
+    /// <summary>
+    /// The <c>COPY</c> of an incremental snapshot window: at most <paramref name="limit"/> rows in key order after
+    /// <paramref name="after"/> (null: from the first), or the rows of <paramref name="keys"/> up to <paramref name="after"/>; every column as for the
+    /// initial snapshot, then each key column's PostgreSQL text (the row's key, compared with the stream's keys).
+    /// Key values are PostgreSQL's text of each key column, written as string literals that take the column's type.
+    /// </summary>
+    public string KeyedCopyCommand(IReadOnlyList<string> keyColumns, IReadOnlyList<string?>? after, IReadOnlyList<IReadOnlyList<string?>>? keys, int limit)
+    {
+        ArgumentNullException.ThrowIfNull(keyColumns);
+        var text = TextColumns();
+        var quotedKeys = keyColumns.Select(SourceSetup.QuoteIdentifier).ToList();
+        var columns = string.Join(", ", Relation.Columns.Select((c, i) => SourceSetup.QuoteIdentifier(c.Name) + (text[i] ? "::text" : ""))
+            .Concat(quotedKeys.Select((k, i) => $"{k}::text AS _walbridge_key_{i}")));
+        var tuple = quotedKeys.Count == 1 ? quotedKeys[0] : $"({string.Join(", ", quotedKeys)})";
+        var conditions = new List<string>();
+        if (keys is not null)
+        {
+            // Keys after the last one read need no second read: the range reaches them later.
+            conditions.Add($"{tuple} IN ({string.Join(", ", keys.Select(Values))})");
+            conditions.Add(after is not null ? $"{tuple} <= {Values(after)}" : "false");
+        }
+        else if (after is not null)
+        {
+            conditions.Add($"{tuple} > {Values(after)}");
+        }
+
+        if (RowFilter is not null)
+        {
+            conditions.Add($"({RowFilter})");
+        }
+
+        var where = conditions.Count > 0 ? " WHERE " + string.Join(" AND ", conditions) : "";
+        return $"COPY (SELECT {columns} FROM {(Partitioned ? "" : "ONLY ")}{QuotedName}{where} ORDER BY {string.Join(", ", quotedKeys)} LIMIT {limit}) TO STDOUT (FORMAT binary)";
+
+        string Values(IReadOnlyList<string?> key)
+        {
+            if (key.Count != keyColumns.Count)
+            {
+                throw new InvalidOperationException($"A key of {Name} has {key.Count} values, its key {keyColumns.Count} columns.");
+            }
+
+            var literals = key.Select(v => v is null ? "NULL" : "E'" + v.Replace("\\", "\\\\", StringComparison.Ordinal).Replace("'", "''", StringComparison.Ordinal) + "'").ToList();
+            return literals.Count == 1 ? literals[0] : $"({string.Join(", ", literals)})";
+        }
+    }
 }
 
 /// <summary>Reads the published tables and their layout from the catalog, as pgoutput would describe them.</summary>
@@ -61,8 +107,8 @@ internal static class SnapshotCatalog
     /// <summary>Rows per heap page assumed for a table never analysed (<c>reltuples</c> −1) to cut it into chunks.</summary>
     private const long RowsPerPageGuess = 60;
 
-    /// <summary>The publication's tables, in name order.</summary>
-    public static async Task<List<SnapshotTable>> LoadAsync(NpgsqlConnection connection, ConnectorConfig config, CancellationToken cancellationToken)
+    /// <summary>The publication's tables (or only <paramref name="only"/>, <c>schema.table</c>, when it is published), in name order.</summary>
+    public static async Task<List<SnapshotTable>> LoadAsync(NpgsqlConnection connection, ConnectorConfig config, CancellationToken cancellationToken, string? only = null)
     {
         var v15 = connection.PostgreSqlVersion.Major >= 15;
         var tables = new List<(uint Oid, string Schema, string Table, char Identity, char Kind, long Pages, double Tuples, string[]? Columns, string? Filter)>();
@@ -73,11 +119,12 @@ internal static class SnapshotCatalog
             FROM pg_publication_tables t
             JOIN pg_namespace n ON n.nspname = t.schemaname
             JOIN pg_class c ON c.relnamespace = n.oid AND c.relname = t.tablename
-            WHERE t.pubname = $1
+            WHERE t.pubname = $1 AND ($2::text IS NULL OR n.nspname || '.' || c.relname = $2::text)
             ORDER BY n.nspname, c.relname
             """, connection))
         {
             query.Parameters.Add(new NpgsqlParameter { Value = config.PublicationName });
+            query.Parameters.Add(new NpgsqlParameter { Value = (object?)only ?? DBNull.Value, NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Text });
             await using var reader = await query.ExecuteReaderAsync(cancellationToken);
             while (await reader.ReadAsync(cancellationToken))
             {

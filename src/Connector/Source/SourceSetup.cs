@@ -33,6 +33,9 @@ public sealed record SourceState(SourceIdentity Identity, Lsn SlotConfirmedFlush
     /// <summary>Whether the slot was invalidated and replaced by this start (<c>snapshot.mode = when_needed</c>): changes since Kafka's position are lost.</summary>
     public bool SlotReplaced { get; init; }
 
+    /// <summary>Tables this start added to the filtered publication (newly selected by <c>table.include.list</c>), as <c>schema.table</c>.</summary>
+    public IReadOnlyList<string> AddedTables { get; init; } = [];
+
     /// <summary>The current timeline's history (where each earlier timeline ended); empty on timeline 1.</summary>
     public IReadOnlyList<TimelineSwitch> TimelineHistory { get; init; } = [];
 }
@@ -58,6 +61,9 @@ public sealed record ExportedSnapshot(string Name, Lsn ConsistentPoint, LogicalR
 internal sealed partial class SourceSetup(ConnectorConfig config, ILogger logger)
 {
     private string PluginName => config.Plugin.Name();
+
+    /// <summary>Tables this start added to the filtered publication (<c>schema.table</c>).</summary>
+    private readonly List<string> _addedTables = [];
 
     /// <summary><c>server_version_num</c> of the source, read by <see cref="PrepareAsync"/>.</summary>
     private int _serverVersion;
@@ -112,7 +118,7 @@ internal sealed partial class SourceSetup(ConnectorConfig config, ILogger logger
 
         var (confirmedFlush, created, export, replaced) = await EnsureSlotAsync(connection, cancellationToken);
 
-        return new SourceState(identity, confirmedFlush, created) { TimelineHistory = history, Export = export, SlotReplaced = replaced };
+        return new SourceState(identity, confirmedFlush, created) { TimelineHistory = history, Export = export, SlotReplaced = replaced, AddedTables = [.. _addedTables] };
     }
 
     /// <summary>
@@ -185,7 +191,8 @@ internal sealed partial class SourceSetup(ConnectorConfig config, ILogger logger
         }
         var current = new List<string>();
         await using (var tables = new NpgsqlCommand(
-            "SELECT format('%I.%I', n.nspname, c.relname) FROM pg_publication_rel r JOIN pg_publication p ON p.oid = r.prpubid " +
+            // Quoted as QuoteIdentifier quotes (always), so the lists compare equal when the tables are the same.
+            "SELECT '\"' || replace(n.nspname, '\"', '\"\"') || '\".\"' || replace(c.relname, '\"', '\"\"') || '\"' FROM pg_publication_rel r JOIN pg_publication p ON p.oid = r.prpubid " +
             "JOIN pg_class c ON c.oid = r.prrelid JOIN pg_namespace n ON n.oid = c.relnamespace WHERE p.pubname = $1 ORDER BY 1", connection))
         {
             tables.Parameters.Add(new NpgsqlParameter { Value = config.PublicationName });
@@ -197,6 +204,20 @@ internal sealed partial class SourceSetup(ConnectorConfig config, ILogger logger
         }
         if (!current.Order(StringComparer.Ordinal).SequenceEqual(wanted.Order(StringComparer.Ordinal)) || viaRoot != config.PublishViaPartitionRoot)
         {
+            var added = wanted.Except(current, StringComparer.Ordinal).ToArray();
+            if (added.Length > 0)
+            {
+                // Unquoted schema.table, as snapshots name tables.
+                await using var names = new NpgsqlCommand(
+                    "SELECT n.nspname || '.' || c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = ANY ($1::text[]::regclass[]) ORDER BY 1", connection);
+                names.Parameters.Add(new NpgsqlParameter { Value = added });
+                await using var reader = await names.ExecuteReaderAsync(cancellationToken);
+                while (await reader.ReadAsync(cancellationToken))
+                {
+                    _addedTables.Add(reader.GetString(0));
+                }
+            }
+
             await ExecutePublicationDdlAsync(connection, $"ALTER PUBLICATION {quoted} SET TABLE {list}", cancellationToken);
             await ExecutePublicationDdlAsync(connection, $"ALTER PUBLICATION {quoted} SET (publish_via_partition_root = {(config.PublishViaPartitionRoot ? "true" : "false")})", cancellationToken);
         }

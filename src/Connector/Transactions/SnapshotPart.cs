@@ -19,7 +19,14 @@ public enum SnapshotMarkerKind
 /// <param name="SchemaFingerprint">That schema's fingerprint.</param>
 /// <param name="Partitions">The table's topic partitions (the marker goes to each).</param>
 /// <param name="Rows">End markers: the snapshot rows delivered for the table; start markers: the estimate.</param>
-public sealed record SnapshotMarker(SnapshotMarkerKind Kind, string Schema, string Table, ReadOnlyMemory<byte> SchemaMessage, string SchemaFingerprint, int Partitions, long Rows);
+public sealed record SnapshotMarker(SnapshotMarkerKind Kind, string Schema, string Table, ReadOnlyMemory<byte> SchemaMessage, string SchemaFingerprint, int Partitions, long Rows)
+{
+    /// <summary>An incremental snapshot's marker (written in the stream at a high watermark), not the initial snapshot's.</summary>
+    public bool Incremental { get; init; }
+
+    /// <summary>Incremental markers: the table's snapshot LSN (the commit LSN of the window that wrote its start marker).</summary>
+    public Lsn SnapshotLsn { get; init; }
+}
 
 /// <summary>
 /// What a <see cref="TransactionGroup"/> contributes to a running snapshot. A group carrying one is written alone in

@@ -163,6 +163,15 @@ public sealed class TransactionGroup : IDisposable
     /// <summary>A snapshot chunk or snapshot markers (the group is then written alone in its Kafka transaction); null for streamed changes.</summary>
     public SnapshotPart? Snapshot { get; init; }
 
+    /// <summary>Markers of incremental snapshots written at high watermarks of this group (after its rows).</summary>
+    public IReadOnlyList<SnapshotMarker> StreamMarkers { get; init; } = [];
+
+    /// <summary>
+    /// The incremental snapshots' progress as of the group's end (the stream's <see cref="SnapshotWindows"/>), or null
+    /// when the group comes from elsewhere (an initial snapshot chunk) or none ever ran.
+    /// </summary>
+    public Offsets.IncrementalSnapshotState? Incremental { get; init; }
+
     /// <summary>Whether the group holds only a heartbeat position (no transaction, no message).</summary>
     public bool IsHeartbeat => Transactions.Count == 0 && Messages.Count == 0 && Snapshot is null;
 

@@ -36,6 +36,7 @@ internal sealed class TransactionFramer : IDisposable
     private readonly List<CommittedTransaction> _transactions = [];
     private readonly List<TableStream> _tables = [];
     private readonly List<LogicalMessage> _messages = [];
+    private readonly List<SnapshotMarker> _markers = [];
     /// <summary>Per (relation, partition): the open group's latest stream (batches are appended while the schema stays).</summary>
     private readonly Dictionary<(uint RelationId, int Partition), TableStream> _latest = [];
     /// <summary>Per (relation, partition): chunks of the open transaction that a plugin declared (wal2arrow), for checking.</summary>
@@ -53,13 +54,18 @@ internal sealed class TransactionFramer : IDisposable
     /// <param name="config">The connector configuration (spill directory, memory limit, heartbeat prefix).</param>
     /// <param name="skipThrough">Transactions committed at or before this position are dropped (already in Kafka).</param>
     /// <param name="protocol">Names the protocol in error messages (<c>pgoutput</c>, <c>wal2arrow</c>).</param>
-    public TransactionFramer(ConnectorConfig config, Lsn skipThrough, string protocol)
+    /// <param name="windows">The stream's incremental snapshot windows (batches of watched tables are reported to them, and groups carry their progress); null for a snapshot chunk's framer.</param>
+    public TransactionFramer(ConnectorConfig config, Lsn skipThrough, string protocol, SnapshotWindows? windows = null)
     {
         _config = config;
         _protocol = protocol;
         _payloads = new PayloadCollector(config.SpillDirectory, config.TransactionMemoryBytes);
         SkipThrough = skipThrough;
+        Windows = windows;
     }
+
+    /// <summary>The stream's incremental snapshot windows, or null.</summary>
+    public SnapshotWindows? Windows { get; }
 
     /// <summary>Transactions with a commit LSN at or below this are dropped as already delivered.</summary>
     public Lsn SkipThrough { get; }
@@ -82,7 +88,7 @@ internal sealed class TransactionFramer : IDisposable
     public long GroupBytes => _payloads.TotalBytes;
 
     /// <summary>Whether the open group holds anything to hand over (a transaction, a message, or a heartbeat position).</summary>
-    public bool HasGroup => _transactions.Count > 0 || _messages.Count > 0 || !_position.IsZero;
+    public bool HasGroup => _transactions.Count > 0 || _messages.Count > 0 || _markers.Count > 0 || !_position.IsZero;
 
     /// <summary>
     /// The one rule for when the open group goes to Kafka (between transactions only): as soon as the input is idle
@@ -157,6 +163,11 @@ internal sealed class TransactionFramer : IDisposable
             return;
         }
 
+        if (Windows is { } windows && windows.Watches(schema, table))
+        {
+            windows.Observe(schema, table, schemaMessage.Span, batch);
+        }
+
         if (!_latest.TryGetValue((relationId, partition), out var stream) || stream.SchemaFingerprint != schemaFingerprint)
         {
             stream = new TableStream
@@ -203,6 +214,15 @@ internal sealed class TransactionFramer : IDisposable
         if (_held.Remove((relationId, partition), out var previous))
         {
             previous.LastComplete = false;
+        }
+    }
+
+    /// <summary>An incremental snapshot marker written with the open transaction (after the group's rows).</summary>
+    public void AddMarker(SnapshotMarker marker)
+    {
+        if (!Skipping)
+        {
+            _markers.Add(marker);
         }
     }
 
@@ -323,7 +343,10 @@ internal sealed class TransactionFramer : IDisposable
             MemoryBytes = memory,
             ByteCount = total,
             Snapshot = snapshot,
+            StreamMarkers = [.. _markers],
+            Incremental = Windows?.State is { } state && (state.Tables.Count > 0 || state.Signals.Count > 0) ? state : null,
         };
+        _markers.Clear();
         _transactions.Clear();
         _tables.Clear();
         _messages.Clear();

@@ -164,8 +164,12 @@ public static class DebeziumReplay
                     table.Insert(Row(converter, columns, value.GetValueOrDefault("after"), specials, "after."));
                     break;
                 case "r":
-                    table.Read(Row(converter, columns, value.GetValueOrDefault("after"), specials, "after."), record.CommitLsn);
-                    break;
+                    {
+                        // An incremental snapshot's rows refresh the table; only the initial snapshot's hold all of it.
+                        var incremental = (value.GetValueOrDefault("source") as Dictionary<string, object?>)?.GetValueOrDefault("snapshot") as string == "incremental";
+                        table.Read(Row(converter, columns, value.GetValueOrDefault("after"), specials, "after."), incremental ? 0 : record.CommitLsn);
+                        break;
+                    }
                 case "u":
                     {
                         var before = value.GetValueOrDefault("before") is { } b ? Row(converter, columns, b, specials, "before.") : null;

@@ -98,12 +98,13 @@ public sealed class ReplayedTable
     /// snapshot a read may repeat what a change already delivered), an insert without one.
     /// </summary>
     /// <param name="values">The row.</param>
-    /// <param name="snapshotLsn">Its snapshot's LSN (<c>_commit_lsn</c>). The first read of a later snapshot over rows already held (a
-    /// <c>when_needed</c> re-snapshot after a gap) starts the table anew: that snapshot holds the complete table.</param>
+    /// <param name="snapshotLsn">Its initial snapshot's LSN (<c>_commit_lsn</c>), or 0 for an incremental snapshot's row (a refresh).
+    /// The first read of a later initial snapshot over rows already held (a <c>when_needed</c> re-snapshot after a gap)
+    /// starts the table anew: that snapshot holds the complete table.</param>
     public void Read(Dictionary<string, string?> values, ulong snapshotLsn)
     {
         ArgumentNullException.ThrowIfNull(values);
-        if (snapshotLsn != _snapshotLsn)
+        if (snapshotLsn != 0 && snapshotLsn != _snapshotLsn)
         {
             _snapshotLsn = snapshotLsn;
             Rows.Clear();
@@ -464,6 +465,7 @@ public static class TopicReplay
             Op = opIndex >= 0 && batch.Column(opIndex) is StringArray op ? op : throw new InvalidOperationException("no utf8 column _op");
             LsnColumn = batch.Column(IndexOf(batch.Schema, "_lsn")) as UInt64Array ?? throw new InvalidOperationException("no uint64 column _lsn");
             CommitLsnColumn = batch.Column(IndexOf(batch.Schema, "_commit_lsn")) as UInt64Array ?? throw new InvalidOperationException("no uint64 column _commit_lsn");
+            XidColumn = batch.Column(IndexOf(batch.Schema, "_xid")) as UInt32Array ?? throw new InvalidOperationException("no uint32 column _xid");
             var beforeIndex = IndexOf(batch.Schema, "_before");
             Before = beforeIndex >= 0 ? batch.Column(beforeIndex) as StructArray : null;
             BeforeFields = Before is not null ? ((StructType)batch.Schema.GetFieldByIndex(beforeIndex).DataType).Fields : [];
@@ -480,6 +482,8 @@ public static class TopicReplay
 
         public ulong Lsn(int row) => LsnColumn.GetValue(row) ?? 0;
         public ulong CommitLsn(int row) => CommitLsnColumn.GetValue(row) ?? 0;
+        public UInt32Array XidColumn { get; }
+        public uint Xid(int row) => XidColumn.GetValue(row) ?? 0;
     }
 
     private static void ApplyRow(ReplayedTable table, BatchView view, int row, string at)
@@ -507,7 +511,9 @@ public static class TopicReplay
                 table.Insert(values);
                 break;
             case "r":
-                table.Read(values, view.CommitLsn(row));
+                // The initial snapshot's rows (no transaction: _xid 0) hold the whole table at its LSN; an incremental
+                // snapshot's (in a high watermark's transaction) refresh rows.
+                table.Read(values, view.Xid(row) == 0 ? view.CommitLsn(row) : 0);
                 break;
             case "u":
                 {

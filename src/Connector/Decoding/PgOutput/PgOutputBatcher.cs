@@ -246,8 +246,76 @@ internal sealed partial class PgOutputBatcher : IPgOutputHandler, IDisposable
         }
     }
 
-    public void OnMessage(bool transactional, Lsn messageLsn, string prefix, ReadOnlySpan<byte> content, Lsn lsn) =>
-        _framer.Message(transactional, messageLsn, prefix, content, lsn);
+    public void OnMessage(bool transactional, Lsn messageLsn, string prefix, ReadOnlySpan<byte> content, Lsn lsn)
+    {
+        if (!SnapshotWindows.IsWatermark(prefix))
+        {
+            _framer.Message(transactional, messageLsn, prefix, content, lsn);
+            return;
+        }
+
+        // An incremental snapshot's watermark (any connector's: never delivered as a message). Every row read so far is
+        // written as a batch first, so the window sees the keys of every change before its high watermark.
+        if (transactional && _framer.InTransaction && !_framer.Skipping && _framer.Windows is { } windows)
+        {
+            FlushAll();
+            if (windows.OnWatermark(prefix, content, _framer.FinalLsn) is { } emission)
+            {
+                EmitWindow(emission, lsn);
+            }
+        }
+    }
+
+    /// <summary>
+    /// For a decoder that frames transactions itself (wal2arrow): rows appended from now on belong to the framer's open
+    /// transaction (its xid, commit LSN and time).
+    /// </summary>
+    public void JoinOpenTransaction()
+    {
+        _transactionNumber++;
+        _commitMicros = (_framer.CommitTimestamp - DateTimeOffset.UnixEpoch).Ticks / 10;
+    }
+
+    /// <summary>
+    /// Writes a high watermark's rows (<c>_op = r</c>) and markers into the open transaction, then reports the window
+    /// emitted (<see cref="SnapshotWindow.Emitted"/>).
+    /// </summary>
+    public void EmitWindow(WindowEmission emission, Lsn lsn)
+    {
+        ArgumentNullException.ThrowIfNull(emission);
+        if (emission.Window.Kind == WindowKind.Skip)
+        {
+            emission.Window.Emitted.TrySetResult(_framer.FinalLsn);
+            return;
+        }
+
+        var relation = emission.Window.Relation;
+        if (!_relations.ContainsKey(relation.RelationId))
+        {
+            OnRelation(relation, lsn);
+        }
+
+        foreach (var row in emission.Rows)
+        {
+            var tuple = TupleData.Parse(row.Tuple, lsn, out _);
+            OnRead(relation.RelationId, tuple, lsn);
+        }
+
+        foreach (var (kind, wanted) in new[] { (SnapshotMarkerKind.Start, emission.Start), (SnapshotMarkerKind.End, emission.End) })
+        {
+            if (wanted)
+            {
+                var (message, fingerprint) = SchemaOf(relation.RelationId);
+                _framer.AddMarker(new SnapshotMarker(kind, relation.Schema, relation.Table, message, fingerprint, _partitions, kind == SnapshotMarkerKind.End ? emission.TableRows : 0)
+                {
+                    Incremental = true,
+                    SnapshotLsn = emission.SnapshotLsn,
+                });
+            }
+        }
+
+        emission.Window.Emitted.TrySetResult(_framer.FinalLsn);
+    }
 
     private Diagnostics.ChangeCounts Seen(RelationState relation) =>
         relation.Seen ??= _metrics.TableChanges(relation.Relation.Schema, relation.Relation.Table);

@@ -29,14 +29,15 @@ internal sealed class PgOutputChangeDecoder : IChangeStreamDecoder
     /// <param name="mode">Whether binary tuples and streaming of in-progress transactions may be asked for.</param>
     /// <param name="logger">For values kept as text (see <see cref="PgOutputBatcher"/>).</param>
     /// <param name="metrics">Counts the changes seen per table and operation; null counts nothing.</param>
-    public PgOutputChangeDecoder(ConnectorConfig config, Lsn committed, DecodingMode mode, ILogger logger, Diagnostics.IPipelineMetrics? metrics = null)
+    /// <param name="windows">The stream's incremental snapshot windows, or null.</param>
+    public PgOutputChangeDecoder(ConnectorConfig config, Lsn committed, DecodingMode mode, ILogger logger, Diagnostics.IPipelineMetrics? metrics = null, SnapshotWindows? windows = null)
     {
         ArgumentNullException.ThrowIfNull(mode);
         _config = config;
         _binaryAllowed = mode.BinaryTuplesAllowed && config.BinaryFormat;
         _streamingAllowed = mode.StreamingAllowed(committed);
         _primaryKeys = new PrimaryKeyCatalog(config);
-        _framer = new TransactionFramer(config, committed, DecodingPlugin.PgOutput.Name());
+        _framer = new TransactionFramer(config, committed, DecodingPlugin.PgOutput.Name(), windows);
         _batcher = new PgOutputBatcher(config, _framer, logger, _primaryKeys.PrimaryKey, () => _binary, metrics);
         _streamed = new StreamedTransactions(config.SpillDirectory);
         _pendingBytes = () => _batcher.PendingBytes;

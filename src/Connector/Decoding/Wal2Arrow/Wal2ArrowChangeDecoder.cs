@@ -36,13 +36,23 @@ internal enum Wal2ArrowChunkKind : byte
 /// Transactions are framed by the shared <see cref="TransactionFramer"/>, exactly as for pgoutput. Strict: unknown
 /// message types, versions or truncated messages are errors.
 /// </summary>
-internal sealed class Wal2ArrowChangeDecoder(ConnectorConfig config, Lsn committed) : IChangeStreamDecoder
+/// <param name="config">The connector configuration.</param>
+/// <param name="committed">The position already in Kafka.</param>
+/// <param name="logger">For the rows of incremental snapshot windows (see <see cref="PgOutputBatcher"/>).</param>
+/// <param name="windows">The stream's incremental snapshot windows, or null.</param>
+internal sealed class Wal2ArrowChangeDecoder(ConnectorConfig config, Lsn committed, Microsoft.Extensions.Logging.ILogger logger, SnapshotWindows? windows = null) : IChangeStreamDecoder
 {
     /// <summary>The framing version this reader understands (the plugin's <c>proto_version</c>).</summary>
     public const int FramingVersion = 2;
 
     private readonly Dictionary<uint, RelationInfo> _relations = [];
-    private readonly TransactionFramer _framer = new(config, committed, DecodingPlugin.Wal2Arrow.Name());
+    private readonly TransactionFramer _framer = new(config, committed, DecodingPlugin.Wal2Arrow.Name(), windows);
+    /// <summary>
+    /// Builds the rows of incremental snapshot windows (read from the tables, not decoded by the plugin) in the payload
+    /// contract's schema, into the framer's open transaction; created at the first high watermark.
+    /// </summary>
+    private PgOutputBatcher? _windowRows;
+    private PrimaryKeyCatalog? _primaryKeys;
 
     public DecodingPlugin Plugin => DecodingPlugin.Wal2Arrow;
 
@@ -199,7 +209,23 @@ internal sealed class Wal2ArrowChangeDecoder(ConnectorConfig config, Lsn committ
 
         var content = reader.ReadBytes(length, "Message.content");
         reader.ExpectEnd("wal2arrow Message");
-        _framer.Message(flags.HasFlag(LogicalMessageFlags.Transactional), messageLsn, prefix, content, lsn);
+        var transactional = flags.HasFlag(LogicalMessageFlags.Transactional);
+        if (!SnapshotWindows.IsWatermark(prefix))
+        {
+            _framer.Message(transactional, messageLsn, prefix, content, lsn);
+            return;
+        }
+
+        // An incremental snapshot's watermark (any connector's: never delivered as a message); the plugin's batches
+        // of every earlier change are already in the group, so the window has seen their keys.
+        if (transactional && _framer.InTransaction && !_framer.Skipping && windows?.OnWatermark(prefix, content, _framer.FinalLsn) is { } emission)
+        {
+            _primaryKeys ??= new PrimaryKeyCatalog(config);
+            _windowRows ??= new PgOutputBatcher(config, _framer, logger, _primaryKeys.PrimaryKey);
+            _windowRows.JoinOpenTransaction();
+            _windowRows.EmitWindow(emission, lsn);
+            _windowRows.FlushAll();
+        }
     }
 
     private static string ReadString16(ref ProtocolReader reader, string field)
@@ -208,7 +234,12 @@ internal sealed class Wal2ArrowChangeDecoder(ConnectorConfig config, Lsn committ
         return Encoding.UTF8.GetString(reader.ReadBytes(length, field));
     }
 
-    public void Dispose() => _framer.Dispose();
+    public void Dispose()
+    {
+        _windowRows?.Dispose();
+        _primaryKeys?.Dispose();
+        _framer.Dispose();
+    }
 
     /// <summary>A relation as its Relation message describes it, with its encoded Arrow schema message.</summary>
     private sealed record RelationInfo(string Schema, string Table, string Fingerprint, byte[] SchemaMessage);

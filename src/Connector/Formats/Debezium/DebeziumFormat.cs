@@ -261,7 +261,7 @@ internal sealed class DebeziumFormat : IDisposable
             w.Field(fields[1]);
             w.Null(fields[1].Schema);
             w.Field(fields[2]);
-            WriteSource(w, layout.Schema, layout.Table, xid, change.Lsn, snapshot: false);
+            WriteSource(w, layout.Schema, layout.Table, xid, change.Lsn, snapshot: "false");
             WriteTail(w, fields, 't', order, layout.Qualified);
             w.EndStruct();
             Emit(names.Topic, 0, null, format._encoding.End(), layout.Qualified, change.Lsn);
@@ -300,7 +300,7 @@ internal sealed class DebeziumFormat : IDisposable
             w.Field(fields[1]);
             w.Integer(fields[1].Schema, format._clock.GetUtcNow().ToUnixTimeMilliseconds());
             w.Field(fields[2]);
-            WriteSource(w, "", "", transactional ? xid : null, payload.MessageLsn.Value, snapshot: false);
+            WriteSource(w, "", "", transactional ? xid : null, payload.MessageLsn.Value, snapshot: "false");
             w.Field(fields[3]);
             WriteTransactionBlock(w, fields[3].Schema, order, "LOGICAL_DECODING_MESSAGE", transactional && _metadata);
             w.Field(fields[4]);
@@ -442,7 +442,9 @@ internal sealed class DebeziumFormat : IDisposable
             w.Field(fields[1]);
             WriteRow(w, layout, batch, row, after, "after.");
             w.Field(fields[2]);
-            WriteSource(w, layout.Schema, layout.Table, xid, lsn, snapshot: op == 'r');
+            // Debezium's values: "true" for the initial snapshot's rows (no transaction), "incremental" for rows of an
+            // incremental snapshot's window (the high watermark's transaction).
+            WriteSource(w, layout.Schema, layout.Table, xid, lsn, snapshot: op != 'r' ? "false" : xid == 0 ? "true" : "incremental");
             WriteTail(w, fields, op, order, layout.Qualified);
             w.EndStruct();
             var value = format._encoding.End();
@@ -510,7 +512,7 @@ internal sealed class DebeziumFormat : IDisposable
             w.EndStruct();
         }
 
-        private void WriteSource(IConnectWriter w, string schemaName, string table, uint? xid, ulong lsn, bool snapshot)
+        private void WriteSource(IConnectWriter w, string schemaName, string table, uint? xid, ulong lsn, string snapshot)
         {
             var schema = DebeziumSchemas.Source;
             var f = schema.Fields;
@@ -524,7 +526,7 @@ internal sealed class DebeziumFormat : IDisposable
             w.Field(f[3]);
             w.Integer(f[3].Schema, _commitMicros / 1000);
             w.Field(f[4]);
-            w.String(f[4].Schema, snapshot ? "true" : "false");
+            w.String(f[4].Schema, snapshot);
             w.Field(f[5]);
             w.String(f[5].Schema, format._config.DatabaseName);
             w.Field(f[6]);
