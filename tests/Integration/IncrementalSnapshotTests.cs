@@ -166,7 +166,13 @@ public sealed class IncrementalSnapshotTests(Infrastructure infrastructure)
         await using (var first = ConnectorProcess.Start(values, new Dictionary<string, string> { ["WALBRIDGE_FAULT"] = "inside-watermark-window@6" }))
         {
             await first.WaitForOutputAsync("Streaming slot", s_catchUp);
-            await SignalTable.WriteAsync(config, ["public.items"], new CapturingLogger(), CancellationToken.None);
+            // The snapshot command writes the signal (and checks the table first).
+            var (code, output) = await OperationsTests.CliAsync("snapshot", "--config", first.ConfigFile, "--tables", "public.items");
+            Assert.True(code == 0, output);
+            Assert.Contains("written to public.walbridge_signal", output, StringComparison.Ordinal);
+            var (refused, why) = await OperationsTests.CliAsync("snapshot", "--config", first.ConfigFile, "--tables", "public.keyless");
+            Assert.Equal(2, refused);
+            Assert.Contains("ADD PRIMARY KEY", why, StringComparison.Ordinal);
             var deadline = DateTime.UtcNow + s_catchUp;
             while (!first.HasExited && DateTime.UtcNow < deadline)
             {

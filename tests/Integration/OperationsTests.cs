@@ -11,7 +11,7 @@ namespace WalBridge.Integration.Tests;
 /// <summary>
 /// Issue 14: the operations endpoints of a running connector (a child process, as a service manager runs it): the
 /// metrics move the right way while Kafka is down and after it is back, the health checks follow, the admin API
-/// pauses, resumes and restarts, refuses without the bearer token, masks secrets, answers 501 for snapshots on demand, and
+/// pauses, resumes and restarts, refuses without the bearer token, masks secrets, checks requests for snapshots on demand, and
 /// <c>connector status</c> prints the same.
 /// </summary>
 [Collection(InfrastructureCollection.Name)]
@@ -157,11 +157,17 @@ public sealed class OperationsTests(Infrastructure infrastructure, ITestOutputHe
         await WaitForMetricAsync(connector, "walbridge_restarts_total", "reason=\"operator\"", v => v >= 2);
         await connector.WaitForStateAsync(database, "RUNNING", TimeSpan.FromSeconds(60));
 
-        // Snapshot: names the missing feature.
-        using (var snapshot = await connector.Http.PostAsync($"connectors/{database}/snapshot", null))
+        // Snapshot on demand: the body names the tables; without a signal table it says which setting to add.
+        using (var snapshot = await connector.Http.PostAsync($"connectors/{database}/snapshot", new StringContent("not json")))
         {
-            Assert.Equal(HttpStatusCode.NotImplemented, snapshot.StatusCode);
-            Assert.Contains("Snapshots on demand", await snapshot.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+            Assert.Equal(HttpStatusCode.BadRequest, snapshot.StatusCode);
+            Assert.Contains("tables", await snapshot.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+        }
+
+        using (var snapshot = await connector.Http.PostAsync($"connectors/{database}/snapshot", new StringContent("""{"tables": ["public.items"]}""")))
+        {
+            Assert.Equal(HttpStatusCode.BadRequest, snapshot.StatusCode);
+            Assert.Contains("signal.data.collection", await snapshot.Content.ReadAsStringAsync(), StringComparison.Ordinal);
         }
 
         // Config: secrets masked; an unknown connector is 404.
