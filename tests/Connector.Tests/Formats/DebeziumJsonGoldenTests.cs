@@ -42,7 +42,11 @@ public class DebeziumJsonGoldenTests
     {
         var payload = Payload(Customers(), new Row(ChangeOp.Read, 24023128, ["1", "Anne", "Kretchmar", "annek@noanswer.org"]));
         var record = Assert.Single(After24023119(1559033904863841, Transaction(555, 24023200, 1559033904863123, payload)));
-        AssertJson(Golden("read.json"), record.ValueText);
+        // A read inside a source transaction is an incremental snapshot's (a high watermark's transaction): Debezium
+        // writes "incremental" there; the initial snapshot's reads (no transaction, _xid 0) keep the documented "true".
+        var expected = Golden("read.json");
+        expected["source"]!["snapshot"] = "incremental";
+        AssertJson(expected, record.ValueText);
     }
 
     [Fact]
