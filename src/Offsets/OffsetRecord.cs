@@ -218,9 +218,29 @@ public sealed record IncrementalTableState(
     [property: JsonPropertyName("rows")] long Rows,
     [property: JsonPropertyName("retry")] IReadOnlyList<IReadOnlyList<string?>> Retry)
 {
-    /// <summary>Whether the key range is read to its end (only keys to read again may be left).</summary>
+    /// <summary>Whether the key range (or every heap page range) is read to its end (only keys to read again may be left).</summary>
     [JsonPropertyName("exhausted")]
     public bool Exhausted { get; init; }
+
+    /// <summary>
+    /// An interrupted initial snapshot resumed while streaming: the table is read by its heap page ranges (the initial
+    /// snapshot's plan) instead of in key order; these are the chunks not read yet. Null in key order.
+    /// </summary>
+    [JsonPropertyName("remaining_chunks")]
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public IReadOnlyList<int>? RemainingChunks { get; init; }
+
+    /// <summary>The initial snapshot's plan: chunks the table was cut into (with <see cref="RemainingChunks"/>).</summary>
+    [JsonPropertyName("chunks")]
+    public int Chunks { get; init; }
+
+    /// <summary>The initial snapshot's plan: heap pages per chunk (with <see cref="RemainingChunks"/>).</summary>
+    [JsonPropertyName("pages_per_chunk")]
+    public long PagesPerChunk { get; init; }
+
+    /// <summary>The table's rows complete the initial snapshot (its end marker is the initial snapshot's, not an incremental one's).</summary>
+    [JsonPropertyName("initial")]
+    public bool Initial { get; init; }
 
     /// <summary>Whether the start marker is committed (the window that wrote it set <see cref="Lsn"/>).</summary>
     [JsonIgnore]

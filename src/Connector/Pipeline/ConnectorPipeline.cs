@@ -86,7 +86,13 @@ internal sealed partial class ConnectorPipeline(ConnectorConfig config, Progress
         }
 
         var restarted = false;
-        if (kafkaOffset?.Snapshot is { Complete: false } interrupted && !resnapshot && !config.SlotFailover)
+        Offsets.IncrementalSnapshotState? resumed = null;
+        if (kafkaOffset?.Snapshot is { Complete: false } pending && !resnapshot && !config.SlotFailover && config.SnapshotMode != SnapshotMode.InitialOnly)
+        {
+            resumed = await ResumeWhileStreamingAsync(pending, kafkaOffset.Incremental, cancellationToken);
+        }
+
+        if (kafkaOffset?.Snapshot is { Complete: false } interrupted && !resnapshot && !config.SlotFailover && resumed is null)
         {
             // The interrupted snapshot's exported snapshot died with its session. Reading the remaining chunks from the
             // tables' current state would let the stream replay changes those rows already show (and repeat rows of
@@ -99,7 +105,7 @@ internal sealed partial class ConnectorPipeline(ConnectorConfig config, Progress
             restarted = source.Export is not null;
         }
 
-        var snapshot = SnapshotStartOf(source, kafkaOffset, resnapshot || restarted);
+        var snapshot = resumed is null ? SnapshotStartOf(source, kafkaOffset, resnapshot || restarted) : null;
         if (snapshot?.Export is null)
         {
             await source.DisposeExportAsync();
@@ -120,10 +126,10 @@ internal sealed partial class ConnectorPipeline(ConnectorConfig config, Progress
         // position to continue from instead of a slot without one (which it would recreate).
 
         progress.Reset(committed);
-        progress.Snapshot.Load(snapshot?.Resume);
+        progress.Snapshot.Load(resumed is not null ? kafkaOffset!.Snapshot : snapshot?.Resume);
         progress.Incremental = kafkaOffset?.Incremental;
         onStreaming?.Invoke();
-        var windows = new SnapshotWindows(config.SlotName, kafkaOffset?.Incremental);
+        var windows = new SnapshotWindows(config.SlotName, resumed ?? kafkaOffset?.Incremental);
         var incremental = new IncrementalSnapshotRunner(config, progress, windows, logger);
         if (source.AddedTables.Count > 0 && kafkaOffset is not null && config.SnapshotMode.TakesInitialSnapshot() && (snapshot is null || snapshot.Resume is not null))
         {
@@ -134,6 +140,20 @@ internal sealed partial class ConnectorPipeline(ConnectorConfig config, Progress
         }
 
         var queue = new TransactionQueue(config.QueueMaxTransactions, config.QueueMaxBytes, progress);
+        if (resumed is not null)
+        {
+            // One offsets record completes the interrupted snapshot and queues its remaining chunks for the windows.
+            await queue.EnqueueAsync(new TransactionGroup
+            {
+                Transactions = [],
+                Tables = [],
+                Messages = [],
+                Position = committed,
+                Snapshot = new SnapshotPart { Lsn = kafkaOffset!.Snapshot!.Lsn, Completes = true },
+                Incremental = resumed,
+            }, cancellationToken);
+        }
+
         using var kafkaStop = new CancellationTokenSource();
         using var readerStop = new CancellationTokenSource();
         var kafka = Task.Factory.StartNew(
@@ -228,6 +248,64 @@ internal sealed partial class ConnectorPipeline(ConnectorConfig config, Progress
 
         await replication.RunAsync(Offsets.Lsn.Max(progress.Committed, snapshot.Lsn), queue, cancellationToken);
     }
+
+    /// <summary>
+    /// An interrupted initial snapshot whose exported snapshot is gone continues while streaming: each table's remaining
+    /// heap page chunks are read in watermark windows (DBLog), the stream from the snapshot LSN replays every change
+    /// since, so only the uncommitted chunks are read again. Needs a key on every table with chunks left (the windows
+    /// match rows by key); otherwise null, and the snapshot starts over in a new exported snapshot.
+    /// </summary>
+    private async Task<Offsets.IncrementalSnapshotState?> ResumeWhileStreamingAsync(Offsets.SnapshotState interrupted, Offsets.IncrementalSnapshotState? incremental, CancellationToken cancellationToken)
+    {
+        List<SnapshotTable> published;
+        await using (var connection = new Npgsql.NpgsqlConnection(config.ConnectionString(replication: false)))
+        {
+            await connection.OpenAsync(cancellationToken);
+            published = await SnapshotCatalog.LoadAsync(connection, config, cancellationToken);
+        }
+
+        var byName = published.ToDictionary(t => t.Name, StringComparer.Ordinal);
+        var tables = new List<Offsets.IncrementalTableState>();
+        foreach (var table in interrupted.Tables)
+        {
+            if (!byName.TryGetValue(table.Table, out var found))
+            {
+                continue;
+            }
+
+            var remaining = Enumerable.Range(0, table.Chunks).Where(c => !table.IsDone(c)).ToList();
+            if (remaining.Count > 0 && IncrementalSnapshotRunner.KeyColumnsOf(found).Count == 0)
+            {
+                LogCannotResume(logger, config.SlotName, interrupted.Lsn, table.Table);
+                return null;
+            }
+
+            // A table read as one chunk (small, or a partitioned root) had nothing committed: it is read in key order
+            // in windows of incremental.snapshot.chunk.size rows instead of holding it whole in one window.
+            var byPages = table.Chunks > 1 && table.PagesPerChunk > 0;
+            tables.Add(new Offsets.IncrementalTableState(table.Table, $"initial-{interrupted.Lsn}", interrupted.Lsn, null, table.Rows, [])
+            {
+                Chunks = table.Chunks,
+                PagesPerChunk = table.PagesPerChunk,
+                RemainingChunks = byPages ? remaining : null,
+                Exhausted = remaining.Count == 0,
+                Initial = true,
+            });
+        }
+
+        var queued = incremental ?? Offsets.IncrementalSnapshotState.Empty;
+        var left = interrupted.Tables.Sum(t => t.Chunks - t.DoneCount);
+        LogResumingWhileStreaming(logger, config.SlotName, interrupted.Lsn, interrupted.Tables.Sum(t => t.DoneCount), interrupted.Tables.Sum(t => t.Chunks), left);
+        return queued with { Tables = [.. tables, .. queued.Tables.Where(q => tables.All(t => t.Table != q.Table))] };
+    }
+
+    [LoggerMessage(EventId = 3114, Level = LogLevel.Warning,
+        Message = "Slot {Slot}: the snapshot at {Lsn} was interrupted with {Done} of {Chunks} chunks committed; streaming continues from {Lsn} and the {Remaining} remaining chunks are read meanwhile in watermark windows (only uncommitted chunks are read again)")]
+    private static partial void LogResumingWhileStreaming(ILogger logger, string slot, Offsets.Lsn lsn, int done, int chunks, int remaining);
+
+    [LoggerMessage(EventId = 3115, Level = LogLevel.Warning,
+        Message = "Slot {Slot}: the snapshot at {Lsn} cannot continue while streaming because table {Table} has chunks left and no key to match rows with the stream by; it starts over")]
+    private static partial void LogCannotResume(ILogger logger, string slot, Offsets.Lsn lsn, string table);
 
     /// <summary>The incremental snapshots' runner, after the initial snapshot (when one runs in this attempt) is complete.</summary>
     private async Task IncrementalAfterAsync(SnapshotStart? snapshot, IncrementalSnapshotRunner incremental, CancellationToken cancellationToken)

@@ -117,6 +117,7 @@ internal sealed partial class IncrementalSnapshotRunner(ConnectorConfig config, 
                 KeyColumns = table is null ? [] : KeyColumnsOf(table),
                 Requests = [.. pending],
                 RetryKeys = kind == WindowKind.Retry ? current!.Retry.Take(config.IncrementalChunkSize).ToList() : [],
+                Chunk = kind == WindowKind.Range && current?.RemainingChunks is { Count: > 0 } remaining ? remaining[0] : -1,
             };
             var lsn = await RunWindowAsync(connection, window, table, current, cancellationToken);
             pending.Clear();
@@ -158,14 +159,22 @@ internal sealed partial class IncrementalSnapshotRunner(ConnectorConfig config, 
         {
             await EmitAsync(connection, SnapshotWindows.LowContent(window.Id), cancellationToken);
             FaultInjection.Reach(FaultPoint.InsideWatermarkWindow);
-            if (table is not null && window.Kind is WindowKind.Range or WindowKind.Retry)
+            if (table is not null && current is { Exhausted: true } && window.Kind == WindowKind.Range)
+            {
+                // Nothing left to read (a resumed initial snapshot's table whose chunks were all committed): the end marker.
+                windows.Ready(window, [], exhausted: true);
+            }
+            else if (table is not null && window.Kind is WindowKind.Range or WindowKind.Retry)
             {
                 var limit = config.IncrementalChunkSize;
-                var sql = window.Kind == WindowKind.Range
-                    ? table.KeyedCopyCommand(window.KeyColumns, current?.LastKey, null, limit)
-                    : table.KeyedCopyCommand(window.KeyColumns, current?.LastKey, window.RetryKeys, limit);
+                var pages = current?.RemainingChunks is not null;
+                var sql = window.Kind == WindowKind.Retry
+                    ? table.KeyedCopyCommand(window.KeyColumns, current?.LastKey, window.RetryKeys, limit, bounded: !pages)
+                    : pages
+                        ? table.CopyCommand(window.Chunk, current!.Chunks, current.PagesPerChunk, window.KeyColumns)
+                        : table.KeyedCopyCommand(window.KeyColumns, current?.LastKey, null, limit);
                 var rows = await ReadRowsAsync(connection, table, window.KeyColumns.Count, sql, cancellationToken);
-                windows.Ready(window, rows, exhausted: window.Kind == WindowKind.Range ? rows.Count < limit : current?.Exhausted ?? false);
+                windows.Ready(window, rows, exhausted: window.Kind == WindowKind.Range && !pages ? rows.Count < limit : current?.Exhausted ?? false);
             }
             else
             {

@@ -27,10 +27,15 @@ internal sealed record SnapshotTable(PgRelation Relation, IReadOnlyList<string> 
     /// [chunk·n, (chunk+1)·n) by a TID range scan (the last chunk takes every page after, so rows on pages added since the
     /// plan are read too); the whole table when <paramref name="pagesPerChunk"/> is 0.
     /// </summary>
-    public string CopyCommand(int chunk, int chunks, long pagesPerChunk)
+    /// <param name="chunk">The chunk.</param>
+    /// <param name="chunks">The chunks of the plan.</param>
+    /// <param name="pagesPerChunk">Heap pages per chunk.</param>
+    /// <param name="keyColumns">When given, each key column's PostgreSQL text is appended (an incremental window's row key).</param>
+    public string CopyCommand(int chunk, int chunks, long pagesPerChunk, IReadOnlyList<string>? keyColumns = null)
     {
         var text = TextColumns();
-        var columns = string.Join(", ", Relation.Columns.Select((c, i) => SourceSetup.QuoteIdentifier(c.Name) + (text[i] ? "::text" : "")));
+        var columns = string.Join(", ", Relation.Columns.Select((c, i) => SourceSetup.QuoteIdentifier(c.Name) + (text[i] ? "::text" : ""))
+            .Concat((keyColumns ?? []).Select((k, i) => $"{SourceSetup.QuoteIdentifier(k)}::text AS _walbridge_key_{i}")));
         var conditions = new List<string>();
         if (pagesPerChunk > 0 && !Partitioned)
         {
@@ -60,7 +65,12 @@ internal sealed record SnapshotTable(PgRelation Relation, IReadOnlyList<string> 
     /// initial snapshot, then each key column's PostgreSQL text (the row's key, compared with the stream's keys).
     /// Key values are PostgreSQL's text of each key column, written as string literals that take the column's type.
     /// </summary>
-    public string KeyedCopyCommand(IReadOnlyList<string> keyColumns, IReadOnlyList<string?>? after, IReadOnlyList<IReadOnlyList<string?>>? keys, int limit)
+    /// <param name="keyColumns">The key columns, in key order.</param>
+    /// <param name="after">The last key read (range: read after it; keys: read only up to it when <paramref name="bounded"/>).</param>
+    /// <param name="keys">Keys to read again, or null for the next range.</param>
+    /// <param name="limit">Rows at most.</param>
+    /// <param name="bounded">Keys: only those up to <paramref name="after"/> (key order); false reads every one (a table read by heap pages).</param>
+    public string KeyedCopyCommand(IReadOnlyList<string> keyColumns, IReadOnlyList<string?>? after, IReadOnlyList<IReadOnlyList<string?>>? keys, int limit, bool bounded = true)
     {
         ArgumentNullException.ThrowIfNull(keyColumns);
         var text = TextColumns();
@@ -73,7 +83,10 @@ internal sealed record SnapshotTable(PgRelation Relation, IReadOnlyList<string> 
         {
             // Keys after the last one read need no second read: the range reaches them later.
             conditions.Add($"{tuple} IN ({string.Join(", ", keys.Select(Values))})");
-            conditions.Add(after is not null ? $"{tuple} <= {Values(after)}" : "false");
+            if (bounded)
+            {
+                conditions.Add(after is not null ? $"{tuple} <= {Values(after)}" : "false");
+            }
         }
         else if (after is not null)
         {

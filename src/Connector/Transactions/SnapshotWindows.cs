@@ -43,6 +43,8 @@ internal sealed class SnapshotWindow
     public required IReadOnlyList<string> KeyColumns { get; init; }
     /// <summary>Requests whose tables are queued (and whose signals count as handled) when this window's high watermark passes.</summary>
     public IReadOnlyList<SnapshotRequest> Requests { get; init; } = [];
+    /// <summary>Range windows of a resumed initial snapshot: the heap page chunk read (else -1).</summary>
+    public int Chunk { get; init; } = -1;
     /// <summary>Retry windows: the keys read again.</summary>
     public IReadOnlyList<IReadOnlyList<string?>> RetryKeys { get; init; } = [];
 
@@ -69,7 +71,8 @@ internal sealed class SnapshotWindow
 /// <param name="End">Whether the table's end marker is written (its snapshot completes).</param>
 /// <param name="TableRows">The rows delivered for the table including these (for the end marker).</param>
 /// <param name="SnapshotLsn">The table's snapshot LSN (its markers' <c>walbridge.snapshot.lsn</c>).</param>
-internal sealed record WindowEmission(SnapshotWindow Window, IReadOnlyList<WindowRow> Rows, bool Start, bool End, long TableRows, Lsn SnapshotLsn);
+/// <param name="Initial">Whether the markers are the initial snapshot's (a resumed one), not an incremental snapshot's.</param>
+internal sealed record WindowEmission(SnapshotWindow Window, IReadOnlyList<WindowRow> Rows, bool Start, bool End, long TableRows, Lsn SnapshotLsn, bool Initial = false);
 
 /// <summary>
 /// The one owner of incremental snapshot state on the stream's side (DBLog watermarks, docs/format.md "Incremental
@@ -87,9 +90,6 @@ internal sealed class SnapshotWindows
     private readonly string _prefix;
     private IncrementalSnapshotState _state;
     private SnapshotWindow? _window;
-    /// <summary>Reader thread: keys to read again seen since the last high watermark, for the current table.</summary>
-    private readonly List<IReadOnlyList<string?>> _retry = [];
-    private readonly HashSet<string> _retrySeen = new(StringComparer.Ordinal);
 
     /// <param name="slot">Names the watermark messages' prefix (one per slot).</param>
     /// <param name="committed">The progress committed in Kafka (the stream starts from there).</param>
@@ -122,6 +122,23 @@ internal sealed class SnapshotWindows
             }
         }
     }
+
+    /// <summary>
+    /// Whether groups must carry <see cref="State"/>: it holds something, or a window closed in this attempt (its
+    /// last table may have just left the queue, which the offsets record must say).
+    /// </summary>
+    public bool Carries
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _closedAny || _state.Tables.Count > 0 || _state.Signals.Count > 0;
+            }
+        }
+    }
+
+    private bool _closedAny;
 
     /// <summary>Runner: the window whose watermarks come next. Replaces (and fails) one left open.</summary>
     public void Prepare(SnapshotWindow window)
@@ -169,8 +186,9 @@ internal sealed class SnapshotWindows
         }
     }
 
+    /// <summary>A window is open on the table, or its snapshot has started (its keys to read again are collected).</summary>
     private bool IsWatched(string table) =>
-        (_window is { Open: true } w && w.Table == table) || (_state.Current is { Started: true } current && current.Table == table);
+        (_window is { Open: true } w && w.Table == table) || _state.Tables.Any(t => t.Started && t.Table == table);
 
     /// <summary>
     /// Reader thread: a watermark message in a transaction that is being delivered. A low watermark opens its window;
@@ -220,6 +238,7 @@ internal sealed class SnapshotWindows
     /// <summary>The progress after <paramref name="window"/>'s high watermark, and what it emits.</summary>
     private WindowEmission Close(SnapshotWindow window, Lsn commitLsn)
     {
+        _closedAny = true;
         var state = _state;
         foreach (var request in window.Requests)
         {
@@ -247,8 +266,6 @@ internal sealed class SnapshotWindows
         if (window.Kind == WindowKind.Skip)
         {
             tables.RemoveAt(index);
-            _retry.Clear();
-            _retrySeen.Clear();
             _state = state with { Tables = tables };
             return new WindowEmission(window, [], false, false, current.Rows, current.Lsn);
         }
@@ -261,6 +278,10 @@ internal sealed class SnapshotWindows
                 start = !current.Started;
                 current = current with { Lsn = current.Started ? current.Lsn : commitLsn };
                 break;
+            case WindowKind.Range when current.RemainingChunks is { } remaining:
+                var left = remaining.Where(c => c != window.Chunk).ToList();
+                current = current with { RemainingChunks = left, Exhausted = left.Count == 0 };
+                break;
             case WindowKind.Range:
                 current = current with
                 {
@@ -269,12 +290,14 @@ internal sealed class SnapshotWindows
                 };
                 break;
             case WindowKind.Retry:
-                var read = new HashSet<string>(window.RetryKeys.Select(KeyText), StringComparer.Ordinal);
+                // Read again now, unless changed inside the window (dropped: the key stays when that change left a
+                // TOAST value unsent too, Observe added it then).
+                var read = new HashSet<string>(window.RetryKeys.Select(KeyText).Where(k => !window.Changed.Contains(k)), StringComparer.Ordinal);
                 current = current with { Retry = current.Retry.Where(k => !read.Contains(KeyText(k))).ToList() };
                 break;
         }
 
-        current = current with { Rows = current.Rows + kept.Count, Retry = Merge(current.Retry) };
+        current = current with { Rows = current.Rows + kept.Count };
         var end = current.Started && current.Exhausted && current.Retry.Count == 0;
         if (end)
         {
@@ -286,25 +309,27 @@ internal sealed class SnapshotWindows
         }
 
         _state = state with { Tables = tables };
-        return new WindowEmission(window, kept, start, end, current.Rows, current.Lsn);
+        return new WindowEmission(window, kept, start, end, current.Rows, current.Lsn, current.Initial);
     }
 
-    /// <summary>The table's keys to read again with those seen since the last high watermark (each once).</summary>
-    private List<IReadOnlyList<string?>> Merge(IReadOnlyList<IReadOnlyList<string?>> retry)
+    /// <summary>Adds a key to read again to a started table's progress (at once: the group holding the change carries it).</summary>
+    private void AddRetry(string table, IReadOnlyList<string?> key)
     {
-        var merged = retry.ToList();
-        var known = new HashSet<string>(retry.Select(KeyText), StringComparer.Ordinal);
-        foreach (var key in _retry)
+        var tables = _state.Tables.ToList();
+        var index = tables.FindIndex(t => t.Table == table && t.Started);
+        if (index < 0)
         {
-            if (known.Add(KeyText(key)))
-            {
-                merged.Add(key);
-            }
+            return;
         }
 
-        _retry.Clear();
-        _retrySeen.Clear();
-        return merged;
+        var text = KeyText(key);
+        if (tables[index].Retry.Any(k => KeyText(k) == text))
+        {
+            return;
+        }
+
+        tables[index] = tables[index] with { Retry = [.. tables[index].Retry, key] };
+        _state = _state with { Tables = tables };
     }
 
     /// <summary>
@@ -329,16 +354,16 @@ internal sealed class SnapshotWindows
             ArrowMessageWriter.EndOfStream.CopyTo(stream.AsSpan(schemaMessage.Length + batch.Length));
             var payload = ArrowPayload.Read(stream);
             var window = _window is { Open: true } w && w.Table == name ? w : null;
-            var retrying = _state.Current is { Started: true } current && current.Table == name;
+            var retrying = _state.Tables.Any(t => t.Started && t.Table == name);
             var keyColumns = window?.KeyColumns ?? KeyColumnsOf(payload.Schema);
             foreach (var record in payload.Batches)
             {
-                ObserveBatch(record, keyColumns, window, retrying);
+                ObserveBatch(name, record, keyColumns, window, retrying);
             }
         }
     }
 
-    private void ObserveBatch(RecordBatch batch, IReadOnlyList<string> keyColumns, SnapshotWindow? window, bool retrying)
+    private void ObserveBatch(string table, RecordBatch batch, IReadOnlyList<string> keyColumns, SnapshotWindow? window, bool retrying)
     {
         var schema = batch.Schema;
         var op = (StringArray)batch.Column(schema.GetFieldIndex(ChangeBatchBuilder.OpColumn));
@@ -383,9 +408,9 @@ internal sealed class SnapshotWindows
                 window?.Changed.Add(KeyText(old));
             }
 
-            if (retrying && kind == "u" && unchanged is not null && !unchanged.IsNull(row) && _retrySeen.Add(KeyText(key)))
+            if (retrying && kind == "u" && unchanged is not null && !unchanged.IsNull(row))
             {
-                _retry.Add(key);
+                AddRetry(table, key);
             }
         }
     }

@@ -344,7 +344,7 @@ internal sealed class TransactionFramer : IDisposable
             ByteCount = total,
             Snapshot = snapshot,
             StreamMarkers = [.. _markers],
-            Incremental = Windows?.State is { } state && (state.Tables.Count > 0 || state.Signals.Count > 0) ? state : null,
+            Incremental = Windows is { Carries: true } windows ? windows.State : null,
         };
         _markers.Clear();
         _transactions.Clear();

@@ -68,8 +68,9 @@ internal static partial class ChaosCommand
         var minutes = options.Int("--minutes", 1, 1, 24 * 60);
         // P5: Kafka down this long while PostgreSQL keeps writing (0: not run; the suite's long mode runs 300).
         var outageSeconds = options.Int("--outage-seconds", 0, 0, 24 * 3600);
-        // Streamed transactions (and so the streaming fault points) exist only with pgoutput.
-        bool Applicable(FaultPoint point) => plugin == "pgoutput" || !FaultInjection.IsStreamingPoint(point);
+        // Streamed transactions (and so the streaming fault points) exist only with pgoutput; watermark windows only while
+        // a snapshot is read (the --prefill scenarios kill inside one; the rounds of streaming scenarios have none).
+        bool Applicable(FaultPoint point) => point != FaultPoint.InsideWatermarkWindow && (plugin == "pgoutput" || !FaultInjection.IsStreamingPoint(point));
         var without = (options.Value("--without") ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
         var seed = options.Int("--seed", 20261121, 0, int.MaxValue);
         // The random workload draws from the seed itself; the kill schedule from a generator of its own.
@@ -406,11 +407,12 @@ internal static partial class ChaosCommand
             var enabled = false;
             if (prefill > 0)
             {
-                // Crashes inside the initial snapshot (matrix: kill inside a chunk, between chunks, before a commit) while
-                // the workload writes: each start after one takes the snapshot again in a new exported snapshot.
+                // Crashes inside the initial snapshot (matrix: kill inside a chunk, between chunks, inside a watermark
+                // window, before a commit) while the workload writes: the first start dies in its exported snapshot; each
+                // later one continues it while streaming, its remaining chunks read in watermark windows.
                 workload.Enable();
                 enabled = true;
-                foreach (var spec in new[] { "after-kafka-commit@3", "mid-produce@2:1", "after-mirror-write@4", "before-kafka-commit@2" })
+                foreach (var spec in new[] { "after-kafka-commit@3", "inside-watermark-window@2", "mid-produce@2:1", "after-mirror-write@4", "before-kafka-commit@2" })
                 {
                     var log = Path.Combine(logs, $"00-snapshot-{spec.Replace('@', '-').Replace(':', '-')}.log");
                     await using var connector = ConnectorProcess.Start(configFile, spec, log);

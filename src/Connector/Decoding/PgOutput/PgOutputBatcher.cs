@@ -308,7 +308,7 @@ internal sealed partial class PgOutputBatcher : IPgOutputHandler, IDisposable
                 var (message, fingerprint) = SchemaOf(relation.RelationId);
                 _framer.AddMarker(new SnapshotMarker(kind, relation.Schema, relation.Table, message, fingerprint, _partitions, kind == SnapshotMarkerKind.End ? emission.TableRows : 0)
                 {
-                    Incremental = true,
+                    Incremental = !emission.Initial,
                     SnapshotLsn = emission.SnapshotLsn,
                 });
             }
