@@ -295,13 +295,13 @@ internal sealed partial class ConnectorPipeline(ConnectorConfig config, Progress
 
         var queued = incremental ?? Offsets.IncrementalSnapshotState.Empty;
         var left = interrupted.Tables.Sum(t => t.Chunks - t.DoneCount);
-        LogResumingWhileStreaming(logger, config.SlotName, interrupted.Lsn, interrupted.Tables.Sum(t => t.DoneCount), interrupted.Tables.Sum(t => t.Chunks), left);
+        LogResumingWhileStreaming(logger, config.SlotName, interrupted.Lsn, interrupted.Tables.Sum(t => t.DoneCount), interrupted.Tables.Sum(t => t.Chunks), interrupted.Tables.Sum(t => t.Rows), left);
         return queued with { Tables = [.. tables, .. queued.Tables.Where(q => tables.All(t => t.Table != q.Table))] };
     }
 
     [LoggerMessage(EventId = 3114, Level = LogLevel.Warning,
-        Message = "Slot {Slot}: the snapshot at {Lsn} was interrupted with {Done} of {Chunks} chunks committed; streaming continues from {Lsn} and the {Remaining} remaining chunks are read meanwhile in watermark windows (only uncommitted chunks are read again)")]
-    private static partial void LogResumingWhileStreaming(ILogger logger, string slot, Offsets.Lsn lsn, int done, int chunks, int remaining);
+        Message = "Slot {Slot}: the snapshot at {Lsn} was interrupted with {Done} of {Chunks} chunks committed ({Rows} rows, not read again); streaming continues from {Lsn} and the {Remaining} remaining chunks are read meanwhile in watermark windows (re-read: only chunks that were read but not committed, at most one per session)")]
+    private static partial void LogResumingWhileStreaming(ILogger logger, string slot, Offsets.Lsn lsn, int done, int chunks, long rows, int remaining);
 
     [LoggerMessage(EventId = 3115, Level = LogLevel.Warning,
         Message = "Slot {Slot}: the snapshot at {Lsn} cannot continue while streaming because table {Table} has chunks left and no key to match rows with the stream by; it starts over")]

@@ -90,6 +90,17 @@ public static class PipelineVerifier
             progress?.Invoke($"offsets: {problem}");
         }
 
+        // Not a problem of the topics, but the reason a table can differ: its snapshot is not complete yet.
+        if (offsets?.Snapshot is { Complete: false } pending)
+        {
+            progress?.Invoke($"note: the snapshot at {pending.Lsn} is not complete ({pending.Tables.Sum(t => t.DoneCount)} of {pending.Tables.Sum(t => t.Chunks)} chunks): tables may lack rows until it is");
+        }
+
+        foreach (var table in offsets?.Incremental?.Tables ?? [])
+        {
+            progress?.Invoke($"note: the snapshot of {table.Table} is still being read while streaming ({table.Rows} rows so far): it may lack rows until its end marker");
+        }
+
         return new VerificationReport(tables, problems, offsets, maxDataLsn);
     }
 

@@ -531,13 +531,15 @@ internal static partial class ChaosCommand
             var floor = await workload.LastPositionAsync();
             await using (var final = ConnectorProcess.Start(configFile, null, Path.Combine(logs, "final.log")))
             {
-                var caughtUp = await WaitForConfirmedAsync(postgres, floor, final, TimeSpan.FromSeconds(180));
+                var caughtUp = await WaitForConfirmedAsync(postgres, floor, final, TimeSpan.FromSeconds(180))
+                    // A snapshot continued while streaming (its remaining chunks in watermark windows) must be complete too.
+                    && await WaitForSnapshotsAsync(config, final, TimeSpan.FromSeconds(300));
                 final.Terminate();
                 var exited = await final.WaitForExitAsync(TimeSpan.FromSeconds(45));
                 var detail = $"{workload.Transactions:N0} workload transactions, slot confirmed through {floor}";
                 if (!caughtUp)
                 {
-                    Report("final catch-up", StoppedByItself(final) ?? $"the connector did not catch up to {floor} within 180 s; see {final.LogPath}", detail);
+                    Report("final catch-up", StoppedByItself(final) ?? $"the connector did not catch up to {floor} within 180 s (and complete any snapshot within 300 s more); see {final.LogPath}", detail);
                 }
                 else if (!exited || final.ExitCode != 0)
                 {
@@ -671,6 +673,25 @@ internal static partial class ChaosCommand
                 await Task.Delay(500);
             }
         }
+        return false;
+    }
+
+    /// <summary>Waits until the committed offsets record holds no unfinished snapshot (initial or incremental).</summary>
+    private static async Task<bool> WaitForSnapshotsAsync(ConnectorConfig config, ConnectorProcess connector, TimeSpan timeout)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        while (DateTime.UtcNow < deadline && !connector.HasExited)
+        {
+            var offset = await Task.Run(() => OffsetsTopicReader.ReadLatest(config.Kafka, config.OffsetsTopic,
+                new OffsetKey(config.Name, config.SlotName, config.DatabaseName), CancellationToken.None));
+            if (offset is not null && offset.Snapshot is null or { Complete: true } && offset.Incremental is null or { Tables.Count: 0 })
+            {
+                return true;
+            }
+
+            await Task.Delay(500);
+        }
+
         return false;
     }
 
