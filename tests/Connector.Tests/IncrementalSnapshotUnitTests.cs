@@ -22,7 +22,7 @@ public sealed class IncrementalSnapshotUnitTests
     private static readonly PgRelation s_relation = new(RelationId, "public", "t", 'd', [new PgColumn("id", 23, -1, true), new PgColumn("v", 25, -1, false)]);
     private static readonly DateTimeOffset s_time = DateTimeOffset.Parse("2026-12-01T10:00:00Z", System.Globalization.CultureInfo.InvariantCulture);
 
-    private static ConnectorConfig Config() => ConnectorConfig.FromDictionary(new Dictionary<string, string>
+    private static Dictionary<string, string> Values() => new()
     {
         ["name"] = "unit",
         ["database.user"] = "cdc",
@@ -30,7 +30,9 @@ public sealed class IncrementalSnapshotUnitTests
         ["topic.prefix"] = "shop",
         ["kafka.bootstrap.servers"] = "k1:9092",
         ["state.dir"] = Path.Combine(Path.GetTempPath(), $"walbridge-unit-{Guid.NewGuid():N}"),
-    });
+    };
+
+    private static ConnectorConfig Config() => ConnectorConfig.FromDictionary(Values());
 
     /// <summary>A pgoutput TupleData image: text values, <c>null</c> for SQL NULL, <c>"\u0000u"</c> for an unchanged TOAST value.</summary>
     private static byte[] Tuple(params string?[] values)
@@ -334,15 +336,8 @@ public sealed class IncrementalSnapshotUnitTests
     [Fact]
     public void The_signal_settings_are_checked()
     {
-        var values = new Dictionary<string, string>
-        {
-            ["name"] = "unit",
-            ["database.user"] = "cdc",
-            ["database.dbname"] = "shop",
-            ["topic.prefix"] = "shop",
-            ["kafka.bootstrap.servers"] = "k1:9092",
-            ["signal.data.collection"] = "just_a_table",
-        };
+        var values = Values();
+        values["signal.data.collection"] = "just_a_table";
         var error = Assert.Throws<ConfigurationException>(() => ConnectorConfig.FromDictionary(values));
         Assert.Contains("signal.data.collection", error.Message, StringComparison.Ordinal);
         values["signal.data.collection"] = "public.signals";

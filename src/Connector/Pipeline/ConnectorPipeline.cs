@@ -60,10 +60,7 @@ internal sealed partial class ConnectorPipeline(ConnectorConfig config, Progress
             // The slot exists but nothing is committed in Kafka (an earlier start stopped before its first commit): a new
             // slot exports the snapshot that the stream continues without a gap; the old one holds nothing delivered.
             LogRecreatingSlot(logger, config.SlotName);
-            await source.DisposeExportAsync();
-            var setup = new SourceSetup(config, logger);
-            await setup.DropSlotAsync(cancellationToken);
-            source = await setup.PrepareAsync(cancellationToken);
+            source = await NewSlotAsync(source, cancellationToken);
         }
 
         Offsets.Lsn committed;
@@ -98,10 +95,7 @@ internal sealed partial class ConnectorPipeline(ConnectorConfig config, Progress
             // tables' current state would let the stream replay changes those rows already show (and repeat rows of
             // tables without a key); a new slot exports a new snapshot and the snapshot starts over in it, exactly.
             LogRestartingSnapshot(logger, config.SlotName, interrupted.Lsn, interrupted.Tables.Sum(t => t.DoneCount), interrupted.Tables.Sum(t => t.Chunks));
-            await source.DisposeExportAsync();
-            var setup = new SourceSetup(config, logger);
-            await setup.DropSlotAsync(cancellationToken);
-            source = await setup.PrepareAsync(cancellationToken);
+            source = await NewSlotAsync(source, cancellationToken);
             restarted = source.Export is not null;
         }
 
@@ -274,7 +268,7 @@ internal sealed partial class ConnectorPipeline(ConnectorConfig config, Progress
             }
 
             var remaining = Enumerable.Range(0, table.Chunks).Where(c => !table.IsDone(c)).ToList();
-            if (remaining.Count > 0 && IncrementalSnapshotRunner.KeyColumnsOf(found).Count == 0)
+            if (remaining.Count > 0 && found.RowKey.Count == 0)
             {
                 LogCannotResume(logger, config.SlotName, interrupted.Lsn, table.Table);
                 return null;
@@ -306,6 +300,15 @@ internal sealed partial class ConnectorPipeline(ConnectorConfig config, Progress
     [LoggerMessage(EventId = 3115, Level = LogLevel.Warning,
         Message = "Slot {Slot}: the snapshot at {Lsn} cannot continue while streaming because table {Table} has chunks left and no key to match rows with the stream by; it starts over")]
     private static partial void LogCannotResume(ILogger logger, string slot, Offsets.Lsn lsn, string table);
+
+    /// <summary>Drops the slot (nothing delivered depends on it) and prepares the source again: a new slot exports a new snapshot.</summary>
+    private async Task<SourceState> NewSlotAsync(SourceState source, CancellationToken cancellationToken)
+    {
+        await source.DisposeExportAsync();
+        var setup = new SourceSetup(config, logger);
+        await setup.DropSlotAsync(cancellationToken);
+        return await setup.PrepareAsync(cancellationToken);
+    }
 
     /// <summary>The incremental snapshots' runner, after the initial snapshot (when one runs in this attempt) is complete.</summary>
     private async Task IncrementalAfterAsync(SnapshotStart? snapshot, IncrementalSnapshotRunner incremental, CancellationToken cancellationToken)

@@ -58,6 +58,51 @@ internal sealed class CopyTupleReader : IDisposable
     /// <summary>Whether the stream's trailer was read.</summary>
     public bool Ended { get; private set; }
 
+    /// <summary>Receives one row's TupleData image (valid only during the call).</summary>
+    public delegate void RowHandler(ReadOnlySpan<byte> tuple);
+
+    /// <summary>
+    /// Reads the whole stream, handing each row to <paramref name="onRow"/> and each run of rows buffered together to
+    /// <paramref name="onRows"/> (their count, for progress); returns the rows.
+    /// </summary>
+    /// <exception cref="ReplicationProtocolException">The COPY data is malformed or ends without its trailer.</exception>
+    public async Task<long> ReadAllAsync(RowHandler onRow, Action<long>? onRows, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(onRow);
+        long rows = 0;
+        while (true)
+        {
+            var drained = Drain(onRow);
+            rows += drained;
+            onRows?.Invoke(drained);
+            if (Ended)
+            {
+                return rows;
+            }
+
+            if (!await FillAsync(cancellationToken))
+            {
+                drained = Drain(onRow);
+                rows += drained;
+                onRows?.Invoke(drained);
+                return Ended ? rows : throw Malformed("ended without its trailer");
+            }
+        }
+    }
+
+    /// <summary>Hands every complete row in the buffer over (synchronously: the spans live only during the call).</summary>
+    private long Drain(RowHandler onRow)
+    {
+        long rows = 0;
+        while (TryNext(out var tuple))
+        {
+            onRow(tuple);
+            rows++;
+        }
+
+        return rows;
+    }
+
     /// <summary>Reads more of the stream; false at its end.</summary>
     public async ValueTask<bool> FillAsync(CancellationToken cancellationToken)
     {

@@ -94,7 +94,7 @@ internal sealed partial class IncrementalSnapshotRunner(ConnectorConfig config, 
 
             var table = (await SnapshotCatalog.LoadAsync(connection, config, cancellationToken, only: tableName)).FirstOrDefault();
             var kind = current is null || !current.Started ? WindowKind.Begin : current.Retry.Count > 0 ? WindowKind.Retry : WindowKind.Range;
-            if (table is null || KeyColumnsOf(table) is not { Count: > 0 })
+            if (table is null || table.RowKey is not { Count: > 0 })
             {
                 // Gone from the publication (or lost its key) since it was queued: it leaves the queue without markers.
                 LogTableSkipped(logger, config.SlotName, tableName, table is null ? "it is no longer published" : "it has no primary key or replica identity index any more");
@@ -114,7 +114,7 @@ internal sealed partial class IncrementalSnapshotRunner(ConnectorConfig config, 
                 Kind = kind,
                 Table = tableName,
                 Relation = table?.Relation ?? new Serialization.Postgres.PgRelation(0, "", "", 'd', []),
-                KeyColumns = table is null ? [] : KeyColumnsOf(table),
+                KeyColumns = table?.RowKey ?? [],
                 Requests = [.. pending],
                 RetryKeys = kind == WindowKind.Retry ? current!.Retry.Take(config.IncrementalChunkSize).ToList() : [],
                 Chunk = kind == WindowKind.Range && current?.RemainingChunks is { Count: > 0 } remaining ? remaining[0] : -1,
@@ -141,15 +141,6 @@ internal sealed partial class IncrementalSnapshotRunner(ConnectorConfig config, 
             }
         }
     }
-
-    /// <summary>The columns rows are identified by: the replica identity's key, or the primary key under <c>REPLICA IDENTITY FULL</c>.</summary>
-    internal static IReadOnlyList<string> KeyColumnsOf(SnapshotTable table) =>
-        table.Relation.ReplicaIdentity switch
-        {
-            'f' => table.Relation.Columns.Where(c => table.PrimaryKey.Contains(c.Name)).Select(c => c.Name).ToList(),
-            'n' => [],
-            _ => table.Relation.Columns.Where(c => c.IsKey).Select(c => c.Name).ToList(),
-        };
 
     /// <summary>One window: low watermark, the chunk query, high watermark; returns the high watermark's commit LSN once its rows are in the stream.</summary>
     private async Task<Lsn> RunWindowAsync(NpgsqlConnection connection, SnapshotWindow window, SnapshotTable? table, IncrementalTableState? current, CancellationToken cancellationToken)
@@ -206,34 +197,7 @@ internal sealed partial class IncrementalSnapshotRunner(ConnectorConfig config, 
         var rows = new List<WindowRow>();
         await using var copy = await connection.BeginRawBinaryCopyAsync(sql, cancellationToken);
         using var reader = new CopyTupleReader(copy, table.TextColumns(), table.Name, Lsn.Zero, keyColumns);
-        while (true)
-        {
-            while (reader.TryNext(out var image))
-            {
-                rows.Add(new WindowRow(image.ToArray(), reader.TrailingText()));
-            }
-
-            if (reader.Ended)
-            {
-                break;
-            }
-
-            if (!await reader.FillAsync(cancellationToken))
-            {
-                while (reader.TryNext(out var image))
-                {
-                    rows.Add(new WindowRow(image.ToArray(), reader.TrailingText()));
-                }
-
-                if (!reader.Ended)
-                {
-                    throw new Errors.ReplicationProtocolException($"The incremental snapshot COPY data of {table.Name} ended without its trailer", Lsn.Zero);
-                }
-
-                break;
-            }
-        }
-
+        await reader.ReadAllAsync(image => rows.Add(new WindowRow(image.ToArray(), reader.TrailingText())), null, cancellationToken);
         return rows;
     }
 

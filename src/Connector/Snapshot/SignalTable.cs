@@ -133,7 +133,7 @@ internal static partial class SignalTable
             return "it is not in the connector's publication (name it as schema.table, and select it with table.include.list)";
         }
 
-        if (IncrementalSnapshotRunner.KeyColumnsOf(found).Count == 0)
+        if (found.RowKey.Count == 0)
         {
             return $"it has no primary key or replica identity index, so rows read while it changes cannot be matched with the stream's changes. " +
                 $"Add one (ALTER TABLE {found.QuotedName} ADD PRIMARY KEY (…); or ALTER TABLE {found.QuotedName} REPLICA IDENTITY USING INDEX …;). " +

@@ -19,6 +19,18 @@ internal sealed record SnapshotTable(PgRelation Relation, IReadOnlyList<string> 
 
     public string QuotedName => $"{SourceSetup.QuoteIdentifier(Relation.Schema)}.{SourceSetup.QuoteIdentifier(Relation.Table)}";
 
+    /// <summary>
+    /// The columns rows are identified by (the stream's <c>pg.primary_key</c>): the replica identity's key, the primary key
+    /// under <c>REPLICA IDENTITY FULL</c>; empty without one (<c>FULL</c> without a primary key, or <c>NOTHING</c>).
+    /// </summary>
+    public IReadOnlyList<string> RowKey =>
+        Relation.ReplicaIdentity switch
+        {
+            'f' => Relation.Columns.Where(c => PrimaryKey.Contains(c.Name)).Select(c => c.Name).ToList(),
+            'n' => [],
+            _ => Relation.Columns.Where(c => c.IsKey).Select(c => c.Name).ToList(),
+        };
+
     /// <summary>Per column: whether it is read as PostgreSQL's text (its type is kept as text, or its binary send format is not parsed exactly).</summary>
     public bool[] TextColumns() => Relation.Columns.Select(c => !PgTypeMapping.SupportsBinary(c)).ToArray();
 

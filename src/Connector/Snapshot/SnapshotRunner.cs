@@ -287,43 +287,10 @@ internal sealed partial class SnapshotRunner(ConnectorConfig config, ProgressTra
     {
         var table = item.Table;
         var relationId = table.Relation.RelationId;
-        long rows = 0;
         await using var copy = await connection.BeginRawBinaryCopyAsync(table.CopyCommand(item.Chunk, item.Chunks, item.PagesPerChunk), cancellationToken);
         using var reader = new CopyTupleReader(copy, table.TextColumns(), table.Name, lsn);
-        while (true)
-        {
-            var drained = Drain(reader, batcher, relationId, lsn);
-            rows += drained;
-            counter.Add(drained);
-            if (reader.Ended || !await reader.FillAsync(cancellationToken))
-            {
-                drained = Drain(reader, batcher, relationId, lsn);
-                rows += drained;
-                counter.Add(drained);
-                if (!reader.Ended)
-                {
-                    throw new Errors.ReplicationProtocolException($"The snapshot COPY data of {table.Name} ended without its trailer", lsn);
-                }
-
-                break;
-            }
-        }
-
+        var rows = await reader.ReadAllAsync(image => batcher.OnRead(relationId, TupleData.Parse(image, lsn, out _), lsn), counter.Add, cancellationToken);
         counter.ChunkDone();
-        return rows;
-    }
-
-    /// <summary>Hands every complete row in the reader's buffer to the batcher (synchronously: TupleData lives on the stack).</summary>
-    private static long Drain(CopyTupleReader reader, PgOutputBatcher batcher, uint relationId, Lsn lsn)
-    {
-        long rows = 0;
-        while (reader.TryNext(out var image))
-        {
-            var tuple = TupleData.Parse(image, lsn, out _);
-            batcher.OnRead(relationId, tuple, lsn);
-            rows++;
-        }
-
         return rows;
     }
 
