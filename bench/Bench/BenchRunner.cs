@@ -765,7 +765,11 @@ internal sealed class BenchRunner(BenchOptions options, string repoRoot, Cancell
         {
             for (var i = 0; i < Math.Min(threads, Math.Max(1, chunkCount)); i++)
             {
-                var connection = new NpgsqlConnection(_postgres.ConnectionString(database));
+                // The connector's snapshot sessions read with this Npgsql buffer: so does the baseline.
+                var connection = new NpgsqlConnection(new NpgsqlConnectionStringBuilder(_postgres.ConnectionString(database))
+                {
+                    ReadBufferSize = WalBridge.Connector.Configuration.ConnectorConfig.SnapshotReadBufferSize,
+                }.ConnectionString);
                 await connection.OpenAsync(cancellation);
                 await using (var begin = new NpgsqlCommand($"BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET TRANSACTION SNAPSHOT '{exported}'", connection))
                 {

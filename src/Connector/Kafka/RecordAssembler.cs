@@ -200,7 +200,8 @@ internal sealed class RecordAssembler(TopicManager topics, int chunkLimit)
             }
         }
 
-        var value = new byte[length];
+        // Every byte is written below: no need to zero it first (records are up to the record limit, on the large object heap).
+        var value = GC.AllocateUninitializedArray<byte>(length);
         var span = value.AsSpan();
         stream.SchemaMessage.Span.CopyTo(span);
         var offset = stream.SchemaMessage.Length;

@@ -103,7 +103,14 @@ internal sealed class CopyTupleReader : IDisposable
         return rows;
     }
 
-    /// <summary>Reads more of the stream; false at its end.</summary>
+    /// <summary>Below this much buffered input a fill keeps reading while reads complete without waiting.</summary>
+    private const int FillTarget = 256 * 1024;
+
+    /// <summary>
+    /// Reads more of the stream; false at its end. Keeps reading while the reads complete at once (Npgsql serves them
+    /// from its buffer, one row each) until <see cref="FillTarget"/> bytes are buffered, so rows are drained in runs
+    /// rather than one per read; it waits for at most one read.
+    /// </summary>
     public async ValueTask<bool> FillAsync(CancellationToken cancellationToken)
     {
         if (_eof)
@@ -127,15 +134,25 @@ internal sealed class CopyTupleReader : IDisposable
             _input = larger;
         }
 
-        var read = await _stream.ReadAsync(_input.AsMemory(_end), cancellationToken);
-        if (read == 0)
+        var any = false;
+        while (true)
         {
-            _eof = true;
-            return false;
-        }
+            var pending = _stream.ReadAsync(_input.AsMemory(_end), cancellationToken);
+            var waited = !pending.IsCompleted;
+            var read = await pending;
+            if (read == 0)
+            {
+                _eof = true;
+                return any;
+            }
 
-        _end += read;
-        return true;
+            _end += read;
+            any = true;
+            if (waited || _end >= FillTarget || _end == _input.Length)
+            {
+                return true;
+            }
+        }
     }
 
     /// <summary>The next complete row as a TupleData image, or false when more input is needed (or the stream ended).</summary>

@@ -192,7 +192,7 @@ internal sealed partial class SnapshotRunner(ConnectorConfig config, ProgressTra
         var signalled = false;
         try
         {
-            await using var connection = new NpgsqlConnection(config.ConnectionString(replication: false));
+            await using var connection = new NpgsqlConnection(config.ConnectionString(replication: false, ConnectorConfig.SnapshotReadBufferSize));
             await connection.OpenAsync(cancellationToken);
             // Columns read as text must print as the walsender prints them for pgoutput (ConnectionString's replication settings).
             await using (var settings = new NpgsqlCommand("SET extra_float_digits = 3", connection))

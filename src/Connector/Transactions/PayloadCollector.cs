@@ -30,7 +30,10 @@ internal sealed class PayloadCollector(string spillDirectory, long memoryLimit) 
         }
 
         MemoryBytes += value.Length;
-        return new StoredBytes(value.ToArray(), null, 0, value.Length);
+        // Overwritten at once: not zeroed first (a batch is up to the record limit).
+        var copy = GC.AllocateUninitializedArray<byte>(value.Length);
+        value.CopyTo(copy);
+        return new StoredBytes(copy, null, 0, value.Length);
     }
 
     /// <summary>Hands the spill file (if any) over with what was stored, and starts over.</summary>

@@ -48,12 +48,20 @@ internal sealed class BitmapBuilder : IDisposable
             throw new ArgumentOutOfRangeException(nameof(length));
         }
 
-        var span = _bytes.Span;
-        for (var i = length; i < Length; i++)
+        if (length == 0)
         {
-            if ((span[i >> 3] & (1 << (i & 7))) == 0)
+            // Clear, once per batch: no need to count the bits that go.
+            ZeroCount = 0;
+        }
+        else
+        {
+            var span = _bytes.Span;
+            for (var i = length; i < Length; i++)
             {
-                ZeroCount--;
+                if ((span[i >> 3] & (1 << (i & 7))) == 0)
+                {
+                    ZeroCount--;
+                }
             }
         }
 

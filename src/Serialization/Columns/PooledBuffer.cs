@@ -97,13 +97,19 @@ internal sealed class PooledBuffer : IDisposable
         Length = length;
     }
 
+    // The check is inlined into every append; growing is the rare, separate call.
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
     private void Ensure(long capacity)
     {
-        if (capacity <= _array.Length)
+        if (capacity > _array.Length)
         {
-            return;
+            Grow(capacity);
         }
+    }
 
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+    private void Grow(long capacity)
+    {
         if (capacity > Array.MaxLength)
         {
             throw new InvalidOperationException($"An Arrow buffer cannot exceed {Array.MaxLength} bytes.");

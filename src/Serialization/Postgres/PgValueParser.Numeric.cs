@@ -256,6 +256,11 @@ internal static partial class PgValueParser
             return Special(out problem);
         }
 
+        if (type.Precision <= MaxSmallPrecision)
+        {
+            return ParseSmallDecimalBinary(builder, type, n, out problem);
+        }
+
         Span<ulong> limbs = stackalloc ulong[4];
         var acc = new DecimalAccumulator(limbs[..(builder.ByteWidth / 8)], type.Precision);
 
@@ -280,6 +285,87 @@ internal static partial class PgValueParser
         }
 
         acc.WriteTo(builder.AppendValue(), n.Sign == NumericNeg && !acc.IsZero);
+        problem = null;
+        return true;
+    }
+
+    /// <summary>The largest precision whose unscaled values (below 10^18) <see cref="ParseSmallDecimalBinary"/> sums in 64 bits.</summary>
+    private const int MaxSmallPrecision = 18;
+
+    /// <summary>10^0 … 10^18.</summary>
+    private static readonly ulong[] s_powersOfTen = PowersOfTen();
+
+    private static ulong[] PowersOfTen()
+    {
+        var powers = new ulong[MaxSmallPrecision + 1];
+        powers[0] = 1;
+        for (var i = 1; i < powers.Length; i++)
+        {
+            powers[i] = powers[i - 1] * 10;
+        }
+
+        return powers;
+    }
+
+    /// <summary>
+    /// <see cref="ParseDecimalBinary"/> for precisions up to <see cref="MaxSmallPrecision"/>, the common case (money,
+    /// quantities): the unscaled value is summed one base-10000 group at a time instead of one decimal digit at a time
+    /// through 128- or 256-bit limbs. Same results and the same errors, in the same order (too large before too many
+    /// fraction digits).
+    /// </summary>
+    private static bool ParseSmallDecimalBinary(FixedWidthBuilder builder, PgColumnType type, BinaryNumeric n, out string? problem)
+    {
+        // Group i holds the digits of 10000^(weight - i); in the unscaled integer (value × 10^scale) its units are 10^exponent.
+        UInt128 value = 0;
+        var tooLarge = false;
+        var belowScale = false;
+        for (var i = 0; i < n.NDigits; i++)
+        {
+            var group = n.Digit(i);
+            if (group == 0)
+            {
+                continue;
+            }
+
+            var exponent = (4L * (n.Weight - i)) + type.Scale;
+            if (exponent >= 0)
+            {
+                if (exponent > MaxSmallPrecision)
+                {
+                    // At least 10^19: more digits than the precision allows.
+                    tooLarge = true;
+                    continue;
+                }
+
+                value += (UInt128)(ulong)group * s_powersOfTen[exponent];
+            }
+            else if (exponent <= -4)
+            {
+                belowScale = true;
+            }
+            else
+            {
+                var divisor = (int)s_powersOfTen[-exponent];
+                belowScale |= group % divisor != 0;
+                value += (ulong)(group / divisor);
+            }
+        }
+
+        if (tooLarge || value >= s_powersOfTen[type.Precision])
+        {
+            return Fail(out problem, $"value exceeds numeric({type.Precision},{type.Scale})");
+        }
+
+        if (belowScale)
+        {
+            return Fail(out problem, $"value has more than {type.Scale} fraction digits");
+        }
+
+        var signed = n.Sign == NumericNeg ? -(Int128)value : (Int128)value;
+        var destination = builder.AppendValue();
+        BinaryPrimitives.WriteInt128LittleEndian(destination, signed);
+        // A wider decimal (never chosen for these precisions, but the builder decides): sign-extended.
+        destination[16..].Fill(signed < 0 ? (byte)0xFF : (byte)0);
         problem = null;
         return true;
     }
