@@ -248,8 +248,7 @@ internal sealed partial class SnapshotRunner(ConnectorConfig config, ProgressTra
                 if (previous is { } before)
                 {
                     // At most one chunk of this session is handed over and not committed.
-                    await progress.Snapshot.WaitUntilAsync((state, completed) => completed == start.Lsn ||
-                        state?.Tables.FirstOrDefault(t => t.Table == before.Table.Name)?.IsDone(before.Chunk) == true, cancellationToken);
+                    await CommittedAsync(start, before, cancellationToken);
                 }
 
                 try
@@ -267,8 +266,7 @@ internal sealed partial class SnapshotRunner(ConnectorConfig config, ProgressTra
 
             if (previous is { } last)
             {
-                await progress.Snapshot.WaitUntilAsync((state, completed) => completed == start.Lsn ||
-                    state?.Tables.FirstOrDefault(t => t.Table == last.Table.Name)?.IsDone(last.Chunk) == true, cancellationToken);
+                await CommittedAsync(start, last, cancellationToken);
             }
 
             LogSessionDone(logger, config.SlotName, session);
@@ -281,6 +279,11 @@ internal sealed partial class SnapshotRunner(ConnectorConfig config, ProgressTra
             }
         }
     }
+
+    /// <summary>Until the chunk's Kafka transaction has committed (or the whole snapshot has).</summary>
+    private Task CommittedAsync(SnapshotStart start, ChunkWork chunk, CancellationToken cancellationToken) =>
+        progress.Snapshot.WaitUntilAsync((state, completed) => completed == start.Lsn ||
+            state?.Tables.FirstOrDefault(t => t.Table == chunk.Table.Name)?.IsDone(chunk.Chunk) == true, cancellationToken);
 
     /// <summary>Reads one chunk with COPY into the batcher; returns its rows.</summary>
     private static async Task<long> ReadChunkAsync(NpgsqlConnection connection, PgOutputBatcher batcher, ChunkWork item, Lsn lsn, TableCounter counter, CancellationToken cancellationToken)
