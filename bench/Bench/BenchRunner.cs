@@ -752,7 +752,7 @@ internal sealed class BenchRunner(BenchOptions options, string repoRoot, Cancell
         var commands = new System.Collections.Concurrent.ConcurrentQueue<string>();
         foreach (var table in tables)
         {
-            var (chunks, pagesPerChunk) = WalBridge.Connector.Snapshot.SnapshotCatalog.Plan(table, config.SnapshotChunkRows);
+            var (chunks, pagesPerChunk) = WalBridge.Connector.Snapshot.SnapshotCatalog.Plan(table, config.SnapshotChunkRows, config.TransactionMemoryBytes);
             for (var chunk = 0; chunk < chunks; chunk++)
             {
                 commands.Enqueue(table.CopyCommand(chunk, chunks, pagesPerChunk));

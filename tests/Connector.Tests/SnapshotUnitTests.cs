@@ -182,13 +182,26 @@ public sealed class SnapshotUnitTests
     }
 
     [Theory]
+    // 800 heap bytes per row: about 13,750 rows (12 MiB of Arrow) per chunk instead of 100,000.
+    [InlineData(819_200_000L, 73, 1_370)]
+    // Rows of a megabyte: never fewer than 1,000 rows per chunk (the spill file takes the rest).
+    [InlineData(1_000_000_000_000L, 1_000, 100)]
+    // Size unknown: by snapshot.chunk.rows alone.
+    [InlineData(0L, 10, 10_000)]
+    public void Chunks_of_wide_rows_are_cut_to_fit_the_transaction_memory(long bytes, int chunks, long pagesPerChunk)
+    {
+        var table = new SnapshotTable(new PgRelation(1, "public", "t", 'd', [new PgColumn("id", 23, -1, true)]), ["id"], false, 100_000, 1_000_000, null, bytes);
+        Assert.Equal((chunks, pagesPerChunk), SnapshotCatalog.Plan(table, 100_000, 16L << 20));
+    }
+
+    [Theory]
     [InlineData(1_000_000, 10_000, 100_000, 10, 1_000)]
     [InlineData(50_000, 500, 100_000, 1, 0)]
     [InlineData(250_000, 2_500, 100_000, 3, 834)]
     public void Tables_are_cut_into_chunks_of_about_the_configured_rows(long rows, long pages, long chunkRows, int chunks, long pagesPerChunk)
     {
         var table = new SnapshotTable(new PgRelation(1, "public", "t", 'd', [new PgColumn("id", 23, -1, true)]), ["id"], false, pages, rows, null);
-        Assert.Equal((chunks, pagesPerChunk), SnapshotCatalog.Plan(table, chunkRows));
+        Assert.Equal((chunks, pagesPerChunk), SnapshotCatalog.Plan(table, chunkRows, 16L << 20));
         if (chunks > 1)
         {
             Assert.Contains($"ctid < '({pagesPerChunk},0)'::tid", table.CopyCommand(0, chunks, pagesPerChunk), StringComparison.Ordinal);

@@ -12,7 +12,8 @@ namespace WalBridge.Connector.Snapshot;
 /// <param name="Pages">Heap pages when the snapshot began.</param>
 /// <param name="EstimatedRows">Rows by the statistics (<c>reltuples</c>), or estimated from the pages when never analysed.</param>
 /// <param name="RowFilter">The publication's row filter for the table (PostgreSQL 15+), or null.</param>
-internal sealed record SnapshotTable(PgRelation Relation, IReadOnlyList<string> PrimaryKey, bool Partitioned, long Pages, long EstimatedRows, string? RowFilter)
+/// <param name="Bytes">The table's size on disk with its TOAST table (<c>pg_table_size</c>) when the snapshot began; 0 when unknown.</param>
+internal sealed record SnapshotTable(PgRelation Relation, IReadOnlyList<string> PrimaryKey, bool Partitioned, long Pages, long EstimatedRows, string? RowFilter, long Bytes = 0)
 {
     /// <summary><c>schema.table</c>, unquoted: the name in the offsets record and the log.</summary>
     public string Name => $"{Relation.Schema}.{Relation.Table}";
@@ -136,11 +137,11 @@ internal static class SnapshotCatalog
     public static async Task<List<SnapshotTable>> LoadAsync(NpgsqlConnection connection, ConnectorConfig config, CancellationToken cancellationToken, string? only = null)
     {
         var v15 = connection.PostgreSqlVersion.Major >= 15;
-        var tables = new List<(uint Oid, string Schema, string Table, char Identity, char Kind, long Pages, double Tuples, string[]? Columns, string? Filter)>();
+        var tables = new List<(uint Oid, string Schema, string Table, char Identity, char Kind, long Pages, double Tuples, string[]? Columns, string? Filter, long Bytes)>();
         await using (var query = new NpgsqlCommand($"""
             SELECT c.oid, n.nspname, c.relname, c.relreplident, c.relkind,
                    greatest(c.relpages::bigint, pg_relation_size(c.oid) / current_setting('block_size')::bigint),
-                   c.reltuples::float8, {(v15 ? "t.attnames, t.rowfilter" : "NULL::text[], NULL::text")}
+                   c.reltuples::float8, {(v15 ? "t.attnames, t.rowfilter" : "NULL::text[], NULL::text")}, pg_table_size(c.oid)
             FROM pg_publication_tables t
             JOIN pg_namespace n ON n.nspname = t.schemaname
             JOIN pg_class c ON c.relnamespace = n.oid AND c.relname = t.tablename
@@ -154,7 +155,8 @@ internal static class SnapshotCatalog
             while (await reader.ReadAsync(cancellationToken))
             {
                 tables.Add(((uint)reader.GetFieldValue<uint>(0), reader.GetString(1), reader.GetString(2), reader.GetChar(3), reader.GetChar(4),
-                    reader.GetInt64(5), reader.GetDouble(6), reader.IsDBNull(7) ? null : reader.GetFieldValue<string[]>(7), reader.IsDBNull(8) ? null : reader.GetString(8)));
+                    reader.GetInt64(5), reader.GetDouble(6), reader.IsDBNull(7) ? null : reader.GetFieldValue<string[]>(7), reader.IsDBNull(8) ? null : reader.GetString(8),
+                    reader.IsDBNull(9) ? 0 : reader.GetInt64(9)));
             }
         }
 
@@ -163,15 +165,37 @@ internal static class SnapshotCatalog
         {
             var (columns, primaryKey) = await ColumnsAsync(connection, t.Oid, t.Identity, t.Columns, cancellationToken);
             var estimated = t.Tuples >= 0 ? (long)t.Tuples : t.Pages * RowsPerPageGuess;
-            result.Add(new SnapshotTable(new PgRelation(t.Oid, t.Schema, t.Table, t.Identity, columns), primaryKey, t.Kind == 'p', t.Pages, estimated, t.Filter));
+            result.Add(new SnapshotTable(new PgRelation(t.Oid, t.Schema, t.Table, t.Identity, columns), primaryKey, t.Kind == 'p', t.Pages, estimated, t.Filter, t.Bytes));
         }
 
         return result;
     }
 
-    /// <summary>How many chunks and pages per chunk a table is cut into: about <c>snapshot.chunk.rows</c> rows each.</summary>
-    public static (int Chunks, long PagesPerChunk) Plan(SnapshotTable table, long chunkRows)
+    /// <summary>
+    /// What a snapshot row is assumed to add to its Arrow payload beyond its share of the table's bytes: the change
+    /// columns (<c>_op</c>, <c>_lsn</c>, <c>_xid</c>, commit LSN and time), the null <c>_before</c> row and the offsets and
+    /// validity bits of every column.
+    /// </summary>
+    internal const long EnvelopeBytesPerRow = 96;
+
+    /// <summary>The fewest rows a chunk is cut to for its size (very wide rows: the spill file takes the rest).</summary>
+    internal const long MinChunkRows = 1000;
+
+    /// <summary>
+    /// How many chunks and pages per chunk a table is cut into: about <paramref name="chunkRows"/> rows each
+    /// (<c>snapshot.chunk.rows</c>), fewer when the rows are wide: a chunk is one source transaction of its session, and
+    /// its Arrow payload should fit in <paramref name="memoryBytes"/> (<c>transaction.memory.bytes</c>; estimated from the
+    /// table's bytes per row, with a quarter left for the estimate's error), since what does not is written to a spill
+    /// file and read back before it can be sent.
+    /// </summary>
+    public static (int Chunks, long PagesPerChunk) Plan(SnapshotTable table, long chunkRows, long memoryBytes)
     {
+        if (table.Bytes > 0 && table.EstimatedRows > 0 && memoryBytes > 0)
+        {
+            var rowBytes = (table.Bytes / table.EstimatedRows) + EnvelopeBytesPerRow;
+            chunkRows = Math.Min(chunkRows, Math.Max(MinChunkRows, memoryBytes / 4 * 3 / rowBytes));
+        }
+
         if (table.Partitioned || table.Pages == 0 || table.EstimatedRows <= chunkRows)
         {
             return (1, 0);

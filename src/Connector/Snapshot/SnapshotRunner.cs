@@ -181,7 +181,7 @@ internal sealed partial class SnapshotRunner(ConnectorConfig config, ProgressTra
         new(start.Lsn, DateTimeOffset.UtcNow, Complete: false, Exported: start.Export is not null,
             tables.Select(t =>
             {
-                var (chunks, pagesPerChunk) = SnapshotCatalog.Plan(t, config.SnapshotChunkRows);
+                var (chunks, pagesPerChunk) = SnapshotCatalog.Plan(t, config.SnapshotChunkRows, config.TransactionMemoryBytes);
                 return new SnapshotTableState(t.Name, chunks, pagesPerChunk, [], 0, t.EstimatedRows);
             }).ToList());
 
