@@ -678,13 +678,15 @@ internal sealed class BenchRunner(BenchOptions options, string repoRoot, Cancell
         // plan is sized from pg_class), checkpointed; VACUUM also brings the table into the page cache.
         await ExecuteLongAsync(database, $"VACUUM (FREEZE, ANALYZE) {workload.Table}");
         await ExecuteLongAsync(database, "CHECKPOINT");
+        // And written back: with fsync off the load leaves about 2 GB of dirty pages (heap and WAL) that the kernel would
+        // otherwise write during the first measured run, throttling its own writes (offsets store, logs).
+        await CommandOutputAsync("sync", []);
         result.GenerateSeconds = load.Elapsed.TotalSeconds;
         var tableBytes = await _postgres.ScalarAsync<long>($"SELECT pg_table_size('{workload.Table}')", database, cancellation);
         Progress($"{workload.Id}: loaded {workload.Rows:N0} rows ({tableBytes / 1048576.0:F0} MB of heap) in {result.GenerateSeconds:F1} s (not measured)");
         await _postgres.ExecuteAsync($"CREATE PUBLICATION {Publication} FOR ALL TABLES", database, cancellation);
 
         var paths = options.Paths.Where(p => PathNames.Runs(p, workload.Id)).ToList();
-        await using var broker = paths.Count > 0 ? await LocalBroker.StartAsync(3, cancellation) : null;
         foreach (var threads in workload.SnapshotThreads)
         {
             cancellation.ThrowIfCancellationRequested();
@@ -708,7 +710,11 @@ internal sealed class BenchRunner(BenchOptions options, string repoRoot, Cancell
                 PathResult measured;
                 try
                 {
-                    measured = await SnapshotConnectorAsync(database, slot, path, threads, workload, broker!);
+                    // A new broker for every run: the local broker keeps every record in memory, and with the 1 GB of an
+                    // earlier run in it its CPU per record grew about fivefold (1.5 → 7–8 CPU s per run), taken from the
+                    // connector on a small machine.
+                    await using var broker = await LocalBroker.StartAsync(3, cancellation);
+                    measured = await SnapshotConnectorAsync(database, slot, path, threads, workload, broker);
                 }
                 catch (Exception e) when (e is not OperationCanceledException || !cancellation.IsCancellationRequested)
                 {
