@@ -100,12 +100,7 @@ internal static class PayloadBatches
     {
         ArgumentNullException.ThrowIfNull(stream);
         ArgumentNullException.ThrowIfNull(batch);
-        var schemaLength = stream.SchemaMessage.Length;
-        var bytes = new byte[schemaLength + batch.Bytes.Length + ArrowMessageWriter.EndOfStream.Length];
-        stream.SchemaMessage.Span.CopyTo(bytes);
-        batch.Bytes.CopyTo(bytes.AsSpan(schemaLength));
-        ArrowMessageWriter.EndOfStream.CopyTo(bytes.AsSpan(schemaLength + batch.Bytes.Length));
-        var payload = ArrowPayload.Read(bytes);
+        var payload = ArrowPayload.Read(batch.Bytes.AsStream(stream.SchemaMessage.Span));
         if (payload.Batches.Count != 1 || payload.Batches[0].Length != batch.Rows)
         {
             throw new ArrowPayloadException($"a batch of {stream.Schema}.{stream.Table} partition {stream.Partition} decoded to {payload.RowCount} rows in {payload.Batches.Count} batches, expected {batch.Rows} in one");

@@ -200,18 +200,28 @@ internal sealed class RecordAssembler(TopicManager topics, int chunkLimit)
             }
         }
 
-        // Every byte is written below: no need to zero it first (records are up to the record limit, on the large object heap).
-        var value = GC.AllocateUninitializedArray<byte>(length);
-        var span = value.AsSpan();
-        stream.SchemaMessage.Span.CopyTo(span);
-        var offset = stream.SchemaMessage.Length;
-        foreach (var batch in _batches)
+        byte[] value;
+        if (_batches.Count == 1)
         {
-            batch.Bytes.CopyTo(span[offset..]);
-            offset += batch.Bytes.Length;
+            // The common case (a batch is cut at the record limit): the batch is stored as its whole stream already.
+            value = _batches[0].Bytes.AsStream(stream.SchemaMessage.Span);
+        }
+        else
+        {
+            // Every byte is written below: no need to zero it first (records are up to the record limit, on the large object heap).
+            value = GC.AllocateUninitializedArray<byte>(length);
+            var span = value.AsSpan();
+            stream.SchemaMessage.Span.CopyTo(span);
+            var offset = stream.SchemaMessage.Length;
+            foreach (var batch in _batches)
+            {
+                batch.Bytes.CopyTo(span[offset..]);
+                offset += batch.Bytes.Length;
+            }
+
+            ArrowMessageWriter.EndOfStream.CopyTo(span[offset..]);
         }
 
-        ArrowMessageWriter.EndOfStream.CopyTo(span[offset..]);
         var first = _batches[0];
         var last = _batches[^1];
         if (!_fingerprints.TryGetValue(stream.SchemaFingerprint, out var fingerprint))

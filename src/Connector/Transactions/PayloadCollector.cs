@@ -20,7 +20,23 @@ internal sealed class PayloadCollector(string spillDirectory, long memoryLimit) 
     /// <param name="value">The bytes; copied.</param>
     /// <param name="spillName">Names the spill file if this value starts one (e.g. the first transaction's id).</param>
     /// <exception cref="Errors.LocalStorageException">The spill file cannot be written.</exception>
-    public StoredBytes Store(ReadOnlySpan<byte> value, uint spillName)
+    public StoredBytes Store(ReadOnlySpan<byte> value, uint spillName) => Store(value, spillName, framedWith: null);
+
+    /// <summary>
+    /// Batches from this size on are stored framed: large ones are usually a record by themselves (they are cut at the
+    /// record limit), and their arrays are on the large object heap, where a second one per record costs most. Small
+    /// ones (a single-row transaction's) are mostly joined with others into one record, where framing would only add
+    /// the schema message's bytes to each.
+    /// </summary>
+    internal const int FramedMinimum = 64 * 1024;
+
+    /// <summary>
+    /// <see cref="Store(ReadOnlySpan{byte}, uint)"/> for a record batch of a stream with <paramref name="schemaMessage"/>:
+    /// held in memory framed as its whole stream (<see cref="StoredBytes.AsStream"/>).
+    /// </summary>
+    public StoredBytes StoreBatch(ReadOnlySpan<byte> batch, uint spillName, ReadOnlyMemory<byte> schemaMessage) => Store(batch, spillName, schemaMessage);
+
+    private StoredBytes Store(ReadOnlySpan<byte> value, uint spillName, ReadOnlyMemory<byte>? framedWith)
     {
         TotalBytes += value.Length;
         if (MemoryBytes + value.Length > memoryLimit)
@@ -30,10 +46,9 @@ internal sealed class PayloadCollector(string spillDirectory, long memoryLimit) 
         }
 
         MemoryBytes += value.Length;
-        // Overwritten at once: not zeroed first (a batch is up to the record limit).
-        var copy = GC.AllocateUninitializedArray<byte>(value.Length);
-        value.CopyTo(copy);
-        return new StoredBytes(copy, null, 0, value.Length);
+        return framedWith is { } schema && value.Length >= FramedMinimum
+            ? StoredBytes.Framed(schema.Span, value)
+            : new StoredBytes(value.ToArray(), null, 0, value.Length);
     }
 
     /// <summary>Hands the spill file (if any) over with what was stored, and starts over.</summary>

@@ -1,3 +1,4 @@
+using WalBridge.Serialization.Payload;
 using WalBridge.Offsets;
 
 namespace WalBridge.Connector.Transactions;
@@ -32,45 +33,93 @@ public static class TruncateOptionsText
 /// </summary>
 public sealed class StoredBytes
 {
+    // In memory: the bytes are _array[_offset.._offset + Length]. A record batch is stored framed, as the whole Arrow
+    // stream of one batch (its schema message before it, the end-of-stream marker after), so that a record of one batch
+    // is this array itself (AsStream): no second large array and no copy per record.
+    private readonly byte[]? _array;
+    private readonly int _offset;
+
     internal StoredBytes(byte[]? memory, SpillFile? spill, long spillOffset, int length)
+        : this(memory, 0, spill, spillOffset, length)
     {
-        Memory = memory;
+    }
+
+    private StoredBytes(byte[]? array, int offset, SpillFile? spill, long spillOffset, int length)
+    {
+        _array = array;
+        _offset = offset;
         Spill = spill;
         SpillOffset = spillOffset;
         Length = length;
     }
 
-    /// <summary>The bytes when held in memory; null when spilled.</summary>
-    public byte[]? Memory { get; }
+    /// <summary>
+    /// Stores <paramref name="batch"/> in memory framed as a whole stream: <paramref name="schemaMessage"/>, the batch,
+    /// the end-of-stream marker.
+    /// </summary>
+    internal static StoredBytes Framed(ReadOnlySpan<byte> schemaMessage, ReadOnlySpan<byte> batch)
+    {
+        var end = ArrowMessageWriter.EndOfStream;
+        // Every byte is written here: not zeroed first (a batch is up to the record limit, on the large object heap).
+        var array = GC.AllocateUninitializedArray<byte>(schemaMessage.Length + batch.Length + end.Length);
+        schemaMessage.CopyTo(array);
+        batch.CopyTo(array.AsSpan(schemaMessage.Length));
+        end.CopyTo(array.AsSpan(schemaMessage.Length + batch.Length));
+        return new StoredBytes(array, schemaMessage.Length, null, 0, batch.Length);
+    }
+
     internal SpillFile? Spill { get; }
     internal long SpillOffset { get; }
     public int Length { get; }
 
-    /// <summary>The bytes, read back from the spill file when they were spilled.</summary>
+    /// <summary>The bytes, read back from the spill file when they were spilled (a new array unless they are held exactly).</summary>
     /// <exception cref="Errors.LocalStorageException">The spill file cannot be read back.</exception>
     public byte[] Get()
     {
-        if (Memory is not null)
+        if (_array is not null && _offset == 0 && _array.Length == Length)
         {
-            return Memory;
+            return _array;
         }
 
         var value = new byte[Length];
-        Spill!.Read(SpillOffset, value);
+        CopyTo(value);
         return value;
     }
 
     /// <summary>Copies the bytes to <paramref name="destination"/> (exactly <see cref="Length"/> bytes).</summary>
+    /// <exception cref="Errors.LocalStorageException">The spill file cannot be read back.</exception>
     public void CopyTo(Span<byte> destination)
     {
-        if (Memory is not null)
+        if (_array is not null)
         {
-            Memory.CopyTo(destination);
+            _array.AsSpan(_offset, Length).CopyTo(destination);
         }
         else
         {
             Spill!.Read(SpillOffset, destination[..Length]);
         }
+    }
+
+    /// <summary>
+    /// These record batch bytes as a whole Arrow stream: <paramref name="schemaMessage"/>, the batch, the end-of-stream
+    /// marker. The array they are stored in when they were stored framed with the same schema message (callers must not
+    /// change it), else a new one.
+    /// </summary>
+    /// <exception cref="Errors.LocalStorageException">The spill file cannot be read back.</exception>
+    public byte[] AsStream(ReadOnlySpan<byte> schemaMessage)
+    {
+        var end = ArrowMessageWriter.EndOfStream;
+        if (_array is not null && _offset == schemaMessage.Length && _array.Length == _offset + Length + end.Length &&
+            _array.AsSpan(0, _offset).SequenceEqual(schemaMessage))
+        {
+            return _array;
+        }
+
+        var stream = GC.AllocateUninitializedArray<byte>(schemaMessage.Length + Length + end.Length);
+        schemaMessage.CopyTo(stream);
+        CopyTo(stream.AsSpan(schemaMessage.Length));
+        end.CopyTo(stream.AsSpan(schemaMessage.Length + Length));
+        return stream;
     }
 }
 

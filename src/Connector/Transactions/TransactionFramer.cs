@@ -190,7 +190,7 @@ internal sealed class TransactionFramer : IDisposable
 
         var added = new TableBatch
         {
-            Bytes = _payloads.Store(batch, FirstXid),
+            Bytes = _payloads.StoreBatch(batch, FirstXid, schemaMessage),
             Rows = cut.Rows,
             Transactions = cut.Transactions,
             FirstCommitLsn = cut.FirstCommitLsn,
