@@ -542,7 +542,8 @@ public sealed class ConnectorConfig
     }
 
     /// <summary>
-    /// The Npgsql read buffer (bytes) of a snapshot session's connection. Npgsql's raw copy stream hands out at most one
+    /// The Npgsql read buffer (bytes) of the connections snapshot chunks are read on (initial snapshot sessions, the
+    /// incremental snapshot's windows). Npgsql's raw copy stream hands out at most one
     /// CopyData message (one row) per read, served from this buffer: a larger one than Npgsql's 8 KiB means fewer socket
     /// reads per row. The W6 benchmark's binary COPY baseline reads with the same buffer.
     /// </summary>

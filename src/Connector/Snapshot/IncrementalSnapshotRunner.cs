@@ -37,7 +37,8 @@ internal sealed partial class IncrementalSnapshotRunner(ConnectorConfig config, 
     /// <exception cref="NpgsqlException">The source failed (transient).</exception>
     public async Task RunAsync(CancellationToken cancellationToken)
     {
-        await using var connection = new NpgsqlConnection(config.ConnectionString(replication: false));
+        // Its windows read chunks with COPY, as the initial snapshot's sessions do: the same read buffer.
+        await using var connection = new NpgsqlConnection(config.ConnectionString(replication: false, ConnectorConfig.SnapshotReadBufferSize));
         await connection.OpenAsync(cancellationToken);
         // Columns read as text must print as the walsender prints them (as for the initial snapshot).
         await using (var settings = new NpgsqlCommand("SET extra_float_digits = 3", connection))

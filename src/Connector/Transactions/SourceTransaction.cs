@@ -59,13 +59,21 @@ public sealed class StoredBytes
     /// </summary>
     internal static StoredBytes Framed(ReadOnlySpan<byte> schemaMessage, ReadOnlySpan<byte> batch)
     {
-        var end = ArrowMessageWriter.EndOfStream;
-        // Every byte is written here: not zeroed first (a batch is up to the record limit, on the large object heap).
-        var array = GC.AllocateUninitializedArray<byte>(schemaMessage.Length + batch.Length + end.Length);
-        schemaMessage.CopyTo(array);
-        batch.CopyTo(array.AsSpan(schemaMessage.Length));
-        end.CopyTo(array.AsSpan(schemaMessage.Length + batch.Length));
+        var array = NewStream(schemaMessage, batch.Length, out var body);
+        batch.CopyTo(body);
         return new StoredBytes(array, schemaMessage.Length, null, 0, batch.Length);
+    }
+
+    /// <summary>A stream of one batch of <paramref name="length"/> bytes: schema message and end marker written, the batch's room in <paramref name="body"/>.</summary>
+    private static byte[] NewStream(ReadOnlySpan<byte> schemaMessage, int length, out Span<byte> body)
+    {
+        var end = ArrowMessageWriter.EndOfStream;
+        // Every byte is written by the caller or here: not zeroed first (a batch is up to the record limit, on the large object heap).
+        var array = GC.AllocateUninitializedArray<byte>(schemaMessage.Length + length + end.Length);
+        schemaMessage.CopyTo(array);
+        end.CopyTo(array.AsSpan(schemaMessage.Length + length));
+        body = array.AsSpan(schemaMessage.Length, length);
+        return array;
     }
 
     internal SpillFile? Spill { get; }
@@ -115,10 +123,8 @@ public sealed class StoredBytes
             return _array;
         }
 
-        var stream = GC.AllocateUninitializedArray<byte>(schemaMessage.Length + Length + end.Length);
-        schemaMessage.CopyTo(stream);
-        CopyTo(stream.AsSpan(schemaMessage.Length));
-        end.CopyTo(stream.AsSpan(schemaMessage.Length + Length));
+        var stream = NewStream(schemaMessage, Length, out var body);
+        CopyTo(body);
         return stream;
     }
 }
